@@ -1,0 +1,558 @@
+package catalog
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Catalog is the resolved, immutable view of every provider, target and public name. It is built
+// once per config load; lookups are a single map access, whatever its size.
+type Catalog struct {
+	// Providers in config order, without the ones skipped for lack of keys.
+	Providers []*Provider
+	// Targets in config order: provider, then model, then key, then node.
+	Targets []*Target
+	// Models are the routable public models in config order, with their metadata.
+	Models []*Model
+	// Aliases are the routable aliases in config order.
+	Aliases []*Route
+
+	routes map[string]*Route
+}
+
+// Provider is a provider that has at least one usable key (or needs none).
+type Provider struct {
+	Name string
+	// Nodes are the base URLs, without a trailing slash.
+	Nodes []string
+	// KeyHeader is the canonical header name that carries the key.
+	KeyHeader string
+	// Bearer says whether the key is sent as "Bearer <key>".
+	Bearer bool
+	Weight int
+	// SSEKeepEventNames and SSEKeepComments are the provider's stream filter overrides.
+	SSEKeepEventNames, SSEKeepComments bool
+	// KeyCount is the number of distinct keys (0 for a keyless provider).
+	KeyCount int
+}
+
+// Target is the unit that is picked, cooled and retried: a provider node, a key and a model.
+type Target struct {
+	Provider *Provider
+	// Node is the base URL this target sends to.
+	Node string
+	// Model is the public model name; Upstream is the provider's id for it.
+	Model, Upstream string
+	// Fingerprint identifies the key without revealing it: 8 hex digits of its SHA-256, or ""
+	// for a keyless provider.
+	Fingerprint string
+	// Label names the target in headers, logs and pages: provider, node index and fingerprint.
+	Label string
+	// StateID identifies the target's health across config reloads: a hash of node URL, key and
+	// upstream model, never the key itself.
+	StateID string
+	// KeyStateID identifies the key's health (shared by all its targets): a hash of provider and
+	// key; "" for a keyless provider.
+	KeyStateID string
+
+	key string
+}
+
+// Key returns the target's API key ("" for a keyless provider). Callers must not log it.
+func (t *Target) Key() string { return t.key }
+
+// RouteKind says how a name resolved.
+type RouteKind uint8
+
+// Route kinds, in lookup precedence order.
+const (
+	KindAlias RouteKind = iota
+	KindModel
+	KindProviderModel
+	KindUpstreamID
+)
+
+// Route is what a public name resolves to: the ordered targets that serve it.
+type Route struct {
+	Name    string
+	Kind    RouteKind
+	Targets []*Target
+	// Strategy is the configured override for this name ("" means the router's default).
+	Strategy string
+	// Info is the model's metadata (nil for aliases); for provider/model and upstream-id routes
+	// it is the public model's.
+	Info *ModelInfo
+}
+
+// Model is a routable public model.
+type Model struct {
+	Info ModelInfo
+	// Providers serving it, in config order.
+	Providers []string
+	Route     *Route
+}
+
+// Lookup resolves a client's model name: an alias, a public model name, `provider/model`, or an
+// upstream id. It returns nil for an unknown name.
+func (c *Catalog) Lookup(name string) *Route { return c.routes[name] }
+
+// Resolver turns a key reference ({env.X}, {file.X}, or a literal) into its value.
+type Resolver func(string) string
+
+// Build validates and merges configs and expands them into targets. Warnings are for the log:
+// providers skipped because their keys resolved to nothing, and names that lost every target
+// with them. Errors never contain a key.
+func Build(resolve Resolver, configs ...Config) (*Catalog, []string, error) {
+	b := builder{
+		resolve:  resolve,
+		cat:      &Catalog{routes: make(map[string]*Route)},
+		skipped:  make(map[string]bool),
+		declared: make(map[string]bool),
+	}
+	if b.resolve == nil {
+		b.resolve = func(s string) string { return s }
+	}
+	for _, cfg := range configs {
+		for i := range cfg.Providers {
+			if err := b.addProvider(&cfg.Providers[i]); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	var infos []ModelInfo
+	var aliases []AliasConfig
+	for _, cfg := range configs {
+		infos = append(infos, cfg.Models...)
+		aliases = append(aliases, cfg.Aliases...)
+	}
+	if err := b.indexModels(infos); err != nil {
+		return nil, nil, err
+	}
+	if err := b.addAliases(aliases); err != nil {
+		return nil, nil, err
+	}
+	return b.cat, b.warnings, nil
+}
+
+// LoadFile reads a JSON catalog file. Unknown fields are errors, so a typo does not silently
+// drop a provider.
+func LoadFile(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading catalog: %w", err)
+	}
+	var cfg Config
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("catalog %s: %w", path, err)
+	}
+	// A stray '}' must not end the catalog early and silently drop what follows.
+	if _, err := dec.Token(); err != io.EOF {
+		return Config{}, fmt.Errorf("catalog %s: unexpected data after the catalog object", path)
+	}
+	return cfg, nil
+}
+
+type builder struct {
+	resolve  Resolver
+	cat      *Catalog
+	warnings []string
+	// skipped holds providers skipped for lack of keys; declared holds every public model name a
+	// provider declared, skipped or not, so a name that lost its providers is a warning, not an
+	// "unknown name" error.
+	skipped  map[string]bool
+	declared map[string]bool
+	names    map[string]bool
+	// byModel collects each public model's targets in config order.
+	byModel    map[string][]*Target
+	modelOrder []string
+	byProvider map[string]map[string][]*Target
+}
+
+func (b *builder) addProvider(pc *ProviderConfig) error {
+	if b.names == nil {
+		b.names = make(map[string]bool)
+		b.byModel = make(map[string][]*Target)
+		b.byProvider = make(map[string]map[string][]*Target)
+	}
+	if pc.Name == "" {
+		return errors.New("provider without a name")
+	}
+	if !validName(pc.Name) {
+		return fmt.Errorf("provider %q: name may hold only letters, digits, '-', '_' and '.'", pc.Name)
+	}
+	if b.names[pc.Name] {
+		return fmt.Errorf("provider %q defined twice", pc.Name)
+	}
+	b.names[pc.Name] = true
+	if len(pc.BaseURLs) == 0 {
+		return fmt.Errorf("provider %q: at least one base_url is required", pc.Name)
+	}
+	p := &Provider{
+		Name:              pc.Name,
+		Weight:            pc.Weight,
+		SSEKeepEventNames: pc.SSEKeepEventNames,
+		SSEKeepComments:   pc.SSEKeepComments,
+		KeyHeader:         "Authorization",
+		Bearer:            true,
+	}
+	if p.Weight <= 0 {
+		p.Weight = 1
+	}
+	if pc.KeyHeader != "" && !strings.EqualFold(pc.KeyHeader, "Authorization") {
+		p.KeyHeader = http.CanonicalHeaderKey(pc.KeyHeader)
+		p.Bearer = false
+	}
+	for _, raw := range pc.BaseURLs {
+		node, err := parseNode(raw)
+		if err != nil {
+			return fmt.Errorf("provider %q: %w", pc.Name, err)
+		}
+		p.Nodes = append(p.Nodes, node)
+	}
+	if len(pc.Models) == 0 {
+		return fmt.Errorf("provider %q: no models", pc.Name)
+	}
+	seen := make(map[string]bool, len(pc.Models))
+	for _, m := range pc.Models {
+		if m.Name == "" {
+			return fmt.Errorf("provider %q: model without a name", pc.Name)
+		}
+		if seen[m.Name] {
+			return fmt.Errorf("provider %q: model %q listed twice", pc.Name, m.Name)
+		}
+		seen[m.Name] = true
+		b.declared[m.Name] = true
+	}
+
+	keys, err := b.providerKeys(pc)
+	if err != nil {
+		return fmt.Errorf("provider %q: %w", pc.Name, err)
+	}
+	hasRefs := len(pc.Keys) > 0 || pc.KeysFile != ""
+	if hasRefs && len(keys) == 0 {
+		b.skipped[pc.Name] = true
+		b.warnings = append(b.warnings, fmt.Sprintf("provider %q skipped: its keys resolved to nothing", pc.Name))
+		return nil
+	}
+	p.KeyCount = len(keys)
+	if len(keys) == 0 {
+		keys = []string{""} // keyless: one target per node and model
+	}
+
+	type keyInfo struct{ key, fingerprint, stateID string }
+	kinfo := make([]keyInfo, len(keys))
+	for i, k := range keys {
+		kinfo[i].key = k
+		if k != "" {
+			sum := sha256.Sum256([]byte(k))
+			kinfo[i].fingerprint = hex.EncodeToString(sum[:4])
+			kinfo[i].stateID = hashID("key", p.Name, k)
+		}
+	}
+
+	b.cat.Providers = append(b.cat.Providers, p)
+	perModel := make(map[string][]*Target, len(pc.Models))
+	b.byProvider[p.Name] = perModel
+	for _, m := range pc.Models {
+		up := m.Upstream
+		if up == "" {
+			up = m.Name
+		}
+		for _, k := range kinfo {
+			for ni, node := range p.Nodes {
+				t := &Target{
+					Provider:    p,
+					Node:        node,
+					Model:       m.Name,
+					Upstream:    up,
+					Fingerprint: k.fingerprint,
+					Label:       targetLabel(p.Name, ni, k.fingerprint),
+					StateID:     hashID("target", node, k.key, up),
+					KeyStateID:  k.stateID,
+					key:         k.key,
+				}
+				b.cat.Targets = append(b.cat.Targets, t)
+				perModel[m.Name] = append(perModel[m.Name], t)
+			}
+		}
+		if _, ok := b.byModel[m.Name]; !ok {
+			b.modelOrder = append(b.modelOrder, m.Name)
+		}
+		b.byModel[m.Name] = append(b.byModel[m.Name], perModel[m.Name]...)
+	}
+	return nil
+}
+
+// providerKeys resolves and splits the key references, dropping duplicates.
+func (b *builder) providerKeys(pc *ProviderConfig) ([]string, error) {
+	var keys []string
+	seen := make(map[string]bool)
+	add := func(s string) {
+		for _, k := range strings.FieldsFunc(s, isKeySeparator) {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	for _, ref := range pc.Keys {
+		add(b.resolve(ref))
+	}
+	if pc.KeysFile != "" {
+		path := b.resolve(pc.KeysFile)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			// The error names the reference, never its value (a key reference put in keys_file
+			// by mistake resolves to the key) nor the file's content.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("keys_file %q: %w", pc.KeysFile, err)
+		}
+		for line := range strings.Lines(string(data)) {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			add(line)
+		}
+	}
+	return keys, nil
+}
+
+func (b *builder) indexModels(infos []ModelInfo) error {
+	infoByName := make(map[string]*ModelInfo, len(infos))
+	for i := range infos {
+		mi := &infos[i]
+		if mi.Name == "" {
+			return errors.New("model metadata without a name")
+		}
+		if infoByName[mi.Name] != nil {
+			return fmt.Errorf("model %q: metadata given twice", mi.Name)
+		}
+		if mi.InputPrice < 0 || mi.OutputPrice < 0 || mi.ContextLength < 0 {
+			return fmt.Errorf("model %q: prices and context length must not be negative", mi.Name)
+		}
+		infoByName[mi.Name] = mi
+		if _, served := b.byModel[mi.Name]; !served && !b.declared[mi.Name] {
+			b.warnings = append(b.warnings, fmt.Sprintf("model %q has metadata but no provider serves it", mi.Name))
+		}
+	}
+
+	// Public model names first, then provider/model names, then bare upstream ids, each only
+	// where the name is still free: a public name always wins over an upstream id.
+	for _, name := range b.modelOrder {
+		m := &Model{Info: ModelInfo{Name: name}}
+		if mi := infoByName[name]; mi != nil {
+			m.Info = *mi
+		}
+		for _, p := range b.cat.Providers {
+			if len(b.byProvider[p.Name][name]) > 0 {
+				m.Providers = append(m.Providers, p.Name)
+			}
+		}
+		m.Route = &Route{Name: name, Kind: KindModel, Targets: b.byModel[name], Strategy: m.Info.Strategy, Info: &m.Info}
+		b.cat.routes[name] = m.Route
+		b.cat.Models = append(b.cat.Models, m)
+	}
+	for _, m := range b.cat.Models {
+		for _, pname := range m.Providers {
+			targets := b.byProvider[pname][m.Info.Name]
+			b.addRoute(pname+"/"+m.Info.Name, KindProviderModel, targets, m)
+			b.addRoute(pname+"/"+targets[0].Upstream, KindProviderModel, targets, m)
+		}
+	}
+	upstreams := make(map[string][]*Target)
+	var upOrder []string
+	upModel := make(map[string]*Model)
+	for _, m := range b.cat.Models {
+		for _, t := range m.Route.Targets {
+			if _, ok := upstreams[t.Upstream]; !ok {
+				upOrder = append(upOrder, t.Upstream)
+				upModel[t.Upstream] = m
+			}
+			upstreams[t.Upstream] = append(upstreams[t.Upstream], t)
+		}
+	}
+	for _, up := range upOrder {
+		b.addRoute(up, KindUpstreamID, upstreams[up], upModel[up])
+	}
+	return nil
+}
+
+func (b *builder) addRoute(name string, kind RouteKind, targets []*Target, m *Model) {
+	if _, taken := b.cat.routes[name]; taken {
+		return
+	}
+	b.cat.routes[name] = &Route{Name: name, Kind: kind, Targets: targets, Strategy: m.Info.Strategy, Info: &m.Info}
+}
+
+func (b *builder) addAliases(aliases []AliasConfig) error {
+	byName := make(map[string]*AliasConfig, len(aliases))
+	for i := range aliases {
+		a := &aliases[i]
+		if a.Name == "" {
+			return errors.New("alias without a name")
+		}
+		if byName[a.Name] != nil {
+			return fmt.Errorf("alias %q defined twice", a.Name)
+		}
+		if r := b.cat.routes[a.Name]; (r != nil && r.Kind == KindModel) || b.declared[a.Name] {
+			return fmt.Errorf("alias %q shadows a model of the same name", a.Name)
+		}
+		if len(a.Targets) == 0 {
+			return fmt.Errorf("alias %q has no targets", a.Name)
+		}
+		byName[a.Name] = a
+	}
+	resolved := make(map[string][]*Target, len(aliases))
+	var expand func(a *AliasConfig, stack []string) ([]*Target, error)
+	expand = func(a *AliasConfig, stack []string) ([]*Target, error) {
+		if ts, ok := resolved[a.Name]; ok {
+			return ts, nil
+		}
+		for _, s := range stack {
+			if s == a.Name {
+				return nil, fmt.Errorf("alias %q refers to itself through %s", a.Name, strings.Join(stack, " -> "))
+			}
+		}
+		stack = append(stack, a.Name)
+		var out []*Target
+		seen := make(map[*Target]bool)
+		for _, member := range a.Targets {
+			var ts []*Target
+			switch {
+			case byName[member] != nil:
+				var err error
+				if ts, err = expand(byName[member], stack); err != nil {
+					return nil, err
+				}
+			case b.cat.routes[member] != nil:
+				ts = b.cat.routes[member].Targets
+			case b.lostWithSkippedProvider(member):
+				b.warnings = append(b.warnings, fmt.Sprintf("alias %q: member %q has no usable provider", a.Name, member))
+				continue
+			default:
+				return nil, fmt.Errorf("alias %q: unknown member %q", a.Name, member)
+			}
+			for _, t := range ts {
+				if !seen[t] {
+					seen[t] = true
+					out = append(out, t)
+				}
+			}
+		}
+		resolved[a.Name] = out
+		return out, nil
+	}
+	for i := range aliases {
+		a := &aliases[i]
+		ts, err := expand(a, nil)
+		if err != nil {
+			return err
+		}
+		if len(ts) == 0 {
+			b.warnings = append(b.warnings, fmt.Sprintf("alias %q skipped: none of its members has a usable provider", a.Name))
+			continue
+		}
+		r := &Route{Name: a.Name, Kind: KindAlias, Targets: ts, Strategy: a.Strategy}
+		// An alias wins over a provider/model or upstream id of the same name.
+		b.cat.routes[a.Name] = r
+		b.cat.Aliases = append(b.cat.Aliases, r)
+	}
+	return nil
+}
+
+// lostWithSkippedProvider reports whether name would have resolved had no provider been skipped.
+func (b *builder) lostWithSkippedProvider(name string) bool {
+	if b.declared[name] {
+		return true
+	}
+	if p, _, ok := strings.Cut(name, "/"); ok && b.skipped[p] {
+		return true
+	}
+	return false
+}
+
+// Names returns every routable name, sorted; for tests and diagnostics.
+func (c *Catalog) Names() []string {
+	names := make([]string, 0, len(c.routes))
+	for n := range c.routes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func parseNode(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") {
+			// It may carry credentials (user:password@): do not echo it.
+			return "", errors.New("base_url is not a valid URL")
+		}
+		return "", fmt.Errorf("base_url %q: %w", raw, err)
+	}
+	// Before any check that quotes raw, which would print the credentials.
+	if u.User != nil {
+		return "", errors.New("base_url must not carry credentials: use keys")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("base_url %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("base_url %q: missing host", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		// Quote it without the query: some APIs take the key there (?key=).
+		return "", fmt.Errorf("base_url %q: must not have a query or fragment", u.Scheme+"://"+u.Host+u.EscapedPath())
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+func isKeySeparator(r rune) bool {
+	return r == ' ' || r == ',' || r == '\n' || r == '\r' || r == '\t' || r == ';'
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func targetLabel(provider string, node int, fingerprint string) string {
+	label := provider + "#" + strconv.Itoa(node)
+	if fingerprint != "" {
+		label += "/" + fingerprint
+	}
+	return label
+}
+
+// hashID hashes its parts with separators, so no part (a key above all) can be read back and
+// ("ab","c") differs from ("a","bc").
+func hashID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,0 +1,107 @@
+// Package catalog turns providers, keys and model maps into targets and resolves the model names
+// that clients send into pools of targets. It has no Caddy imports: the root package hands it a
+// function that resolves key references such as {env.X} and {file.X}.
+package catalog
+
+// Config is the catalog content, as written inline in the router's config or in a JSON catalog
+// file (see LoadFile). Several configs are merged by Build.
+type Config struct {
+	// Providers are the upstream services and their keys and models.
+	Providers []ProviderConfig `json:"providers,omitempty"`
+
+	// Models carries metadata (description, context length, prices) and a per-model strategy for
+	// public model names. A model needs no entry here to be routable: a provider's model map is
+	// enough.
+	Models []ModelInfo `json:"models,omitempty"`
+
+	// Aliases are public names that stand for a union of other names.
+	Aliases []AliasConfig `json:"aliases,omitempty"`
+}
+
+// ProviderConfig is one upstream service with its nodes, keys and model map.
+type ProviderConfig struct {
+	// Name identifies the provider in `provider/model` names, headers, logs and metrics. Required
+	// and unique; letters, digits, '-', '_' and '.'.
+	Name string `json:"name"`
+
+	// BaseURLs are the provider's nodes: API roots such as `https://api.groq.com/openai/v1`, to
+	// which the endpoint path (`/chat/completions`) is appended. At least one is required; each
+	// node x key x model is a separate target.
+	BaseURLs []string `json:"base_urls"`
+
+	// Keys are references to API keys, resolved when the config is loaded: write them as
+	// `{env.NAME}` or `{file./path}` placeholders. One resolved value may hold several keys
+	// separated by spaces, commas or newlines. A literal key works too but then appears in the
+	// adapted config and the admin API, so prefer placeholders (and never `{$NAME}`, which the
+	// Caddyfile adapter substitutes into the JSON). A provider with neither keys nor keys_file
+	// sends no key (local servers such as Ollama); one whose keys all resolve to nothing is
+	// skipped with a warning.
+	Keys []string `json:"keys,omitempty"`
+
+	// KeysFile is the path of a file with one key a line; blank lines and lines starting with '#'
+	// are ignored. Placeholders work in the path.
+	KeysFile string `json:"keys_file,omitempty"`
+
+	// KeyHeader is the request header that carries the key. Default: `Authorization`, sent as
+	// `Bearer <key>`. Any other header (for example `x-api-key`) carries the bare key.
+	KeyHeader string `json:"key_header,omitempty"`
+
+	// Models maps the public model names this provider serves to its own upstream ids.
+	Models []ModelRoute `json:"models,omitempty"`
+
+	// Weight is this provider's share under the weighted strategy, relative to other providers
+	// in the same pool. Default 1.
+	Weight int `json:"weight,omitempty"`
+
+	// SSEKeepEventNames keeps `event:` lines in relayed OpenAI-style streams. Default false: they
+	// are stripped, as OpenAI clients ignore them and some choke on unusual ones.
+	SSEKeepEventNames bool `json:"sse_keep_event_names,omitempty"`
+
+	// SSEKeepComments keeps `:` comment lines (keepalives such as `: OPENROUTER PROCESSING`) in
+	// relayed streams. Default false.
+	SSEKeepComments bool `json:"sse_keep_comments,omitempty"`
+}
+
+// ModelRoute maps one public model name to a provider's upstream id.
+type ModelRoute struct {
+	// Name is the public model name clients send. Required.
+	Name string `json:"name"`
+
+	// Upstream is the provider's id for the model. Default: the same as Name.
+	Upstream string `json:"upstream,omitempty"`
+}
+
+// ModelInfo describes a public model for the model list, the catalog page and cost accounting.
+type ModelInfo struct {
+	// Name is the public model name. Required.
+	Name string `json:"name"`
+
+	// Description is a short human text shown in the model catalog.
+	Description string `json:"description,omitempty"`
+
+	// ContextLength is the model's context window in tokens, if known.
+	ContextLength int `json:"context_length,omitempty"`
+
+	// InputPrice is the price in USD per million input (prompt) tokens.
+	InputPrice float64 `json:"input_price,omitempty"`
+
+	// OutputPrice is the price in USD per million output (completion) tokens.
+	OutputPrice float64 `json:"output_price,omitempty"`
+
+	// Strategy overrides the router's target selection strategy for this model:
+	// `round_robin`, `priority` or `weighted`.
+	Strategy string `json:"strategy,omitempty"`
+}
+
+// AliasConfig is a public name for the union of other names' targets.
+type AliasConfig struct {
+	// Name is the alias clients send. It must not shadow a public model name.
+	Name string `json:"name"`
+
+	// Targets are the names the alias stands for: public model names, `provider/model` names or
+	// other aliases' members, in priority order.
+	Targets []string `json:"targets"`
+
+	// Strategy overrides the router's selection strategy for this alias.
+	Strategy string `json:"strategy,omitempty"`
+}
