@@ -1,0 +1,13 @@
+// Package reqbody reads, inspects and rewrites client request bodies without
+// decoding them.
+//
+// Chat requests carry whole conversations (hundreds of KB), but the router
+// only needs two top-level fields: "model" to pick a pool and "stream" to pick
+// a relay. Scan finds them in one pass that also checks the document is well
+// formed, and Rewrite splices the upstream model id into the original bytes,
+// so key order, whitespace, number precision and unknown fields reach the
+// upstream exactly as the client sent them. ReadLimited reads the body once
+// under a size cap into a pooled buffer that every retry shares.
+//
+// The package imports no Caddy code.
+package reqbody

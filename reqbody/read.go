@@ -1,0 +1,121 @@
+package reqbody
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrTooLarge means the body (or its Content-Length) exceeds the cap; the
+// handler answers 413.
+var ErrTooLarge = errors.New("request body too large")
+
+// Size classes are powers of two from 4 KiB to 64 MiB: a body gets a buffer at
+// most twice its size, and buffers of one class are interchangeable. Larger
+// bodies get a plain allocation that is left to the garbage collector.
+const (
+	minClassShift = 12
+	maxClassShift = 26
+	numClasses    = maxClassShift - minClassShift + 1
+)
+
+var pools [numClasses]sync.Pool
+
+// pooled is what the pools hold: a pointer, so Put does not allocate.
+type pooled struct {
+	buf   []byte
+	class int // -1: not pooled
+	// gen changes on every release so a stale or repeated release func
+	// cannot give back a buffer that another request owns by then.
+	gen atomic.Uint32
+}
+
+func noRelease() {}
+
+// getBuf returns a buffer of capacity >= size.
+func getBuf(size int64) *pooled {
+	for c := range numClasses {
+		if size <= 1<<(c+minClassShift) {
+			if p, _ := pools[c].Get().(*pooled); p != nil {
+				return p
+			}
+			return &pooled{buf: make([]byte, 0, 1<<(c+minClassShift)), class: c}
+		}
+	}
+	return &pooled{buf: make([]byte, 0, size), class: -1}
+}
+
+func putBuf(p *pooled) {
+	if p.class >= 0 {
+		pools[p.class].Put(p)
+	}
+}
+
+// maxEmptyReads bounds Reads that return neither data nor an error, which
+// io.Reader discourages, so a broken reader cannot spin forever.
+const maxEmptyReads = 100
+
+// ReadLimited reads r whole into a pooled buffer, failing with ErrTooLarge
+// as soon as more than max bytes arrive: it never reads more than max+1
+// bytes. contentLength (-1 if unknown) sizes the buffer in one go, and one
+// above max is refused before anything is read; it is only a hint, so a
+// body longer or shorter than announced is still measured by what arrives.
+// Errors from r are returned as they are. The returned release func (never
+// nil) gives the buffer back: call it once the request is fully done,
+// retries included, or hand it to NewLease. The bytes must not be used after.
+func ReadLimited(r io.Reader, contentLength int64, max int64) ([]byte, func(), error) {
+	if max < 0 {
+		max = 0
+	}
+	if contentLength > max {
+		return nil, noRelease, ErrTooLarge
+	}
+	size := int64(1) << minClassShift
+	if contentLength >= 0 {
+		size = contentLength + 1 // +1 so the final EOF needs no bigger buffer
+	}
+	p := getBuf(size)
+	limit := max + 1
+	buf := p.buf[:0]
+	empty := 0
+	for {
+		if len(buf) == cap(buf) {
+			// The announced length was too short, or unknown: move up a class.
+			q := getBuf(int64(cap(buf)) * 2)
+			q.buf = append(q.buf[:0], buf...)
+			putBuf(p)
+			p, buf = q, q.buf
+		}
+		end := int64(cap(buf))
+		if end > limit {
+			end = limit
+		}
+		n, err := r.Read(buf[len(buf):end])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			putBuf(p)
+			return nil, noRelease, ErrTooLarge
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			putBuf(p)
+			return nil, noRelease, err
+		}
+		if n > 0 {
+			empty = 0
+		} else if empty++; empty >= maxEmptyReads {
+			putBuf(p)
+			return nil, noRelease, io.ErrNoProgress
+		}
+	}
+	p.buf = buf[:0]
+	gen := p.gen.Load()
+	return buf, func() {
+		if p.gen.CompareAndSwap(gen, gen+1) {
+			putBuf(p)
+		}
+	}, nil
+}
