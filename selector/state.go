@@ -1,0 +1,81 @@
+package selector
+
+import "sync/atomic"
+
+// State is the health of one target or one key. The zero value is healthy. It is safe for
+// concurrent use and lock-free: every field is its own atomic.
+//
+// The cooldown deadline only ever grows (see Cool); Pool's caches depend on that, so nothing
+// may ever lower it. A manual "clear cooldown" would need to reset those caches too.
+type State struct {
+	coolUntil atomic.Int64 // unix nanos; healthy at now when coolUntil <= now
+	requests  atomic.Uint64
+	failures  atomic.Uint64
+	last      atomic.Uint64 // class<<32 | uint32(status), one word so a Snapshot never mixes two failures
+}
+
+// Snapshot is a copy of a State for status pages and the admin API.
+type Snapshot struct {
+	// Requests counts the attempts recorded, except those whose client went away.
+	Requests uint64
+	// Failures counts the attempts whose class was Retryable (the target's or key's fault).
+	Failures uint64
+	// LastClass is the class of the latest failure; Success when there was none.
+	LastClass Class
+	// LastStatus is the HTTP status of the latest failure; 0 when there was none or no reply.
+	LastStatus int
+	// CoolUntil is the cooldown deadline in unix nanos; the state is healthy at or after it.
+	CoolUntil int64
+}
+
+// Cool marks the state cooling until `until` (unix nanos) if it is not cooling at `now`, and
+// reports whether it started a new cooldown. A state that is still cooling keeps its deadline,
+// so a flapping target recovers on time instead of being pushed back by every failure that
+// raced with the first one. until <= now starts nothing. No goroutines, no timers.
+func (s *State) Cool(now, until int64) (started bool) {
+	if until <= now {
+		return false
+	}
+	for {
+		old := s.coolUntil.Load()
+		if old > now {
+			return false
+		}
+		// old <= now < until: the deadline only ever moves forward.
+		if s.coolUntil.CompareAndSwap(old, until) {
+			return true
+		}
+	}
+}
+
+// CoolUntil returns the cooldown deadline in unix nanos (0 if the state never cooled).
+func (s *State) CoolUntil() int64 { return s.coolUntil.Load() }
+
+// Cooling reports whether the state is cooling at now (unix nanos).
+func (s *State) Cooling(now int64) bool { return s.coolUntil.Load() > now }
+
+// Record counts one attempt's outcome. ClientGone is not counted at all: a client hanging up
+// says nothing about the upstream. ClientError counts as a request, not as a failure.
+func (s *State) Record(c Class, status int) {
+	if c == ClientGone {
+		return
+	}
+	s.requests.Add(1)
+	if c.Retryable() {
+		s.failures.Add(1)
+		s.last.Store(uint64(c)<<32 | uint64(uint32(int32(status))))
+	}
+}
+
+// Snapshot returns a copy of the counters and the deadline. The fields are read one by one,
+// so under load Requests and Failures may come from slightly different instants.
+func (s *State) Snapshot() Snapshot {
+	last := s.last.Load()
+	return Snapshot{
+		Requests:   s.requests.Load(),
+		Failures:   s.failures.Load(),
+		LastClass:  Class(last >> 32),
+		LastStatus: int(int32(uint32(last))),
+		CoolUntil:  s.coolUntil.Load(),
+	}
+}
