@@ -1,0 +1,89 @@
+package sse
+
+import "io"
+
+// Stats is what a relay saw.
+type Stats struct {
+	Events int   // events written to the client
+	Bytes  int64 // bytes written to the client
+	// Done is set by the normal end of a stream: "data: [DONE]", an
+	// Anthropic message_stop or a Responses API response.completed event.
+	Done bool
+	// Usage is the raw JSON of the last non-null usage object (see Usage)
+	// read from upstream, copied; nil if none. It is taken before the event
+	// is written, so it counts what the upstream billed even if the client
+	// is gone.
+	Usage []byte
+	// ClientGone says the returned error came from w or flush, not from
+	// the upstream: the client cannot be told anything more.
+	ClientGone bool
+}
+
+// Relay writes first (an already-read event in normal form, may be nil) and
+// then every further event of r, each filtered, written whole with ONE Write
+// call, and followed by flush() (nil means no flush). An event the filter
+// empties is neither written nor flushed. It returns when r ends (nil error
+// on io.EOF) or on the first read, write or flush error; a short write counts
+// as io.ErrShortWrite. It never writes a partial event and never writes
+// anything after an error: the caller decides the terminal error event
+// (ErrorEvent), unless Stats.ClientGone says there is nobody to tell.
+//
+// Nothing is allocated per event: events whose lines all survive the filter
+// are written straight from the Reader's buffer, and the others are built in
+// one pooled output buffer, taken on the first such event.
+func Relay(w io.Writer, flush func() error, r *Reader, f Filter, first []byte) (Stats, error) {
+	var (
+		st   Stats
+		outp *[]byte
+	)
+	defer func() {
+		if outp != nil && cap(*outp) == initialBuf {
+			bufPool.Put(outp)
+		}
+	}()
+	ev := first
+	for {
+		if len(ev) > 0 {
+			if !st.Done && isTerminal(ev) {
+				st.Done = true
+			}
+			if u := Usage(ev); u != nil {
+				st.Usage = append(st.Usage[:0], u...)
+			}
+			p := ev
+			if stop, verbatim := f.scan(ev); !verbatim {
+				if outp == nil {
+					outp = bufPool.Get().(*[]byte)
+				}
+				p = f.appendFrom((*outp)[:0], ev, stop)
+				*outp = p // keep the grown buffer
+			}
+			if len(p) > 0 {
+				n, err := w.Write(p)
+				st.Bytes += int64(n)
+				if err == nil && n != len(p) {
+					err = io.ErrShortWrite
+				}
+				if err != nil {
+					st.ClientGone = true
+					return st, err
+				}
+				st.Events++
+				if flush != nil {
+					if err := flush(); err != nil {
+						st.ClientGone = true
+						return st, err
+					}
+				}
+			}
+		}
+		var err error
+		ev, err = r.Next()
+		if err == io.EOF {
+			return st, nil
+		}
+		if err != nil {
+			return st, err
+		}
+	}
+}

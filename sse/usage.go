@@ -1,0 +1,267 @@
+package sse
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+var doneData = []byte("[DONE]")
+
+// mentionsUsage is bytes.Contains(ev, []byte(`"usage"`)) made several
+// times faster on JSON: bytes.Index hunts for the first byte, and a quote
+// is everywhere in JSON, while 'g' is the rarest letter of the word.
+func mentionsUsage(ev []byte) bool {
+	for i := 4; i+2 < len(ev); {
+		j := bytes.IndexByte(ev[i:len(ev)-2], 'g')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if string(ev[i-4:i+3]) == `"usage"` {
+			return true
+		}
+		i++
+	}
+	return false
+}
+
+// Usage returns the raw JSON value of the "usage" key of the event's data
+// (nil if absent, null or malformed). The key is looked for at the top level
+// of the data object first and then one level down, inside a top-level
+// "response" or "message" object: the Responses API reports usage only in
+// response.completed's "response", and Anthropic reports input tokens in
+// message_start's "message". Events without the quoted word "usage" (nearly
+// all) cost one pre-check as cheap as a bytes.Contains.
+func Usage(ev []byte) []byte {
+	if !mentionsUsage(ev) {
+		return nil
+	}
+	data, ok := singleData(ev)
+	if !ok {
+		data = joinData(ev)
+	}
+	u := findUsage(data)
+	if u == nil || !json.Valid(u) {
+		return nil
+	}
+	return u
+}
+
+// IsDone reports whether the event's data is "[DONE]".
+func IsDone(ev []byte) bool {
+	d, ok := singleData(ev)
+	return ok && bytes.Equal(d, doneData)
+}
+
+// isTerminal reports whether ev is the normal end of a stream in any dialect
+// the router relays: OpenAI chat's "[DONE]", Anthropic's message_stop or the
+// Responses API's response.completed. One pass over the lines.
+func isTerminal(ev []byte) bool {
+	var data []byte
+	datas := 0
+	for pos := 0; pos < len(ev); {
+		end := len(ev)
+		if i := bytes.IndexByte(ev[pos:], '\n'); i >= 0 {
+			end = pos + i
+		}
+		name, val := field(ev[pos:end])
+		switch string(name) {
+		case "data":
+			data = val
+			datas++
+		case "event":
+			if string(val) == "message_stop" || string(val) == "response.completed" {
+				return true
+			}
+		}
+		pos = end + 1
+	}
+	return datas == 1 && bytes.Equal(data, doneData)
+}
+
+// field splits an SSE line into its field name and value, dropping the one
+// space the spec allows after the colon.
+func field(line []byte) (name, val []byte) {
+	i := bytes.IndexByte(line, ':')
+	if i < 0 {
+		return line, nil
+	}
+	val = line[i+1:]
+	if len(val) > 0 && val[0] == ' ' {
+		val = val[1:]
+	}
+	return line[:i], val
+}
+
+// singleData returns the value of the event's only data line; ok is false
+// when there is none or more than one.
+func singleData(ev []byte) (data []byte, ok bool) {
+	for pos := 0; pos < len(ev); {
+		end := len(ev)
+		if i := bytes.IndexByte(ev[pos:], '\n'); i >= 0 {
+			end = pos + i
+		}
+		if name, val := field(ev[pos:end]); string(name) == "data" {
+			if ok {
+				return nil, false
+			}
+			data, ok = val, true
+		}
+		pos = end + 1
+	}
+	return data, ok
+}
+
+// joinData joins the data lines with "\n" as a client would; it allocates,
+// which is fine for the rare multi-line event that mentions usage.
+func joinData(ev []byte) []byte {
+	var out []byte
+	n := 0
+	for pos := 0; pos < len(ev); {
+		end := len(ev)
+		if i := bytes.IndexByte(ev[pos:], '\n'); i >= 0 {
+			end = pos + i
+		}
+		if name, val := field(ev[pos:end]); string(name) == "data" {
+			if n > 0 {
+				out = append(out, '\n')
+			}
+			out = append(out, val...)
+			n++
+		}
+		pos = end + 1
+	}
+	return out
+}
+
+// findUsage looks for "usage" in the top-level object, then inside a
+// top-level "response" or "message" object. Rescanning for each key keeps
+// this simple; it runs only on the few events that mention usage.
+func findUsage(data []byte) []byte {
+	if u := objectKey(data, "usage"); u != nil {
+		return u
+	}
+	for _, k := range [...]string{"response", "message"} {
+		if u := objectKey(objectKey(data, k), "usage"); u != nil {
+			return u
+		}
+	}
+	return nil
+}
+
+// objectKey returns the first non-null value of key in the JSON object obj,
+// or nil. Keys are compared as written, without unescaping.
+func objectKey(obj []byte, key string) []byte {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil
+	}
+	i++
+	for {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return nil // '}' or malformed
+		}
+		ks := i + 1
+		if i = skipString(obj, i); i < 0 {
+			return nil
+		}
+		k := obj[ks : i-1]
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] != ':' {
+			return nil
+		}
+		i = skipSpace(obj, i+1)
+		vs := i
+		if i = skipValue(obj, i); i < 0 {
+			return nil
+		}
+		if string(k) == key && !isNull(obj[vs:i]) {
+			return obj[vs:i]
+		}
+		i = skipSpace(obj, i)
+		if i < len(obj) && obj[i] == ',' {
+			i++
+		}
+	}
+}
+
+func isNull(v []byte) bool { return string(v) == "null" }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at b[i] ('"'),
+// or -1 when it is unterminated. IndexByte keeps long strings (a whole
+// response text in response.completed) fast.
+func skipString(b []byte, i int) int {
+	i++
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		bs := 0
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			bs++
+		}
+		i++
+		if bs%2 == 0 {
+			return i
+		}
+	}
+}
+
+// skipValue returns the index just past the JSON value starting at b[i], or
+// -1. Containers are skipped by bracket depth without validating them: the
+// caller validates only the value it keeps, and no recursion means no stack
+// risk on hostile nesting.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	}
+	s := i
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			if i == s {
+				return -1
+			}
+			return i
+		}
+		i++
+	}
+	if i == s {
+		return -1
+	}
+	return i
+}
