@@ -1,0 +1,33 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+CADDY_VERSION := v2.11.9
+MODULE        := github.com/llmrouter/caddy-llm-router
+
+.PHONY: run test bench fuzz clean
+
+# Builds a Caddy with this module (xcaddy, pinned in go.mod as a Go tool) and serves
+# example.Caddyfile: http://localhost:8080, answered by a local demo upstream.
+run: caddy
+	./caddy run --config example.Caddyfile --adapter caddyfile
+
+caddy: go.mod go.sum $(shell find . -name '*.go' -not -name '*_test.go' -not -path './bench/*')
+	go tool xcaddy build $(CADDY_VERSION) --with $(MODULE)@v0.0.0=. --output ./caddy
+
+# Every test, race detector on. Tests that need Node skip with a message when it is absent.
+test:
+	go vet ./...
+	go test -race -count=1 ./...
+
+# Micro-benchmarks of the hot path (not part of `make test`).
+bench:
+	go test -run '^$$' -bench . -benchmem ./...
+
+# A short run of every fuzz target.
+fuzz:
+	@for pkg in reqbody selector sse gate; do \
+		for f in $$(go test -list '^Fuzz' ./$$pkg/ | grep '^Fuzz'); do \
+			go test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s ./$$pkg/ || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -f caddy

@@ -1,0 +1,357 @@
+package llmrouter
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("llm_router", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("llm_router", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	llm_router {
+//	    catalog <path>...                  # JSON catalog files; repeatable
+//	    max_body <size>                    # default 10MiB
+//	    max_response <size>                # default 32MiB
+//	    strategy round_robin|priority|weighted
+//	    attempts <n>                       # default 5
+//	    try_duration <duration>            # default 60s
+//	    cooldown <duration>                # default 60s
+//	    max_cooldown <duration>            # default 10m
+//	    dial_timeout <duration>            # default 10s
+//	    response_header_timeout <duration> # default 5m
+//	    first_event_timeout <duration>     # default 30s
+//	    stream_idle_timeout <duration>     # default 2m
+//	    include_usage
+//
+//	    provider <name> {
+//	        base_url <url>...              # repeatable: several nodes
+//	        keys <ref>...                  # {env.X} or {file.X}; one value may hold several keys
+//	        keys_file <path>               # one key a line
+//	        key_header <header>            # default Authorization: Bearer <key>
+//	        model <public-name> [<upstream-id>]
+//	        weight <n>
+//	        sse_keep_event_names
+//	        sse_keep_comments
+//	    }
+//
+//	    model <public-name> {
+//	        description <text>
+//	        context_length <tokens>
+//	        input_price <usd-per-million>
+//	        output_price <usd-per-million>
+//	        strategy <strategy>
+//	    }
+//
+//	    alias <name> <member>... [{
+//	        strategy <strategy>
+//	    }]
+//
+//	    auth {
+//	        key <name> <ref> [{
+//	            models <name>...
+//	            rpm <n>
+//	        }]
+//	        public <path>...               # default /health /v1/models; "/x/*" is a prefix
+//	    }
+//	    allow <cidr>...                    # client IP allowlist
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "catalog":
+			h.Catalogs, err = appendArgs(d, h.Catalogs)
+		case "max_body":
+			h.MaxBody, err = parseSize(d)
+		case "max_response":
+			h.MaxResponse, err = parseSize(d)
+		case "strategy":
+			h.Strategy, err = oneArg(d)
+		case "attempts":
+			h.Attempts, err = parseInt(d)
+		case "try_duration":
+			h.TryDuration, err = parseDuration(d)
+		case "cooldown":
+			h.Cooldown, err = parseDuration(d)
+		case "max_cooldown":
+			h.MaxCooldown, err = parseDuration(d)
+		case "dial_timeout":
+			h.DialTimeout, err = parseDuration(d)
+		case "response_header_timeout":
+			h.ResponseHeaderTimeout, err = parseDuration(d)
+		case "first_event_timeout":
+			h.FirstEventTimeout, err = parseDuration(d)
+		case "stream_idle_timeout":
+			h.StreamIdleTimeout, err = parseDuration(d)
+		case "include_usage":
+			h.IncludeUsage, err = true, noArgs(d)
+		case "provider":
+			err = h.unmarshalProvider(d)
+		case "model":
+			err = h.unmarshalModel(d)
+		case "alias":
+			err = h.unmarshalAlias(d)
+		case "auth":
+			err = h.unmarshalAuth(d)
+		case "allow":
+			h.Allow, err = appendArgs(d, h.Allow)
+		default:
+			return d.Errf("unrecognized llm_router option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
+	var p catalog.ProviderConfig
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	p.Name = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for _, other := range h.Providers {
+		if other.Name == p.Name {
+			return d.Errf("provider '%s' defined twice", p.Name)
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "base_url":
+			p.BaseURLs, err = appendArgs(d, p.BaseURLs)
+		case "keys":
+			p.Keys, err = appendArgs(d, p.Keys)
+		case "keys_file":
+			p.KeysFile, err = oneArg(d)
+		case "key_header":
+			p.KeyHeader, err = oneArg(d)
+		case "model":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Errf("model takes a public name and an optional upstream id")
+			}
+			mr := catalog.ModelRoute{Name: args[0]}
+			if len(args) == 2 && args[1] != args[0] {
+				mr.Upstream = args[1]
+			}
+			p.Models = append(p.Models, mr)
+		case "weight":
+			p.Weight, err = parseInt(d)
+		case "sse_keep_event_names":
+			p.SSEKeepEventNames, err = true, noArgs(d)
+		case "sse_keep_comments":
+			p.SSEKeepComments, err = true, noArgs(d)
+		default:
+			return d.Errf("unrecognized provider option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(p.BaseURLs) == 0 {
+		return d.Errf("provider '%s' needs at least one base_url", p.Name)
+	}
+	h.Providers = append(h.Providers, p)
+	return nil
+}
+
+func (h *Handler) unmarshalModel(d *caddyfile.Dispenser) error {
+	var m catalog.ModelInfo
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	m.Name = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "description":
+			m.Description = strings.Join(d.RemainingArgs(), " ")
+		case "context_length":
+			m.ContextLength, err = parseInt(d)
+		case "input_price":
+			m.InputPrice, err = parseFloat(d)
+		case "output_price":
+			m.OutputPrice, err = parseFloat(d)
+		case "strategy":
+			m.Strategy, err = oneArg(d)
+		default:
+			return d.Errf("unrecognized model option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	h.Models = append(h.Models, m)
+	return nil
+}
+
+func (h *Handler) unmarshalAlias(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) < 2 {
+		return d.Errf("alias takes a name and at least one member")
+	}
+	a := catalog.AliasConfig{Name: args[0], Targets: args[1:]}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "strategy":
+			a.Strategy, err = oneArg(d)
+		default:
+			return d.Errf("unrecognized alias option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	h.Aliases = append(h.Aliases, a)
+	return nil
+}
+
+func (h *Handler) unmarshalAuth(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if h.Auth == nil {
+		h.Auth = new(AuthConfig)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "key":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Errf("key takes a name and a key reference such as {env.ALICE_KEY}")
+			}
+			k := GatewayKey{Name: args[0], Key: args[1]}
+			for n := d.Nesting(); d.NextBlock(n); {
+				switch d.Val() {
+				case "models":
+					k.Models, err = appendArgs(d, k.Models)
+				case "rpm":
+					k.RPM, err = parseInt(d)
+				default:
+					return d.Errf("unrecognized key option '%s'", d.Val())
+				}
+				if err != nil {
+					return err
+				}
+			}
+			h.Auth.Keys = append(h.Auth.Keys, k)
+		case "public":
+			h.Auth.Public, err = appendArgs(d, h.Auth.Public)
+		default:
+			return d.Errf("unrecognized auth option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appendArgs(d *caddyfile.Dispenser, to []string) ([]string, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	return append(to, args...), nil
+}
+
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	if !d.NextArg() {
+		return "", d.ArgErr()
+	}
+	v := d.Val()
+	if d.NextArg() {
+		return "", d.ArgErr()
+	}
+	return v, nil
+}
+
+func noArgs(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func parseInt(d *caddyfile.Dispenser) (int, error) {
+	s, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, d.Errf("%s: '%s' is not a whole number >= 0", d.Val(), s)
+	}
+	return n, nil
+}
+
+func parseFloat(d *caddyfile.Dispenser) (float64, error) {
+	s, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return 0, d.Errf("'%s' is not a number >= 0", s)
+	}
+	return f, nil
+}
+
+func parseSize(d *caddyfile.Dispenser) (int64, error) {
+	s, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n == 0 || n > 1<<40 {
+		return 0, d.Errf("bad size '%s': use a size such as 10MiB", s)
+	}
+	return int64(n), nil
+}
+
+func parseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	s, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur <= 0 {
+		return 0, d.Errf("bad duration '%s': use a duration such as 30s", s)
+	}
+	return caddy.Duration(dur), nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,61 @@
+package llmrouter
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// OpenAI error types, as clients switch on them.
+const (
+	errInvalidRequest = "invalid_request_error"
+	errAuthentication = "authentication_error"
+	errPermission     = "permission_error"
+	errRateLimit      = "rate_limit_error"
+	errUnavailable    = "service_unavailable"
+	errUpstream       = "upstream_error"
+)
+
+// apiError is the OpenAI error object. Attempts is an extension that says what the router
+// tried; clients ignore fields they do not know.
+type apiError struct {
+	Message  string        `json:"message"`
+	Type     string        `json:"type"`
+	Code     string        `json:"code,omitempty"`
+	Attempts []attemptInfo `json:"attempts,omitempty"`
+}
+
+// attemptInfo describes one failed attempt without any secret: the target is named by
+// provider, node index and key fingerprint.
+type attemptInfo struct {
+	Provider string `json:"provider"`
+	Target   string `json:"target"`
+	Status   int    `json:"status,omitempty"`
+	Class    string `json:"class"`
+	Error    string `json:"error,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, typ, code, message string) {
+	writeAPIError(w, status, apiError{Message: message, Type: typ, Code: code})
+}
+
+func writeAPIError(w http.ResponseWriter, status int, e apiError) {
+	body, _ := json.Marshal(struct {
+		Error apiError `json:"error"`
+	}{e})
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// retryAfterSeconds renders a wait as whole seconds, rounded up, at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return strconv.FormatInt(s, 10)
+}

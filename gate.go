@@ -1,0 +1,143 @@
+package llmrouter
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/llmrouter/caddy-llm-router/gate"
+)
+
+// AuthConfig is the gateway's own client authentication: clients hold gateway keys, the router
+// holds the provider keys.
+type AuthConfig struct {
+	// Keys are the gateway keys clients may present as `Authorization: Bearer <key>`,
+	// `x-api-key` or `api-key`.
+	Keys []GatewayKey `json:"keys,omitempty"`
+
+	// Public are paths that need no key: exact paths, or prefixes written with a trailing `*`.
+	// Default: `/health` and `/v1/models`.
+	Public []string `json:"public,omitempty"`
+}
+
+// GatewayKey is one client credential with its permissions.
+type GatewayKey struct {
+	// Name identifies the key in logs, metrics and the `{http.llm_router.client}` placeholder.
+	// Required and unique.
+	Name string `json:"name"`
+
+	// Key is a reference to the secret, resolved at load time: `{env.NAME}` or `{file./path}`.
+	// A literal works but then shows in the adapted config and the admin API.
+	Key string `json:"key"`
+
+	// Models are the public model names and aliases this key may use. Empty: all.
+	Models []string `json:"models,omitempty"`
+
+	// RPM limits the key to this many requests in any rolling minute. 0: unlimited.
+	RPM int `json:"rpm,omitempty"`
+}
+
+var defaultPublicPaths = []string{"/health", "/v1/models"}
+
+// guard is the prepared gate: nil fields mean that check is off.
+type guard struct {
+	keys     *gate.Keys
+	public   gate.PublicPaths
+	allow    gate.Allowlist
+	limiters map[string]*gate.Limiter // by client name
+}
+
+type limiterEntry struct{ *gate.Limiter }
+
+func (limiterEntry) Destruct() error { return nil }
+
+func (h *Handler) provisionGuard() error {
+	allow, err := gate.ParseAllowlist(h.Allow)
+	if err != nil {
+		return fmt.Errorf("allow: %w", err)
+	}
+	h.guard.allow = allow
+	if h.Auth == nil || len(h.Auth.Keys) == 0 {
+		h.logger.Warn("no auth configured: anyone who reaches this site can use every provider key")
+		return nil
+	}
+	repl := caddy.NewReplacer()
+	keys := make([]gate.Key, len(h.Auth.Keys))
+	for i, k := range h.Auth.Keys {
+		keys[i] = gate.Key{Name: k.Name, Secret: repl.ReplaceKnown(k.Key, ""), Models: k.Models, RPM: k.RPM}
+	}
+	if h.guard.keys, err = gate.NewKeys(keys); err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	public := h.Auth.Public
+	if public == nil {
+		public = defaultPublicPaths
+	}
+	h.guard.public = gate.NewPublicPaths(public)
+	h.guard.limiters = make(map[string]*gate.Limiter)
+	for _, k := range keys {
+		if k.RPM == 0 {
+			continue
+		}
+		// The store key carries the rpm, so a reload that changes the limit starts a new window,
+		// and never the secret.
+		c, _ := h.guard.keys.Authenticate(http.Header{"Authorization": {"Bearer " + k.Secret}})
+		id := "llm_router/limiter/" + k.Name + "/" + c.Fingerprint + "/" + strconv.Itoa(k.RPM)
+		v, _, _ := store.LoadOrNew(id, func() (caddy.Destructor, error) { return limiterEntry{gate.NewLimiter(k.RPM)}, nil })
+		h.store.keys = append(h.store.keys, id)
+		h.guard.limiters[k.Name] = v.(limiterEntry).Limiter
+	}
+	return nil
+}
+
+// admit runs the checks that need no body: the IP allowlist, then the key unless the path is
+// public. It answers the client itself and returns false when the request may not go on.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (*gate.Client, bool) {
+	g := &h.guard
+	if len(g.allow) > 0 {
+		ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+		addr, err := netip.ParseAddr(ip)
+		if err != nil || !g.allow.Allows(addr) {
+			writeError(w, http.StatusForbidden, errPermission, "ip_not_allowed", "your address may not use this gateway")
+			return nil, false
+		}
+	}
+	if g.keys == nil || g.public.Match(r.URL.Path) {
+		return nil, true
+	}
+	c, reason := g.keys.Authenticate(r.Header)
+	if c == nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="llm_router"`)
+		writeError(w, http.StatusUnauthorized, errAuthentication, "invalid_api_key", reason+": send a gateway key as Authorization: Bearer <key>")
+		return nil, false
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.llm_router.client", c.Name)
+	}
+	return c, true
+}
+
+// permit checks a client's model scope and rate limit once the model is known.
+func (h *Handler) permit(w http.ResponseWriter, c *gate.Client, model string) bool {
+	if c == nil {
+		return true
+	}
+	if !c.Allows(model) {
+		writeError(w, http.StatusForbidden, errPermission, "model_not_allowed",
+			fmt.Sprintf("the key %q may not use the model %q", c.Name, model))
+		return false
+	}
+	if l := h.guard.limiters[c.Name]; l != nil {
+		if ok, wait := l.Allow(h.now().UnixNano()); !ok {
+			w.Header().Set("Retry-After", retryAfterSeconds(wait))
+			writeError(w, http.StatusTooManyRequests, errRateLimit, "rate_limit_exceeded",
+				fmt.Sprintf("the key %q is limited to %d requests a minute; retry in %ss", c.Name, c.RPM, retryAfterSeconds(wait)))
+			return false
+		}
+	}
+	return true
+}

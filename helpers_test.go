@@ -1,0 +1,173 @@
+package llmrouter
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// fakeClock is an injectable clock: tests move time instead of sleeping.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := new(fakeClock)
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// logBuffer captures everything the handler logs, at every level, for assertions and for the
+// secrets checks.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) Sync() error { return nil }
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) logger() *zap.Logger {
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, l, zapcore.DebugLevel))
+}
+
+// testRouter is a provisioned handler with a fake clock and captured logs.
+type testRouter struct {
+	*Handler
+	clock *fakeClock
+	logs  *logBuffer
+}
+
+// newTestRouter provisions h as Caddy would, with a fake clock and a log capture, and cleans
+// it up when the test ends.
+func newTestRouter(t testing.TB, h *Handler) *testRouter {
+	t.Helper()
+	tr := &testRouter{Handler: h, clock: newFakeClock(), logs: new(logBuffer)}
+	h.now = tr.clock.Now
+	h.logger = tr.logs.logger()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := h.Provision(ctx); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Cleanup() })
+	return tr
+}
+
+// nextHandler marks requests the router passed on.
+var nextHandler = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("X-Next", "1")
+	w.WriteHeader(http.StatusTeapot)
+	return nil
+})
+
+// do sends req through the handler as Caddy's server would prepare it.
+func (tr *testRouter) do(req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), rec, &caddyhttp.Server{})
+	if err := tr.ServeHTTP(rec, req, nextHandler); err != nil {
+		panic(err)
+	}
+	return rec
+}
+
+// chat posts a chat completion body with an optional gateway key.
+func (tr *testRouter) chat(body string, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return tr.do(req)
+}
+
+// recorded is one request an upstream received.
+type recorded struct {
+	Header http.Header
+	Body   []byte
+	Path   string
+}
+
+// fakeUpstream is an httptest server that records what it received and answers with reply.
+type fakeUpstream struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []recorded
+	calls    atomic.Int64
+}
+
+func newFakeUpstream(t testing.TB, reply http.HandlerFunc) *fakeUpstream {
+	t.Helper()
+	u := new(fakeUpstream)
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.requests = append(u.requests, recorded{Header: r.Header.Clone(), Body: body, Path: r.URL.Path})
+		u.mu.Unlock()
+		u.calls.Add(1)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		reply(w, r)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *fakeUpstream) received() []recorded {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]recorded(nil), u.requests...)
+}
+
+// okChat answers a non-streamed chat completion naming the model it was asked for.
+func okChat(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`)
+}
+
+// status answers code with an OpenAI-shaped error and optional headers (name, value, ...).
+func status(code int, header ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, `{"error":{"message":"upstream says `+http.StatusText(code)+`","type":"test_error"}}`)
+	}
+}
+
+// provider is a shorthand for a provider config in tests.
+func provider(name, baseURL string, keys []string, models ...string) catalog.ProviderConfig {
+	p := catalog.ProviderConfig{Name: name, BaseURLs: []string{baseURL}, Keys: keys}
+	for i := 0; i+1 < len(models); i += 2 {
+		p.Models = append(p.Models, catalog.ModelRoute{Name: models[i], Upstream: models[i+1]})
+	}
+	return p
+}

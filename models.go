@@ -1,0 +1,105 @@
+package llmrouter
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/gate"
+)
+
+// modelEntry is one entry of the OpenAI model list, with the router's extra facts.
+type modelEntry struct {
+	ID            string   `json:"id"`
+	Object        string   `json:"object"`
+	Created       int64    `json:"created"`
+	OwnedBy       string   `json:"owned_by"`
+	Providers     []string `json:"providers,omitempty"`
+	Description   string   `json:"description,omitempty"`
+	ContextLength int      `json:"context_length,omitempty"`
+	// Pricing is in USD per million tokens.
+	Pricing *modelPricing `json:"pricing,omitempty"`
+}
+
+type modelPricing struct {
+	Input  float64 `json:"input"`
+	Output float64 `json:"output"`
+}
+
+// modelList prepares the /v1/models entries once per config load: every public model, owned by
+// its first provider, then every alias, owned by the router.
+func modelList(cat *catalog.Catalog, now time.Time) []modelEntry {
+	created := now.Unix()
+	data := make([]modelEntry, 0, len(cat.Models)+len(cat.Aliases))
+	for _, m := range cat.Models {
+		e := modelEntry{
+			ID: m.Info.Name, Object: "model", Created: created, OwnedBy: m.Providers[0],
+			Providers: m.Providers, Description: m.Info.Description, ContextLength: m.Info.ContextLength,
+		}
+		if m.Info.InputPrice > 0 || m.Info.OutputPrice > 0 {
+			e.Pricing = &modelPricing{Input: m.Info.InputPrice, Output: m.Info.OutputPrice}
+		}
+		data = append(data, e)
+	}
+	for _, a := range cat.Aliases {
+		seen := make(map[string]bool)
+		var providers []string
+		for _, t := range a.Targets {
+			if !seen[t.Provider.Name] {
+				seen[t.Provider.Name] = true
+				providers = append(providers, t.Provider.Name)
+			}
+		}
+		data = append(data, modelEntry{ID: a.Name, Object: "model", Created: created, OwnedBy: "llm_router", Providers: providers})
+	}
+	return data
+}
+
+func marshalModelList(data []modelEntry) []byte {
+	body, _ := json.Marshal(struct {
+		Object string       `json:"object"`
+		Data   []modelEntry `json:"data"`
+	}{"list", data})
+	return append(body, '\n')
+}
+
+// serveModels lists the models; a client whose key is scoped sees only what it may use.
+func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request, c *gate.Client) {
+	body := h.models
+	if c != nil {
+		allowed := make([]modelEntry, 0, len(h.modelEntries))
+		for _, e := range h.modelEntries {
+			if c.Allows(e.ID) {
+				allowed = append(allowed, e)
+			}
+		}
+		if len(allowed) < len(h.modelEntries) {
+			body = marshalModelList(allowed)
+		}
+	}
+	writeJSON(w, r, http.StatusOK, body)
+}
+
+// serveHealth says whether the router can serve at all: it has at least one target.
+func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
+	status, state := http.StatusOK, "ok"
+	if len(h.cat.Targets) == 0 {
+		status, state = http.StatusServiceUnavailable, "no_targets"
+	}
+	body := fmt.Appendf(nil, `{"status":%q,"providers":%d,"targets":%d,"models":%d}`+"\n",
+		state, len(h.cat.Providers), len(h.cat.Targets), len(h.cat.Models))
+	writeJSON(w, r, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}

@@ -1,0 +1,280 @@
+// Package llmrouter is a Caddy HTTP handler that puts one OpenAI-compatible endpoint in front of
+// many LLM providers: it resolves the model a client names to a pool of targets (provider node x
+// API key x upstream model id), picks a healthy one, swaps in its model id and key, forwards,
+// fails over on rate limits and outages, and relays streams event by event.
+package llmrouter
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/selector"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults of the handler's settings.
+const (
+	defaultMaxBody               = 10 << 20
+	defaultMaxResponse           = 32 << 20
+	defaultAttempts              = 5
+	defaultTryDuration           = 60 * time.Second
+	defaultCooldown              = 60 * time.Second
+	defaultMaxCooldown           = 10 * time.Minute
+	defaultDialTimeout           = 10 * time.Second
+	defaultResponseHeaderTimeout = 5 * time.Minute
+	defaultFirstEventTimeout     = 30 * time.Second
+	defaultStreamIdleTimeout     = 2 * time.Minute
+)
+
+// Handler is the llm_router HTTP handler. It serves `POST /v1/chat/completions`,
+// `/v1/completions` and `/v1/embeddings` (also without the `/v1` prefix) and `GET /v1/models`;
+// other paths outside `/v1/` go to the next handler.
+type Handler struct {
+	// Catalogs are paths of JSON catalog files (providers, models, aliases) merged with the
+	// inline config. Placeholders work in the paths.
+	Catalogs []string `json:"catalogs,omitempty"`
+
+	// Providers are the upstream services, their nodes, keys and model maps.
+	Providers []catalog.ProviderConfig `json:"providers,omitempty"`
+
+	// Models carries metadata (description, context length, prices, strategy) for public models.
+	Models []catalog.ModelInfo `json:"models,omitempty"`
+
+	// Aliases are public names for a union of other names.
+	Aliases []catalog.AliasConfig `json:"aliases,omitempty"`
+
+	// MaxBody is the largest request body accepted, in bytes; larger ones get 413. Default 10 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+
+	// MaxResponse is the largest non-streamed upstream reply read, in bytes; a larger one counts
+	// as an upstream failure. Default 32 MiB.
+	MaxResponse int64 `json:"max_response,omitempty"`
+
+	// Strategy picks targets within a pool: `round_robin` (default), `priority` (the first
+	// healthy target in config order) or `weighted` (by provider weight). Models and aliases can
+	// override it.
+	Strategy string `json:"strategy,omitempty"`
+
+	// Attempts is how many targets one request may try before the client sees an error.
+	// Default 5, at most 16.
+	Attempts int `json:"attempts,omitempty"`
+
+	// TryDuration bounds the time a request spends failing over: no new attempt starts after it.
+	// Default 60s.
+	TryDuration caddy.Duration `json:"try_duration,omitempty"`
+
+	// Cooldown is how long a failed target (or refused key) is left out. Default 60s.
+	Cooldown caddy.Duration `json:"cooldown,omitempty"`
+
+	// MaxCooldown bounds a cooldown that an upstream asked for with Retry-After or a retry hint in
+	// its error body. Default 10m.
+	MaxCooldown caddy.Duration `json:"max_cooldown,omitempty"`
+
+	// DialTimeout bounds connecting to an upstream. Default 10s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// ResponseHeaderTimeout bounds the wait for an upstream's response headers. Non-streamed
+	// completions send headers only when done, so it is generous. Default 5m.
+	ResponseHeaderTimeout caddy.Duration `json:"response_header_timeout,omitempty"`
+
+	// FirstEventTimeout bounds the wait for a stream's first event after its headers; a stream
+	// that sends none in time is a failed attempt and is retried elsewhere. Default 30s.
+	FirstEventTimeout caddy.Duration `json:"first_event_timeout,omitempty"`
+
+	// StreamIdleTimeout ends a reply whose upstream sends nothing for this long; a stream then
+	// ends with an explicit error event. Default 2m.
+	StreamIdleTimeout caddy.Duration `json:"stream_idle_timeout,omitempty"`
+
+	// IncludeUsage asks upstreams for a usage chunk on streamed chat completions
+	// (`stream_options.include_usage`) when the client did not set stream_options itself.
+	IncludeUsage bool `json:"include_usage,omitempty"`
+
+	// Auth requires clients to present a gateway key. Without it the router is open to anyone
+	// who reaches the site (a warning is logged at start).
+	Auth *AuthConfig `json:"auth,omitempty"`
+
+	// Allow is a client IP allowlist of CIDR ranges or addresses. It uses Caddy's client IP, so
+	// the server's trusted_proxies setting is honoured behind a load balancer. Empty: any address.
+	Allow []string `json:"allow,omitempty"`
+
+	logger *zap.Logger
+	now    func() time.Time
+	cat    *catalog.Catalog
+	pools  map[string]*pool
+	ups    []*upstream
+	store  storeRefs
+	// modelEntries and models are the prepared /v1/models list and reply.
+	modelEntries []modelEntry
+	models       []byte
+	runtime      runtimeSettings
+	guard        guard
+}
+
+// runtimeSettings are the settings with defaults applied, in the types the hot path uses.
+type runtimeSettings struct {
+	maxBody, maxResponse                 int64
+	attempts                             int
+	tryDuration, cooldown, maxCooldown   time.Duration
+	firstEventTimeout, streamIdleTimeout time.Duration
+	dialTimeout, responseHeaderTimeout   time.Duration
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.llm_router",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision loads the catalogs, resolves keys, and prepares pools, cooldown state and transports.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	if h.logger == nil { // tests may give their own
+		h.logger = ctx.Logger()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.runtime = runtimeSettings{
+		maxBody:               orDefault(h.MaxBody, defaultMaxBody),
+		maxResponse:           orDefault(h.MaxResponse, defaultMaxResponse),
+		attempts:              orDefault(h.Attempts, defaultAttempts),
+		tryDuration:           orDefault(time.Duration(h.TryDuration), defaultTryDuration),
+		cooldown:              orDefault(time.Duration(h.Cooldown), defaultCooldown),
+		maxCooldown:           orDefault(time.Duration(h.MaxCooldown), defaultMaxCooldown),
+		dialTimeout:           orDefault(time.Duration(h.DialTimeout), defaultDialTimeout),
+		responseHeaderTimeout: orDefault(time.Duration(h.ResponseHeaderTimeout), defaultResponseHeaderTimeout),
+		firstEventTimeout:     orDefault(time.Duration(h.FirstEventTimeout), defaultFirstEventTimeout),
+		streamIdleTimeout:     orDefault(time.Duration(h.StreamIdleTimeout), defaultStreamIdleTimeout),
+	}
+	if err := h.checkSettings(); err != nil {
+		return err
+	}
+
+	repl := caddy.NewReplacer()
+	resolve := func(s string) string { return repl.ReplaceKnown(s, "") }
+	configs := []catalog.Config{{Providers: h.Providers, Models: h.Models, Aliases: h.Aliases}}
+	for _, path := range h.Catalogs {
+		cfg, err := catalog.LoadFile(resolve(path))
+		if err != nil {
+			return err
+		}
+		configs = append(configs, cfg)
+	}
+	cat, warnings, err := catalog.Build(resolve, configs...)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		h.logger.Warn(w)
+	}
+	h.cat = cat
+	if len(cat.Providers) == 0 {
+		h.logger.Warn("no usable provider: every request will get 404 model_not_found")
+	}
+	if err := h.provisionGuard(); err != nil {
+		return err
+	}
+	if err := h.preparePools(); err != nil {
+		return err
+	}
+	h.modelEntries = modelList(cat, h.now())
+	h.models = marshalModelList(h.modelEntries)
+	h.logger.Info("llm_router ready",
+		zap.Int("providers", len(cat.Providers)),
+		zap.Int("targets", len(cat.Targets)),
+		zap.Int("models", len(cat.Models)),
+		zap.Int("aliases", len(cat.Aliases)))
+	return nil
+}
+
+func (h *Handler) checkSettings() error {
+	rt := &h.runtime
+	if rt.attempts < 1 || rt.attempts > selector.MaxAttempts {
+		return fmt.Errorf("attempts must be between 1 and %d", selector.MaxAttempts)
+	}
+	if rt.maxBody < 0 || rt.maxResponse < 0 {
+		return fmt.Errorf("max_body and max_response must not be negative")
+	}
+	if rt.maxCooldown < rt.cooldown {
+		return fmt.Errorf("max_cooldown (%s) is shorter than cooldown (%s)", rt.maxCooldown, rt.cooldown)
+	}
+	if _, err := selector.ParseStrategy(h.Strategy); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Validate is a no-op: every setting is checked in Provision, where defaults are known.
+func (h *Handler) Validate() error { return nil }
+
+// Cleanup releases this config's share of the state that survives reloads, and idle upstream
+// connections. Caddy also calls it right after a Provision that failed half way.
+func (h *Handler) Cleanup() error {
+	for _, u := range h.ups {
+		u.transport.CloseIdleConnections()
+	}
+	return h.store.release()
+}
+
+// ServeHTTP routes the request to the matching endpoint, or to next for paths it does not own.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	client, ok := h.admit(w, r)
+	if !ok {
+		return nil
+	}
+	path := r.URL.Path
+	if ep := endpointFor(path); ep != nil {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeError(w, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed",
+				"use POST for "+path)
+			return nil
+		}
+		h.serveCompletion(w, r, ep, client)
+		return nil
+	}
+	switch path {
+	case "/v1/models", "/models":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed", "use GET for "+path)
+			return nil
+		}
+		h.serveModels(w, r, client)
+		return nil
+	case "/health":
+		h.serveHealth(w, r)
+		return nil
+	}
+	if len(path) >= 4 && path[:4] == "/v1/" {
+		writeError(w, http.StatusNotFound, errInvalidRequest, "unknown_endpoint",
+			"this router does not serve "+path)
+		return nil
+	}
+	return next.ServeHTTP(w, r)
+}
+
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

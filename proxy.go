@@ -1,0 +1,454 @@
+package llmrouter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/llmrouter/caddy-llm-router/gate"
+	"github.com/llmrouter/caddy-llm-router/reqbody"
+	"github.com/llmrouter/caddy-llm-router/selector"
+)
+
+// maxErrorBody bounds how much of an upstream error reply is read to classify it and pass it on.
+const maxErrorBody = 1 << 20
+
+// serveCompletion handles one model call: read and parse the body, resolve the model, and try
+// targets until one answers.
+func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *endpoint, client *gate.Client) {
+	rt := &h.runtime
+	body, release, err := reqbody.ReadLimited(r.Body, r.ContentLength, rt.maxBody)
+	if err != nil {
+		switch {
+		case errors.Is(err, reqbody.ErrTooLarge):
+			writeError(w, http.StatusRequestEntityTooLarge, errInvalidRequest, "request_too_large",
+				fmt.Sprintf("request body is larger than the limit of %d bytes", rt.maxBody))
+		case r.Context().Err() != nil:
+			h.logger.Debug("client went away while sending its request", zap.Int("status", 499))
+		default:
+			writeError(w, http.StatusBadRequest, errInvalidRequest, "unreadable_body", "could not read the request body")
+		}
+		return
+	}
+	// The buffer goes back to its pool only when this handler and every upstream request body
+	// reader are done with it: a transport may still read a body after RoundTrip returned.
+	lease := reqbody.NewLease(release)
+	defer lease.Done()
+
+	f, err := reqbody.Scan(body)
+	if err != nil {
+		code := "invalid_json"
+		switch {
+		case errors.Is(err, reqbody.ErrNoModel):
+			code = "missing_model"
+		case errors.Is(err, reqbody.ErrModelNotString), errors.Is(err, reqbody.ErrDuplicateModel):
+			code = "invalid_model"
+		}
+		writeError(w, http.StatusBadRequest, errInvalidRequest, code, err.Error())
+		return
+	}
+	if !h.permit(w, client, f.Model) {
+		return
+	}
+	p := h.pools[f.Model]
+	if p == nil {
+		writeError(w, http.StatusNotFound, errInvalidRequest, "model_not_found",
+			fmt.Sprintf("the model %q does not exist or has no usable provider; GET /v1/models lists them", f.Model))
+		return
+	}
+	h.forward(w, r, ep, body, lease, f, p)
+}
+
+// outcome is what one attempt came to.
+type outcome struct {
+	// done means the request is over: a reply was written, or the client went away.
+	done   bool
+	class  selector.Class
+	status int
+	// reason explains a failure without a status (connection error, timeout, truncation).
+	reason string
+	// retryAfter is the cooldown the upstream asked for.
+	retryAfter time.Duration
+	// reply is the failed upstream reply, kept so the last one can be passed on.
+	reply *upstreamReply
+}
+
+type upstreamReply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// forward is the retry loop: each attempt goes to a different healthy target until one
+// answers, the attempts or the try duration run out, or the pool is exhausted.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, ep *endpoint, body []byte, lease *reqbody.Lease, f reqbody.Fields, p *pool) {
+	rt := &h.runtime
+	start := h.now()
+	var tried selector.Tried
+	var failures [selector.MaxAttempts]attemptInfo
+	nfail := 0
+	var last *upstreamReply
+	for n := 0; n < rt.attempts; n++ {
+		now := h.now()
+		if n > 0 && now.Sub(start) >= rt.tryDuration {
+			break
+		}
+		i := p.sel.Next(now.UnixNano(), &tried)
+		if i < 0 {
+			break
+		}
+		tried.Add(i)
+		t := p.targets[i]
+		out := h.attempt(w, r, ep, body, lease, f, p, t, n+1)
+		if out.class != selector.ClientGone {
+			t.health.Record(out.class, out.status)
+		}
+		if out.done {
+			if out.class == selector.ClientGone {
+				h.logger.Debug("client went away", zap.Int("status", 499), zap.String("model", f.Model),
+					zap.String("target", t.Label))
+			}
+			return
+		}
+		h.cool(t, out, h.now())
+		failures[nfail] = attemptInfo{Provider: t.Provider.Name, Target: t.Label, Status: out.status,
+			Class: out.class.String(), Error: out.reason}
+		nfail++
+		if out.reply != nil {
+			last = out.reply
+		} else {
+			last = nil
+		}
+		if ce := h.logger.Check(zap.DebugLevel, "attempt failed"); ce != nil {
+			ce.Write(zap.String("model", f.Model), zap.String("target", t.Label), zap.Int("attempt", n+1),
+				zap.Int("status", out.status), zap.String("class", out.class.String()), zap.String("reason", out.reason))
+		}
+	}
+	h.fail(w, f.Model, p, failures[:nfail], last)
+}
+
+// attempt sends the request to one target. Nothing reaches the client unless the upstream
+// answered 2xx (then its reply is relayed) or a client error (passed through as is).
+func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, ep *endpoint, body []byte, lease *reqbody.Lease, f reqbody.Fields, p *pool, t *target, n int) outcome {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	b := reqbody.Rewrite(body, f, t.Upstream, h.IncludeUsage && ep.usage && f.Stream).WithLease(lease)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Node+ep.path, b.Reader())
+	if err != nil {
+		return outcome{class: selector.UpstreamDown, reason: "bad upstream url"}
+	}
+	req.ContentLength = b.Len()
+	req.GetBody = func() (io.ReadCloser, error) { return b.Reader(), nil }
+	copyRequestHeader(req.Header, r.Header)
+	if t.auth != nil {
+		req.Header[t.up.keyHeader] = t.auth
+	}
+
+	resp, err := t.up.transport.RoundTrip(req)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return outcome{done: true, class: selector.ClientGone}
+		}
+		return outcome{class: selector.UpstreamDown, reason: transportReason(err)}
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return h.upstreamError(w, r, p, t, n, resp)
+	}
+	if isEventStream(resp.Header) {
+		return h.relayStream(w, r, ep, p, t, n, resp, cancel)
+	}
+	return h.relayWhole(w, r, p, t, n, resp, cancel)
+}
+
+// upstreamError classifies a non-2xx reply; a client error is passed through untouched.
+func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, p *pool, t *target, n int, resp *http.Response) outcome {
+	errBody, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if readErr != nil && r.Context().Err() != nil {
+		return outcome{done: true, class: selector.ClientGone}
+	}
+	ra := resp.Header.Get("Retry-After")
+	class := selector.Classify(resp.StatusCode, errBody, ra != "")
+	if class == selector.ClientError {
+		writeReplyHeader(w.Header(), resp.Header)
+		h.setRouteHeaders(w, r, p, t, n)
+		w.Header().Set("Content-Length", strconv.Itoa(len(errBody)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(errBody)
+		return outcome{done: true, class: class, status: resp.StatusCode}
+	}
+	return outcome{
+		class:      class,
+		status:     resp.StatusCode,
+		retryAfter: selector.RetryAfter(ra, errBody, h.now()),
+		reply:      &upstreamReply{status: resp.StatusCode, header: resp.Header, body: errBody},
+	}
+}
+
+// relayWhole reads a non-streamed reply whole before sending anything, so a truncated reply
+// is still a retryable failure, then forwards it untouched.
+func (h *Handler) relayWhole(w http.ResponseWriter, r *http.Request, p *pool, t *target, n int, resp *http.Response, cancel context.CancelFunc) outcome {
+	wd := startWatchdog(resp.Body, h.runtime.streamIdleTimeout, cancel)
+	wd.idle = h.runtime.streamIdleTimeout
+	defer wd.stop()
+	buf := getBuffer()
+	defer putBuffer(buf)
+	_, err := buf.ReadFrom(io.LimitReader(wd, h.runtime.maxResponse+1))
+	switch {
+	case r.Context().Err() != nil:
+		return outcome{done: true, class: selector.ClientGone}
+	case wd.fired.Load():
+		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply stalled beyond stream_idle_timeout"}
+	case err != nil:
+		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply truncated: " + transportReason(err)}
+	case int64(buf.Len()) > h.runtime.maxResponse:
+		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply larger than max_response"}
+	}
+	writeReplyHeader(w.Header(), resp.Header)
+	h.setRouteHeaders(w, r, p, t, n)
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(buf.Bytes())
+	return outcome{done: true, class: selector.Success, status: resp.StatusCode}
+}
+
+// cool takes a failed target (or its whole key) out of rotation. A target that is already
+// cooling keeps its deadline.
+func (h *Handler) cool(t *target, out outcome, now time.Time) {
+	rt := &h.runtime
+	d := rt.cooldown
+	if out.retryAfter > 0 {
+		d = min(out.retryAfter, rt.maxCooldown)
+	}
+	until := now.Add(d)
+	state, scope := t.health, "target"
+	if out.class == selector.KeyRefused && t.key != nil {
+		state, scope = t.key, "key"
+	}
+	if state.Cool(now.UnixNano(), until.UnixNano()) {
+		h.logger.Info("cooldown started",
+			zap.String("scope", scope),
+			zap.String("provider", t.Provider.Name),
+			zap.String("target", t.Label),
+			zap.String("class", out.class.String()),
+			zap.Int("status", out.status),
+			zap.String("reason", out.reason),
+			zap.Time("until", until))
+	}
+}
+
+// fail answers a request whose every attempt failed, or that found no healthy target.
+func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []attemptInfo, last *upstreamReply) {
+	now := h.now()
+	hdr := w.Header()
+	hdr.Set("X-LLM-Router-Model", model)
+	hdr.Set("X-LLM-Router-Attempts", strconv.Itoa(len(failures)))
+	var wait time.Duration
+	if rec := p.sel.Recovery(now.UnixNano()); rec > 0 {
+		wait = time.Duration(rec - now.UnixNano())
+		hdr.Set("Retry-After", retryAfterSeconds(wait))
+	}
+	if len(failures) > 0 {
+		hdr.Set("X-LLM-Router-Failures", failureSummary(failures))
+	}
+	h.logger.Warn("request failed on every target",
+		zap.String("model", model), zap.Int("attempts", len(failures)), zap.Any("failures", failures))
+
+	switch {
+	case len(failures) == 0:
+		// Nothing was tried: every target was already cooling.
+		status, typ := http.StatusServiceUnavailable, errUnavailable
+		if p.allRateLimited() {
+			status, typ = http.StatusTooManyRequests, errRateLimit
+		}
+		writeAPIError(w, status, apiError{Type: typ, Code: "pool_exhausted",
+			Message: fmt.Sprintf("every target of %q is cooling down; the first recovers in %s", model, retryAfterSeconds(wait)+"s")})
+	case last != nil:
+		// The last attempt got an upstream reply: the client sees its status and error, as if
+		// it had called that provider, with what the router tried alongside.
+		if isOpenAIError(last.body) {
+			hdr.Set("Content-Type", "application/json")
+			hdr.Set("Content-Length", strconv.Itoa(len(last.body)))
+			w.WriteHeader(last.status)
+			_, _ = w.Write(last.body)
+			return
+		}
+		writeAPIError(w, last.status, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
+			Message: fmt.Sprintf("every attempt failed; the last upstream answered %d: %s", last.status, snippet(last.body))})
+	default:
+		writeAPIError(w, http.StatusBadGateway, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
+			Message: fmt.Sprintf("every attempt failed; the last: %s", failures[len(failures)-1].Error)})
+	}
+}
+
+// allRateLimited reports whether every target's last failure was a rate limit, so a client
+// that finds the pool exhausted is told 429 rather than 503.
+func (p *pool) allRateLimited() bool {
+	for _, t := range p.targets {
+		if t.health.Snapshot().LastClass != selector.RateLimited {
+			return false
+		}
+	}
+	return len(p.targets) > 0
+}
+
+// setRouteHeaders tells the client, and Caddy's logs through placeholders, where its request went.
+func (h *Handler) setRouteHeaders(w http.ResponseWriter, r *http.Request, p *pool, t *target, n int) {
+	hdr := w.Header()
+	attempts := strconv.Itoa(n)
+	hdr["X-Llm-Router-Model"] = []string{p.route.Name}
+	hdr["X-Llm-Router-Provider"] = []string{t.Provider.Name}
+	hdr["X-Llm-Router-Upstream-Model"] = []string{t.Upstream}
+	hdr["X-Llm-Router-Target"] = []string{t.Label}
+	hdr["X-Llm-Router-Attempts"] = []string{attempts}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.llm_router.model", p.route.Name)
+		repl.Set("http.llm_router.provider", t.Provider.Name)
+		repl.Set("http.llm_router.upstream_model", t.Upstream)
+		repl.Set("http.llm_router.target", t.Label)
+		repl.Set("http.llm_router.attempts", attempts)
+	}
+}
+
+// copyRequestHeader copies the client's headers that an upstream may see: never its
+// credentials, cookies, hop-by-hop headers or its address.
+func copyRequestHeader(dst, src http.Header) {
+	for k, v := range src {
+		switch k {
+		case "Authorization", "X-Api-Key", "Api-Key", "Proxy-Authorization", "Cookie",
+			"Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection",
+			"Content-Length", "Accept-Encoding", "Host", "Expect",
+			"Openai-Organization", "Openai-Project",
+			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":
+			continue
+		}
+		dst[k] = v
+	}
+	dst["Content-Type"] = jsonContentType
+}
+
+var jsonContentType = []string{"application/json"}
+
+// writeReplyHeader copies an upstream reply's end-to-end headers, except those that describe
+// the router's own provider account (rate-limit counters) or that the router sets itself.
+func writeReplyHeader(dst, src http.Header) {
+	for k, v := range src {
+		switch k {
+		case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection",
+			"Content-Length", "Set-Cookie", "Alt-Svc", "Server", "Date":
+			continue
+		}
+		if strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Anthropic-Ratelimit-") {
+			continue
+		}
+		dst[k] = v
+	}
+}
+
+func isEventStream(h http.Header) bool {
+	ct := h.Get("Content-Type")
+	return len(ct) >= 17 && strings.EqualFold(ct[:17], "text/event-stream")
+}
+
+// isOpenAIError reports whether body is a JSON object with an "error" object, the shape every
+// OpenAI client parses.
+func isOpenAIError(body []byte) bool {
+	b := bytes.TrimSpace(body)
+	return len(b) > 0 && b[0] == '{' && bytes.Contains(b, []byte(`"error"`)) && json.Valid(b)
+}
+
+func snippet(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	if s == "" {
+		s = "(empty body)"
+	}
+	return s
+}
+
+func failureSummary(failures []attemptInfo) string {
+	var sb strings.Builder
+	for i, f := range failures {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(f.Target)
+		sb.WriteByte(' ')
+		if f.Status > 0 {
+			sb.WriteString(strconv.Itoa(f.Status))
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(f.Class)
+	}
+	return sb.String()
+}
+
+// transportReason describes a transport error for logs and error bodies. Upstream URLs carry
+// no credentials (the catalog refuses them), so the error text is safe to show.
+func transportReason(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed mid-reply"
+	}
+	return err.Error()
+}
+
+// watchdog cancels an upstream call whose reply stops arriving. It runs on the runtime's
+// timer heap: no goroutine per request.
+type watchdog struct {
+	src   io.Reader
+	timer *time.Timer
+	fired atomic.Bool
+	// idle, when set, restarts the timer on every read that brings bytes; it is only touched
+	// by the goroutine that reads.
+	idle time.Duration
+}
+
+func startWatchdog(src io.Reader, d time.Duration, cancel context.CancelFunc) *watchdog {
+	wd := &watchdog{src: src}
+	wd.timer = time.AfterFunc(d, func() {
+		wd.fired.Store(true)
+		cancel()
+	})
+	return wd
+}
+
+func (wd *watchdog) Read(p []byte) (int, error) {
+	n, err := wd.src.Read(p)
+	if n > 0 && wd.idle > 0 {
+		wd.timer.Reset(wd.idle)
+	}
+	return n, err
+}
+
+func (wd *watchdog) stop() { wd.timer.Stop() }
+
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	// Very large buffers are left to the collector, so one huge reply does not pin memory.
+	if b.Cap() > 4<<20 {
+		return
+	}
+	b.Reset()
+	bufferPool.Put(b)
+}

@@ -1,0 +1,126 @@
+package llmrouter
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/selector"
+)
+
+// store keeps target and key health and pool cursors across config reloads. Caddy provisions
+// the new config before it cleans up the old one, so an entry that both configs use is never
+// dropped in between. Entries are keyed by hashes (catalog StateIDs), never by raw keys.
+var store = caddy.NewUsagePool()
+
+type healthEntry struct{ selector.State }
+
+func (*healthEntry) Destruct() error { return nil }
+
+type cursorEntry struct{ atomic.Uint64 }
+
+func (*cursorEntry) Destruct() error { return nil }
+
+// storeRefs remembers exactly the store keys one Provision loaded, so Cleanup releases those
+// and nothing else (releasing a key twice would steal another config's reference).
+type storeRefs struct{ keys []string }
+
+func (s *storeRefs) health(id string) *selector.State {
+	v, _, _ := store.LoadOrNew(id, func() (caddy.Destructor, error) { return new(healthEntry), nil })
+	s.keys = append(s.keys, id)
+	return &v.(*healthEntry).State
+}
+
+func (s *storeRefs) cursor(id string) *atomic.Uint64 {
+	v, _, _ := store.LoadOrNew(id, func() (caddy.Destructor, error) { return new(cursorEntry), nil })
+	s.keys = append(s.keys, id)
+	return &v.(*cursorEntry).Uint64
+}
+
+func (s *storeRefs) release() error {
+	var errs []error
+	for _, k := range s.keys {
+		if _, err := store.Delete(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.keys = nil
+	return errors.Join(errs...)
+}
+
+// target is a catalog target with what the hot path needs ready: its health, its key's
+// health, its upstream transport and the header value that carries its key.
+type target struct {
+	*catalog.Target
+	health *selector.State
+	key    *selector.State // nil for a keyless provider
+	up     *upstream
+	// auth is the value of up's key header, prepared once so no request builds it.
+	auth []string
+}
+
+// pool is the prepared form of one catalog route.
+type pool struct {
+	route   *catalog.Route
+	targets []*target
+	sel     *selector.Pool
+}
+
+func (h *Handler) preparePools() error {
+	defStrategy, _ := selector.ParseStrategy(h.Strategy)
+	ups := make(map[*catalog.Provider]*upstream, len(h.cat.Providers))
+	for _, p := range h.cat.Providers {
+		u := newUpstream(p, h.runtime)
+		ups[p] = u
+		h.ups = append(h.ups, u)
+	}
+	keyStates := make(map[string]*selector.State)
+	targets := make(map[*catalog.Target]*target, len(h.cat.Targets))
+	byState := make(map[string]*selector.State, len(h.cat.Targets))
+	for _, ct := range h.cat.Targets {
+		t := &target{Target: ct, up: ups[ct.Provider]}
+		// Two public models may map to the same upstream id on the same node and key: they are
+		// one real target and share its health.
+		if t.health = byState[ct.StateID]; t.health == nil {
+			t.health = h.store.health("llm_router/target/" + ct.StateID)
+			byState[ct.StateID] = t.health
+		}
+		if ct.KeyStateID != "" {
+			if t.key = keyStates[ct.KeyStateID]; t.key == nil {
+				t.key = h.store.health("llm_router/key/" + ct.KeyStateID)
+				keyStates[ct.KeyStateID] = t.key
+			}
+			if ct.Provider.Bearer {
+				t.auth = []string{"Bearer " + ct.Key()}
+			} else {
+				t.auth = []string{ct.Key()}
+			}
+		}
+		targets[ct] = t
+	}
+
+	routes := h.cat.Routes()
+	h.pools = make(map[string]*pool, len(routes))
+	for _, r := range routes {
+		strategy := defStrategy
+		if r.Strategy != "" {
+			s, err := selector.ParseStrategy(r.Strategy)
+			if err != nil {
+				return err
+			}
+			strategy = s
+		}
+		p := &pool{route: r, targets: make([]*target, len(r.Targets))}
+		members := make([]selector.Member, len(r.Targets))
+		for i, ct := range r.Targets {
+			t := targets[ct]
+			p.targets[i] = t
+			members[i] = selector.Member{Target: t.health, Key: t.key, Weight: ct.Provider.Weight}
+		}
+		p.sel = selector.NewPool(members, strategy, h.store.cursor("llm_router/cursor/"+r.Name))
+		h.pools[r.Name] = p
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package llmrouter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/llmrouter/caddy-llm-router/selector"
+	"github.com/llmrouter/caddy-llm-router/sse"
+)
+
+// relayStream relays an event stream. Until its first event survives the filter nothing is
+// sent, so a stream that opens and dies or stays silent is still a retryable failure. After
+// that the client has the stream, and an upstream failure ends it with an explicit error event
+// in the stream's dialect: never a silent close that a client could take for a complete answer.
+func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, ep *endpoint, p *pool, t *target, n int, resp *http.Response, cancel context.CancelFunc) outcome {
+	rt := &h.runtime
+	wd := startWatchdog(resp.Body, rt.firstEventTimeout, cancel)
+	defer wd.stop()
+	rd := sse.NewReader(wd, 0)
+	defer rd.Release()
+	filter := ep.streamFilter(t.Provider)
+
+	var first []byte
+	var scratch [512]byte
+	for first == nil {
+		ev, err := rd.Next()
+		if err != nil {
+			switch {
+			case r.Context().Err() != nil:
+				return outcome{done: true, class: selector.ClientGone}
+			case wd.fired.Load():
+				return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "no event within first_event_timeout"}
+			case errors.Is(err, io.EOF):
+				return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream ended before its first event"}
+			}
+			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream failed before its first event: " + transportReason(err)}
+		}
+		if len(filter.Append(scratch[:0], ev)) == 0 {
+			continue // a keepalive: not yet an answer
+		}
+		if inBandError(ev) {
+			// Some providers answer 200 and put the failure in the stream's first event; nothing
+			// has reached the client yet, so another target can still answer.
+			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream began with an error event"}
+		}
+		first = ev
+	}
+
+	// Commit: from here on the client owns the stream.
+	wd.idle = rt.streamIdleTimeout
+	wd.timer.Reset(rt.streamIdleTimeout)
+	hdr := w.Header()
+	writeReplyHeader(hdr, resp.Header)
+	hdr.Del("Content-Length")
+	hdr["Content-Type"] = eventStreamContentType
+	hdr["Cache-Control"] = noCache
+	// Tell buffering proxies in front of Caddy (nginx) to pass each event at once.
+	hdr["X-Accel-Buffering"] = accelNo
+	h.setRouteHeaders(w, r, p, t, n)
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	stats, err := sse.Relay(w, rc.Flush, rd, filter, first)
+	if err == nil {
+		return outcome{done: true, class: selector.Success, status: resp.StatusCode}
+	}
+	if stats.ClientGone || r.Context().Err() != nil {
+		return outcome{done: true, class: selector.ClientGone}
+	}
+
+	reason := "upstream stream failed: " + transportReason(err)
+	if wd.fired.Load() {
+		reason = "upstream stream stalled beyond stream_idle_timeout"
+	} else if errors.Is(err, sse.ErrEventTooLarge) {
+		reason = "upstream sent an event larger than the relay accepts"
+	}
+	_, _ = w.Write(sse.ErrorEvent(ep.dialect, errUpstream, reason))
+	_ = rc.Flush()
+	out := outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
+	h.cool(t, out, h.now())
+	h.logger.Warn("stream failed after it began",
+		zap.String("model", p.route.Name), zap.String("target", t.Label),
+		zap.Int("events", stats.Events), zap.String("reason", reason))
+	out.done = true
+	return out
+}
+
+var (
+	eventStreamContentType = []string{"text/event-stream"}
+	noCache                = []string{"no-cache"}
+	accelNo                = []string{"no"}
+)
+
+// inBandError reports whether an event's data is an error object: a top-level "error" key
+// whose value is an object (never `"error": null`, which some providers send on success).
+func inBandError(ev []byte) bool {
+	i := bytes.Index(ev, []byte(`"error"`))
+	if i < 0 {
+		return false
+	}
+	rest := bytes.TrimLeft(ev[i+len(`"error"`):], " \t")
+	if len(rest) == 0 || rest[0] != ':' {
+		return false
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t")
+	return len(rest) > 0 && rest[0] == '{'
+}

@@ -1,0 +1,79 @@
+package llmrouter
+
+import (
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/sse"
+)
+
+// upstream is one provider's connection pool and stream settings.
+type upstream struct {
+	provider  *catalog.Provider
+	transport *http.Transport
+	// keyHeader is the canonical header that carries the provider's key.
+	keyHeader string
+}
+
+func newUpstream(p *catalog.Provider, rt runtimeSettings) *upstream {
+	dialer := &net.Dialer{Timeout: rt.dialTimeout, KeepAlive: 30 * time.Second}
+	return &upstream{
+		provider:  p,
+		keyHeader: p.KeyHeader,
+		transport: &http.Transport{
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   rt.dialTimeout,
+			ResponseHeaderTimeout: rt.responseHeaderTimeout,
+			ExpectContinueTimeout: time.Second,
+			// A gateway multiplexes many clients over few upstream hosts: the default of two idle
+			// connections per host would make most requests dial anew.
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+			ReadBufferSize:      32 << 10,
+			WriteBufferSize:     32 << 10,
+		},
+	}
+}
+
+// endpoint is one API the router serves and how its streams are relayed.
+type endpoint struct {
+	// path is appended to a provider node's base URL.
+	path string
+	// usage says whether include_usage applies (chat and text completions).
+	usage bool
+	// filter is the endpoint's default stream filter; providers may keep more.
+	filter  sse.Filter
+	dialect sse.Dialect
+}
+
+var (
+	chatEndpoint       = &endpoint{path: "/chat/completions", usage: true}
+	completionEndpoint = &endpoint{path: "/completions", usage: true}
+	embeddingEndpoint  = &endpoint{path: "/embeddings"}
+)
+
+// endpointFor returns the endpoint a request path names, or nil. Paths are accepted with and
+// without the /v1 prefix, as clients configured with a bare host send the latter.
+func endpointFor(path string) *endpoint {
+	switch path {
+	case "/v1/chat/completions", "/chat/completions":
+		return chatEndpoint
+	case "/v1/completions", "/completions":
+		return completionEndpoint
+	case "/v1/embeddings", "/embeddings":
+		return embeddingEndpoint
+	}
+	return nil
+}
+
+// streamFilter combines the endpoint's defaults with the provider's overrides.
+func (ep *endpoint) streamFilter(p *catalog.Provider) sse.Filter {
+	f := ep.filter
+	f.KeepEventNames = f.KeepEventNames || p.SSEKeepEventNames
+	f.KeepComments = f.KeepComments || p.SSEKeepComments
+	return f
+}
