@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -72,6 +73,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        public <path>...               # default /health /v1/models; "/x/*" is a prefix
 //	    }
 //	    allow <cidr>...                    # client IP allowlist
+//	    status_page <path>                 # HTML health of providers and targets; off by default
+//	    models_page <path>                 # HTML model catalog; off by default
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -117,6 +120,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.unmarshalAuth(d)
 		case "allow":
 			h.Allow, err = appendArgs(d, h.Allow)
+		case "status_page":
+			h.StatusPage, err = oneArg(d)
+		case "models_page":
+			h.ModelsPage, err = oneArg(d)
 		default:
 			return d.Errf("unrecognized llm_router option '%s'", d.Val())
 		}
@@ -306,13 +313,14 @@ func noArgs(d *caddyfile.Dispenser) error {
 }
 
 func parseInt(d *caddyfile.Dispenser) (int, error) {
+	name := d.Val()
 	s, err := oneArg(d)
 	if err != nil {
 		return 0, err
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		return 0, d.Errf("%s: '%s' is not a whole number >= 0", d.Val(), s)
+		return 0, d.Errf("%s: '%s' is not a whole number >= 0", name, s)
 	}
 	return n, nil
 }
@@ -323,7 +331,7 @@ func parseFloat(d *caddyfile.Dispenser) (float64, error) {
 		return 0, err
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
+	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, d.Errf("'%s' is not a number >= 0", s)
 	}
 	return f, nil

@@ -106,10 +106,15 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (*gate.Client, b
 			return nil, false
 		}
 	}
-	if g.keys == nil || g.public.Match(r.URL.Path) {
+	if g.keys == nil {
 		return nil, true
 	}
+	// A public path needs no key, but a valid one still names the client and its scope
+	// (a scoped key's /v1/models lists only what it may use).
 	c, reason := g.keys.Authenticate(r.Header)
+	if c == nil && g.public.Match(r.URL.Path) {
+		return nil, true
+	}
 	if c == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="llm_router"`)
 		writeError(w, http.StatusUnauthorized, errAuthentication, "invalid_api_key", reason+": send a gateway key as Authorization: Bearer <key>")

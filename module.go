@@ -106,12 +106,22 @@ type Handler struct {
 	// the server's trusted_proxies setting is honoured behind a load balancer. Empty: any address.
 	Allow []string `json:"allow,omitempty"`
 
-	logger *zap.Logger
-	now    func() time.Time
-	cat    *catalog.Catalog
-	pools  map[string]*pool
-	ups    []*upstream
-	store  storeRefs
+	// StatusPage is a path at which the handler serves an HTML page of providers and their
+	// targets' health: counts, and each cooling target with its reason and time left. Off when
+	// empty. Subject to auth like any path unless listed as public.
+	StatusPage string `json:"status_page,omitempty"`
+
+	// ModelsPage is a path at which the handler serves an HTML catalog of the models and
+	// aliases clients can call, with providers, context length and prices. Off when empty.
+	ModelsPage string `json:"models_page,omitempty"`
+
+	logger  *zap.Logger
+	now     func() time.Time
+	cat     *catalog.Catalog
+	pools   map[string]*pool
+	ups     []*upstream
+	targets []*target // every target, in catalog order
+	store   storeRefs
 	// modelEntries and models are the prepared /v1/models list and reply.
 	modelEntries []modelEntry
 	models       []byte
@@ -187,6 +197,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.preparePools(); err != nil {
 		return err
 	}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
+	addLive(h)
 	h.modelEntries = modelList(cat, h.now())
 	h.models = marshalModelList(h.modelEntries)
 	h.logger.Info("llm_router ready",
@@ -220,6 +234,7 @@ func (h *Handler) Validate() error { return nil }
 // Cleanup releases this config's share of the state that survives reloads, and idle upstream
 // connections. Caddy also calls it right after a Provision that failed half way.
 func (h *Handler) Cleanup() error {
+	removeLive(h)
 	for _, u := range h.ups {
 		u.transport.CloseIdleConnections()
 	}
@@ -233,6 +248,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	path := r.URL.Path
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		switch {
+		case h.StatusPage != "" && path == h.StatusPage:
+			h.serveStatusPage(w, r)
+			return nil
+		case h.ModelsPage != "" && path == h.ModelsPage:
+			h.serveModelsPage(w, r)
+			return nil
+		}
+	}
 	if ep := endpointFor(path); ep != nil {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)

@@ -68,7 +68,24 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 			fmt.Sprintf("the model %q does not exist or has no usable provider; GET /v1/models lists them", f.Model))
 		return
 	}
-	h.forward(w, r, ep, body, lease, f, p)
+	c := &call{w: w, r: r, ep: ep, body: body, lease: lease, f: f, p: p,
+		rec: record{model: p.route.Name, start: h.now()}}
+	if client != nil {
+		c.rec.client = client.Name
+	}
+	h.forward(c)
+}
+
+// call is one client request on its way through the attempt loop.
+type call struct {
+	w     http.ResponseWriter
+	r     *http.Request
+	ep    *endpoint
+	body  []byte
+	lease *reqbody.Lease
+	f     reqbody.Fields
+	p     *pool
+	rec   record
 }
 
 // outcome is what one attempt came to.
@@ -83,6 +100,8 @@ type outcome struct {
 	retryAfter time.Duration
 	// reply is the failed upstream reply, kept so the last one can be passed on.
 	reply *upstreamReply
+	// usage is what a successful reply reported.
+	usage tokenUsage
 }
 
 type upstreamReply struct {
@@ -93,32 +112,43 @@ type upstreamReply struct {
 
 // forward is the retry loop: each attempt goes to a different healthy target until one
 // answers, the attempts or the try duration run out, or the pool is exhausted.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, ep *endpoint, body []byte, lease *reqbody.Lease, f reqbody.Fields, p *pool) {
+func (h *Handler) forward(c *call) {
 	rt := &h.runtime
-	start := h.now()
 	var tried selector.Tried
 	var failures [selector.MaxAttempts]attemptInfo
 	nfail := 0
 	var last *upstreamReply
+	defer func() { h.finish(&c.rec) }()
 	for n := 0; n < rt.attempts; n++ {
 		now := h.now()
-		if n > 0 && now.Sub(start) >= rt.tryDuration {
+		if n > 0 && now.Sub(c.rec.start) >= rt.tryDuration {
 			break
 		}
-		i := p.sel.Next(now.UnixNano(), &tried)
+		i := c.p.sel.Next(now.UnixNano(), &tried)
 		if i < 0 {
 			break
 		}
 		tried.Add(i)
-		t := p.targets[i]
-		out := h.attempt(w, r, ep, body, lease, f, p, t, n+1)
+		t := c.p.targets[i]
+		h.logRecovery(t, now)
+		c.rec.attempts = failures[:nfail]
+		out := h.attempt(c, t, n+1)
 		if out.class != selector.ClientGone {
 			t.health.Record(out.class, out.status)
+			t.up.attempts[out.class].Inc()
 		}
 		if out.done {
-			if out.class == selector.ClientGone {
-				h.logger.Debug("client went away", zap.Int("status", 499), zap.String("model", f.Model),
-					zap.String("target", t.Label))
+			c.rec.target, c.rec.status, c.rec.usage = t, out.status, out.usage
+			c.rec.cost = t.cost(out.usage)
+			switch out.class {
+			case selector.Success:
+				c.rec.outcome = "success"
+			case selector.ClientError:
+				c.rec.outcome = "client_error"
+			case selector.ClientGone:
+				c.rec.outcome, c.rec.status = "client_gone", 499
+			default: // a stream that failed after it began
+				c.rec.outcome = "failed"
 			}
 			return
 		}
@@ -126,26 +156,28 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, ep *endpoint, 
 		failures[nfail] = attemptInfo{Provider: t.Provider.Name, Target: t.Label, Status: out.status,
 			Class: out.class.String(), Error: out.reason}
 		nfail++
+		c.rec.attempts = failures[:nfail]
 		if out.reply != nil {
 			last = out.reply
 		} else {
 			last = nil
 		}
 		if ce := h.logger.Check(zap.DebugLevel, "attempt failed"); ce != nil {
-			ce.Write(zap.String("model", f.Model), zap.String("target", t.Label), zap.Int("attempt", n+1),
+			ce.Write(zap.String("model", c.rec.model), zap.String("target", t.Label), zap.Int("attempt", n+1),
 				zap.Int("status", out.status), zap.String("class", out.class.String()), zap.String("reason", out.reason))
 		}
 	}
-	h.fail(w, f.Model, p, failures[:nfail], last)
+	c.rec.status, c.rec.outcome = h.fail(c.w, c.rec.model, c.p, failures[:nfail], last)
 }
 
 // attempt sends the request to one target. Nothing reaches the client unless the upstream
 // answered 2xx (then its reply is relayed) or a client error (passed through as is).
-func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, ep *endpoint, body []byte, lease *reqbody.Lease, f reqbody.Fields, p *pool, t *target, n int) outcome {
+func (h *Handler) attempt(c *call, t *target, n int) outcome {
+	r := c.r
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	b := reqbody.Rewrite(body, f, t.Upstream, h.IncludeUsage && ep.usage && f.Stream).WithLease(lease)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Node+ep.path, b.Reader())
+	b := reqbody.Rewrite(c.body, c.f, t.Upstream, h.IncludeUsage && c.ep.usage && c.f.Stream).WithLease(c.lease)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Node+c.ep.path, b.Reader())
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, reason: "bad upstream url"}
 	}
@@ -156,6 +188,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, ep *endpoint, 
 		req.Header[t.up.keyHeader] = t.auth
 	}
 
+	sent := h.now()
 	resp, err := t.up.transport.RoundTrip(req)
 	if err != nil {
 		if r.Context().Err() != nil {
@@ -164,18 +197,20 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, ep *endpoint, 
 		return outcome{class: selector.UpstreamDown, reason: transportReason(err)}
 	}
 	defer resp.Body.Close()
+	t.up.latency.Observe(h.now().Sub(sent).Seconds())
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return h.upstreamError(w, r, p, t, n, resp)
+		return h.upstreamError(c, t, n, resp)
 	}
 	if isEventStream(resp.Header) {
-		return h.relayStream(w, r, ep, p, t, n, resp, cancel)
+		return h.relayStream(c, t, n, resp, cancel)
 	}
-	return h.relayWhole(w, r, p, t, n, resp, cancel)
+	return h.relayWhole(c, t, n, resp, cancel)
 }
 
 // upstreamError classifies a non-2xx reply; a client error is passed through untouched.
-func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, p *pool, t *target, n int, resp *http.Response) outcome {
+func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response) outcome {
+	w, r := c.w, c.r
 	errBody, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if readErr != nil && r.Context().Err() != nil {
 		return outcome{done: true, class: selector.ClientGone}
@@ -184,7 +219,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, p *pool,
 	class := selector.Classify(resp.StatusCode, errBody, ra != "")
 	if class == selector.ClientError {
 		writeReplyHeader(w.Header(), resp.Header)
-		h.setRouteHeaders(w, r, p, t, n)
+		h.setRouteHeaders(c, t, n)
 		w.Header().Set("Content-Length", strconv.Itoa(len(errBody)))
 		w.WriteHeader(resp.StatusCode)
 		_, _ = w.Write(errBody)
@@ -200,7 +235,8 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, p *pool,
 
 // relayWhole reads a non-streamed reply whole before sending anything, so a truncated reply
 // is still a retryable failure, then forwards it untouched.
-func (h *Handler) relayWhole(w http.ResponseWriter, r *http.Request, p *pool, t *target, n int, resp *http.Response, cancel context.CancelFunc) outcome {
+func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, cancel context.CancelFunc) outcome {
+	w, r := c.w, c.r
 	wd := startWatchdog(resp.Body, h.runtime.streamIdleTimeout, cancel)
 	wd.idle = h.runtime.streamIdleTimeout
 	defer wd.stop()
@@ -217,12 +253,18 @@ func (h *Handler) relayWhole(w http.ResponseWriter, r *http.Request, p *pool, t 
 	case int64(buf.Len()) > h.runtime.maxResponse:
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply larger than max_response"}
 	}
-	writeReplyHeader(w.Header(), resp.Header)
-	h.setRouteHeaders(w, r, p, t, n)
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	usage := replyUsage(buf.Bytes())
+	hdr := w.Header()
+	writeReplyHeader(hdr, resp.Header)
+	h.setRouteHeaders(c, t, n)
+	if cost := t.cost(usage); cost > 0 {
+		hdr["X-Llm-Router-Cost"] = []string{formatCost(cost)}
+	}
+	hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
+	c.rec.ttfb = h.now().Sub(c.rec.start)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(buf.Bytes())
-	return outcome{done: true, class: selector.Success, status: resp.StatusCode}
+	return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
 }
 
 // cool takes a failed target (or its whole key) out of rotation. A target that is already
@@ -250,8 +292,29 @@ func (h *Handler) cool(t *target, out outcome, now time.Time) {
 	}
 }
 
+// logRecovery logs, once per cooldown, that a target (or its key) is back in rotation. It
+// happens when the target is next picked: there is no timer per cooldown.
+func (h *Handler) logRecovery(t *target, now time.Time) {
+	for _, e := range [2]*healthEntry{t.healthEntry, t.keyEntry} {
+		if e == nil {
+			continue
+		}
+		if until, ok := e.recovered(now.UnixNano()); ok {
+			scope := "target"
+			if e == t.keyEntry {
+				scope = "key"
+			}
+			h.logger.Info("cooldown ended",
+				zap.String("scope", scope),
+				zap.String("provider", t.Provider.Name),
+				zap.String("target", t.Label),
+				zap.Time("until", time.Unix(0, until)))
+		}
+	}
+}
+
 // fail answers a request whose every attempt failed, or that found no healthy target.
-func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []attemptInfo, last *upstreamReply) {
+func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []attemptInfo, last *upstreamReply) (status int, outcome string) {
 	now := h.now()
 	hdr := w.Header()
 	hdr.Set("X-LLM-Router-Model", model)
@@ -264,9 +327,6 @@ func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []
 	if len(failures) > 0 {
 		hdr.Set("X-LLM-Router-Failures", failureSummary(failures))
 	}
-	h.logger.Warn("request failed on every target",
-		zap.String("model", model), zap.Int("attempts", len(failures)), zap.Any("failures", failures))
-
 	switch {
 	case len(failures) == 0:
 		// Nothing was tried: every target was already cooling.
@@ -276,6 +336,7 @@ func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []
 		}
 		writeAPIError(w, status, apiError{Type: typ, Code: "pool_exhausted",
 			Message: fmt.Sprintf("every target of %q is cooling down; the first recovers in %s", model, retryAfterSeconds(wait)+"s")})
+		return status, "exhausted"
 	case last != nil:
 		// The last attempt got an upstream reply: the client sees its status and error, as if
 		// it had called that provider, with what the router tried alongside.
@@ -284,14 +345,15 @@ func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []
 			hdr.Set("Content-Length", strconv.Itoa(len(last.body)))
 			w.WriteHeader(last.status)
 			_, _ = w.Write(last.body)
-			return
+			return last.status, "failed"
 		}
 		writeAPIError(w, last.status, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
 			Message: fmt.Sprintf("every attempt failed; the last upstream answered %d: %s", last.status, snippet(last.body))})
-	default:
-		writeAPIError(w, http.StatusBadGateway, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
-			Message: fmt.Sprintf("every attempt failed; the last: %s", failures[len(failures)-1].Error)})
+		return last.status, "failed"
 	}
+	writeAPIError(w, http.StatusBadGateway, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
+		Message: fmt.Sprintf("every attempt failed; the last: %s", failures[len(failures)-1].Error)})
+	return http.StatusBadGateway, "failed"
 }
 
 // allRateLimited reports whether every target's last failure was a rate limit, so a client
@@ -306,8 +368,8 @@ func (p *pool) allRateLimited() bool {
 }
 
 // setRouteHeaders tells the client, and Caddy's logs through placeholders, where its request went.
-func (h *Handler) setRouteHeaders(w http.ResponseWriter, r *http.Request, p *pool, t *target, n int) {
-	hdr := w.Header()
+func (h *Handler) setRouteHeaders(c *call, t *target, n int) {
+	hdr, r, p := c.w.Header(), c.r, c.p
 	attempts := strconv.Itoa(n)
 	hdr["X-Llm-Router-Model"] = []string{p.route.Name}
 	hdr["X-Llm-Router-Provider"] = []string{t.Provider.Name}

@@ -15,7 +15,12 @@ import (
 // dropped in between. Entries are keyed by hashes (catalog StateIDs), never by raw keys.
 var store = caddy.NewUsagePool()
 
-type healthEntry struct{ selector.State }
+type healthEntry struct {
+	selector.State
+	// ended is the last cooldown deadline whose end was logged, so each end is logged once,
+	// by whichever request first finds the state healthy again.
+	ended atomic.Int64
+}
 
 func (*healthEntry) Destruct() error { return nil }
 
@@ -27,10 +32,20 @@ func (*cursorEntry) Destruct() error { return nil }
 // and nothing else (releasing a key twice would steal another config's reference).
 type storeRefs struct{ keys []string }
 
-func (s *storeRefs) health(id string) *selector.State {
+func (s *storeRefs) health(id string) *healthEntry {
 	v, _, _ := store.LoadOrNew(id, func() (caddy.Destructor, error) { return new(healthEntry), nil })
 	s.keys = append(s.keys, id)
-	return &v.(*healthEntry).State
+	return v.(*healthEntry)
+}
+
+// recovered reports, once per cooldown, that a cooldown which has passed is not yet logged.
+func (e *healthEntry) recovered(now int64) (until int64, ok bool) {
+	until = e.CoolUntil()
+	if until == 0 || until > now {
+		return 0, false
+	}
+	old := e.ended.Load()
+	return until, old != until && e.ended.CompareAndSwap(old, until)
 }
 
 func (s *storeRefs) cursor(id string) *atomic.Uint64 {
@@ -56,9 +71,18 @@ type target struct {
 	*catalog.Target
 	health *selector.State
 	key    *selector.State // nil for a keyless provider
-	up     *upstream
+	// healthEntry and keyEntry hold health and key, with their cooldown-end log marks.
+	healthEntry, keyEntry *healthEntry
+	up                    *upstream
 	// auth is the value of up's key header, prepared once so no request builds it.
 	auth []string
+	// info is the public model's metadata (prices for cost), or nil.
+	info *catalog.ModelInfo
+}
+
+// cooling reports whether the target is out of rotation, by its own or its key's cooldown.
+func (t *target) cooling(now int64) bool {
+	return t.health.Cooling(now) || (t.key != nil && t.key.Cooling(now))
 }
 
 // pool is the prepared form of one catalog route.
@@ -76,22 +100,28 @@ func (h *Handler) preparePools() error {
 		ups[p] = u
 		h.ups = append(h.ups, u)
 	}
-	keyStates := make(map[string]*selector.State)
+	infos := make(map[string]*catalog.ModelInfo, len(h.cat.Models))
+	for _, m := range h.cat.Models {
+		infos[m.Info.Name] = &m.Info
+	}
+	keyStates := make(map[string]*healthEntry)
 	targets := make(map[*catalog.Target]*target, len(h.cat.Targets))
-	byState := make(map[string]*selector.State, len(h.cat.Targets))
+	byState := make(map[string]*healthEntry, len(h.cat.Targets))
 	for _, ct := range h.cat.Targets {
-		t := &target{Target: ct, up: ups[ct.Provider]}
+		t := &target{Target: ct, up: ups[ct.Provider], info: infos[ct.Model]}
 		// Two public models may map to the same upstream id on the same node and key: they are
 		// one real target and share its health.
-		if t.health = byState[ct.StateID]; t.health == nil {
-			t.health = h.store.health("llm_router/target/" + ct.StateID)
-			byState[ct.StateID] = t.health
+		if t.healthEntry = byState[ct.StateID]; t.healthEntry == nil {
+			t.healthEntry = h.store.health("llm_router/target/" + ct.StateID)
+			byState[ct.StateID] = t.healthEntry
 		}
+		t.health = &t.healthEntry.State
 		if ct.KeyStateID != "" {
-			if t.key = keyStates[ct.KeyStateID]; t.key == nil {
-				t.key = h.store.health("llm_router/key/" + ct.KeyStateID)
-				keyStates[ct.KeyStateID] = t.key
+			if t.keyEntry = keyStates[ct.KeyStateID]; t.keyEntry == nil {
+				t.keyEntry = h.store.health("llm_router/key/" + ct.KeyStateID)
+				keyStates[ct.KeyStateID] = t.keyEntry
 			}
+			t.key = &t.keyEntry.State
 			if ct.Provider.Bearer {
 				t.auth = []string{"Bearer " + ct.Key()}
 			} else {
@@ -99,6 +129,7 @@ func (h *Handler) preparePools() error {
 			}
 		}
 		targets[ct] = t
+		h.targets = append(h.targets, t)
 	}
 
 	routes := h.cat.Routes()

@@ -17,8 +17,8 @@ import (
 // sent, so a stream that opens and dies or stays silent is still a retryable failure. After
 // that the client has the stream, and an upstream failure ends it with an explicit error event
 // in the stream's dialect: never a silent close that a client could take for a complete answer.
-func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, ep *endpoint, p *pool, t *target, n int, resp *http.Response, cancel context.CancelFunc) outcome {
-	rt := &h.runtime
+func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, cancel context.CancelFunc) outcome {
+	rt, w, r, ep, p := &h.runtime, c.w, c.r, c.ep, c.p
 	wd := startWatchdog(resp.Body, rt.firstEventTimeout, cancel)
 	defer wd.stop()
 	rd := sse.NewReader(wd, 0)
@@ -61,15 +61,18 @@ func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, ep *endpoi
 	hdr["Cache-Control"] = noCache
 	// Tell buffering proxies in front of Caddy (nginx) to pass each event at once.
 	hdr["X-Accel-Buffering"] = accelNo
-	h.setRouteHeaders(w, r, p, t, n)
+	h.setRouteHeaders(c, t, n)
+	c.rec.ttfb = h.now().Sub(c.rec.start)
+	t.up.ttft.Observe(c.rec.ttfb.Seconds())
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
 	stats, err := sse.Relay(w, rc.Flush, rd, filter, first)
+	usage := parseUsage(stats.Usage)
 	if err == nil {
-		return outcome{done: true, class: selector.Success, status: resp.StatusCode}
+		return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
 	}
 	if stats.ClientGone || r.Context().Err() != nil {
-		return outcome{done: true, class: selector.ClientGone}
+		return outcome{done: true, class: selector.ClientGone, usage: usage}
 	}
 
 	reason := "upstream stream failed: " + transportReason(err)
@@ -80,7 +83,7 @@ func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, ep *endpoi
 	}
 	_, _ = w.Write(sse.ErrorEvent(ep.dialect, errUpstream, reason))
 	_ = rc.Flush()
-	out := outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
+	out := outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason, usage: usage}
 	h.cool(t, out, h.now())
 	h.logger.Warn("stream failed after it began",
 		zap.String("model", p.route.Name), zap.String("target", t.Label),

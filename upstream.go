@@ -5,7 +5,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
@@ -15,12 +18,17 @@ type upstream struct {
 	transport *http.Transport
 	// keyHeader is the canonical header that carries the provider's key.
 	keyHeader string
+	// Metric handles, looked up once so the hot path does no label hashing for them.
+	attempts      [selector.ClientGone + 1]prometheus.Counter
+	latency, ttft prometheus.Observer
 }
 
 func newUpstream(p *catalog.Provider, rt runtimeSettings) *upstream {
 	dialer := &net.Dialer{Timeout: rt.dialTimeout, KeepAlive: 30 * time.Second}
-	return &upstream{
+	u := &upstream{
 		provider:  p,
+		latency:   upstreamLatency.WithLabelValues(p.Name),
+		ttft:      timeToFirstToken.WithLabelValues(p.Name),
 		keyHeader: p.KeyHeader,
 		transport: &http.Transport{
 			DialContext:           dialer.DialContext,
@@ -37,6 +45,10 @@ func newUpstream(p *catalog.Provider, rt runtimeSettings) *upstream {
 			WriteBufferSize:     32 << 10,
 		},
 	}
+	for c := range u.attempts {
+		u.attempts[c] = attemptsTotal.WithLabelValues(p.Name, selector.Class(c).String())
+	}
+	return u
 }
 
 // endpoint is one API the router serves and how its streams are relayed.

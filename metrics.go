@@ -1,0 +1,129 @@
+package llmrouter
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/llmrouter/caddy-llm-router/selector"
+)
+
+// Collectors are created once and registered into each config's registry on Provision, so
+// counts carry across reloads. Label values are configured names only (models, aliases,
+// providers) and fixed words: never a key, never unbounded client input.
+var (
+	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "requests_total",
+		Help: "Model requests by requested model, serving provider and outcome.",
+	}, []string{"model", "provider", "outcome"})
+
+	attemptsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "attempts_total",
+		Help: "Upstream attempts by provider and outcome class.",
+	}, []string{"provider", "class"})
+
+	tokensTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "tokens_total",
+		Help: "Tokens reported by upstreams, by model, provider and direction (input, output).",
+	}, []string{"model", "provider", "direction"})
+
+	costTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "cost_usd_total",
+		Help: "Cost in USD computed from reported usage and catalog prices.",
+	}, []string{"model", "provider"})
+
+	upstreamLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "upstream_latency_seconds",
+		Help:    "Time from sending a request upstream to its response headers.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+	}, []string{"provider"})
+
+	timeToFirstToken = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "time_to_first_token_seconds",
+		Help:    "Time from the client's request to the first streamed event sent to it.",
+		Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60},
+	}, []string{"provider"})
+
+	coolingTargets = &coolingCollector{desc: prometheus.NewDesc(
+		"caddy_llm_router_targets_cooling",
+		"Targets currently left out of rotation (target or key cooling), by provider.",
+		[]string{"provider"}, nil)}
+)
+
+func registerMetrics(reg *prometheus.Registry) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{requestsTotal, attemptsTotal, tokensTotal, costTotal,
+		upstreamLatency, timeToFirstToken, coolingTargets} {
+		if err := reg.Register(c); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if !errors.As(err, &already) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// live holds the provisioned handlers, for the cooling gauge and the admin API. During a
+// reload the old and the new config are both here for a moment; readers deduplicate targets
+// by their state.
+var live struct {
+	sync.Mutex
+	handlers map[*Handler]struct{}
+}
+
+func addLive(h *Handler) {
+	live.Lock()
+	defer live.Unlock()
+	if live.handlers == nil {
+		live.handlers = make(map[*Handler]struct{})
+	}
+	live.handlers[h] = struct{}{}
+}
+
+func removeLive(h *Handler) {
+	live.Lock()
+	defer live.Unlock()
+	delete(live.handlers, h)
+}
+
+// eachLiveTarget calls f once per distinct target of every live handler.
+func eachLiveTarget(f func(h *Handler, t *target)) {
+	live.Lock()
+	handlers := make([]*Handler, 0, len(live.handlers))
+	for h := range live.handlers {
+		handlers = append(handlers, h)
+	}
+	live.Unlock()
+	seen := make(map[*selector.State]bool)
+	for _, h := range handlers {
+		for _, t := range h.targets {
+			if !seen[t.health] {
+				seen[t.health] = true
+				f(h, t)
+			}
+		}
+	}
+}
+
+// coolingCollector counts cooling targets at scrape time, so no request pays for the gauge.
+type coolingCollector struct{ desc *prometheus.Desc }
+
+func (c *coolingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *coolingCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := make(map[string]int)
+	eachLiveTarget(func(h *Handler, t *target) {
+		n := counts[t.Provider.Name] // make the provider appear even with nothing cooling
+		if t.cooling(h.now().UnixNano()) {
+			n++
+		}
+		counts[t.Provider.Name] = n
+	})
+	for p, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), p)
+	}
+}

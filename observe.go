@@ -1,0 +1,162 @@
+package llmrouter
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// tokenUsage is what an upstream reported, in either dialect's field names.
+type tokenUsage struct {
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+	InputTokens      int64 `json:"input_tokens"`
+	OutputTokens     int64 `json:"output_tokens"`
+}
+
+func (u tokenUsage) input() int64  { return u.PromptTokens + u.InputTokens }
+func (u tokenUsage) output() int64 { return u.CompletionTokens + u.OutputTokens }
+func (u tokenUsage) known() bool   { return u.input() > 0 || u.output() > 0 }
+
+// parseUsage decodes a raw usage object; anything else gives zero usage.
+func parseUsage(raw []byte) tokenUsage {
+	var u tokenUsage
+	if len(raw) == 0 || raw[0] != '{' {
+		return u
+	}
+	_ = json.Unmarshal(raw, &u)
+	return u
+}
+
+// replyUsage finds the usage object of a non-streamed reply without decoding the reply: the
+// last `"usage":` key (OpenAI and Anthropic put it after the content). Inside JSON strings
+// quotes are escaped, so the unescaped key cannot come from generated text.
+func replyUsage(body []byte) tokenUsage {
+	i := bytes.LastIndex(body, []byte(`"usage"`))
+	if i < 0 {
+		return tokenUsage{}
+	}
+	rest := bytes.TrimLeft(body[i+len(`"usage"`):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return tokenUsage{}
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	var u tokenUsage
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	if dec.Decode(&u) != nil {
+		return tokenUsage{}
+	}
+	return u
+}
+
+// cost in USD of a reply's usage at the target's model prices; 0 when either is unknown.
+func (t *target) cost(u tokenUsage) float64 {
+	if t.info == nil {
+		return 0
+	}
+	return (float64(u.input())*t.info.InputPrice + float64(u.output())*t.info.OutputPrice) / 1e6
+}
+
+func formatCost(usd float64) string { return strconv.FormatFloat(usd, 'f', 6, 64) }
+
+// record is what one request did: the log line and the metrics are made from it.
+type record struct {
+	model    string
+	client   string
+	start    time.Time
+	target   *target // the target that answered, or nil
+	attempts []attemptInfo
+	outcome  string
+	status   int
+	usage    tokenUsage
+	cost     float64
+	ttfb     time.Duration // to the first byte sent to the client
+}
+
+// finish counts and logs a request once it is over. The log line is built only when its level
+// is enabled.
+func (h *Handler) finish(rec *record) {
+	provider := "none"
+	if rec.target != nil {
+		provider = rec.target.Provider.Name
+		if rec.usage.known() {
+			tokensTotal.WithLabelValues(rec.model, provider, "input").Add(float64(rec.usage.input()))
+			tokensTotal.WithLabelValues(rec.model, provider, "output").Add(float64(rec.usage.output()))
+			if rec.cost > 0 {
+				costTotal.WithLabelValues(rec.model, provider).Add(rec.cost)
+			}
+		}
+	}
+	requestsTotal.WithLabelValues(rec.model, provider, rec.outcome).Inc()
+
+	level := zapcore.InfoLevel
+	if rec.outcome == "failed" || rec.outcome == "exhausted" {
+		level = zapcore.WarnLevel
+	}
+	ce := h.logger.Check(level, "llm request")
+	if ce == nil {
+		return
+	}
+	fields := make([]zap.Field, 0, 14)
+	fields = append(fields,
+		zap.String("model", rec.model),
+		zap.String("outcome", rec.outcome),
+		zap.Int("status", rec.status),
+		zap.Int("attempts", len(rec.attempts)+boolInt(rec.target != nil)),
+		zap.Duration("duration", h.now().Sub(rec.start)),
+	)
+	if rec.target != nil {
+		fields = append(fields,
+			zap.String("provider", rec.target.Provider.Name),
+			zap.String("upstream_model", rec.target.Upstream),
+			zap.String("target", rec.target.Label),
+			zap.Duration("ttfb", rec.ttfb))
+	}
+	if rec.client != "" {
+		fields = append(fields, zap.String("client", rec.client))
+	}
+	if rec.usage.known() {
+		fields = append(fields, zap.Int64("tokens_in", rec.usage.input()), zap.Int64("tokens_out", rec.usage.output()))
+	}
+	if rec.cost > 0 {
+		fields = append(fields, zap.Float64("cost_usd", rec.cost))
+	}
+	if len(rec.attempts) > 0 {
+		fields = append(fields, zap.Array("failures", failureList(rec.attempts)))
+	}
+	ce.Write(fields...)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+type failureList []attemptInfo
+
+func (l failureList) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	for _, a := range l {
+		_ = enc.AppendObject(a)
+	}
+	return nil
+}
+
+// MarshalLogObject lets zap log an attempt without reflection.
+func (a attemptInfo) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("provider", a.Provider)
+	enc.AddString("target", a.Target)
+	if a.Status > 0 {
+		enc.AddInt("status", a.Status)
+	}
+	enc.AddString("class", a.Class)
+	if a.Error != "" {
+		enc.AddString("error", a.Error)
+	}
+	return nil
+}

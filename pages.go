@@ -1,0 +1,177 @@
+package llmrouter
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/dustin/go-humanize"
+)
+
+// maxCoolingRows bounds the cooling table of the status page; a 35,000-target catalog in a
+// bad hour must not make a page of megabytes.
+const maxCoolingRows = 500
+
+type providerRow struct {
+	Name                         string
+	Nodes, Keys, Targets         int
+	Healthy, Cooling, KeyCooling int
+	Requests, Failures           uint64
+}
+
+type coolingRow struct {
+	Target, Model, State, Reason, Left, Until string
+}
+
+type statusPage struct {
+	Now       string
+	Providers []providerRow
+	Cooling   []coolingRow
+	More      int
+}
+
+type modelRow struct {
+	Name, Providers, Description, Context, Input, Output string
+}
+
+type modelsPage struct {
+	Models  []modelRow
+	Aliases []modelRow
+}
+
+func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
+	now := h.now()
+	rows := make(map[string]*providerRow, len(h.cat.Providers))
+	page := statusPage{Now: now.UTC().Format(time.RFC1123)}
+	for _, p := range h.cat.Providers {
+		rows[p.Name] = &providerRow{Name: p.Name, Nodes: len(p.Nodes), Keys: p.KeyCount}
+	}
+	for _, t := range h.targets {
+		ts := h.targetStatus(t, now)
+		row := rows[ts.Provider]
+		row.Targets++
+		row.Requests += ts.Requests
+		row.Failures += ts.Failures
+		switch ts.State {
+		case "healthy":
+			row.Healthy++
+			continue
+		case "cooling":
+			row.Cooling++
+		default:
+			row.KeyCooling++
+		}
+		if len(page.Cooling) == maxCoolingRows {
+			page.More++
+			continue
+		}
+		reason := ts.LastFailure
+		if ts.LastStatus > 0 {
+			reason += " (" + strconv.Itoa(ts.LastStatus) + ")"
+		}
+		page.Cooling = append(page.Cooling, coolingRow{
+			Target: ts.Target, Model: ts.Model, State: ts.State, Reason: reason,
+			Left:  humanize.RelTime(now, *ts.CoolingUntil, "from now", "ago"),
+			Until: ts.CoolingUntil.Format(time.RFC3339),
+		})
+	}
+	for _, p := range h.cat.Providers {
+		page.Providers = append(page.Providers, *rows[p.Name])
+	}
+	sort.SliceStable(page.Cooling, func(i, j int) bool { return page.Cooling[i].Until < page.Cooling[j].Until })
+	renderPage(w, r, statusTemplate, page)
+}
+
+func (h *Handler) serveModelsPage(w http.ResponseWriter, r *http.Request) {
+	var page modelsPage
+	for _, e := range h.modelEntries {
+		row := modelRow{Name: e.ID, Description: e.Description, Providers: joinNames(e.Providers)}
+		if e.OwnedBy == "llm_router" {
+			page.Aliases = append(page.Aliases, row)
+			continue
+		}
+		if e.ContextLength > 0 {
+			row.Context = humanize.Comma(int64(e.ContextLength))
+		}
+		if e.Pricing != nil {
+			row.Input = "$" + humanize.FtoaWithDigits(e.Pricing.Input, 4)
+			row.Output = "$" + humanize.FtoaWithDigits(e.Pricing.Output, 4)
+		}
+		page.Models = append(page.Models, row)
+	}
+	renderPage(w, r, modelsTemplate, page)
+}
+
+func joinNames(names []string) string {
+	var b bytes.Buffer
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(n)
+	}
+	return b.String()
+}
+
+func renderPage(w http.ResponseWriter, r *http.Request, t *template.Template, data any) {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		writeError(w, http.StatusInternalServerError, errUpstream, "page_failed", "could not render the page")
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+const pageStyle = `<style>
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d2430}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #e3e6ea}
+th{background:#f5f6f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#17803d}.bad{color:#b42318}.muted{color:#667085}code{font-size:.9em}
+</style>`
+
+var statusTemplate = template.Must(template.New("status").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>llm_router status</title>` + pageStyle + `</head><body>
+<h1>llm_router status</h1>
+<p class="muted">As of {{.Now}}.</p>
+<h2>Providers</h2>
+<table><thead><tr><th>Provider</th><th>Nodes</th><th>Keys</th><th>Targets</th><th>Healthy</th><th>Cooling</th><th>Key cooling</th><th>Requests</th><th>Failures</th></tr></thead><tbody>
+{{range .Providers}}<tr><td>{{.Name}}</td><td class="n">{{.Nodes}}</td><td class="n">{{.Keys}}</td><td class="n">{{.Targets}}</td>
+<td class="n ok">{{.Healthy}}</td><td class="n{{if .Cooling}} bad{{end}}">{{.Cooling}}</td><td class="n{{if .KeyCooling}} bad{{end}}">{{.KeyCooling}}</td>
+<td class="n">{{.Requests}}</td><td class="n">{{.Failures}}</td></tr>
+{{else}}<tr><td colspan="9" class="muted">No usable provider.</td></tr>{{end}}
+</tbody></table>
+<h2>Cooling targets</h2>
+{{if .Cooling}}<table><thead><tr><th>Target</th><th>Model</th><th>Scope</th><th>Last failure</th><th>Back</th></tr></thead><tbody>
+{{range .Cooling}}<tr><td><code>{{.Target}}</code></td><td>{{.Model}}</td><td>{{.State}}</td><td>{{.Reason}}</td><td><time datetime="{{.Until}}">{{.Left}}</time></td></tr>
+{{end}}</tbody></table>{{if .More}}<p class="muted">And {{.More}} more.</p>{{end}}
+{{else}}<p class="ok">Every target is in rotation.</p>{{end}}
+</body></html>
+`))
+
+var modelsTemplate = template.Must(template.New("models").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Models</title>` + pageStyle + `</head><body>
+<h1>Models you can call here</h1>
+<p class="muted">Send one of these names as <code>model</code> to <code>/v1/chat/completions</code>. Prices are USD per million tokens.</p>
+<table><thead><tr><th>Model</th><th>Providers</th><th>Context</th><th>Input</th><th>Output</th><th>Description</th></tr></thead><tbody>
+{{range .Models}}<tr><td><code>{{.Name}}</code></td><td>{{.Providers}}</td><td class="n">{{.Context}}</td><td class="n">{{.Input}}</td><td class="n">{{.Output}}</td><td>{{.Description}}</td></tr>
+{{else}}<tr><td colspan="6" class="muted">No model is available.</td></tr>{{end}}
+</tbody></table>
+{{if .Aliases}}<h2>Aliases</h2>
+<table><thead><tr><th>Alias</th><th>Providers</th></tr></thead><tbody>
+{{range .Aliases}}<tr><td><code>{{.Name}}</code></td><td>{{.Providers}}</td></tr>
+{{end}}</tbody></table>{{end}}
+</body></html>
+`))
