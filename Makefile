@@ -31,3 +31,9 @@ fuzz:
 
 clean:
 	rm -f caddy
+
+# Loopback load benchmark: upstream directly vs reverse_proxy vs llm_router, interleaved
+# (not part of `make test`; about 3 minutes; settings are env vars, see bench/README.md).
+.PHONY: load
+load: caddy
+	bench/run.sh

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+// The targets of the comparison, in report order. Memory runs are labelled mem_<target>.
+var targets = []string{"direct", "reverse_proxy", "llm_router"}
+
+// report summarises a run's JSON lines: medians over rounds per target, added latency paired
+// with the direct run of the same round, CPU per request, and llm_router / reverse_proxy ratios.
+func report(path string, w io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var rs []Result
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var r Result
+		if json.Unmarshal([]byte(line), &r) == nil && r.Mode != "" {
+			rs = append(rs, r)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+
+	pick := func(mode, target string) []Result {
+		var out []Result
+		for _, r := range rs {
+			if r.Mode == mode && r.Target == target && r.Round > 0 {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	byRound := func(mode, target string) map[int]Result {
+		m := map[int]Result{}
+		for _, r := range pick(mode, target) {
+			m[r.Round] = r
+		}
+		return m
+	}
+	// paired returns, per round where both exist, fn(target's run, direct's run).
+	paired := func(mode, target string, fn func(t, d Result) float64) []float64 {
+		d := byRound(mode, "direct")
+		var out []float64
+		for round, r := range byRound(mode, target) {
+			if dr, ok := d[round]; ok {
+				out = append(out, fn(r, dr))
+			}
+		}
+		return out
+	}
+	vals := func(rs []Result, fn func(Result) float64) []float64 {
+		out := make([]float64, len(rs))
+		for i, r := range rs {
+			out[i] = fn(r)
+		}
+		return out
+	}
+	cpuPer := func(rs []Result, proc string) float64 {
+		var cpu float64
+		var n int64
+		for _, r := range rs {
+			cpu += r.CPU[proc]
+			n += r.Requests - r.Errors
+		}
+		if n == 0 {
+			return 0
+		}
+		return cpu / float64(n) * 1e6 // microseconds
+	}
+	sum := func(rs []Result, fn func(Result) int64) int64 {
+		var s int64
+		for _, r := range rs {
+			s += fn(r)
+		}
+		return s
+	}
+
+	type row struct {
+		rps, rpsLo, rpsHi            float64
+		p50, p90, p99, added         float64
+		ttfb50, ttfb99, addedTTFB    float64
+		streamMs                     float64
+		cpuReq, upReq, cpuStr, upStr float64
+		errors, truncated, late      int64
+		rounds                       int
+	}
+	rows := map[string]row{}
+	for _, t := range targets {
+		sat, rate, st := pick("sat", t), pick("rate", t), pick("stream", t)
+		rps := vals(sat, func(r Result) float64 { return r.RPS })
+		rows[t] = row{
+			rps: median(rps), rpsLo: minOf(rps), rpsHi: maxOf(rps),
+			p50:       median(vals(rate, func(r Result) float64 { return r.P50 })),
+			p90:       median(vals(rate, func(r Result) float64 { return r.P90 })),
+			p99:       median(vals(rate, func(r Result) float64 { return r.P99 })),
+			added:     median(paired("rate", t, func(a, d Result) float64 { return a.P50 - d.P50 })),
+			ttfb50:    median(vals(st, func(r Result) float64 { return r.TTFB50 })),
+			ttfb99:    median(vals(st, func(r Result) float64 { return r.TTFB99 })),
+			addedTTFB: median(paired("stream", t, func(a, d Result) float64 { return a.TTFB50 - d.TTFB50 })),
+			streamMs:  median(vals(st, func(r Result) float64 { return r.Dur50 })),
+			cpuReq:    cpuPer(sat, "caddy"), upReq: cpuPer(sat, "upstream"),
+			cpuStr: cpuPer(st, "caddy"), upStr: cpuPer(st, "upstream"),
+			errors:    sum(append(append(slices.Clone(sat), rate...), st...), func(r Result) int64 { return r.Errors }),
+			truncated: sum(st, func(r Result) int64 { return r.Truncated }),
+			late:      sum(rate, func(r Result) int64 { return r.Late }),
+			rounds:    len(sat),
+		}
+	}
+
+	fmt.Fprintln(w, "| target | req/s sat (median [min..max]) | p50 ms | p90 ms | p99 ms | added p50 ms | TTFB p50 ms | TTFB p99 ms | added TTFB ms | Caddy CPU us/req | Caddy CPU us/stream | upstream CPU us/req | errors | truncated |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, t := range targets {
+		r := rows[t]
+		if r.rounds == 0 {
+			continue
+		}
+		cr, cs := fmt.Sprintf("%.1f", r.cpuReq), fmt.Sprintf("%.1f", r.cpuStr)
+		if t == "direct" {
+			cr, cs = "-", "-"
+		}
+		fmt.Fprintf(w, "| %s | %.0f [%.0f..%.0f] | %.3f | %.3f | %.3f | %s | %.3f | %.3f | %s | %s | %s | %.1f | %d | %d |\n",
+			t, r.rps, r.rpsLo, r.rpsHi, r.p50, r.p90, r.p99, addedStr(t, r.added), r.ttfb50, r.ttfb99,
+			addedStr(t, r.addedTTFB), cr, cs, r.upReq, r.errors, r.truncated)
+	}
+
+	// Ratios llm_router / reverse_proxy; throughput also per round, to show the spread.
+	lr, rp := rows["llm_router"], rows["reverse_proxy"]
+	if lr.rounds > 0 && rp.rounds > 0 {
+		a, b := byRound("sat", "llm_router"), byRound("sat", "reverse_proxy")
+		var per []float64
+		for round, x := range a {
+			if y, ok := b[round]; ok && y.RPS > 0 {
+				per = append(per, x.RPS/y.RPS)
+			}
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "llm_router / reverse_proxy:")
+		fmt.Fprintf(w, "  throughput       %.3f  (per round: median %.3f, min %.3f, max %.3f)\n",
+			ratio(lr.rps, rp.rps), median(per), minOf(per), maxOf(per))
+		fmt.Fprintf(w, "  added p50        %.3f  (%.3f ms vs %.3f ms)\n", ratio(lr.added, rp.added), lr.added, rp.added)
+		fmt.Fprintf(w, "  added TTFB       %.3f  (%.3f ms vs %.3f ms)\n", ratio(lr.addedTTFB, rp.addedTTFB), lr.addedTTFB, rp.addedTTFB)
+		fmt.Fprintf(w, "  CPU / request    %.3f  (%.1f us vs %.1f us)\n", ratio(lr.cpuReq, rp.cpuReq), lr.cpuReq, rp.cpuReq)
+		fmt.Fprintf(w, "  CPU / stream     %.3f  (%.1f us vs %.1f us)\n", ratio(lr.cpuStr, rp.cpuStr), lr.cpuStr, rp.cpuStr)
+	}
+	var late int64
+	for _, t := range targets {
+		late += rows[t].late
+	}
+	if late > 0 {
+		fmt.Fprintf(w, "\nnote: %d fixed-rate requests left >1 ms after their scheduled time (load generator or server behind; their latency counts from the schedule)\n", late)
+	}
+
+	var hwm int64
+	for _, r := range rs {
+		if r.Round > 0 && !strings.HasPrefix(r.Target, "mem_") {
+			hwm = max(hwm, r.HWMKB)
+		}
+	}
+	if hwm > 0 {
+		fmt.Fprintf(w, "\nCaddy VmHWM after the rounds (one process serves both proxies): %.1f MiB\n", float64(hwm)/1024)
+	}
+	for _, r := range rs {
+		if !strings.HasPrefix(r.Target, "mem_") {
+			continue
+		}
+		per := 0.0
+		if r.Requests > 0 {
+			per = float64(r.RSSPeakKB-r.RSSStartKB) / float64(r.Requests)
+		}
+		fmt.Fprintf(w, "memory %s: %d concurrent streams, %.1f s each (median), Caddy VmRSS before %.1f MiB, peak %.1f MiB (+%.1f KiB/stream), after %.1f MiB; TTFB p50 %.1f ms p99 %.1f ms; errors %d, truncated %d\n",
+			strings.TrimPrefix(r.Target, "mem_"), r.Requests, r.Dur50/1000, float64(r.RSSStartKB)/1024, float64(r.RSSPeakKB)/1024,
+			per, float64(r.RSSEndKB)/1024, r.TTFB50, r.TTFB99, r.Errors, r.Truncated)
+	}
+	return nil
+}
+
+func addedStr(t string, v float64) string {
+	if t == "direct" {
+		return "-"
+	}
+	return fmt.Sprintf("%+.3f", v)
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func minOf(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	return slices.Min(v)
+}
+
+func maxOf(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	return slices.Max(v)
+}

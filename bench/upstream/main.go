@@ -1,0 +1,153 @@
+// Command upstream is a fake OpenAI chat completions server for the loopback load benchmark
+// (bench/run.sh). It answers POST /v1/chat/completions from precomputed bytes: a whole
+// completion, or, when the body contains "stream":true, -chunks SSE chunks -delay apart, a
+// usage chunk and [DONE]. It decodes no JSON, so its own cost stays small and constant.
+//
+//	go run ./bench/upstream -addr 127.0.0.1:9101 -chunks 20 -delay 0
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+var (
+	completion = []byte(`{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench-1",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the benchmark upstream."},` +
+		`"finish_reason":"stop"}],"usage":{"prompt_tokens":200,"completion_tokens":8,"total_tokens":208}}`)
+	chunk = []byte(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench-1",` +
+		`"choices":[{"index":0,"delta":{"content":" token"},"finish_reason":null}]}` + "\n\n")
+	finish = []byte(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench-1",` +
+		`"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n" +
+		`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench-1",` +
+		`"choices":[],"usage":{"prompt_tokens":200,"completion_tokens":20,"total_tokens":220}}` + "\n\n" +
+		"data: [DONE]\n\n")
+	streamTrue  = []byte(`"stream":true`)
+	streamTrue2 = []byte(`"stream": true`)
+
+	jsonType  = []string{"application/json"}
+	sseType   = []string{"text/event-stream"}
+	noCache   = []string{"no-cache"}
+	wholeLen  = []string{strconv.Itoa(len(completion))}
+	notFound  = []byte(`{"error":{"message":"the benchmark upstream serves only POST /v1/chat/completions","type":"invalid_request_error"}}`)
+	served    atomic.Int64
+	streaming atomic.Int64
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:9101", "listen address (loopback only)")
+	chunks := flag.Int("chunks", 20, "content chunks per streamed reply")
+	delay := flag.Duration("delay", 0, "pause between streamed chunks")
+	flag.Parse()
+	if *chunks < 0 || *chunks > 100000 {
+		log.Fatal("-chunks must be between 0 and 100000")
+	}
+
+	// The whole streamed body when there is no delay: one write.
+	var whole bytes.Buffer
+	for range *chunks {
+		whole.Write(chunk)
+	}
+	whole.Write(finish)
+	streamBody := whole.Bytes()
+	const maxBody = 1 << 20
+	var bodyBuf = make(chan []byte, 1024)
+
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || (r.URL.Path != "/v1/chat/completions" && r.URL.Path != "/chat/completions") {
+			w.Header()["Content-Type"] = jsonType
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write(notFound)
+			return
+		}
+		var buf []byte
+		select {
+		case buf = <-bodyBuf:
+		default:
+			buf = make([]byte, 0, 4096)
+		}
+		b := bytes.NewBuffer(buf[:0])
+		_, err := b.ReadFrom(io.LimitReader(r.Body, maxBody))
+		body := b.Bytes()
+		isStream := bytes.Contains(body, streamTrue) || bytes.Contains(body, streamTrue2)
+		select {
+		case bodyBuf <- body[:0]:
+		default:
+		}
+		if err != nil {
+			return
+		}
+		served.Add(1)
+		hdr := w.Header()
+		if !isStream {
+			hdr["Content-Type"] = jsonType
+			hdr["Content-Length"] = wholeLen
+			_, _ = w.Write(completion)
+			return
+		}
+		hdr["Content-Type"] = sseType
+		hdr["Cache-Control"] = noCache
+		if *delay <= 0 {
+			// One write, sent chunked like a real provider's stream (no Content-Length).
+			_, _ = w.Write(streamBody)
+			return
+		}
+		streaming.Add(1)
+		defer streaming.Add(-1)
+		rc := http.NewResponseController(w)
+		w.WriteHeader(http.StatusOK)
+		t := time.NewTimer(*delay)
+		defer t.Stop()
+		for i := range *chunks {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			if i == *chunks-1 {
+				break
+			}
+			t.Reset(*delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		_, _ = w.Write(finish)
+	})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		_ = srv.Close()
+	}()
+	fmt.Fprintf(os.Stderr, "upstream: listening on %s (chunks=%d delay=%s)\n", ln.Addr(), *chunks, *delay)
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "upstream: served %d requests\n", served.Load())
+}
