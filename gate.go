@@ -20,7 +20,7 @@ type AuthConfig struct {
 	Keys []GatewayKey `json:"keys,omitempty"`
 
 	// Public are paths that need no key: exact paths, or prefixes written with a trailing `*`.
-	// Default: `/health` and `/v1/models`.
+	// Default: `/health`, `/v1/models` and `/models`.
 	Public []string `json:"public,omitempty"`
 }
 
@@ -41,7 +41,7 @@ type GatewayKey struct {
 	RPM int `json:"rpm,omitempty"`
 }
 
-var defaultPublicPaths = []string{"/health", "/v1/models"}
+var defaultPublicPaths = []string{"/health", "/v1/models", "/models"}
 
 // guard is the prepared gate: nil fields mean that check is off.
 type guard struct {
