@@ -162,7 +162,7 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 		case "model":
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
-				return d.Errf("model takes a public name and an optional upstream id")
+				return d.Errf("model takes a public name and an optional upstream id, got %q", args)
 			}
 			mr := catalog.ModelRoute{Name: args[0]}
 			if len(args) == 2 && args[1] != args[0] {
@@ -225,7 +225,7 @@ func (h *Handler) unmarshalModel(d *caddyfile.Dispenser) error {
 func (h *Handler) unmarshalAlias(d *caddyfile.Dispenser) error {
 	args := d.RemainingArgs()
 	if len(args) < 2 {
-		return d.Errf("alias takes a name and at least one member")
+		return d.Errf("alias takes a name and at least one member, got %q", args)
 	}
 	a := catalog.AliasConfig{Name: args[0], Targets: args[1:]}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -257,7 +257,7 @@ func (h *Handler) unmarshalAuth(d *caddyfile.Dispenser) error {
 		case "key":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
-				return d.Errf("key takes a name and a key reference such as {env.ALICE_KEY}")
+				return d.Errf("key takes a name and a key reference such as {env.ALICE_KEY}, got %d arguments", len(args)) // never echo them: one may be a literal key
 			}
 			k := GatewayKey{Name: args[0], Key: args[1]}
 			for n := d.Nesting(); d.NextBlock(n); {
