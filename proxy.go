@@ -215,6 +215,10 @@ func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response) 
 	if readErr != nil && r.Context().Err() != nil {
 		return outcome{done: true, class: selector.ClientGone}
 	}
+	if k := t.Key(); k != "" && bytes.Contains(errBody, []byte(k)) {
+		// Some upstreams quote the key they refused; the client must never see it.
+		errBody = bytes.ReplaceAll(errBody, []byte(k), []byte("[redacted]"))
+	}
 	ra := resp.Header.Get("Retry-After")
 	class := selector.Classify(resp.StatusCode, errBody, ra != "")
 	if class == selector.ClientError {
@@ -369,19 +373,32 @@ func (p *pool) allRateLimited() bool {
 
 // setRouteHeaders tells the client, and Caddy's logs through placeholders, where its request went.
 func (h *Handler) setRouteHeaders(c *call, t *target, n int) {
-	hdr, r, p := c.w.Header(), c.r, c.p
-	attempts := strconv.Itoa(n)
-	hdr["X-Llm-Router-Model"] = []string{p.route.Name}
-	hdr["X-Llm-Router-Provider"] = []string{t.Provider.Name}
-	hdr["X-Llm-Router-Upstream-Model"] = []string{t.Upstream}
-	hdr["X-Llm-Router-Target"] = []string{t.Label}
-	hdr["X-Llm-Router-Attempts"] = []string{attempts}
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.llm_router.model", p.route.Name)
-		repl.Set("http.llm_router.provider", t.Provider.Name)
-		repl.Set("http.llm_router.upstream_model", t.Upstream)
-		repl.Set("http.llm_router.target", t.Label)
-		repl.Set("http.llm_router.attempts", attempts)
+	hdr := c.w.Header()
+	// One backing array for the five values: one allocation instead of five.
+	v := [...]string{c.p.route.Name, t.Provider.Name, t.Upstream, t.Label, strconv.Itoa(n)}
+	vals := v[:]
+	hdr["X-Llm-Router-Model"] = vals[0:1:1]
+	hdr["X-Llm-Router-Provider"] = vals[1:2:2]
+	hdr["X-Llm-Router-Upstream-Model"] = vals[2:3:3]
+	hdr["X-Llm-Router-Target"] = vals[3:4:4]
+	hdr["X-Llm-Router-Attempts"] = vals[4:5:5]
+	if repl, ok := c.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		// Served on demand: most configs never read them, so nothing is boxed per request.
+		repl.Map(func(key string) (any, bool) {
+			switch key {
+			case "http.llm_router.model":
+				return vals[0], true
+			case "http.llm_router.provider":
+				return vals[1], true
+			case "http.llm_router.upstream_model":
+				return vals[2], true
+			case "http.llm_router.target":
+				return vals[3], true
+			case "http.llm_router.attempts":
+				return vals[4], true
+			}
+			return nil, false
+		})
 	}
 }
 
@@ -481,6 +498,9 @@ type watchdog struct {
 	// idle, when set, restarts the timer on every read that brings bytes; it is only touched
 	// by the goroutine that reads.
 	idle time.Duration
+	// beforeRead, when set, runs before each read of the upstream: the stream relay flushes
+	// what it wrote there, just before it may wait.
+	beforeRead func() error
 }
 
 func startWatchdog(src io.Reader, d time.Duration, cancel context.CancelFunc) *watchdog {
@@ -493,6 +513,11 @@ func startWatchdog(src io.Reader, d time.Duration, cancel context.CancelFunc) *w
 }
 
 func (wd *watchdog) Read(p []byte) (int, error) {
+	if wd.beforeRead != nil {
+		if err := wd.beforeRead(); err != nil {
+			return 0, err
+		}
+	}
 	n, err := wd.src.Read(p)
 	if n > 0 && wd.idle > 0 {
 		wd.timer.Reset(wd.idle)

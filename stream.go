@@ -40,8 +40,11 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, ca
 			}
 			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream failed before its first event: " + transportReason(err)}
 		}
-		if len(filter.Append(scratch[:0], ev)) == 0 {
-			continue // a keepalive: not yet an answer
+		// Judged by the endpoint's own filter, not the provider's: a keepalive comment that a
+		// provider keeps for its clients is still not an answer, and must not commit the client
+		// to a stream that may yet fail. Keepalives before the first event are dropped.
+		if len(ep.filter.Append(scratch[:0], ev)) == 0 {
+			continue
 		}
 		if inBandError(ev) {
 			// Some providers answer 200 and put the failure in the stream's first event; nothing
@@ -65,13 +68,18 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, ca
 	c.rec.ttfb = h.now().Sub(c.rec.start)
 	t.up.ttft.Observe(c.rec.ttfb.Seconds())
 	w.WriteHeader(resp.StatusCode)
-	rc := http.NewResponseController(w)
-	stats, err := sse.Relay(w, rc.Flush, rd, filter, first)
+	client := &lazyFlusher{w: w, rc: http.NewResponseController(w)}
+	wd.beforeRead = client.flush
+	stats, err := sse.Relay(client, nil, rd, filter, first)
+	wd.beforeRead = nil
+	if err == nil {
+		err = client.flush()
+	}
 	usage := parseUsage(stats.Usage)
 	if err == nil {
 		return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
 	}
-	if stats.ClientGone || r.Context().Err() != nil {
+	if stats.ClientGone || client.err != nil || r.Context().Err() != nil {
 		return outcome{done: true, class: selector.ClientGone, usage: usage}
 	}
 
@@ -81,8 +89,8 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, ca
 	} else if errors.Is(err, sse.ErrEventTooLarge) {
 		reason = "upstream sent an event larger than the relay accepts"
 	}
-	_, _ = w.Write(sse.ErrorEvent(ep.dialect, errUpstream, reason))
-	_ = rc.Flush()
+	_, _ = client.Write(sse.ErrorEvent(ep.dialect, errUpstream, reason))
+	_ = client.flush()
 	out := outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason, usage: usage}
 	h.cool(t, out, h.now())
 	h.logger.Warn("stream failed after it began",
@@ -90,6 +98,31 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, ca
 		zap.Int("events", stats.Events), zap.String("reason", reason))
 	out.done = true
 	return out
+}
+
+// lazyFlusher writes each event to the client at once and flushes just before the relay reads
+// the upstream again, that is, before it may wait. No event waits on the upstream, yet events
+// that arrived together leave in one flush (one syscall) instead of one each.
+type lazyFlusher struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	dirty bool
+	// err is the flush error: the client is gone.
+	err error
+}
+
+func (f *lazyFlusher) Write(p []byte) (int, error) {
+	f.dirty = true
+	return f.w.Write(p)
+}
+
+func (f *lazyFlusher) flush() error {
+	if !f.dirty || f.err != nil {
+		return f.err
+	}
+	f.dirty = false
+	f.err = f.rc.Flush()
+	return f.err
 }
 
 var (

@@ -1,0 +1,153 @@
+package llmrouter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// nodeDir holds the Node client test: package.json pins the openai npm package, the lock file
+// pins its integrity, chat.mjs is the client.
+const nodeDir = "testdata/node"
+
+// TestNodeSDK drives the router with the official openai npm package: a plain completion, a
+// streamed one through the iterator and through the .stream() helper, and a stream that fails
+// after its first event. It skips when node or npm is missing or npm cannot reach its registry.
+func TestNodeSDK(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not on PATH: skipping the openai npm client test")
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Skip("npm is not on PATH: skipping the openai npm client test")
+	}
+	ensureNodeModules(t, npm)
+
+	// The stream comes with every quirk clients.md lists for upstreams: bare CR line ends,
+	// keepalive comments, event names, a BOM.
+	messy := "\ufeff: OPENROUTER PROCESSING\r\r" + strings.ReplaceAll("event: chunk\n"+cleanStream, "\n", "\r")
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"stream":true`)) {
+			sseReply(splitEvery(messy, 7)...)(w, r)
+			return
+		}
+		okChat(w, r)
+	})
+	broken := newFakeUpstream(t, cutAfter(chunkEv("Hel"), chunkEv("lo")[:20]))
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("p1", up.URL+"/v1", []string{"sk-p1"}, "m", "m-up"),
+		provider("px", broken.URL+"/v1", []string{"sk-px"}, "broken", "broken-up"),
+	}})
+	rs := serveRouter(t, tr)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "chat.mjs")
+	cmd.Dir = nodeDir
+	cmd.Env = append(os.Environ(), "ROUTER_BASE_URL="+rs.URL+"/v1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node chat.mjs: %v\nstdout: %s\nstderr: %s", err, stdout, stderr.Bytes())
+	}
+
+	type usage struct {
+		Prompt     int `json:"prompt_tokens"`
+		Completion int `json:"completion_tokens"`
+		Total      int `json:"total_tokens"`
+	}
+	type result struct {
+		Text   string `json:"text"`
+		Finish string `json:"finish"`
+		Usage  *usage `json:"usage"`
+		Chunks int    `json:"chunks"`
+		Error  string `json:"error"`
+	}
+	var out struct{ Plain, Stream, Helper, Broken result }
+	if err := json.Unmarshal(stdout, &out); err != nil {
+		t.Fatalf("script output is not JSON: %v\n%s\nstderr: %s", err, stdout, stderr.Bytes())
+	}
+	check := func(name string, r result, text string, u usage) {
+		t.Helper()
+		if r.Error != "" {
+			t.Errorf("%s: client error %q", name, r.Error)
+			return
+		}
+		if r.Text != text || r.Finish != "stop" {
+			t.Errorf("%s: text %q finish %q, want %q stop", name, r.Text, r.Finish, text)
+		}
+		if r.Usage == nil || *r.Usage != u {
+			t.Errorf("%s: usage %+v, want %+v", name, r.Usage, u)
+		}
+	}
+	check("plain", out.Plain, "hi", usage{3, 1, 4})
+	check("stream", out.Stream, "Hello world", usage{5, 3, 8})
+	check("helper", out.Helper, "Hello world", usage{5, 3, 8})
+	// Three content chunks, the finish chunk and the usage chunk: no keepalive or named event
+	// became a chunk of its own.
+	if out.Stream.Chunks != 5 {
+		t.Errorf("stream: %d chunks, want 5", out.Stream.Chunks)
+	}
+	if out.Broken.Error == "" {
+		t.Errorf("a stream cut after its first event looked like a success to openai-node: %+v", out.Broken)
+	} else if !strings.Contains(out.Broken.Error, "upstream") {
+		t.Errorf("openai-node error %q does not carry the router's message", out.Broken.Error)
+	}
+	if out.Broken.Text != "Hel" {
+		t.Errorf("broken stream text %q, want %q before the error", out.Broken.Text, "Hel")
+	}
+}
+
+// ensureNodeModules installs the locked packages into testdata/node (ignored by git) unless
+// the pinned openai version is already there.
+func ensureNodeModules(t *testing.T, npm string) {
+	t.Helper()
+	var pkg struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	b, err := os.ReadFile(filepath.Join(nodeDir, "package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &pkg); err != nil {
+		t.Fatal(err)
+	}
+	want := pkg.Dependencies["openai"]
+	var installed struct{ Version string }
+	if b, err := os.ReadFile(filepath.Join(nodeDir, "node_modules", "openai", "package.json")); err == nil &&
+		json.Unmarshal(b, &installed) == nil && installed.Version == want {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
+	cmd.Dir = nodeDir
+	outb, err := cmd.CombinedOutput()
+	if err == nil {
+		return
+	}
+	msg := string(outb)
+	for _, s := range []string{"ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENETUNREACH", "network", "registry"} {
+		if strings.Contains(msg, s) {
+			t.Skipf("npm ci could not reach the registry, skipping the openai npm client test: %v\n%s", err, lastBytes(msg))
+		}
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Skipf("npm ci did not finish within 30s (no network?), skipping the openai npm client test\n%s", lastBytes(msg))
+	}
+	t.Fatalf("npm ci in %s: %v\n%s", nodeDir, err, msg)
+}

@@ -1,0 +1,829 @@
+package llmrouter
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// Streaming end to end: the real handler behind a real HTTP server, so that flushes and client
+// disconnects are real, in front of upstreams that misbehave on purpose. Every test that reads
+// a relayed stream also runs checkStreamHygiene, which encodes what docs/clients.md says real
+// SDKs cannot take.
+
+// routerServer serves a provisioned router over HTTP the way Caddy's server would call it.
+type routerServer struct {
+	*httptest.Server
+	tr *testRouter
+	// active counts handler calls in progress, so tests can see the handler return.
+	active atomic.Int64
+}
+
+func serveRouter(t testing.TB, tr *testRouter) *routerServer {
+	t.Helper()
+	rs := &routerServer{tr: tr}
+	rs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs.active.Add(1)
+		defer rs.active.Add(-1)
+		r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, &caddyhttp.Server{})
+		if err := tr.ServeHTTP(w, r, nextHandler); err != nil {
+			t.Errorf("ServeHTTP returned %v", err)
+		}
+	}))
+	t.Cleanup(rs.Close)
+	return rs
+}
+
+// post sends a chat completion body to the router and returns the response with its body
+// still open; the request is bounded by ctx.
+func (rs *routerServer) post(t testing.TB, ctx context.Context, body string, header ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+"/v1/chat/completions", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := rs.Client().Do(req)
+	if err != nil {
+		t.Fatalf("request to the router: %v", err)
+	}
+	return resp
+}
+
+// stream posts a streamed chat request and reads the whole reply (bounded to 10 s).
+func (rs *routerServer) stream(t testing.TB, header ...string) (*http.Response, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp := rs.post(t, ctx, streamReq, header...)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the relayed stream: %v (got so far %q)", err, b)
+	}
+	return resp, string(b)
+}
+
+const streamReq = `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+
+// newStreamRouter provisions a router whose public model "m" is served by one provider per
+// upstream (p1, p2, ... in that order, as upstream id "m-up") under the priority strategy, so
+// failover order is deterministic; mod adjusts the handler and providers before provisioning.
+func newStreamRouter(t testing.TB, mod func(*Handler), ups ...*fakeUpstream) (*testRouter, *routerServer) {
+	t.Helper()
+	h := &Handler{Strategy: "priority"}
+	for i, u := range ups {
+		name := fmt.Sprintf("p%d", i+1)
+		h.Providers = append(h.Providers, provider(name, u.URL+"/v1", []string{"sk-" + name}, "m", "m-up"))
+	}
+	if mod != nil {
+		mod(h)
+	}
+	tr := newTestRouter(t, h)
+	return tr, serveRouter(t, tr)
+}
+
+// targetCooling reports whether target i of model m's pool is cooling now (by the fake clock).
+func (tr *testRouter) targetCooling(i int) bool {
+	return tr.pools["m"].targets[i].health.Cooling(tr.clock.Now().UnixNano())
+}
+
+// Chunks in the OpenAI chat stream shape.
+func chunkEv(content string) string {
+	return `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[{"index":0,"delta":{"content":"` +
+		content + `"},"finish_reason":null}]}` + "\n\n"
+}
+
+// roleChunkEv is a stream's first chunk as OpenAI sends it, with the role (openai-node's
+// .stream() helper requires it).
+func roleChunkEv(content string) string {
+	return `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[{"index":0,"delta":{"role":"assistant","content":"` +
+		content + `"},"finish_reason":null}]}` + "\n\n"
+}
+
+const (
+	stopEv  = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n"
+	usageEv = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}` + "\n\n"
+	doneEv  = "data: [DONE]\n\n"
+)
+
+// cleanStream is a well-formed stream: three content chunks, finish, usage, [DONE].
+var cleanStream = roleChunkEv("Hel") + chunkEv("lo") + chunkEv(" world") + stopEv + usageEv + doneEv
+
+// sseReply answers 200 text/event-stream and writes each part as is, flushing after each.
+func sseReply(parts ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush() // the stream is open even before its first byte
+		for _, p := range parts {
+			if _, err := io.WriteString(w, p); err != nil {
+				return
+			}
+			_ = http.NewResponseController(w).Flush()
+		}
+	}
+}
+
+// splitEvery cuts s into n-byte parts, so a stream arrives split mid-line, mid-CRLF and mid-UTF-8.
+func splitEvery(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	return append(out, s)
+}
+
+// stallAfter writes parts, then sends nothing more until the router gives up on the request.
+func stallAfter(parts ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sseReply(parts...)(w, r)
+		<-r.Context().Done()
+	}
+}
+
+// cutAfter answers a chunked event stream at the TCP level, sends whole and then a partial
+// chunk, and closes the connection without the terminating chunk: a cut, not a clean end.
+func cutAfter(whole, partial string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		conn, bw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer conn.Close()
+		fmt.Fprint(bw, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		fmt.Fprintf(bw, "%x\r\n%s\r\n", len(whole), whole)
+		// The chunk announces more bytes than ever come.
+		fmt.Fprintf(bw, "%x\r\n%s", len(partial)+100, partial)
+		_ = bw.Flush()
+	}
+}
+
+var errorNull = regexp.MustCompile(`"error"\s*:\s*null`)
+
+// checkStreamHygiene fails on each thing docs/clients.md lists as breaking a real client
+// that a gateway could cause.
+func checkStreamHygiene(t testing.TB, body string) {
+	t.Helper()
+	if body == "" {
+		t.Error("empty stream")
+		return
+	}
+	if !strings.HasSuffix(body, "\n\n") {
+		t.Errorf("the last event is not followed by a blank line: ...%q", lastBytes(body))
+	}
+	if strings.Contains(body, "\r") {
+		t.Errorf("a CR reached the client: %q", lastBytes(body))
+	}
+	if strings.Contains(body, "\ufeff") {
+		t.Error("a BOM reached the client")
+	}
+	if strings.HasPrefix(body, "\n") || strings.Contains(body, "\n\n\n") {
+		t.Errorf("empty event (a run of blank lines) in %q", body)
+	}
+	if errorNull.MatchString(body) {
+		t.Errorf(`"error": null written to the client: %q`, body)
+	}
+	for _, ev := range strings.Split(strings.TrimSuffix(body, "\n\n"), "\n\n") {
+		var data []string
+		for _, line := range strings.Split(ev, "\n") {
+			if v, ok := strings.CutPrefix(line, "data:"); ok {
+				data = append(data, strings.TrimPrefix(v, " "))
+			}
+		}
+		if data == nil {
+			continue
+		}
+		d := strings.Join(data, "\n")
+		switch {
+		case d == "[DONE]":
+		case strings.TrimSpace(d) == "{}":
+			t.Errorf("a data: {} heartbeat reached the client")
+		case !json.Valid([]byte(d)):
+			t.Errorf("event data is not JSON: %q", d)
+		}
+	}
+}
+
+func lastBytes(s string) string {
+	if len(s) > 200 {
+		return s[len(s)-200:]
+	}
+	return s
+}
+
+// errorEvent checks that the stream ends with exactly one explicit OpenAI error event after
+// the given prefix and returns the error's message.
+func errorEvent(t testing.TB, body, wantPrefix string) string {
+	t.Helper()
+	rest, ok := strings.CutPrefix(body, wantPrefix)
+	if !ok {
+		t.Fatalf("stream does not start with the events relayed before the failure:\n got %q\nwant prefix %q", body, wantPrefix)
+	}
+	if strings.Contains(rest, "[DONE]") {
+		t.Errorf("a failed stream ended with [DONE]: %q", rest)
+	}
+	data, ok := strings.CutPrefix(rest, "data: ")
+	if !ok || strings.Count(rest, "\n\n") != 1 || !strings.HasSuffix(rest, "\n\n") {
+		t.Fatalf("want exactly one data event after the relayed part, got %q", rest)
+	}
+	var ev struct {
+		Error *struct {
+			Message string `json:"message"`
+			Type    string `json:"type"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(data)), &ev); err != nil || ev.Error == nil || ev.Error.Message == "" || ev.Error.Type == "" {
+		t.Fatalf("the terminal event is not an OpenAI error object (%v): %q", err, rest)
+	}
+	return ev.Error.Message
+}
+
+func TestStreamFiltersKeepalivesAndEventNames(t *testing.T) {
+	upstream := ": OPENROUTER PROCESSING\n\n" +
+		"event: message\n" + chunkEv("A") +
+		": keepalive\n\n" +
+		"event: ping\n\n" + // a named keepalive without data: openai-node throws on it
+		chunkEv("B") +
+		doneEv
+	for _, tc := range []struct {
+		name                   string
+		keepComments, keepName bool
+		want                   string
+	}{
+		{"default", false, false, chunkEv("A") + chunkEv("B") + doneEv},
+		// Keepalives before the first real event are never relayed: nothing is committed to the
+		// client until an answer begins (TestStreamKeptKeepaliveDoesNotCommit).
+		{"keep comments", true, false, chunkEv("A") + ": keepalive\n\n" + chunkEv("B") + doneEv},
+		{"keep event names", false, true, "event: message\n" + chunkEv("A") + "event: ping\n\n" + chunkEv("B") + doneEv},
+		{"keep both", true, true, strings.TrimPrefix(upstream, ": OPENROUTER PROCESSING\n\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newFakeUpstream(t, sseReply(upstream))
+			_, rs := newStreamRouter(t, func(h *Handler) {
+				h.Providers[0].SSEKeepComments = tc.keepComments
+				h.Providers[0].SSEKeepEventNames = tc.keepName
+			}, up)
+			resp, got := rs.stream(t)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, got)
+			}
+			if got != tc.want {
+				t.Errorf("relayed stream\n got %q\nwant %q", got, tc.want)
+			}
+			if !tc.keepComments && !tc.keepName {
+				checkStreamHygiene(t, got)
+			}
+		})
+	}
+}
+
+func TestStreamNormalisesLineEndingsAndBOM(t *testing.T) {
+	a, b := chunkEv("A"), chunkEv("B")
+	want := a + b + doneEv
+	crlf := strings.ReplaceAll(want, "\n", "\r\n")
+	cr := strings.ReplaceAll(want, "\n", "\r")
+	for _, tc := range []struct{ name, raw string }{
+		{"CRLF", crlf},
+		{"CR only", cr},
+		{"BOM LF", "\ufeff" + want},
+		{"BOM CR", "\ufeff" + cr},
+		{"BOM CRLF", "\ufeff" + crlf},
+		{"mixed", "\ufeff" + strings.ReplaceAll(a, "\n", "\r") + strings.ReplaceAll(b, "\n", "\r\n") + doneEv},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Two-byte writes split the BOM, every CRLF and the UTF-8 in between.
+			up := newFakeUpstream(t, sseReply(splitEvery(tc.raw, 2)...))
+			_, rs := newStreamRouter(t, nil, up)
+			resp, got := rs.stream(t)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, got)
+			}
+			if got != want {
+				t.Errorf("relayed stream\n got %q\nwant %q", got, want)
+			}
+			checkStreamHygiene(t, got)
+		})
+	}
+}
+
+// readEvent reads one event (up to and including its blank line).
+func readEvent(br *bufio.Reader) (string, error) {
+	var sb strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		sb.WriteString(line)
+		if err != nil {
+			return sb.String(), err
+		}
+		if line == "\n" {
+			return sb.String(), nil
+		}
+	}
+}
+
+func TestStreamFlushesEachEventBeforeTheNext(t *testing.T) {
+	events := []string{chunkEv("one"), chunkEv("two"), chunkEv("three"), doneEv}
+	next := make(chan struct{})
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		for i, ev := range events {
+			if i > 0 {
+				// The next event is produced only once the client has the previous one.
+				select {
+				case <-next:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			_, _ = io.WriteString(w, ev)
+			_ = http.NewResponseController(w).Flush()
+		}
+	})
+	_, rs := newStreamRouter(t, nil, up)
+	// If the router buffered, the client would wait for an event the upstream produces only
+	// after the client read it: the deadline turns that deadlock into a failure.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp := rs.post(t, ctx, streamReq)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for k, v := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"} {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	br := bufio.NewReader(resp.Body)
+	var all strings.Builder
+	for i, want := range events {
+		got, err := readEvent(br)
+		if err != nil {
+			t.Fatalf("event %d not delivered before the upstream produced the next one: %v (got %q)", i, err, got)
+		}
+		if got != want {
+			t.Fatalf("event %d: got %q, want %q", i, got, want)
+		}
+		all.WriteString(got)
+		if i+1 < len(events) {
+			next <- struct{}{}
+		}
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+		t.Errorf("after [DONE]: %q, %v", rest, err)
+	}
+	checkStreamHygiene(t, all.String())
+}
+
+func TestStreamStallAfterFirstEventEndsWithErrorEvent(t *testing.T) {
+	up := newFakeUpstream(t, stallAfter(chunkEv("Hel")))
+	tr, rs := newStreamRouter(t, func(h *Handler) {
+		h.StreamIdleTimeout = caddy.Duration(50 * time.Millisecond)
+	}, up)
+	start := time.Now()
+	resp, got := rs.stream(t)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, got)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("stall detected after %s; stream_idle_timeout is 50ms", el)
+	}
+	msg := errorEvent(t, got, chunkEv("Hel"))
+	if !strings.Contains(msg, "stream_idle_timeout") {
+		t.Errorf("error message %q does not say why", msg)
+	}
+	checkStreamHygiene(t, got)
+	if !tr.targetCooling(0) {
+		t.Error("a target that stalled mid-stream is not cooling")
+	}
+	if n := up.calls.Load(); n != 1 {
+		t.Errorf("upstream called %d times; a stream the client already has cannot be retried", n)
+	}
+}
+
+func TestStreamCutMidStreamEndsWithErrorEvent(t *testing.T) {
+	// The cut lands inside the second event, which must not reach the client half written.
+	up := newFakeUpstream(t, cutAfter(chunkEv("Hel"), `data: {"id":"c1","choices":[{"ind`))
+	up2 := newFakeUpstream(t, sseReply(cleanStream))
+	tr, rs := newStreamRouter(t, nil, up, up2)
+	resp, got := rs.stream(t)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, got)
+	}
+	errorEvent(t, got, chunkEv("Hel"))
+	checkStreamHygiene(t, got)
+	if !tr.targetCooling(0) {
+		t.Error("a target whose stream was cut is not cooling")
+	}
+	if n := up2.calls.Load(); n != 0 {
+		t.Errorf("second target called %d times after the client had the first stream", n)
+	}
+}
+
+// TestStreamRetriedBeforeFirstEvent: every failure before the first real event is retried on
+// the next target, and the client sees one clean stream from it, never a mix.
+func TestStreamRetriedBeforeFirstEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first http.HandlerFunc
+		// retryAfter is the cooldown the first target asked for, if any.
+		retryAfter time.Duration
+	}{
+		// Opens, sends only a keepalive, then nothing past first_event_timeout.
+		{"silent past first_event_timeout", stallAfter(": keepalive\n\n"), 0},
+		{"in-band error as first event", sseReply(`data: {"error":{"message":"overloaded","type":"server_error","code":502}}` + "\n\n"), 0},
+		{"in-band error after keepalive", sseReply(": OPENROUTER PROCESSING\n\n", `data: {"error": {"message":"provider returned error","code":429}}`+"\n\n"), 0},
+		{"429 before the stream opens", status(http.StatusTooManyRequests, "Retry-After", "7"), 7 * time.Second},
+		{"500 before the stream opens", status(http.StatusInternalServerError), 0},
+		{"opens and ends without an event", sseReply(": keepalive\n\n"), 0},
+		{"cut before the first event", cutAfter(": keepalive\n\n", "data: {\"cho"), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up1 := newFakeUpstream(t, tc.first)
+			up2 := newFakeUpstream(t, sseReply(cleanStream))
+			tr, rs := newStreamRouter(t, func(h *Handler) {
+				h.FirstEventTimeout = caddy.Duration(50 * time.Millisecond)
+			}, up1, up2)
+			resp, got := rs.stream(t)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, got)
+			}
+			if got != cleanStream {
+				t.Errorf("client stream\n got %q\nwant %q", got, cleanStream)
+			}
+			checkStreamHygiene(t, got)
+			if p, a := resp.Header.Get("X-LLM-Router-Provider"), resp.Header.Get("X-LLM-Router-Attempts"); p != "p2" || a != "2" {
+				t.Errorf("provider %q attempts %q, want p2 after 2", p, a)
+			}
+			if up1.calls.Load() != 1 || up2.calls.Load() != 1 {
+				t.Errorf("calls: first %d, second %d", up1.calls.Load(), up2.calls.Load())
+			}
+			if !tr.targetCooling(0) {
+				t.Error("the failed first target is not cooling")
+			}
+			if tr.targetCooling(1) {
+				t.Error("the target that answered is cooling")
+			}
+			if tc.retryAfter > 0 {
+				want := tr.clock.Now().Add(tc.retryAfter).UnixNano()
+				if got := tr.pools["m"].targets[0].health.CoolUntil(); got != want {
+					t.Errorf("cooling until %v, want Retry-After %v", time.Unix(0, got), tc.retryAfter)
+				}
+			}
+		})
+	}
+}
+
+// TestStreamNeverBecomesEmptySuccess: when every target fails before its first event the
+// client gets an error reply, never a 200 stream (an empty or [DONE]-only stream reads as a
+// successful empty answer in several clients).
+func TestStreamNeverBecomesEmptySuccess(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply http.HandlerFunc
+	}{
+		{"ends without an event", sseReply(": keepalive\n\n", "event: ping\n\n")},
+		{"silent past first_event_timeout", stallAfter()},
+		{"in-band error", sseReply(`data: {"error":{"message":"boom","type":"server_error"}}` + "\n\n" + doneEv)},
+		{"cut before the first event", cutAfter(": keepalive\n\n", "data: {")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newFakeUpstream(t, tc.reply)
+			_, rs := newStreamRouter(t, func(h *Handler) {
+				h.FirstEventTimeout = caddy.Duration(50 * time.Millisecond)
+			}, up)
+			resp, got := rs.stream(t)
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("status %d, want 502: %q", resp.StatusCode, got)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q, want an application/json error", ct)
+			}
+			var e struct {
+				Error struct{ Message, Type string } `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(got), &e); err != nil || e.Error.Message == "" {
+				t.Errorf("not an OpenAI error body (%v): %q", err, got)
+			}
+			if strings.Contains(got, "[DONE]") || strings.Contains(got, "data:") {
+				t.Errorf("stream bytes in the error reply: %q", got)
+			}
+		})
+	}
+}
+
+// TestStreamErrorNullIsNotAnError: some providers send `"error": null` in successful chunks;
+// that is not an in-band error, so the stream is relayed, not retried.
+func TestStreamErrorNullIsNotAnError(t *testing.T) {
+	for _, spelling := range []string{`"error":null`, `"error": null`} {
+		first := `data: {"id":"c1","choices":[{"index":0,"delta":{"content":"x"}}],` + spelling + "}\n\n"
+		up1 := newFakeUpstream(t, sseReply(first, doneEv))
+		up2 := newFakeUpstream(t, sseReply(cleanStream))
+		_, rs := newStreamRouter(t, nil, up1, up2)
+		resp, got := rs.stream(t)
+		if resp.StatusCode != http.StatusOK || got != first+doneEv {
+			t.Errorf("%s: status %d, stream %q", spelling, resp.StatusCode, got)
+		}
+		if n := up2.calls.Load(); n != 0 {
+			t.Errorf("%s: retried on the second target", spelling)
+		}
+	}
+}
+
+func TestStreamClientGoneCancelsUpstream(t *testing.T) {
+	upstreamCancelled := make(chan struct{})
+	up1 := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		sseReply(chunkEv("Hel"))(w, r)
+		select {
+		case <-r.Context().Done():
+			close(upstreamCancelled)
+		case <-time.After(10 * time.Second):
+		}
+	})
+	up2 := newFakeUpstream(t, sseReply(cleanStream))
+	tr, rs := newStreamRouter(t, nil, up1, up2)
+
+	base := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp := rs.post(t, ctx, streamReq)
+	br := bufio.NewReader(resp.Body)
+	if ev, err := readEvent(br); err != nil || ev != chunkEv("Hel") {
+		t.Fatalf("first event %q, %v", ev, err)
+	}
+	cancel() // the client goes away mid-stream
+	_ = resp.Body.Close()
+
+	select {
+	case <-upstreamCancelled:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the upstream request was not cancelled within 2s of the client leaving")
+	}
+	pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
+	if n := up2.calls.Load(); n != 0 {
+		t.Errorf("the request was retried on another target (%d calls) after the client left", n)
+	}
+	if n := up1.calls.Load(); n != 1 {
+		t.Errorf("first target called %d times", n)
+	}
+	for i := range 2 {
+		if tr.targetCooling(i) {
+			t.Errorf("target %d is cooling because the client left", i)
+		}
+		if s := tr.pools["m"].targets[i].health.Snapshot(); s.Failures != 0 {
+			t.Errorf("target %d counted %d failures because the client left", i, s.Failures)
+		}
+	}
+	if logs := tr.logs.String(); strings.Contains(logs, "cooldown started") || strings.Contains(logs, "stream failed") {
+		t.Errorf("client cancellation logged as an upstream failure:\n%s", logs)
+	}
+
+	rs.Client().CloseIdleConnections()
+	for _, u := range tr.ups {
+		u.transport.CloseIdleConnections()
+	}
+	const slack = 3
+	pollUntil(t, fmt.Sprintf("goroutines to drop back to %d (+%d)", base, slack), func() bool {
+		return runtime.NumGoroutine() <= base+slack
+	})
+}
+
+// pollUntil polls cond for up to 5 s.
+func pollUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("timed out waiting for %s (goroutines: %d)\n%s", what, runtime.NumGoroutine(), buf)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStreamUsageChunkUntouched(t *testing.T) {
+	up := newFakeUpstream(t, sseReply(cleanStream))
+	_, rs := newStreamRouter(t, nil, up)
+	resp, got := rs.stream(t)
+	if resp.StatusCode != http.StatusOK || got != cleanStream {
+		t.Fatalf("status %d, stream\n got %q\nwant %q", resp.StatusCode, got, cleanStream)
+	}
+	if !strings.Contains(got, usageEv) {
+		t.Error("usage chunk lost")
+	}
+	checkStreamHygiene(t, got)
+}
+
+func TestStreamIncludeUsage(t *testing.T) {
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"stream":true`)) {
+			sseReply(cleanStream)(w, r)
+			return
+		}
+		okChat(w, r)
+	})
+	const msgs = `"messages":[{"role":"user","content":"hi"}]`
+	for _, tc := range []struct {
+		name         string
+		includeUsage bool
+		client       string
+		want         string
+	}{
+		{"added when streaming", true,
+			`{"model":"m","stream":true,` + msgs + `}`,
+			`{"model":"m-up","stream":true,` + msgs + `,"stream_options":{"include_usage":true}}`},
+		{"client's stream_options kept", true,
+			`{"model":"m","stream":true,"stream_options":{"include_usage":false},` + msgs + `}`,
+			`{"model":"m-up","stream":true,"stream_options":{"include_usage":false},` + msgs + `}`},
+		{"not when not streaming", true,
+			`{"model":"m",` + msgs + `}`,
+			`{"model":"m-up",` + msgs + `}`},
+		{"not when stream is false", true,
+			`{"model":"m","stream":false,` + msgs + `}`,
+			`{"model":"m-up","stream":false,` + msgs + `}`},
+		{"off by default", false,
+			`{"model":"m","stream":true,` + msgs + `}`,
+			`{"model":"m-up","stream":true,` + msgs + `}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, rs := newStreamRouter(t, func(h *Handler) { h.IncludeUsage = tc.includeUsage }, up)
+			n := len(up.received())
+			resp := rs.post(t, context.Background(), tc.client)
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d, %v: %s", resp.StatusCode, err, b)
+			}
+			reqs := up.received()
+			if len(reqs) != n+1 {
+				t.Fatalf("upstream got %d requests, want 1", len(reqs)-n)
+			}
+			if got := string(reqs[n].Body); got != tc.want {
+				t.Errorf("upstream body\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStreamLastEventGetsBlankLine(t *testing.T) {
+	for _, tc := range []struct{ name, raw string }{
+		{"no newline at the end", chunkEv("A") + strings.TrimSuffix(usageEv, "\n\n")},
+		{"one newline at the end", chunkEv("A") + strings.TrimSuffix(usageEv, "\n")},
+		{"CR at the end", chunkEv("A") + strings.TrimSuffix(usageEv, "\n\n") + "\r"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newFakeUpstream(t, sseReply(tc.raw))
+			_, rs := newStreamRouter(t, nil, up)
+			_, got := rs.stream(t)
+			if want := chunkEv("A") + usageEv; got != want {
+				t.Errorf("stream\n got %q\nwant %q", got, want)
+			}
+			checkStreamHygiene(t, got)
+		})
+	}
+}
+
+// TestStreamOddButValidInput: the variations docs/clients.md lists as fine must stay fine
+// through the relay: multi-line data, id: and retry: fields, extra blank lines, a 200 KB line,
+// bytes split mid-line and mid-UTF-8, no [DONE].
+func TestStreamOddButValidInput(t *testing.T) {
+	big := strings.Repeat("é", 100<<10) // 200 KB of two-byte runes
+	want := "id: 1\n" + chunkEv("h\u00e9llo \u4e16\u754c") +
+		"data: {\"choices\":[{\"index\":0,\n" + "data: \"delta\":{\"content\":\" multi\"}}]}\n\n" +
+		"retry: 1000\nid: 2\n" + chunkEv(big) +
+		usageEv
+	raw := "\n\n" + strings.Replace(want, usageEv, "\n\n\n"+usageEv, 1)
+	var parts []string
+	head := len(want) - len(big) - len(usageEv) - 200
+	parts = append(parts, splitEvery(raw[:head], 1)...) // byte by byte: mid-line, mid-UTF-8
+	parts = append(parts, splitEvery(raw[head:], 4093)...)
+	up := newFakeUpstream(t, sseReply(parts...))
+	_, rs := newStreamRouter(t, nil, up)
+	_, got := rs.stream(t)
+	if got != want {
+		t.Errorf("stream (%d bytes) differs from the %d expected; head %q", len(got), len(want), got[:min(len(got), 300)])
+	}
+	checkStreamHygiene(t, got)
+}
+
+// TestStreamGzipUpstream: an upstream that compresses its stream (as asked by the router's
+// transport) reaches the client decompressed and labelled so, even when the client itself
+// asked for gzip.
+func TestStreamGzipUpstream(t *testing.T) {
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			sseReply(cleanStream)(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusOK)
+		zw := gzip.NewWriter(w)
+		for _, p := range splitEvery(cleanStream, 50) {
+			_, _ = io.WriteString(zw, p)
+			_ = zw.Flush()
+			_ = http.NewResponseController(w).Flush()
+		}
+		_ = zw.Close()
+	})
+	_, rs := newStreamRouter(t, nil, up)
+	// A client that takes the body as sent, to see what the router really wrote.
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodPost, rs.URL+"/v1/chat/completions", strings.NewReader(streamReq))
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" {
+		t.Errorf("Content-Encoding %q on a body the router relayed decoded", ce)
+	}
+	if string(b) != cleanStream {
+		t.Errorf("stream\n got %q\nwant %q", b, cleanStream)
+	}
+}
+
+// TestStreamMessagesEndpointKeepsEventNames: Anthropic clients silently lose events without
+// names, so /v1/messages must either not be served (404, as long as the router does not speak
+// it) or be relayed with its event names.
+func TestStreamMessagesEndpointKeepsEventNames(t *testing.T) {
+	const anthropic = "event: message_start\ndata: {\"type\":\"message_start\"}\n\n" +
+		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+	up := newFakeUpstream(t, sseReply(anthropic))
+	_, rs := newStreamRouter(t, nil, up)
+	req, _ := http.NewRequest(http.MethodPost, rs.URL+"/v1/messages", strings.NewReader(`{"model":"m","stream":true,"max_tokens":5,"messages":[]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := rs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound && up.calls.Load() == 0:
+		// Not served.
+	case resp.StatusCode == http.StatusOK && isEventStream(resp.Header):
+		if !strings.Contains(string(b), "event: message_start\n") || !strings.Contains(string(b), "event: message_stop\n") {
+			t.Errorf("/v1/messages stream relayed without its event names: %q", b)
+		}
+	default:
+		t.Errorf("status %d, upstream calls %d: %q", resp.StatusCode, up.calls.Load(), b)
+	}
+}
+
+// A provider that keeps comment lines for its clients must still not commit the client to a
+// stream on a keepalive: a stall after it is retried on the next target.
+func TestStreamKeptKeepaliveDoesNotCommit(t *testing.T) {
+	stalled := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, ": OPENROUTER PROCESSING\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	good := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\ndata: [DONE]\n\n")
+	})
+	keeper := provider("keeper", stalled.URL, nil, "m", "m")
+	keeper.SSEKeepComments = true
+	tr := newTestRouter(t, &Handler{
+		Strategy:          "priority",
+		FirstEventTimeout: caddy.Duration(50 * time.Millisecond),
+		Providers:         []catalog.ProviderConfig{keeper, provider("good", good.URL, nil, "m", "m")},
+	})
+	rec := tr.chat(`{"model":"m","stream":true}`)
+	if rec.Code != http.StatusOK || rec.Header().Get("X-LLM-Router-Provider") != "good" {
+		t.Fatalf("status %d provider %q, want the second target: %s", rec.Code, rec.Header().Get("X-LLM-Router-Provider"), rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), "OPENROUTER") {
+		t.Errorf("the failed target's keepalive reached the client: %q", rec.Body)
+	}
+}
