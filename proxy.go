@@ -55,6 +55,8 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 			code = "missing_model"
 		case errors.Is(err, reqbody.ErrModelNotString), errors.Is(err, reqbody.ErrDuplicateModel):
 			code = "invalid_model"
+		case errors.Is(err, reqbody.ErrStreamNotBool):
+			code = "invalid_stream"
 		}
 		writeError(w, http.StatusBadRequest, errInvalidRequest, code, err.Error())
 		return
@@ -208,7 +210,8 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	return h.relayWhole(c, t, n, resp, cancel)
 }
 
-// upstreamError classifies a non-2xx reply; a client error is passed through untouched.
+// upstreamError classifies a non-2xx reply; a client error is passed through as it is, but for
+// the target's own key if the upstream quoted it.
 func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response) outcome {
 	w, r := c.w, c.r
 	errBody, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

@@ -1,0 +1,121 @@
+package llmrouter
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// hfMemReply is a canned upstream answer, served without a network.
+var hfMemReply = []byte(`{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`)
+
+// hfMemTransport answers every request with hfMemReply after reading the request body whole,
+// as a real upstream would.
+type hfMemTransport struct{}
+
+func (hfMemTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		_ = req.Body.Close()
+	}
+	return &http.Response{
+		Status:        "200 OK",
+		StatusCode:    http.StatusOK,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Content-Type": {"application/json"}},
+		Body:          io.NopCloser(bytes.NewReader(hfMemReply)),
+		ContentLength: int64(len(hfMemReply)),
+		Request:       req,
+	}, nil
+}
+
+// hfUseMemTransport swaps every upstream's transport for one whose http and https requests
+// are answered in memory. The router still calls http.Transport.RoundTrip; an empty
+// TLSNextProto keeps HTTP/2 from claiming the https scheme first.
+func hfUseMemTransport(h *Handler) {
+	for _, u := range h.ups {
+		tp := &http.Transport{TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
+		tp.RegisterProtocol("http", hfMemTransport{})
+		tp.RegisterProtocol("https", hfMemTransport{})
+		u.transport = tp
+	}
+}
+
+// hfBenchBody is a 1 KB chat request for model.
+func hfBenchBody(model string) []byte {
+	head := `{"model":"` + model + `","messages":[{"role":"user","content":"`
+	tail := `"}],"temperature":0.2}`
+	return []byte(head + strings.Repeat("a", 1024-len(head)-len(tail)) + tail)
+}
+
+// hfBenchServe measures one non-streamed request through ServeHTTP, as Caddy's server would
+// prepare it.
+func hfBenchServe(b *testing.B, tr *testRouter, model string) {
+	body := hfBenchBody(model)
+	if len(body) != 1024 {
+		b.Fatalf("body is %d bytes", len(body))
+	}
+	rd := bytes.NewReader(body)
+	serve := func() *httptest.ResponseRecorder {
+		rd.Reset(body)
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", rd)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), rec, &caddyhttp.Server{})
+		if err := tr.ServeHTTP(rec, req, nextHandler); err != nil {
+			b.Fatal(err)
+		}
+		return rec
+	}
+	if rec := serve(); rec.Code != http.StatusOK || !bytes.Equal(rec.Body.Bytes(), hfMemReply) {
+		b.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if rec := serve(); rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkServeHTTP compares a 10-target catalog with the 35,000-target scale catalog: the
+// cost of a request must not depend on the catalog's size.
+func BenchmarkServeHTTP(b *testing.B) {
+	b.Run("targets=10", func(b *testing.B) {
+		var keys []string
+		for i := range 5 {
+			keys = append(keys, "sk-bench-"+strconv.Itoa(i))
+		}
+		tr := newTestRouter(b, &Handler{Providers: []catalog.ProviderConfig{
+			provider("bench-a", "http://bench-a.invalid/v1", keys, "bench-model", "bench-model-a"),
+			provider("bench-b", "https://bench-b.invalid/v1", keys, "bench-model", "bench-model-b"),
+		}})
+		if n := len(tr.cat.Targets); n != 10 {
+			b.Fatalf("%d targets", n)
+		}
+		hfUseMemTransport(tr.Handler)
+		hfBenchServe(b, tr, "bench-model")
+	})
+	b.Run("targets=35k", func(b *testing.B) {
+		tr := newTestRouter(b, &Handler{Catalogs: []string{"catalog/testdata/scale-35k.json"}})
+		if n := len(tr.cat.Targets); n < 30000 {
+			b.Fatalf("%d targets", n)
+		}
+		hfUseMemTransport(tr.Handler)
+		hfBenchServe(b, tr, "model-000")
+	})
+}
