@@ -2,7 +2,6 @@ package llmrouter
 
 import (
 	"bytes"
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -22,14 +21,18 @@ func (u tokenUsage) input() int64  { return u.PromptTokens + u.InputTokens }
 func (u tokenUsage) output() int64 { return u.CompletionTokens + u.OutputTokens }
 func (u tokenUsage) known() bool   { return u.input() > 0 || u.output() > 0 }
 
-// parseUsage decodes a raw usage object; anything else gives zero usage.
+// parseUsage reads a raw usage object; anything else gives zero usage.
 func parseUsage(raw []byte) tokenUsage {
-	var u tokenUsage
-	if len(raw) == 0 || raw[0] != '{' {
-		return u
+	obj := objectSpan(raw)
+	if obj == nil {
+		return tokenUsage{}
 	}
-	_ = json.Unmarshal(raw, &u)
-	return u
+	return tokenUsage{
+		PromptTokens:     intField(obj, `"prompt_tokens"`),
+		CompletionTokens: intField(obj, `"completion_tokens"`),
+		InputTokens:      intField(obj, `"input_tokens"`),
+		OutputTokens:     intField(obj, `"output_tokens"`),
+	}
 }
 
 // replyUsage finds the usage object of a non-streamed reply without decoding the reply: the
@@ -44,13 +47,57 @@ func replyUsage(body []byte) tokenUsage {
 	if len(rest) == 0 || rest[0] != ':' {
 		return tokenUsage{}
 	}
-	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
-	var u tokenUsage
-	dec := json.NewDecoder(bytes.NewReader(rest))
-	if dec.Decode(&u) != nil {
-		return tokenUsage{}
+	return parseUsage(bytes.TrimLeft(rest[1:], " \t\r\n"))
+}
+
+// objectSpan returns the JSON object at the start of b, up to its matching brace, or nil.
+func objectSpan(b []byte) []byte {
+	if len(b) == 0 || b[0] != '{' {
+		return nil
 	}
-	return u
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{':
+			depth++
+		case c == '}':
+			if depth--; depth == 0 {
+				return b[:i+1]
+			}
+		}
+	}
+	return nil
+}
+
+// intField reads the non-negative integer after key in a usage object, or 0. The keys it is
+// asked for never occur nested inside usage objects (their details use other names).
+func intField(obj []byte, key string) int64 {
+	i := bytes.Index(obj, []byte(key))
+	if i < 0 {
+		return 0
+	}
+	rest := bytes.TrimLeft(obj[i+len(key):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return 0
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	var n int64
+	for _, c := range rest {
+		if c < '0' || c > '9' || n > 1<<50 {
+			break
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
 }
 
 // cost in USD of a reply's usage at the target's model prices; 0 when either is unknown.
