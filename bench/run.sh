@@ -255,6 +255,8 @@ fi
 	echo
 	"$TMP/load" -mode report -in "$RESULTS"
 	for f in "$TMP"/cpu-*.top; do
-		[[ -s $f ]] && echo "CPU profile (go tool pprof -top -cum): ${OUT:-$TMP}/$(basename "$f")"
+		if [[ -s $f ]]; then
+			echo "CPU profile (go tool pprof -top -cum): ${OUT:-$TMP}/$(basename "$f")"
+		fi
 	done
 } | tee "$TMP/report.txt"
