@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
+
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 )
 
 // streamOptionsUsage asks OpenAI-style upstreams for a final usage chunk, so
@@ -31,7 +33,7 @@ type Body struct {
 func Rewrite(b []byte, f Fields, upstreamModel string, includeUsage bool) Body {
 	var out Body
 	out.parts[0] = b[:f.ModelStart]
-	out.parts[1] = appendQuoted(make([]byte, 0, len(upstreamModel)+2), upstreamModel)
+	out.parts[1] = jsonstr.Append(make([]byte, 0, len(upstreamModel)+2), upstreamModel)
 	out.parts[2] = b[f.ModelEnd:f.End]
 	if includeUsage && f.Stream && !f.HasStreamOptions {
 		out.parts[3] = streamOptionsUsage // shared: readers only reslice it

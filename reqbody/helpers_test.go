@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 )
 
 // chatBody returns a realistic chat completion request of at least size
@@ -62,7 +64,7 @@ func checkRewrite(t testing.TB, b []byte, f Fields, id string, usage bool) {
 		t.Fatalf("rewritten body is not valid JSON: %.200q", out)
 	}
 
-	q := appendQuoted(nil, id)
+	q := jsonstr.Append(nil, id)
 	insert := usage && f.Stream && !f.HasStreamOptions
 	var want []byte
 	want = append(want, b[:f.ModelStart]...)

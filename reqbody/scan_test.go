@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 )
 
 // scanCase is one Scan input and what must come out of it. A nil err means
@@ -265,22 +267,22 @@ func TestClassifyKey(t *testing.T) {
 
 func TestAppendQuoted(t *testing.T) {
 	for _, s := range []string{"", "plain", `q"uo\te`, "nl\n\r\t\x00\x1f\x7f", "é中😀", "bad\xff\xfe", "\u2028\u2029", "</script>&"} {
-		q := appendQuoted(nil, s)
+		q := jsonstr.Append(nil, s)
 		if !json.Valid(q) {
-			t.Fatalf("appendQuoted(%q) = %s: not valid JSON", s, q)
+			t.Fatalf("jsonstr.Append(%q) = %s: not valid JSON", s, q)
 		}
 		var back string
 		if err := json.Unmarshal(q, &back); err != nil {
 			t.Fatal(err)
 		}
 		// Ranging over a string yields U+FFFD for each invalid byte, which
-		// is what appendQuoted promises.
+		// is what jsonstr.Append promises.
 		var want strings.Builder
 		for _, r := range s {
 			want.WriteRune(r)
 		}
 		if back != want.String() {
-			t.Errorf("appendQuoted(%q) decodes to %q", s, back)
+			t.Errorf("jsonstr.Append(%q) decodes to %q", s, back)
 		}
 	}
 }
