@@ -106,9 +106,9 @@ type outcome struct {
 	usage tokenUsage
 }
 
+// upstreamReply is a failed upstream answer, kept so the last one can be shown to the client.
 type upstreamReply struct {
 	status int
-	header http.Header
 	body   []byte
 }
 
@@ -236,7 +236,7 @@ func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response) 
 		class:      class,
 		status:     resp.StatusCode,
 		retryAfter: selector.RetryAfter(ra, errBody, h.now()),
-		reply:      &upstreamReply{status: resp.StatusCode, header: resp.Header, body: errBody},
+		reply:      &upstreamReply{status: resp.StatusCode, body: errBody},
 	}
 }
 
