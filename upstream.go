@@ -41,8 +41,8 @@ func newUpstream(p *catalog.Provider, rt runtimeSettings) *upstream {
 			MaxIdleConns:        1024,
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
-			ReadBufferSize:      32 << 10,
-			WriteBufferSize:     32 << 10,
+			// Go's 4 KiB read and write buffers are enough: large request bodies bypass the
+			// write buffer (they are written through WriterTo), and events are small.
 		},
 	}
 	for c := range u.attempts {
