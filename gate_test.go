@@ -86,20 +86,14 @@ func wantAPIError(t *testing.T, label string, rec *httptest.ResponseRecorder, st
 	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("%s: Content-Type %q", label, ct)
 	}
-	var e struct {
-		Error *struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-			Code    string `json:"code"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == nil {
+	e, err := parseAPIError(rec.Body.Bytes())
+	if err != nil {
 		t.Errorf("%s: not an OpenAI error (%v): %s", label, err, rec.Body)
 		return
 	}
-	if e.Error.Type != typ || e.Error.Code != code || e.Error.Message == "" {
+	if e.Type != typ || e.Code != code {
 		t.Errorf("%s: error type %q code %q message %q, want type %q code %q",
-			label, e.Error.Type, e.Error.Code, e.Error.Message, typ, code)
+			label, e.Type, e.Code, e.Message, typ, code)
 	}
 }
 

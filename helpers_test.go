@@ -3,6 +3,9 @@ package llmrouter
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -170,4 +173,24 @@ func provider(name, baseURL string, keys []string, models ...string) catalog.Pro
 		p.Models = append(p.Models, catalog.ModelRoute{Name: models[i], Upstream: models[i+1]})
 	}
 	return p
+}
+
+// parseAPIError decodes body as the OpenAI error shape: exactly one top-level "error" object
+// with a message and a type (the router's attempts extension included).
+func parseAPIError(body []byte) (apiError, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(bytes.TrimSpace(body), &top); err != nil {
+		return apiError{}, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if len(top) != 1 || top["error"] == nil {
+		return apiError{}, errors.New(`want exactly one top-level key "error"`)
+	}
+	var e apiError
+	if err := json.Unmarshal(top["error"], &e); err != nil {
+		return apiError{}, fmt.Errorf("error object: %w", err)
+	}
+	if e.Message == "" || e.Type == "" {
+		return e, errors.New("error lacks a message or a type")
+	}
+	return e, nil
 }

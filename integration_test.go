@@ -180,17 +180,11 @@ func (it *integration) do(req *http.Request) reply {
 // openAIError decodes an OpenAI-shaped error body, failing the test if it is not one.
 func openAIError(t *testing.T, body string) (typ, code string) {
 	t.Helper()
-	var e struct {
-		Error *struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-			Code    string `json:"code"`
-		} `json:"error"`
+	e, err := parseAPIError([]byte(body))
+	if err != nil {
+		t.Fatalf("not an OpenAI error body (%v): %s", err, body)
 	}
-	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error == nil || e.Error.Message == "" || e.Error.Type == "" {
-		t.Fatalf("not an OpenAI error body: %s", body)
-	}
-	return e.Error.Type, e.Error.Code
+	return e.Type, e.Code
 }
 
 // TestIntegrationExampleCaddyfile serves the shipped example.Caddyfile, ports changed, and

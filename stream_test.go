@@ -248,16 +248,11 @@ func errorEvent(t testing.TB, body, wantPrefix string) string {
 	if !ok || strings.Count(rest, "\n\n") != 1 || !strings.HasSuffix(rest, "\n\n") {
 		t.Fatalf("want exactly one data event after the relayed part, got %q", rest)
 	}
-	var ev struct {
-		Error *struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(strings.TrimSpace(data)), &ev); err != nil || ev.Error == nil || ev.Error.Message == "" || ev.Error.Type == "" {
+	e, err := parseAPIError([]byte(data))
+	if err != nil {
 		t.Fatalf("the terminal event is not an OpenAI error object (%v): %q", err, rest)
 	}
-	return ev.Error.Message
+	return e.Message
 }
 
 func TestStreamFiltersKeepalivesAndEventNames(t *testing.T) {
