@@ -614,3 +614,82 @@ func TestIntegrationTrustedProxies(t *testing.T) {
 		t.Errorf("upstream got %d calls after the untrusted request, want still 1", n)
 	}
 }
+
+// TestIntegrationMetricsAfterFailover scrapes Caddy's own /metrics after a request that failed
+// over: the counters moved as they should, and no key appears in any label or value.
+func TestIntegrationMetricsAfterFailover(t *testing.T) {
+	const failingKey, okKey = "sk-metrics-failing-5d2b", "sk-metrics-ok-8e4c"
+	t.Setenv("LLMR_IT_METRICS_FAIL", failingKey)
+	t.Setenv("LLMR_IT_METRICS_OK", okKey)
+	limited := newFakeUpstream(t, status(http.StatusTooManyRequests, "Retry-After", "30"))
+	ok := newFakeUpstream(t, okChat)
+	it := newIntegration(t)
+	port := freePort(t)
+	it.load(it.globals(port, "") + fmt.Sprintf(`http://localhost:%d {
+	llm_router {
+		strategy priority
+		provider mfail {
+			base_url %s/v1
+			keys {env.LLMR_IT_METRICS_FAIL}
+			model metrics-m
+		}
+		provider mok {
+			base_url %s/v1
+			keys {env.LLMR_IT_METRICS_OK}
+			model metrics-m
+		}
+	}
+}
+`, port, limited.URL, ok.URL))
+
+	scrape := func() string {
+		code, text := it.adminDo(http.MethodGet, "/metrics", "", "")
+		if code != http.StatusOK {
+			t.Fatalf("GET /metrics: %d", code)
+		}
+		return text
+	}
+	before := scrape()
+	r := it.post(fmt.Sprintf("http://localhost:%d/v1/chat/completions", port), `{"model":"metrics-m","messages":[]}`)
+	if r.status != http.StatusOK || r.header.Get("X-LLM-Router-Attempts") != "2" {
+		t.Fatalf("want a success on the second attempt, got %d %v", r.status, r.header)
+	}
+	text := scrape()
+	// Counters live as long as the process (they survive reloads), so compare with before.
+	for series, want := range map[string]float64{
+		`caddy_llm_router_requests_total{model="metrics-m",outcome="success",provider="mok"}`: 1,
+		`caddy_llm_router_attempts_total{class="rate_limited",provider="mfail"}`:              1,
+		`caddy_llm_router_attempts_total{class="success",provider="mok"}`:                     1,
+		`caddy_llm_router_tokens_total{direction="input",model="metrics-m",provider="mok"}`:   3,
+		`caddy_llm_router_tokens_total{direction="output",model="metrics-m",provider="mok"}`:  1,
+		`caddy_llm_router_upstream_latency_seconds_count{provider="mfail"}`:                   1,
+	} {
+		if d := metricValue(text, series) - metricValue(before, series); d != want {
+			t.Errorf("%s moved by %v, want %v", series, d, want)
+		}
+	}
+	for series, want := range map[string]float64{
+		`caddy_llm_router_targets_cooling{provider="mfail"}`: 1,
+		`caddy_llm_router_targets_cooling{provider="mok"}`:   0,
+	} {
+		if got := metricValue(text, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	for _, key := range []string{failingKey, okKey, failingKey[:12], okKey[:12]} {
+		if strings.Contains(text, key) {
+			t.Errorf("/metrics contains key material %q", key)
+		}
+	}
+}
+
+// metricValue reads one series' value from Prometheus text output; 0 when absent.
+func metricValue(text, series string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
