@@ -133,7 +133,6 @@ func (h *Handler) forward(c *call) {
 		tried.Add(i)
 		t := c.p.targets[i]
 		h.logRecovery(t, now)
-		c.rec.attempts = failures[:nfail]
 		out := h.attempt(c, t, n+1)
 		if out.class != selector.ClientGone {
 			t.health.Record(out.class, out.status)
