@@ -1,12 +1,13 @@
 package llmrouter
 
 import (
-	"bytes"
 	"strconv"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 )
 
 // tokenUsage is what an upstream reported, in either dialect's field names.
@@ -21,79 +22,28 @@ func (u tokenUsage) input() int64  { return u.PromptTokens + u.InputTokens }
 func (u tokenUsage) output() int64 { return u.CompletionTokens + u.OutputTokens }
 func (u tokenUsage) known() bool   { return u.input() > 0 || u.output() > 0 }
 
-// parseUsage reads a raw usage object; anything else gives zero usage.
+// parseUsage reads the token counts of a raw usage object; anything else gives zero usage.
 func parseUsage(raw []byte) tokenUsage {
-	obj := objectSpan(raw)
-	if obj == nil {
-		return tokenUsage{}
-	}
 	return tokenUsage{
-		PromptTokens:     intField(obj, `"prompt_tokens"`),
-		CompletionTokens: intField(obj, `"completion_tokens"`),
-		InputTokens:      intField(obj, `"input_tokens"`),
-		OutputTokens:     intField(obj, `"output_tokens"`),
+		PromptTokens:     count(raw, "prompt_tokens"),
+		CompletionTokens: count(raw, "completion_tokens"),
+		InputTokens:      count(raw, "input_tokens"),
+		OutputTokens:     count(raw, "output_tokens"),
 	}
 }
 
-// replyUsage finds the usage object of a non-streamed reply without decoding the reply: the
-// last `"usage":` key (OpenAI and Anthropic put it after the content). Inside JSON strings
-// quotes are escaped, so the unescaped key cannot come from generated text.
+// replyUsage reads the top-level usage object of a non-streamed reply without decoding the
+// reply.
 func replyUsage(body []byte) tokenUsage {
-	i := bytes.LastIndex(body, []byte(`"usage"`))
-	if i < 0 {
-		return tokenUsage{}
-	}
-	rest := bytes.TrimLeft(body[i+len(`"usage"`):], " \t\r\n")
-	if len(rest) == 0 || rest[0] != ':' {
-		return tokenUsage{}
-	}
-	return parseUsage(bytes.TrimLeft(rest[1:], " \t\r\n"))
+	return parseUsage(jsonscan.ObjectKey(body, "usage"))
 }
 
-// objectSpan returns the JSON object at the start of b, up to its matching brace, or nil.
-func objectSpan(b []byte) []byte {
-	if len(b) == 0 || b[0] != '{' {
-		return nil
-	}
-	depth, inString := 0, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case inString:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{':
-			depth++
-		case c == '}':
-			if depth--; depth == 0 {
-				return b[:i+1]
-			}
-		}
-	}
-	return nil
-}
-
-// intField reads the non-negative integer after key in a usage object, or 0. The keys it is
-// asked for never occur nested inside usage objects (their details use other names).
-func intField(obj []byte, key string) int64 {
-	i := bytes.Index(obj, []byte(key))
-	if i < 0 {
-		return 0
-	}
-	rest := bytes.TrimLeft(obj[i+len(key):], " \t\r\n")
-	if len(rest) == 0 || rest[0] != ':' {
-		return 0
-	}
-	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+// count reads the non-negative integer value of key in the JSON object obj, or 0.
+func count(obj []byte, key string) int64 {
 	var n int64
-	for _, c := range rest {
+	for _, c := range jsonscan.ObjectKey(obj, key) {
 		if c < '0' || c > '9' || n > 1<<50 {
-			break
+			return 0
 		}
 		n = n*10 + int64(c-'0')
 	}
