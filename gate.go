@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/gate"
 )
 
@@ -55,7 +56,7 @@ type limiterEntry struct{ *gate.Limiter }
 
 func (limiterEntry) Destruct() error { return nil }
 
-func (h *Handler) provisionGuard() error {
+func (h *Handler) provisionGuard(resolve catalog.Resolver) error {
 	allow, err := gate.ParseAllowlist(h.Allow)
 	if err != nil {
 		return fmt.Errorf("allow: %w", err)
@@ -65,10 +66,9 @@ func (h *Handler) provisionGuard() error {
 		h.logger.Warn("no auth configured: anyone who reaches this site can use every provider key")
 		return nil
 	}
-	repl := caddy.NewReplacer()
 	keys := make([]gate.Key, len(h.Auth.Keys))
 	for i, k := range h.Auth.Keys {
-		keys[i] = gate.Key{Name: k.Name, Secret: repl.ReplaceKnown(k.Key, ""), Models: k.Models, RPM: k.RPM}
+		keys[i] = gate.Key{Name: k.Name, Secret: resolve(k.Key), Models: k.Models, RPM: k.RPM}
 	}
 	if h.guard.keys, err = gate.NewKeys(keys); err != nil {
 		return fmt.Errorf("auth: %w", err)
@@ -79,17 +79,16 @@ func (h *Handler) provisionGuard() error {
 	}
 	h.guard.public = gate.NewPublicPaths(public)
 	h.guard.limiters = make(map[string]*gate.Limiter)
-	for _, k := range keys {
-		if k.RPM == 0 {
+	for _, c := range h.guard.keys.Clients() {
+		if c.RPM == 0 {
 			continue
 		}
 		// The store key carries the rpm, so a reload that changes the limit starts a new window,
-		// and never the secret.
-		c, _ := h.guard.keys.Authenticate(http.Header{"Authorization": {"Bearer " + k.Secret}})
-		id := "llm_router/limiter/" + k.Name + "/" + c.Fingerprint + "/" + strconv.Itoa(k.RPM)
-		v, _, _ := store.LoadOrNew(id, func() (caddy.Destructor, error) { return limiterEntry{gate.NewLimiter(k.RPM)}, nil })
+		// and the key's fingerprint, never the key.
+		id := "llm_router/limiter/" + c.Name + "/" + c.Fingerprint + "/" + strconv.Itoa(c.RPM)
+		v, _, _ := store.LoadOrNew(id, func() (caddy.Destructor, error) { return limiterEntry{gate.NewLimiter(c.RPM)}, nil })
 		h.store.keys = append(h.store.keys, id)
-		h.guard.limiters[k.Name] = v.(limiterEntry).Limiter
+		h.guard.limiters[c.Name] = v.(limiterEntry).Limiter
 	}
 	return nil
 }

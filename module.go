@@ -7,6 +7,7 @@ package llmrouter
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -191,7 +192,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if len(cat.Providers) == 0 {
 		h.logger.Warn("no usable provider: every request will get 404 model_not_found")
 	}
-	if err := h.provisionGuard(); err != nil {
+	if err := h.provisionGuard(resolve); err != nil {
 		return err
 	}
 	if err := h.preparePools(); err != nil {
@@ -281,7 +282,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.serveHealth(w, r)
 		return nil
 	}
-	if len(path) >= 4 && path[:4] == "/v1/" {
+	if strings.HasPrefix(path, "/v1/") {
 		writeError(w, http.StatusNotFound, errInvalidRequest, "unknown_endpoint",
 			"this router does not serve "+path)
 		return nil

@@ -161,6 +161,19 @@ func headerSafe(s string) bool {
 	return true
 }
 
+// Clients returns the configured clients in config order, the same values Authenticate
+// returns; read-only.
+func (k *Keys) Clients() []*Client {
+	if k == nil {
+		return nil
+	}
+	out := make([]*Client, len(k.clients))
+	for i := range k.clients {
+		out[i] = &k.clients[i]
+	}
+	return out
+}
+
 // Len returns the number of configured keys.
 func (k *Keys) Len() int {
 	if k == nil {

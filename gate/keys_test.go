@@ -284,3 +284,22 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+func TestKeysClientsInConfigOrder(t *testing.T) {
+	k, err := NewKeys([]Key{{Name: "a", Secret: "sa", RPM: 5}, {Name: "b", Secret: "sb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := k.Clients()
+	if len(cs) != 2 || cs[0].Name != "a" || cs[0].RPM != 5 || cs[1].Name != "b" {
+		t.Fatalf("clients %+v", cs)
+	}
+	// The same values Authenticate hands out: a limiter keyed by one is found by the other.
+	got, _ := k.Authenticate(http.Header{"Authorization": {"Bearer sb"}})
+	if got != cs[1] {
+		t.Errorf("Authenticate returned %p, Clients()[1] is %p", got, cs[1])
+	}
+	if (*Keys)(nil).Clients() != nil {
+		t.Error("nil Keys has clients")
+	}
+}
