@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -491,11 +490,11 @@ func (b *builder) lostWithSkippedProvider(name string) bool {
 
 // Names returns every routable name, sorted; for tests and diagnostics.
 func (c *Catalog) Names() []string {
-	names := make([]string, 0, len(c.routes))
-	for n := range c.routes {
-		names = append(names, n)
+	routes := c.Routes()
+	names := make([]string, len(routes))
+	for i, r := range routes {
+		names[i] = r.Name
 	}
-	sort.Strings(names)
 	return names
 }
 
