@@ -822,3 +822,36 @@ func TestStreamKeptKeepaliveDoesNotCommit(t *testing.T) {
 		t.Errorf("the failed target's keepalive reached the client: %q", rec.Body)
 	}
 }
+
+// flushCounter is a ResponseWriter that counts flushes.
+type flushCounter struct {
+	*httptest.ResponseRecorder
+	flushes int
+}
+
+func (f *flushCounter) Flush() {
+	f.flushes++
+	f.ResponseRecorder.Flush()
+}
+
+// A burst of events that arrives in one upstream write leaves in one flush, not one each
+// (one write syscall per event cost 1.7-1.9x reverse_proxy's CPU per stream); the bytes are
+// the same.
+func TestStreamBurstSharesOneFlush(t *testing.T) {
+	burst := chunkEv("a") + chunkEv("b") + chunkEv("c") + chunkEv("d") + chunkEv("e") + doneEv
+	up := newFakeUpstream(t, sseReply(burst))
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{provider("burst", up.URL, nil, "m", "m")}})
+	w := &flushCounter{ResponseRecorder: httptest.NewRecorder()}
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true}`))
+	req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, &caddyhttp.Server{})
+	if err := tr.ServeHTTP(w, req, nextHandler); err != nil {
+		t.Fatal(err)
+	}
+	if w.Body.String() != burst {
+		t.Fatalf("relayed %q, want %q", w.Body, burst)
+	}
+	// The upstream's single write may reach the relay in one read or, at worst, two.
+	if w.flushes < 1 || w.flushes > 2 {
+		t.Errorf("%d flushes for a 6-event burst, want 1 or 2", w.flushes)
+	}
+}
