@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/gate"
+	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/selector"
 )
@@ -447,8 +448,13 @@ func isEventStream(h http.Header) bool {
 // isOpenAIError reports whether body is a JSON object with an "error" object, the shape every
 // OpenAI client parses.
 func isOpenAIError(body []byte) bool {
-	b := bytes.TrimSpace(body)
-	return len(b) > 0 && b[0] == '{' && bytes.Contains(b, []byte(`"error"`)) && json.Valid(b)
+	return hasErrorObject(body) && json.Valid(body)
+}
+
+// hasErrorObject reports whether doc is a JSON object with a top-level "error" object.
+func hasErrorObject(doc []byte) bool {
+	e := jsonscan.ObjectKey(doc, "error")
+	return len(e) > 0 && e[0] == '{'
 }
 
 func snippet(body []byte) string {

@@ -131,17 +131,13 @@ var (
 	accelNo                = []string{"no"}
 )
 
-// inBandError reports whether an event's data is an error object: a top-level "error" key
-// whose value is an object (never `"error": null`, which some providers send on success).
+// inBandError reports whether an event carries an error object: a data line whose JSON has a
+// top-level "error" object (never `"error": null`, which some providers send on success).
 func inBandError(ev []byte) bool {
-	i := bytes.Index(ev, []byte(`"error"`))
-	if i < 0 {
-		return false
+	for line := range bytes.Lines(ev) {
+		if data, ok := bytes.CutPrefix(line, []byte("data:")); ok && hasErrorObject(data) {
+			return true
+		}
 	}
-	rest := bytes.TrimLeft(ev[i+len(`"error"`):], " \t")
-	if len(rest) == 0 || rest[0] != ':' {
-		return false
-	}
-	rest = bytes.TrimLeft(rest[1:], " \t")
-	return len(rest) > 0 && rest[0] == '{'
+	return false
 }
