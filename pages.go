@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -88,7 +89,7 @@ func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serveModelsPage(w http.ResponseWriter, r *http.Request) {
 	var page modelsPage
 	for _, e := range h.modelEntries {
-		row := modelRow{Name: e.ID, Description: e.Description, Providers: joinNames(e.Providers)}
+		row := modelRow{Name: e.ID, Description: e.Description, Providers: strings.Join(e.Providers, ", ")}
 		if e.OwnedBy == "llm_router" {
 			page.Aliases = append(page.Aliases, row)
 			continue
@@ -103,17 +104,6 @@ func (h *Handler) serveModelsPage(w http.ResponseWriter, r *http.Request) {
 		page.Models = append(page.Models, row)
 	}
 	renderPage(w, r, modelsTemplate, page)
-}
-
-func joinNames(names []string) string {
-	var b bytes.Buffer
-	for i, n := range names {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(n)
-	}
-	return b.String()
 }
 
 func renderPage(w http.ResponseWriter, r *http.Request, t *template.Template, data any) {
