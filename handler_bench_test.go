@@ -2,7 +2,6 @@ package llmrouter
 
 import (
 	"bytes"
-	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -41,15 +40,10 @@ func (hfMemTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-// hfUseMemTransport swaps every upstream's transport for one whose http and https requests
-// are answered in memory. The router still calls http.Transport.RoundTrip; an empty
-// TLSNextProto keeps HTTP/2 from claiming the https scheme first.
+// hfUseMemTransport answers every target's requests in memory.
 func hfUseMemTransport(h *Handler) {
-	for _, u := range h.ups {
-		tp := &http.Transport{TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
-		tp.RegisterProtocol("http", hfMemTransport{})
-		tp.RegisterProtocol("https", hfMemTransport{})
-		u.transport = tp
+	for _, t := range h.targets {
+		t.transport = hfMemTransport{}
 	}
 }
 

@@ -237,7 +237,7 @@ func (h *Handler) Validate() error { return nil }
 func (h *Handler) Cleanup() error {
 	removeLive(h)
 	for _, u := range h.ups {
-		u.transport.CloseIdleConnections()
+		u.closeIdleConnections()
 	}
 	return h.store.release()
 }

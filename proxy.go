@@ -191,7 +191,7 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	}
 
 	sent := h.now()
-	resp, err := t.up.transport.RoundTrip(req)
+	resp, err := t.transport.RoundTrip(req)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return outcome{done: true, class: selector.ClientGone}

@@ -598,7 +598,7 @@ func TestStreamClientGoneCancelsUpstream(t *testing.T) {
 
 	rs.Client().CloseIdleConnections()
 	for _, u := range tr.ups {
-		u.transport.CloseIdleConnections()
+		u.closeIdleConnections()
 	}
 	const slack = 3
 	pollUntil(t, fmt.Sprintf("goroutines to drop back to %d (+%d)", base, slack), func() bool {

@@ -3,25 +3,37 @@ package llmrouter
 import (
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/h1"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
-// upstream is one provider's connection pool and stream settings.
+// upstream is one provider's connection pools and stream settings.
 type upstream struct {
-	provider  *catalog.Provider
-	transport *http.Transport
+	provider *catalog.Provider
+	// plain serves http:// nodes: a lean HTTP/1.1 client (cleartext never offers HTTP/2).
+	plain *h1.Transport
+	// secure serves https:// nodes through net/http, with HTTP/2 where the upstream offers it.
+	secure *http.Transport
 	// keyHeader is the canonical header that carries the provider's key.
 	keyHeader string
 	// Metric handles, looked up once so the hot path does no label hashing for them.
 	attempts      [selector.ClientGone + 1]prometheus.Counter
 	latency, ttft prometheus.Observer
 }
+
+const (
+	// idlePerHost is the idle connections kept per upstream host. A gateway multiplexes many
+	// clients over few upstream hosts: net/http's default of two would make most requests dial.
+	idlePerHost = 256
+	idleTimeout = 90 * time.Second
+)
 
 func newUpstream(p *catalog.Provider, rt runtimeSettings) *upstream {
 	dialer := &net.Dialer{Timeout: rt.dialTimeout, KeepAlive: 30 * time.Second}
@@ -30,17 +42,21 @@ func newUpstream(p *catalog.Provider, rt runtimeSettings) *upstream {
 		latency:   upstreamLatency.WithLabelValues(p.Name),
 		ttft:      timeToFirstToken.WithLabelValues(p.Name),
 		keyHeader: p.KeyHeader,
-		transport: &http.Transport{
+		plain: &h1.Transport{
+			DialContext:           dialer.DialContext,
+			ResponseHeaderTimeout: rt.responseHeaderTimeout,
+			MaxIdlePerHost:        idlePerHost,
+			IdleTimeout:           idleTimeout,
+		},
+		secure: &http.Transport{
 			DialContext:           dialer.DialContext,
 			ForceAttemptHTTP2:     true,
 			TLSHandshakeTimeout:   rt.dialTimeout,
 			ResponseHeaderTimeout: rt.responseHeaderTimeout,
 			ExpectContinueTimeout: time.Second,
-			// A gateway multiplexes many clients over few upstream hosts: the default of two idle
-			// connections per host would make most requests dial anew.
-			MaxIdleConns:        1024,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
+			MaxIdleConns:          1024,
+			MaxIdleConnsPerHost:   idlePerHost,
+			IdleConnTimeout:       idleTimeout,
 			// Go's 4 KiB read and write buffers are enough: large request bodies bypass the
 			// write buffer (they are written through WriterTo), and events are small.
 		},
@@ -49,6 +65,19 @@ func newUpstream(p *catalog.Provider, rt runtimeSettings) *upstream {
 		u.attempts[c] = attemptsTotal.WithLabelValues(p.Name, selector.Class(c).String())
 	}
 	return u
+}
+
+// transportFor returns the transport for a node (a base URL).
+func (u *upstream) transportFor(node string) http.RoundTripper {
+	if strings.HasPrefix(node, "http://") {
+		return u.plain
+	}
+	return u.secure
+}
+
+func (u *upstream) closeIdleConnections() {
+	u.plain.CloseIdleConnections()
+	u.secure.CloseIdleConnections()
 }
 
 // endpoint is one API the router serves and how its streams are relayed.
