@@ -104,6 +104,19 @@ func BenchmarkServeHTTP(b *testing.B) {
 		hfUseMemTransport(tr.Handler)
 		hfBenchServe(b, tr, "bench-model")
 	})
+	b.Run("loopback", func(b *testing.B) {
+		// A real upstream over loopback: the router's own HTTP/1.1 transport, syscalls included.
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(hfMemReply)
+		}))
+		b.Cleanup(up.Close)
+		tr := newTestRouter(b, &Handler{Providers: []catalog.ProviderConfig{
+			provider("bench", up.URL+"/v1", nil, "bench-model", "bench-model-up"),
+		}})
+		hfBenchServe(b, tr, "bench-model")
+	})
 	b.Run("targets=35k", func(b *testing.B) {
 		tr := newTestRouter(b, &Handler{Catalogs: []string{"catalog/testdata/scale-35k.json"}})
 		if n := len(tr.cat.Targets); n < 30000 {

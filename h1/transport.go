@@ -49,9 +49,11 @@ type Transport struct {
 	// Now is the clock for idle ages (nil: time.Now); tests set it.
 	Now func() time.Time
 
-	mu     sync.Mutex
-	idle   map[string][]*conn // per host, most recently used last
-	closed bool
+	mu   sync.Mutex
+	idle map[string][]*conn // per host, most recently used last
+	// closeIdle refuses connections that end after CloseIdleConnections (an old config's
+	// requests finishing after a reload) until the next request asks for one.
+	closeIdle bool
 }
 
 // conn is one upstream connection and its read buffer; the two live and die together.
@@ -187,12 +189,26 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, ms
 	}
 	_, werr := c.nc.Write(msg)
 	if werr == nil && body != nil {
-		_, werr = io.CopyN(c.nc, body, n)
+		src := &errorRecorder{r: body}
+		_, werr = io.CopyN(c.nc, src, n)
+		switch {
+		case src.err != nil:
+			// The upstream cannot answer a request it did not get whole; no resend either.
+			return fail(fmt.Errorf("h1: reading the request body: %w", src.err))
+		case errors.Is(werr, io.EOF):
+			return fail(errors.New("h1: request body shorter than its ContentLength"))
+		}
 	}
 	if d := t.ResponseHeaderTimeout; d > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(d))
 	}
-	resp, err := readResponse(c.br, req)
+	// Whether any byte of reply came decides whether the request may be sent again.
+	_, perr := c.br.Peek(1)
+	err := perr
+	var resp *http.Response
+	if perr == nil {
+		resp, err = readResponse(c.br, req)
+	}
 	if err != nil {
 		switch {
 		case werr != nil:
@@ -201,14 +217,15 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, ms
 		case isTimeout(err):
 			err = ErrResponseHeaderTimeout
 		}
-		if c.br.Buffered() == 0 && (werr != nil || isClosedByPeer(err)) {
+		if perr != nil && (werr != nil || isClosedByPeer(perr)) {
 			err = &noReplyError{err}
 		}
 		return fail(err)
 	}
 	// A reply that came while the body was still being written (an early 413, say) is still a
 	// reply, but the connection cannot be trusted again.
-	keep := werr == nil && !resp.Close
+	// A 101 hands the connection to another protocol: it is never HTTP/1.1 again.
+	keep := werr == nil && !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	if t.ResponseHeaderTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
@@ -288,8 +305,10 @@ func (b *responseBody) Close() error {
 
 func (b *responseBody) finish(reuse bool) {
 	b.done, b.err = true, io.EOF
-	// stop is false when the context's cancellation already closed the connection.
-	if b.stop() && reuse {
+	// stop is false when the context's cancellation already closed the connection. Bytes past
+	// the reply's end (a wrong Content-Length, a smuggled second reply) would be read as the
+	// next request's reply: such a connection is closed.
+	if b.stop() && reuse && b.c.br.Buffered() == 0 {
 		b.t.putIdle(b.c)
 		return
 	}
@@ -329,6 +348,7 @@ func (t *Transport) popIdle(addr string) *conn {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.closeIdle = false
 	stack := t.idle[addr]
 	if len(stack) == 0 {
 		return nil
@@ -361,7 +381,7 @@ func (t *Transport) putIdle(c *conn) {
 		max = 2
 	}
 	t.mu.Lock()
-	if t.closed {
+	if t.closeIdle {
 		t.mu.Unlock()
 		_ = c.nc.Close()
 		return
@@ -384,12 +404,12 @@ func (t *Transport) putIdle(c *conn) {
 	}
 }
 
-// CloseIdleConnections closes every idle connection; connections in use close when their reply
-// ends. After it the transport still works and pools again.
+// CloseIdleConnections closes every idle connection, and connections in use when their reply
+// ends, until the next request: after it the transport still works and pools again.
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
-	t.idle = nil
+	t.idle, t.closeIdle = nil, true
 	t.mu.Unlock()
 	for _, stack := range idle {
 		for _, c := range stack {
@@ -407,8 +427,11 @@ func (t *Transport) IdleConns(addr string) int {
 
 // hostPort adds the default port to a URL host that has none.
 func hostPort(host string) string {
-	if _, port, err := net.SplitHostPort(host); err == nil && port != "" {
-		return host
+	if h, port, err := net.SplitHostPort(host); err == nil {
+		if port != "" {
+			return host
+		}
+		return net.JoinHostPort(h, "80")
 	}
 	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
 		return host + ":80"
@@ -428,12 +451,14 @@ func appendHead(b []byte, req *http.Request, contentLength int64, hasBody bool) 
 	if host == "" {
 		host = req.URL.Host
 	}
-	if !validToken(method) || !validValue(host) {
-		return nil, errors.New("h1: invalid method or host")
+	uri := req.URL.RequestURI()
+	if !validToken(method) || !validValue(host) || !validURI(uri) {
+		// Never quoted: a query string may carry a key (?key=).
+		return nil, errors.New("h1: invalid method, host or request target")
 	}
 	b = append(b, method...)
 	b = append(b, ' ')
-	b = append(b, req.URL.RequestURI()...)
+	b = append(b, uri...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, host...)
 	b = append(b, "\r\n"...)
@@ -499,6 +524,31 @@ func validValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// validURI refuses spaces and control characters, which would end or split the request line.
+func validURI(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// errorRecorder keeps the error of the reader it wraps, so a failing request body can be told
+// from a failing connection.
+type errorRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errorRecorder) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 // writeBuffer holds a request head (and an inlined body) while it is written.
