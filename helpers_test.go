@@ -128,8 +128,16 @@ type fakeUpstream struct {
 
 func newFakeUpstream(t testing.TB, reply http.HandlerFunc) *fakeUpstream {
 	t.Helper()
+	u := newUnstartedFakeUpstream(t, reply)
+	u.Start()
+	return u
+}
+
+// newUnstartedFakeUpstream is newFakeUpstream for tests that set the server up before Start.
+func newUnstartedFakeUpstream(t testing.TB, reply http.HandlerFunc) *fakeUpstream {
+	t.Helper()
 	u := new(fakeUpstream)
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
 		u.requests = append(u.requests, recorded{Header: r.Header.Clone(), Body: body, Path: r.URL.Path})
