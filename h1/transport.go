@@ -56,10 +56,19 @@ type Transport struct {
 	closeIdle bool
 }
 
+// maxReplyHead bounds what is read while a reply's head is parsed, so an upstream that sends
+// headers without end cannot make the router buffer them without end.
+const maxReplyHead = 1 << 20
+
+// ErrReplyHeadTooLarge is returned for a reply whose head exceeds 1 MiB.
+var ErrReplyHeadTooLarge = errors.New("h1: reply head larger than 1 MiB")
+
 // conn is one upstream connection and its read buffer; the two live and die together.
 type conn struct {
-	nc        net.Conn
-	br        *bufio.Reader
+	nc net.Conn
+	br *bufio.Reader // reads through conn.Read
+	// headLeft is what may still be read before the reply head ends; -1 once it has.
+	headLeft  int64
 	host      string
 	idleSince time.Time
 	reused    bool
@@ -203,12 +212,14 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, ms
 		_ = c.nc.SetReadDeadline(time.Now().Add(d))
 	}
 	// Whether any byte of reply came decides whether the request may be sent again.
+	c.headLeft = maxReplyHead
 	_, perr := c.br.Peek(1)
 	err := perr
 	var resp *http.Response
 	if perr == nil {
 		resp, err = readResponse(c.br, req)
 	}
+	c.headLeft = -1
 	if err != nil {
 		switch {
 		case werr != nil:
@@ -333,7 +344,25 @@ func (t *Transport) getConn(ctx context.Context, addr string) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 4<<10), host: addr, probe: newProber(nc)}, nil
+	c := &conn{nc: nc, host: addr, probe: newProber(nc), headLeft: -1}
+	c.br = bufio.NewReaderSize(c, 4<<10)
+	return c, nil
+}
+
+// Read reads the connection for br, within the head's budget while a head is being read.
+func (c *conn) Read(p []byte) (int, error) {
+	if c.headLeft < 0 {
+		return c.nc.Read(p)
+	}
+	if c.headLeft == 0 {
+		return 0, ErrReplyHeadTooLarge
+	}
+	if int64(len(p)) > c.headLeft {
+		p = p[:c.headLeft]
+	}
+	n, err := c.nc.Read(p)
+	c.headLeft -= int64(n)
+	return n, err
 }
 
 func (t *Transport) dial(ctx context.Context, addr string) (net.Conn, error) {

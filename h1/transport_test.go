@@ -1283,3 +1283,36 @@ func TestConcurrentRequests(t *testing.T) {
 		t.Errorf("IdleConns %d, want 1..8", n)
 	}
 }
+
+// TestEndlessReplyHeadIsCut protects the gateway's memory from an upstream that lies: a reply
+// whose headers never end is refused after 1 MiB instead of being buffered without bound, and
+// its connection is dropped.
+func TestEndlessReplyHeadIsCut(t *testing.T) {
+	s := newRawServer(t, func(s *rawServer, id int, c net.Conn, br *bufio.Reader) {
+		if _, _, err := s.readRequest(id, br); err != nil {
+			return
+		}
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\n"); err != nil {
+			return
+		}
+		line := []byte("X-Filler: " + strings.Repeat("a", 1000) + "\r\n")
+		for {
+			if _, err := c.Write(line); err != nil {
+				return // the client hung up
+			}
+		}
+	})
+	tr := newTransport(t, &h1.Transport{})
+	req, _ := http.NewRequest("GET", s.url+"/", nil)
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("an endless reply head was accepted")
+	}
+	if !errors.Is(err, h1.ErrReplyHeadTooLarge) {
+		t.Errorf("error %v, want ErrReplyHeadTooLarge", err)
+	}
+	if n := tr.IdleConns(s.addr); n != 0 {
+		t.Errorf("IdleConns %d, want 0", n)
+	}
+}
