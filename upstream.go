@@ -32,6 +32,7 @@ const (
 	// idlePerHost is the idle connections kept per upstream host. A gateway multiplexes many
 	// clients over few upstream hosts: net/http's default of two would make most requests dial.
 	idlePerHost = 256
+	// idleTimeout closes connections idle for longer; most upstreams drop theirs sooner.
 	idleTimeout = 90 * time.Second
 )
 

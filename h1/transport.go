@@ -234,8 +234,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, ms
 		return fail(err)
 	}
 	// A reply that came while the body was still being written (an early 413, say) is still a
-	// reply, but the connection cannot be trusted again.
-	// A 101 hands the connection to another protocol: it is never HTTP/1.1 again.
+	// reply, but that connection cannot be trusted again; nor one a 101 gave to another protocol.
 	keep := werr == nil && !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	if t.ResponseHeaderTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
