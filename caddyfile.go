@@ -202,7 +202,11 @@ func (h *Handler) unmarshalModel(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "description":
-			m.Description = strings.Join(d.RemainingArgs(), " ")
+			words := d.RemainingArgs()
+			if len(words) == 0 {
+				return d.ArgErr()
+			}
+			m.Description = strings.Join(words, " ")
 		case "context_length":
 			m.ContextLength, err = parseInt(d)
 		case "input_price":

@@ -413,6 +413,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"model with 3 args", "llm_router {\n provider p {\n base_url http://x\n model a b c\n }\n}", []string{"model", `"c"`, ":4"}},
 		{"model block without a name", "llm_router {\n model {\n context_length 3\n }\n}", []string{"model"}},
 		{"model block with two names", "llm_router {\n model a b\n}", []string{"b"}},
+		{"description without words", "llm_router {\n model m {\n description\n }\n}", []string{"description", ":3"}},
 		{"alias with no member", "llm_router {\n alias fast\n}", []string{"alias", "member", "fast", ":2"}},
 		{"alias with nothing", "llm_router {\n alias\n}", []string{"alias", "member"}},
 		{"key with a missing reference", "llm_router {\n auth {\n key alice\n }\n}", []string{"key", "reference", ":3"}},
