@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -705,4 +709,55 @@ func hfSSE(w http.ResponseWriter, r *http.Request) {
 	_, _ = bw.WriteString("data: {\"id\":\"s1\",\"choices\":[{\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\n\n")
 	_, _ = bw.WriteString("data: [DONE]\n\n")
 	_ = bw.Flush()
+}
+
+// The openai Node SDK asks embeddings in base64 and reads float arrays as empty vectors, with
+// no error. Float arrays from an upstream that ignored encoding_format reach such a client in
+// base64; a client that asked for floats gets the upstream's bytes untouched.
+func TestEmbeddingsBase64ForClientsThatAskedIt(t *testing.T) {
+	const floats = `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.25,-2]}],"model":"e-up","usage":{"prompt_tokens":1,"total_tokens":1}}`
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, floats)
+	})
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("p", up.URL+"/v1", []string{"sk-p"}, "e", "e-up"),
+	}})
+	embed := func(body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/v1/embeddings", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return tr.do(req)
+	}
+
+	rec := embed(`{"model":"e","input":"hi","encoding_format":"base64"}`)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if got := up.received()[0].Body; !bytes.Contains(got, []byte(`"encoding_format":"base64"`)) {
+		t.Errorf("the upstream was not asked for base64: %s", got)
+	}
+	var reply struct {
+		Data []struct {
+			Embedding string `json:"embedding"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &reply); err != nil || len(reply.Data) != 1 {
+		t.Fatalf("%v: %s", err, rec.Body)
+	}
+	raw, err := base64.StdEncoding.DecodeString(reply.Data[0].Embedding)
+	if err != nil || len(raw) != 8 {
+		t.Fatalf("embedding %q is not two base64 float32s", reply.Data[0].Embedding)
+	}
+	for i, want := range []float32{0.25, -2} {
+		if got := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])); got != want {
+			t.Errorf("value %d: %v, want %v", i, got, want)
+		}
+	}
+	if cl := rec.Header().Get("Content-Length"); cl != strconv.Itoa(rec.Body.Len()) {
+		t.Errorf("Content-Length %s for a %d-byte body", cl, rec.Body.Len())
+	}
+
+	if rec := embed(`{"model":"e","input":"hi"}`); rec.Code != http.StatusOK || rec.Body.String() != floats {
+		t.Errorf("a float request got %d: %s", rec.Code, rec.Body)
+	}
 }

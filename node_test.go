@@ -40,6 +40,11 @@ func TestNodeSDK(t *testing.T) {
 	messy := "\ufeff: OPENROUTER PROCESSING\r\r" + strings.ReplaceAll("event: chunk\n"+cleanStream, "\n", "\r")
 	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/v1/embeddings" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.25,-2]}],"model":"m-up","usage":{"prompt_tokens":1,"total_tokens":1}}`)
+			return
+		}
 		if bytes.Contains(body, []byte(`"stream":true`)) {
 			sseReply(splitEvery(messy, 7)...)(w, r)
 			return
@@ -76,8 +81,9 @@ func TestNodeSDK(t *testing.T) {
 		Usage  *usage `json:"usage"`
 		Chunks int    `json:"chunks"`
 		Error  string `json:"error"`
+		Vector []float64
 	}
-	var out struct{ Plain, Stream, Helper, Broken result }
+	var out struct{ Plain, Stream, Helper, Broken, Embedding result }
 	if err := json.Unmarshal(stdout, &out); err != nil {
 		t.Fatalf("script output is not JSON: %v\n%s\nstderr: %s", err, stdout, stderr.Bytes())
 	}
@@ -109,6 +115,10 @@ func TestNodeSDK(t *testing.T) {
 	}
 	if out.Broken.Text != "Hel" {
 		t.Errorf("broken stream text %q, want %q before the error", out.Broken.Text, "Hel")
+	}
+	// Float arrays would have reached openai-node as an empty vector, without an error.
+	if e := out.Embedding; e.Error != "" || len(e.Vector) != 2 || e.Vector[0] != 0.25 || e.Vector[1] != -2 {
+		t.Errorf("embedding through openai-node: %+v, want [0.25 -2]", e)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/caddy-llm-router/embeddings"
 	"github.com/llmrouter/caddy-llm-router/gate"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
@@ -260,17 +261,23 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, can
 	case int64(buf.Len()) > h.runtime.maxResponse:
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply larger than max_response"}
 	}
-	usage := replyUsage(buf.Bytes())
+	reply := buf.Bytes()
+	if c.ep == embeddingEndpoint && asksBase64(c.body) {
+		// An upstream that ignored encoding_format would leave the openai Node SDK with empty
+		// embeddings and no error.
+		reply, _ = embeddings.ToBase64(reply)
+	}
+	usage := replyUsage(reply)
 	hdr := w.Header()
 	writeReplyHeader(hdr, resp.Header)
 	h.setRouteHeaders(c, t, n)
 	if cost := t.cost(usage); cost > 0 {
 		hdr["X-Llm-Router-Cost"] = []string{formatCost(cost)}
 	}
-	hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
+	hdr.Set("Content-Length", strconv.Itoa(len(reply)))
 	c.rec.ttfb = h.now().Sub(c.rec.start)
 	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(reply)
 	return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
 }
 
@@ -443,6 +450,11 @@ func writeReplyHeader(dst, src http.Header) {
 func isEventStream(h http.Header) bool {
 	ct := h.Get("Content-Type")
 	return len(ct) >= 17 && strings.EqualFold(ct[:17], "text/event-stream")
+}
+
+// asksBase64 reports whether an embeddings request asked for base64-encoded vectors.
+func asksBase64(body []byte) bool {
+	return string(jsonscan.ObjectKey(body, "encoding_format")) == `"base64"`
 }
 
 // isOpenAIError reports whether body is a JSON object with an "error" object, the shape every

@@ -61,4 +61,10 @@ await step('broken', async () => {
   return { text };
 });
 
+// openai-node asks embeddings in base64; the upstream answers with floats anyway.
+await step('embedding', async () => {
+  const e = await client.embeddings.create({ model: 'm', input: 'hi' });
+  return { vector: Array.from(e.data[0].embedding) };
+});
+
 console.log(JSON.stringify(out));
