@@ -58,8 +58,8 @@ func newUpstream(p *catalog.Provider, rt runtimeSettings) *upstream {
 			MaxIdleConns:          1024,
 			MaxIdleConnsPerHost:   idlePerHost,
 			IdleConnTimeout:       idleTimeout,
-			// Go's 4 KiB read and write buffers are enough: large request bodies bypass the
-			// write buffer (they are written through WriterTo), and events are small.
+			// Go's 4 KiB read and write buffers: events are small, and a large request body
+			// is written after the head in writes of its own.
 		},
 	}
 	for c := range u.attempts {
