@@ -378,28 +378,23 @@ func (t *Transport) popIdle(addr string) *conn {
 	defer t.mu.Unlock()
 	t.closeIdle = false
 	stack := t.idle[addr]
-	if len(stack) == 0 {
+	n := len(stack)
+	if n == 0 {
 		return nil
 	}
-	for len(stack) > 0 {
-		c := stack[len(stack)-1]
-		stack[len(stack)-1] = nil
-		stack = stack[:len(stack)-1]
-		if t.IdleTimeout > 0 && now.Sub(c.idleSince) > t.IdleTimeout {
-			// Everything below is older still.
-			for _, old := range stack {
-				_ = old.nc.Close()
-			}
-			clear(stack)
-			stack = stack[:0]
-			_ = c.nc.Close()
-			break
+	c := stack[n-1]
+	if t.IdleTimeout > 0 && now.Sub(c.idleSince) > t.IdleTimeout {
+		// The freshest is too old, so is everything below it.
+		for _, old := range stack {
+			_ = old.nc.Close()
 		}
-		t.idle[addr] = stack
-		return c
+		clear(stack)
+		t.idle[addr] = stack[:0]
+		return nil
 	}
-	t.idle[addr] = stack
-	return nil
+	stack[n-1] = nil
+	t.idle[addr] = stack[:n-1]
+	return c
 }
 
 func (t *Transport) putIdle(c *conn) {
