@@ -49,6 +49,17 @@ func Usage(ev []byte) []byte {
 	return u
 }
 
+// Data returns the event's data as a client sees it: the value of its only data line, or its
+// data lines joined with "\n" (which allocates, for the rare multi-line event). ok is false
+// when the event has no data line.
+func Data(ev []byte) (data []byte, ok bool) {
+	if data, ok = singleData(ev); ok {
+		return data, true
+	}
+	data = joinData(ev)
+	return data, data != nil
+}
+
 // IsDone reports whether the event's data is "[DONE]".
 func IsDone(ev []byte) bool {
 	d, ok := singleData(ev)

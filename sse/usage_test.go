@@ -105,3 +105,22 @@ func FuzzUsage(f *testing.F) {
 		}
 	})
 }
+
+func TestData(t *testing.T) {
+	for _, tc := range []struct {
+		ev, want string
+		ok       bool
+	}{
+		{"data: {\"a\":1}\n\n", `{"a":1}`, true},
+		{"event: x\ndata:{\"a\":1}\nid: 3\n\n", `{"a":1}`, true},
+		{"data: {\"a\":\ndata: 1}\n\n", "{\"a\":\n1}", true},
+		{"data:\n\n", "", true},
+		{"id: 3\nretry: 10\n\n", "", false},
+		{": keepalive\n\n", "", false},
+	} {
+		got, ok := Data([]byte(tc.ev))
+		if string(got) != tc.want || ok != tc.ok {
+			t.Errorf("Data(%q) = %q, %v; want %q, %v", tc.ev, got, ok, tc.want, tc.ok)
+		}
+	}
+}
