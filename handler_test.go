@@ -590,8 +590,21 @@ func hfLiar(w http.ResponseWriter, r *http.Request) {
 	_ = buf.Flush()
 }
 
-// TestHandlerUpstreamLies: a truncated or oversized reply is a failed attempt, and the next
-// target answers.
+// rawReply answers with raw bytes at the TCP level and closes the connection.
+func rawReply(raw string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString(raw)
+		_ = buf.Flush()
+	}
+}
+
+// TestHandlerUpstreamLies: a truncated, oversized or malformed 2xx reply is a failed attempt,
+// and the next target answers.
 func TestHandlerUpstreamLies(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -602,6 +615,18 @@ func TestHandlerUpstreamLies(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"id":"big","pad":"`+strings.Repeat("y", 2000)+`"}`)
 		}},
+		// No length: the close frames the body, so only its content shows the cut.
+		{"framed by close, cut mid-JSON", rawReply("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" +
+			`{"id":"cut","choices":[{"index":0,"message":{"role":"assistant","content":"hal`)},
+		{"garbage with a 200", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{malformed json: <<<chaos>>>`)
+		}},
+		{"two JSON values", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"id":"one"}{"id":"two"}`)
+		}},
+		{"empty 200", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := newFakeUpstream(t, tc.reply)

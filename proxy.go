@@ -19,6 +19,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/embeddings"
 	"github.com/llmrouter/caddy-llm-router/gate"
+	"github.com/llmrouter/caddy-llm-router/internal/decompress"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/selector"
@@ -95,9 +96,14 @@ type call struct {
 // outcome is what one attempt came to.
 type outcome struct {
 	// done means the request is over: a reply was written, or the client went away.
-	done   bool
-	class  selector.Class
-	status int
+	done bool
+	// class is what the attempt says of the target. A done outcome may still carry a failure
+	// class (a stream cut after it began; a client that gave up on a silent target): the target
+	// is charged and cooled, but the request does not go on.
+	class selector.Class
+	// clientGone says the client went away; class may still blame the target.
+	clientGone bool
+	status     int
 	// reason explains a failure without a status (connection error, timeout, truncation).
 	reason string
 	// retryAfter is the cooldown the upstream asked for.
@@ -140,22 +146,24 @@ func (h *Handler) forward(c *call) {
 			t.health.Record(out.class, out.status)
 			t.up.attempts[out.class].Inc()
 		}
+		if out.class.Retryable() {
+			h.cool(t, out, h.now())
+		}
 		if out.done {
 			c.rec.target, c.rec.status, c.rec.usage = t, out.status, out.usage
 			c.rec.cost = t.cost(out.usage)
-			switch out.class {
-			case selector.Success:
-				c.rec.outcome = "success"
-			case selector.ClientError:
-				c.rec.outcome = "client_error"
-			case selector.ClientGone:
+			switch {
+			case out.clientGone || out.class == selector.ClientGone:
 				c.rec.outcome, c.rec.status = "client_gone", 499
+			case out.class == selector.Success:
+				c.rec.outcome = "success"
+			case out.class == selector.ClientError:
+				c.rec.outcome = "client_error"
 			default: // a stream that failed after it began
 				c.rec.outcome = "failed"
 			}
 			return
 		}
-		h.cool(t, out, h.now())
 		failures[nfail] = attemptInfo{Provider: t.Provider.Name, Target: t.Label, Status: out.status,
 			Class: out.class.String(), Error: out.reason}
 		nfail++
@@ -176,7 +184,7 @@ func (h *Handler) forward(c *call) {
 // attempt sends the request to one target. Nothing reaches the client unless the upstream
 // answered 2xx (then its reply is relayed) or a client error (passed through as is).
 func (h *Handler) attempt(c *call, t *target, n int) outcome {
-	r := c.r
+	rt, r := &h.runtime, c.r
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	b := reqbody.Rewrite(c.body, c.f, t.Upstream, h.IncludeUsage && c.ep.usage && c.f.Stream).WithLease(c.lease)
@@ -192,31 +200,102 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	}
 
 	sent := h.now()
+	// A stream's headers and first event must come within first_event_timeout of the send, and
+	// within what is left of try_duration: a silent target must not hold the client for the
+	// generous header timeout that whole replies need.
+	var wd *watchdog
+	if c.f.Stream {
+		wd = startWatchdog(h.firstEventDeadline(c, sent), cancel)
+		defer wd.stop()
+	}
 	resp, err := t.transport.RoundTrip(req)
 	if err != nil {
-		if r.Context().Err() != nil {
-			return outcome{done: true, class: selector.ClientGone}
+		switch {
+		case r.Context().Err() != nil:
+			return h.clientLeft(sent)
+		case wd != nil && wd.fired.Load():
+			return outcome{class: selector.UpstreamDown, reason: wd.why}
 		}
 		return outcome{class: selector.UpstreamDown, reason: transportReason(err)}
 	}
 	defer resp.Body.Close()
 	t.up.latency.Observe(h.now().Sub(sent).Seconds())
+	if wd == nil {
+		// Whole replies (and error bodies) must keep arriving.
+		wd = startWatchdog(timeout{rt.streamIdleTimeout, "reply stalled beyond stream_idle_timeout"}, cancel)
+		wd.idle = rt.streamIdleTimeout
+		defer wd.stop()
+	}
+	wd.src = resp.Body
+	body := io.Reader(wd)
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" {
+		// net/http undoes the gzip it asked for itself; this is any other coding an upstream
+		// sent, asked or not. It is undone before framing, so the relay sees the real events.
+		dec, err := decompress.NewReader(ce, io.NopCloser(wd))
+		if err != nil {
+			return h.readFailed(c, wd, resp.StatusCode, "reply unreadable: "+err.Error())
+		}
+		defer dec.Close()
+		body = dec
+		delete(resp.Header, "Content-Encoding")
+		delete(resp.Header, "Content-Length")
+	}
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return h.upstreamError(c, t, n, resp)
+		return h.upstreamError(c, t, n, resp, body)
 	}
 	if isEventStream(resp.Header) {
-		return h.relayStream(c, t, n, resp, cancel)
+		return h.relayStream(c, t, n, resp, body, wd)
 	}
-	return h.relayWhole(c, t, n, resp, cancel)
+	return h.relayWhole(c, t, n, resp, body, wd)
+}
+
+// timeout is a watchdog's bound and what to say when it fires.
+type timeout struct {
+	d   time.Duration
+	why string
+}
+
+// firstEventDeadline is how long a stream attempt sent at sent may wait for its first event:
+// first_event_timeout, or less when try_duration runs out first.
+func (h *Handler) firstEventDeadline(c *call, sent time.Time) timeout {
+	rt := &h.runtime
+	if left := rt.tryDuration - sent.Sub(c.rec.start); left < rt.firstEventTimeout {
+		return timeout{max(left, 0), "try_duration ran out before the stream's first event"}
+	}
+	return timeout{rt.firstEventTimeout, "no event within first_event_timeout"}
+}
+
+// clientLeft is the outcome of an attempt whose client went away before any reply. A target
+// that kept it waiting past first_event_timeout is charged with that, so it stops getting
+// traffic, even though the request is over.
+func (h *Handler) clientLeft(sent time.Time) outcome {
+	if waited := h.now().Sub(sent); waited >= h.runtime.firstEventTimeout {
+		return outcome{done: true, clientGone: true, class: selector.UpstreamDown,
+			reason: fmt.Sprintf("no reply in %s, after which the client gave up", waited.Round(time.Millisecond))}
+	}
+	return outcome{done: true, class: selector.ClientGone}
+}
+
+// readFailed is the outcome of a reply whose body could not be read before anything was
+// relayed: the client left, the watchdog fired, or the upstream sent what cannot be read.
+// reason is what to say when neither of the first two explains it.
+func (h *Handler) readFailed(c *call, wd *watchdog, status int, reason string) outcome {
+	switch {
+	case c.r.Context().Err() != nil:
+		return outcome{done: true, class: selector.ClientGone}
+	case wd.fired.Load():
+		return outcome{class: selector.UpstreamDown, status: status, reason: wd.why}
+	}
+	return outcome{class: selector.UpstreamDown, status: status, reason: reason}
 }
 
 // upstreamError classifies a non-2xx reply; a client error is passed through as it is, but for
 // the target's own key if the upstream quoted it.
-func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response) outcome {
-	w, r := c.w, c.r
-	errBody, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	if readErr != nil && r.Context().Err() != nil {
+func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response, body io.Reader) outcome {
+	w := c.w
+	errBody, readErr := io.ReadAll(io.LimitReader(body, maxErrorBody))
+	if readErr != nil && c.r.Context().Err() != nil {
 		return outcome{done: true, class: selector.ClientGone}
 	}
 	if k := t.Key(); k != "" && bytes.Contains(errBody, []byte(k)) {
@@ -243,23 +322,22 @@ func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response) 
 
 // relayWhole reads a non-streamed reply whole before sending anything, so a truncated reply
 // is still a retryable failure, then forwards it untouched.
-func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, cancel context.CancelFunc) outcome {
-	w, r := c.w, c.r
-	wd := startWatchdog(resp.Body, h.runtime.streamIdleTimeout, cancel)
-	wd.idle = h.runtime.streamIdleTimeout
-	defer wd.stop()
+func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, body io.Reader, wd *watchdog) outcome {
+	w := c.w
 	buf := getBuffer()
 	defer putBuffer(buf)
-	_, err := buf.ReadFrom(io.LimitReader(wd, h.runtime.maxResponse+1))
+	_, err := buf.ReadFrom(io.LimitReader(body, h.runtime.maxResponse+1))
 	switch {
-	case r.Context().Err() != nil:
+	case c.r.Context().Err() != nil:
 		return outcome{done: true, class: selector.ClientGone}
-	case wd.fired.Load():
-		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply stalled beyond stream_idle_timeout"}
 	case err != nil:
-		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply truncated: " + transportReason(err)}
+		return h.readFailed(c, wd, resp.StatusCode, "reply truncated: "+transportReason(err))
 	case int64(buf.Len()) > h.runtime.maxResponse:
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply larger than max_response"}
+	case !json.Valid(buf.Bytes()):
+		// A reply framed by the connection's close and cut short, or garbage with a 200, would
+		// otherwise reach the client as a success; another target can still answer.
+		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply is not one whole JSON value"}
 	}
 	reply := buf.Bytes()
 	if c.ep == embeddingEndpoint && asksBase64(c.body) {
@@ -392,6 +470,10 @@ func (h *Handler) setRouteHeaders(c *call, t *target, n int) {
 	hdr["X-Llm-Router-Upstream-Model"] = vals[2:3:3]
 	hdr["X-Llm-Router-Target"] = vals[3:4:4]
 	hdr["X-Llm-Router-Attempts"] = vals[4:5:5]
+	if len(c.rec.attempts) > 0 {
+		// The attempts that failed before this one, as README promises on every reply.
+		hdr["X-Llm-Router-Failures"] = []string{failureSummary(c.rec.attempts)}
+	}
 	if repl, ok := c.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// Served on demand: most configs never read them, so nothing is boxed per request.
 		repl.Map(func(key string) (any, bool) {
@@ -509,12 +591,15 @@ func transportReason(err error) string {
 	return err.Error()
 }
 
-// watchdog cancels an upstream call whose reply stops arriving. It runs on the runtime's
-// timer heap: no goroutine per request.
+// watchdog cancels an upstream call whose reply does not come, or stops coming. It runs on the
+// runtime's timer heap: no goroutine per request.
 type watchdog struct {
 	src   io.Reader
 	timer *time.Timer
 	fired atomic.Bool
+	// why says what bound fired, for the attempt's failure reason. It changes only on the
+	// reading goroutine, which alone reads it after the timer fired.
+	why string
 	// idle, when set, restarts the timer on every read that brings bytes; it is only touched
 	// by the goroutine that reads.
 	idle time.Duration
@@ -523,9 +608,10 @@ type watchdog struct {
 	beforeRead func() error
 }
 
-func startWatchdog(src io.Reader, d time.Duration, cancel context.CancelFunc) *watchdog {
-	wd := &watchdog{src: src}
-	wd.timer = time.AfterFunc(d, func() {
+// startWatchdog cancels the call when t runs out; set src before reading through it.
+func startWatchdog(t timeout, cancel context.CancelFunc) *watchdog {
+	wd := &watchdog{why: t.why}
+	wd.timer = time.AfterFunc(t.d, func() {
 		wd.fired.Store(true)
 		cancel()
 	})

@@ -1,8 +1,7 @@
 package llmrouter
 
 import (
-	"bytes"
-	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -13,15 +12,16 @@ import (
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
-// relayStream relays an event stream. Until its first event survives the filter nothing is
-// sent, so a stream that opens and dies or stays silent is still a retryable failure. After
-// that the client has the stream, and an upstream failure ends it with an explicit error event
-// in the stream's dialect: never a silent close that a client could take for a complete answer.
-func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, cancel context.CancelFunc) outcome {
+// relayStream relays an event stream. Until its first real event arrives nothing is sent, so a
+// stream that opens and dies, stays silent, or opens with garbage or an error is still a
+// retryable failure. After that the client has the stream, and an upstream failure, or an end
+// without the stream's terminator, ends it with an explicit error event in the stream's
+// dialect: never a silent close that a client could take for a complete answer.
+//
+// wd is already running: for a streamed request it has bounded the wait since the send.
+func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, body io.Reader, wd *watchdog) outcome {
 	rt, w, r, ep, p := &h.runtime, c.w, c.r, c.ep, c.p
-	wd := startWatchdog(resp.Body, rt.firstEventTimeout, cancel)
-	defer wd.stop()
-	rd := sse.NewReader(wd, 0)
+	rd := sse.NewReader(body, 0)
 	defer rd.Release()
 	filter := ep.streamFilter(t.Provider)
 
@@ -30,32 +30,40 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, ca
 	for first == nil {
 		ev, err := rd.Next()
 		if err != nil {
-			switch {
-			case r.Context().Err() != nil:
-				return outcome{done: true, class: selector.ClientGone}
-			case wd.fired.Load():
-				return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "no event within first_event_timeout"}
-			case errors.Is(err, io.EOF):
-				return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream ended before its first event"}
+			reason := "stream failed before its first event: " + transportReason(err)
+			if errors.Is(err, io.EOF) {
+				reason = "stream ended before its first event"
 			}
-			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream failed before its first event: " + transportReason(err)}
+			return h.readFailed(c, wd, resp.StatusCode, reason)
 		}
 		// Judged by the endpoint's own filter, not the provider's: a keepalive comment that a
 		// provider keeps for its clients is still not an answer, and must not commit the client
-		// to a stream that may yet fail. Keepalives before the first event are dropped.
+		// to a stream that may yet fail. Keepalives before the first event are dropped, and so
+		// are events with no data (a lone id: or retry:), which answer nothing either.
 		if len(ep.filter.Append(scratch[:0], ev)) == 0 {
 			continue
 		}
-		if inBandError(ev) {
-			// Some providers answer 200 and put the failure in the stream's first event; nothing
-			// has reached the client yet, so another target can still answer.
+		data, ok := sse.Data(ev)
+		if !ok {
+			continue
+		}
+		// Nothing has reached the client yet, so another target can still answer: a stream that
+		// is only its terminator would read as an empty success, one that opens with garbage or
+		// an error event (some providers answer 200 and put the failure in the stream) as a
+		// broken one.
+		switch {
+		case sse.IsDone(ev):
+			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream ended before its first chunk"}
+		case !json.Valid(data):
+			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream's first event is not JSON"}
+		case hasErrorObject(data):
 			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream began with an error event"}
 		}
 		first = ev
 	}
 
 	// Commit: from here on the client owns the stream.
-	wd.idle = rt.streamIdleTimeout
+	wd.idle, wd.why = rt.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout"
 	wd.timer.Reset(rt.streamIdleTimeout)
 	hdr := w.Header()
 	writeReplyHeader(hdr, resp.Header)
@@ -72,6 +80,9 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, ca
 	wd.beforeRead = client.flush
 	stats, err := sse.Relay(client, nil, rd, filter, first)
 	wd.beforeRead = nil
+	if err == nil && !stats.Done {
+		err = errNoTerminator
+	}
 	if err == nil {
 		err = client.flush()
 	}
@@ -83,22 +94,29 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, ca
 		return outcome{done: true, class: selector.ClientGone, usage: usage}
 	}
 
-	reason := "upstream stream failed: " + transportReason(err)
-	if wd.fired.Load() {
-		reason = "upstream stream stalled beyond stream_idle_timeout"
-	} else if errors.Is(err, sse.ErrEventTooLarge) {
+	var reason string
+	switch {
+	case wd.fired.Load():
+		reason = wd.why
+	case errors.Is(err, errNoTerminator):
+		reason = "upstream closed the stream before its end"
+	case errors.Is(err, sse.ErrEventTooLarge):
 		reason = "upstream sent an event larger than the relay accepts"
+	default:
+		reason = "upstream stream failed: " + transportReason(err)
 	}
 	_, _ = client.Write(sse.ErrorEvent(ep.dialect, errUpstream, reason))
 	_ = client.flush()
-	out := outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason, usage: usage}
-	h.cool(t, out, h.now())
 	h.logger.Warn("stream failed after it began",
 		zap.String("model", p.route.Name), zap.String("target", t.Label),
 		zap.Int("events", stats.Events), zap.String("reason", reason))
-	out.done = true
-	return out
+	// The request is over, but the target is charged: the attempt loop cools it.
+	return outcome{done: true, class: selector.UpstreamDown, status: resp.StatusCode, reason: reason, usage: usage}
 }
+
+// errNoTerminator is a stream that ended cleanly at the transport but without its dialect's
+// end ([DONE], message_stop, response.completed): to a client, a cut.
+var errNoTerminator = errors.New("stream ended without its terminator")
 
 // lazyFlusher writes each event to the client at once and flushes just before the relay reads
 // the upstream again, that is, before it may wait. No event waits on the upstream, yet events
@@ -130,14 +148,3 @@ var (
 	noCache                = []string{"no-cache"}
 	accelNo                = []string{"no"}
 )
-
-// inBandError reports whether an event carries an error object: a data line whose JSON has a
-// top-level "error" object (never `"error": null`, which some providers send on success).
-func inBandError(ev []byte) bool {
-	for line := range bytes.Lines(ev) {
-		if data, ok := bytes.CutPrefix(line, []byte("data:")); ok && hasErrorObject(data) {
-			return true
-		}
-	}
-	return false
-}

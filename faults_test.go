@@ -1,0 +1,296 @@
+package llmrouter
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Faults an independent chaos upstream produced, each of which once reached the client as a
+// success: the router must fail the attempt over before commit, or end the stream with an
+// explicit error after it.
+
+// TestStreamFaultsBeforeCommitFailOver: a stream that cannot be an answer is a failed attempt,
+// the target cools, and the next target's stream reaches the client untouched.
+func TestStreamFaultsBeforeCommitFailOver(t *testing.T) {
+	for _, tc := range []struct {
+		name, reason string
+		reply        http.HandlerFunc
+	}{
+		{"only [DONE]", "before its first chunk", sseReply(doneEv)},
+		{"keepalive then [DONE]", "before its first chunk", sseReply(": ping\n\n", "id: 1\n\n", doneEv)},
+		{"first event not JSON", "not JSON", sseReply("data: {malformed json: <<<chaos>>>\n\n", chunkEv("x"), doneEv)},
+		{"first event cut JSON", "not JSON", sseReply(`data: {"id":"c1","choices":[{"delta":`+"\n\n", doneEv)},
+		{"garbage as JSON to a stream request", "not one whole JSON value", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{malformed json: <<<chaos>>>`)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := newFakeUpstream(t, tc.reply)
+			good := newFakeUpstream(t, sseReply(cleanStream))
+			tr, rs := newStreamRouter(t, nil, bad, good)
+			resp, got := rs.stream(t)
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("X-LLM-Router-Provider") != "p2" {
+				t.Fatalf("status %d from %q, want 200 from p2: %q", resp.StatusCode, resp.Header.Get("X-LLM-Router-Provider"), got)
+			}
+			if got != cleanStream {
+				t.Errorf("stream\n got %q\nwant %q", got, cleanStream)
+			}
+			if !tr.targetCooling(0) || tr.targetCooling(1) {
+				t.Errorf("cooling: bad %v good %v; want only the bad one", tr.targetCooling(0), tr.targetCooling(1))
+			}
+			if f := resp.Header.Get("X-LLM-Router-Failures"); !strings.Contains(f, "upstream_down") {
+				t.Errorf("failures header %q does not name the failed attempt", f)
+			}
+			if logs := tr.logs.String(); !strings.Contains(logs, tc.reason) {
+				t.Errorf("no log line gives the reason %q:\n%s", tc.reason, logs)
+			}
+		})
+	}
+}
+
+// TestStreamWithoutTerminatorEndsWithError: an upstream that frames its stream by closing the
+// connection and closes after one event has cut the answer: the client gets what came, then
+// an explicit error event, and the target is charged, not credited.
+func TestStreamWithoutTerminatorEndsWithError(t *testing.T) {
+	for _, tc := range []struct{ name, events string }{
+		{"closes after one event", roleChunkEv("Hel")},
+		{"closes after the usage chunk", roleChunkEv("Hel") + stopEv + usageEv},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newFakeUpstream(t, rawReply("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"+tc.events))
+			tr, rs := newStreamRouter(t, nil, up)
+			resp, got := rs.stream(t)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %q", resp.StatusCode, got)
+			}
+			msg := errorEvent(t, got, tc.events)
+			if !strings.Contains(msg, "before its end") {
+				t.Errorf("error event says %q, not that the stream was cut", msg)
+			}
+			checkStreamHygiene(t, got)
+			if !tr.targetCooling(0) {
+				t.Error("the target that cut its stream is not cooling")
+			}
+			if logs := tr.logs.String(); !strings.Contains(logs, `"outcome":"failed"`) || strings.Contains(logs, `"outcome":"success"`) {
+				t.Errorf("the request is not logged as failed:\n%s", logs)
+			}
+		})
+	}
+}
+
+// silentUpstream accepts requests and never answers, until the router cancels the call.
+func silentUpstream(t *testing.T, arrived chan<- struct{}) *fakeUpstream {
+	return newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if arrived != nil {
+			arrived <- struct{}{}
+		}
+		<-r.Context().Done()
+	})
+}
+
+// TestStreamSilentUpstreamFailsOverWithinFirstEventTimeout: a target that takes the request
+// and never answers holds a stream for first_event_timeout from the send, not for the
+// five-minute header timeout; the next target answers, and the silent one cools.
+func TestStreamSilentUpstreamFailsOverWithinFirstEventTimeout(t *testing.T) {
+	silent := silentUpstream(t, nil)
+	good := newFakeUpstream(t, sseReply(cleanStream))
+	tr, rs := newStreamRouter(t, func(h *Handler) {
+		h.FirstEventTimeout = caddy.Duration(150 * time.Millisecond)
+	}, silent, good)
+	resp, got := rs.stream(t)
+	if resp.StatusCode != http.StatusOK || got != cleanStream || resp.Header.Get("X-LLM-Router-Provider") != "p2" {
+		t.Fatalf("status %d from %q: %q", resp.StatusCode, resp.Header.Get("X-LLM-Router-Provider"), got)
+	}
+	if !tr.targetCooling(0) {
+		t.Error("the silent target is not cooling")
+	}
+	if logs := tr.logs.String(); !strings.Contains(logs, "no event within first_event_timeout") {
+		t.Errorf("the failure does not name first_event_timeout:\n%s", logs)
+	}
+}
+
+// TestStreamTryDurationBoundsTheAttemptInFlight: try_duration bounds a stream's whole failover,
+// the attempt in flight included: with only silent targets, the client hears 502 when it runs
+// out, long before first_event_timeout.
+func TestStreamTryDurationBoundsTheAttemptInFlight(t *testing.T) {
+	silent := silentUpstream(t, nil)
+	tr, rs := newStreamRouter(t, func(h *Handler) {
+		h.FirstEventTimeout = caddy.Duration(time.Minute)
+		h.TryDuration = caddy.Duration(150 * time.Millisecond)
+	}, silent)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp := rs.post(t, ctx, streamReq)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502: %s", resp.StatusCode, b)
+	}
+	e, err := parseAPIError(b)
+	if err != nil || !strings.Contains(e.Message, "try_duration") {
+		t.Errorf("error %q (%v) does not say try_duration ran out", e.Message, err)
+	}
+	if !tr.targetCooling(0) {
+		t.Error("the silent target is not cooling")
+	}
+}
+
+// TestClientGivingUpOnSilentTargetCharges: a whole-reply request keeps the generous header
+// timeout, so the client may give up first. When it had waited past first_event_timeout, the
+// silent target is charged and cooled, so the next clients go elsewhere; a client that leaves
+// sooner charges nothing.
+func TestClientGivingUpOnSilentTargetCharges(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		waited time.Duration
+		cooled bool
+	}{
+		{"after first_event_timeout", 45 * time.Second, true},
+		{"before first_event_timeout", 5 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr *testRouter
+			arrived := make(chan struct{}, 1)
+			silent := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				tr.clock.Advance(tc.waited) // the time the client waits, on the router's clock
+				arrived <- struct{}{}
+				<-r.Context().Done()
+			})
+			tr, rs := newStreamRouter(t, nil, silent) // first_event_timeout: the default 30 s
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+"/v1/chat/completions",
+					strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+				if resp, err := rs.Client().Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}()
+			hfRecv(t, arrived)
+			cancel()
+			<-done
+			pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
+			if got := tr.targetCooling(0); got != tc.cooled {
+				t.Errorf("target cooling = %v, want %v", got, tc.cooled)
+			}
+			if logs := tr.logs.String(); !strings.Contains(logs, `"outcome":"client_gone"`) {
+				t.Errorf("the request is not logged as client_gone:\n%s", logs)
+			}
+		})
+	}
+}
+
+// compressed answers with body encoded by enc under the given Content-Encoding, whatever the
+// request asked for, and counts the replies it compressed.
+func compressed(coding string, n *atomic.Int64, contentType string, enc func(io.Writer) io.WriteCloser, parts ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Encoding", coding)
+		w.WriteHeader(http.StatusOK)
+		zw := enc(w)
+		for _, p := range parts {
+			_, _ = io.WriteString(zw, p)
+			if f, ok := zw.(interface{ Flush() error }); ok {
+				_ = f.Flush()
+			}
+			_ = http.NewResponseController(w).Flush()
+		}
+		_ = zw.Close()
+	}
+}
+
+func gzipWriter(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) }
+func zlibWriter(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) }
+func zstdWriter(w io.Writer) io.WriteCloser {
+	zw, _ := zstd.NewWriter(w)
+	return zw
+}
+
+// TestCompressedUpstreams: an upstream that compresses its reply, asked or not, is decoded
+// before framing: the client gets the plain stream or body, labelled plain, from that target.
+func TestCompressedUpstreams(t *testing.T) {
+	const chat = `{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}`
+	for _, tc := range []struct {
+		coding string
+		enc    func(io.Writer) io.WriteCloser
+	}{
+		{"gzip", gzipWriter},
+		{"deflate", zlibWriter},
+		{"zstd", zstdWriter},
+	} {
+		t.Run(tc.coding, func(t *testing.T) {
+			var n atomic.Int64
+			streamUp := newFakeUpstream(t, compressed(tc.coding, &n, "text/event-stream", tc.enc, splitEvery(cleanStream, 50)...))
+			wholeUp := newFakeUpstream(t, compressed(tc.coding, &n, "application/json", tc.enc, chat))
+			_, rs := newStreamRouter(t, func(h *Handler) {
+				h.Providers = append(h.Providers, provider("whole", wholeUp.URL+"/v1", nil, "w", "w-up"))
+			}, streamUp)
+			// A client that takes the body as sent, to see what the router really wrote.
+			client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+			defer client.CloseIdleConnections()
+			for _, c := range []struct{ body, want string }{
+				{streamReq, cleanStream},
+				{`{"model":"w","messages":[]}`, chat},
+			} {
+				req, _ := http.NewRequest(http.MethodPost, rs.URL+"/v1/chat/completions", strings.NewReader(c.body))
+				req.Header.Set("Accept-Encoding", "gzip")
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || resp.Header.Get("X-LLM-Router-Attempts") != "1" {
+					t.Errorf("status %d after %s attempts: %q", resp.StatusCode, resp.Header.Get("X-LLM-Router-Attempts"), b)
+				}
+				if ce := resp.Header.Get("Content-Encoding"); ce != "" {
+					t.Errorf("Content-Encoding %q on a body the router relayed decoded", ce)
+				}
+				if string(b) != c.want {
+					t.Errorf("reply\n got %q\nwant %q", b, c.want)
+				}
+			}
+			if n.Load() != 2 {
+				t.Errorf("the upstreams compressed %d replies, want 2: the test missed its point", n.Load())
+			}
+		})
+	}
+}
+
+// TestUnsupportedEncodingFailsOver: a coding the router cannot undo is the target's failure,
+// not garbage relayed as an answer.
+func TestUnsupportedEncodingFailsOver(t *testing.T) {
+	br := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "br")
+		_, _ = w.Write([]byte{0x1b, 0x03, 0x00, 0x00})
+	})
+	good := newFakeUpstream(t, okChat)
+	tr, _ := newStreamRouter(t, nil, br, good)
+	rec := tr.chat(`{"model":"m","messages":[]}`)
+	if rec.Code != http.StatusOK || rec.Header().Get("X-LLM-Router-Provider") != "p2" {
+		t.Fatalf("status %d from %q: %s", rec.Code, rec.Header().Get("X-LLM-Router-Provider"), rec.Body)
+	}
+	var reply struct{ ID string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &reply); err != nil || reply.ID != "c1" {
+		t.Errorf("client got %q", rec.Body)
+	}
+	if !bytes.Contains([]byte(tr.logs.String()), []byte("unsupported content-encoding")) {
+		t.Errorf("no log line names the unsupported coding:\n%s", tr.logs.String())
+	}
+}
