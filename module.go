@@ -69,8 +69,9 @@ type Handler struct {
 	// Default 5, at most 16.
 	Attempts int `json:"attempts,omitempty"`
 
-	// TryDuration bounds the time a request spends failing over: no new attempt starts after it.
-	// Default 60s.
+	// TryDuration bounds the time a request spends failing over: no new attempt starts after it,
+	// and a streamed attempt in flight that has not brought its first event by then fails.
+	// A whole reply in flight is left to finish. Default 60s.
 	TryDuration caddy.Duration `json:"try_duration,omitempty"`
 
 	// Cooldown is how long a failed target (or refused key) is left out. Default 60s.
@@ -83,16 +84,20 @@ type Handler struct {
 	// DialTimeout bounds connecting to an upstream. Default 10s.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
-	// ResponseHeaderTimeout bounds the wait for an upstream's response headers. Non-streamed
-	// completions send headers only when done, so it is generous. Default 5m.
+	// ResponseHeaderTimeout bounds the wait for an upstream's response headers to a non-streamed
+	// request. Such completions send headers only when done, so it is generous. Streamed
+	// requests are bounded by first_event_timeout instead. Default 5m.
 	ResponseHeaderTimeout caddy.Duration `json:"response_header_timeout,omitempty"`
 
-	// FirstEventTimeout bounds the wait for a stream's first event after its headers; a stream
-	// that sends none in time is a failed attempt and is retried elsewhere. Default 30s.
+	// FirstEventTimeout bounds the wait for a stream's headers and first event, counted from
+	// the send; a stream that brings none in time is a failed attempt and is retried elsewhere.
+	// A client that gives up on a non-streamed request after waiting this long without a reply
+	// charges the silent target, which cools. Default 30s.
 	FirstEventTimeout caddy.Duration `json:"first_event_timeout,omitempty"`
 
-	// StreamIdleTimeout ends a reply whose upstream sends nothing for this long; a stream then
-	// ends with an explicit error event. Default 2m.
+	// StreamIdleTimeout ends a reply whose upstream sends nothing for this long once its headers
+	// (whole replies and error bodies) or its first event (streams) came: a whole reply is then a
+	// failed attempt, a stream ends with an explicit error event. Default 2m.
 	StreamIdleTimeout caddy.Duration `json:"stream_idle_timeout,omitempty"`
 
 	// IncludeUsage asks upstreams for a usage chunk on streamed chat completions
