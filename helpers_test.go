@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,17 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 )
+
+// skipOrFail skips a test that needs a tool this machine lacks (Node, a CLI, a server), and
+// fails it in CI (CI=true), where .ci/run installs every such tool: a skip there would hide a
+// missing install step behind a green run.
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("in CI, where it must run: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
 
 // fakeClock is an injectable clock: tests move time instead of sleeping.
 type fakeClock struct{ ns atomic.Int64 }

@@ -27,11 +27,11 @@ const nodeDir = "testdata/node"
 func TestNodeSDK(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not on PATH: skipping the openai npm client test")
+		skipOrFail(t, "node is not on PATH: skipping the openai npm client test")
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		t.Skip("npm is not on PATH: skipping the openai npm client test")
+		skipOrFail(t, "npm is not on PATH: skipping the openai npm client test")
 	}
 	ensureNodeModules(t, npm)
 
@@ -153,11 +153,11 @@ func ensureNodeModules(t *testing.T, npm string) {
 	msg := string(outb)
 	for _, s := range []string{"ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENETUNREACH", "network", "registry"} {
 		if strings.Contains(msg, s) {
-			t.Skipf("npm ci could not reach the registry, skipping the openai npm client test: %v\n%s", err, lastBytes(msg))
+			skipOrFail(t, "npm ci could not reach the registry, skipping the openai npm client test: %v\n%s", err, lastBytes(msg))
 		}
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t.Skipf("npm ci did not finish within 30s (no network?), skipping the openai npm client test\n%s", lastBytes(msg))
+		skipOrFail(t, "npm ci did not finish within 30s (no network?), skipping the openai npm client test\n%s", lastBytes(msg))
 	}
 	t.Fatalf("npm ci in %s: %v\n%s", nodeDir, err, msg)
 }
