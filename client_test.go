@@ -106,6 +106,10 @@ func TestClientSDKStream(t *testing.T) {
 		{"last event without its blank line", nil, sseReply(strings.TrimSuffix(cleanStream, "\n\n"))},
 		{"429 then a clean stream", status(http.StatusTooManyRequests), sseReply(cleanStream)},
 		{"in-band error then a clean stream", sseReply(`data: {"error":{"message":"overloaded","type":"server_error"}}` + "\n\n"), sseReply(cleanStream)},
+		// Each of these reached the SDK as an empty or broken success before.
+		{"only [DONE] then a clean stream", sseReply(doneEv), sseReply(cleanStream)},
+		{"garbage first event then a clean stream", sseReply("data: {malformed json: <<<chaos>>>\n\n"), sseReply(cleanStream)},
+		{"silent target then a clean stream", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, sseReply(cleanStream)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ups []*fakeUpstream
@@ -113,7 +117,9 @@ func TestClientSDKStream(t *testing.T) {
 				ups = append(ups, newFakeUpstream(t, tc.first))
 			}
 			ups = append(ups, newFakeUpstream(t, tc.reply))
-			_, rs := newStreamRouter(t, nil, ups...)
+			_, rs := newStreamRouter(t, func(h *Handler) {
+				h.FirstEventTimeout = caddy.Duration(200 * time.Millisecond)
+			}, ups...)
 			r := runSDKStream(t, rs)
 			if r.err != nil {
 				t.Fatalf("SDK stream error after %d chunks: %v", r.chunks, r.err)
@@ -141,6 +147,8 @@ func TestClientSDKStreamMidStreamFailure(t *testing.T) {
 	}{
 		{"cut", cutAfter(chunkEv("Hel"), chunkEv("lo")[:20])},
 		{"stall", stallAfter(chunkEv("Hel"))},
+		// A clean close without [DONE]: the SDK alone would take it for a complete answer.
+		{"closed without [DONE]", rawReply("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" + chunkEv("Hel"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newFakeUpstream(t, tc.reply)
