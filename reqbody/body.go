@@ -89,6 +89,8 @@ type BodyReader struct {
 	// releases the lease once no call is using the buffer.
 	state atomic.Int64
 	done  atomic.Bool
+	// started is set by the first Read or WriteTo: some of the body may have been sent.
+	started atomic.Bool
 }
 
 const closedBit = 1
@@ -114,12 +116,17 @@ func (r *BodyReader) finish() {
 	}
 }
 
+// Started reports whether Read or WriteTo was called: a transport that asks for the body
+// again after that may already have sent some of it. It is safe from any goroutine.
+func (r *BodyReader) Started() bool { return r.started.Load() }
+
 // Read implements io.Reader.
 func (r *BodyReader) Read(p []byte) (int, error) {
 	if !r.enter() {
 		return 0, ErrReleased
 	}
 	defer r.exit()
+	r.started.Store(true)
 	n := 0
 	for k := range r.parts {
 		if n == len(p) {
@@ -142,6 +149,7 @@ func (r *BodyReader) WriteTo(w io.Writer) (int64, error) {
 		return 0, ErrReleased
 	}
 	defer r.exit()
+	r.started.Store(true)
 	var total int64
 	for k := range r.parts {
 		if len(r.parts[k]) == 0 {

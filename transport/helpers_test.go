@@ -1,9 +1,11 @@
 package transport
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"net"
 	"net/http/httptest"
 )
 
@@ -17,3 +19,8 @@ func testCAOnly(srv *httptest.Server) *x509.CertPool {
 	p.AddCert(srv.Certificate())
 	return p
 }
+
+type (
+	contextT = context.Context
+	netConn  = net.Conn
+)

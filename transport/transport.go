@@ -190,8 +190,6 @@ func New(c *Config, o Options) (*http.Transport, error) {
 		MaxIdleConnsPerHost:   orDefault(c.KeepAliveIdleConnsPerHost, DefaultIdleConnsPerHost),
 		IdleConnTimeout:       orDefault(time.Duration(c.KeepAlive), DefaultIdleTimeout),
 		WriteBufferSize:       WriteBufferSize,
-		// The router relays bodies as they are: it asks for no compression itself.
-		DisableCompression: true,
 	}
 	t.MaxIdleConns = max(1024, t.MaxIdleConnsPerHost)
 
