@@ -52,7 +52,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        weight <n>
 //	        sse_keep_event_names
 //	        sse_keep_comments
-//	        transport [http] {             # egress settings; names as in reverse_proxy's transport http
+//	        transport [http|h1] {          # egress settings; names as in reverse_proxy's transport http
+//	                                         # h1: http:// nodes on the router's own HTTP/1.1 client
 //	            network_proxy env|none|<url>     # default env: HTTPS_PROXY, HTTP_PROXY, NO_PROXY
 //	            tls_trusted_ca_certs <pem-file>...   # trusted in addition to the system's roots
 //	            tls_client_auth <cert-file> <key-file>
@@ -207,16 +208,23 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 }
 
 // unmarshalTransport parses a provider's transport block. Its options take the names of
-// reverse_proxy's `transport http` options; the only transport is net/http, so the `http`
-// argument is optional.
+// reverse_proxy's `transport http` options. `http` (net/http, the default, so the argument is
+// optional) serves every node; `h1` puts the provider's http:// nodes on the router's own
+// HTTP/1.1 client.
 func unmarshalTransport(d *caddyfile.Dispenser) (*transport.Config, error) {
-	if d.NextArg() && d.Val() != "http" {
-		return nil, d.Errf("unknown transport '%s': the router's transport is http", d.Val())
+	c := new(transport.Config)
+	if d.NextArg() {
+		switch d.Val() {
+		case "http":
+		case "h1":
+			c.Protocol = "h1"
+		default:
+			return nil, d.Errf("unknown transport '%s': use http (the default) or h1", d.Val())
+		}
 	}
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	c := new(transport.Config)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch d.Val() {

@@ -3,6 +3,7 @@ package llmrouter
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -10,21 +11,32 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/h1"
 	"github.com/llmrouter/caddy-llm-router/internal/connectproxy"
 	"github.com/llmrouter/caddy-llm-router/internal/testpki"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
-// openConns wraps a transport's dialer and counts its client connections still open.
-func openConns(ht *http.Transport) *atomic.Int64 {
+// openConns wraps a target's client's dialer and counts its connections still open.
+func openConns(t *testing.T, rt http.RoundTripper) *atomic.Int64 {
+	var dialp *func(context.Context, string, string) (net.Conn, error)
+	switch tr := rt.(type) {
+	case *http.Transport:
+		dialp = &tr.DialContext
+	case *h1.Transport:
+		dialp = &tr.DialContext
+	default:
+		t.Fatalf("client %T", rt)
+	}
 	var n atomic.Int64
-	dial := ht.DialContext
-	ht.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+	dial := *dialp
+	*dialp = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
@@ -39,6 +51,15 @@ type trackedConn struct {
 	net.Conn
 	n    *atomic.Int64
 	once sync.Once
+}
+
+// SyscallConn lets h1 probe the connection through the wrapper, as it does an unwrapped one.
+func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("not a syscall.Conn")
+	}
+	return sc.SyscallConn()
 }
 
 func (c *trackedConn) Close() error {
@@ -74,8 +95,11 @@ func writePEM(t *testing.T, name string, data []byte) string {
 // and failover goes to the next target. With an Idempotency-Key from the client, which the
 // upstream still gets, net/http would resend it on its own; the router does not let it.
 func TestNoResendOfReceivedPOST(t *testing.T) {
-	for _, header := range []string{"", "Idempotency-Key", "X-Idempotency-Key"} {
-		t.Run("header="+header, func(t *testing.T) {
+	for _, tc := range []struct{ protocol, header string }{
+		{"", ""}, {"", "Idempotency-Key"}, {"", "X-Idempotency-Key"}, {"h1", ""}, {"h1", "Idempotency-Key"},
+	} {
+		header := tc.header
+		t.Run("protocol="+tc.protocol+",header="+header, func(t *testing.T) {
 			var crash atomic.Bool
 			var sawHeader atomic.Bool
 			a := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
@@ -91,10 +115,14 @@ func TestNoResendOfReceivedPOST(t *testing.T) {
 				}
 			})
 			b := newFakeUpstream(t, okChat)
+			pa := provider("a", a.URL+"/v1", nil, "m", "m-a")
+			pa.Transport = &transport.Config{Protocol: tc.protocol}
 			tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
-				provider("a", a.URL+"/v1", nil, "m", "m-a"),
-				provider("b", b.URL+"/v1", nil, "m", "m-b"),
+				pa, provider("b", b.URL+"/v1", nil, "m", "m-b"),
 			}})
+			if _, isH1 := tr.targets[0].transport.(*h1.Transport); isH1 != (tc.protocol == "h1") {
+				t.Fatalf("protocol %q: client %T", tc.protocol, tr.targets[0].transport)
+			}
 			const body = `{"model":"m","messages":[{"role":"user","content":"write a long story"}]}`
 			if rec := tr.chat(body); rec.Code != http.StatusOK {
 				t.Fatalf("warm-up: %d %s", rec.Code, rec.Body)
@@ -130,13 +158,19 @@ func TestNoResendOfReceivedPOST(t *testing.T) {
 // A close that races a request on the wire is an upstream failure like any other: the
 // transport cannot tell it from a crash after the request arrived, so it is not resent.
 func TestUpstreamClosedIdleConnection(t *testing.T) {
+	for _, protocol := range []string{"", "h1"} {
+		t.Run("protocol="+protocol, func(t *testing.T) { testUpstreamClosedIdleConnection(t, protocol) })
+	}
+}
+
+func testUpstreamClosedIdleConnection(t *testing.T, protocol string) {
 	up := newUnstartedFakeUpstream(t, okChat)
 	conns := countConns(up)
 	up.Start()
-	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
-		provider("p", up.URL+"/v1", []string{"sk-p"}, "m", "m-up"),
-	}})
-	open := openConns(tr.ups[0].transport)
+	p := provider("p", up.URL+"/v1", []string{"sk-p"}, "m", "m-up")
+	p.Transport = &transport.Config{Protocol: protocol}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+	open := openConns(t, tr.targets[0].transport)
 	const body = `{"model":"m","messages":[]}`
 	if rec := tr.chat(body); rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)

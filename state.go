@@ -77,7 +77,7 @@ type target struct {
 	// healthEntry and keyEntry hold health and key, with their cooldown-end log marks.
 	healthEntry, keyEntry *healthEntry
 	up                    *upstream
-	// transport is up's transport.
+	// transport is up's client for the target's node.
 	transport http.RoundTripper
 	// auth is the value of up's key header, prepared once so no request builds it.
 	auth []string
@@ -121,7 +121,7 @@ func (h *Handler) preparePools() error {
 	byState := make(map[string]*healthEntry, len(h.cat.Targets))
 	for _, ct := range h.cat.Targets {
 		t := &target{Target: ct, up: ups[ct.Provider], info: infos[ct.Model]}
-		t.transport = t.up.transport
+		t.transport = t.up.transportFor(ct.Node)
 		// Two public models may map to the same upstream id on the same node and key: they are
 		// one real target and share its health.
 		if t.healthEntry = byState[ct.StateID]; t.healthEntry == nil {

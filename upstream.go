@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/h1"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
@@ -21,6 +23,8 @@ type upstream struct {
 	// transport serves every node of the provider, http:// and https://, with the provider's
 	// egress settings: net/http, HTTP/2 over TLS where offered, h2c where configured.
 	transport *http.Transport
+	// plain, when the provider opted into `protocol h1`, serves its http:// nodes instead.
+	plain *h1.Transport
 	// keyHeader is the canonical header that carries the provider's key.
 	keyHeader string
 	// Metric handles, looked up once so the hot path does no label hashing for them.
@@ -29,11 +33,12 @@ type upstream struct {
 }
 
 func newUpstream(p *catalog.Provider, rt runtimeSettings) (*upstream, error) {
-	tr, err := transport.New(p.Transport, transport.Options{
+	opts := transport.Options{
 		DialTimeout:           rt.dialTimeout,
 		ResponseHeaderTimeout: rt.responseHeaderTimeout,
 		EnvProxy:              rt.envProxy,
-	})
+	}
+	tr, err := transport.New(p.Transport, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -44,13 +49,29 @@ func newUpstream(p *catalog.Provider, rt runtimeSettings) (*upstream, error) {
 		ttft:      timeToFirstToken.WithLabelValues(p.Name),
 		keyHeader: p.KeyHeader,
 	}
+	if p.Transport.UsesH1() {
+		u.plain = transport.NewH1(p.Transport, opts)
+	}
 	for c := range u.attempts {
 		u.attempts[c] = attemptsTotal.WithLabelValues(p.Name, selector.Class(c).String())
 	}
 	return u, nil
 }
 
-func (u *upstream) closeIdleConnections() { u.transport.CloseIdleConnections() }
+// transportFor returns the client for a node (a base URL).
+func (u *upstream) transportFor(node string) http.RoundTripper {
+	if u.plain != nil && strings.HasPrefix(node, "http://") {
+		return u.plain
+	}
+	return u.transport
+}
+
+func (u *upstream) closeIdleConnections() {
+	u.transport.CloseIdleConnections()
+	if u.plain != nil {
+		u.plain.CloseIdleConnections()
+	}
+}
 
 // inlineBodyMax is the largest rewritten body sent from one in-memory copy: with room for the
 // head in the transport's write buffer, the head and the body leave in one write. net/http

@@ -3,10 +3,12 @@ package llmrouter
 import (
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/h1"
 	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
@@ -37,6 +39,29 @@ func TestOneTransportForEveryScheme(t *testing.T) {
 	}
 	if n := byProvider["q"].MaxIdleConnsPerHost; n != 7 {
 		t.Errorf("configured idle per host %d, want 7", n)
+	}
+}
+
+// protocol h1 is an explicit opt-in: it puts the provider's http:// nodes on the h1 client,
+// and leaves its https:// nodes on net/http.
+func TestH1OptIn(t *testing.T) {
+	p := provider("p", "http://127.0.0.1:1/v1", nil, "m", "m-up")
+	p.BaseURLs = append(p.BaseURLs, "https://api.example.test/v1")
+	p.Transport = &transport.Config{Protocol: "h1", KeepAliveIdleConnsPerHost: 9}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+	for _, tg := range tr.targets {
+		switch c := tg.transport.(type) {
+		case *h1.Transport:
+			if !strings.HasPrefix(tg.Node, "http://") || c.MaxIdlePerHost != 9 {
+				t.Errorf("%s on h1 (idle per host %d)", tg.Node, c.MaxIdlePerHost)
+			}
+		case *http.Transport:
+			if !strings.HasPrefix(tg.Node, "https://") {
+				t.Errorf("%s on net/http with protocol h1", tg.Node)
+			}
+		default:
+			t.Errorf("%s: %T", tg.Node, c)
+		}
 	}
 }
 

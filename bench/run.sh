@@ -18,7 +18,7 @@ MEM_STREAMS=${MEM_STREAMS:-1000}     # memory test: concurrent slow streams (0: 
 MEM_SECONDS=${MEM_SECONDS:-5}        # how long each slow stream lasts
 MEM_TARGETS=${MEM_TARGETS:-"llm_router reverse_proxy"}
 PROFILE_SECONDS=${PROFILE_SECONDS:-0} # >0: CPU profiles of Caddy saturated through each proxy
-TARGETS=${TARGETS:-"direct reverse_proxy llm_router reverse_proxy_tls llm_router_tls"} # interleaved targets
+TARGETS=${TARGETS:-"direct reverse_proxy llm_router llm_router_h1 reverse_proxy_tls llm_router_tls"} # interleaved targets
 PROFILE_TARGETS=${PROFILE_TARGETS:-"reverse_proxy llm_router reverse_proxy_tls llm_router_tls"}
 PIN=${PIN:-1}                        # taskset: servers on CPU 0, load generator on CPU 1
 OUT=${OUT:-}                         # keep results.jsonl, the Caddyfile, logs and profiles here
@@ -71,10 +71,10 @@ go build -o "$TMP/load" ./bench/load
 LOAD=("${GEN[@]}" "$TMP/load")
 CLK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
-mapfile -t PORTS < <("$TMP/load" -mode ports -n 10)
-((${#PORTS[@]} == 10)) || { log "could not find free ports"; exit 1; }
+mapfile -t PORTS < <("$TMP/load" -mode ports -n 11)
+((${#PORTS[@]} == 11)) || { log "could not find free ports"; exit 1; }
 UP=${PORTS[0]} SLOW=${PORTS[1]} P_RP=${PORTS[2]} P_LR=${PORTS[3]} P_MRP=${PORTS[4]} P_MLR=${PORTS[5]} ADMIN=${PORTS[6]}
-UPT=${PORTS[7]} P_RPT=${PORTS[8]} P_LRT=${PORTS[9]}
+UPT=${PORTS[7]} P_RPT=${PORTS[8]} P_LRT=${PORTS[9]} P_LRH=${PORTS[10]}
 MODEL=bench-model
 
 # The fake upstream serves http:// on $UP and https:// on $UPT, with a CA it makes at start and
@@ -92,6 +92,7 @@ for _ in $(seq 100); do [[ -s $TMP/ca.pem ]] && break; sleep 0.1; done
 
 # One Caddy, both proxies configured alike: no access logs, error-level logging, the same
 # idle-connection pool size as the router's transport (256 per host; Caddy's default is 32).
+# llm_router_h1 puts its http:// node on the router's own HTTP/1.1 client (transport h1).
 # The _tls sites reach the upstream over https:// (HTTP/2, as both negotiate it), trusting
 # the run's CA. The mem_ sites point at the slow upstream and serve only the memory test.
 cat >"$TMP/Caddyfile" <<EOF
@@ -142,6 +143,17 @@ http://127.0.0.1:$P_LRT {
 			transport {
 				tls_trusted_ca_certs $TMP/ca.pem
 			}
+		}
+	}
+}
+
+http://127.0.0.1:$P_LRH {
+	bind 127.0.0.1
+	llm_router {
+		provider bench {
+			base_url http://127.0.0.1:$UP/v1
+			model $MODEL bench-1
+			transport h1
 		}
 	}
 }
@@ -207,6 +219,7 @@ url_of() {
 	llm_router) echo "http://127.0.0.1:$P_LR/v1/chat/completions" ;;
 	reverse_proxy_tls) echo "http://127.0.0.1:$P_RPT/v1/chat/completions" ;;
 	llm_router_tls) echo "http://127.0.0.1:$P_LRT/v1/chat/completions" ;;
+	llm_router_h1) echo "http://127.0.0.1:$P_LRH/v1/chat/completions" ;;
 	mem_reverse_proxy) echo "http://127.0.0.1:$P_MRP/v1/chat/completions" ;;
 	mem_llm_router) echo "http://127.0.0.1:$P_MLR/v1/chat/completions" ;;
 	esac

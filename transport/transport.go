@@ -14,7 +14,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"time"
+
+	"github.com/llmrouter/caddy-llm-router/h1"
 )
 
 // Defaults of the settings.
@@ -37,6 +40,15 @@ const (
 // environment, the system's trusted roots, HTTP/2 over TLS where the upstream offers it and
 // HTTP/1.1 otherwise, 256 idle connections per host kept for 90 s, no limit on connections.
 type Config struct {
+	// Protocol is the client that serves the provider's http:// nodes: `http` (the default
+	// when empty) is Go's net/http, like every https:// node; `h1` is the router's own
+	// HTTP/1.1 client (package h1), which writes a request in one syscall and reads the reply
+	// on the request's goroutine: about 20% more throughput through the router on a loopback
+	// load test, for cleartext upstreams that take a heavy load (Ollama, vLLM, sidecars).
+	// With h1, http:// nodes are reached directly (no proxy, not even from the environment)
+	// over HTTP/1.1, and MaxConnsPerHost is not available; https:// nodes keep net/http.
+	Protocol string `json:"protocol,omitempty"`
+
 	// NetworkProxy is the proxy that upstream connections go through: `env` (the default when
 	// empty) takes it from the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables (and
 	// their lowercase forms), `none` connects directly, and a URL (`http://`, `https://` or
@@ -109,6 +121,20 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.protocols(); err != nil {
 		return err
+	}
+	switch c.Protocol {
+	case "", "http":
+	case "h1":
+		switch {
+		case c.NetworkProxy != "" && c.NetworkProxy != "env" && c.NetworkProxy != "none":
+			return errors.New("protocol h1 connects directly: it cannot use network_proxy")
+		case slices.Contains(c.Versions, "h2c"):
+			return errors.New("protocol h1 speaks HTTP/1.1: it cannot use versions h2c")
+		case c.MaxConnsPerHost > 0:
+			return errors.New("protocol h1 has no max_conns_per_host")
+		}
+	default:
+		return fmt.Errorf("unknown protocol %q: use http or h1", c.Protocol)
 	}
 	switch c.NetworkProxy {
 	case "", "env", "none":
@@ -214,6 +240,23 @@ func New(c *Config, o Options) (*http.Transport, error) {
 	}
 	t.TLSClientConfig = tc
 	return t, nil
+}
+
+// UsesH1 reports whether http:// nodes go through the h1 client.
+func (c *Config) UsesH1() bool { return c != nil && c.Protocol == "h1" }
+
+// NewH1 returns the h1 client for c's http:// nodes (see Protocol).
+func NewH1(c *Config, o Options) *h1.Transport {
+	if c == nil {
+		c = new(Config)
+	}
+	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: tcpKeepAlive}
+	return &h1.Transport{
+		DialContext:           dialer.DialContext,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		MaxIdlePerHost:        orDefault(c.KeepAliveIdleConnsPerHost, DefaultIdleConnsPerHost),
+		IdleTimeout:           orDefault(time.Duration(c.KeepAlive), DefaultIdleTimeout),
+	}
 }
 
 // tlsConfig returns the client TLS settings, or nil for Go's defaults.
