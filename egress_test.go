@@ -3,6 +3,7 @@ package llmrouter
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -363,5 +364,61 @@ func TestRequestBodyKinds(t *testing.T) {
 	req.Body.Close()
 	if released != 1 || n != req.ContentLength {
 		t.Errorf("large body: %d of %d bytes, released %d", n, req.ContentLength, released)
+	}
+}
+
+// versions h2c: the router speaks cleartext HTTP/2 to an http:// upstream that needs it.
+func TestH2CUpstream(t *testing.T) {
+	var proto atomic.Int32
+	up := newUnstartedFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		proto.Store(int32(r.ProtoMajor))
+		okChat(w, r)
+	})
+	up.Config.Protocols = new(http.Protocols)
+	up.Config.Protocols.SetUnencryptedHTTP2(true)
+	up.Start()
+	p := provider("p", up.URL+"/v1", nil, "m", "m-up")
+	p.Transport = &transport.Config{Versions: []string{"h2c"}}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+	if rec := tr.chat(`{"model":"m","messages":[]}`); rec.Code != http.StatusOK {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if proto.Load() != 2 {
+		t.Errorf("the upstream saw HTTP/%d, want 2", proto.Load())
+	}
+}
+
+// tls_client_auth: the router presents its certificate to an upstream that requires one, and
+// the key's content appears in no log.
+func TestClientCertificateUpstream(t *testing.T) {
+	ca, err := testpki.NewCA("client CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Client("llm-router")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cn atomic.Value
+	up := newUnstartedFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		cn.Store(r.TLS.PeerCertificates[0].Subject.CommonName)
+		okChat(w, r)
+	})
+	up.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
+	up.StartTLS()
+	caFile := writePEM(t, "ca.pem", pemCert(up.Certificate().Raw))
+	p := provider("p", up.URL+"/v1", nil, "m", "m-up")
+	p.Transport = &transport.Config{TLSTrustedCACerts: []string{caFile},
+		TLSClientCertificateFile: writePEM(t, "c.pem", leaf.CertPEM), TLSClientCertificateKeyFile: writePEM(t, "c.key", leaf.KeyPEM)}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+	if rec := tr.chat(`{"model":"m","messages":[]}`); rec.Code != http.StatusOK {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if got, _ := cn.Load().(string); got != "llm-router" {
+		t.Errorf("upstream saw client certificate %q", got)
+	}
+	keyLine := strings.Split(string(leaf.KeyPEM), "\n")[1]
+	if strings.Contains(tr.logs.String(), keyLine) {
+		t.Error("the client key appears in the logs")
 	}
 }
