@@ -12,6 +12,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
 func init() {
@@ -51,6 +52,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        weight <n>
 //	        sse_keep_event_names
 //	        sse_keep_comments
+//	        transport [http|h1] {          # egress settings; names as in reverse_proxy's transport http
+//	                                         # h1: http:// nodes on the router's own HTTP/1.1 client
+//	            network_proxy env|none|<url>     # default env: HTTPS_PROXY, HTTP_PROXY, NO_PROXY
+//	            tls_trusted_ca_certs <pem-file>...   # trusted in addition to the system's roots
+//	            tls_client_auth <cert-file> <key-file>
+//	            tls_server_name <name>
+//	            tls_insecure_skip_verify         # warned about at every config load
+//	            versions 1.1|2|h2c...            # default 1.1 2; h2c: cleartext HTTP/2, not with 1.1
+//	            max_conns_per_host <n>           # default 0: no limit
+//	            keepalive_idle_conns_per_host <n> # default 256
+//	            keepalive <duration>             # idle connection timeout; default 90s
+//	        }
 //	    }
 //
 //	    model <public-name> {
@@ -175,6 +188,11 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 			p.SSEKeepEventNames, err = true, noArgs(d)
 		case "sse_keep_comments":
 			p.SSEKeepComments, err = true, noArgs(d)
+		case "transport":
+			if p.Transport != nil {
+				return d.Errf("provider '%s': transport given twice", p.Name)
+			}
+			p.Transport, err = unmarshalTransport(d)
 		default:
 			return d.Errf("unrecognized provider option '%s'", d.Val())
 		}
@@ -187,6 +205,76 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 	}
 	h.Providers = append(h.Providers, p)
 	return nil
+}
+
+// unmarshalTransport parses a provider's transport block. Its options take the names of
+// reverse_proxy's `transport http` options. `http` (net/http, the default, so the argument is
+// optional) serves every node; `h1` puts the provider's http:// nodes on the router's own
+// HTTP/1.1 client.
+func unmarshalTransport(d *caddyfile.Dispenser) (*transport.Config, error) {
+	c := new(transport.Config)
+	if d.NextArg() {
+		switch d.Val() {
+		case "http":
+		case "h1":
+			c.Protocol = "h1"
+		default:
+			return nil, d.Errf("unknown transport '%s': use http (the default) or h1", d.Val())
+		}
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "network_proxy":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1:
+				c.NetworkProxy = args[0]
+			case len(args) == 2 && args[0] == "url": // reverse_proxy's `network_proxy url <url>`
+				c.NetworkProxy = args[1]
+			default:
+				return nil, d.Err("network_proxy takes env, none or a URL") // never echo: a URL may hold a password
+			}
+		case "tls_trusted_ca_certs":
+			c.TLSTrustedCACerts, err = appendArgs(d, c.TLSTrustedCACerts)
+		case "tls_client_auth":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return nil, d.Err("tls_client_auth takes a certificate file and a key file")
+			}
+			c.TLSClientCertificateFile, c.TLSClientCertificateKeyFile = args[0], args[1]
+		case "tls_server_name":
+			c.TLSServerName, err = oneArg(d)
+		case "tls_insecure_skip_verify":
+			c.TLSInsecureSkipVerify, err = true, noArgs(d)
+		case "versions":
+			c.Versions, err = appendArgs(d, c.Versions)
+		case "max_conns_per_host":
+			c.MaxConnsPerHost, err = parseInt(d)
+		case "keepalive_idle_conns_per_host":
+			c.KeepAliveIdleConnsPerHost, err = parseInt(d)
+		case "keepalive":
+			var dur caddy.Duration
+			dur, err = parseDuration(d)
+			c.KeepAlive = transport.Duration(dur)
+		default:
+			return nil, d.Errf("unrecognized transport option '%s'", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	check := *c
+	if strings.Contains(check.NetworkProxy, "{") {
+		check.NetworkProxy = "" // a placeholder: checked once resolved, when the config loads
+	}
+	if err := check.Validate(); err != nil {
+		return nil, d.Err(err.Error())
+	}
+	return c, nil
 }
 
 func (h *Handler) unmarshalModel(d *caddyfile.Dispenser) error {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -213,4 +216,29 @@ func parseAPIError(body []byte) (apiError, error) {
 		return e, errors.New("error lacks a message or a type")
 	}
 	return e, nil
+}
+
+// pemCert encodes a DER certificate as PEM.
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+type urlURL = url.URL
+
+var urlParse = url.Parse
+
+// provisionErr provisions h and returns the error, cleaning up what a failed Provision left.
+func provisionErr(h *Handler) error {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	err := h.Provision(ctx)
+	_ = h.Cleanup()
+	return err
+}
+
+// isInMemoryBody reports whether body is what net/http's transfer code treats as in memory
+// (and so does not flush the request head before it): io.NopCloser over a *bytes.Reader.
+func isInMemoryBody(body io.ReadCloser) bool {
+	return reflect.TypeOf(body) == reflect.TypeOf(io.NopCloser(new(bytes.Reader))) &&
+		reflect.ValueOf(body).Field(0).Elem().Type() == reflect.TypeOf(new(bytes.Reader))
 }

@@ -7,6 +7,7 @@ package llmrouter
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -133,6 +134,8 @@ type Handler struct {
 	models       []byte
 	runtime      runtimeSettings
 	guard        guard
+	// envProxy, when set, stands in for the environment's proxy settings (tests).
+	envProxy func(*http.Request) (*url.URL, error)
 }
 
 // runtimeSettings are the settings with defaults applied, in the types the hot path uses.
@@ -142,6 +145,7 @@ type runtimeSettings struct {
 	tryDuration, cooldown, maxCooldown   time.Duration
 	firstEventTimeout, streamIdleTimeout time.Duration
 	dialTimeout, responseHeaderTimeout   time.Duration
+	envProxy                             func(*http.Request) (*url.URL, error)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -171,6 +175,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		responseHeaderTimeout: orDefault(time.Duration(h.ResponseHeaderTimeout), defaultResponseHeaderTimeout),
 		firstEventTimeout:     orDefault(time.Duration(h.FirstEventTimeout), defaultFirstEventTimeout),
 		streamIdleTimeout:     orDefault(time.Duration(h.StreamIdleTimeout), defaultStreamIdleTimeout),
+		envProxy:              h.envProxy,
 	}
 	if err := h.checkSettings(); err != nil {
 		return err

@@ -188,13 +188,12 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	b := reqbody.Rewrite(c.body, c.f, t.Upstream, h.IncludeUsage && c.ep.usage && c.f.Stream).WithLease(c.lease)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Node+c.ep.path, b.Reader())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Node+c.ep.path, nil)
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, reason: "bad upstream url"}
 	}
-	req.ContentLength = b.Len()
-	req.GetBody = func() (io.ReadCloser, error) { return b.Reader(), nil }
 	copyRequestHeader(req.Header, r.Header)
+	setRequestBody(req, b)
 	if t.auth != nil {
 		req.Header[t.up.keyHeader] = t.auth
 	}

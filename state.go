@@ -2,10 +2,12 @@ package llmrouter
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/selector"
@@ -75,7 +77,7 @@ type target struct {
 	// healthEntry and keyEntry hold health and key, with their cooldown-end log marks.
 	healthEntry, keyEntry *healthEntry
 	up                    *upstream
-	// transport is up's transport for the target's node scheme.
+	// transport is up's client for the target's node.
 	transport http.RoundTripper
 	// auth is the value of up's key header, prepared once so no request builds it.
 	auth []string
@@ -99,7 +101,14 @@ func (h *Handler) preparePools() error {
 	defStrategy, _ := selector.ParseStrategy(h.Strategy)
 	ups := make(map[*catalog.Provider]*upstream, len(h.cat.Providers))
 	for _, p := range h.cat.Providers {
-		u := newUpstream(p, h.runtime)
+		u, err := newUpstream(p, h.runtime)
+		if err != nil {
+			return fmt.Errorf("provider %q: %w", p.Name, err)
+		}
+		if p.Transport != nil && p.Transport.TLSInsecureSkipVerify {
+			h.logger.Warn("tls_insecure_skip_verify is on: upstream certificates are not verified, so anyone on the path can read and change requests and keys",
+				zap.String("provider", p.Name))
+		}
 		ups[p] = u
 		h.ups = append(h.ups, u)
 	}

@@ -1,26 +1,30 @@
 package llmrouter
 
 import (
-	"net"
+	"bytes"
+	"errors"
+	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/h1"
+	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
+	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
-// upstream is one provider's connection pools and stream settings.
+// upstream is one provider's connection pool and stream settings.
 type upstream struct {
 	provider *catalog.Provider
-	// plain serves http:// nodes: a lean HTTP/1.1 client (cleartext never offers HTTP/2).
+	// transport serves every node of the provider, http:// and https://, with the provider's
+	// egress settings: net/http, HTTP/2 over TLS where offered, h2c where configured.
+	transport *http.Transport
+	// plain, when the provider opted into `protocol h1`, serves its http:// nodes instead.
 	plain *h1.Transport
-	// secure serves https:// nodes through net/http, with HTTP/2 where the upstream offers it.
-	secure *http.Transport
 	// keyHeader is the canonical header that carries the provider's key.
 	keyHeader string
 	// Metric handles, looked up once so the hot path does no label hashing for them.
@@ -28,57 +32,99 @@ type upstream struct {
 	latency, ttft prometheus.Observer
 }
 
-const (
-	// idlePerHost is the idle connections kept per upstream host. A gateway multiplexes many
-	// clients over few upstream hosts: net/http's default of two would make most requests dial.
-	idlePerHost = 256
-	// idleTimeout closes connections idle for longer; most upstreams drop theirs sooner.
-	idleTimeout = 90 * time.Second
-)
-
-func newUpstream(p *catalog.Provider, rt runtimeSettings) *upstream {
-	dialer := &net.Dialer{Timeout: rt.dialTimeout, KeepAlive: 30 * time.Second}
+func newUpstream(p *catalog.Provider, rt runtimeSettings) (*upstream, error) {
+	opts := transport.Options{
+		DialTimeout:           rt.dialTimeout,
+		ResponseHeaderTimeout: rt.responseHeaderTimeout,
+		EnvProxy:              rt.envProxy,
+	}
+	tr, err := transport.New(p.Transport, opts)
+	if err != nil {
+		return nil, err
+	}
 	u := &upstream{
 		provider:  p,
+		transport: tr,
 		latency:   upstreamLatency.WithLabelValues(p.Name),
 		ttft:      timeToFirstToken.WithLabelValues(p.Name),
 		keyHeader: p.KeyHeader,
-		plain: &h1.Transport{
-			DialContext:           dialer.DialContext,
-			ResponseHeaderTimeout: rt.responseHeaderTimeout,
-			MaxIdlePerHost:        idlePerHost,
-			IdleTimeout:           idleTimeout,
-		},
-		secure: &http.Transport{
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   rt.dialTimeout,
-			ResponseHeaderTimeout: rt.responseHeaderTimeout,
-			ExpectContinueTimeout: time.Second,
-			MaxIdleConns:          1024,
-			MaxIdleConnsPerHost:   idlePerHost,
-			IdleConnTimeout:       idleTimeout,
-			// Go's 4 KiB read and write buffers: events are small, and a large request body
-			// is written after the head in writes of its own.
-		},
+	}
+	if p.Transport.UsesH1() {
+		u.plain = transport.NewH1(p.Transport, opts)
 	}
 	for c := range u.attempts {
 		u.attempts[c] = attemptsTotal.WithLabelValues(p.Name, selector.Class(c).String())
 	}
-	return u
+	return u, nil
 }
 
-// transportFor returns the transport for a node (a base URL).
+// transportFor returns the client for a node (a base URL).
 func (u *upstream) transportFor(node string) http.RoundTripper {
-	if strings.HasPrefix(node, "http://") {
+	if u.plain != nil && strings.HasPrefix(node, "http://") {
 		return u.plain
 	}
-	return u.secure
+	return u.transport
 }
 
 func (u *upstream) closeIdleConnections() {
-	u.plain.CloseIdleConnections()
-	u.secure.CloseIdleConnections()
+	u.transport.CloseIdleConnections()
+	if u.plain != nil {
+		u.plain.CloseIdleConnections()
+	}
+}
+
+// inlineBodyMax is the largest rewritten body sent from one in-memory copy: with room for the
+// head in the transport's write buffer, the head and the body leave in one write. net/http
+// flushes the head on its own unless the body is a *bytes.Reader (or another reader it knows
+// to be in memory), so the rewritten parts are copied; a larger body is sent from the pooled
+// buffer, under the lease, and its head flush is one write among several.
+const inlineBodyMax = transport.WriteBufferSize - 2<<10
+
+// errNoResend is what the transport gets when it asks for a body again after some of it went
+// out. The attempt then fails, is counted, and the attempt loop tries another target.
+var errNoResend = errors.New("request may have reached the upstream: not sent again")
+
+// setRequestBody gives req the body b. The transport may ask for the body again (GetBody) to
+// resend the request on a new connection: it does so only when nothing was written, unless
+// the request carries an idempotency header, for which net/http also resends a request it
+// did write. Those headers are the client's, sent on to the upstream; a resend of a POST the
+// upstream may have received is never the transport's call: it fails, and failover to
+// another target happens in the attempt loop, where it is counted.
+func setRequestBody(req *http.Request, b reqbody.Body) {
+	req.ContentLength = b.Len()
+	guard := hasIdempotencyHeader(req.Header)
+	if b.Len() <= inlineBodyMax {
+		// A per-attempt copy the collector owns: the transport may read it after RoundTrip
+		// returned without holding the pooled buffer.
+		buf := b.Bytes()
+		cur := bytes.NewReader(buf)
+		req.Body = io.NopCloser(cur)
+		req.GetBody = func() (io.ReadCloser, error) {
+			if guard && cur.Len() < len(buf) {
+				return nil, errNoResend
+			}
+			cur = bytes.NewReader(buf)
+			return io.NopCloser(cur), nil
+		}
+		return
+	}
+	cur := b.Reader()
+	req.Body = cur
+	req.GetBody = func() (io.ReadCloser, error) {
+		if guard && cur.Started() {
+			return nil, errNoResend
+		}
+		cur = b.Reader()
+		return cur, nil
+	}
+}
+
+// hasIdempotencyHeader reports whether h has a header that makes net/http treat a POST as
+// replayable.
+func hasIdempotencyHeader(h http.Header) bool {
+	_, a := h["Idempotency-Key"]
+	_, b := h["X-Idempotency-Key"]
+	return a || b
 }
 
 // endpoint is one API the router serves and how its streams are relayed.

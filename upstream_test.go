@@ -9,33 +9,59 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/h1"
+	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
-// http:// nodes go through the router's own HTTP/1.1 client; https:// nodes keep net/http,
-// which speaks HTTP/2 where the provider offers it.
-func TestTransportForScheme(t *testing.T) {
+// Every node of a provider, http:// and https://, goes through the provider's one net/http
+// transport; each provider has its own, built from its transport settings.
+func TestOneTransportForEveryScheme(t *testing.T) {
 	p := provider("p", "http://127.0.0.1:1/v1", nil, "m", "m-up")
 	p.BaseURLs = append(p.BaseURLs, "https://api.example.test/v1")
-	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
-	seen := map[string]bool{}
+	q := provider("q", "https://api.example.test/v1", nil, "m", "m-q")
+	q.Transport = &transport.Config{KeepAliveIdleConnsPerHost: 7}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p, q}})
+	byProvider := map[string]*http.Transport{}
 	for _, tg := range tr.targets {
-		switch tg.transport.(type) {
+		ht, ok := tg.transport.(*http.Transport)
+		if !ok {
+			t.Fatalf("%s: transport %T, want *http.Transport", tg.Node, tg.transport)
+		}
+		if prev := byProvider[tg.Provider.Name]; prev != nil && prev != ht {
+			t.Errorf("provider %s has two transports", tg.Provider.Name)
+		}
+		byProvider[tg.Provider.Name] = ht
+	}
+	if len(byProvider) != 2 || byProvider["p"] == byProvider["q"] {
+		t.Fatalf("transports: %v", byProvider)
+	}
+	if n := byProvider["p"].MaxIdleConnsPerHost; n != 256 {
+		t.Errorf("default idle per host %d, want 256", n)
+	}
+	if n := byProvider["q"].MaxIdleConnsPerHost; n != 7 {
+		t.Errorf("configured idle per host %d, want 7", n)
+	}
+}
+
+// protocol h1 is an explicit opt-in: it puts the provider's http:// nodes on the h1 client,
+// and leaves its https:// nodes on net/http.
+func TestH1OptIn(t *testing.T) {
+	p := provider("p", "http://127.0.0.1:1/v1", nil, "m", "m-up")
+	p.BaseURLs = append(p.BaseURLs, "https://api.example.test/v1")
+	p.Transport = &transport.Config{Protocol: "h1", KeepAliveIdleConnsPerHost: 9}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+	for _, tg := range tr.targets {
+		switch c := tg.transport.(type) {
 		case *h1.Transport:
-			seen["h1"] = true
-			if !strings.HasPrefix(tg.Node, "http://") {
-				t.Errorf("%s uses the cleartext client", tg.Node)
+			if !strings.HasPrefix(tg.Node, "http://") || c.MaxIdlePerHost != 9 {
+				t.Errorf("%s on h1 (idle per host %d)", tg.Node, c.MaxIdlePerHost)
 			}
 		case *http.Transport:
-			seen["net/http"] = true
 			if !strings.HasPrefix(tg.Node, "https://") {
-				t.Errorf("%s uses net/http", tg.Node)
+				t.Errorf("%s on net/http with protocol h1", tg.Node)
 			}
 		default:
-			t.Errorf("%s: transport %T", tg.Node, tg.transport)
+			t.Errorf("%s: %T", tg.Node, c)
 		}
-	}
-	if !seen["h1"] || !seen["net/http"] {
-		t.Errorf("transports used: %v", seen)
 	}
 }
 
@@ -76,38 +102,5 @@ func TestUpstreamConnectionReused(t *testing.T) {
 				t.Errorf("3 requests opened %d upstream connections, want 1", n)
 			}
 		})
-	}
-}
-
-// Servers close idle keep-alive connections (uvicorn and Node after 5 s). The next request must
-// still reach the upstream at the first attempt, on a new connection, and cool nothing: with a
-// single target, a cooldown would turn an idle timeout into an outage.
-func TestUpstreamClosedIdleConnection(t *testing.T) {
-	up := newUnstartedFakeUpstream(t, okChat)
-	conns := countConns(up)
-	up.Start()
-	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
-		provider("p", up.URL+"/v1", []string{"sk-p"}, "m", "m-up"),
-	}})
-	const body = `{"model":"m","messages":[]}`
-	if rec := tr.chat(body); rec.Code != http.StatusOK {
-		t.Fatalf("status %d: %s", rec.Code, rec.Body)
-	}
-	up.CloseClientConnections() // the upstream closes the now idle connection
-	rec := tr.chat(body)
-	if rec.Code != http.StatusOK || rec.Header().Get("X-LLM-Router-Attempts") != "1" {
-		t.Fatalf("status %d after %s attempts: %s", rec.Code, rec.Header().Get("X-LLM-Router-Attempts"), rec.Body)
-	}
-	if n := up.calls.Load(); n != 2 {
-		t.Errorf("upstream got %d requests, want 2", n)
-	}
-	if n := conns.Load(); n != 2 {
-		t.Errorf("upstream accepted %d connections, want 2", n)
-	}
-	if s := tr.targets[0].health.Snapshot(); s.Failures != 0 || tr.targets[0].cooling(tr.clock.Now().UnixNano()) {
-		t.Errorf("target state after an idle close: %+v", s)
-	}
-	if logs := tr.logs.String(); strings.Contains(logs, "cooldown started") {
-		t.Errorf("an idle close was logged as a failure:\n%s", logs)
 	}
 }

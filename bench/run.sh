@@ -18,6 +18,8 @@ MEM_STREAMS=${MEM_STREAMS:-1000}     # memory test: concurrent slow streams (0: 
 MEM_SECONDS=${MEM_SECONDS:-5}        # how long each slow stream lasts
 MEM_TARGETS=${MEM_TARGETS:-"llm_router reverse_proxy"}
 PROFILE_SECONDS=${PROFILE_SECONDS:-0} # >0: CPU profiles of Caddy saturated through each proxy
+TARGETS=${TARGETS:-"direct reverse_proxy llm_router llm_router_h1 reverse_proxy_tls llm_router_tls"} # interleaved targets
+PROFILE_TARGETS=${PROFILE_TARGETS:-"reverse_proxy llm_router reverse_proxy_tls llm_router_tls"}
 PIN=${PIN:-1}                        # taskset: servers on CPU 0, load generator on CPU 1
 OUT=${OUT:-}                         # keep results.jsonl, the Caddyfile, logs and profiles here
 
@@ -69,21 +71,31 @@ go build -o "$TMP/load" ./bench/load
 LOAD=("${GEN[@]}" "$TMP/load")
 CLK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
-mapfile -t PORTS < <("$TMP/load" -mode ports -n 7)
-((${#PORTS[@]} == 7)) || { log "could not find free ports"; exit 1; }
+mapfile -t PORTS < <("$TMP/load" -mode ports -n 12)
+((${#PORTS[@]} == 12)) || { log "could not find free ports"; exit 1; }
 UP=${PORTS[0]} SLOW=${PORTS[1]} P_RP=${PORTS[2]} P_LR=${PORTS[3]} P_MRP=${PORTS[4]} P_MLR=${PORTS[5]} ADMIN=${PORTS[6]}
+UPT=${PORTS[7]} P_RPT=${PORTS[8]} P_LRT=${PORTS[9]} P_LRH=${PORTS[10]} P_LRT11=${PORTS[11]}
 MODEL=bench-model
 
-"${SRV[@]}" "$TMP/upstream" -addr "127.0.0.1:$UP" -chunks "$CHUNKS" -delay "${STREAM_DELAY_MS}ms" 2>"$TMP/upstream.log" &
+# The fake upstream serves http:// on $UP and https:// on $UPT, with a CA it makes at start and
+# writes to $TMP/ca.pem: both proxies are told to trust it, and nothing else is.
+"${SRV[@]}" "$TMP/upstream" -addr "127.0.0.1:$UP" -tls-addr "127.0.0.1:$UPT" -tls-dir "$TMP" \
+	-chunks "$CHUNKS" -delay "${STREAM_DELAY_MS}ms" 2>"$TMP/upstream.log" &
 UP_PID=$!
 PIDS+=("$UP_PID")
 SLOW_DELAY_MS=$((MEM_SECONDS * 1000 / CHUNKS))
 "${SRV[@]}" "$TMP/upstream" -addr "127.0.0.1:$SLOW" -chunks "$CHUNKS" -delay "${SLOW_DELAY_MS}ms" 2>"$TMP/upstream-slow.log" &
 PIDS+=($!)
 
+for _ in $(seq 100); do [[ -s $TMP/ca.pem ]] && break; sleep 0.1; done
+[[ -s $TMP/ca.pem ]] || { log "the upstream wrote no CA"; tail -5 "$TMP/upstream.log" >&2; exit 1; }
+
 # One Caddy, both proxies configured alike: no access logs, error-level logging, the same
 # idle-connection pool size as the router's transport (256 per host; Caddy's default is 32).
-# The mem_ sites point at the slow upstream and serve only the memory test.
+# llm_router_h1 puts its http:// node on the router's own HTTP/1.1 client (transport h1);
+# llm_router_tls11 (not in the default TARGETS) speaks HTTP/1.1 over TLS (versions 1.1).
+# The _tls sites reach the upstream over https:// (HTTP/2, as both negotiate it), trusting
+# the run's CA. The mem_ sites point at the slow upstream and serve only the memory test.
 cat >"$TMP/Caddyfile" <<EOF
 {
 	admin 127.0.0.1:$ADMIN
@@ -109,6 +121,54 @@ http://127.0.0.1:$P_LR {
 		provider bench {
 			base_url http://127.0.0.1:$UP/v1
 			model $MODEL bench-1
+		}
+	}
+}
+
+http://127.0.0.1:$P_RPT {
+	bind 127.0.0.1
+	reverse_proxy https://127.0.0.1:$UPT {
+		transport http {
+			tls_trust_pool file $TMP/ca.pem
+			keepalive_idle_conns_per_host 256
+		}
+	}
+}
+
+http://127.0.0.1:$P_LRT {
+	bind 127.0.0.1
+	llm_router {
+		provider bench {
+			base_url https://127.0.0.1:$UPT/v1
+			model $MODEL bench-1
+			transport {
+				tls_trusted_ca_certs $TMP/ca.pem
+			}
+		}
+	}
+}
+
+http://127.0.0.1:$P_LRH {
+	bind 127.0.0.1
+	llm_router {
+		provider bench {
+			base_url http://127.0.0.1:$UP/v1
+			model $MODEL bench-1
+			transport h1
+		}
+	}
+}
+
+http://127.0.0.1:$P_LRT11 {
+	bind 127.0.0.1
+	llm_router {
+		provider bench {
+			base_url https://127.0.0.1:$UPT/v1
+			model $MODEL bench-1
+			transport {
+				tls_trusted_ca_certs $TMP/ca.pem
+				versions 1.1
+			}
 		}
 	}
 }
@@ -142,7 +202,9 @@ start_caddy() {
 	local body='{"model":"'$MODEL'","messages":[{"role":"user","content":"hi"}]}'
 	for _ in $(seq 100); do
 		if curl -sf -o /dev/null --max-time 1 -d "$body" "http://127.0.0.1:$P_LR/v1/chat/completions" &&
-			curl -sf -o /dev/null --max-time 1 -d "$body" "http://127.0.0.1:$P_RP/v1/chat/completions"; then
+			curl -sf -o /dev/null --max-time 1 -d "$body" "http://127.0.0.1:$P_RP/v1/chat/completions" &&
+			curl -sf -o /dev/null --max-time 1 -d "$body" "http://127.0.0.1:$P_LRT/v1/chat/completions" &&
+			curl -sf -o /dev/null --max-time 1 -d "$body" "http://127.0.0.1:$P_RPT/v1/chat/completions"; then
 			return 0
 		fi
 		kill -0 "$CADDY_PID" 2>/dev/null || break
@@ -170,6 +232,10 @@ url_of() {
 	direct) echo "http://127.0.0.1:$UP/v1/chat/completions" ;;
 	reverse_proxy) echo "http://127.0.0.1:$P_RP/v1/chat/completions" ;;
 	llm_router) echo "http://127.0.0.1:$P_LR/v1/chat/completions" ;;
+	reverse_proxy_tls) echo "http://127.0.0.1:$P_RPT/v1/chat/completions" ;;
+	llm_router_tls) echo "http://127.0.0.1:$P_LRT/v1/chat/completions" ;;
+	llm_router_h1) echo "http://127.0.0.1:$P_LRH/v1/chat/completions" ;;
+	llm_router_tls11) echo "http://127.0.0.1:$P_LRT11/v1/chat/completions" ;;
 	mem_reverse_proxy) echo "http://127.0.0.1:$P_MRP/v1/chat/completions" ;;
 	mem_llm_router) echo "http://127.0.0.1:$P_MLR/v1/chat/completions" ;;
 	esac
@@ -193,10 +259,12 @@ run() {
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "settings: ROUNDS=$ROUNDS SAT_SECONDS=$SAT_SECONDS SAT_CONC=$SAT_CONC RATE=$RATE RATE_SECONDS=$RATE_SECONDS" \
 		"STREAMS=$STREAMS STREAM_CONC=$STREAM_CONC CHUNKS=$CHUNKS STREAM_DELAY_MS=$STREAM_DELAY_MS MEM_STREAMS=$MEM_STREAMS MEM_SECONDS=$MEM_SECONDS"
+	echo "targets: $TARGETS"
 	echo "caddy: $("$TMP/caddy" version | cut -d' ' -f1)"
 } | tee "$TMP/header.txt" >&2
 
-TARGETS=(direct reverse_proxy llm_router)
+read -r -a TARGETS <<<"$TARGETS"
+NT=${#TARGETS[@]}
 if ((WARMUP_SECONDS > 0)); then
 	for t in "${TARGETS[@]}"; do
 		run 0 "$t" sat -c "$SAT_CONC" -d "${WARMUP_SECONDS}s" >/dev/null 2>&1
@@ -207,7 +275,7 @@ echo 5 >"/proc/$CADDY_PID/clear_refs" 2>/dev/null || log "could not reset Caddy'
 
 for ((r = 1; r <= ROUNDS; r++)); do
 	order=()
-	for i in 0 1 2; do order+=("${TARGETS[$(((i + r - 1) % 3))]}"); done
+	for ((i = 0; i < NT; i++)); do order+=("${TARGETS[$(((i + r - 1) % NT))]}"); done
 	log "round $r/$ROUNDS: ${order[*]}"
 	for t in "${order[@]}"; do run "$r" "$t" sat -c "$SAT_CONC" -d "${SAT_SECONDS}s"; done
 	for t in "${order[@]}"; do run "$r" "$t" rate -rate "$RATE" -d "${RATE_SECONDS}s"; done
@@ -218,7 +286,7 @@ done
 # non-streamed requests (sat) and with streams (stream), through each proxy.
 if ((PROFILE_SECONDS > 0)); then
 	for m in sat stream; do
-		for t in reverse_proxy llm_router; do
+		for t in $PROFILE_TARGETS; do
 			log "profiling Caddy for ${PROFILE_SECONDS}s: $m through $t"
 			if [[ $m == sat ]]; then
 				args=(-c "$SAT_CONC" -d "$((PROFILE_SECONDS + 2))s")

@@ -14,6 +14,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
 // Catalog is the resolved, immutable view of every provider, target and public name. It is built
@@ -45,6 +47,9 @@ type Provider struct {
 	SSEKeepEventNames, SSEKeepComments bool
 	// KeyCount is the number of distinct keys (0 for a keyless provider).
 	KeyCount int
+	// Transport is the provider's egress settings with placeholders resolved, or nil for the
+	// defaults.
+	Transport *transport.Config
 }
 
 // Target is the unit that is picked, cooled and retried: a provider node, a key and a model.
@@ -215,6 +220,13 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 		p.KeyHeader = http.CanonicalHeaderKey(pc.KeyHeader)
 		p.Bearer = false
 	}
+	if pc.Transport != nil {
+		t, err := b.resolveTransport(pc.Transport)
+		if err != nil {
+			return fmt.Errorf("provider %q: transport: %w", pc.Name, err)
+		}
+		p.Transport = t
+	}
 	for _, raw := range pc.BaseURLs {
 		node, err := parseNode(raw)
 		if err != nil {
@@ -294,6 +306,24 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 		b.byModel[m.Name] = append(b.byModel[m.Name], perModel[m.Name]...)
 	}
 	return nil
+}
+
+// resolveTransport returns a copy of c with placeholders in its proxy URL and file paths
+// resolved, checked. Errors never quote the resolved proxy URL, which may hold a password.
+func (b *builder) resolveTransport(c *transport.Config) (*transport.Config, error) {
+	r := *c
+	r.NetworkProxy = b.resolve(c.NetworkProxy)
+	r.TLSTrustedCACerts = make([]string, len(c.TLSTrustedCACerts))
+	for i, f := range c.TLSTrustedCACerts {
+		r.TLSTrustedCACerts[i] = b.resolve(f)
+	}
+	r.TLSClientCertificateFile = b.resolve(c.TLSClientCertificateFile)
+	r.TLSClientCertificateKeyFile = b.resolve(c.TLSClientCertificateKeyFile)
+	r.TLSServerName = b.resolve(c.TLSServerName)
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // providerKeys resolves and splits the key references, dropping duplicates.

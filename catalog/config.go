@@ -3,6 +3,8 @@
 // function that resolves key references such as {env.X} and {file.X}.
 package catalog
 
+import "github.com/llmrouter/caddy-llm-router/transport"
+
 // Config is the catalog content, as written inline in the router's config or in a JSON catalog
 // file (see LoadFile). Several configs are merged by Build.
 type Config struct {
@@ -60,6 +62,12 @@ type ProviderConfig struct {
 	// SSEKeepComments keeps `:` comment lines (keepalives such as `: OPENROUTER PROCESSING`) in
 	// relayed streams. Default false.
 	SSEKeepComments bool `json:"sse_keep_comments,omitempty"`
+
+	// Transport holds the provider's egress settings: proxy, TLS trust and client certificate,
+	// HTTP versions (h2c) and connection limits. Default: the proxy from the environment, the
+	// system's trusted roots, HTTP/2 over TLS where offered, 256 idle connections per host kept
+	// for 90 s.
+	Transport *transport.Config `json:"transport,omitempty"`
 }
 
 // ModelRoute maps one public model name to a provider's upstream id.

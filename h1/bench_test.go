@@ -9,10 +9,11 @@ import (
 	"testing"
 
 	"github.com/llmrouter/caddy-llm-router/h1"
+	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
-// BenchmarkRoundTrip compares h1.Transport with net/http's Transport in one run, against the
-// same httptest server: a 1 KB JSON POST answered by a small JSON reply, read to EOF. It uses
+// BenchmarkRoundTrip compares h1.Transport with net/http's Transport (as it comes, and as the
+// router builds it: transport.New) in one run, against the same httptest server: a 1 KB JSON POST answered by a small JSON reply, read to EOF. It uses
 // b.RunParallel (GOMAXPROCS callers), as a gateway does; both pools keep up to 64 idle
 // connections, so neither churns connections. Allocations include the server's, which are the
 // same for both.
@@ -30,12 +31,17 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 	h1t := &h1.Transport{MaxIdlePerHost: 64}
 	nht := &http.Transport{MaxIdleConnsPerHost: 64}
+	router, err := transport.New(&transport.Config{KeepAliveIdleConnsPerHost: 64}, transport.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer router.CloseIdleConnections()
 	defer h1t.CloseIdleConnections()
 	defer nht.CloseIdleConnections()
 	for _, tc := range []struct {
 		name string
 		rt   http.RoundTripper
-	}{{"h1", h1t}, {"net_http", nht}} {
+	}{{"h1", h1t}, {"net_http", nht}, {"net_http_router", router}} {
 		b.Run("transport="+tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

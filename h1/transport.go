@@ -1,14 +1,19 @@
 // Package h1 is a lean HTTP/1.1 client transport for cleartext upstreams: local and in-cluster
-// model servers, sidecars, internal gateways.
+// model servers, sidecars, internal gateways. The router uses it only for the http:// nodes of
+// a provider that opts in (`transport h1`); every other node goes through net/http.
 //
 // net/http's Transport hands every request to two goroutines per connection (one writes, one
-// reads) and writes a request's head and body in two syscalls unless the body is a type it
-// knows. This transport writes head and body in one syscall and reads the reply on the
-// caller's goroutine; its connection pool is a stack per host. For a cleartext upstream it
-// loses nothing: HTTP/2 is only offered over TLS, and https upstreams keep net/http.
+// reads). This transport writes head and body in one syscall and reads the reply on the
+// caller's goroutine; its connection pool is a stack per host. On the router's loopback load
+// test that is about 20% more throughput than a tuned net/http Transport.
+//
+// It keeps net/http's rules where they matter: a request is sent again on a new connection
+// only when none of it was written (whatever its method or headers: the caller retries
+// elsewhere, and counts it); idle connections are probed before reuse and reaped when the
+// upstream closes them; req.Close sends "Connection: close" and the connection is not reused.
 //
 // It sends no Accept-Encoding, so replies come back as the upstream wrote them, uncompressed.
-// It implements http.RoundTripper for "http" URLs only.
+// It uses no proxy. It implements http.RoundTripper for "http" URLs only.
 package h1
 
 import (
@@ -48,12 +53,18 @@ type Transport struct {
 	IdleTimeout time.Duration
 	// Now is the clock for idle ages (nil: time.Now); tests set it.
 	Now func() time.Time
+	// ReapInterval is how often idle connections are checked for a close by the upstream;
+	// those it closed are dropped from the pool (and closed on this side: no CLOSE_WAIT
+	// sockets kept). 0 means every second.
+	ReapInterval time.Duration
 
 	mu   sync.Mutex
 	idle map[string][]*conn // per host, most recently used last
 	// closeIdle refuses connections that end after CloseIdleConnections (an old config's
 	// requests finishing after a reload) until the next request asks for one.
 	closeIdle bool
+	// reaping is set while a reap is scheduled.
+	reaping bool
 }
 
 // maxReplyHead bounds what is read while a reply's head is parsed, so an upstream that sends
@@ -150,9 +161,12 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		// A pooled connection the upstream closed while it was idle fails before a byte of
-		// reply: send again, once, on a new connection. The probe in getConn makes this rare.
-		if try == 0 && c.reused && errors.Is(err, errNoReply) && ctx.Err() == nil {
+		// A pooled connection that failed before a byte of the request left (the write
+		// itself failed at once: the upstream had closed it while it was idle) is replaced,
+		// once, by a new one. Once any byte was written the upstream may have the request:
+		// it is not sent again, whatever the method; the caller decides, and counts it. The
+		// probe in getConn and the reaper make a dead pooled connection rare.
+		if try == 0 && c.reused && errors.Is(err, errNothingWritten) && ctx.Err() == nil {
 			if body == nil {
 				continue
 			}
@@ -169,13 +183,25 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// errNoReply marks a failure on a connection that gave no byte of reply.
-var errNoReply = errors.New("connection closed before any reply")
+// errNoReply marks a failure on a connection that gave no byte of reply; errNothingWritten
+// one where, besides, no byte of the request was written.
+var (
+	errNoReply        = errors.New("connection closed before any reply")
+	errNothingWritten = errors.New("no byte of the request was written")
+)
 
-type noReplyError struct{ err error }
+type noReplyError struct {
+	err            error
+	nothingWritten bool
+}
 
-func (e *noReplyError) Error() string   { return e.err.Error() }
-func (e *noReplyError) Unwrap() []error { return []error{e.err, errNoReply} }
+func (e *noReplyError) Error() string { return e.err.Error() }
+func (e *noReplyError) Unwrap() []error {
+	if e.nothingWritten {
+		return []error{e.err, errNoReply, errNothingWritten}
+	}
+	return []error{e.err, errNoReply}
+}
 func unwrapNoReply(err error) error {
 	var nr *noReplyError
 	if errors.As(err, &nr) {
@@ -196,7 +222,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, ms
 		}
 		return nil, err
 	}
-	_, werr := c.nc.Write(msg)
+	written, werr := c.nc.Write(msg)
 	if werr == nil && body != nil {
 		src := &errorRecorder{r: body}
 		_, werr = io.CopyN(c.nc, src, n)
@@ -229,13 +255,13 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, ms
 			err = ErrResponseHeaderTimeout
 		}
 		if perr != nil && (werr != nil || isClosedByPeer(perr)) {
-			err = &noReplyError{err}
+			err = &noReplyError{err: err, nothingWritten: written == 0 && werr != nil}
 		}
 		return fail(err)
 	}
 	// A reply that came while the body was still being written (an early 413, say) is still a
 	// reply, but that connection cannot be trusted again; nor one a 101 gave to another protocol.
-	keep := werr == nil && !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols
+	keep := werr == nil && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	if t.ResponseHeaderTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
@@ -421,9 +447,59 @@ func (t *Transport) putIdle(c *conn) {
 		stack = stack[:len(stack)-1]
 	}
 	t.idle[c.host] = append(stack, c)
+	schedule := !t.reaping
+	t.reaping = true
 	t.mu.Unlock()
 	if evicted != nil {
 		_ = evicted.nc.Close()
+	}
+	if schedule {
+		time.AfterFunc(t.reapInterval(), t.reap)
+	}
+}
+
+func (t *Transport) reapInterval() time.Duration {
+	if t.ReapInterval > 0 {
+		return t.ReapInterval
+	}
+	return time.Second
+}
+
+// reap drops the idle connections the upstream has closed, and those past IdleTimeout, and
+// runs again while any idle connection is left. Without it a connection the upstream closed
+// would stay pooled (in CLOSE_WAIT) until a request found it, which under a trickle of
+// requests on the freshest connection is never. A probe is one non-blocking syscall; probes
+// run under the pool's lock, so no request can be using a connection being probed.
+func (t *Transport) reap() {
+	now := t.now()
+	var dead []*conn
+	t.mu.Lock()
+	for host, stack := range t.idle {
+		live := stack[:0]
+		for _, c := range stack {
+			if (t.IdleTimeout > 0 && now.Sub(c.idleSince) > t.IdleTimeout) || (c.probe != nil && !c.probe.alive()) {
+				dead = append(dead, c)
+				continue
+			}
+			live = append(live, c)
+		}
+		clear(stack[len(live):])
+		t.idle[host] = live
+	}
+	again := false
+	for _, stack := range t.idle {
+		if len(stack) > 0 {
+			again = true
+			break
+		}
+	}
+	t.reaping = again
+	t.mu.Unlock()
+	for _, c := range dead {
+		_ = c.nc.Close()
+	}
+	if again {
+		time.AfterFunc(t.reapInterval(), t.reap)
 	}
 }
 
@@ -502,6 +578,9 @@ func appendHead(b []byte, req *http.Request, contentLength int64, hasBody bool) 
 			b = append(b, v...)
 			b = append(b, "\r\n"...)
 		}
+	}
+	if req.Close {
+		b = append(b, "Connection: close\r\n"...)
 	}
 	if hasBody || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
 		b = append(b, "Content-Length: "...)

@@ -48,7 +48,8 @@ func Rewrite(b []byte, f Fields, upstreamModel string, includeUsage bool) Body {
 // Len is the body's length in bytes, for Content-Length.
 func (b Body) Len() int64 { return b.n }
 
-// Bytes returns the body as one new slice (tests and rare paths only).
+// Bytes returns the body as one new slice: one allocation and one copy. The router hands
+// small bodies to net/http this way, as a *bytes.Reader, which it writes with the head.
 func (b Body) Bytes() []byte {
 	out := make([]byte, 0, b.n)
 	for _, p := range b.parts {
@@ -89,6 +90,8 @@ type BodyReader struct {
 	// releases the lease once no call is using the buffer.
 	state atomic.Int64
 	done  atomic.Bool
+	// started is set by the first Read or WriteTo: some of the body may have been sent.
+	started atomic.Bool
 }
 
 const closedBit = 1
@@ -114,12 +117,17 @@ func (r *BodyReader) finish() {
 	}
 }
 
+// Started reports whether Read or WriteTo was called: a transport that asks for the body
+// again after that may already have sent some of it. It is safe from any goroutine.
+func (r *BodyReader) Started() bool { return r.started.Load() }
+
 // Read implements io.Reader.
 func (r *BodyReader) Read(p []byte) (int, error) {
 	if !r.enter() {
 		return 0, ErrReleased
 	}
 	defer r.exit()
+	r.started.Store(true)
 	n := 0
 	for k := range r.parts {
 		if n == len(p) {
@@ -142,6 +150,7 @@ func (r *BodyReader) WriteTo(w io.Writer) (int64, error) {
 		return 0, ErrReleased
 	}
 	defer r.exit()
+	r.started.Store(true)
 	var total int64
 	for k := range r.parts {
 		if len(r.parts[k]) == 0 {

@@ -10,8 +10,17 @@ import (
 	"strings"
 )
 
-// The targets of the comparison, in report order. Memory runs are labelled mem_<target>.
-var targets = []string{"direct", "reverse_proxy", "llm_router"}
+// The targets of the comparison, in report order; a run reports those it measured. Memory
+// runs are labelled mem_<target>.
+var targets = []string{"direct", "reverse_proxy", "llm_router", "reverse_proxy_tls", "llm_router_tls", "llm_router_h1", "llm_router_tls11"}
+
+// pairs are the ratios reported: the router against reverse_proxy on each upstream scheme.
+var pairs = []struct{ a, b, label string }{
+	{"llm_router", "reverse_proxy", "http:// upstream"},
+	{"llm_router_tls", "reverse_proxy_tls", "https:// upstream"},
+	{"llm_router", "llm_router_h1", "http:// upstream, net/http vs h1"},
+	{"llm_router_tls11", "reverse_proxy_tls", "https:// upstream, the router on HTTP/1.1 over TLS"},
+}
 
 // report summarises a run's JSON lines: medians over rounds per target, added latency paired
 // with the direct run of the same round, CPU per request, and llm_router / reverse_proxy ratios.
@@ -140,24 +149,27 @@ func report(path string, w io.Writer) error {
 			addedStr(t, r.addedTTFB), cr, cs, r.upReq, r.errors, r.truncated)
 	}
 
-	// Ratios llm_router / reverse_proxy; throughput also per round, to show the spread.
-	lr, rp := rows["llm_router"], rows["reverse_proxy"]
-	if lr.rounds > 0 && rp.rounds > 0 {
-		a, b := byRound("sat", "llm_router"), byRound("sat", "reverse_proxy")
+	// Ratios per pair; throughput also per round, to show the spread.
+	for _, pr := range pairs {
+		a, b := rows[pr.a], rows[pr.b]
+		if a.rounds == 0 || b.rounds == 0 {
+			continue
+		}
+		ra, rb := byRound("sat", pr.a), byRound("sat", pr.b)
 		var per []float64
-		for round, x := range a {
-			if y, ok := b[round]; ok && y.RPS > 0 {
+		for round, x := range ra {
+			if y, ok := rb[round]; ok && y.RPS > 0 {
 				per = append(per, x.RPS/y.RPS)
 			}
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "llm_router / reverse_proxy:")
+		fmt.Fprintf(w, "%s / %s (%s):\n", pr.a, pr.b, pr.label)
 		fmt.Fprintf(w, "  throughput       %.3f  (per round: median %.3f, min %.3f, max %.3f)\n",
-			ratio(lr.rps, rp.rps), median(per), minOf(per), maxOf(per))
-		fmt.Fprintf(w, "  added p50        %.3f  (%.3f ms vs %.3f ms)\n", ratio(lr.added, rp.added), lr.added, rp.added)
-		fmt.Fprintf(w, "  added TTFB       %.3f  (%.3f ms vs %.3f ms)\n", ratio(lr.addedTTFB, rp.addedTTFB), lr.addedTTFB, rp.addedTTFB)
-		fmt.Fprintf(w, "  CPU / request    %.3f  (%.1f us vs %.1f us)\n", ratio(lr.cpuReq, rp.cpuReq), lr.cpuReq, rp.cpuReq)
-		fmt.Fprintf(w, "  CPU / stream     %.3f  (%.1f us vs %.1f us)\n", ratio(lr.cpuStr, rp.cpuStr), lr.cpuStr, rp.cpuStr)
+			ratio(a.rps, b.rps), median(per), minOf(per), maxOf(per))
+		fmt.Fprintf(w, "  added p50        %.3f  (%.3f ms vs %.3f ms)\n", ratio(a.added, b.added), a.added, b.added)
+		fmt.Fprintf(w, "  added TTFB       %.3f  (%.3f ms vs %.3f ms)\n", ratio(a.addedTTFB, b.addedTTFB), a.addedTTFB, b.addedTTFB)
+		fmt.Fprintf(w, "  CPU / request    %.3f  (%.1f us vs %.1f us)\n", ratio(a.cpuReq, b.cpuReq), a.cpuReq, b.cpuReq)
+		fmt.Fprintf(w, "  CPU / stream     %.3f  (%.1f us vs %.1f us)\n", ratio(a.cpuStr, b.cpuStr), a.cpuStr, b.cpuStr)
 	}
 	var late int64
 	for _, t := range targets {

@@ -3,11 +3,16 @@
 // completion, or, when the body contains "stream":true, -chunks SSE chunks -delay apart, a
 // usage chunk and [DONE]. It decodes no JSON, so its own cost stays small and constant.
 //
-//	go run ./bench/upstream -addr 127.0.0.1:9101 -chunks 20 -delay 0
+// With -tls-addr it serves the same over TLS too (HTTP/2 offered in ALPN, as hosted APIs
+// do), with a certificate from a CA made at start and written to -tls-dir/ca.pem, so that
+// the proxies under test can be told to trust it.
+//
+//	go run ./bench/upstream -addr 127.0.0.1:9101 -chunks 20 -delay 0 [-tls-addr 127.0.0.1:9102 -tls-dir DIR]
 package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -16,10 +21,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/llmrouter/caddy-llm-router/internal/testpki"
 )
 
 var (
@@ -49,6 +57,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:9101", "listen address (loopback only)")
 	chunks := flag.Int("chunks", 20, "content chunks per streamed reply")
 	delay := flag.Duration("delay", 0, "pause between streamed chunks")
+	tlsAddr := flag.String("tls-addr", "", "also serve over TLS on this address (loopback only)")
+	tlsDir := flag.String("tls-dir", "", "with -tls-addr: directory for ca.pem, the CA to trust")
 	flag.Parse()
 	if *chunks < 0 || *chunks > 100000 {
 		log.Fatal("-chunks must be between 0 and 100000")
@@ -139,15 +149,67 @@ func main() {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
+	var tlsSrv *http.Server
+	if *tlsAddr != "" {
+		tln, err := listenTLS(*tlsAddr, *tlsDir)
+		if err != nil {
+			log.Fatal(err)
+		}
+		tlsSrv = &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          log.New(io.Discard, "", 0),
+		}
+		go func() {
+			if err := tlsSrv.Serve(tln); err != nil && err != http.ErrServerClosed {
+				log.Fatal(err)
+			}
+		}()
+		fmt.Fprintf(os.Stderr, "upstream: TLS on %s, CA in %s\n", tln.Addr(), filepath.Join(*tlsDir, "ca.pem"))
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-sig
 		_ = srv.Close()
+		if tlsSrv != nil {
+			_ = tlsSrv.Close()
+		}
 	}()
 	fmt.Fprintf(os.Stderr, "upstream: listening on %s (chunks=%d delay=%s)\n", ln.Addr(), *chunks, *delay)
 	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		log.Fatal(err)
 	}
 	fmt.Fprintf(os.Stderr, "upstream: served %d requests\n", served.Load())
+}
+
+// listenTLS makes a CA and a certificate for 127.0.0.1, writes the CA to dir/ca.pem (written
+// last, under a temporary name first, so whoever waits for the file finds it whole), and
+// returns a TLS listener that offers h2 and http/1.1.
+func listenTLS(addr, dir string) (net.Listener, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("-tls-addr needs -tls-dir")
+	}
+	ca, err := testpki.NewCA("llm_router bench CA")
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := ca.Server("127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := testpki.Write(dir, "ca.pem.tmp", ca.PEM)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "ca.pem")); err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, NextProtos: []string{"h2", "http/1.1"}}
+	return tls.NewListener(ln, cfg), nil
 }
