@@ -412,41 +412,6 @@ func (h *Handler) setRouteHeaders(c *call, t *target, n int) {
 	}
 }
 
-// copyRequestHeader copies the client's headers that an upstream may see: never its
-// credentials, cookies, hop-by-hop headers or its address.
-func copyRequestHeader(dst, src http.Header) {
-	for k, v := range src {
-		switch k {
-		case "Authorization", "X-Api-Key", "Api-Key", "Proxy-Authorization", "Cookie",
-			"Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection",
-			"Content-Length", "Accept-Encoding", "Host", "Expect",
-			"Openai-Organization", "Openai-Project",
-			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":
-			continue
-		}
-		dst[k] = v
-	}
-	dst["Content-Type"] = jsonContentType
-}
-
-var jsonContentType = []string{"application/json"}
-
-// writeReplyHeader copies an upstream reply's end-to-end headers, except those that describe
-// the router's own provider account (rate-limit counters) or that the router sets itself.
-func writeReplyHeader(dst, src http.Header) {
-	for k, v := range src {
-		switch k {
-		case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection",
-			"Content-Length", "Set-Cookie", "Alt-Svc", "Server", "Date":
-			continue
-		}
-		if strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Anthropic-Ratelimit-") {
-			continue
-		}
-		dst[k] = v
-	}
-}
-
 func isEventStream(h http.Header) bool {
 	ct := h.Get("Content-Type")
 	return len(ct) >= 17 && strings.EqualFold(ct[:17], "text/event-stream")
