@@ -219,10 +219,10 @@ func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response) 
 	if readErr != nil && r.Context().Err() != nil {
 		return outcome{done: true, class: selector.ClientGone}
 	}
-	if k := t.Key(); k != "" && bytes.Contains(errBody, []byte(k)) {
-		// Some upstreams quote the key they refused; the client must never see it.
-		errBody = bytes.ReplaceAll(errBody, []byte(k), []byte("[redacted]"))
-	}
+	// Some upstreams quote the key they refused, whole, cut or masked; neither the client nor
+	// a log may see any of it. This body is all that is kept of the reply, for the passed-through
+	// client error, the last reply in fail() and its snippet.
+	errBody = t.scrub(errBody)
 	ra := resp.Header.Get("Retry-After")
 	class := selector.Classify(resp.StatusCode, errBody, ra != "")
 	if class == selector.ClientError {

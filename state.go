@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/internal/redact"
 	"github.com/llmrouter/caddy-llm-router/selector"
 )
 
@@ -81,7 +82,13 @@ type target struct {
 	auth []string
 	// info is the public model's metadata (prices for cost), or nil.
 	info *catalog.ModelInfo
+	// secret removes the target's key and its fragments from upstream text; nil when keyless.
+	secret *redact.Secret
 }
+
+// scrub removes the target's key, and any fragment of it that would narrow it down, from text
+// an upstream sent, before a client or a log may see it (the rule is in package redact).
+func (t *target) scrub(text []byte) []byte { return t.secret.Redact(text) }
 
 // cooling reports whether the target is out of rotation, by its own or its key's cooldown.
 func (t *target) cooling(now int64) bool {
@@ -108,6 +115,7 @@ func (h *Handler) preparePools() error {
 		infos[m.Info.Name] = &m.Info
 	}
 	keyStates := make(map[string]*healthEntry)
+	secrets := make(map[string]*redact.Secret)
 	targets := make(map[*catalog.Target]*target, len(h.cat.Targets))
 	byState := make(map[string]*healthEntry, len(h.cat.Targets))
 	for _, ct := range h.cat.Targets {
@@ -126,6 +134,10 @@ func (h *Handler) preparePools() error {
 				keyStates[ct.KeyStateID] = t.keyEntry
 			}
 			t.key = &t.keyEntry.State
+			if t.secret = secrets[ct.KeyStateID]; t.secret == nil {
+				t.secret = redact.New(ct.Key())
+				secrets[ct.KeyStateID] = t.secret
+			}
 			if ct.Provider.Bearer {
 				t.auth = []string{"Bearer " + ct.Key()}
 			} else {
