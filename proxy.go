@@ -170,7 +170,7 @@ func (h *Handler) forward(c *call) {
 				zap.Int("status", out.status), zap.String("class", out.class.String()), zap.String("reason", out.reason))
 		}
 	}
-	c.rec.status, c.rec.outcome = h.fail(c.w, c.rec.model, c.p, failures[:nfail], last)
+	c.rec.status, c.rec.outcome = h.fail(c.w, &c.rec, c.p, failures[:nfail], last)
 }
 
 // attempt sends the request to one target. Nothing reaches the client unless the upstream
@@ -294,7 +294,7 @@ func (h *Handler) cool(t *target, out outcome, now time.Time) {
 	if out.class == selector.KeyRefused && t.key != nil {
 		state, scope = t.key, "key"
 	}
-	if state.Cool(now.UnixNano(), until.UnixNano()) {
+	if state.CoolFor(now.UnixNano(), until.UnixNano(), out.class) {
 		h.logger.Info("cooldown started",
 			zap.String("scope", scope),
 			zap.String("provider", t.Provider.Name),
@@ -328,14 +328,15 @@ func (h *Handler) logRecovery(t *target, now time.Time) {
 }
 
 // fail answers a request whose every attempt failed, or that found no healthy target.
-func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []attemptInfo, last *upstreamReply) (status int, outcome string) {
+func (h *Handler) fail(w http.ResponseWriter, rec *record, p *pool, failures []attemptInfo, last *upstreamReply) (status int, outcome string) {
+	model := rec.model
 	now := h.now()
 	hdr := w.Header()
 	hdr.Set("X-LLM-Router-Model", model)
 	hdr.Set("X-LLM-Router-Attempts", strconv.Itoa(len(failures)))
 	var wait time.Duration
-	if rec := p.sel.Recovery(now.UnixNano()); rec > 0 {
-		wait = time.Duration(rec - now.UnixNano())
+	if r := p.sel.Recovery(now.UnixNano()); r > 0 {
+		wait = time.Duration(r - now.UnixNano())
 		hdr.Set("Retry-After", retryAfterSeconds(wait))
 	}
 	if len(failures) > 0 {
@@ -343,13 +344,20 @@ func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []
 	}
 	switch {
 	case len(failures) == 0:
-		// Nothing was tried: every target was already cooling.
+		// Nothing was tried: every target was already cooling. Say why, so a client (and the log)
+		// can tell a provider that refused every key from a passing rate limit.
+		causes := p.coolingCauses(now.UnixNano())
+		rec.cooling = causes.String()
 		status, typ := http.StatusServiceUnavailable, errUnavailable
-		if p.allRateLimited() {
+		if causes.only(selector.RateLimited) {
 			status, typ = http.StatusTooManyRequests, errRateLimit
 		}
+		why := " (" + rec.cooling + ")"
+		if causes.only(selector.KeyRefused) {
+			why = ": the provider refused every key (401, 402, 403 or exhausted quota)"
+		}
 		writeAPIError(w, status, apiError{Type: typ, Code: "pool_exhausted",
-			Message: fmt.Sprintf("every target of %q is cooling down; the first recovers in %s", model, retryAfterSeconds(wait)+"s")})
+			Message: fmt.Sprintf("every target of %q is cooling down%s; the first recovers in %ss", model, why, retryAfterSeconds(wait))})
 		return status, "exhausted"
 	case last != nil:
 		// The last attempt got an upstream reply: the client sees its status and error, as if
@@ -370,15 +378,60 @@ func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []
 	return http.StatusBadGateway, "failed"
 }
 
-// allRateLimited reports whether every target's last failure was a rate limit, so a client
-// that finds the pool exhausted is told 429 rather than 503.
-func (p *pool) allRateLimited() bool {
+// coolingCounts counts a pool's cooling targets by the class of the failure that cooled them;
+// unknown counts those whose cause is not known.
+type coolingCounts struct {
+	by      [selector.ClientGone + 1]int
+	unknown int
+}
+
+// coolingCauses says why each target of the pool is out of rotation at now. A target whose key
+// is cooling counts as key_refused (only a refusal cools a key), else by its own cooldown's
+// cause: not by its latest failure, which may be older than the cooldown in force.
+func (p *pool) coolingCauses(now int64) coolingCounts {
+	var n coolingCounts
 	for _, t := range p.targets {
-		if t.health.Snapshot().LastClass != selector.RateLimited {
-			return false
+		if t.key != nil && t.key.Cooling(now) {
+			n.by[selector.KeyRefused]++
+			continue
+		}
+		if c, ok := t.health.CoolingCause(now); ok {
+			n.by[c]++
+		} else {
+			n.unknown++
 		}
 	}
-	return len(p.targets) > 0
+	return n
+}
+
+// only reports whether every target cools for the class c (and there is at least one).
+func (n coolingCounts) only(c selector.Class) bool {
+	total := n.unknown
+	for _, v := range n.by {
+		total += v
+	}
+	return total > 0 && n.by[c] == total
+}
+
+// String lists the counts, e.g. "2 key_refused, 1 rate_limited".
+func (n coolingCounts) String() string {
+	var sb strings.Builder
+	add := func(count int, what string) {
+		if count == 0 {
+			return
+		}
+		if sb.Len() > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(strconv.Itoa(count))
+		sb.WriteByte(' ')
+		sb.WriteString(what)
+	}
+	for c, v := range n.by {
+		add(v, selector.Class(c).String())
+	}
+	add(n.unknown, "cooling")
+	return sb.String()
 }
 
 // setRouteHeaders tells the client, and Caddy's logs through placeholders, where its request went.
