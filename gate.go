@@ -125,15 +125,22 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (*gate.Client, b
 	return c, true
 }
 
-// permit checks a client's model scope and rate limit once the model is known.
+// permit checks a client's model scope once the model is known. It comes before the lookup of
+// the model, so a scoped key cannot learn which models outside its scope exist.
 func (h *Handler) permit(w http.ResponseWriter, c *gate.Client, model string) bool {
-	if c == nil {
+	if c == nil || c.Allows(model) {
 		return true
 	}
-	if !c.Allows(model) {
-		writeError(w, http.StatusForbidden, errPermission, "model_not_allowed",
-			fmt.Sprintf("the key %q may not use the model %q", c.Name, model))
-		return false
+	writeError(w, http.StatusForbidden, errPermission, "model_not_allowed",
+		fmt.Sprintf("the key %q may not use the model %q", c.Name, clipEcho(model)))
+	return false
+}
+
+// charge takes one request from the client's rate limit, once the request is known to be
+// servable: a malformed body or an unknown model is no request to the upstreams.
+func (h *Handler) charge(w http.ResponseWriter, c *gate.Client) bool {
+	if c == nil {
+		return true
 	}
 	if l := h.guard.limiters[c.Name]; l != nil {
 		if ok, wait := l.Allow(h.now().UnixNano()); !ok {

@@ -263,7 +263,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeError(w, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed",
-				"use POST for "+path)
+				"use POST for "+clipEcho(path))
 			return nil
 		}
 		h.serveCompletion(w, r, ep, client)
@@ -273,7 +273,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case "/v1/models", "/models":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed", "use GET for "+path)
+			writeError(w, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed", "use GET for "+clipEcho(path))
 			return nil
 		}
 		h.serveModels(w, r, client)
@@ -284,7 +284,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if strings.HasPrefix(path, "/v1/") {
 		writeError(w, http.StatusNotFound, errInvalidRequest, "unknown_endpoint",
-			"this router does not serve "+path)
+			"this router does not serve "+clipEcho(path))
 		return nil
 	}
 	return next.ServeHTTP(w, r)

@@ -69,7 +69,12 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 	p := h.pools[f.Model]
 	if p == nil {
 		writeError(w, http.StatusNotFound, errInvalidRequest, "model_not_found",
-			fmt.Sprintf("the model %q does not exist or has no usable provider; GET /v1/models lists them", f.Model))
+			fmt.Sprintf("the model %q does not exist or has no usable provider; GET /v1/models lists them", clipEcho(f.Model)))
+		return
+	}
+	// Charged only now: a request for a model that does not exist, or with a body that could
+	// not be read, costs the key nothing.
+	if !h.charge(w, client) {
 		return
 	}
 	c := &call{w: w, r: r, ep: ep, body: body, lease: lease, f: f, p: p,
