@@ -236,6 +236,7 @@ func (h *Handler) Validate() error { return nil }
 // connections. Caddy also calls it right after a Provision that failed half way.
 func (h *Handler) Cleanup() error {
 	removeLive(h)
+	forgetSeries(h)
 	for _, u := range h.ups {
 		u.closeIdleConnections()
 	}
