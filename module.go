@@ -26,6 +26,7 @@ func init() {
 const (
 	defaultMaxBody               = 10 << 20
 	defaultMaxResponse           = 32 << 20
+	defaultBodyTimeout           = 60 * time.Second
 	defaultAttempts              = 5
 	defaultTryDuration           = 60 * time.Second
 	defaultCooldown              = 60 * time.Second
@@ -55,6 +56,14 @@ type Handler struct {
 
 	// MaxBody is the largest request body accepted, in bytes; larger ones get 413. Default 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+
+	// BodyTimeout bounds the time a client may take to send its whole request body, from when
+	// the router starts reading it: a client that sends it slowly (a slow-loris) otherwise holds
+	// a handler and up to max_body of memory for as long as it likes, since Caddy sets no
+	// read_body timeout by default. A client that runs out of time gets 408 and its connection
+	// is closed. A server `timeouts { read_body }` that is shorter wins. Default 60s: a 10 MiB
+	// body at 1.4 Mbit/s.
+	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
 
 	// MaxResponse is the largest non-streamed upstream reply read, in bytes; a larger one counts
 	// as an upstream failure. Default 32 MiB.
@@ -133,6 +142,7 @@ type Handler struct {
 // runtimeSettings are the settings with defaults applied, in the types the hot path uses.
 type runtimeSettings struct {
 	maxBody, maxResponse                 int64
+	bodyTimeout                          time.Duration
 	attempts                             int
 	tryDuration, cooldown, maxCooldown   time.Duration
 	firstEventTimeout, streamIdleTimeout time.Duration
@@ -158,6 +168,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.runtime = runtimeSettings{
 		maxBody:               orDefault(h.MaxBody, defaultMaxBody),
 		maxResponse:           orDefault(h.MaxResponse, defaultMaxResponse),
+		bodyTimeout:           orDefault(time.Duration(h.BodyTimeout), defaultBodyTimeout),
 		attempts:              orDefault(h.Attempts, defaultAttempts),
 		tryDuration:           orDefault(time.Duration(h.TryDuration), defaultTryDuration),
 		cooldown:              orDefault(time.Duration(h.Cooldown), defaultCooldown),
