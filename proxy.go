@@ -169,6 +169,10 @@ func (h *Handler) forward(c *call) {
 		t := c.p.targets[i]
 		h.logRecovery(t, now)
 		out := h.attempt(c, t, n+1)
+		// A transport error can quote the upstream's own bytes (net/http's "malformed HTTP
+		// response" quotes its status line), and those may hold the key: scrub before the reason
+		// reaches a log line or the client's error.
+		out.reason = t.scrubString(out.reason)
 		if out.class != selector.ClientGone {
 			t.health.Record(out.class, out.status)
 			t.up.attempts[out.class].Inc()

@@ -1,10 +1,12 @@
 package llmrouter
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -345,6 +347,51 @@ func TestSecretsUpstreamQuotesFragments(t *testing.T) {
 					t.Errorf("%s: Content-Length %s for %d bytes", what, cl, rec.Body.Len())
 				}
 			}
+		}
+	}
+}
+
+// TestSecretsMalformedReplyQuotesKey: an upstream whose reply is no HTTP at all, and quotes the
+// key it was sent in its first line, fails over; the transport's error quotes that line, and
+// neither the client's error nor a log line gets the key or a fragment of it.
+func TestSecretsMalformedReplyQuotesKey(t *testing.T) {
+	const key = "sk-malformed-Kx9Lm2Np4Qr6St8Uv"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				// The status code field is what net/http's error quotes.
+				io.WriteString(c, "HTTP/1.1 "+strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")+" OK\r\n\r\n")
+			}(c)
+		}
+	}()
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("garbled", "http://"+l.Addr().String()+"/v1", []string{key}, "m", "m"),
+	}})
+	rec := tr.chat(`{"model":"m"}`)
+	if rec.Code != http.StatusBadGateway {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), "[redacted]") {
+		t.Errorf("the transport error no longer quotes the reply; this test proves nothing: %s", rec.Body)
+	}
+	out := rec.Body.String() + tr.logs.String()
+	for _, f := range []string{key, "Kx9Lm2", "St8Uv", "malformed-Kx"} {
+		if strings.Contains(out, f) {
+			t.Errorf("%q reached the client or a log:\n%s", f, out)
 		}
 	}
 }

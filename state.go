@@ -90,6 +90,14 @@ type target struct {
 // an upstream sent, before a client or a log may see it (the rule is in package redact).
 func (t *target) scrub(text []byte) []byte { return t.secret.Redact(text) }
 
+// scrubString is scrub for a short string, such as a transport error that quotes the upstream.
+func (t *target) scrubString(s string) string {
+	if t.secret == nil || s == "" {
+		return s
+	}
+	return string(t.secret.Redact([]byte(s)))
+}
+
 // cooling reports whether the target is out of rotation, by its own or its key's cooldown.
 func (t *target) cooling(now int64) bool {
 	return t.health.Cooling(now) || (t.key != nil && t.key.Cooling(now))
