@@ -3,10 +3,16 @@ package llmrouter
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
 )
 
 // accessLogFilter is the log block the README recommends for a site whose clients send gateway
@@ -153,5 +159,42 @@ func TestIntegrationTrustedProxiesStrict(t *testing.T) {
 		if r.status != tc.want {
 			t.Errorf("X-Forwarded-For %q: status %d, want %d: %s", tc.xff, r.status, tc.want, r.body)
 		}
+	}
+}
+
+// TestWarnKeyHeaderLogged: a key in x-api-key on a server that writes an access log gets one
+// warning per config, naming the filter, never the key; no warning without an access log or
+// for a bearer key.
+func TestWarnKeyHeaderLogged(t *testing.T) {
+	const secret = "gw-warnlog-HH44JJ55-key"
+	up := newFakeUpstream(t, okChat)
+	tr := newTestRouter(t, &Handler{
+		Providers: []catalog.ProviderConfig{provider("p", up.URL+"/v1", []string{"k-warnlog"}, "m", "m")},
+		Auth:      &AuthConfig{Keys: []GatewayKey{{Name: "a", Key: secret}}},
+	})
+	send := func(srv *caddyhttp.Server, header, value string) {
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(`{"model":"m"}`))
+		req.Header.Set(header, value)
+		rec := httptest.NewRecorder()
+		req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), rec, srv)
+		_ = tr.ServeHTTP(rec, req, nextHandler)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: status %d", header, rec.Code)
+		}
+	}
+	const warning = "request>headers>X-Api-Key delete"
+	send(&caddyhttp.Server{}, "X-Api-Key", secret)
+	send(&caddyhttp.Server{Logs: &caddyhttp.ServerLogConfig{}}, "Authorization", "Bearer "+secret)
+	if strings.Contains(tr.logs.String(), warning) {
+		t.Fatalf("a warning without an access log or for a bearer key:\n%s", tr.logs)
+	}
+	logged := &caddyhttp.Server{Logs: &caddyhttp.ServerLogConfig{}}
+	send(logged, "X-Api-Key", secret)
+	send(logged, "Api-Key", secret)
+	if n := strings.Count(tr.logs.String(), warning); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, tr.logs)
+	}
+	if strings.Contains(tr.logs.String(), "HH44JJ55") {
+		t.Error("the warning quotes the key")
 	}
 }
