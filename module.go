@@ -113,7 +113,9 @@ type Handler struct {
 	Auth *AuthConfig `json:"auth,omitempty"`
 
 	// Allow is a client IP allowlist of CIDR ranges or addresses. It uses Caddy's client IP, so
-	// the server's trusted_proxies setting is honoured behind a load balancer. Empty: any address.
+	// the server's trusted_proxies setting is honoured behind a load balancer; set
+	// trusted_proxies_strict with it, or Caddy takes the leftmost X-Forwarded-For address, which
+	// the client wrote itself. Empty: any address.
 	Allow []string `json:"allow,omitempty"`
 
 	// StatusPage is a path at which the handler serves an HTML page of providers and their
