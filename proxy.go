@@ -467,7 +467,7 @@ func (n coolingCounts) String() string {
 	for c, v := range n.by {
 		add(v, selector.Class(c).String())
 	}
-	add(n.unknown, "cooling")
+	add(n.unknown, "of unknown cause")
 	return sb.String()
 }
 

@@ -74,7 +74,7 @@ const maxScan = 8 << 10
 // client's error: passed through, no retry, no cooldown. Anthropic's 400 "Your credit balance
 // is too low" carries no structured sign (its type is invalid_request_error), so it is passed
 // through as the client's error and cools nothing: a refusal that is only in prose costs one
-// provider's answers until its account is fixed, never a client the power to cool keys.
+// provider's answers until its account is fixed, and no client gets the power to cool keys.
 //
 // A 429 is the provider's own answer to this key's traffic (no upstream echoes a request into a
 // rate-limit reply), so its text may say whether the key is out of quota or only rate limited.
