@@ -31,6 +31,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	llm_router {
 //	    catalog <path>...                  # JSON catalog files; repeatable
 //	    max_body <size>                    # default 10MiB
+//	    body_timeout <duration>            # default 60s: time to receive the whole body
 //	    max_response <size>                # default 32MiB
 //	    strategy round_robin|priority|weighted
 //	    attempts <n>                       # default 5
@@ -101,6 +102,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Catalogs, err = appendArgs(d, h.Catalogs)
 		case "max_body":
 			h.MaxBody, err = parseSize(d)
+		case "body_timeout":
+			h.BodyTimeout, err = parseDuration(d)
 		case "max_response":
 			h.MaxResponse, err = parseSize(d)
 		case "strategy":

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // OpenAI error types, as clients switch on them.
@@ -49,6 +50,22 @@ func writeAPIError(w http.ResponseWriter, status int, e apiError) {
 	hdr.Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// maxEcho bounds how much of a client's own string (a model name, a path) an error quotes back:
+// enough to recognise it, never a 100 KB name returned as a 100 KB error.
+const maxEcho = 128
+
+// clipEcho cuts a client string to maxEcho bytes, on a UTF-8 boundary, marking the cut.
+func clipEcho(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	i := maxEcho
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
 }
 
 // retryAfterSeconds renders a wait as whole seconds, rounded up, at least 1.

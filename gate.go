@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -50,6 +51,9 @@ type guard struct {
 	public   gate.PublicPaths
 	allow    gate.Allowlist
 	limiters map[string]*gate.Limiter // by client name
+	// keyLogWarned is set once the access-log warning (see warnKeyHeaderLogged) was given.
+	// A pointer: Handler is copied by value (CaddyModule, tests) and an atomic must not be.
+	keyLogWarned *atomic.Bool
 }
 
 type limiterEntry struct{ *gate.Limiter }
@@ -62,6 +66,7 @@ func (h *Handler) provisionGuard(resolve catalog.Resolver) error {
 		return fmt.Errorf("allow: %w", err)
 	}
 	h.guard.allow = allow
+	h.guard.keyLogWarned = new(atomic.Bool)
 	if h.Auth == nil || len(h.Auth.Keys) == 0 {
 		h.logger.Warn("no auth configured: anyone who reaches this site can use every provider key")
 		return nil
@@ -105,6 +110,9 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (*gate.Client, b
 			return nil, false
 		}
 	}
+	if g.keyLogWarned != nil && !g.keyLogWarned.Load() {
+		h.warnKeyHeaderLogged(r)
+	}
 	if g.keys == nil {
 		return nil, true
 	}
@@ -125,15 +133,41 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (*gate.Client, b
 	return c, true
 }
 
-// permit checks a client's model scope and rate limit once the model is known.
+// warnKeyHeaderLogged warns, once per config, when a client sends a key in x-api-key or
+// api-key to a server that writes an access log. Caddy copies the request for that log before any
+// handler runs and redacts only Authorization and cookies, so the router cannot mask these
+// headers itself; only a log filter in the site's config keeps them out.
+func (h *Handler) warnKeyHeaderLogged(r *http.Request) {
+	if r.Header["X-Api-Key"] == nil && r.Header["Api-Key"] == nil {
+		return
+	}
+	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	if srv == nil || srv.Logs == nil || srv.Logs.ShouldLogCredentials {
+		return
+	}
+	if h.guard.keyLogWarned.CompareAndSwap(false, true) {
+		h.logger.Warn("a client sent its key in an x-api-key or api-key header and this server writes an access log: " +
+			"Caddy logs those headers verbatim unless the site's log has " +
+			"format filter { request>headers>X-Api-Key delete; request>headers>Api-Key delete } (see the README)")
+	}
+}
+
+// permit checks a client's model scope once the model is known. It comes before the lookup of
+// the model, so a scoped key cannot learn which models outside its scope exist.
 func (h *Handler) permit(w http.ResponseWriter, c *gate.Client, model string) bool {
-	if c == nil {
+	if c == nil || c.Allows(model) {
 		return true
 	}
-	if !c.Allows(model) {
-		writeError(w, http.StatusForbidden, errPermission, "model_not_allowed",
-			fmt.Sprintf("the key %q may not use the model %q", c.Name, model))
-		return false
+	writeError(w, http.StatusForbidden, errPermission, "model_not_allowed",
+		fmt.Sprintf("the key %q may not use the model %q", c.Name, clipEcho(model)))
+	return false
+}
+
+// charge takes one request from the client's rate limit, once the request is known to be
+// servable: a malformed body or an unknown model is no request to the upstreams.
+func (h *Handler) charge(w http.ResponseWriter, c *gate.Client) bool {
+	if c == nil {
+		return true
 	}
 	if l := h.guard.limiters[c.Name]; l != nil {
 		if ok, wait := l.Allow(h.now().UnixNano()); !ok {

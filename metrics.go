@@ -90,6 +90,45 @@ func removeLive(h *Handler) {
 	delete(live.handlers, h)
 }
 
+// forgetSeries deletes the series of the providers and models that h served and no live
+// handler serves any more, once h is no longer live. Caddy provisions a new config before it
+// cleans up the old one, so a reload that keeps a provider keeps its series and counts, and one
+// that drops a provider drops its series instead of exporting them, frozen, until a restart.
+func forgetSeries(h *Handler) {
+	live.Lock()
+	defer live.Unlock() // no handler becomes live, creating series, while these are deleted
+	providers := make(map[string]bool)
+	models := make(map[string]bool)
+	for o := range live.handlers {
+		for _, u := range o.ups {
+			providers[u.provider.Name] = true
+		}
+		for m := range o.pools {
+			models[m] = true
+		}
+	}
+	for _, u := range h.ups {
+		if p := u.provider.Name; !providers[p] {
+			providers[p] = true // a provider twice in h is deleted once
+			l := prometheus.Labels{"provider": p}
+			requestsTotal.DeletePartialMatch(l)
+			attemptsTotal.DeletePartialMatch(l)
+			tokensTotal.DeletePartialMatch(l)
+			costTotal.DeletePartialMatch(l)
+			upstreamLatency.DeletePartialMatch(l)
+			timeToFirstToken.DeletePartialMatch(l)
+		}
+	}
+	for m := range h.pools {
+		if !models[m] {
+			l := prometheus.Labels{"model": m}
+			requestsTotal.DeletePartialMatch(l)
+			tokensTotal.DeletePartialMatch(l)
+			costTotal.DeletePartialMatch(l)
+		}
+	}
+}
+
 // eachLiveTarget calls f once per distinct target of every live handler.
 func eachLiveTarget(f func(h *Handler, t *target)) {
 	live.Lock()

@@ -27,6 +27,7 @@ func init() {
 const (
 	defaultMaxBody               = 10 << 20
 	defaultMaxResponse           = 32 << 20
+	defaultBodyTimeout           = 60 * time.Second
 	defaultAttempts              = 5
 	defaultTryDuration           = 60 * time.Second
 	defaultCooldown              = 60 * time.Second
@@ -56,6 +57,14 @@ type Handler struct {
 
 	// MaxBody is the largest request body accepted, in bytes; larger ones get 413. Default 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+
+	// BodyTimeout bounds the time a client may take to send its whole request body, from when
+	// the router starts reading it: a client that sends it slowly (a slow-loris) otherwise holds
+	// a handler and up to max_body of memory for as long as it likes, since Caddy sets no
+	// read_body timeout by default. A client that runs out of time gets 408 and its connection
+	// is closed. A server `timeouts { read_body }` that is shorter wins. Default 60s: a 10 MiB
+	// body at 1.4 Mbit/s.
+	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
 
 	// MaxResponse is the largest non-streamed upstream reply read, in bytes; a larger one counts
 	// as an upstream failure. Default 32 MiB.
@@ -110,7 +119,9 @@ type Handler struct {
 	Auth *AuthConfig `json:"auth,omitempty"`
 
 	// Allow is a client IP allowlist of CIDR ranges or addresses. It uses Caddy's client IP, so
-	// the server's trusted_proxies setting is honoured behind a load balancer. Empty: any address.
+	// the server's trusted_proxies setting is honoured behind a load balancer; set
+	// trusted_proxies_strict with it, or Caddy takes the leftmost X-Forwarded-For address, which
+	// the client wrote itself. Empty: any address.
 	Allow []string `json:"allow,omitempty"`
 
 	// StatusPage is a path at which the handler serves an HTML page of providers and their
@@ -141,6 +152,7 @@ type Handler struct {
 // runtimeSettings are the settings with defaults applied, in the types the hot path uses.
 type runtimeSettings struct {
 	maxBody, maxResponse                 int64
+	bodyTimeout                          time.Duration
 	attempts                             int
 	tryDuration, cooldown, maxCooldown   time.Duration
 	firstEventTimeout, streamIdleTimeout time.Duration
@@ -167,6 +179,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.runtime = runtimeSettings{
 		maxBody:               orDefault(h.MaxBody, defaultMaxBody),
 		maxResponse:           orDefault(h.MaxResponse, defaultMaxResponse),
+		bodyTimeout:           orDefault(time.Duration(h.BodyTimeout), defaultBodyTimeout),
 		attempts:              orDefault(h.Attempts, defaultAttempts),
 		tryDuration:           orDefault(time.Duration(h.TryDuration), defaultTryDuration),
 		cooldown:              orDefault(time.Duration(h.Cooldown), defaultCooldown),
@@ -246,6 +259,7 @@ func (h *Handler) Validate() error { return nil }
 // connections. Caddy also calls it right after a Provision that failed half way.
 func (h *Handler) Cleanup() error {
 	removeLive(h)
+	forgetSeries(h)
 	for _, u := range h.ups {
 		u.closeIdleConnections()
 	}
@@ -273,7 +287,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeError(w, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed",
-				"use POST for "+path)
+				"use POST for "+clipEcho(path))
 			return nil
 		}
 		h.serveCompletion(w, r, ep, client)
@@ -283,7 +297,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case "/v1/models", "/models":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed", "use GET for "+path)
+			writeError(w, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed", "use GET for "+clipEcho(path))
 			return nil
 		}
 		h.serveModels(w, r, client)
@@ -294,7 +308,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if strings.HasPrefix(path, "/v1/") {
 		writeError(w, http.StatusNotFound, errInvalidRequest, "unknown_endpoint",
-			"this router does not serve "+path)
+			"this router does not serve "+clipEcho(path))
 		return nil
 	}
 	return next.ServeHTTP(w, r)

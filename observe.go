@@ -72,6 +72,9 @@ type record struct {
 	usage    tokenUsage
 	cost     float64
 	ttfb     time.Duration // to the first byte sent to the client
+	// cooling says why every target was out of rotation when the pool was exhausted, e.g.
+	// "2 key_refused": a provider that refused every key shows in the log line.
+	cooling string
 }
 
 // finish counts and logs a request once it is over. The log line is built only when its level
@@ -98,7 +101,7 @@ func (h *Handler) finish(rec *record) {
 	if ce == nil {
 		return
 	}
-	fields := make([]zap.Field, 0, 14)
+	fields := make([]zap.Field, 0, 15)
 	fields = append(fields,
 		zap.String("model", rec.model),
 		zap.String("outcome", rec.outcome),
@@ -124,6 +127,9 @@ func (h *Handler) finish(rec *record) {
 	}
 	if len(rec.attempts) > 0 {
 		fields = append(fields, zap.Array("failures", failureList(rec.attempts)))
+	}
+	if rec.cooling != "" {
+		fields = append(fields, zap.String("cooling", rec.cooling))
 	}
 	ce.Write(fields...)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/embeddings"
@@ -32,12 +34,20 @@ const maxErrorBody = 1 << 20
 // targets until one answers.
 func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *endpoint, client *gate.Client) {
 	rt := &h.runtime
+	bounded := boundBodyRead(w, r, rt.bodyTimeout)
 	body, release, err := reqbody.ReadLimited(r.Body, r.ContentLength, rt.maxBody)
+	if bounded != nil {
+		bounded()
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, reqbody.ErrTooLarge):
 			writeError(w, http.StatusRequestEntityTooLarge, errInvalidRequest, "request_too_large",
 				fmt.Sprintf("request body is larger than the limit of %d bytes", rt.maxBody))
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, errInvalidRequest, "request_timeout",
+				fmt.Sprintf("the request body did not arrive within %s", rt.bodyTimeout))
 		case r.Context().Err() != nil:
 			h.logger.Debug("client went away while sending its request", zap.Int("status", 499))
 		default:
@@ -70,7 +80,12 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 	p := h.pools[f.Model]
 	if p == nil {
 		writeError(w, http.StatusNotFound, errInvalidRequest, "model_not_found",
-			fmt.Sprintf("the model %q does not exist or has no usable provider; GET /v1/models lists them", f.Model))
+			fmt.Sprintf("the model %q does not exist or has no usable provider; GET /v1/models lists them", clipEcho(f.Model)))
+		return
+	}
+	// Charged only now: a request for a model that does not exist, or with a body that could
+	// not be read, costs the key nothing.
+	if !h.charge(w, client) {
 		return
 	}
 	c := &call{w: w, r: r, ep: ep, body: body, lease: lease, f: f, p: p,
@@ -79,6 +94,24 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 		c.rec.client = client.Name
 	}
 	h.forward(c)
+}
+
+// boundBodyRead sets a read deadline for the request body, unless the server's own read
+// timeout is as short, and returns the func that lifts it again once the body is read (nil when
+// none was set). The deadline is wall-clock time, for the kernel: never the handler's clock.
+func boundBodyRead(w http.ResponseWriter, r *http.Request, d time.Duration) func() {
+	if d <= 0 || r.ContentLength == 0 {
+		return nil
+	}
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok &&
+		srv.ReadTimeout > 0 && time.Duration(srv.ReadTimeout) <= d {
+		return nil
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
+		return nil // not supported here (a test recorder, HTTP/3): Caddy's read_body is the bound
+	}
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }
 }
 
 // call is one client request on its way through the attempt loop.
@@ -142,6 +175,10 @@ func (h *Handler) forward(c *call) {
 		t := c.p.targets[i]
 		h.logRecovery(t, now)
 		out := h.attempt(c, t, n+1)
+		// A transport error can quote the upstream's own bytes (net/http's "malformed HTTP
+		// response" quotes its status line), and those may hold the key: scrub before the reason
+		// reaches a log line or the client's error.
+		out.reason = t.scrubString(out.reason)
 		if out.class != selector.ClientGone {
 			t.health.Record(out.class, out.status)
 			t.up.attempts[out.class].Inc()
@@ -178,7 +215,7 @@ func (h *Handler) forward(c *call) {
 				zap.Int("status", out.status), zap.String("class", out.class.String()), zap.String("reason", out.reason))
 		}
 	}
-	c.rec.status, c.rec.outcome = h.fail(c.w, c.rec.model, c.p, failures[:nfail], last)
+	c.rec.status, c.rec.outcome = h.fail(c.w, &c.rec, c.p, failures[:nfail], last)
 }
 
 // attempt sends the request to one target. Nothing reaches the client unless the upstream
@@ -297,10 +334,10 @@ func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response, 
 	if readErr != nil && c.r.Context().Err() != nil {
 		return outcome{done: true, class: selector.ClientGone}
 	}
-	if k := t.Key(); k != "" && bytes.Contains(errBody, []byte(k)) {
-		// Some upstreams quote the key they refused; the client must never see it.
-		errBody = bytes.ReplaceAll(errBody, []byte(k), []byte("[redacted]"))
-	}
+	// Some upstreams quote the key they refused, whole, cut or masked; neither the client nor
+	// a log may see any of it. This body is all that is kept of the reply, for the passed-through
+	// client error, the last reply in fail() and its snippet.
+	errBody = t.scrub(errBody)
 	ra := resp.Header.Get("Retry-After")
 	class := selector.Classify(resp.StatusCode, errBody, ra != "")
 	if class == selector.ClientError {
@@ -371,7 +408,7 @@ func (h *Handler) cool(t *target, out outcome, now time.Time) {
 	if out.class == selector.KeyRefused && t.key != nil {
 		state, scope = t.key, "key"
 	}
-	if state.Cool(now.UnixNano(), until.UnixNano()) {
+	if state.CoolFor(now.UnixNano(), until.UnixNano(), out.class) {
 		h.logger.Info("cooldown started",
 			zap.String("scope", scope),
 			zap.String("provider", t.Provider.Name),
@@ -405,14 +442,15 @@ func (h *Handler) logRecovery(t *target, now time.Time) {
 }
 
 // fail answers a request whose every attempt failed, or that found no healthy target.
-func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []attemptInfo, last *upstreamReply) (status int, outcome string) {
+func (h *Handler) fail(w http.ResponseWriter, rec *record, p *pool, failures []attemptInfo, last *upstreamReply) (status int, outcome string) {
+	model := rec.model
 	now := h.now()
 	hdr := w.Header()
 	hdr.Set("X-LLM-Router-Model", model)
 	hdr.Set("X-LLM-Router-Attempts", strconv.Itoa(len(failures)))
 	var wait time.Duration
-	if rec := p.sel.Recovery(now.UnixNano()); rec > 0 {
-		wait = time.Duration(rec - now.UnixNano())
+	if r := p.sel.Recovery(now.UnixNano()); r > 0 {
+		wait = time.Duration(r - now.UnixNano())
 		hdr.Set("Retry-After", retryAfterSeconds(wait))
 	}
 	if len(failures) > 0 {
@@ -420,13 +458,20 @@ func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []
 	}
 	switch {
 	case len(failures) == 0:
-		// Nothing was tried: every target was already cooling.
+		// Nothing was tried: every target was already cooling. Say why, so a client (and the log)
+		// can tell a provider that refused every key from a passing rate limit.
+		causes := p.coolingCauses(now.UnixNano())
+		rec.cooling = causes.String()
 		status, typ := http.StatusServiceUnavailable, errUnavailable
-		if p.allRateLimited() {
+		if causes.only(selector.RateLimited) {
 			status, typ = http.StatusTooManyRequests, errRateLimit
 		}
+		why := " (" + rec.cooling + ")"
+		if causes.only(selector.KeyRefused) {
+			why = ": the provider refused every key (401, 402, 403 or exhausted quota)"
+		}
 		writeAPIError(w, status, apiError{Type: typ, Code: "pool_exhausted",
-			Message: fmt.Sprintf("every target of %q is cooling down; the first recovers in %s", model, retryAfterSeconds(wait)+"s")})
+			Message: fmt.Sprintf("every target of %q is cooling down%s; the first recovers in %ss", model, why, retryAfterSeconds(wait))})
 		return status, "exhausted"
 	case last != nil:
 		// The last attempt got an upstream reply: the client sees its status and error, as if
@@ -447,15 +492,60 @@ func (h *Handler) fail(w http.ResponseWriter, model string, p *pool, failures []
 	return http.StatusBadGateway, "failed"
 }
 
-// allRateLimited reports whether every target's last failure was a rate limit, so a client
-// that finds the pool exhausted is told 429 rather than 503.
-func (p *pool) allRateLimited() bool {
+// coolingCounts counts a pool's cooling targets by the class of the failure that cooled them;
+// unknown counts those whose cause is not known.
+type coolingCounts struct {
+	by      [selector.ClientGone + 1]int
+	unknown int
+}
+
+// coolingCauses says why each target of the pool is out of rotation at now. A target whose key
+// is cooling counts as key_refused (only a refusal cools a key), else by its own cooldown's
+// cause: not by its latest failure, which may be older than the cooldown in force.
+func (p *pool) coolingCauses(now int64) coolingCounts {
+	var n coolingCounts
 	for _, t := range p.targets {
-		if t.health.Snapshot().LastClass != selector.RateLimited {
-			return false
+		if t.key != nil && t.key.Cooling(now) {
+			n.by[selector.KeyRefused]++
+			continue
+		}
+		if c, ok := t.health.CoolingCause(now); ok {
+			n.by[c]++
+		} else {
+			n.unknown++
 		}
 	}
-	return len(p.targets) > 0
+	return n
+}
+
+// only reports whether every target cools for the class c (and there is at least one).
+func (n coolingCounts) only(c selector.Class) bool {
+	total := n.unknown
+	for _, v := range n.by {
+		total += v
+	}
+	return total > 0 && n.by[c] == total
+}
+
+// String lists the counts, e.g. "2 key_refused, 1 rate_limited".
+func (n coolingCounts) String() string {
+	var sb strings.Builder
+	add := func(count int, what string) {
+		if count == 0 {
+			return
+		}
+		if sb.Len() > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(strconv.Itoa(count))
+		sb.WriteByte(' ')
+		sb.WriteString(what)
+	}
+	for c, v := range n.by {
+		add(v, selector.Class(c).String())
+	}
+	add(n.unknown, "of unknown cause")
+	return sb.String()
 }
 
 // setRouteHeaders tells the client, and Caddy's logs through placeholders, where its request went.
@@ -490,41 +580,6 @@ func (h *Handler) setRouteHeaders(c *call, t *target, n int) {
 			}
 			return nil, false
 		})
-	}
-}
-
-// copyRequestHeader copies the client's headers that an upstream may see: never its
-// credentials, cookies, hop-by-hop headers or its address.
-func copyRequestHeader(dst, src http.Header) {
-	for k, v := range src {
-		switch k {
-		case "Authorization", "X-Api-Key", "Api-Key", "Proxy-Authorization", "Cookie",
-			"Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection",
-			"Content-Length", "Accept-Encoding", "Host", "Expect",
-			"Openai-Organization", "Openai-Project",
-			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":
-			continue
-		}
-		dst[k] = v
-	}
-	dst["Content-Type"] = jsonContentType
-}
-
-var jsonContentType = []string{"application/json"}
-
-// writeReplyHeader copies an upstream reply's end-to-end headers, except those that describe
-// the router's own provider account (rate-limit counters) or that the router sets itself.
-func writeReplyHeader(dst, src http.Header) {
-	for k, v := range src {
-		switch k {
-		case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection",
-			"Content-Length", "Set-Cookie", "Alt-Svc", "Server", "Date":
-			continue
-		}
-		if strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Anthropic-Ratelimit-") {
-			continue
-		}
-		dst[k] = v
 	}
 }
 

@@ -1,10 +1,12 @@
 package llmrouter
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -291,6 +293,105 @@ func TestSecretsUpstreamEcho(t *testing.T) {
 		}
 		if cl := rec.Header().Get("Content-Length"); cl != fmt.Sprint(rec.Body.Len()) {
 			t.Errorf("%d: Content-Length %s for %d bytes", code, cl, rec.Body.Len())
+		}
+	}
+}
+
+// TestSecretsUpstreamQuotesFragments: an upstream that quotes a prefix, a suffix, a middle run
+// or a masked form of the key it was sent (`sk-Wq2eR5tY8**********7dP6hh`, as OpenAI's 401
+// does) hands none of it to the client: not in a passed-through client error, not in the last
+// upstream reply that fail() passes on, not in the snippet of a reply that is no OpenAI error,
+// and not in a log line.
+func TestSecretsUpstreamQuotesFragments(t *testing.T) {
+	const key = "sk-Wq2eR5tY8uI1oP3aS6dF9gH2jK4lZ7xC0vB5nM8qW1eR3tY6u7dP6hh"
+	quotes := map[string]string{
+		"prefix":       key[:12],
+		"suffix":       key[len(key)-8:],
+		"middle":       key[20:31],
+		"masked":       key[:12] + "**********" + key[len(key)-6:],
+		"masked short": "sk-Wq" + strings.Repeat("•", 20) + "P6hh",
+		"query":        "https://x.test/v1?key=" + key[3:40],
+	}
+	fragments := []string{key[:12], key[3:9], key[len(key)-6:], key[len(key)-4:], key[20:31], key[3:40]}
+	n := 0
+	for _, code := range []int{400, 401, 500} {
+		for name, quote := range quotes {
+			for _, shape := range []string{
+				`{"error":{"message":"Incorrect API key provided: %s. Find your key at https://platform.example/keys.","type":"invalid_request_error"}}`,
+				`upstream says: bad key %s`, // not an OpenAI error: fail() quotes a snippet
+			} {
+				body := fmt.Sprintf(shape, quote)
+				n++ // a provider of its own each time: a refused key stays cooling until the test ends
+				up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+					w.WriteHeader(code)
+					_, _ = io.WriteString(w, body)
+				})
+				tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+					provider(fmt.Sprintf("frag%d", n), up.URL+"/v1", []string{key}, "m", "m"),
+				}})
+				rec := tr.chat(`{"model":"m"}`)
+				what := fmt.Sprintf("%d %s %.20q", code, name, shape)
+				if rec.Code != code {
+					t.Errorf("%s: client got %d: %s", what, rec.Code, rec.Body)
+				}
+				out := rec.Body.String() + fmt.Sprint(rec.Header()) + tr.logs.String()
+				for _, f := range fragments {
+					if strings.Contains(out, f) {
+						t.Errorf("%s: the client or the log got %q:\n%s", what, f, out)
+					}
+				}
+				if !strings.Contains(rec.Body.String(), "[redacted]") {
+					t.Errorf("%s: nothing was redacted: %s", what, rec.Body)
+				}
+				if cl := rec.Header().Get("Content-Length"); cl != fmt.Sprint(rec.Body.Len()) {
+					t.Errorf("%s: Content-Length %s for %d bytes", what, cl, rec.Body.Len())
+				}
+			}
+		}
+	}
+}
+
+// TestSecretsMalformedReplyQuotesKey: an upstream whose reply is no HTTP at all, and quotes the
+// key it was sent in its first line, fails over; the transport's error quotes that line, and
+// neither the client's error nor a log line gets the key or a fragment of it.
+func TestSecretsMalformedReplyQuotesKey(t *testing.T) {
+	const key = "sk-malformed-Kx9Lm2Np4Qr6St8Uv"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				// The status code field is what net/http's error quotes.
+				io.WriteString(c, "HTTP/1.1 "+strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")+" OK\r\n\r\n")
+			}(c)
+		}
+	}()
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("garbled", "http://"+l.Addr().String()+"/v1", []string{key}, "m", "m"),
+	}})
+	rec := tr.chat(`{"model":"m"}`)
+	if rec.Code != http.StatusBadGateway {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), "[redacted]") {
+		t.Errorf("the transport error no longer quotes the reply; this test proves nothing: %s", rec.Body)
+	}
+	out := rec.Body.String() + tr.logs.String()
+	for _, f := range []string{key, "Kx9Lm2", "St8Uv", "malformed-Kx"} {
+		if strings.Contains(out, f) {
+			t.Errorf("%q reached the client or a log:\n%s", f, out)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/internal/redact"
 	"github.com/llmrouter/caddy-llm-router/selector"
 )
 
@@ -83,6 +84,20 @@ type target struct {
 	auth []string
 	// info is the public model's metadata (prices for cost), or nil.
 	info *catalog.ModelInfo
+	// secret removes the target's key and its fragments from upstream text; nil when keyless.
+	secret *redact.Secret
+}
+
+// scrub removes the target's key, and any fragment of it that would narrow it down, from text
+// an upstream sent, before a client or a log may see it (the rule is in package redact).
+func (t *target) scrub(text []byte) []byte { return t.secret.Redact(text) }
+
+// scrubString is scrub for a short string, such as a transport error that quotes the upstream.
+func (t *target) scrubString(s string) string {
+	if t.secret == nil || s == "" {
+		return s
+	}
+	return string(t.secret.Redact([]byte(s)))
 }
 
 // cooling reports whether the target is out of rotation, by its own or its key's cooldown.
@@ -117,6 +132,7 @@ func (h *Handler) preparePools() error {
 		infos[m.Info.Name] = &m.Info
 	}
 	keyStates := make(map[string]*healthEntry)
+	secrets := make(map[string]*redact.Secret)
 	targets := make(map[*catalog.Target]*target, len(h.cat.Targets))
 	byState := make(map[string]*healthEntry, len(h.cat.Targets))
 	for _, ct := range h.cat.Targets {
@@ -135,6 +151,10 @@ func (h *Handler) preparePools() error {
 				keyStates[ct.KeyStateID] = t.keyEntry
 			}
 			t.key = &t.keyEntry.State
+			if t.secret = secrets[ct.KeyStateID]; t.secret == nil {
+				t.secret = redact.New(ct.Key())
+				secrets[ct.KeyStateID] = t.secret
+			}
 			if ct.Provider.Bearer {
 				t.auth = []string{"Bearer " + ct.Key()}
 			} else {

@@ -2,7 +2,9 @@ package selector
 
 import (
 	"bytes"
+	"encoding/json"
 	"strconv"
+	"strings"
 )
 
 // Class is the outcome class of one upstream attempt.
@@ -18,7 +20,9 @@ const (
 	// RateLimited is a 429 that is not about exhausted quota, or a 503 with Retry-After: cool
 	// the target.
 	RateLimited
-	// KeyRefused is a 401, 402, 403 or a 4xx saying the quota or credit is gone: cool the key.
+	// KeyRefused is a 401, 402 or 403, a 429 saying the quota or credit is gone, or another 4xx
+	// whose error object refuses the key in a structured field (see refusalValues): cool the
+	// key.
 	KeyRefused
 	// UpstreamDown is a 5xx, a 408, or no usable reply at all (connection error, timeout
 	// before the first byte, truncated body): cool the target.
@@ -54,26 +58,43 @@ func (c Class) Retryable() bool {
 // well under this, and a bound keeps a hostile upstream from making classification costly.
 const maxScan = 8 << 10
 
-// Markers are matched case-insensitively; they are lower case here.
+// Where a key refusal may be read from. A 4xx other than 401, 402, 403 and 429 is the client's
+// error unless the provider says otherwise in a structured field of its error object, because
+// the free text of a client-caused error can echo the client's input: a FastAPI/pydantic 422
+// quotes the rejected value ("input": "quota exceeded"), a 400 names a bad tool or field. A
+// client that could write a refusal phrase into such a reply would cool every key it reaches.
+//
+// So on those statuses only these are read, and only as whole values (case-insensitive):
+//   - error.code and error.type (OpenAI, Anthropic, OpenRouter, DeepSeek and most others),
+//   - error.status (Google's RPC status name),
+//   - error.details[].reason (Google's ErrorInfo: API_KEY_INVALID for a bad Gemini key),
+//
+// where error is the top-level "error" object of a JSON object, or of the first element of a
+// JSON array (Gemini's streaming endpoints). Anything else, message text included, is the
+// client's error: passed through, no retry, no cooldown. Anthropic's 400 "Your credit balance
+// is too low" carries no structured sign (its type is invalid_request_error), so it is passed
+// through as the client's error and cools nothing: a refusal that is only in prose costs one
+// provider's answers until its account is fixed, and no client gets the power to cool keys.
+//
+// A 429 is the provider's own answer to this key's traffic (no upstream echoes a request into a
+// rate-limit reply), so its text may say whether the key is out of quota or only rate limited.
 var (
-	// keyMarkers say the key itself is out of money or invalid. They are specific phrases,
-	// not bare words, because some upstreams echo request content into 4xx bodies and a client
-	// must not be able to cool a key by writing "billing" into its prompt.
-	keyMarkers = bytesList(
-		"insufficient_quota",          // OpenAI code, sent with 429
-		"exceeded your current quota", // OpenAI message
-		"billing_hard_limit",          // OpenAI billing_hard_limit_reached
-		"billing_not_active",          // OpenAI inactive account
-		"credit balance",              // Anthropic 400 "Your credit balance is too low"
-		"insufficient credit",         // OpenRouter and others
-		"insufficient balance",        // DeepSeek
-		"out of credits",
-		"quota exceeded",
-		"quota exhausted",
-		"api_key_invalid", // Gemini answers a bad key with 400
-		"api key not valid",
-		"api key expired",
-	)
+	// refusalValues are error.code, error.type or error.status values that refuse the key.
+	refusalValues = []string{
+		"insufficient_quota",         // OpenAI code and type, with 429
+		"billing_hard_limit_reached", // OpenAI
+		"billing_not_active",         // OpenAI inactive account
+		"invalid_api_key",            // OpenAI, Groq, Mistral: code with 401
+		"account_deactivated",        // OpenAI
+		"authentication_error",       // Anthropic type with 401
+		"permission_error",           // Anthropic type with 403
+		"billing_error",              // Anthropic type with 402
+		"unauthenticated",            // Google status with 401
+		"permission_denied",          // Google status with 403
+	}
+	// refusalReasons are Google ErrorInfo reasons (error.details[].reason) that refuse the key.
+	refusalReasons = []string{"api_key_invalid"}
+
 	// rateMarkers say a 429 is a plain rate limit even when its text also mentions quota or
 	// billing (OpenAI rate-limit messages link to the billing page; Gemini's per-minute limits
 	// say "You exceeded your current quota").
@@ -101,25 +122,24 @@ func Classify(status int, body []byte, retryAfter bool) Class {
 		return KeyRefused
 	case status == 408:
 		return UpstreamDown
+	case status == 429:
+		return classify429(body, retryAfter)
 	case status >= 400 && status < 500:
-		return classify4xx(status, body, retryAfter)
+		if refusesKey(body) {
+			return KeyRefused
+		}
+		return ClientError
 	case status == 503 && retryAfter:
 		return RateLimited
 	}
 	return UpstreamDown
 }
 
-// classify4xx reads the body of a 4xx. It is apart from Classify so that only replies that
-// need it pay for the lowered copy on the stack.
-func classify4xx(status int, body []byte, retryAfter bool) Class {
+// classify429 tells a rate limit from exhausted quota. It is apart from Classify so that only
+// replies that need it pay for the lowered copy on the stack.
+func classify429(body []byte, retryAfter bool) Class {
 	var buf [maxScan]byte
 	b := lowerPrefix(&buf, body)
-	if status != 429 {
-		if containsAny(b, keyMarkers) {
-			return KeyRefused
-		}
-		return ClientError
-	}
 	switch {
 	case containsAny(b, strongKeyMarkers):
 		return KeyRefused
@@ -129,6 +149,76 @@ func classify4xx(status int, body []byte, retryAfter bool) Class {
 		return KeyRefused
 	}
 	return RateLimited
+}
+
+// errorObject is the part of a provider's error object that refusesKey reads. Fields are raw
+// so that a number where a string was expected (OpenRouter's "code": 402) is no decode error.
+type errorObject struct {
+	Code    json.RawMessage   `json:"code"`
+	Type    json.RawMessage   `json:"type"`
+	Status  json.RawMessage   `json:"status"`
+	Details []json.RawMessage `json:"details"`
+}
+
+// refusesKey reports whether a 4xx body's error object says, in a structured field, that the
+// key is refused. A body longer than maxScan, or not JSON, says nothing: provider refusals are
+// short, and a long body is most likely an echo of the request.
+func refusesKey(body []byte) bool {
+	if len(body) > maxScan {
+		return false
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || (body[0] != '{' && body[0] != '[') {
+		return false
+	}
+	if body[0] == '[' {
+		var arr []json.RawMessage
+		if json.Unmarshal(body, &arr) != nil || len(arr) == 0 {
+			return false
+		}
+		body = arr[0]
+	}
+	var doc struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return false
+	}
+	var e errorObject
+	if len(doc.Error) == 0 || doc.Error[0] != '{' || json.Unmarshal(doc.Error, &e) != nil {
+		return false
+	}
+	for _, v := range [...]json.RawMessage{e.Code, e.Type, e.Status} {
+		if oneOf(v, refusalValues) {
+			return true
+		}
+	}
+	for _, d := range e.Details {
+		var info struct {
+			Reason json.RawMessage `json:"reason"`
+		}
+		if json.Unmarshal(d, &info) == nil && oneOf(info.Reason, refusalReasons) {
+			return true
+		}
+	}
+	return false
+}
+
+// oneOf reports whether raw is a JSON string equal, ignoring case, to one of values.
+func oneOf(raw json.RawMessage, values []string) bool {
+	if len(raw) == 0 || raw[0] != '"' {
+		return false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	for _, v := range values {
+		if strings.EqualFold(s, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // lowerPrefix copies at most maxScan bytes of b into buf, ASCII lower-cased, so that the

@@ -27,6 +27,7 @@ const (
 	anthropicCredit   = `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."}}`
 	groqRate          = `{"error":{"message":"Rate limit reached for model ` + "`llama-3.3-70b-versatile`" + ` in organization ` + "`org_01`" + ` service tier ` + "`on_demand`" + ` on tokens per minute (TPM): Limit 6000, Used 5800, Requested 1200. Please try again in 7.66s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}}`
 	openRouterCredits = `{"error":{"message":"Insufficient credits. Add more using https://openrouter.ai/settings/credits","code":402}}`
+	pydanticEcho      = `{"detail":[{"type":"float_parsing","loc":["body","temperature"],"msg":"Input should be a valid number, unable to parse string as a number","input":"quota exceeded"}]}`
 	badRequest        = `{"error":{"message":"Invalid 'messages[0].content': string too long.","type":"invalid_request_error","param":"messages[0].content","code":"string_above_max_length"}}`
 )
 
@@ -60,10 +61,25 @@ func TestClassify(t *testing.T) {
 		{"401", 401, `{"error":{"message":"Incorrect API key provided"}}`, false, KeyRefused},
 		{"402 openrouter", 402, openRouterCredits, false, KeyRefused},
 		{"403", 403, "", false, KeyRefused},
-		{"anthropic 400 credit balance", 400, anthropicCredit, false, KeyRefused},
-		{"gemini 400 bad key", 400, geminiBadKey, false, KeyRefused},
+		// A 4xx other than 401/402/403/429 refuses the key only in a structured field.
+		{"anthropic 400 credit balance is prose only: the client's error", 400, anthropicCredit, false, ClientError},
+		{"gemini 400 bad key: details[].reason", 400, geminiBadKey, false, KeyRefused},
+		{"gemini 400 bad key in an array", 400, "[" + geminiBadKey + "]", false, KeyRefused},
+		{"400 error.code", 400, `{"error":{"message":"x","code":"insufficient_quota"}}`, false, KeyRefused},
+		{"400 error.type", 400, `{"error":{"message":"x","type":"billing_error"}}`, false, KeyRefused},
+		{"400 error.status", 400, `{"error":{"code":400,"message":"x","status":"PERMISSION_DENIED"}}`, false, KeyRefused},
+		{"400 error.code upper case", 400, `{"error":{"code":"INSUFFICIENT_QUOTA"}}`, false, KeyRefused},
+		{"400 numeric code is no refusal", 400, `{"error":{"message":"quota exceeded","code":400}}`, false, ClientError},
 		{"400 plain", 400, badRequest, false, ClientError},
 		{"400 echoing a word a client wrote", 400, `{"detail":"invalid tool name 'billing_credit_quota'"}`, false, ClientError},
+		{"400 refusal phrases in the message only", 400, `{"error":{"message":"quota exceeded; api key not valid; insufficient_quota; API_KEY_INVALID","type":"invalid_request_error"}}`, false, ClientError},
+		{"400 refusal value inside the message, not the field", 400, `{"error":{"message":"insufficient_quota","type":"invalid_request_error","code":"bad_value"}}`, false, ClientError},
+		{"400 refusal value deeper than the error object", 400, `{"error":{"type":"invalid_request_error","param":{"code":"insufficient_quota"}}}`, false, ClientError},
+		{"400 refusal value outside the error object", 400, `{"code":"insufficient_quota","type":"insufficient_quota","request":{"error":"x"}}`, false, ClientError},
+		{"400 a refusal value as a substring of a code", 400, `{"error":{"code":"not_insufficient_quota_really"}}`, false, ClientError},
+		{"400 error is a string", 400, `{"error":"insufficient_quota"}`, false, ClientError},
+		{"422 pydantic echo", 422, pydanticEcho, false, ClientError},
+		{"422 pydantic echo of a whole error object", 422, `{"detail":[{"type":"extra_forbidden","loc":["body","error"],"msg":"Extra inputs are not permitted","input":{"code":"insufficient_quota","type":"insufficient_quota","status":"PERMISSION_DENIED","details":[{"reason":"API_KEY_INVALID"}]}}]}`, false, ClientError},
 		{"404", 404, `{"error":{"message":"The model does not exist"}}`, false, ClientError},
 		{"422", 422, `{"detail":[{"msg":"field required"}]}`, false, ClientError},
 		{"413", 413, "", false, ClientError},
@@ -72,8 +88,9 @@ func TestClassify(t *testing.T) {
 		{"101", 101, "", false, UpstreamDown},
 		{"600", 600, "", false, UpstreamDown},
 		{"negative", -1, "", false, UpstreamDown},
-		{"marker past the scan limit", 400, strings.Repeat(" ", maxScan) + "insufficient_quota", false, ClientError},
-		{"case-insensitive", 400, `INSUFFICIENT_QUOTA`, false, KeyRefused},
+		{"structured refusal past the scan limit", 400, `{"pad":"` + strings.Repeat(" ", maxScan) + `","error":{"code":"insufficient_quota"}}`, false, ClientError},
+		{"not JSON", 400, `INSUFFICIENT_QUOTA`, false, ClientError},
+		{"429 case-insensitive", 429, `INSUFFICIENT_QUOTA`, false, KeyRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,15 @@ type State struct {
 	requests  atomic.Uint64
 	failures  atomic.Uint64
 	last      atomic.Uint64 // class<<32 | uint32(status), one word so a Snapshot never mixes two failures
+	// cause is why the cooldown ending at cause.until started. It is written after the deadline,
+	// so a reader that finds another deadline in coolUntil knows the cause is not yet written.
+	cause atomic.Pointer[cooldown]
+}
+
+// cooldown is a deadline with the class of the failure that started it.
+type cooldown struct {
+	until int64
+	class Class
 }
 
 // Snapshot is a copy of a State for status pages and the admin API.
@@ -46,6 +55,31 @@ func (s *State) Cool(now, until int64) (started bool) {
 			return true
 		}
 	}
+}
+
+// CoolFor is Cool that also records why the cooldown started, for CoolingCause.
+func (s *State) CoolFor(now, until int64, cause Class) (started bool) {
+	if started = s.Cool(now, until); started {
+		s.cause.Store(&cooldown{until: until, class: cause})
+	}
+	return started
+}
+
+// CoolingCause returns the class of the failure that started the cooldown in force at now.
+// ok is false when the state is healthy at now, or the cooldown's cause is not known (it was
+// started by Cool, or CoolFor has set the deadline and not yet the cause).
+//
+// Unlike Snapshot's LastClass, which is the latest failure whenever it happened, this says why
+// the state is out of rotation now.
+func (s *State) CoolingCause(now int64) (c Class, ok bool) {
+	until := s.coolUntil.Load()
+	if until <= now {
+		return Success, false
+	}
+	if cd := s.cause.Load(); cd != nil && cd.until == until {
+		return cd.class, true
+	}
+	return Success, false
 }
 
 // CoolUntil returns the cooldown deadline in unix nanos (0 if the state never cooled).

@@ -135,3 +135,35 @@ func TestRecordConcurrent(t *testing.T) {
 		t.Fatalf("Snapshot() = %+v", got)
 	}
 }
+
+func TestStateCoolingCause(t *testing.T) {
+	var s State
+	if _, ok := s.CoolingCause(0); ok {
+		t.Error("a healthy state has a cause")
+	}
+	if !s.CoolFor(10, 100, RateLimited) {
+		t.Fatal("CoolFor started nothing")
+	}
+	if c, ok := s.CoolingCause(50); !ok || c != RateLimited {
+		t.Errorf("cause at 50 = %v, %v", c, ok)
+	}
+	// A failure of another class while cooling keeps the deadline and its cause.
+	if s.CoolFor(60, 500, KeyRefused) {
+		t.Error("a cooling state started a second cooldown")
+	}
+	if c, _ := s.CoolingCause(60); c != RateLimited {
+		t.Errorf("cause after a second failure = %v, want the first cooldown's", c)
+	}
+	if _, ok := s.CoolingCause(100); ok {
+		t.Error("a cause outlived its cooldown")
+	}
+	// A later cooldown has its own cause; one started by Cool has none.
+	s.CoolFor(200, 300, UpstreamDown)
+	if c, ok := s.CoolingCause(250); !ok || c != UpstreamDown {
+		t.Errorf("cause at 250 = %v, %v", c, ok)
+	}
+	s.Cool(400, 450)
+	if _, ok := s.CoolingCause(420); ok {
+		t.Error("a cooldown started by Cool has a cause")
+	}
+}

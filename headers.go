@@ -1,0 +1,74 @@
+package llmrouter
+
+import (
+	"net/http"
+	"strings"
+)
+
+// isHopByHop reports whether a canonical header name is hop-by-hop (RFC 9110 section 7.6.1):
+// it describes one connection and never crosses a proxy, in either direction.
+func isHopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Proxy-Authenticate", "Proxy-Authorization":
+		return true
+	}
+	return false
+}
+
+// connectionNamed reports whether the Connection header values conn name the header k. A sender
+// lists there the extra headers meant for the next hop only (RFC 9110 section 7.6.1).
+func connectionNamed(conn []string, k string) bool {
+	for _, v := range conn {
+		for v != "" {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(tok), k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// copyRequestHeader copies the client's headers that an upstream may see: never its
+// credentials, cookies, hop-by-hop headers (those named by its Connection header too) or its
+// address.
+func copyRequestHeader(dst, src http.Header) {
+	conn := src["Connection"]
+	for k, v := range src {
+		if isHopByHop(k) || (conn != nil && connectionNamed(conn, k)) {
+			continue
+		}
+		switch k {
+		case "Authorization", "X-Api-Key", "Api-Key", "Cookie",
+			"Content-Length", "Accept-Encoding", "Host", "Expect",
+			"Openai-Organization", "Openai-Project",
+			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":
+			continue
+		}
+		dst[k] = v
+	}
+	dst["Content-Type"] = jsonContentType
+}
+
+var jsonContentType = []string{"application/json"}
+
+// writeReplyHeader copies an upstream reply's end-to-end headers, except those that describe
+// the router's own provider account (rate-limit counters) or that the router sets itself.
+func writeReplyHeader(dst, src http.Header) {
+	conn := src["Connection"]
+	for k, v := range src {
+		if isHopByHop(k) || (conn != nil && connectionNamed(conn, k)) {
+			continue
+		}
+		switch k {
+		case "Content-Length", "Set-Cookie", "Alt-Svc", "Server", "Date":
+			continue
+		}
+		if strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Anthropic-Ratelimit-") {
+			continue
+		}
+		dst[k] = v
+	}
+}
