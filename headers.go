@@ -2,7 +2,10 @@ package llmrouter
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // isHopByHop reports whether a canonical header name is hop-by-hop (RFC 9110 section 7.6.1):
@@ -70,5 +73,40 @@ func writeReplyHeader(dst, src http.Header) {
 			continue
 		}
 		dst[k] = v
+	}
+}
+
+// setRouteHeaders tells the client, and Caddy's logs through placeholders, where its request went.
+func (h *Handler) setRouteHeaders(c *call, t *target, n int) {
+	hdr := c.w.Header()
+	// One backing array for the five values: one allocation instead of five.
+	v := [...]string{c.p.route.Name, t.Provider.Name, t.Upstream, t.Label, strconv.Itoa(n)}
+	vals := v[:]
+	hdr["X-Llm-Router-Model"] = vals[0:1:1]
+	hdr["X-Llm-Router-Provider"] = vals[1:2:2]
+	hdr["X-Llm-Router-Upstream-Model"] = vals[2:3:3]
+	hdr["X-Llm-Router-Target"] = vals[3:4:4]
+	hdr["X-Llm-Router-Attempts"] = vals[4:5:5]
+	if len(c.rec.attempts) > 0 {
+		// The attempts that failed before this one, as README promises on every reply.
+		hdr["X-Llm-Router-Failures"] = []string{failureSummary(c.rec.attempts)}
+	}
+	if repl, ok := c.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		// Served on demand: most configs never read them, so nothing is boxed per request.
+		repl.Map(func(key string) (any, bool) {
+			switch key {
+			case "http.llm_router.model":
+				return vals[0], true
+			case "http.llm_router.provider":
+				return vals[1], true
+			case "http.llm_router.upstream_model":
+				return vals[2], true
+			case "http.llm_router.target":
+				return vals[3], true
+			case "http.llm_router.attempts":
+				return vals[4], true
+			}
+			return nil, false
+		})
 	}
 }

@@ -1,28 +1,19 @@
 package llmrouter
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/llmrouter/caddy-llm-router/embeddings"
 	"github.com/llmrouter/caddy-llm-router/gate"
 	"github.com/llmrouter/caddy-llm-router/internal/decompress"
-	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/selector"
 )
@@ -326,75 +317,6 @@ func (h *Handler) readFailed(c *call, wd *watchdog, status int, reason string) o
 	return outcome{class: selector.UpstreamDown, status: status, reason: reason}
 }
 
-// upstreamError classifies a non-2xx reply; a client error is passed through as it is, but for
-// the target's own key if the upstream quoted it.
-func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response, body io.Reader) outcome {
-	w := c.w
-	errBody, readErr := io.ReadAll(io.LimitReader(body, maxErrorBody))
-	if readErr != nil && c.r.Context().Err() != nil {
-		return outcome{done: true, class: selector.ClientGone}
-	}
-	// Some upstreams quote the key they refused, whole, cut or masked; neither the client nor
-	// a log may see any of it. This body is all that is kept of the reply, for the passed-through
-	// client error, the last reply in fail() and its snippet.
-	errBody = t.scrub(errBody)
-	ra := resp.Header.Get("Retry-After")
-	class := selector.Classify(resp.StatusCode, errBody, ra != "")
-	if class == selector.ClientError {
-		writeReplyHeader(w.Header(), resp.Header)
-		h.setRouteHeaders(c, t, n)
-		w.Header().Set("Content-Length", strconv.Itoa(len(errBody)))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(errBody)
-		return outcome{done: true, class: class, status: resp.StatusCode}
-	}
-	return outcome{
-		class:      class,
-		status:     resp.StatusCode,
-		retryAfter: selector.RetryAfter(ra, errBody, h.now()),
-		reply:      &upstreamReply{status: resp.StatusCode, body: errBody},
-	}
-}
-
-// relayWhole reads a non-streamed reply whole before sending anything, so a truncated reply
-// is still a retryable failure, then forwards it untouched.
-func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, body io.Reader, wd *watchdog) outcome {
-	w := c.w
-	buf := getBuffer()
-	defer putBuffer(buf)
-	_, err := buf.ReadFrom(io.LimitReader(body, h.runtime.maxResponse+1))
-	switch {
-	case c.r.Context().Err() != nil:
-		return outcome{done: true, class: selector.ClientGone}
-	case err != nil:
-		return h.readFailed(c, wd, resp.StatusCode, "reply truncated: "+transportReason(err))
-	case int64(buf.Len()) > h.runtime.maxResponse:
-		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply larger than max_response"}
-	case !json.Valid(buf.Bytes()):
-		// A reply framed by the connection's close and cut short, or garbage with a 200, would
-		// otherwise reach the client as a success; another target can still answer.
-		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply is not one whole JSON value"}
-	}
-	reply := buf.Bytes()
-	if c.ep == embeddingEndpoint && asksBase64(c.body) {
-		// An upstream that ignored encoding_format would leave the openai Node SDK with empty
-		// embeddings and no error.
-		reply, _ = embeddings.ToBase64(reply)
-	}
-	usage := replyUsage(reply)
-	hdr := w.Header()
-	writeReplyHeader(hdr, resp.Header)
-	h.setRouteHeaders(c, t, n)
-	if cost := t.cost(usage); cost > 0 {
-		hdr["X-Llm-Router-Cost"] = []string{formatCost(cost)}
-	}
-	hdr.Set("Content-Length", strconv.Itoa(len(reply)))
-	c.rec.ttfb = h.now().Sub(c.rec.start)
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(reply)
-	return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
-}
-
 // cool takes a failed target (or its whole key) out of rotation. A target that is already
 // cooling keeps its deadline.
 func (h *Handler) cool(t *target, out outcome, now time.Time) {
@@ -441,198 +363,6 @@ func (h *Handler) logRecovery(t *target, now time.Time) {
 	}
 }
 
-// fail answers a request whose every attempt failed, or that found no healthy target.
-func (h *Handler) fail(w http.ResponseWriter, rec *record, p *pool, failures []attemptInfo, last *upstreamReply) (status int, outcome string) {
-	model := rec.model
-	now := h.now()
-	hdr := w.Header()
-	hdr.Set("X-LLM-Router-Model", model)
-	hdr.Set("X-LLM-Router-Attempts", strconv.Itoa(len(failures)))
-	var wait time.Duration
-	if r := p.sel.Recovery(now.UnixNano()); r > 0 {
-		wait = time.Duration(r - now.UnixNano())
-		hdr.Set("Retry-After", retryAfterSeconds(wait))
-	}
-	if len(failures) > 0 {
-		hdr.Set("X-LLM-Router-Failures", failureSummary(failures))
-	}
-	switch {
-	case len(failures) == 0:
-		// Nothing was tried: every target was already cooling. Say why, so a client (and the log)
-		// can tell a provider that refused every key from a passing rate limit.
-		causes := p.coolingCauses(now.UnixNano())
-		rec.cooling = causes.String()
-		status, typ := http.StatusServiceUnavailable, errUnavailable
-		if causes.only(selector.RateLimited) {
-			status, typ = http.StatusTooManyRequests, errRateLimit
-		}
-		why := " (" + rec.cooling + ")"
-		if causes.only(selector.KeyRefused) {
-			why = ": the provider refused every key (401, 402, 403 or exhausted quota)"
-		}
-		writeAPIError(w, status, apiError{Type: typ, Code: "pool_exhausted",
-			Message: fmt.Sprintf("every target of %q is cooling down%s; the first recovers in %ss", model, why, retryAfterSeconds(wait))})
-		return status, "exhausted"
-	case last != nil:
-		// The last attempt got an upstream reply: the client sees its status and error, as if
-		// it had called that provider, with what the router tried alongside.
-		if isOpenAIError(last.body) {
-			hdr.Set("Content-Type", "application/json")
-			hdr.Set("Content-Length", strconv.Itoa(len(last.body)))
-			w.WriteHeader(last.status)
-			_, _ = w.Write(last.body)
-			return last.status, "failed"
-		}
-		writeAPIError(w, last.status, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
-			Message: fmt.Sprintf("every attempt failed; the last upstream answered %d: %s", last.status, snippet(last.body))})
-		return last.status, "failed"
-	}
-	writeAPIError(w, http.StatusBadGateway, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
-		Message: fmt.Sprintf("every attempt failed; the last: %s", failures[len(failures)-1].Error)})
-	return http.StatusBadGateway, "failed"
-}
-
-// coolingCounts counts a pool's cooling targets by the class of the failure that cooled them;
-// unknown counts those whose cause is not known.
-type coolingCounts struct {
-	by      [selector.ClientGone + 1]int
-	unknown int
-}
-
-// coolingCauses says why each target of the pool is out of rotation at now. A target whose key
-// is cooling counts as key_refused (only a refusal cools a key), else by its own cooldown's
-// cause: not by its latest failure, which may be older than the cooldown in force.
-func (p *pool) coolingCauses(now int64) coolingCounts {
-	var n coolingCounts
-	for _, t := range p.targets {
-		if t.key != nil && t.key.Cooling(now) {
-			n.by[selector.KeyRefused]++
-			continue
-		}
-		if c, ok := t.health.CoolingCause(now); ok {
-			n.by[c]++
-		} else {
-			n.unknown++
-		}
-	}
-	return n
-}
-
-// only reports whether every target cools for the class c (and there is at least one).
-func (n coolingCounts) only(c selector.Class) bool {
-	total := n.unknown
-	for _, v := range n.by {
-		total += v
-	}
-	return total > 0 && n.by[c] == total
-}
-
-// String lists the counts, e.g. "2 key_refused, 1 rate_limited".
-func (n coolingCounts) String() string {
-	var sb strings.Builder
-	add := func(count int, what string) {
-		if count == 0 {
-			return
-		}
-		if sb.Len() > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(strconv.Itoa(count))
-		sb.WriteByte(' ')
-		sb.WriteString(what)
-	}
-	for c, v := range n.by {
-		add(v, selector.Class(c).String())
-	}
-	add(n.unknown, "of unknown cause")
-	return sb.String()
-}
-
-// setRouteHeaders tells the client, and Caddy's logs through placeholders, where its request went.
-func (h *Handler) setRouteHeaders(c *call, t *target, n int) {
-	hdr := c.w.Header()
-	// One backing array for the five values: one allocation instead of five.
-	v := [...]string{c.p.route.Name, t.Provider.Name, t.Upstream, t.Label, strconv.Itoa(n)}
-	vals := v[:]
-	hdr["X-Llm-Router-Model"] = vals[0:1:1]
-	hdr["X-Llm-Router-Provider"] = vals[1:2:2]
-	hdr["X-Llm-Router-Upstream-Model"] = vals[2:3:3]
-	hdr["X-Llm-Router-Target"] = vals[3:4:4]
-	hdr["X-Llm-Router-Attempts"] = vals[4:5:5]
-	if len(c.rec.attempts) > 0 {
-		// The attempts that failed before this one, as README promises on every reply.
-		hdr["X-Llm-Router-Failures"] = []string{failureSummary(c.rec.attempts)}
-	}
-	if repl, ok := c.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		// Served on demand: most configs never read them, so nothing is boxed per request.
-		repl.Map(func(key string) (any, bool) {
-			switch key {
-			case "http.llm_router.model":
-				return vals[0], true
-			case "http.llm_router.provider":
-				return vals[1], true
-			case "http.llm_router.upstream_model":
-				return vals[2], true
-			case "http.llm_router.target":
-				return vals[3], true
-			case "http.llm_router.attempts":
-				return vals[4], true
-			}
-			return nil, false
-		})
-	}
-}
-
-func isEventStream(h http.Header) bool {
-	ct := h.Get("Content-Type")
-	return len(ct) >= 17 && strings.EqualFold(ct[:17], "text/event-stream")
-}
-
-// asksBase64 reports whether an embeddings request asked for base64-encoded vectors.
-func asksBase64(body []byte) bool {
-	return string(jsonscan.ObjectKey(body, "encoding_format")) == `"base64"`
-}
-
-// isOpenAIError reports whether body is a JSON object with an "error" object, the shape every
-// OpenAI client parses.
-func isOpenAIError(body []byte) bool {
-	return hasErrorObject(body) && json.Valid(body)
-}
-
-// hasErrorObject reports whether doc is a JSON object with a top-level "error" object.
-func hasErrorObject(doc []byte) bool {
-	e := jsonscan.ObjectKey(doc, "error")
-	return len(e) > 0 && e[0] == '{'
-}
-
-func snippet(body []byte) string {
-	s := strings.TrimSpace(string(body))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	if s == "" {
-		s = "(empty body)"
-	}
-	return s
-}
-
-func failureSummary(failures []attemptInfo) string {
-	var sb strings.Builder
-	for i, f := range failures {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(f.Target)
-		sb.WriteByte(' ')
-		if f.Status > 0 {
-			sb.WriteString(strconv.Itoa(f.Status))
-			sb.WriteByte(' ')
-		}
-		sb.WriteString(f.Class)
-	}
-	return sb.String()
-}
-
 // transportReason describes a transport error for logs and error bodies. Upstream URLs carry
 // no credentials (the catalog refuses them), so the error text is safe to show.
 func transportReason(err error) string {
@@ -643,59 +373,4 @@ func transportReason(err error) string {
 		return "connection closed mid-reply"
 	}
 	return err.Error()
-}
-
-// watchdog cancels an upstream call whose reply does not come, or stops coming. It runs on the
-// runtime's timer heap: no goroutine per request.
-type watchdog struct {
-	src   io.Reader
-	timer *time.Timer
-	fired atomic.Bool
-	// why says what bound fired, for the attempt's failure reason. It changes only on the
-	// reading goroutine, which alone reads it after the timer fired.
-	why string
-	// idle, when set, restarts the timer on every read that brings bytes; it is only touched
-	// by the goroutine that reads.
-	idle time.Duration
-	// beforeRead, when set, runs before each read of the upstream: the stream relay flushes
-	// what it wrote there, just before it may wait.
-	beforeRead func() error
-}
-
-// startWatchdog cancels the call when t runs out; set src before reading through it.
-func startWatchdog(t timeout, cancel context.CancelFunc) *watchdog {
-	wd := &watchdog{why: t.why}
-	wd.timer = time.AfterFunc(t.d, func() {
-		wd.fired.Store(true)
-		cancel()
-	})
-	return wd
-}
-
-func (wd *watchdog) Read(p []byte) (int, error) {
-	if wd.beforeRead != nil {
-		if err := wd.beforeRead(); err != nil {
-			return 0, err
-		}
-	}
-	n, err := wd.src.Read(p)
-	if n > 0 && wd.idle > 0 {
-		wd.timer.Reset(wd.idle)
-	}
-	return n, err
-}
-
-func (wd *watchdog) stop() { wd.timer.Stop() }
-
-var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
-
-func putBuffer(b *bytes.Buffer) {
-	// Very large buffers are left to the collector, so one huge reply does not pin memory.
-	if b.Cap() > 4<<20 {
-		return
-	}
-	b.Reset()
-	bufferPool.Put(b)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -148,3 +149,8 @@ var (
 	noCache                = []string{"no-cache"}
 	accelNo                = []string{"no"}
 )
+
+func isEventStream(h http.Header) bool {
+	ct := h.Get("Content-Type")
+	return len(ct) >= 17 && strings.EqualFold(ct[:17], "text/event-stream")
+}

@@ -1,0 +1,113 @@
+package llmrouter
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/llmrouter/caddy-llm-router/embeddings"
+	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
+	"github.com/llmrouter/caddy-llm-router/selector"
+)
+
+// upstreamError classifies a non-2xx reply; a client error is passed through as it is, but for
+// the target's own key if the upstream quoted it.
+func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response, body io.Reader) outcome {
+	w := c.w
+	errBody, readErr := io.ReadAll(io.LimitReader(body, maxErrorBody))
+	if readErr != nil && c.r.Context().Err() != nil {
+		return outcome{done: true, class: selector.ClientGone}
+	}
+	// Some upstreams quote the key they refused, whole, cut or masked; neither the client nor
+	// a log may see any of it. This body is all that is kept of the reply, for the passed-through
+	// client error, the last reply in fail() and its snippet.
+	errBody = t.scrub(errBody)
+	ra := resp.Header.Get("Retry-After")
+	class := selector.Classify(resp.StatusCode, errBody, ra != "")
+	if class == selector.ClientError {
+		writeReplyHeader(w.Header(), resp.Header)
+		h.setRouteHeaders(c, t, n)
+		w.Header().Set("Content-Length", strconv.Itoa(len(errBody)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(errBody)
+		return outcome{done: true, class: class, status: resp.StatusCode}
+	}
+	return outcome{
+		class:      class,
+		status:     resp.StatusCode,
+		retryAfter: selector.RetryAfter(ra, errBody, h.now()),
+		reply:      &upstreamReply{status: resp.StatusCode, body: errBody},
+	}
+}
+
+// relayWhole reads a non-streamed reply whole before sending anything, so a truncated reply
+// is still a retryable failure, then forwards it untouched.
+func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, body io.Reader, wd *watchdog) outcome {
+	w := c.w
+	buf := getBuffer()
+	defer putBuffer(buf)
+	_, err := buf.ReadFrom(io.LimitReader(body, h.runtime.maxResponse+1))
+	switch {
+	case c.r.Context().Err() != nil:
+		return outcome{done: true, class: selector.ClientGone}
+	case err != nil:
+		return h.readFailed(c, wd, resp.StatusCode, "reply truncated: "+transportReason(err))
+	case int64(buf.Len()) > h.runtime.maxResponse:
+		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply larger than max_response"}
+	case !json.Valid(buf.Bytes()):
+		// A reply framed by the connection's close and cut short, or garbage with a 200, would
+		// otherwise reach the client as a success; another target can still answer.
+		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply is not one whole JSON value"}
+	}
+	reply := buf.Bytes()
+	if c.ep == embeddingEndpoint && asksBase64(c.body) {
+		// An upstream that ignored encoding_format would leave the openai Node SDK with empty
+		// embeddings and no error.
+		reply, _ = embeddings.ToBase64(reply)
+	}
+	usage := replyUsage(reply)
+	hdr := w.Header()
+	writeReplyHeader(hdr, resp.Header)
+	h.setRouteHeaders(c, t, n)
+	if cost := t.cost(usage); cost > 0 {
+		hdr["X-Llm-Router-Cost"] = []string{formatCost(cost)}
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(reply)))
+	c.rec.ttfb = h.now().Sub(c.rec.start)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(reply)
+	return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
+}
+
+// asksBase64 reports whether an embeddings request asked for base64-encoded vectors.
+func asksBase64(body []byte) bool {
+	return string(jsonscan.ObjectKey(body, "encoding_format")) == `"base64"`
+}
+
+// isOpenAIError reports whether body is a JSON object with an "error" object, the shape every
+// OpenAI client parses.
+func isOpenAIError(body []byte) bool {
+	return hasErrorObject(body) && json.Valid(body)
+}
+
+// hasErrorObject reports whether doc is a JSON object with a top-level "error" object.
+func hasErrorObject(doc []byte) bool {
+	e := jsonscan.ObjectKey(doc, "error")
+	return len(e) > 0 && e[0] == '{'
+}
+
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	// Very large buffers are left to the collector, so one huge reply does not pin memory.
+	if b.Cap() > 4<<20 {
+		return
+	}
+	b.Reset()
+	bufferPool.Put(b)
+}

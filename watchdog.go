@@ -1,0 +1,50 @@
+package llmrouter
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// watchdog cancels an upstream call whose reply does not come, or stops coming. It runs on the
+// runtime's timer heap: no goroutine per request.
+type watchdog struct {
+	src   io.Reader
+	timer *time.Timer
+	fired atomic.Bool
+	// why says what bound fired, for the attempt's failure reason. It changes only on the
+	// reading goroutine, which alone reads it after the timer fired.
+	why string
+	// idle, when set, restarts the timer on every read that brings bytes; it is only touched
+	// by the goroutine that reads.
+	idle time.Duration
+	// beforeRead, when set, runs before each read of the upstream: the stream relay flushes
+	// what it wrote there, just before it may wait.
+	beforeRead func() error
+}
+
+// startWatchdog cancels the call when t runs out; set src before reading through it.
+func startWatchdog(t timeout, cancel context.CancelFunc) *watchdog {
+	wd := &watchdog{why: t.why}
+	wd.timer = time.AfterFunc(t.d, func() {
+		wd.fired.Store(true)
+		cancel()
+	})
+	return wd
+}
+
+func (wd *watchdog) Read(p []byte) (int, error) {
+	if wd.beforeRead != nil {
+		if err := wd.beforeRead(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := wd.src.Read(p)
+	if n > 0 && wd.idle > 0 {
+		wd.timer.Reset(wd.idle)
+	}
+	return n, err
+}
+
+func (wd *watchdog) stop() { wd.timer.Stop() }
