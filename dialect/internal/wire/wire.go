@@ -81,7 +81,9 @@ func Is(raw []byte, lit string) bool {
 func IsString(raw []byte) bool { return len(raw) >= 2 && raw[0] == '"' }
 
 // EmptyString reports whether raw is absent, null or the empty JSON string.
-func EmptyString(raw []byte) bool { return len(raw) == 0 || string(raw) == `""` || string(raw) == "null" }
+func EmptyString(raw []byte) bool {
+	return len(raw) == 0 || string(raw) == `""` || string(raw) == "null"
+}
 
 // Int returns raw as an integer, or 0 when it is not one (fractions are truncated).
 func Int(raw []byte) int64 {
