@@ -44,9 +44,11 @@ type toolState struct {
 // for an Anthropic client, one upstream event at a time. Create one per attempt; not safe for
 // concurrent use.
 //
-// Every event is written with its "event:" line (the Anthropic SDKs skip unnamed events). The
-// first chunk writes message_start (usage with input_tokens and a cache_creation object: Claude
-// Code fails without them). Text, reasoning and each tool call are content blocks with
+// Every event is written with its "event:" line (the Anthropic SDKs skip unnamed events).
+// message_start (usage with input_tokens and a cache_creation object: Claude Code fails
+// without them) is written just before the first block or at [DONE], so a chunk with only the
+// role writes nothing and a relay that commits on its first written byte can still retry an
+// error that follows it. Text, reasoning and each tool call are content blocks with
 // consecutive indexes: a block is started when the kind of content changes or a new tool call
 // index appears, and stopped before the next one starts, so every delta matches its open
 // block's type (text_delta, thinking_delta, input_json_delta). finish_reason closes the open
@@ -66,6 +68,8 @@ type StreamFromOpenAI struct {
 	calledTool bool
 	finish     string
 	usage      rawUsage
+	haveUsage  bool
+	id, model  []byte // raw JSON values from the first chunk
 }
 
 // NewStreamFromOpenAI returns a translator for one stream.
@@ -102,8 +106,9 @@ func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	if u != nil {
 		t.readUsage(u)
 	}
-	if !t.started {
-		dst = t.start(dst, data, u != nil)
+	if t.id == nil {
+		t.id = append(make([]byte, 0, 48), wire.Key(data, "id")...)
+		t.model = append(make([]byte, 0, 32), wire.Key(data, "model")...)
 	}
 	choice, _ := wire.Elem(wire.Key(data, "choices"), 0)
 	if choice == nil {
@@ -180,6 +185,7 @@ func (t *StreamFromOpenAI) readUsage(u []byte) {
 	d := wire.Key(u, "prompt_tokens_details")
 	cached := wire.Int(wire.Key(d, "cached_tokens"))
 	write := wire.Int(wire.Key(d, "cache_write_tokens"))
+	t.haveUsage = true
 	t.usage = rawUsage{
 		input:      max(prompt-cached-write, 0),
 		output:     wire.Int(wire.Key(u, "completion_tokens")),
@@ -188,25 +194,25 @@ func (t *StreamFromOpenAI) readUsage(u []byte) {
 	}
 }
 
-func (t *StreamFromOpenAI) start(dst, data []byte, haveUsage bool) []byte {
+func (t *StreamFromOpenAI) start(dst []byte) []byte {
 	t.started = true
 	dst = append(dst, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
 	if t.opts.MessageID != "" {
 		dst = jsonstr.Append(dst, t.opts.MessageID)
-	} else if id := wire.Key(data, "id"); wire.IsString(id) && !wire.EmptyString(id) {
+	} else if wire.IsString(t.id) && !wire.EmptyString(t.id) {
 		dst = append(dst, `"msg_`...)
-		dst = append(dst, id[1:]...)
+		dst = append(dst, t.id[1:]...)
 	} else {
 		dst = append(dst, `"msg_router"`...)
 	}
 	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
-	if m := wire.Key(data, "model"); t.opts.Model == "" && wire.IsString(m) {
-		dst = append(dst, m...)
+	if t.opts.Model == "" && wire.IsString(t.model) {
+		dst = append(dst, t.model...)
 	} else {
 		dst = jsonstr.Append(dst, t.opts.Model)
 	}
 	u := t.usage
-	if !haveUsage {
+	if !t.haveUsage {
 		u = rawUsage{input: int64(t.opts.InputTokens)}
 	}
 	dst = append(dst, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
@@ -240,6 +246,9 @@ func (t *StreamFromOpenAI) ensure(dst []byte, k blockKind) []byte {
 // startBlock writes a content_block_start up to the content block's type value and opens the
 // next index.
 func (t *StreamFromOpenAI) startBlock(dst []byte) []byte {
+	if !t.started {
+		dst = t.start(dst)
+	}
 	t.open = t.next
 	t.next++
 	dst = append(dst, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":"...)
@@ -326,7 +335,7 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 
 func (t *StreamFromOpenAI) end(dst []byte) []byte {
 	if !t.started {
-		dst = t.start(dst, nil, false)
+		dst = t.start(dst)
 	}
 	dst = t.closeOpen(dst)
 	t.done = true

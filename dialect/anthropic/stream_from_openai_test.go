@@ -318,3 +318,18 @@ func TestStreamFromOpenAIMalformed(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Nothing is written before the first content, so an error right after a role-only chunk can
+// still be retried on another target.
+func TestStreamFromOpenAINothingBeforeContent(t *testing.T) {
+	tr := NewStreamFromOpenAI(StreamFromOpenAIOptions{})
+	out, err := tr.Event(nil, oaDelta(`{"role":"assistant","content":""}`))
+	if err != nil || len(out) != 0 {
+		t.Fatalf("role chunk wrote %q, %v", out, err)
+	}
+	_, err = tr.Event(out, chunk(`{"error":{"message":"overloaded","type":"server_error"}}`))
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Type != ErrAPI || !Retryable(ae.Type) {
+		t.Fatalf("err = %v", err)
+	}
+}
