@@ -72,8 +72,10 @@ func RequestFromOpenAI(body []byte, opts FromOpenAIOptions) ([]byte, error) {
 //     tool_choice auto/none/required/named become auto/none/any/tool, parallel_tool_calls
 //     false becomes disable_parallel_tool_use;
 //   - max_completion_tokens, else max_tokens, else the default becomes max_tokens; stop
-//     becomes stop_sequences (blank ones dropped: Anthropic refuses them); temperature, top_p,
-//     stream are kept; user becomes metadata.user_id;
+//     becomes stop_sequences (blank ones dropped: Anthropic refuses them); temperature (capped
+//     at 1, the top of Anthropic's scale), top_p (dropped when temperature is set: recent Claude
+//     models refuse both) and stream are kept; user becomes metadata.user_id; tool call ids
+//     have bytes Anthropic refuses replaced by '_';
 //   - reasoning_effort low/medium/high becomes thinking enabled with BudgetLow/Medium/High
 //     tokens (minimal and none: no thinking). The budget must stay under max_tokens: with the
 //     default max_tokens, max_tokens grows to budget+default; with the client's, the budget
@@ -86,6 +88,13 @@ func RequestFromOpenAI(body []byte, opts FromOpenAIOptions) ([]byte, error) {
 //   - everything else (n, seed, logprobs, penalties, logit_bias, audio, ...) is dropped.
 func FromOpenAIRequest(r *openai.Request, opts FromOpenAIOptions) (*Request, error) {
 	out := &Request{Model: r.Model, Stream: r.Stream, Temperature: r.Temperature, TopP: r.TopP}
+	if t := out.Temperature; t != nil && *t > 1 {
+		one := 1.0
+		out.Temperature = &one // OpenAI's scale goes to 2, Anthropic's to 1
+	}
+	if out.Temperature != nil && out.TopP != nil {
+		out.TopP = nil // recent Claude models refuse both at once
+	}
 	if opts.Model != "" {
 		out.Model = opts.Model
 	}
@@ -102,9 +111,9 @@ func FromOpenAIRequest(r *openai.Request, opts FromOpenAIOptions) (*Request, err
 		case "assistant":
 			out.appendBlocks("assistant", assistantBlocks(&m))
 		case "tool", "function":
-			res := Block{Type: "tool_result", ToolUseID: m.ToolCallID}
+			res := Block{Type: "tool_result", ToolUseID: toolID(m.ToolCallID)}
 			if m.Role == "function" {
-				res.ToolUseID = m.Name
+				res.ToolUseID = toolID(m.Name)
 			}
 			blocks, err := userBlocks(m.Content)
 			if err != nil {
@@ -303,9 +312,30 @@ func assistantBlocks(m *openai.Message) Blocks {
 		out = append(out, Block{Type: "text", Text: m.Refusal})
 	}
 	for _, tc := range m.ToolCalls {
-		out = append(out, Block{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: toolInput(tc.Function.Arguments)})
+		out = append(out, Block{Type: "tool_use", ID: toolID(tc.ID), Name: tc.Function.Name, Input: toolInput(tc.Function.Arguments)})
 	}
 	return out
+}
+
+// toolID makes a tool call id acceptable to Anthropic, which allows only [A-Za-z0-9_-]: other
+// bytes become '_' (Moonshot's ids look like "functions.get_weather:0"). The same id maps the
+// same way in tool_use and tool_result, so the pair still matches.
+func toolID(id string) string {
+	if id == "" {
+		return "call_0"
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c == '_' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			b := []byte(id)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; !(c == '_' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+					b[j] = '_'
+				}
+			}
+			return string(b)
+		}
+	}
+	return id
 }
 
 // toolInput turns a tool call's arguments string into a tool_use input, which must be an

@@ -24,7 +24,7 @@ func TestRequestFromOpenAI(t *testing.T) {
 				"stop":["END"," "],"temperature":0.2,"top_p":0.9,"user":"u-1","stream":true,
 				"seed":4,"n":1,"frequency_penalty":0.5}`,
 			opts: FromOpenAIOptions{Model: "claude-sonnet-4-5"},
-			want: `{"model":"claude-sonnet-4-5","max_tokens":4096,"stream":true,"temperature":0.2,"top_p":0.9,
+			want: `{"model":"claude-sonnet-4-5","max_tokens":4096,"stream":true,"temperature":0.2,
 				"system":[{"type":"text","text":"Be brief."},{"type":"text","text":"Use French."}],
 				"messages":[{"role":"user","content":[{"type":"text","text":"Hi"},{"type":"text","text":"there"}]},
 					{"role":"assistant","content":[{"type":"text","text":"Bonjour"}]}],
@@ -278,4 +278,28 @@ func TestRequestTypesDecode(t *testing.T) {
 	if r.System[0].Text != "s" || r.Messages[0].Content[0].Text != "hi" || r.Messages[1].Content[0].Content[0].Text != "r" {
 		t.Fatalf("%+v", r)
 	}
+}
+
+func TestRequestLimitsAndIDs(t *testing.T) {
+	got, err := RequestFromOpenAI([]byte(`{"model":"m","temperature":1.6,"top_p":0.5,"messages":[{"role":"user","content":"x"},
+		{"role":"assistant","tool_calls":[{"id":"functions.get:0","type":"function","function":{"name":"get","arguments":"{}"}}]},
+		{"role":"tool","tool_call_id":"functions.get:0","content":"ok"}]}`), FromOpenAIOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, string(got), `{"model":"m","max_tokens":4096,"temperature":1,"messages":[{"role":"user","content":[{"type":"text","text":"x"}]},
+		{"role":"assistant","content":[{"type":"tool_use","id":"functions_get_0","name":"get","input":{}}]},
+		{"role":"user","content":[{"type":"tool_result","tool_use_id":"functions_get_0","content":[{"type":"text","text":"ok"}]}]}]}`)
+
+	body := []byte(`{"model":"m","max_tokens":32000,"messages":[{"role":"user","content":"x"}]}`)
+	got, err = RequestToOpenAI(body, ToOpenAIOptions{MaxTokensCap: 16384})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, string(got), `{"model":"m","max_tokens":16384,"messages":[{"role":"user","content":"x"}]}`)
+	got, err = RequestToOpenAI(body, ToOpenAIOptions{MaxCompletionTokens: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, string(got), `{"model":"m","max_completion_tokens":32000,"messages":[{"role":"user","content":"x"}]}`)
 }
