@@ -118,7 +118,7 @@ func FromOpenAIResponse(r *openai.Response, opts ReplyOptions) *Response {
 			}
 		}
 		for _, tc := range m.ToolCalls {
-			out.Content = append(out.Content, Block{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: toolInput(tc.Function.Arguments)})
+			out.Content = append(out.Content, Block{Type: "tool_use", ID: toolID(tc.ID), Name: tc.Function.Name, Input: toolInput(tc.Function.Arguments)})
 		}
 		out.StopReason = StopReason(finish, len(m.ToolCalls) > 0)
 	} else {

@@ -319,16 +319,17 @@ func assistantBlocks(m *openai.Message) Blocks {
 
 // toolID makes a tool call id acceptable to Anthropic, which allows only [A-Za-z0-9_-]: other
 // bytes become '_' (Moonshot's ids look like "functions.get_weather:0"). The same id maps the
-// same way in tool_use and tool_result, so the pair still matches.
+// same way wherever it appears (tool_use, tool_result, a reply to an Anthropic client), so the
+// pairs still match, also when a later turn goes to an Anthropic upstream.
 func toolID(id string) string {
 	if id == "" {
 		return "call_0"
 	}
 	for i := 0; i < len(id); i++ {
-		if c := id[i]; !(c == '_' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+		if !idByte(id[i]) {
 			b := []byte(id)
 			for j := i; j < len(b); j++ {
-				if c := b[j]; !(c == '_' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+				if !idByte(b[j]) {
 					b[j] = '_'
 				}
 			}
@@ -336,6 +337,23 @@ func toolID(id string) string {
 		}
 	}
 	return id
+}
+
+func idByte(c byte) bool {
+	return c == '_' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// appendToolID appends the raw JSON string id as a JSON string mapped by toolID, without
+// unescaping (an escape's bytes become '_' too).
+func appendToolID(dst, raw []byte) []byte {
+	dst = append(dst, '"')
+	for _, c := range raw[1 : len(raw)-1] {
+		if !idByte(c) {
+			c = '_'
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, '"')
 }
 
 // toolInput turns a tool call's arguments string into a tool_use input, which must be an

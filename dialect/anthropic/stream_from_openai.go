@@ -308,7 +308,7 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 		t.tools[idx].block = t.open
 		dst = append(dst, `"tool_use","id":`...)
 		if id := wire.Key(tc, "id"); wire.IsString(id) && !wire.EmptyString(id) {
-			dst = append(dst, id...)
+			dst = appendToolID(dst, id)
 		} else {
 			dst = append(dst, `"toolu_`...)
 			dst = strconv.AppendInt(dst, int64(t.open), 10)

@@ -51,7 +51,7 @@ func oaThinkToolStream() [][]byte {
 		evs = append(evs, oaDelta(`{"tool_calls":[{"index":0,"function":{"arguments":`+strconvQuote(p)+`}}]}`))
 	}
 	evs = append(evs,
-		oaDelta(`{"tool_calls":[{"index":1,"id":"call_B","type":"function","function":{"name":"get_time","arguments":"{\"tz\":"}}]}`),
+		oaDelta(`{"tool_calls":[{"index":1,"id":"functions.get_time:1","type":"function","function":{"name":"get_time","arguments":"{\"tz\":"}}]}`),
 		oaDelta(`{"tool_calls":[{"index":1,"function":{"arguments":"\"CET\"}"}}]}`),
 		oaFinish("stop"),
 		chunk(oaUsage),
@@ -197,7 +197,7 @@ func TestStreamFromOpenAIThinkingTextParallelTools(t *testing.T) {
 	if b := msg.Content[1]; b.Type != "text" || b.Text != "Both." {
 		t.Errorf("block 1 %+v", b)
 	}
-	for i, w := range []struct{ id, name, input string }{{"call_A", "get_weather", `{"city":"Paris"}`}, {"call_B", "get_time", `{"tz":"CET"}`}} {
+	for i, w := range []struct{ id, name, input string }{{"call_A", "get_weather", `{"city":"Paris"}`}, {"functions_get_time_1", "get_time", `{"tz":"CET"}`}} {
 		b := msg.Content[2+i]
 		if b.Type != "tool_use" || b.ID != w.id || b.Name != w.name {
 			t.Errorf("tool %d: %+v", i, b)
