@@ -3,7 +3,9 @@ package anthropic
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 
+	"github.com/llmrouter/caddy-llm-router/dialect/openai"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 )
 
@@ -177,3 +179,31 @@ var ErrIncomplete = errors.New("anthropic: upstream stream ended before its term
 // ErrMalformed is returned by a stream translator for an event whose data is not the JSON the
 // dialect sends; like any upstream failure after commit it ends the stream with an error event.
 var ErrMalformed = errors.New("anthropic: malformed stream event")
+
+// ErrorBodyFromOpenAI turns an OpenAI upstream's error reply (status and body) into the body an
+// Anthropic client gets with the same status: the type from the status (ErrorType), the
+// upstream's message, or the status text when the body has none.
+func ErrorBodyFromOpenAI(status int, body []byte) []byte {
+	msg := ""
+	if e, ok := openai.ParseError(body); ok {
+		msg = e.Message
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return AppendErrorBody(nil, ErrorType(status), msg)
+}
+
+// ErrorBodyToOpenAI turns an Anthropic upstream's error reply into the body an OpenAI client
+// gets with the same status: {"error":{"message","type"}} with OpenAIErrorType of the
+// upstream's type (or of ErrorType(status) when the body has none).
+func ErrorBodyToOpenAI(status int, body []byte) []byte {
+	e, ok := ParseError(body)
+	if !ok || e.Type == "" {
+		e.Type = ErrorType(status)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(status)
+	}
+	return openai.AppendError(nil, OpenAIErrorType(e.Type), "", e.Message)
+}

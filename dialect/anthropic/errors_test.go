@@ -72,3 +72,31 @@ func TestErrorBodyAndEvent(t *testing.T) {
 	}
 	jsonEq(t, evs[0].Data, `{"type":"error","error":{"type":"api_error","message":"cut"}}`)
 }
+
+func TestErrorBodiesAcrossDialects(t *testing.T) {
+	jsonEq(t, string(ErrorBodyFromOpenAI(429, []byte(`{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}`))),
+		`{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`)
+	jsonEq(t, string(ErrorBodyFromOpenAI(502, []byte(`<html>bad gateway</html>`))),
+		`{"type":"error","error":{"type":"api_error","message":"Bad Gateway"}}`)
+	jsonEq(t, string(ErrorBodyToOpenAI(529, []byte(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`))),
+		`{"error":{"message":"Overloaded","type":"server_error"}}`)
+	jsonEq(t, string(ErrorBodyToOpenAI(400, []byte(`{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}}`))),
+		`{"error":{"message":"max_tokens: required","type":"invalid_request_error"}}`)
+	jsonEq(t, string(ErrorBodyToOpenAI(401, nil)), `{"error":{"message":"Unauthorized","type":"authentication_error"}}`)
+}
+
+func TestUsageMerge(t *testing.T) {
+	var u Usage
+	u.Merge([]byte(`{"input_tokens":25,"cache_creation_input_tokens":10,"cache_read_input_tokens":100,"output_tokens":1}`))
+	u.Merge([]byte(`{"output_tokens":80}`))
+	if u != (Usage{InputTokens: 25, OutputTokens: 80, CacheCreationInputTokens: 10, CacheReadInputTokens: 100}) {
+		t.Fatalf("%+v", u)
+	}
+	p := u.Pivot()
+	if p.PromptTokens != 135 || p.TotalTokens != 215 || p.PromptTokensDetails.CachedTokens != 100 || p.PromptTokensDetails.CacheWriteTokens != 10 {
+		t.Fatalf("%+v", p)
+	}
+	if back := UsageFromPivot(p); back != u {
+		t.Fatalf("round trip %+v", back)
+	}
+}

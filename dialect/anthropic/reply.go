@@ -65,7 +65,7 @@ func ToOpenAIResponse(r *Response, opts ReplyOptions) *openai.Response {
 		m.Content = openai.TextContent(text.String())
 	}
 	m.ReasoningContent = thinking.String()
-	u := rawUsage{input: int64(r.Usage.InputTokens), output: int64(r.Usage.OutputTokens), cacheRead: int64(r.Usage.CacheReadInputTokens), cacheWrite: int64(r.Usage.CacheCreationInputTokens)}.pivot()
+	u := r.Usage.Pivot()
 	return &openai.Response{
 		ID: r.ID, Object: "chat.completion", Created: created, Model: model,
 		Choices: []openai.Choice{{Index: 0, Message: m, FinishReason: FinishReason(r.StopReason)}},
@@ -124,12 +124,8 @@ func FromOpenAIResponse(r *openai.Response, opts ReplyOptions) *Response {
 	} else {
 		out.StopReason = StopEndTurn
 	}
-	if u := r.Usage; u != nil {
-		var cached, write int
-		if d := u.PromptTokensDetails; d != nil {
-			cached, write = d.CachedTokens, d.CacheWriteTokens
-		}
-		out.Usage = Usage{InputTokens: max(u.PromptTokens-cached-write, 0), OutputTokens: u.CompletionTokens, CacheReadInputTokens: cached, CacheCreationInputTokens: write}
+	if r.Usage != nil {
+		out.Usage = UsageFromPivot(*r.Usage)
 	}
 	return out
 }
