@@ -1,0 +1,80 @@
+package anthropic
+
+import (
+	"bytes"
+	"testing"
+)
+
+// splitEvents cuts fuzz input into events the way the relay hands them over: each one ending
+// in a blank line.
+func splitEvents(in []byte) [][]byte {
+	var evs [][]byte
+	for _, p := range bytes.Split(in, []byte("\n\n")) {
+		if len(p) > 0 {
+			evs = append(evs, append(append([]byte(nil), p...), '\n', '\n'))
+		}
+	}
+	return evs
+}
+
+func seed(f *testing.F, streams ...[][]byte) {
+	for _, s := range streams {
+		f.Add(bytes.Join(s, nil))
+	}
+}
+
+// checkFuzzOutput fails unless out is well-formed SSE whose events all have (named) or all
+// lack (unnamed) an event line.
+func checkFuzzOutput(t *testing.T, out []byte, named bool) {
+	evs, msg := checkSSE(out)
+	if msg != "" {
+		t.Fatalf("%s\n%q", msg, out)
+	}
+	for _, e := range evs {
+		if (e.Name != "") != named {
+			t.Fatalf("event name %q (named %v) in %q", e.Name, named, out)
+		}
+	}
+}
+
+// FuzzStreamToOpenAI: any upstream input, no panic, and the output is always well-formed
+// OpenAI SSE (data-only events with JSON data or [DONE]), also after an error.
+func FuzzStreamToOpenAI(f *testing.F) {
+	seed(f, textStream(), thinkToolStream(), [][]byte{ev("error", `{"type":"error","error":{"type":"overloaded_error","message":"x"}}`)})
+	f.Add([]byte("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":1,\"name\":{\"a\":\r\n2},\"input\":{\"x\":\n1}}}\n\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, usage := range []bool{false, true} {
+			tr := NewStreamToOpenAI(StreamToOpenAIOptions{IncludeUsage: usage, Created: 1, Model: "m\n\u2028"})
+			var out []byte
+			for _, e := range splitEvents(in) {
+				var err error
+				if out, err = tr.Event(out, e); err != nil {
+					break
+				}
+			}
+			out, _ = tr.Finish(out)
+			checkFuzzOutput(t, out, false)
+		}
+	})
+}
+
+// FuzzStreamFromOpenAI: any upstream input, no panic, and the output is always well-formed
+// Anthropic SSE (every event named, JSON data).
+func FuzzStreamFromOpenAI(f *testing.F) {
+	seed(f, oaTextStream(), oaThinkToolStream(), [][]byte{chunk(oaUsage), oaDone})
+	f.Add([]byte("data: {\"id\":{\"x\":\r1},\"model\":[\n],\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":7,\"function\":{\"name\":null,\"arguments\":{\"a\":\n1}}}]}}]}\n\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, drop := range []bool{false, true} {
+			tr := NewStreamFromOpenAI(StreamFromOpenAIOptions{DropReasoning: drop, Model: "m\"\n"})
+			var out []byte
+			for _, e := range splitEvents(in) {
+				var err error
+				if out, err = tr.Event(out, e); err != nil {
+					break
+				}
+			}
+			out, _ = tr.Finish(out)
+			checkFuzzOutput(t, out, true)
+		}
+	})
+}

@@ -1,0 +1,354 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/llmrouter/caddy-llm-router/dialect/internal/wire"
+	"github.com/llmrouter/caddy-llm-router/dialect/openai"
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
+)
+
+// ErrInterleaved is returned by StreamFromOpenAI when an upstream sends argument deltas for a
+// tool call after a later block began: Anthropic's stream has no way to reopen a finished
+// block, and dropping the arguments would be a silent loss.
+var ErrInterleaved = errors.New("anthropic: tool call arguments interleaved with a later block")
+
+// maxTools bounds the tool call index an upstream may use.
+const maxTools = 1 << 10
+
+// StreamFromOpenAIOptions configure a StreamFromOpenAI.
+type StreamFromOpenAIOptions struct {
+	// Model is message_start's message.model (the public name the client asked for); empty
+	// keeps the upstream's model id.
+	Model string
+	// MessageID is the message id; empty makes it "msg_" + the upstream's chunk id.
+	MessageID string
+	// InputTokens is message_start's usage.input_tokens when the first chunk carries no usage
+	// (OpenAI reports usage only at the end of a stream): pass EstimateTokens' count, or 0.
+	// The true counts go in message_delta.
+	InputTokens int
+	// DropReasoning drops reasoning_content instead of writing thinking blocks. The router
+	// never forges a signature, so a thinking block it writes has none; a client that replays
+	// it to a real Anthropic upstream is refused.
+	DropReasoning bool
+}
+
+type toolState struct {
+	block int  // Anthropic block index
+	args  bool // an arguments delta was written
+}
+
+// StreamFromOpenAI translates an OpenAI upstream's chunk stream into Anthropic Messages events
+// for an Anthropic client, one upstream event at a time. Create one per attempt; not safe for
+// concurrent use.
+//
+// Every event is written with its "event:" line (the Anthropic SDKs skip unnamed events).
+// message_start (usage with input_tokens and a cache_creation object: Claude Code fails
+// without them) is written just before the first block or at [DONE], so a chunk with only the
+// role writes nothing and a relay that commits on its first written byte can still retry an
+// error that follows it. Text, reasoning and each tool call are content blocks with
+// consecutive indexes: a block is started when the kind of content changes or a new tool call
+// index appears, and stopped before the next one starts, so every delta matches its open
+// block's type (text_delta, thinking_delta, input_json_delta). finish_reason closes the open
+// block; usage (also a usage-only chunk with choices: []) is kept; [DONE] writes message_delta
+// (stop_reason, usage) and message_stop. A turn that called tools has stop_reason tool_use even
+// when the upstream said "stop".
+type StreamFromOpenAI struct {
+	opts       StreamFromOpenAIOptions
+	started    bool
+	done       bool
+	open       int // index of the open block, -1 when none
+	openKind   blockKind
+	openTool   int // pivot index of the open tool call
+	next       int // next block index
+	tools      []toolState
+	seen       []bool // pivot tool index seen
+	calledTool bool
+	finish     string
+	usage      rawUsage
+	haveUsage  bool
+	id, model  []byte // raw JSON values from the first chunk
+}
+
+// NewStreamFromOpenAI returns a translator for one stream.
+func NewStreamFromOpenAI(opts StreamFromOpenAIOptions) *StreamFromOpenAI {
+	return &StreamFromOpenAI{opts: opts, open: -1}
+}
+
+// Done reports whether [DONE] was translated (message_stop written).
+func (t *StreamFromOpenAI) Done() bool { return t.done }
+
+// Usage returns the usage read so far, in the pivot's terms.
+func (t *StreamFromOpenAI) Usage() openai.Usage { return t.usage.pivot() }
+
+// Event translates one upstream event in normal form ("data: {...}\n\n" or "data: [DONE]\n\n")
+// and appends the resulting Anthropic events to dst, which it returns. An error chunk
+// ({"error":{...}}) returns dst unchanged and an *Error whose Type is the Anthropic type for
+// the upstream's error (end the client's stream with AppendErrorEvent); data that is not JSON
+// returns ErrMalformed. Events after [DONE] are ignored.
+func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
+	_, data, ok := wire.Event(ev)
+	if !ok || t.done {
+		return dst, nil
+	}
+	if string(data) == "[DONE]" {
+		return t.end(dst), nil
+	}
+	if !json.Valid(data) {
+		return dst, ErrMalformed
+	}
+	if raw := wire.Key(data, "error"); raw != nil {
+		return dst, errorFromOpenAI(data)
+	}
+	u := wire.Key(data, "usage")
+	if u != nil {
+		t.readUsage(u)
+	}
+	if t.id == nil {
+		t.id = append(make([]byte, 0, 48), wire.Key(data, "id")...)
+		t.model = append(make([]byte, 0, 32), wire.Key(data, "model")...)
+	}
+	choice, _ := wire.Elem(wire.Key(data, "choices"), 0)
+	if choice == nil {
+		return dst, nil
+	}
+	if i := wire.Key(choice, "index"); i != nil && wire.Int(i) != 0 {
+		return dst, nil // n > 1: only the first choice has a place in an Anthropic message
+	}
+	delta := wire.Key(choice, "delta")
+	var err error
+	if !t.opts.DropReasoning {
+		r := wire.Key(delta, "reasoning_content")
+		if r == nil {
+			r = wire.Key(delta, "reasoning") // OpenRouter, vLLM
+		}
+		if wire.IsString(r) && !wire.EmptyString(r) {
+			dst = t.ensure(dst, kindThinking)
+			dst = t.delta(dst, `"thinking_delta","thinking":`, r)
+		}
+	}
+	for _, key := range [...]string{"content", "refusal"} {
+		if c := wire.Key(delta, key); wire.IsString(c) && !wire.EmptyString(c) {
+			dst = t.ensure(dst, kindText)
+			dst = t.delta(dst, `"text_delta","text":`, c)
+		}
+	}
+	tcs := wire.Key(delta, "tool_calls")
+	for tc, p := wire.Elem(tcs, 0); tc != nil; tc, p = wire.Elem(tcs, p) {
+		if dst, err = t.toolCall(dst, tc); err != nil {
+			return dst, err
+		}
+	}
+	if fr := wire.Key(choice, "finish_reason"); wire.IsString(fr) {
+		dst = t.closeOpen(dst)
+		t.finish = string(fr[1 : len(fr)-1])
+	}
+	return dst, nil
+}
+
+// Finish is called when the upstream stream ended (io.EOF). It returns ErrIncomplete when
+// [DONE] never came: the relay must then write an error event (AppendErrorEvent), not close
+// cleanly.
+func (t *StreamFromOpenAI) Finish(dst []byte) ([]byte, error) {
+	if t.done {
+		return dst, nil
+	}
+	return dst, ErrIncomplete
+}
+
+func errorFromOpenAI(data []byte) *Error {
+	oe, _ := openai.ParseError(data)
+	e := &Error{Type: ErrAPI, Message: oe.Message}
+	switch oe.Type {
+	case "invalid_request_error":
+		e.Type = ErrInvalidRequest
+	case "rate_limit_error", "rate_limit_exceeded", "tokens", "requests":
+		e.Type = ErrRateLimit
+	case "authentication_error":
+		e.Type = ErrAuthentication
+	case "permission_error":
+		e.Type = ErrPermission
+	}
+	if oe.Code == "rate_limit_exceeded" {
+		e.Type = ErrRateLimit
+	}
+	if e.Message == "" {
+		e.Message = "upstream stream error"
+	}
+	return e
+}
+
+func (t *StreamFromOpenAI) readUsage(u []byte) {
+	prompt := wire.Int(wire.Key(u, "prompt_tokens"))
+	d := wire.Key(u, "prompt_tokens_details")
+	cached := wire.Int(wire.Key(d, "cached_tokens"))
+	write := wire.Int(wire.Key(d, "cache_write_tokens"))
+	t.haveUsage = true
+	t.usage = rawUsage{
+		input:      max(prompt-cached-write, 0),
+		output:     wire.Int(wire.Key(u, "completion_tokens")),
+		cacheRead:  cached,
+		cacheWrite: write,
+	}
+}
+
+func (t *StreamFromOpenAI) start(dst []byte) []byte {
+	t.started = true
+	dst = append(dst, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
+	if t.opts.MessageID != "" {
+		dst = jsonstr.Append(dst, t.opts.MessageID)
+	} else if wire.IsString(t.id) && !wire.EmptyString(t.id) {
+		dst = append(dst, `"msg_`...)
+		dst = append(dst, t.id[1:]...)
+	} else {
+		dst = append(dst, `"msg_router"`...)
+	}
+	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
+	if t.opts.Model == "" && wire.IsString(t.model) {
+		dst = append(dst, t.model...)
+	} else {
+		dst = jsonstr.Append(dst, t.opts.Model)
+	}
+	u := t.usage
+	if !t.haveUsage {
+		u = rawUsage{input: int64(t.opts.InputTokens)}
+	}
+	dst = append(dst, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
+	dst = strconv.AppendInt(dst, u.input, 10)
+	dst = append(dst, `,"cache_creation_input_tokens":`...)
+	dst = strconv.AppendInt(dst, u.cacheWrite, 10)
+	dst = append(dst, `,"cache_read_input_tokens":`...)
+	dst = strconv.AppendInt(dst, u.cacheRead, 10)
+	dst = append(dst, `,"cache_creation":{"ephemeral_5m_input_tokens":`...)
+	dst = strconv.AppendInt(dst, u.cacheWrite, 10)
+	dst = append(dst, `,"ephemeral_1h_input_tokens":0},"output_tokens":0}}}`+"\n\n"...)
+	return dst
+}
+
+// ensure makes an open block of kind k (text or thinking), closing another one first.
+func (t *StreamFromOpenAI) ensure(dst []byte, k blockKind) []byte {
+	if t.open >= 0 && t.openKind == k {
+		return dst
+	}
+	dst = t.closeOpen(dst)
+	dst = t.startBlock(dst)
+	if k == kindText {
+		dst = append(dst, `"text","text":""}}`+"\n\n"...)
+	} else {
+		dst = append(dst, `"thinking","thinking":"","signature":""}}`+"\n\n"...)
+	}
+	t.openKind = k
+	return dst
+}
+
+// startBlock writes a content_block_start up to the content block's type value and opens the
+// next index.
+func (t *StreamFromOpenAI) startBlock(dst []byte) []byte {
+	if !t.started {
+		dst = t.start(dst)
+	}
+	t.open = t.next
+	t.next++
+	dst = append(dst, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":"...)
+	dst = strconv.AppendInt(dst, int64(t.open), 10)
+	return append(dst, `,"content_block":{"type":`...)
+}
+
+// delta writes a content_block_delta for the open block; kv is the delta's type value and
+// value key, s a raw JSON string.
+func (t *StreamFromOpenAI) delta(dst []byte, kv string, s []byte) []byte {
+	dst = append(dst, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"...)
+	dst = strconv.AppendInt(dst, int64(t.open), 10)
+	dst = append(dst, `,"delta":{"type":`...)
+	dst = append(dst, kv...)
+	dst = append(dst, s...)
+	return append(dst, "}}\n\n"...)
+}
+
+func (t *StreamFromOpenAI) closeOpen(dst []byte) []byte {
+	if t.open < 0 {
+		return dst
+	}
+	if t.openKind == kindTool && !t.tools[t.openTool].args {
+		// A call without arguments still gets an input: clients that saw no input_json_delta
+		// have been seen to run the tool with empty input.
+		dst = t.delta(dst, `"input_json_delta","partial_json":`, []byte(`"{}"`))
+	}
+	dst = append(dst, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":"...)
+	dst = strconv.AppendInt(dst, int64(t.open), 10)
+	dst = append(dst, "}\n\n"...)
+	t.open = -1
+	return dst
+}
+
+func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
+	var idx int
+	if raw := wire.Key(tc, "index"); raw != nil {
+		idx = int(wire.Int(raw))
+	} else if id := wire.Key(tc, "id"); !wire.EmptyString(id) || len(t.seen) == 0 {
+		idx = len(t.seen) // no index (some servers): an id means a new call
+	} else {
+		idx = len(t.seen) - 1
+	}
+	if idx < 0 || idx >= maxTools {
+		return dst, ErrMalformed
+	}
+	for idx >= len(t.seen) {
+		t.seen = append(t.seen, false)
+		t.tools = append(t.tools, toolState{block: -1})
+	}
+	if !t.seen[idx] {
+		t.seen[idx] = true
+		t.calledTool = true
+		dst = t.closeOpen(dst)
+		dst = t.startBlock(dst)
+		t.openKind, t.openTool = kindTool, idx
+		t.tools[idx].block = t.open
+		dst = append(dst, `"tool_use","id":`...)
+		if id := wire.Key(tc, "id"); wire.IsString(id) && !wire.EmptyString(id) {
+			dst = appendToolID(dst, id)
+		} else {
+			dst = append(dst, `"toolu_`...)
+			dst = strconv.AppendInt(dst, int64(t.open), 10)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, `,"name":`...)
+		if name := wire.Path(tc, "function", "name"); wire.IsString(name) {
+			dst = append(dst, name...)
+		} else {
+			dst = append(dst, `""`...)
+		}
+		dst = append(dst, `,"input":{}}}`+"\n\n"...)
+	}
+	args := wire.Path(tc, "function", "arguments")
+	if !wire.IsString(args) || wire.EmptyString(args) {
+		return dst, nil
+	}
+	if t.open < 0 || t.openKind != kindTool || t.openTool != idx {
+		return dst, ErrInterleaved
+	}
+	t.tools[idx].args = true
+	return t.delta(dst, `"input_json_delta","partial_json":`, args), nil
+}
+
+func (t *StreamFromOpenAI) end(dst []byte) []byte {
+	if !t.started {
+		dst = t.start(dst)
+	}
+	dst = t.closeOpen(dst)
+	t.done = true
+	dst = append(dst, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\""...)
+	dst = append(dst, StopReason(t.finish, t.calledTool)...)
+	dst = append(dst, `","stop_sequence":null},"usage":{"input_tokens":`...)
+	dst = strconv.AppendInt(dst, t.usage.input, 10)
+	dst = append(dst, `,"output_tokens":`...)
+	dst = strconv.AppendInt(dst, t.usage.output, 10)
+	dst = append(dst, `,"cache_creation_input_tokens":`...)
+	dst = strconv.AppendInt(dst, t.usage.cacheWrite, 10)
+	dst = append(dst, `,"cache_read_input_tokens":`...)
+	dst = strconv.AppendInt(dst, t.usage.cacheRead, 10)
+	dst = append(dst, "}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
+	return dst
+}

@@ -1,0 +1,343 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/dialect/internal/wire"
+	"github.com/llmrouter/caddy-llm-router/dialect/openai"
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
+)
+
+// maxBlocks bounds the content block index a stream may use; a hostile index must not make the
+// translator allocate without bound.
+const maxBlocks = 1 << 12
+
+// StreamToOpenAIOptions configure a StreamToOpenAI.
+type StreamToOpenAIOptions struct {
+	// Model is written as every chunk's model (the public name the client asked for); empty
+	// keeps the upstream's model id.
+	Model string
+	// IncludeUsage says the client asked for stream_options.include_usage: one usage chunk
+	// (choices: []) is written before [DONE].
+	IncludeUsage bool
+	// Created is every chunk's created time (unix seconds); 0 means the time of NewStreamToOpenAI.
+	Created int64
+}
+
+type blockKind uint8
+
+const (
+	kindOther blockKind = iota
+	kindText
+	kindThinking
+	kindTool
+)
+
+type blockState struct {
+	kind blockKind
+	tool int // the pivot tool_calls index of a tool_use block
+}
+
+// StreamToOpenAI translates an Anthropic upstream's stream into OpenAI chat.completion.chunk
+// events, one upstream event at a time. Create one per attempt; not safe for concurrent use.
+//
+// Mapping: message_start gives the id, model and input usage and writes nothing, so a relay
+// that commits on its first written byte can still retry an error that arrives right after it;
+// the first content writes the first chunk, which carries role "assistant"; text_delta becomes
+// content, thinking_delta reasoning_content; each tool_use block becomes one tool call with its
+// own index (counted over tool_use blocks only, so a thinking or text block before it does not
+// shift it) whose first chunk has id and name, and each input_json_delta becomes an arguments
+// delta of that index; message_delta gives the stop reason and output usage; message_stop
+// writes the final chunk (empty delta, mapped finish_reason), then the usage chunk when asked
+// for, then [DONE]. ping, signature_delta, citations and server-tool blocks write nothing.
+type StreamToOpenAI struct {
+	opts   StreamToOpenAIOptions
+	head   []byte // `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
+	id     []byte // raw JSON string from message_start
+	model  []byte
+	blocks []blockState
+	tools  int
+	role   bool // the role was written
+	done   bool
+	stop   string
+	usage  rawUsage
+}
+
+// rawUsage holds Anthropic's counts; input excludes cached input.
+type rawUsage struct {
+	input, output, cacheRead, cacheWrite int64
+}
+
+func (u *rawUsage) read(obj []byte) {
+	if obj == nil {
+		return
+	}
+	if v := wire.Key(obj, "input_tokens"); v != nil {
+		u.input = wire.Int(v)
+	}
+	if v := wire.Key(obj, "output_tokens"); v != nil {
+		u.output = wire.Int(v)
+	}
+	if v := wire.Key(obj, "cache_read_input_tokens"); v != nil {
+		u.cacheRead = wire.Int(v)
+	}
+	if v := wire.Key(obj, "cache_creation_input_tokens"); v != nil {
+		u.cacheWrite = wire.Int(v)
+	}
+}
+
+// pivot returns the counts as OpenAI reports them: prompt tokens include the cached input.
+func (u rawUsage) pivot() openai.Usage {
+	p := int(u.input + u.cacheRead + u.cacheWrite)
+	c := int(u.output)
+	ou := openai.Usage{PromptTokens: p, CompletionTokens: c, TotalTokens: p + c}
+	if u.cacheRead > 0 || u.cacheWrite > 0 {
+		ou.PromptTokensDetails = &openai.PromptTokensDetails{CachedTokens: int(u.cacheRead), CacheWriteTokens: int(u.cacheWrite)}
+	}
+	return ou
+}
+
+// NewStreamToOpenAI returns a translator for one stream.
+func NewStreamToOpenAI(opts StreamToOpenAIOptions) *StreamToOpenAI {
+	if opts.Created == 0 {
+		opts.Created = time.Now().Unix()
+	}
+	return &StreamToOpenAI{opts: opts}
+}
+
+// Done reports whether message_stop was translated ([DONE] written).
+func (t *StreamToOpenAI) Done() bool { return t.done }
+
+// Usage returns the usage read so far, in the pivot's terms.
+func (t *StreamToOpenAI) Usage() openai.Usage { return t.usage.pivot() }
+
+// Event translates one upstream event in normal form ("event: x\ndata: {...}\n\n") and appends
+// the resulting chunks ("data: {...}\n\n", and "data: [DONE]\n\n" at message_stop) to dst,
+// which it returns; many events append nothing. An `event: error` returns dst unchanged and an
+// *Error with the upstream's type and message (classify it with FaultOf; after commit, end the
+// client's stream with an OpenAI error event). Data that is not JSON returns ErrMalformed.
+// Events after message_stop are ignored.
+func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
+	name, data, ok := wire.Event(ev)
+	if !ok || t.done {
+		return dst, nil
+	}
+	if !json.Valid(data) {
+		return dst, ErrMalformed
+	}
+	typ := wire.Key(data, "type")
+	if len(typ) >= 2 && typ[0] == '"' {
+		name = typ[1 : len(typ)-1]
+	}
+	switch string(name) {
+	case "message_start":
+		msg := wire.Key(data, "message")
+		t.id = append(t.id[:0], wire.Key(msg, "id")...)
+		t.model = append(t.model[:0], wire.Key(msg, "model")...)
+		t.usage.read(wire.Key(msg, "usage"))
+	case "content_block_start":
+		b, err := t.block(data)
+		if err != nil {
+			return dst, err
+		}
+		cb := wire.Key(data, "content_block")
+		switch ct := wire.Key(cb, "type"); {
+		case wire.Is(ct, "text"):
+			b.kind = kindText
+			if s := wire.Key(cb, "text"); wire.IsString(s) && !wire.EmptyString(s) {
+				dst = t.content(dst, `"content":`, s)
+			}
+		case wire.Is(ct, "thinking"):
+			b.kind = kindThinking
+			if s := wire.Key(cb, "thinking"); wire.IsString(s) && !wire.EmptyString(s) {
+				dst = t.content(dst, `"reasoning_content":`, s)
+			}
+		case wire.Is(ct, "tool_use"):
+			b.kind, b.tool = kindTool, t.tools
+			t.tools++
+			dst = t.toolStart(dst, b.tool, wire.Key(cb, "id"), wire.Key(cb, "name"), wire.Key(cb, "input"))
+		default:
+			b.kind = kindOther
+		}
+	case "content_block_delta":
+		b, err := t.block(data)
+		if err != nil {
+			return dst, err
+		}
+		d := wire.Key(data, "delta")
+		switch dt := wire.Key(d, "type"); {
+		case wire.Is(dt, "text_delta"):
+			if s := wire.Key(d, "text"); wire.IsString(s) && !wire.EmptyString(s) {
+				dst = t.content(dst, `"content":`, s)
+			}
+		case wire.Is(dt, "thinking_delta"):
+			if s := wire.Key(d, "thinking"); wire.IsString(s) && !wire.EmptyString(s) {
+				dst = t.content(dst, `"reasoning_content":`, s)
+			}
+		case wire.Is(dt, "input_json_delta"):
+			if s := wire.Key(d, "partial_json"); b.kind == kindTool && wire.IsString(s) && !wire.EmptyString(s) {
+				dst = t.toolArgs(dst, b.tool, s)
+			}
+		}
+	case "message_delta":
+		if sr := wire.Path(data, "delta", "stop_reason"); wire.IsString(sr) {
+			t.stop = string(sr[1 : len(sr)-1])
+		}
+		t.usage.read(wire.Key(data, "usage"))
+	case "message_stop":
+		dst = t.finish(dst)
+	case "error":
+		e := &Error{Type: ErrAPI, Message: "upstream stream error"}
+		if raw := wire.Key(data, "error"); raw != nil {
+			_ = json.Unmarshal(raw, e)
+		}
+		return dst, e
+	}
+	return dst, nil
+}
+
+// Finish is called when the upstream stream ended (io.EOF). It returns ErrIncomplete when
+// message_stop never came: the relay must then write an error event, not close cleanly.
+func (t *StreamToOpenAI) Finish(dst []byte) ([]byte, error) {
+	if t.done {
+		return dst, nil
+	}
+	return dst, ErrIncomplete
+}
+
+func (t *StreamToOpenAI) block(data []byte) (*blockState, error) {
+	raw := wire.Key(data, "index")
+	i := wire.Int(raw)
+	if raw == nil || i < 0 || i >= maxBlocks {
+		return nil, ErrMalformed
+	}
+	for int(i) >= len(t.blocks) {
+		t.blocks = append(t.blocks, blockState{})
+	}
+	return &t.blocks[i], nil
+}
+
+func (t *StreamToOpenAI) header(dst []byte) []byte {
+	if t.head == nil {
+		h := append(make([]byte, 0, 128), `data: {"id":`...)
+		if wire.IsString(t.id) {
+			h = append(h, t.id...)
+		} else {
+			h = append(h, `"msg"`...)
+		}
+		h = append(h, `,"object":"chat.completion.chunk","created":`...)
+		h = strconv.AppendInt(h, t.opts.Created, 10)
+		h = append(h, `,"model":`...)
+		switch {
+		case t.opts.Model != "":
+			h = jsonstr.Append(h, t.opts.Model)
+		case wire.IsString(t.model):
+			h = append(h, t.model...)
+		default:
+			h = append(h, `""`...)
+		}
+		t.head = append(h, `,"choices":[`...)
+	}
+	return append(dst, t.head...)
+}
+
+// open starts a chunk with one choice and an open delta object; the first carries the role.
+func (t *StreamToOpenAI) open(dst []byte) []byte {
+	dst = t.header(dst)
+	dst = append(dst, `{"index":0,"delta":{`...)
+	if !t.role {
+		t.role = true
+		dst = append(dst, `"role":"assistant",`...)
+	}
+	return dst
+}
+
+const chunkTail = "},\"finish_reason\":null}]}\n\n"
+
+// content writes a chunk whose delta is one string field; s is a raw JSON string.
+func (t *StreamToOpenAI) content(dst []byte, key string, s []byte) []byte {
+	dst = t.open(dst)
+	dst = append(dst, key...)
+	dst = append(dst, s...)
+	return append(dst, chunkTail...)
+}
+
+func (t *StreamToOpenAI) toolStart(dst []byte, idx int, id, name, input []byte) []byte {
+	dst = t.open(dst)
+	dst = append(dst, `"tool_calls":[{"index":`...)
+	dst = strconv.AppendInt(dst, int64(idx), 10)
+	dst = append(dst, `,"id":`...)
+	if wire.IsString(id) {
+		dst = append(dst, id...)
+	} else {
+		dst = append(dst, `"call_`...)
+		dst = strconv.AppendInt(dst, int64(idx), 10)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"type":"function","function":{"name":`...)
+	if wire.IsString(name) {
+		dst = append(dst, name...)
+	} else {
+		dst = append(dst, `""`...)
+	}
+	dst = append(dst, `,"arguments":`...)
+	// Streamed tool_use blocks start with input {} and send the input as deltas; a block that
+	// starts with its whole input (some compatible servers) gives it as the first arguments.
+	if len(input) > 0 && input[0] == '{' && string(input) != "{}" {
+		dst = jsonstr.Append(dst, string(input))
+	} else {
+		dst = append(dst, `""`...)
+	}
+	dst = append(dst, "}}]"...)
+	return append(dst, chunkTail...)
+}
+
+func (t *StreamToOpenAI) toolArgs(dst []byte, idx int, partial []byte) []byte {
+	dst = t.open(dst)
+	dst = append(dst, `"tool_calls":[{"index":`...)
+	dst = strconv.AppendInt(dst, int64(idx), 10)
+	dst = append(dst, `,"function":{"arguments":`...)
+	dst = append(dst, partial...)
+	dst = append(dst, "}}]"...)
+	return append(dst, chunkTail...)
+}
+
+func (t *StreamToOpenAI) finish(dst []byte) []byte {
+	t.done = true
+	dst = t.open(dst)
+	if dst[len(dst)-1] == ',' { // nothing was written before: the role chunk is this one
+		dst = append(dst, `"content":""`...)
+	}
+	dst = append(dst, `},"finish_reason":"`...)
+	dst = append(dst, FinishReason(t.stop)...)
+	dst = append(dst, "\"}]}\n\n"...)
+	if t.opts.IncludeUsage {
+		dst = t.header(dst)
+		dst = append(dst, `],"usage":`...)
+		dst = appendUsage(dst, t.usage.pivot())
+		dst = append(dst, "}\n\n"...)
+	}
+	return append(dst, "data: [DONE]\n\n"...)
+}
+
+// appendUsage writes an OpenAI usage object without reflection.
+func appendUsage(dst []byte, u openai.Usage) []byte {
+	dst = append(dst, `{"prompt_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.PromptTokens), 10)
+	dst = append(dst, `,"completion_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.CompletionTokens), 10)
+	dst = append(dst, `,"total_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.TotalTokens), 10)
+	if d := u.PromptTokensDetails; d != nil {
+		dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
+		dst = strconv.AppendInt(dst, int64(d.CachedTokens), 10)
+		if d.CacheWriteTokens > 0 {
+			dst = append(dst, `,"cache_write_tokens":`...)
+			dst = strconv.AppendInt(dst, int64(d.CacheWriteTokens), 10)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}

@@ -1,0 +1,24 @@
+// Package dialect names what every wire-format package under it provides, so that the relay
+// can hold any of them behind one hook. The formats themselves live in the subpackages:
+// openai (the pivot) and anthropic.
+package dialect
+
+import "github.com/llmrouter/caddy-llm-router/dialect/openai"
+
+// StreamTranslator turns one upstream stream into the client's dialect, event by event. One
+// value serves one attempt's stream; it is not safe for concurrent use.
+//
+// The relay calls Event for every event the sse.Reader frames (normal form, ending in a blank
+// line) and writes what was appended to dst, if anything, as one write plus one flush: the
+// output is whole events only. Event returns an error for an upstream error event or data it
+// cannot read; the relay then stops reading and, if anything was written to the client, ends
+// the stream with the client dialect's error event. At the upstream's io.EOF the relay calls
+// Finish, which appends nothing on a normal end and returns an error when the upstream never
+// sent its terminator, so that a cut stream never reads as a success. Done reports the
+// terminator; Usage the counts read so far, in the pivot's terms.
+type StreamTranslator interface {
+	Event(dst, ev []byte) ([]byte, error)
+	Finish(dst []byte) ([]byte, error)
+	Done() bool
+	Usage() openai.Usage
+}

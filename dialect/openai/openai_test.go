@@ -1,0 +1,88 @@
+package openai
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+func jsonEq(t *testing.T, got, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal([]byte(got), &g); err != nil {
+		t.Fatalf("got: %v: %s", err, got)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("want: %v", err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("JSON differs\n got: %s\nwant: %s", got, want)
+	}
+}
+
+// Decoding and re-encoding a request keeps every field the translators use, in both shapes
+// where the API allows two (string or parts content, string or object tool_choice, string or
+// array stop), and unknown content parts byte for byte.
+func TestRequestRoundTrip(t *testing.T) {
+	for _, in := range []string{
+		`{"model":"m","messages":[{"role":"user","content":"hi"}],"stop":["a"],"tool_choice":"auto","stream":true,"stream_options":{"include_usage":true}}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"https://x","detail":"low"}},{"type":"input_audio","input_audio":{"data":"AA","format":"wav"}}]}],"tool_choice":{"type":"function","function":{"name":"f"}}}`,
+		`{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"r"}],"max_tokens":5,"max_completion_tokens":6,"temperature":0,"top_p":1,"user":"u","reasoning_effort":"low","response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"object"},"strict":true}},"parallel_tool_calls":false,"metadata":{"k":"v"}}`,
+	} {
+		var r Request
+		if err := json.Unmarshal([]byte(in), &r); err != nil {
+			t.Fatal(err)
+		}
+		out, err := json.Marshal(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jsonEq(t, string(out), in)
+	}
+	var r Request
+	if err := json.Unmarshal([]byte(`{"stop":"x","messages":[{"role":"user","content":[{"type":"image_url","image_url":"https://bare"}]}]}`), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Stop) != 1 || r.Stop[0] != "x" || r.Messages[0].Content.Parts[0].ImageURL.URL != "https://bare" {
+		t.Fatalf("%+v", r)
+	}
+	if err := json.Unmarshal([]byte(`{"tool_choice":{"type":"function"}}`), &r); err == nil {
+		t.Errorf("tool_choice without a name accepted")
+	}
+}
+
+func TestContentString(t *testing.T) {
+	c := &Content{Parts: []ContentPart{{Type: "text", Text: "a"}, {Type: "image_url", ImageURL: &ImageURL{URL: "u"}}, {Type: "text", Text: "b"}}}
+	if got := c.String("\n"); got != "a\nb" {
+		t.Errorf("%q", got)
+	}
+	if (*Content)(nil).String("") != "" || TextContent("x").String("") != "x" {
+		t.Errorf("string content")
+	}
+}
+
+func TestErrors(t *testing.T) {
+	b := AppendError(nil, "rate_limit_error", "rate_limit_exceeded", "slow \"down\"")
+	jsonEq(t, string(b), `{"error":{"message":"slow \"down\"","type":"rate_limit_error","code":"rate_limit_exceeded"}}`)
+	jsonEq(t, string(AppendError(nil, "", "", "x")), `{"error":{"message":"x","type":"server_error"}}`)
+	e, ok := ParseError(b)
+	if !ok || e.Type != "rate_limit_error" || e.Code != "rate_limit_exceeded" || e.Message != "slow \"down\"" {
+		t.Fatalf("%+v %v", e, ok)
+	}
+	if e, ok := ParseError([]byte(`{"error":"plain"}`)); !ok || e.Message != "plain" {
+		t.Errorf("bare string error: %+v %v", e, ok)
+	}
+	if e, ok := ParseError([]byte(`{"error":{"message":"m","code":429}}`)); !ok || e.Code != "" {
+		t.Errorf("numeric code: %+v %v", e, ok)
+	}
+	for _, b := range []string{`{"error":null}`, `{"id":"x"}`, `nope`} {
+		if _, ok := ParseError([]byte(b)); ok {
+			t.Errorf("%s parsed as an error", b)
+		}
+	}
+	for status, want := range map[int]string{400: "invalid_request_error", 404: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 429: "rate_limit_error", 500: "server_error", 502: "server_error"} {
+		if got := ErrorType(status); got != want {
+			t.Errorf("ErrorType(%d) = %q, want %q", status, got, want)
+		}
+	}
+}
