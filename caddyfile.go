@@ -48,7 +48,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        base_url <url>...              # repeatable: several nodes
 //	        keys <ref>...                  # {env.X} or {file.X}; one value may hold several keys
 //	        keys_file <path>               # one key a line
-//	        key_header <header>            # default Authorization: Bearer <key>
+//	        api openai|anthropic           # the provider's wire format; default openai
+//	        anthropic_version <version>    # api anthropic: when the client sent none; default 2023-06-01
+//	        key_header <header>            # default Authorization: Bearer <key> (x-api-key for anthropic)
 //	        model <public-name> [<upstream-id>]
 //	        weight <n>
 //	        sse_keep_event_names
@@ -173,6 +175,10 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 			p.Keys, err = appendArgs(d, p.Keys)
 		case "keys_file":
 			p.KeysFile, err = oneArg(d)
+		case "api":
+			p.API, err = oneArg(d)
+		case "anthropic_version":
+			p.AnthropicVersion, err = oneArg(d)
 		case "key_header":
 			p.KeyHeader, err = oneArg(d)
 		case "model":

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
+	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
 // OpenAI error types, as clients switch on them.
@@ -37,19 +40,41 @@ type attemptInfo struct {
 	Error    string `json:"error,omitempty"`
 }
 
-func writeError(w http.ResponseWriter, status int, typ, code, message string) {
-	writeAPIError(w, status, apiError{Message: message, Type: typ, Code: code})
+// writeError answers with the router's own error, in the shape of the client's dialect.
+func writeError(w http.ResponseWriter, d sse.Dialect, status int, typ, code, message string) {
+	writeAPIError(w, d, status, apiError{Message: message, Type: typ, Code: code})
 }
 
-func writeAPIError(w http.ResponseWriter, status int, e apiError) {
-	body, _ := json.Marshal(struct {
-		Error apiError `json:"error"`
-	}{e})
+// writeAPIError writes e as an OpenAI error object, or for Anthropic clients as Anthropic's
+// `{"type":"error","error":{...}}` with the type Anthropic uses for the status (the OpenAI code
+// and the attempts stay as extensions: Anthropic clients ignore fields they do not know).
+func writeAPIError(w http.ResponseWriter, d sse.Dialect, status int, e apiError) {
+	var body []byte
+	if d == sse.Anthropic {
+		e.Type = anthropic.ErrorType(status)
+		body, _ = json.Marshal(struct {
+			Type  string   `json:"type"`
+			Error apiError `json:"error"`
+		}{"error", e})
+	} else {
+		body, _ = json.Marshal(struct {
+			Error apiError `json:"error"`
+		}{e})
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// writeJSONBody answers with a JSON body as it is.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // maxEcho bounds how much of a client's own string (a model name, a path) an error quotes back:

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/llmrouter/caddy-llm-router/selector"
+	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
 // fail answers a request whose every attempt failed, or that found no healthy target.
-func (h *Handler) fail(w http.ResponseWriter, rec *record, p *pool, failures []attemptInfo, last *upstreamReply) (status int, outcome string) {
+func (h *Handler) fail(w http.ResponseWriter, d sse.Dialect, rec *record, p *pool, failures []attemptInfo, last *upstreamReply) (status int, outcome string) {
 	model := rec.model
 	now := h.now()
 	hdr := w.Header()
@@ -39,24 +40,21 @@ func (h *Handler) fail(w http.ResponseWriter, rec *record, p *pool, failures []a
 		if causes.only(selector.KeyRefused) {
 			why = ": the provider refused every key (401, 402, 403 or exhausted quota)"
 		}
-		writeAPIError(w, status, apiError{Type: typ, Code: "pool_exhausted",
+		writeAPIError(w, d, status, apiError{Type: typ, Code: "pool_exhausted",
 			Message: fmt.Sprintf("every target of %q is cooling down%s; the first recovers in %ss", model, why, retryAfterSeconds(wait))})
 		return status, "exhausted"
 	case last != nil:
 		// The last attempt got an upstream reply: the client sees its status and error, as if
 		// it had called that provider, with what the router tried alongside.
-		if isOpenAIError(last.body) {
-			hdr.Set("Content-Type", "application/json")
-			hdr.Set("Content-Length", strconv.Itoa(len(last.body)))
-			w.WriteHeader(last.status)
-			_, _ = w.Write(last.body)
+		if b := errorBodyIn(d, last.api, last.status, last.body); b != nil {
+			writeJSONBody(w, last.status, b)
 			return last.status, "failed"
 		}
-		writeAPIError(w, last.status, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
+		writeAPIError(w, d, last.status, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
 			Message: fmt.Sprintf("every attempt failed; the last upstream answered %d: %s", last.status, snippet(last.body))})
 		return last.status, "failed"
 	}
-	writeAPIError(w, http.StatusBadGateway, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
+	writeAPIError(w, d, http.StatusBadGateway, apiError{Type: errUpstream, Code: "upstream_failed", Attempts: failures,
 		Message: fmt.Sprintf("every attempt failed; the last: %s", failures[len(failures)-1].Error)})
 	return http.StatusBadGateway, "failed"
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/gate"
 	"github.com/llmrouter/caddy-llm-router/internal/decompress"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
@@ -33,16 +34,16 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 	if err != nil {
 		switch {
 		case errors.Is(err, reqbody.ErrTooLarge):
-			writeError(w, http.StatusRequestEntityTooLarge, errInvalidRequest, "request_too_large",
+			writeError(w, ep.dialect, http.StatusRequestEntityTooLarge, errInvalidRequest, "request_too_large",
 				fmt.Sprintf("request body is larger than the limit of %d bytes", rt.maxBody))
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			w.Header().Set("Connection", "close")
-			writeError(w, http.StatusRequestTimeout, errInvalidRequest, "request_timeout",
+			writeError(w, ep.dialect, http.StatusRequestTimeout, errInvalidRequest, "request_timeout",
 				fmt.Sprintf("the request body did not arrive within %s", rt.bodyTimeout))
 		case r.Context().Err() != nil:
 			h.logger.Debug("client went away while sending its request", zap.Int("status", 499))
 		default:
-			writeError(w, http.StatusBadRequest, errInvalidRequest, "unreadable_body", "could not read the request body")
+			writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "unreadable_body", "could not read the request body")
 		}
 		return
 	}
@@ -62,21 +63,30 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 		case errors.Is(err, reqbody.ErrStreamNotBool):
 			code = "invalid_stream"
 		}
-		writeError(w, http.StatusBadRequest, errInvalidRequest, code, err.Error())
+		writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, code, err.Error())
 		return
 	}
-	if !h.permit(w, client, f.Model) {
+	if !h.permit(w, ep.dialect, client, f.Model) {
 		return
 	}
 	p := h.pools[f.Model]
 	if p == nil {
-		writeError(w, http.StatusNotFound, errInvalidRequest, "model_not_found",
+		writeError(w, ep.dialect, http.StatusNotFound, errInvalidRequest, "model_not_found",
 			fmt.Sprintf("the model %q does not exist or has no usable provider; GET /v1/models lists them", clipEcho(f.Model)))
 		return
 	}
 	// Charged only now: a request for a model that does not exist, or with a body that could
 	// not be read, costs the key nothing.
-	if !h.charge(w, client) {
+	if !h.charge(w, ep.dialect, client) {
+		return
+	}
+	if !p.serves(ep) && ep != countTokensEndpoint {
+		writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "unsupported_endpoint",
+			fmt.Sprintf("no provider of the model %q serves %s", clipEcho(f.Model), clipEcho(r.URL.Path)))
+		return
+	}
+	if ep == countTokensEndpoint && !p.hasAPI(catalog.APIAnthropic) {
+		h.serveCountEstimate(w, body)
 		return
 	}
 	c := &call{w: w, r: r, ep: ep, body: body, lease: lease, f: f, p: p,
@@ -115,6 +125,10 @@ type call struct {
 	f     reqbody.Fields
 	p     *pool
 	rec   record
+	// translated caches the request in the other dialect, with translatedFields for its model
+	// splice: translated once, sent to every target of that dialect.
+	translated       []byte
+	translatedFields reqbody.Fields
 }
 
 // outcome is what one attempt came to.
@@ -142,6 +156,8 @@ type outcome struct {
 type upstreamReply struct {
 	status int
 	body   []byte
+	// api is the dialect the body is in.
+	api catalog.API
 }
 
 // forward is the retry loop: each attempt goes to a different healthy target until one
@@ -153,7 +169,7 @@ func (h *Handler) forward(c *call) {
 	nfail := 0
 	var last *upstreamReply
 	defer func() { h.finish(&c.rec) }()
-	for n := 0; n < rt.attempts; n++ {
+	for n := 0; n < rt.attempts; {
 		now := h.now()
 		if n > 0 && now.Sub(c.rec.start) >= rt.tryDuration {
 			break
@@ -164,8 +180,12 @@ func (h *Handler) forward(c *call) {
 		}
 		tried.Add(i)
 		t := c.p.targets[i]
+		if c.ep.pathFor(t.Provider.API) == "" {
+			continue // its provider cannot serve this endpoint: passed over, not an attempt
+		}
+		n++
 		h.logRecovery(t, now)
-		out := h.attempt(c, t, n+1)
+		out := h.attempt(c, t, n)
 		// A transport error can quote the upstream's own bytes (net/http's "malformed HTTP
 		// response" quotes its status line), and those may hold the key: scrub before the reason
 		// reaches a log line or the client's error.
@@ -202,11 +222,11 @@ func (h *Handler) forward(c *call) {
 			last = nil
 		}
 		if ce := h.logger.Check(zap.DebugLevel, "attempt failed"); ce != nil {
-			ce.Write(zap.String("model", c.rec.model), zap.String("target", t.Label), zap.Int("attempt", n+1),
+			ce.Write(zap.String("model", c.rec.model), zap.String("target", t.Label), zap.Int("attempt", n),
 				zap.Int("status", out.status), zap.String("class", out.class.String()), zap.String("reason", out.reason))
 		}
 	}
-	c.rec.status, c.rec.outcome = h.fail(c.w, &c.rec, c.p, failures[:nfail], last)
+	c.rec.status, c.rec.outcome = h.fail(c.w, c.ep.dialect, &c.rec, c.p, failures[:nfail], last)
 }
 
 // attempt sends the request to one target. Nothing reaches the client unless the upstream
@@ -215,12 +235,18 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	rt, r := &h.runtime, c.r
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	b := reqbody.Rewrite(c.body, c.f, t.Upstream, h.IncludeUsage && c.ep.usage && c.f.Stream).WithLease(c.lease)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Node+c.ep.path, nil)
+	includeUsage := h.IncludeUsage && c.ep.includeUsage && c.f.Stream
+	b, err := c.bodyFor(t, includeUsage)
+	if err != nil {
+		writeError(c.w, c.ep.dialect, http.StatusBadRequest, errInvalidRequest, "invalid_request", err.Error())
+		return outcome{done: true, class: selector.ClientError, status: http.StatusBadRequest}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.upstreamURL(t), nil)
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, reason: "bad upstream url"}
 	}
 	copyRequestHeader(req.Header, r.Header)
+	setDialectHeaders(req.Header, t)
 	setRequestBody(req, b)
 	if t.auth != nil {
 		req.Header[t.up.keyHeader] = t.auth
@@ -272,7 +298,7 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 		return h.upstreamError(c, t, n, resp, body)
 	}
 	if isEventStream(resp.Header) {
-		return h.relayStream(c, t, n, resp, body, wd)
+		return h.relayStream(c, t, n, resp, body, wd, includeUsage)
 	}
 	return h.relayWhole(c, t, n, resp, body, wd)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/gate"
+	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
 // AuthConfig is the gateway's own client authentication: clients hold gateway keys, the router
@@ -100,13 +101,13 @@ func (h *Handler) provisionGuard(resolve catalog.Resolver) error {
 
 // admit runs the checks that need no body: the IP allowlist, then the key unless the path is
 // public. It answers the client itself and returns false when the request may not go on.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (*gate.Client, bool) {
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d sse.Dialect) (*gate.Client, bool) {
 	g := &h.guard
 	if len(g.allow) > 0 {
 		ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
 		addr, err := netip.ParseAddr(ip)
 		if err != nil || !g.allow.Allows(addr) {
-			writeError(w, http.StatusForbidden, errPermission, "ip_not_allowed", "your address may not use this gateway")
+			writeError(w, d, http.StatusForbidden, errPermission, "ip_not_allowed", "your address may not use this gateway")
 			return nil, false
 		}
 	}
@@ -124,7 +125,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (*gate.Client, b
 	}
 	if c == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="llm_router"`)
-		writeError(w, http.StatusUnauthorized, errAuthentication, "invalid_api_key", reason+": send a gateway key as Authorization: Bearer <key>")
+		writeError(w, d, http.StatusUnauthorized, errAuthentication, "invalid_api_key", reason+": send a gateway key as Authorization: Bearer <key>")
 		return nil, false
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
@@ -154,25 +155,25 @@ func (h *Handler) warnKeyHeaderLogged(r *http.Request) {
 
 // permit checks a client's model scope once the model is known. It comes before the lookup of
 // the model, so a scoped key cannot learn which models outside its scope exist.
-func (h *Handler) permit(w http.ResponseWriter, c *gate.Client, model string) bool {
+func (h *Handler) permit(w http.ResponseWriter, d sse.Dialect, c *gate.Client, model string) bool {
 	if c == nil || c.Allows(model) {
 		return true
 	}
-	writeError(w, http.StatusForbidden, errPermission, "model_not_allowed",
+	writeError(w, d, http.StatusForbidden, errPermission, "model_not_allowed",
 		fmt.Sprintf("the key %q may not use the model %q", c.Name, clipEcho(model)))
 	return false
 }
 
 // charge takes one request from the client's rate limit, once the request is known to be
 // servable: a malformed body or an unknown model is no request to the upstreams.
-func (h *Handler) charge(w http.ResponseWriter, c *gate.Client) bool {
+func (h *Handler) charge(w http.ResponseWriter, d sse.Dialect, c *gate.Client) bool {
 	if c == nil {
 		return true
 	}
 	if l := h.guard.limiters[c.Name]; l != nil {
 		if ok, wait := l.Allow(h.now().UnixNano()); !ok {
 			w.Header().Set("Retry-After", retryAfterSeconds(wait))
-			writeError(w, http.StatusTooManyRequests, errRateLimit, "rate_limit_exceeded",
+			writeError(w, d, http.StatusTooManyRequests, errRateLimit, "rate_limit_exceeded",
 				fmt.Sprintf("the key %q is limited to %d requests a minute; retry in %ss", c.Name, c.RPM, retryAfterSeconds(wait)))
 			return false
 		}

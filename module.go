@@ -268,11 +268,12 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP routes the request to the matching endpoint, or to next for paths it does not own.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	client, ok := h.admit(w, r)
+	path := r.URL.Path
+	d := dialectOf(path)
+	client, ok := h.admit(w, r, d)
 	if !ok {
 		return nil
 	}
-	path := r.URL.Path
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		switch {
 		case h.StatusPage != "" && path == h.StatusPage:
@@ -286,7 +287,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if ep := endpointFor(path); ep != nil {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed",
+			writeError(w, d, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed",
 				"use POST for "+clipEcho(path))
 			return nil
 		}
@@ -297,7 +298,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case "/v1/models", "/models":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed", "use GET for "+clipEcho(path))
+			writeError(w, d, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed", "use GET for "+clipEcho(path))
 			return nil
 		}
 		h.serveModels(w, r, client)
@@ -307,7 +308,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	if strings.HasPrefix(path, "/v1/") {
-		writeError(w, http.StatusNotFound, errInvalidRequest, "unknown_endpoint",
+		writeError(w, d, http.StatusNotFound, errInvalidRequest, "unknown_endpoint",
 			"this router does not serve "+clipEcho(path))
 		return nil
 	}

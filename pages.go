@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
 // maxCoolingRows bounds the cooling table of the status page; a 35,000-target catalog in a
@@ -109,7 +110,7 @@ func (h *Handler) serveModelsPage(w http.ResponseWriter, r *http.Request) {
 func renderPage(w http.ResponseWriter, r *http.Request, t *template.Template, data any) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
-		writeError(w, http.StatusInternalServerError, errUpstream, "page_failed", "could not render the page")
+		writeError(w, sse.OpenAI, http.StatusInternalServerError, errUpstream, "page_failed", "could not render the page")
 		return
 	}
 	hdr := w.Header()

@@ -9,6 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/llmrouter/caddy-llm-router/dialect"
+	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
@@ -16,54 +18,138 @@ import (
 // relayStream relays an event stream. Until its first real event arrives nothing is sent, so a
 // stream that opens and dies, stays silent, or opens with garbage or an error is still a
 // retryable failure. After that the client has the stream, and an upstream failure, or an end
-// without the stream's terminator, ends it with an explicit error event in the stream's
+// without the stream's terminator, ends it with an explicit error event in the client's
 // dialect: never a silent close that a client could take for a complete answer.
 //
 // wd is already running: for a streamed request it has bounded the wait since the send.
-func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, body io.Reader, wd *watchdog) outcome {
-	rt, w, r, ep, p := &h.runtime, c.w, c.r, c.ep, c.p
+func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, body io.Reader, wd *watchdog, includeUsage bool) outcome {
 	rd := sse.NewReader(body, 0)
 	defer rd.Release()
+	if tr := c.streamTranslator(t, includeUsage); tr != nil {
+		return h.relayTranslated(c, t, n, resp, rd, wd, tr)
+	}
+	ep := c.ep
 	filter := ep.streamFilter(t.Provider)
-
 	var first []byte
 	var scratch [512]byte
 	for first == nil {
 		ev, err := rd.Next()
 		if err != nil {
-			reason := "stream failed before its first event: " + transportReason(err)
-			if errors.Is(err, io.EOF) {
-				reason = "stream ended before its first event"
-			}
-			return h.readFailed(c, wd, resp.StatusCode, reason)
+			return h.readFailed(c, wd, resp.StatusCode, beforeFirstEvent(err))
 		}
 		// Judged by the endpoint's own filter, not the provider's: a keepalive comment that a
 		// provider keeps for its clients is still not an answer, and must not commit the client
-		// to a stream that may yet fail. Keepalives before the first event are dropped, and so
-		// are events with no data (a lone id: or retry:), which answer nothing either.
+		// to a stream that may yet fail.
 		if len(ep.filter.Append(scratch[:0], ev)) == 0 {
 			continue
 		}
-		data, ok := sse.Data(ev)
-		if !ok {
-			continue
+		if real, reason := firstEvent(ev); reason != "" {
+			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
+		} else if real {
+			first = ev
 		}
-		// Nothing has reached the client yet, so another target can still answer: a stream that
-		// is only its terminator would read as an empty success, one that opens with garbage or
-		// an error event (some providers answer 200 and put the failure in the stream) as a
-		// broken one.
-		switch {
-		case sse.IsDone(ev):
-			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream ended before its first chunk"}
-		case !json.Valid(data):
-			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream's first event is not JSON"}
-		case hasErrorObject(data):
-			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream began with an error event"}
-		}
-		first = ev
 	}
 
-	// Commit: from here on the client owns the stream.
+	client := h.commitStream(c, t, n, resp, wd)
+	stats, err := sse.Relay(client, nil, rd, filter, first)
+	if err == nil && !stats.Done {
+		err = errNoTerminator
+	}
+	return h.endStream(c, t, resp, wd, client, stats.Events, stats.ClientGone, parseUsage(stats.Usage), err)
+}
+
+// relayTranslated relays a stream in the upstream's dialect as a stream in the client's,
+// through tr, under the same contract as relayStream: the upstream's events are judged before
+// commit as they are there, and the client is committed by the translator's first output.
+func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response, rd *sse.Reader, wd *watchdog, tr dialect.StreamTranslator) outcome {
+	var out []byte
+	answered := false
+	for len(out) == 0 {
+		ev, err := rd.Next()
+		if err != nil {
+			return h.readFailed(c, wd, resp.StatusCode, beforeFirstEvent(err))
+		}
+		if !answered {
+			real, reason := firstEvent(ev)
+			if reason != "" {
+				return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
+			}
+			answered = real
+		}
+		if out, err = tr.Event(out[:0], ev); err != nil {
+			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream failed before its first event: " + err.Error()}
+		}
+	}
+
+	client := h.commitStream(c, t, n, resp, wd)
+	events, gone := 0, false
+	var err error
+	for {
+		if len(out) > 0 {
+			if _, err = client.Write(out); err != nil {
+				gone = true
+				break
+			}
+			events++
+		}
+		ev, rerr := rd.Next()
+		if rerr == io.EOF {
+			if out, err = tr.Finish(out[:0]); len(out) > 0 && err == nil {
+				if _, err = client.Write(out); err != nil {
+					gone = true
+				}
+			}
+			if errors.Is(err, anthropic.ErrIncomplete) {
+				err = errNoTerminator
+			}
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+		if out, err = tr.Event(out[:0], ev); err != nil {
+			break
+		}
+	}
+	u := tr.Usage()
+	usage := tokenUsage{PromptTokens: int64(u.PromptTokens), CompletionTokens: int64(u.CompletionTokens)}
+	return h.endStream(c, t, resp, wd, client, events, gone, usage, err)
+}
+
+// beforeFirstEvent says why a stream that failed to bring its first event failed.
+func beforeFirstEvent(err error) string {
+	if errors.Is(err, io.EOF) {
+		return "stream ended before its first event"
+	}
+	return "stream failed before its first event: " + transportReason(err)
+}
+
+// firstEvent judges an upstream event that comes before the stream's first real one: real when
+// it is an answer (a data line of JSON), a reason when it proves the stream is no answer.
+// Events with no data (a lone id: or retry:) are neither. Nothing has reached the client yet,
+// so another target can still answer: a stream that is only its terminator would read as an
+// empty success, one that opens with garbage or an error event (some providers answer 200 and
+// put the failure in the stream) as a broken one.
+func firstEvent(ev []byte) (real bool, reason string) {
+	data, ok := sse.Data(ev)
+	switch {
+	case !ok:
+		return false, ""
+	case sse.IsDone(ev):
+		return false, "stream ended before its first chunk"
+	case !json.Valid(data):
+		return false, "stream's first event is not JSON"
+	case hasErrorObject(data):
+		return false, "stream began with an error event"
+	}
+	return true, ""
+}
+
+// commitStream sends the stream's head: from here on the client owns the stream, and the
+// watchdog bounds the upstream's silence instead of its first event.
+func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, wd *watchdog) *lazyFlusher {
+	rt, w := &h.runtime, c.w
 	wd.idle, wd.why = rt.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout"
 	wd.timer.Reset(rt.streamIdleTimeout)
 	hdr := w.Header()
@@ -79,22 +165,23 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, bo
 	w.WriteHeader(resp.StatusCode)
 	client := &lazyFlusher{w: w, rc: http.NewResponseController(w)}
 	wd.beforeRead = client.flush
-	stats, err := sse.Relay(client, nil, rd, filter, first)
+	return client
+}
+
+// endStream is the outcome of a committed stream that ended with err (nil: its terminator
+// came), after the explicit error event when the upstream failed it.
+func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdog, client *lazyFlusher,
+	events int, clientGone bool, usage tokenUsage, err error) outcome {
 	wd.beforeRead = nil
-	if err == nil && !stats.Done {
-		err = errNoTerminator
-	}
 	if err == nil {
 		err = client.flush()
 	}
-	usage := parseUsage(stats.Usage)
 	if err == nil {
 		return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
 	}
-	if stats.ClientGone || client.err != nil || r.Context().Err() != nil {
+	if clientGone || client.err != nil || c.r.Context().Err() != nil {
 		return outcome{done: true, class: selector.ClientGone, usage: usage}
 	}
-
 	var reason string
 	switch {
 	case wd.fired.Load():
@@ -106,11 +193,15 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, bo
 	default:
 		reason = "upstream stream failed: " + transportReason(err)
 	}
-	_, _ = client.Write(sse.ErrorEvent(ep.dialect, errUpstream, reason))
+	errType := errUpstream
+	if c.ep.dialect == sse.Anthropic {
+		errType = "" // Anthropic's own type for a failure on the server's side
+	}
+	_, _ = client.Write(sse.ErrorEvent(c.ep.dialect, errType, reason))
 	_ = client.flush()
 	h.logger.Warn("stream failed after it began",
-		zap.String("model", p.route.Name), zap.String("target", t.Label),
-		zap.Int("events", stats.Events), zap.String("reason", reason))
+		zap.String("model", c.p.route.Name), zap.String("target", t.Label),
+		zap.Int("events", events), zap.String("reason", reason))
 	// The request is over, but the target is charged: the attempt loop cools it.
 	return outcome{done: true, class: selector.UpstreamDown, status: resp.StatusCode, reason: reason, usage: usage}
 }

@@ -28,8 +28,18 @@ func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response, 
 	ra := resp.Header.Get("Retry-After")
 	class := selector.Classify(resp.StatusCode, errBody, ra != "")
 	if class == selector.ClientError {
-		writeReplyHeader(w.Header(), resp.Header)
 		h.setRouteHeaders(c, t, n)
+		if !c.ep.native(t.Provider.API) {
+			// The client reads errors in its own dialect: the upstream's, translated.
+			if b := errorBodyIn(c.ep.dialect, t.Provider.API, resp.StatusCode, errBody); b != nil {
+				writeJSONBody(w, resp.StatusCode, b)
+			} else {
+				writeError(w, c.ep.dialect, resp.StatusCode, errInvalidRequest, "upstream_rejected",
+					"the upstream refused the request: "+snippet(errBody))
+			}
+			return outcome{done: true, class: class, status: resp.StatusCode}
+		}
+		writeReplyHeader(w.Header(), resp.Header)
 		w.Header().Set("Content-Length", strconv.Itoa(len(errBody)))
 		w.WriteHeader(resp.StatusCode)
 		_, _ = w.Write(errBody)
@@ -39,7 +49,7 @@ func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response, 
 		class:      class,
 		status:     resp.StatusCode,
 		retryAfter: selector.RetryAfter(ra, errBody, h.now()),
-		reply:      &upstreamReply{status: resp.StatusCode, body: errBody},
+		reply:      &upstreamReply{status: resp.StatusCode, body: errBody, api: t.Provider.API},
 	}
 }
 
@@ -63,12 +73,15 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply is not one whole JSON value"}
 	}
 	reply := buf.Bytes()
+	usage := replyUsage(reply)
+	if reply, err = c.replyFor(t, reply); err != nil {
+		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply not translatable: " + err.Error()}
+	}
 	if c.ep == embeddingEndpoint && asksBase64(c.body) {
 		// An upstream that ignored encoding_format would leave the openai Node SDK with empty
 		// embeddings and no error.
 		reply, _ = embeddings.ToBase64(reply)
 	}
-	usage := replyUsage(reply)
 	hdr := w.Header()
 	writeReplyHeader(hdr, resp.Header)
 	h.setRouteHeaders(c, t, n)

@@ -110,6 +110,9 @@ type pool struct {
 	route   *catalog.Route
 	targets []*target
 	sel     *selector.Pool
+	// apis has a bit for each provider API among the targets (apiBit), so that an endpoint
+	// no target can serve is answered at once.
+	apis uint8
 }
 
 func (h *Handler) preparePools() error {
@@ -181,6 +184,7 @@ func (h *Handler) preparePools() error {
 		for i, ct := range r.Targets {
 			t := targets[ct]
 			p.targets[i] = t
+			p.apis |= apiBit(ct.Provider.API)
 			members[i] = selector.Member{Target: t.health, Key: t.key, Weight: ct.Provider.Weight}
 		}
 		p.sel = selector.NewPool(members, strategy, h.store.cursor("llm_router/cursor/"+r.Name))

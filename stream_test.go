@@ -726,34 +726,6 @@ func TestStreamOddButValidInput(t *testing.T) {
 	checkStreamHygiene(t, got)
 }
 
-// TestStreamMessagesEndpointKeepsEventNames: Anthropic clients silently lose events without
-// names, so /v1/messages must either not be served (404, as long as the router does not speak
-// it) or be relayed with its event names.
-func TestStreamMessagesEndpointKeepsEventNames(t *testing.T) {
-	const anthropic = "event: message_start\ndata: {\"type\":\"message_start\"}\n\n" +
-		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
-	up := newFakeUpstream(t, sseReply(anthropic))
-	_, rs := newStreamRouter(t, nil, up)
-	req, _ := http.NewRequest(http.MethodPost, rs.URL+"/v1/messages", strings.NewReader(`{"model":"m","stream":true,"max_tokens":5,"messages":[]}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := rs.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound && up.calls.Load() == 0:
-		// Not served.
-	case resp.StatusCode == http.StatusOK && isEventStream(resp.Header):
-		if !strings.Contains(string(b), "event: message_start\n") || !strings.Contains(string(b), "event: message_stop\n") {
-			t.Errorf("/v1/messages stream relayed without its event names: %q", b)
-		}
-	default:
-		t.Errorf("status %d, upstream calls %d: %q", resp.StatusCode, up.calls.Load(), b)
-	}
-}
-
 // A provider that keeps comment lines for its clients must still not commit the client to a
 // stream on a keepalive: a stall after it is retried on the next target.
 func TestStreamKeptKeepaliveDoesNotCommit(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"github.com/llmrouter/caddy-llm-router/h1"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/selector"
-	"github.com/llmrouter/caddy-llm-router/sse"
 	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
@@ -25,6 +24,8 @@ type upstream struct {
 	transport *http.Transport
 	// plain, when the provider opted into `protocol h1`, serves its http:// nodes instead.
 	plain *h1.Transport
+	// anthropicVersion is the anthropic-version header value for an API Anthropic provider.
+	anthropicVersion []string
 	// keyHeader is the canonical header that carries the provider's key.
 	keyHeader string
 	// Metric handles, looked up once so the hot path does no label hashing for them.
@@ -43,11 +44,12 @@ func newUpstream(p *catalog.Provider, rt runtimeSettings) (*upstream, error) {
 		return nil, err
 	}
 	u := &upstream{
-		provider:  p,
-		transport: tr,
-		latency:   upstreamLatency.WithLabelValues(p.Name),
-		ttft:      timeToFirstToken.WithLabelValues(p.Name),
-		keyHeader: p.KeyHeader,
+		provider:         p,
+		transport:        tr,
+		latency:          upstreamLatency.WithLabelValues(p.Name),
+		ttft:             timeToFirstToken.WithLabelValues(p.Name),
+		keyHeader:        p.KeyHeader,
+		anthropicVersion: []string{p.AnthropicVersion},
 	}
 	if p.Transport.UsesH1() {
 		u.plain = transport.NewH1(p.Transport, opts)
@@ -125,43 +127,4 @@ func hasIdempotencyHeader(h http.Header) bool {
 	_, a := h["Idempotency-Key"]
 	_, b := h["X-Idempotency-Key"]
 	return a || b
-}
-
-// endpoint is one API the router serves and how its streams are relayed.
-type endpoint struct {
-	// path is appended to a provider node's base URL.
-	path string
-	// usage says whether include_usage applies (chat and text completions).
-	usage bool
-	// filter is the endpoint's default stream filter; providers may keep more.
-	filter  sse.Filter
-	dialect sse.Dialect
-}
-
-var (
-	chatEndpoint       = &endpoint{path: "/chat/completions", usage: true}
-	completionEndpoint = &endpoint{path: "/completions", usage: true}
-	embeddingEndpoint  = &endpoint{path: "/embeddings"}
-)
-
-// endpointFor returns the endpoint a request path names, or nil. Paths are accepted with and
-// without the /v1 prefix, as clients configured with a bare host send the latter.
-func endpointFor(path string) *endpoint {
-	switch path {
-	case "/v1/chat/completions", "/chat/completions":
-		return chatEndpoint
-	case "/v1/completions", "/completions":
-		return completionEndpoint
-	case "/v1/embeddings", "/embeddings":
-		return embeddingEndpoint
-	}
-	return nil
-}
-
-// streamFilter combines the endpoint's defaults with the provider's overrides.
-func (ep *endpoint) streamFilter(p *catalog.Provider) sse.Filter {
-	f := ep.filter
-	f.KeepEventNames = f.KeepEventNames || p.SSEKeepEventNames
-	f.KeepComments = f.KeepComments || p.SSEKeepComments
-	return f
 }

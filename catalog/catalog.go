@@ -33,9 +33,25 @@ type Catalog struct {
 	routes map[string]*Route
 }
 
+// API is a provider's wire format.
+type API string
+
+// The wire formats a provider may speak.
+const (
+	APIOpenAI    API = "openai"
+	APIAnthropic API = "anthropic"
+)
+
+// DefaultAnthropicVersion is the anthropic-version header sent when nobody chose one.
+const DefaultAnthropicVersion = "2023-06-01"
+
 // Provider is a provider that has at least one usable key (or needs none).
 type Provider struct {
 	Name string
+	// API is the wire format the provider speaks.
+	API API
+	// AnthropicVersion is the anthropic-version header for an API Anthropic provider.
+	AnthropicVersion string
 	// Nodes are the base URLs, without a trailing slash.
 	Nodes []string
 	// KeyHeader is the canonical header name that carries the key.
@@ -216,7 +232,24 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 	if p.Weight <= 0 {
 		p.Weight = 1
 	}
-	if pc.KeyHeader != "" && !strings.EqualFold(pc.KeyHeader, "Authorization") {
+	switch pc.API {
+	case "", string(APIOpenAI):
+		p.API = APIOpenAI
+		if pc.AnthropicVersion != "" {
+			return fmt.Errorf("provider %q: anthropic_version needs api anthropic", pc.Name)
+		}
+	case string(APIAnthropic):
+		p.API, p.KeyHeader, p.Bearer = APIAnthropic, "X-Api-Key", false
+		p.AnthropicVersion = pc.AnthropicVersion
+		if p.AnthropicVersion == "" {
+			p.AnthropicVersion = DefaultAnthropicVersion
+		}
+	default:
+		return fmt.Errorf("provider %q: api must be openai or anthropic, not %q", pc.Name, pc.API)
+	}
+	if strings.EqualFold(pc.KeyHeader, "Authorization") {
+		p.KeyHeader, p.Bearer = "Authorization", true
+	} else if pc.KeyHeader != "" {
 		p.KeyHeader = http.CanonicalHeaderKey(pc.KeyHeader)
 		p.Bearer = false
 	}

@@ -44,8 +44,19 @@ type ProviderConfig struct {
 	// are ignored. Placeholders work in the path.
 	KeysFile string `json:"keys_file,omitempty"`
 
+	// API is the wire format the provider speaks: `openai` (chat completions, the default) or
+	// `anthropic` (the Messages API at `<base_url>/messages`). Clients of either dialect reach
+	// either kind: the router translates where the two differ.
+	API string `json:"api,omitempty"`
+
+	// AnthropicVersion is the `anthropic-version` header sent to an `api anthropic` provider
+	// when the client did not send one (Anthropic clients do, and theirs is kept). Default
+	// `2023-06-01`.
+	AnthropicVersion string `json:"anthropic_version,omitempty"`
+
 	// KeyHeader is the request header that carries the key. Default: `Authorization`, sent as
-	// `Bearer <key>`. Any other header (for example `x-api-key`) carries the bare key.
+	// `Bearer <key>`, or `x-api-key` for `api anthropic`. Any header but Authorization carries
+	// the bare key.
 	KeyHeader string `json:"key_header,omitempty"`
 
 	// Models maps the public model names this provider serves to its own upstream ids.

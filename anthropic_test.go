@@ -1,0 +1,465 @@
+package llmrouter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
+	anthropicopt "github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/shared"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// The Anthropic Messages dialect end to end: the official Go SDKs of both dialects as clients,
+// fake upstreams of both dialects behind the real handler, whole and streamed, with a tool
+// round trip. Every case asserts text, tool input, stop reason and usage.
+
+// openAIAgentUpstream answers like an OpenAI model driving a tool: a request without a tool
+// result gets a call of get_weather({"city":"Paris"}); one with a result gets text quoting it.
+func openAIAgentUpstream(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req struct {
+		Stream   bool `json:"stream"`
+		Messages []struct {
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	_ = json.Unmarshal(body, &req)
+	result := ""
+	for _, m := range req.Messages {
+		if m.Role == "tool" {
+			_ = json.Unmarshal(m.Content, &result)
+		}
+	}
+	if !req.Stream {
+		w.Header().Set("Content-Type", "application/json")
+		if result == "" {
+			_, _ = io.WriteString(w, `{"id":"c1","object":"chat.completion","created":1,"model":"m-up","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":20,"completion_tokens":7,"total_tokens":27}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"c2","object":"chat.completion","created":1,"model":"m-up","choices":[{"index":0,"message":{"role":"assistant","content":"It is `+result+` in Paris."},"finish_reason":"stop"}],"usage":{"prompt_tokens":30,"completion_tokens":6,"total_tokens":36}}`)
+		return
+	}
+	const head = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[`
+	var evs []string
+	if result == "" {
+		evs = []string{
+			head + `{"index":0,"delta":{"role":"assistant","content":null},"finish_reason":null}]}` + "\n\n",
+			head + `{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}` + "\n\n",
+			head + `{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"ci"}}]},"finish_reason":null}]}` + "\n\n",
+			head + `{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"ty\":\"Paris\"}"}}]},"finish_reason":null}]}` + "\n\n",
+			head + `{"index":0,"delta":{},"finish_reason":"tool_calls"}]}` + "\n\n",
+			head + `],"usage":{"prompt_tokens":20,"completion_tokens":7,"total_tokens":27}}` + "\n\n",
+		}
+	} else {
+		evs = []string{
+			head + `{"index":0,"delta":{"role":"assistant","content":"It is "},"finish_reason":null}]}` + "\n\n",
+			head + `{"index":0,"delta":{"content":"` + result + ` in Paris."},"finish_reason":null}]}` + "\n\n",
+			head + `{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n",
+			head + `],"usage":{"prompt_tokens":30,"completion_tokens":6,"total_tokens":36}}` + "\n\n",
+		}
+	}
+	sseReply(append(evs, doneEv)...)(w, r)
+}
+
+// anthropicAgentUpstream is openAIAgentUpstream as the Anthropic Messages API answers.
+func anthropicAgentUpstream(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req struct {
+		Stream   bool `json:"stream"`
+		Messages []struct {
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	_ = json.Unmarshal(body, &req)
+	result := ""
+	for _, m := range req.Messages {
+		var blocks []struct {
+			Type    string          `json:"type"`
+			Content json.RawMessage `json:"content"`
+		}
+		_ = json.Unmarshal(m.Content, &blocks)
+		for _, b := range blocks {
+			if b.Type == "tool_result" {
+				var parts []struct{ Text string }
+				if json.Unmarshal(b.Content, &parts) == nil && len(parts) > 0 {
+					result = parts[0].Text
+				} else {
+					_ = json.Unmarshal(b.Content, &result)
+				}
+			}
+		}
+	}
+	if !req.Stream {
+		w.Header().Set("Content-Type", "application/json")
+		if result == "" {
+			_, _ = io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":20,"output_tokens":7}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"msg_2","type":"message","role":"assistant","model":"m-up","content":[{"type":"text","text":"It is `+result+` in Paris."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":30,"output_tokens":6}}`)
+		return
+	}
+	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+	start := ev("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":20,"output_tokens":1}}}`)
+	var evs []string
+	if result == "" {
+		evs = []string{start,
+			ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}}`),
+			ev("ping", `{"type":"ping"}`),
+			ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"ci"}}`),
+			ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"ty\":\"Paris\"}"}}`),
+			ev("content_block_stop", `{"type":"content_block_stop","index":0}`),
+			ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":7}}`),
+			ev("message_stop", `{"type":"message_stop"}`),
+		}
+	} else {
+		evs = []string{start,
+			ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`),
+			ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"It is "}}`),
+			ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"`+result+` in Paris."}}`),
+			ev("content_block_stop", `{"type":"content_block_stop","index":0}`),
+			ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":6}}`),
+			ev("message_stop", `{"type":"message_stop"}`),
+		}
+	}
+	sseReply(evs...)(w, r)
+}
+
+// newDialectRouter serves model "m" from one upstream of the given API.
+func newDialectRouter(t *testing.T, api string, reply http.HandlerFunc) (*fakeUpstream, *testRouter, *routerServer) {
+	t.Helper()
+	up := newFakeUpstream(t, reply)
+	pc := provider("p1", up.URL+"/v1", []string{"sk-upstream-key-0001"}, "m", "m-up")
+	pc.API = api
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
+	return up, tr, serveRouter(t, tr)
+}
+
+func anthropicClient(rs *routerServer) anthropicsdk.Client {
+	return anthropicsdk.NewClient(
+		anthropicopt.WithBaseURL(rs.URL),
+		anthropicopt.WithAPIKey("gateway-key"),
+		anthropicopt.WithMaxRetries(0),
+		anthropicopt.WithRequestTimeout(10*time.Second),
+		anthropicopt.WithHTTPClient(rs.Client()),
+	)
+}
+
+var weatherTool = anthropicsdk.ToolUnionParam{OfTool: &anthropicsdk.ToolParam{
+	Name: "get_weather", Description: anthropicsdk.String("The weather in a city"),
+	InputSchema: anthropicsdk.ToolInputSchemaParam{Properties: map[string]any{"city": map[string]any{"type": "string"}}},
+}}
+
+// anthropicToolRound drives one tool round through the router with the Anthropic SDK, whole or
+// streamed: the model calls get_weather, the client answers, the model says the result.
+//
+// wantModel is the model the reply names: the public name when the router translated the
+// reply, the upstream's own id when it passed through untouched.
+func anthropicToolRound(t *testing.T, rs *routerServer, stream bool, wantModel string) {
+	t.Helper()
+	c := anthropicClient(rs)
+	params := anthropicsdk.MessageNewParams{
+		Model: "m", MaxTokens: 1024,
+		System:   []anthropicsdk.TextBlockParam{{Text: "Be brief."}},
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("Weather in Paris?"))},
+		Tools:    []anthropicsdk.ToolUnionParam{weatherTool},
+	}
+	send := func() *anthropicsdk.Message {
+		t.Helper()
+		if !stream {
+			msg, err := c.Messages.New(context.Background(), params)
+			if err != nil {
+				t.Fatalf("SDK error: %v", err)
+			}
+			return msg
+		}
+		st := c.Messages.NewStreaming(context.Background(), params)
+		defer st.Close()
+		msg, events := anthropicsdk.Message{}, 0
+		for st.Next() {
+			events++
+			if err := msg.Accumulate(st.Current()); err != nil {
+				t.Fatalf("accumulate: %v", err)
+			}
+		}
+		if err := st.Err(); err != nil {
+			t.Fatalf("SDK stream error after %d events: %v", events, err)
+		}
+		if events == 0 {
+			t.Fatal("the SDK saw zero events and no error: a silent failure")
+		}
+		return &msg
+	}
+
+	msg := send()
+	if msg.StopReason != anthropicsdk.StopReasonToolUse || len(msg.Content) != 1 || msg.Content[0].Type != "tool_use" {
+		t.Fatalf("first turn: stop %q, content %+v", msg.StopReason, msg.Content)
+	}
+	call := msg.Content[0]
+	var input struct{ City string }
+	if err := json.Unmarshal(call.Input, &input); err != nil || call.Name != "get_weather" || input.City != "Paris" || call.ID == "" {
+		t.Fatalf("tool call %q %s (%v)", call.Name, call.Input, err)
+	}
+	if msg.Usage.InputTokens <= 0 || msg.Usage.OutputTokens != 7 {
+		t.Errorf("first turn usage %+v", msg.Usage)
+	}
+	params.Messages = append(params.Messages, msg.ToParam(),
+		anthropicsdk.NewUserMessage(anthropicsdk.NewToolResultBlock(call.ID, "18C", false)))
+	msg = send()
+	if msg.StopReason != anthropicsdk.StopReasonEndTurn || len(msg.Content) != 1 || msg.Content[0].Text != "It is 18C in Paris." {
+		t.Fatalf("second turn: stop %q, content %+v", msg.StopReason, msg.Content)
+	}
+	if string(msg.Model) != wantModel || msg.Usage.OutputTokens != 6 {
+		t.Errorf("second turn: model %q, usage %+v", msg.Model, msg.Usage)
+	}
+}
+
+// TestAnthropicSDKThroughOpenAIUpstream: an Anthropic client reaches an OpenAI-compatible
+// provider, translated both ways, whole and streamed.
+func TestAnthropicSDKThroughOpenAIUpstream(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "whole", true: "streamed"}[stream], func(t *testing.T) {
+			up, _, rs := newDialectRouter(t, "", openAIAgentUpstream)
+			anthropicToolRound(t, rs, stream, "m")
+			reqs := up.received()
+			if len(reqs) != 2 {
+				t.Fatalf("upstream got %d requests, want 2", len(reqs))
+			}
+			for _, r := range reqs {
+				if r.Path != "/v1/chat/completions" || hfModelOf(t, r) != "m-up" {
+					t.Errorf("upstream request to %s for %q", r.Path, hfModelOf(t, r))
+				}
+				for k := range r.Header {
+					if strings.HasPrefix(k, "Anthropic-") || k == "X-Api-Key" {
+						t.Errorf("the OpenAI upstream got the Anthropic header %s", k)
+					}
+				}
+			}
+			var second struct {
+				Messages []struct {
+					Role       string `json:"role"`
+					ToolCallID string `json:"tool_call_id"`
+				} `json:"messages"`
+			}
+			_ = json.Unmarshal(reqs[1].Body, &second)
+			if n := len(second.Messages); n < 2 || second.Messages[n-1].Role != "tool" || second.Messages[n-1].ToolCallID != "call_1" {
+				t.Errorf("the tool result did not reach the upstream as its own call's result: %s", reqs[1].Body)
+			}
+		})
+	}
+}
+
+// TestAnthropicSDKThroughAnthropicUpstream: the native path passes the client's request
+// through with the model swapped, its anthropic-version, anthropic-beta and query kept, the
+// provider's key in x-api-key, and the stream's event names.
+func TestAnthropicSDKThroughAnthropicUpstream(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "whole", true: "streamed"}[stream], func(t *testing.T) {
+			up, _, rs := newDialectRouter(t, "anthropic", anthropicAgentUpstream)
+			anthropicToolRound(t, rs, stream, "m-up")
+			reqs := up.received()
+			if len(reqs) != 2 {
+				t.Fatalf("upstream got %d requests, want 2", len(reqs))
+			}
+			r := reqs[0]
+			if r.Path != "/v1/messages" || hfModelOf(t, r) != "m-up" {
+				t.Errorf("upstream request to %s for %q", r.Path, hfModelOf(t, r))
+			}
+			if got := r.Header.Get("X-Api-Key"); got != "sk-upstream-key-0001" {
+				t.Errorf("x-api-key %q, want the provider's key", got)
+			}
+			if r.Header.Get("Anthropic-Version") == "" || r.Header.Get("Authorization") != "" {
+				t.Errorf("headers: anthropic-version %q, authorization %q", r.Header.Get("Anthropic-Version"), r.Header.Get("Authorization"))
+			}
+		})
+	}
+
+	// Claude Code's own request shape: ?beta=true, anthropic-beta; bytes other than the model kept.
+	up, _, rs := newDialectRouter(t, "anthropic", anthropicAgentUpstream)
+	body := `{"model":"m","max_tokens":50,"stream":true,"system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=1"},{"type":"text","text":"Be brief.","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}],"metadata":{"user_id":"u1"}}`
+	req, _ := http.NewRequest(http.MethodPost, rs.URL+"/v1/messages?beta=true", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	req.Header.Set("Anthropic-Beta", "claude-code-20250219,interleaved-thinking-2025-05-14")
+	req.Header.Set("X-Api-Key", "gateway-key")
+	resp, err := rs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.HasPrefix(got, []byte("event: message_start\n")) || !bytes.HasSuffix(got, []byte("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")) {
+		t.Errorf("the stream lost its event names or its end: %q", got)
+	}
+	r := up.received()[0]
+	if want := strings.Replace(body, `"model":"m"`, `"model":"m-up"`, 1); string(r.Body) != want {
+		t.Errorf("upstream body\n got %s\nwant %s", r.Body, want)
+	}
+	if r.Header.Get("Anthropic-Beta") != "claude-code-20250219,interleaved-thinking-2025-05-14" {
+		t.Errorf("anthropic-beta %q not forwarded", r.Header.Get("Anthropic-Beta"))
+	}
+}
+
+// TestOpenAISDKThroughAnthropicUpstream: an OpenAI client reaches an `api anthropic` provider,
+// translated both ways, whole and streamed, with a tool round trip.
+func TestOpenAISDKThroughAnthropicUpstream(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "whole", true: "streamed"}[stream], func(t *testing.T) {
+			up, _, rs := newDialectRouter(t, "anthropic", anthropicAgentUpstream)
+			c := sdkClient(rs)
+			params := openai.ChatCompletionNewParams{
+				Model:    "m",
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."), openai.UserMessage("Weather in Paris?")},
+				Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+					Name: "get_weather", Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+				})},
+			}
+			send := func() openai.ChatCompletionMessage {
+				t.Helper()
+				if !stream {
+					res, err := c.Chat.Completions.New(context.Background(), params)
+					if err != nil {
+						t.Fatalf("SDK error: %v", err)
+					}
+					return res.Choices[0].Message
+				}
+				params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+				st := c.Chat.Completions.NewStreaming(context.Background(), params)
+				defer st.Close()
+				var acc openai.ChatCompletionAccumulator
+				for st.Next() {
+					acc.AddChunk(st.Current())
+				}
+				if err := st.Err(); err != nil {
+					t.Fatalf("SDK stream error: %v", err)
+				}
+				if len(acc.Choices) != 1 || acc.Usage.CompletionTokens == 0 {
+					t.Fatalf("accumulated %+v", acc.ChatCompletion)
+				}
+				return acc.Choices[0].Message
+			}
+			msg := send()
+			if len(msg.ToolCalls) != 1 || msg.ToolCalls[0].Function.Name != "get_weather" || msg.ToolCalls[0].ID == "" {
+				t.Fatalf("first turn: %+v", msg)
+			}
+			var args struct{ City string }
+			if err := json.Unmarshal([]byte(msg.ToolCalls[0].Function.Arguments), &args); err != nil || args.City != "Paris" {
+				t.Fatalf("arguments %q (%v)", msg.ToolCalls[0].Function.Arguments, err)
+			}
+			params.Messages = append(params.Messages, msg.ToParam(), openai.ToolMessage("18C", msg.ToolCalls[0].ID))
+			msg = send()
+			if msg.Content != "It is 18C in Paris." {
+				t.Fatalf("second turn: %+v", msg)
+			}
+			r := up.received()[1]
+			if r.Path != "/v1/messages" || hfModelOf(t, r) != "m-up" || r.Header.Get("X-Api-Key") != "sk-upstream-key-0001" {
+				t.Errorf("upstream request to %s for %q", r.Path, hfModelOf(t, r))
+			}
+		})
+	}
+}
+
+// TestAnthropicErrorsInAnthropicShape: on /v1/messages the router's own errors, an upstream's
+// client error from the other dialect, and a stream broken after it began all come in the
+// shape Anthropic clients parse.
+func TestAnthropicErrorsInAnthropicShape(t *testing.T) {
+	checkBody := func(t *testing.T, what string, b []byte, wantType string) {
+		t.Helper()
+		var e struct {
+			Type  string `json:"type"`
+			Error struct{ Type, Message string }
+		}
+		if err := json.Unmarshal(b, &e); err != nil || e.Type != "error" || e.Error.Type != wantType || e.Error.Message == "" {
+			t.Errorf("%s: body %s, want an Anthropic error of type %s", what, b, wantType)
+		}
+	}
+	post := func(rs *routerServer, body string) (*http.Response, []byte) {
+		resp, err := rs.Client().Post(rs.URL+"/v1/messages", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, b
+	}
+
+	_, _, rs := newDialectRouter(t, "", status(http.StatusBadRequest))
+	resp, b := post(rs, `{"model":"nope","max_tokens":5,"messages":[]}`)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown model: status %d", resp.StatusCode)
+	}
+	checkBody(t, "unknown model", b, "not_found_error")
+	resp, b = post(rs, `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("upstream 400: status %d", resp.StatusCode)
+	}
+	checkBody(t, "an OpenAI upstream's 400", b, "invalid_request_error")
+
+	// Auth: 401 in Anthropic's shape before any body is read.
+	up := newFakeUpstream(t, okChat)
+	tr := newTestRouter(t, &Handler{
+		Providers: []catalog.ProviderConfig{provider("p1", up.URL+"/v1", nil, "m", "m-up")},
+		Auth:      &AuthConfig{Keys: []GatewayKey{{Name: "alice", Key: "gw-secret-alice-1"}}},
+	})
+	req, _ := http.NewRequest(http.MethodPost, "/v1/messages", strings.NewReader(`{"model":"m"}`))
+	rec := tr.do(req)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("no key: status %d", rec.Code)
+	}
+	checkBody(t, "no key", rec.Body.Bytes(), "authentication_error")
+
+	// A stream cut after it began ends with event: error.
+	_, _, rs = newDialectRouter(t, "", sseReply(roleChunkEv("Hel")))
+	_, b = post(rs, `{"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	s := string(b)
+	if !strings.Contains(s, "event: message_start\n") || !strings.HasSuffix(s, "\n\n") {
+		t.Fatalf("stream %q", s)
+	}
+	last := s[strings.LastIndex(strings.TrimSuffix(s, "\n\n"), "\n\n")+2:]
+	data, ok := strings.CutPrefix(last, "event: error\ndata: ")
+	if !ok {
+		t.Fatalf("the cut stream does not end with event: error: %q", last)
+	}
+	checkBody(t, "cut stream", []byte(data), "api_error")
+}
+
+// TestCountTokens: forwarded to an Anthropic provider, estimated for a pool without one.
+func TestCountTokens(t *testing.T) {
+	body := `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("word ", 400) + `"}]}`
+	count := func(rs *routerServer) (*http.Response, int) {
+		req, _ := http.NewRequest(http.MethodPost, rs.URL+"/v1/messages/count_tokens", strings.NewReader(body))
+		resp, err := rs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			InputTokens int `json:"input_tokens"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, %v", resp.StatusCode, err)
+		}
+		return resp, out.InputTokens
+	}
+	up, _, rs := newDialectRouter(t, "", okChat)
+	resp, n := count(rs)
+	if n < 400 || n > 700 || resp.Header.Get("X-LLM-Router-Estimate") != "true" || len(up.received()) != 0 {
+		t.Errorf("estimate %d (header %q), upstream calls %d", n, resp.Header.Get("X-LLM-Router-Estimate"), len(up.received()))
+	}
+	up, _, rs = newDialectRouter(t, "anthropic", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"input_tokens":1234}`)
+	})
+	if _, n := count(rs); n != 1234 || len(up.received()) != 1 || up.received()[0].Path != "/v1/messages/count_tokens" {
+		t.Errorf("forwarded count %d, upstream requests %+v", n, up.received())
+	}
+}
