@@ -136,13 +136,18 @@ func ensureNodeModules(t *testing.T, npm string) {
 	if err := json.Unmarshal(b, &pkg); err != nil {
 		t.Fatal(err)
 	}
-	want := pkg.Dependencies["openai"]
-	var installed struct{ Version string }
-	if b, err := os.ReadFile(filepath.Join(nodeDir, "node_modules", "openai", "package.json")); err == nil &&
-		json.Unmarshal(b, &installed) == nil && installed.Version == want {
+	installed := true
+	for name, want := range pkg.Dependencies {
+		var got struct{ Version string }
+		b, err := os.ReadFile(filepath.Join(nodeDir, "node_modules", name, "package.json"))
+		if err != nil || json.Unmarshal(b, &got) != nil || got.Version != want {
+			installed = false
+		}
+	}
+	if installed {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
 	cmd.Dir = nodeDir
@@ -157,7 +162,7 @@ func ensureNodeModules(t *testing.T, npm string) {
 		}
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		skipOrFail(t, "npm ci did not finish within 30s (no network?), skipping the openai npm client test\n%s", lastBytes(msg))
+		skipOrFail(t, "npm ci did not finish within 120s (no network?), skipping the openai npm client test\n%s", lastBytes(msg))
 	}
 	t.Fatalf("npm ci in %s: %v\n%s", nodeDir, err, msg)
 }
