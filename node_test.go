@@ -166,3 +166,77 @@ func ensureNodeModules(t *testing.T, npm string) {
 	}
 	t.Fatalf("npm ci in %s: %v\n%s", nodeDir, err, msg)
 }
+
+// TestNodeAnthropicSDK drives the router with the official @anthropic-ai/sdk npm package, to
+// an OpenAI-compatible upstream: a tool round whole and through the strict .stream() helper,
+// and a stream cut after it began, which the SDK must raise.
+func TestNodeAnthropicSDK(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skipOrFail(t, "node is not on PATH: skipping the @anthropic-ai/sdk client test")
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		skipOrFail(t, "npm is not on PATH: skipping the @anthropic-ai/sdk client test")
+	}
+	ensureNodeModules(t, npm)
+	up := newFakeUpstream(t, openAIAgentUpstream)
+	broken := newFakeUpstream(t, cutAfter(roleChunkEv("Hel"), chunkEv("lo")[:20]))
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("p1", up.URL+"/v1", []string{"sk-p1"}, "m", "m-up"),
+		provider("px", broken.URL+"/v1", []string{"sk-px"}, "broken", "broken-up"),
+	}})
+	rs := serveRouter(t, tr)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "messages.mjs")
+	cmd.Dir = nodeDir
+	cmd.Env = append(os.Environ(), "ROUTER_BASE_URL="+rs.URL)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node messages.mjs: %v\nstdout: %s\nstderr: %s", err, stdout, stderr.Bytes())
+	}
+	type turn struct {
+		Text, Stop string
+		Tool       *struct {
+			Name  string
+			Input struct{ City string }
+		}
+		Usage struct {
+			Input  int `json:"input_tokens"`
+			Output int `json:"output_tokens"`
+		}
+	}
+	type round struct {
+		First, Second turn
+		Error         string
+	}
+	var out struct {
+		Whole, Stream round
+		Broken        struct{ Text, Error string }
+	}
+	if err := json.Unmarshal(stdout, &out); err != nil {
+		t.Fatalf("script output is not JSON: %v\n%s\nstderr: %s", err, stdout, stderr.Bytes())
+	}
+	for name, r := range map[string]round{"whole": out.Whole, "stream": out.Stream} {
+		if r.Error != "" {
+			t.Errorf("%s: client error %q", name, r.Error)
+			continue
+		}
+		if f := r.First; f.Stop != "tool_use" || f.Tool == nil || f.Tool.Name != "get_weather" || f.Tool.Input.City != "Paris" || f.Usage.Output != 7 {
+			t.Errorf("%s: first turn %+v", name, f)
+		}
+		if s := r.Second; s.Stop != "end_turn" || s.Text != "It is 18C in Paris." || s.Usage.Output != 6 || s.Usage.Input <= 0 {
+			t.Errorf("%s: second turn %+v", name, s)
+		}
+	}
+	if out.Broken.Error == "" {
+		t.Errorf("a stream cut after its first event looked like a success to @anthropic-ai/sdk: %+v", out.Broken)
+	}
+	if out.Broken.Text != "Hel" {
+		t.Errorf("broken stream text %q, want %q before the error", out.Broken.Text, "Hel")
+	}
+}
