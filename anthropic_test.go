@@ -463,3 +463,45 @@ func TestCountTokens(t *testing.T) {
 		t.Errorf("forwarded count %d, upstream requests %+v", n, up.received())
 	}
 }
+
+// TestFailoverAcrossDialects: one pool mixes an Anthropic provider and an OpenAI one; an
+// overloaded Anthropic upstream (529) fails over to the OpenAI one for clients of both
+// dialects, each served in its own dialect, and the overloaded target cools.
+func TestFailoverAcrossDialects(t *testing.T) {
+	overloaded := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(529)
+		_, _ = io.WriteString(w, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)
+	})
+	good := newFakeUpstream(t, openAIAgentUpstream)
+	ant := provider("ant", overloaded.URL+"/v1", []string{"sk-ant-upstream-01"}, "m", "claude-up")
+	ant.API = "anthropic"
+	tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
+		ant, provider("oai", good.URL+"/v1", []string{"sk-oai-upstream-01"}, "m", "gpt-up"),
+	}})
+	rs := serveRouter(t, tr)
+
+	ac, oc := anthropicClient(rs), sdkClient(rs)
+	msg, err := ac.Messages.New(context.Background(), anthropicsdk.MessageNewParams{
+		Model: "m", MaxTokens: 100, Tools: []anthropicsdk.ToolUnionParam{weatherTool},
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("Weather?"))},
+	})
+	if err != nil || msg.StopReason != anthropicsdk.StopReasonToolUse || msg.Content[0].Name != "get_weather" {
+		t.Fatalf("Anthropic client: %v %+v", err, msg)
+	}
+	res, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "m", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+	})
+	if err != nil || len(res.Choices) != 1 {
+		t.Fatalf("OpenAI client: %v %+v", err, res)
+	}
+	if overloaded.calls.Load() != 1 || good.calls.Load() != 2 {
+		t.Errorf("calls: overloaded %d, good %d; want 1 and 2 (cooled after the first)", overloaded.calls.Load(), good.calls.Load())
+	}
+	if !tr.pools["m"].targets[0].health.Cooling(tr.clock.Now().UnixNano()) {
+		t.Error("the overloaded Anthropic target is not cooling")
+	}
+	if r := good.received()[0]; hfModelOf(t, r) != "gpt-up" {
+		t.Errorf("the OpenAI upstream got model %q", hfModelOf(t, r))
+	}
+}

@@ -155,6 +155,24 @@ func TestCaddyfileOptions(t *testing.T) {
 			}}},
 		},
 		{
+			name: "anthropic provider",
+			input: `llm_router {
+				provider anthropic {
+					api anthropic
+					anthropic_version 2023-06-01
+					base_url https://api.anthropic.com/v1
+					keys {env.ANTHROPIC_API_KEY}
+					model claude-sonnet claude-sonnet-4-5
+				}
+			}`,
+			want: Handler{Providers: []catalog.ProviderConfig{{
+				Name: "anthropic", API: "anthropic", AnthropicVersion: "2023-06-01",
+				BaseURLs: []string{"https://api.anthropic.com/v1"},
+				Keys:     []string{"{env.ANTHROPIC_API_KEY}"},
+				Models:   []catalog.ModelRoute{{Name: "claude-sonnet", Upstream: "claude-sonnet-4-5"}},
+			}}},
+		},
+		{
 			name: "several providers keep config order",
 			input: `llm_router {
 				provider b {
@@ -401,6 +419,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"args on sse_keep_comments", "llm_router {\n provider p {\n base_url http://x\n sse_keep_comments 1\n }\n}", []string{"'1'"}},
 		{"args on auth", "llm_router {\n auth strict\n}", []string{"strict"}},
 		{"two strategies", "llm_router {\n strategy priority weighted\n}", []string{"weighted"}},
+		{"two apis", "llm_router {\n provider p {\n base_url http://x\n api openai anthropic\n }\n}", []string{"anthropic"}},
 		{"two key headers", "llm_router {\n provider p {\n base_url http://x\n key_header a b\n }\n}", []string{"b"}},
 		{"two keys files", "llm_router {\n provider p {\n base_url http://x\n keys_file /a /b\n }\n}", []string{"/b"}},
 		{"status_page without a path", "llm_router {\n status_page\n}", []string{"status_page"}},
