@@ -2,6 +2,7 @@ package anthropic
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 )
 
@@ -76,5 +77,26 @@ func FuzzStreamFromOpenAI(f *testing.F) {
 			out, _ = tr.Finish(out)
 			checkFuzzOutput(t, out, true)
 		}
+	})
+}
+
+// FuzzRequests: any body either fails with ErrBadRequest or translates to valid JSON, both
+// ways, and count_tokens never panics.
+func FuzzRequests(f *testing.F) {
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA"}}]},{"role":"assistant","tool_calls":[{"id":"a.b","type":"function","function":{"name":"f","arguments":"{"}}]},{"role":"tool","tool_call_id":"a.b","content":null}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required","reasoning_effort":"high","max_tokens":1500}`))
+	f.Add(claudeCodeRequest())
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, fn := range []func([]byte) ([]byte, error){
+			func(b []byte) ([]byte, error) { return RequestFromOpenAI(b, FromOpenAIOptions{}) },
+			func(b []byte) ([]byte, error) { return RequestToOpenAI(b, ToOpenAIOptions{MaxTokensCap: 100}) },
+			func(b []byte) ([]byte, error) { return ResponseToOpenAI(b, ReplyOptions{Created: 1}) },
+			func(b []byte) ([]byte, error) { return ResponseFromOpenAI(b, ReplyOptions{}) },
+		} {
+			out, err := fn(body)
+			if err == nil && !json.Valid(out) {
+				t.Fatalf("invalid JSON %q from %q", out, body)
+			}
+		}
+		_, _ = EstimateTokens(body)
 	})
 }
