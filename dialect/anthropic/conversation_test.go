@@ -6,6 +6,8 @@ import (
 
 	sdk "github.com/anthropics/anthropic-sdk-go"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
+	oa "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/shared"
 )
 
 // A tool round as an Anthropic SDK client drives it against an OpenAI upstream: the SDK's
@@ -91,4 +93,57 @@ func TestSDKToolRoundAgainstOpenAIUpstream(t *testing.T) {
 	if len(ar.Messages) != 3 || ar.Messages[2].Content[0].ToolUseID != ar.Messages[1].Content[1].ID {
 		t.Fatalf("%s", back)
 	}
+}
+
+// The same round for an openai-go client against an Anthropic upstream: whole replies this
+// time.
+func TestOpenAISDKToolRoundAgainstAnthropicUpstream(t *testing.T) {
+	params := oa.ChatCompletionNewParams{
+		Model:    "claude-sonnet",
+		Messages: []oa.ChatCompletionMessageParamUnion{oa.SystemMessage("Be brief."), oa.UserMessage("Weather in Paris?")},
+		Tools: []oa.ChatCompletionToolUnionParam{oa.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+			Name: "get_weather", Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+		})},
+		ToolChoice: oa.ChatCompletionToolChoiceOptionUnionParam{OfAuto: oa.String("required")},
+	}
+	body, err := json.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := RequestFromOpenAI(body, FromOpenAIOptions{Model: "claude-sonnet-4-5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, string(up), `{"model":"claude-sonnet-4-5","max_tokens":4096,"system":[{"type":"text","text":"Be brief."}],
+		"messages":[{"role":"user","content":[{"type":"text","text":"Weather in Paris?"}]}],
+		"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}],"tool_choice":{"type":"any"}}`)
+
+	reply, err := ResponseToOpenAI([]byte(`{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+		"content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}}],"stop_reason":"tool_use",
+		"usage":{"input_tokens":50,"output_tokens":10}}`), ReplyOptions{Model: "claude-sonnet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cc oa.ChatCompletion
+	if err := json.Unmarshal(reply, &cc); err != nil {
+		t.Fatal(err)
+	}
+	if cc.Choices[0].FinishReason != "tool_calls" || cc.Choices[0].Message.ToolCalls[0].ID != "toolu_1" {
+		t.Fatalf("%s", reply)
+	}
+	params.Messages = append(params.Messages, cc.Choices[0].Message.ToParam(), oa.ToolMessage("18C", "toolu_1"))
+	params.ToolChoice = oa.ChatCompletionToolChoiceOptionUnionParam{}
+	body, err = json.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err = RequestFromOpenAI(body, FromOpenAIOptions{Model: "claude-sonnet-4-5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, string(up), `{"model":"claude-sonnet-4-5","max_tokens":4096,"system":[{"type":"text","text":"Be brief."}],
+		"messages":[{"role":"user","content":[{"type":"text","text":"Weather in Paris?"}]},
+			{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}}]},
+			{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"18C"}]}]}],
+		"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}]}`)
 }
