@@ -3,6 +3,7 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -98,5 +99,39 @@ func FuzzRequests(f *testing.F) {
 			}
 		}
 		_, _ = EstimateTokens(body)
+	})
+}
+
+// FuzzAppendJSON: whatever request decodes, AppendJSON writes valid JSON equal to
+// json.Marshal's.
+func FuzzAppendJSON(f *testing.F) {
+	f.Add([]byte(`{"model":"m","max_tokens":5,"system":"s","messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA"}},{"type":"tool_result","tool_use_id":"t","is_error":true,"content":[{"type":"text","text":"r"}]}]},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"tool_use","id":"i","name":"n","input":{"a":[1]}}]}],"tools":[{"name":"n","description":"d","input_schema":{"type":"object"}},{"type":"web_search_20250305","name":"w"}],"tool_choice":{"type":"tool","name":"n","disable_parallel_tool_use":false},"thinking":{"type":"enabled","budget_tokens":1024},"temperature":0.5,"top_p":0.9,"top_k":3,"stop_sequences":["a"],"metadata":{"user_id":"u"},"stream":true}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r Request
+		if json.Unmarshal(body, &r) != nil {
+			return
+		}
+		got := r.AppendJSON(nil)
+		if r.Messages == nil {
+			r.Messages = []Message{} // AppendJSON writes [], never null
+		}
+		for i := range r.Messages {
+			if r.Messages[i].Content == nil {
+				r.Messages[i].Content = Blocks{}
+			}
+		}
+		want, err := json.Marshal(&r)
+		if err != nil {
+			return
+		}
+		if !json.Valid(got) {
+			t.Fatalf("invalid JSON %s", got)
+		}
+		var g, w any
+		_ = json.Unmarshal(got, &g)
+		_ = json.Unmarshal(want, &w)
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("differs\n got %s\nwant %s", got, want)
+		}
 	})
 }
