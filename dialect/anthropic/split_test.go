@@ -67,3 +67,20 @@ func TestStreamFromOpenAIChoicesAndMissingIndex(t *testing.T) {
 		t.Fatalf("%+v", msg.Content)
 	}
 }
+
+// One chunk with text, a whole tool call and the finish reason at once loses none of them.
+func TestStreamFromOpenAIEverythingInOneChunk(t *testing.T) {
+	out, err := runFromOpenAI(t, StreamFromOpenAIOptions{}, [][]byte{
+		chunk(`{"id":"c","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Let me check.","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{\"q\":\"x\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":9,"completion_tokens":4,"total_tokens":13}}`),
+		oaDone,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAnthropicShape(t, out)
+	msg := sdkAccumulate(t, out)
+	if len(msg.Content) != 2 || msg.Content[0].Text != "Let me check." || msg.Content[1].Name != "lookup" || string(msg.Content[1].Input) != `{"q":"x"}` ||
+		msg.StopReason != "tool_use" || msg.Usage.InputTokens != 9 || msg.Usage.OutputTokens != 4 {
+		t.Fatalf("%+v", msg)
+	}
+}
