@@ -2,6 +2,8 @@ package anthropic
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -75,6 +77,61 @@ func FuzzStreamFromOpenAI(f *testing.F) {
 			}
 			out, _ = tr.Finish(out)
 			checkFuzzOutput(t, out, true)
+		}
+	})
+}
+
+// FuzzRequests: any body either fails with ErrBadRequest or translates to valid JSON, both
+// ways, and count_tokens never panics.
+func FuzzRequests(f *testing.F) {
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA"}}]},{"role":"assistant","tool_calls":[{"id":"a.b","type":"function","function":{"name":"f","arguments":"{"}}]},{"role":"tool","tool_call_id":"a.b","content":null}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required","reasoning_effort":"high","max_tokens":1500}`))
+	f.Add(claudeCodeRequest())
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, fn := range []func([]byte) ([]byte, error){
+			func(b []byte) ([]byte, error) { return RequestFromOpenAI(b, FromOpenAIOptions{}) },
+			func(b []byte) ([]byte, error) { return RequestToOpenAI(b, ToOpenAIOptions{MaxTokensCap: 100}) },
+			func(b []byte) ([]byte, error) { return ResponseToOpenAI(b, ReplyOptions{Created: 1}) },
+			func(b []byte) ([]byte, error) { return ResponseFromOpenAI(b, ReplyOptions{}) },
+		} {
+			out, err := fn(body)
+			if err == nil && !json.Valid(out) {
+				t.Fatalf("invalid JSON %q from %q", out, body)
+			}
+		}
+		_, _ = EstimateTokens(body)
+	})
+}
+
+// FuzzAppendJSON: whatever request decodes, AppendJSON writes valid JSON equal to
+// json.Marshal's.
+func FuzzAppendJSON(f *testing.F) {
+	f.Add([]byte(`{"model":"m","max_tokens":5,"system":"s","messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA"}},{"type":"tool_result","tool_use_id":"t","is_error":true,"content":[{"type":"text","text":"r"}]}]},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"tool_use","id":"i","name":"n","input":{"a":[1]}}]}],"tools":[{"name":"n","description":"d","input_schema":{"type":"object"}},{"type":"web_search_20250305","name":"w"}],"tool_choice":{"type":"tool","name":"n","disable_parallel_tool_use":false},"thinking":{"type":"enabled","budget_tokens":1024},"temperature":0.5,"top_p":0.9,"top_k":3,"stop_sequences":["a"],"metadata":{"user_id":"u"},"stream":true}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r Request
+		if json.Unmarshal(body, &r) != nil {
+			return
+		}
+		got := r.AppendJSON(nil)
+		if r.Messages == nil {
+			r.Messages = []Message{} // AppendJSON writes [], never null
+		}
+		for i := range r.Messages {
+			if r.Messages[i].Content == nil {
+				r.Messages[i].Content = Blocks{}
+			}
+		}
+		want, err := json.Marshal(&r)
+		if err != nil {
+			return
+		}
+		if !json.Valid(got) {
+			t.Fatalf("invalid JSON %s", got)
+		}
+		var g, w any
+		_ = json.Unmarshal(got, &g)
+		_ = json.Unmarshal(want, &w)
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("differs\n got %s\nwant %s", got, want)
 		}
 	})
 }

@@ -103,6 +103,12 @@ func FromOpenAIResponse(r *openai.Response, opts ReplyOptions) *Response {
 	finish := ""
 	if len(r.Choices) > 0 {
 		c := &r.Choices[0]
+		for i := range r.Choices {
+			if r.Choices[i].Index == 0 {
+				c = &r.Choices[i]
+				break
+			}
+		}
 		m := &c.Message
 		finish = c.FinishReason
 		if m.ReasoningContent != "" && !opts.DropReasoning {

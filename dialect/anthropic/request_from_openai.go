@@ -53,7 +53,7 @@ func RequestFromOpenAI(body []byte, opts FromOpenAIOptions) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(ar)
+	return ar.AppendJSON(make([]byte, 0, len(body))), nil
 }
 
 // FromOpenAIRequest maps a pivot request to a Messages request:

@@ -35,7 +35,7 @@ func RequestToOpenAI(body []byte, opts ToOpenAIOptions) ([]byte, error) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, badRequest("%v", err)
 	}
-	return json.Marshal(ToOpenAIRequest(&r, opts))
+	return ToOpenAIRequest(&r, opts).AppendJSON(make([]byte, 0, len(body))), nil
 }
 
 // ToOpenAIRequest maps a Messages request to a pivot request:

@@ -86,3 +86,63 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// AppendJSON writes what json.Marshal writes.
+func TestAppendJSONMatchesMarshal(t *testing.T) {
+	idx := 2
+	tr, f := true, false
+	temp, topP := 0.25, 1e-7
+	mt := 100
+	for _, r := range []Request{
+		{Model: "m", Messages: []Message{{Role: "user", Content: TextContent("hi \"there\"\n\u2028")}}},
+		{
+			Model: "m", MaxTokens: &mt, MaxCompletionTokens: &mt, Temperature: &temp, TopP: &topP, Stop: StringList{"a", "b"},
+			Stream: true, StreamOptions: &StreamOptions{IncludeUsage: true}, ParallelToolCalls: &f, User: "u", ReasoningEffort: "low",
+			ResponseFormat: &ResponseFormat{Type: "json_schema", JSONSchema: &JSONSchema{Name: "n", Schema: json.RawMessage(`{"type":"object"}`), Strict: &tr}},
+			Metadata:       json.RawMessage(`{"k":"v"}`),
+			ToolChoice:     &ToolChoice{Function: "f"},
+			Tools: []Tool{{Type: "function", Function: &FunctionDef{Name: "f", Description: "d", Parameters: json.RawMessage(`{"type":"object"}`), Strict: &tr}},
+				{Type: "function", Function: &FunctionDef{Name: "g"}}},
+			Messages: []Message{
+				{Role: "system", Content: TextContent("s")},
+				{Role: "user", Content: &Content{Parts: []ContentPart{{Type: "text", Text: "t"}, {Type: "image_url", ImageURL: &ImageURL{URL: "data:x", Detail: "low"}}, {Type: "file", Raw: json.RawMessage(`{"type":"file","file":{"file_data":"x"}}`)}}}},
+				{Role: "assistant", Name: "bob", ReasoningContent: "r", Refusal: "no", ToolCalls: []ToolCall{{ID: "c", Type: "function", Function: FunctionCall{Name: "f", Arguments: `{"a":1}`}}, {Index: &idx, Function: FunctionCall{Arguments: ""}}}},
+				{Role: "tool", ToolCallID: "c", Content: TextContent("")},
+			},
+		},
+		{Model: "m", ToolChoice: &ToolChoice{Mode: "required"}, Messages: []Message{{Role: "user", Content: &Content{Parts: []ContentPart{}}}}},
+	} {
+		want, err := json.Marshal(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := r.AppendJSON(nil)
+		if !json.Valid(got) {
+			t.Fatalf("invalid: %s", got)
+		}
+		jsonEq(t, string(got), string(want))
+	}
+}
+
+// FuzzAppendJSON: whatever request decodes, AppendJSON writes valid JSON equal to json.Marshal's.
+func FuzzAppendJSON(f *testing.F) {
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"u"}},{"type":"other","x":[1]}]},{"role":"assistant","tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":{"type":"function","function":{"name":"f"}},"stop":"s","temperature":1.5e-3,"metadata":{"a":1}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r Request
+		if json.Unmarshal(body, &r) != nil {
+			return
+		}
+		got := r.AppendJSON(nil)
+		if r.Messages == nil {
+			r.Messages = []Message{} // AppendJSON writes [], never null
+		}
+		want, err := json.Marshal(&r)
+		if err != nil {
+			return
+		}
+		if !json.Valid(got) {
+			t.Fatalf("invalid JSON %s", got)
+		}
+		jsonEq(t, string(got), string(want))
+	})
+}
