@@ -505,3 +505,21 @@ func TestFailoverAcrossDialects(t *testing.T) {
 		t.Errorf("the OpenAI upstream got model %q", hfModelOf(t, r))
 	}
 }
+
+// TestAnthropicSDKListsModels: /v1/models is one list both SDKs read, each its own fields.
+func TestAnthropicSDKListsModels(t *testing.T) {
+	_, _, rs := newDialectRouter(t, "anthropic", anthropicAgentUpstream)
+	ac := anthropicClient(rs)
+	page, err := ac.Models.List(context.Background(), anthropicsdk.ModelListParams{})
+	if err != nil {
+		t.Fatalf("Anthropic SDK: %v", err)
+	}
+	if len(page.Data) != 1 || page.Data[0].ID != "m" || page.Data[0].DisplayName != "m" || page.Data[0].CreatedAt.IsZero() || page.HasMore {
+		t.Errorf("Anthropic SDK model list %+v", page)
+	}
+	oc := sdkClient(rs)
+	list, err := oc.Models.List(context.Background())
+	if err != nil || len(list.Data) != 1 || list.Data[0].ID != "m" || list.Data[0].OwnedBy != "p1" {
+		t.Errorf("OpenAI SDK model list %+v, %v", list, err)
+	}
+}

@@ -11,12 +11,17 @@ import (
 	"github.com/llmrouter/caddy-llm-router/gate"
 )
 
-// modelEntry is one entry of the OpenAI model list, with the router's extra facts.
+// modelEntry is one entry of the model list, in OpenAI's shape and Anthropic's at once (each
+// client reads its own fields and ignores the others), with the router's extra facts.
 type modelEntry struct {
-	ID            string   `json:"id"`
-	Object        string   `json:"object"`
-	Created       int64    `json:"created"`
-	OwnedBy       string   `json:"owned_by"`
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+	// Type, DisplayName and CreatedAt are Anthropic's fields.
+	Type          string   `json:"type"`
+	DisplayName   string   `json:"display_name"`
+	CreatedAt     string   `json:"created_at"`
 	Providers     []string `json:"providers,omitempty"`
 	Description   string   `json:"description,omitempty"`
 	ContextLength int      `json:"context_length,omitempty"`
@@ -32,11 +37,12 @@ type modelPricing struct {
 // modelList prepares the /v1/models entries once per config load: every public model, owned by
 // its first provider, then every alias, owned by the router.
 func modelList(cat *catalog.Catalog, now time.Time) []modelEntry {
-	created := now.Unix()
+	created, createdAt := now.Unix(), now.UTC().Format(time.RFC3339)
 	data := make([]modelEntry, 0, len(cat.Models)+len(cat.Aliases))
 	for _, m := range cat.Models {
 		e := modelEntry{
 			ID: m.Info.Name, Object: "model", Created: created, OwnedBy: m.Providers[0],
+			Type: "model", DisplayName: m.Info.Name, CreatedAt: createdAt,
 			Providers: m.Providers, Description: m.Info.Description, ContextLength: m.Info.ContextLength,
 		}
 		if m.Info.InputPrice > 0 || m.Info.OutputPrice > 0 {
@@ -53,16 +59,26 @@ func modelList(cat *catalog.Catalog, now time.Time) []modelEntry {
 				providers = append(providers, t.Provider.Name)
 			}
 		}
-		data = append(data, modelEntry{ID: a.Name, Object: "model", Created: created, OwnedBy: "llm_router", Providers: providers})
+		data = append(data, modelEntry{ID: a.Name, Object: "model", Created: created, OwnedBy: "llm_router",
+			Type: "model", DisplayName: a.Name, CreatedAt: createdAt, Providers: providers})
 	}
 	return data
 }
 
+// marshalModelList is the /v1/models reply: OpenAI's list, which is also Anthropic's with its
+// paging fields (the whole list is one page).
 func marshalModelList(data []modelEntry) []byte {
+	var first, last string
+	if len(data) > 0 {
+		first, last = data[0].ID, data[len(data)-1].ID
+	}
 	body, _ := json.Marshal(struct {
-		Object string       `json:"object"`
-		Data   []modelEntry `json:"data"`
-	}{"list", data})
+		Object  string       `json:"object"`
+		Data    []modelEntry `json:"data"`
+		HasMore bool         `json:"has_more"`
+		FirstID string       `json:"first_id"`
+		LastID  string       `json:"last_id"`
+	}{"list", data, false, first, last})
 	return append(body, '\n')
 }
 
