@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,13 +18,13 @@ import (
 	"github.com/llmrouter/caddy-llm-router/catalog"
 )
 
-// TestClaudeCodeThroughOpenAIUpstream runs Claude Code itself (the npm package's native binary)
-// against the router, whose only provider speaks OpenAI chat: Claude Code's Anthropic stream
-// goes out translated, the upstream's tool call comes back as a tool_use block that Claude Code
-// runs (it writes a file), its tool result goes out again, and the final text is what Claude
-// Code reports. Claude Code silently retries a broken stream without streaming, so the test
+// TestClaudeCode runs Claude Code itself (the npm package's native binary) against the router,
+// once with an OpenAI provider and once with an Anthropic one. Through the OpenAI provider,
+// Claude Code's request goes out translated, the upstream's tool call comes back as a tool_use
+// block that Claude Code runs (it writes a file), its tool result goes out again, and the final
+// text is what Claude Code reports; through the Anthropic one, the same round passes through. Claude Code silently retries a broken stream without streaming, so the test
 // checks that every request it sent streamed and that the file and the text are there.
-func TestClaudeCodeThroughOpenAIUpstream(t *testing.T) {
+func TestClaudeCode(t *testing.T) {
 	npm, err := exec.LookPath("npm")
 	if err != nil {
 		skipOrFail(t, "npm is not on PATH: skipping the Claude Code test")
@@ -42,35 +43,85 @@ func TestClaudeCodeThroughOpenAIUpstream(t *testing.T) {
 
 	work := t.TempDir()
 	target := filepath.Join(work, "hello.txt")
-	var mu sync.Mutex
-	var seen []string // one line per request: path, stream flag, tool count
-	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	for _, api := range []string{"openai", "anthropic"} {
+		t.Run(api, func(t *testing.T) { runClaudeCode(t, claude, work, target, api) })
+	}
+}
+
+// claudeRequests records what Claude Code sent upstream: one line per request.
+type claudeRequests struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (c *claudeRequests) add(path string, stream bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen = append(c.seen, path+" stream="+map[bool]string{true: "1", false: "0"}[stream])
+}
+
+func (c *claudeRequests) list() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.seen...)
+}
+
+// claudeUpstream answers like a model driving Claude Code's Write tool, in the given API's
+// dialect: a request with the tool and no result yet gets a streamed call that writes target;
+// any other gets streamed text. A whole (non-streamed) request, Claude Code's fallback after a
+// broken stream, gets a 418 so that the test sees it.
+func claudeUpstream(api, target string, rec *claudeRequests) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var req struct {
 			Stream   bool `json:"stream"`
 			Messages []struct {
-				Role string `json:"role"`
+				Role    string          `json:"role"`
+				Content json.RawMessage `json:"content"`
 			} `json:"messages"`
 			Tools []struct {
+				Name     string
 				Function struct{ Name string } `json:"function"`
 			} `json:"tools"`
 		}
 		_ = json.Unmarshal(body, &req)
 		hasWrite, answered := false, false
 		for _, tl := range req.Tools {
-			hasWrite = hasWrite || tl.Function.Name == "Write"
+			hasWrite = hasWrite || tl.Function.Name == "Write" || tl.Name == "Write"
 		}
 		for _, m := range req.Messages {
-			answered = answered || m.Role == "tool"
+			answered = answered || m.Role == "tool" || bytes.Contains(m.Content, []byte(`"tool_result"`))
 		}
-		mu.Lock()
-		seen = append(seen, r.URL.Path+" stream="+map[bool]string{true: "1", false: "0"}[req.Stream])
-		mu.Unlock()
+		rec.add(r.URL.Path, req.Stream)
+		if !req.Stream {
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		args, _ := json.Marshal(map[string]string{"file_path": target, "content": "hello from the router\n"})
+		argStr, _ := json.Marshal(string(args))
+		call := hasWrite && !answered
+		if api == "anthropic" {
+			ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+			evs := []string{ev("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":900,"output_tokens":1}}}`)}
+			if call {
+				evs = append(evs,
+					ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_w1","name":"Write","input":{}}}`),
+					ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":`+string(argStr)+`}}`),
+					ev("content_block_stop", `{"type":"content_block_stop","index":0}`),
+					ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":20}}`))
+			} else {
+				evs = append(evs,
+					ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`),
+					ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Done: the file is written."}}`),
+					ev("content_block_stop", `{"type":"content_block_stop","index":0}`),
+					ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":20}}`))
+			}
+			sseReply(append(evs, ev("message_stop", `{"type":"message_stop"}`))...)(w, r)
+			return
+		}
 		const head = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[`
 		var evs []string
-		if hasWrite && !answered {
-			args, _ := json.Marshal(map[string]string{"file_path": target, "content": "hello from the router\n"})
-			argStr, _ := json.Marshal(string(args))
+		if call {
 			evs = []string{
 				head + `{"index":0,"delta":{"role":"assistant","content":"I will write the file."},"finish_reason":null}]}` + "\n\n",
 				head + `{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_w1","type":"function","function":{"name":"Write","arguments":""}}]},"finish_reason":null}]}` + "\n\n",
@@ -85,15 +136,19 @@ func TestClaudeCodeThroughOpenAIUpstream(t *testing.T) {
 			}
 		}
 		evs = append(evs, head+`],"usage":{"prompt_tokens":900,"completion_tokens":20,"total_tokens":920}}`+"\n\n", doneEv)
-		if !req.Stream {
-			// Claude Code only falls back to a whole reply when a stream broke: fail it loudly.
-			w.WriteHeader(http.StatusTeapot)
-			return
-		}
 		sseReply(evs...)(w, r)
-	})
+	}
+}
+
+// runClaudeCode runs one Claude Code session through a router whose provider speaks api.
+func runClaudeCode(t *testing.T, claude, work, target, api string) {
+	_ = os.Remove(target)
+	var rec claudeRequests
+	up := newFakeUpstream(t, claudeUpstream(api, target, &rec))
+	pc := provider("up", up.URL+"/v1", []string{"sk-upstream-cc-0001"}, "m", "m-up")
+	pc.API = api
 	tr := newTestRouter(t, &Handler{
-		Providers: []catalog.ProviderConfig{provider("oai", up.URL+"/v1", []string{"sk-upstream-cc-0001"}, "m", "m-up")},
+		Providers: []catalog.ProviderConfig{pc},
 		Auth:      &AuthConfig{Keys: []GatewayKey{{Name: "cc", Key: "gw-claude-code-key-1"}}},
 	})
 	rs := serveRouter(t, tr)
@@ -118,9 +173,7 @@ func TestClaudeCodeThroughOpenAIUpstream(t *testing.T) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	mu.Lock()
-	requests := append([]string(nil), seen...)
-	mu.Unlock()
+	requests := rec.list()
 	if err != nil {
 		t.Fatalf("claude: %v\n%s\n%s\nupstream requests: %q\nrouter log:\n%s", err, lastBytes(string(out)), lastBytes(stderr.String()), requests, lastBytes(tr.logs.String()))
 	}
