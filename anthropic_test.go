@@ -523,3 +523,27 @@ func TestAnthropicSDKListsModels(t *testing.T) {
 		t.Errorf("OpenAI SDK model list %+v, %v", list, err)
 	}
 }
+
+// TestStreamErrorEventNeverQuotesTheKey: an Anthropic upstream's error event after commit that
+// quotes its key reaches an OpenAI client as the router's error event, the key scrubbed.
+func TestStreamErrorEventNeverQuotesTheKey(t *testing.T) {
+	const key = "sk-ant-api03-Wq2eR5tY8uI0oP3aS6dF9gH2jK5lZ8xC"
+	up := newFakeUpstream(t, sseReply(
+		"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m-up\",\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n",
+		"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"key "+key+" (sk-ant-api03-Wq2e****8xC) is overloaded\"}}\n\n"))
+	pc := provider("p1", up.URL+"/v1", []string{key}, "m", "m-up")
+	pc.API = "anthropic"
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
+	rs := serveRouter(t, tr)
+	_, got := rs.stream(t)
+	if !strings.Contains(got, `"content":"Hel"`) || !strings.Contains(got, `"error"`) {
+		t.Fatalf("stream %q: want the text, then an error event", got)
+	}
+	for _, frag := range []string{key, key[:16], key[len(key)-10:], "sk-ant-api03-Wq2e"} {
+		if strings.Contains(got, frag) || strings.Contains(tr.logs.String(), frag) {
+			t.Errorf("the key fragment %q reached the client or the log", frag)
+		}
+	}
+}

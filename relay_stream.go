@@ -193,6 +193,8 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	default:
 		reason = "upstream stream failed: " + transportReason(err)
 	}
+	// An upstream's own error text may quote its key: the client must never see it.
+	reason = t.scrubString(reason)
 	errType := errUpstream
 	if c.ep.dialect == sse.Anthropic {
 		errType = "" // Anthropic's own type for a failure on the server's side

@@ -82,7 +82,9 @@ func (c *call) replyFor(t *target, reply []byte) ([]byte, error) {
 	if c.ep.native(t.Provider.API) {
 		return reply, nil
 	}
-	opts := anthropic.ReplyOptions{Model: c.p.route.Name}
+	// An unsigned thinking block that the client replays to an Anthropic target of the same
+	// pool would be refused: in a pool with one, reasoning from an OpenAI upstream is dropped.
+	opts := anthropic.ReplyOptions{Model: c.p.route.Name, DropReasoning: c.p.hasAPI(catalog.APIAnthropic)}
 	if c.ep.dialect == sse.Anthropic {
 		return anthropic.ResponseFromOpenAI(reply, opts)
 	}
@@ -99,7 +101,8 @@ func (c *call) streamTranslator(t *target, includeUsage bool) dialect.StreamTran
 		// message_start must carry input_tokens (Claude Code fails without), and an OpenAI
 		// stream reports usage only at its end: an estimate stands in until message_delta.
 		n, _ := anthropic.EstimateTokens(c.body)
-		return anthropic.NewStreamFromOpenAI(anthropic.StreamFromOpenAIOptions{Model: c.p.route.Name, InputTokens: n})
+		return anthropic.NewStreamFromOpenAI(anthropic.StreamFromOpenAIOptions{Model: c.p.route.Name, InputTokens: n,
+			DropReasoning: c.p.hasAPI(catalog.APIAnthropic)})
 	}
 	return anthropic.NewStreamToOpenAI(anthropic.StreamToOpenAIOptions{Model: c.p.route.Name,
 		IncludeUsage: includeUsage || asksUsage(c.body)})
