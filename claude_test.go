@@ -25,14 +25,7 @@ import (
 // text is what Claude Code reports; through the Anthropic one, the same round passes through. Claude Code silently retries a broken stream without streaming, so the test
 // checks that every request it sent streamed and that the file and the text are there.
 func TestClaudeCode(t *testing.T) {
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		skipOrFail(t, "npm is not on PATH: skipping the Claude Code test")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		skipOrFail(t, "node is not on PATH: skipping the Claude Code test")
-	}
-	ensureNodeModules(t, npm)
+	nodeReady(t)
 	// npm ci runs with --ignore-scripts, so the package's postinstall never copied the native
 	// binary over its placeholder: run the platform package's binary itself.
 	matches, _ := filepath.Glob(filepath.Join(nodeDir, "node_modules", "@anthropic-ai", "claude-code-"+runtime.GOOS+"-*", "claude"))

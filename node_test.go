@@ -25,15 +25,7 @@ const nodeDir = "testdata/node"
 // streamed one through the iterator and through the .stream() helper, and a stream that fails
 // after its first event. It skips when node or npm is missing or npm cannot reach its registry.
 func TestNodeSDK(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skipOrFail(t, "node is not on PATH: skipping the openai npm client test")
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		skipOrFail(t, "npm is not on PATH: skipping the openai npm client test")
-	}
-	ensureNodeModules(t, npm)
+	node := nodeReady(t)
 
 	// The stream comes with every quirk clients.md lists for upstreams: bare CR line ends,
 	// keepalive comments, event names, a BOM.
@@ -56,19 +48,7 @@ func TestNodeSDK(t *testing.T) {
 		provider("p1", up.URL+"/v1", []string{"sk-p1"}, "m", "m-up"),
 		provider("px", broken.URL+"/v1", []string{"sk-px"}, "broken", "broken-up"),
 	}})
-	rs := serveRouter(t, tr)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "chat.mjs")
-	cmd.Dir = nodeDir
-	cmd.Env = append(os.Environ(), "ROUTER_BASE_URL="+rs.URL+"/v1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node chat.mjs: %v\nstdout: %s\nstderr: %s", err, stdout, stderr.Bytes())
-	}
+	stdout, stderr := runNodeScript(t, node, "chat.mjs", serveRouter(t, tr).URL+"/v1")
 
 	type usage struct {
 		Prompt     int `json:"prompt_tokens"`
@@ -85,7 +65,7 @@ func TestNodeSDK(t *testing.T) {
 	}
 	var out struct{ Plain, Stream, Helper, Broken, Embedding result }
 	if err := json.Unmarshal(stdout, &out); err != nil {
-		t.Fatalf("script output is not JSON: %v\n%s\nstderr: %s", err, stdout, stderr.Bytes())
+		t.Fatalf("script output is not JSON: %v\n%s\nstderr: %s", err, stdout, stderr)
 	}
 	check := func(name string, r result, text string, u usage) {
 		t.Helper()
@@ -120,6 +100,40 @@ func TestNodeSDK(t *testing.T) {
 	if e := out.Embedding; e.Error != "" || len(e.Vector) != 2 || e.Vector[0] != 0.25 || e.Vector[1] != -2 {
 		t.Errorf("embedding through openai-node: %+v, want [0.25 -2]", e)
 	}
+}
+
+// nodeReady returns node's path once node, npm and testdata/node's packages are there; it
+// skips (fails in CI) otherwise.
+func nodeReady(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skipOrFail(t, "node is not on PATH: skipping the npm client tests")
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		skipOrFail(t, "npm is not on PATH: skipping the npm client tests")
+	}
+	ensureNodeModules(t, npm)
+	return node
+}
+
+// runNodeScript runs one of testdata/node's scripts against the router at baseURL (as
+// ROUTER_BASE_URL) and returns what it printed.
+func runNodeScript(t *testing.T, node, script, baseURL string) (stdout, stderr []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = nodeDir
+	cmd.Env = append(os.Environ(), "ROUTER_BASE_URL="+baseURL)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s: %v\nstdout: %s\nstderr: %s", script, err, out, errb.Bytes())
+	}
+	return out, errb.Bytes()
 }
 
 // ensureNodeModules installs the locked packages into testdata/node (ignored by git) unless
@@ -171,34 +185,15 @@ func ensureNodeModules(t *testing.T, npm string) {
 // an OpenAI-compatible upstream: a tool round whole and through the strict .stream() helper,
 // and a stream cut after it began, which the SDK must raise.
 func TestNodeAnthropicSDK(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skipOrFail(t, "node is not on PATH: skipping the @anthropic-ai/sdk client test")
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		skipOrFail(t, "npm is not on PATH: skipping the @anthropic-ai/sdk client test")
-	}
-	ensureNodeModules(t, npm)
+	node := nodeReady(t)
 	up := newFakeUpstream(t, openAIAgentUpstream)
 	broken := newFakeUpstream(t, cutAfter(roleChunkEv("Hel"), chunkEv("lo")[:20]))
 	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
 		provider("p1", up.URL+"/v1", []string{"sk-p1"}, "m", "m-up"),
 		provider("px", broken.URL+"/v1", []string{"sk-px"}, "broken", "broken-up"),
 	}})
-	rs := serveRouter(t, tr)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "messages.mjs")
-	cmd.Dir = nodeDir
-	cmd.Env = append(os.Environ(), "ROUTER_BASE_URL="+rs.URL)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node messages.mjs: %v\nstdout: %s\nstderr: %s", err, stdout, stderr.Bytes())
-	}
+	// Anthropic SDKs take the base URL without /v1.
+	stdout, stderr := runNodeScript(t, node, "messages.mjs", serveRouter(t, tr).URL)
 	type turn struct {
 		Text, Stop string
 		Tool       *struct {
@@ -219,7 +214,7 @@ func TestNodeAnthropicSDK(t *testing.T) {
 		Broken        struct{ Text, Error string }
 	}
 	if err := json.Unmarshal(stdout, &out); err != nil {
-		t.Fatalf("script output is not JSON: %v\n%s\nstderr: %s", err, stdout, stderr.Bytes())
+		t.Fatalf("script output is not JSON: %v\n%s\nstderr: %s", err, stdout, stderr)
 	}
 	for name, r := range map[string]round{"whole": out.Whole, "stream": out.Stream} {
 		if r.Error != "" {
