@@ -1,9 +1,6 @@
 package anthropic
 
-import (
-	"encoding/json"
-	"strconv"
-)
+import "strconv"
 
 // ImageTokens is what EstimateTokens counts for one image: about what Anthropic bills for an
 // image at the largest size it keeps without downscaling (about 1.15 megapixels / 750).
@@ -18,8 +15,8 @@ const ImageTokens = 1600
 // Code working, not to bill by. Errors wrap ErrBadRequest.
 func EstimateTokens(body []byte) (int, error) {
 	var r Request
-	if err := json.Unmarshal(body, &r); err != nil {
-		return 0, badRequest("%v", err)
+	if err := decode(body, &r); err != nil {
+		return 0, err
 	}
 	bytes, fixed := 0, 0
 	var count func(bs Blocks)
