@@ -1,9 +1,7 @@
 package anthropic
 
 import (
-	"bytes"
 	"encoding/json"
-	"strconv"
 
 	"github.com/llmrouter/caddy-llm-router/dialect/internal/wire"
 )
@@ -31,14 +29,12 @@ func decodeRequest(body []byte, r *Request) bool {
 	if !json.Valid(body) {
 		return false
 	}
-	d := decoder{ok: true}
+	d := decoder{wire.Decoder{OK: true}}
 	d.request(body, r)
-	return d.ok
+	return d.OK
 }
 
-type decoder struct{ ok bool }
-
-func (d *decoder) fail() { d.ok = false }
+type decoder struct{ wire.Decoder }
 
 var (
 	requestKeys    = []string{"model", "messages", "system", "max_tokens", "metadata", "stop_sequences", "stream", "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking"}
@@ -51,109 +47,18 @@ var (
 	metadataKeys   = []string{"user_id"}
 )
 
-// fields calls f for every member of obj; f returns the member's index in keys, or -1 for a
-// key it ignores. A key seen twice, escaped, null-valued or matching a known key only
-// case-insensitively fails the decoder (json.Unmarshal's rules for those differ).
-func (d *decoder) fields(obj []byte, keys []string, f func(i int, val []byte)) {
-	if len(obj) == 0 || obj[0] != '{' {
-		d.fail()
-		return
-	}
-	var seen uint64
-	for k, v, p, ok := wire.Field(obj, 0); ok && d.ok; k, v, p, ok = wire.Field(obj, p) {
-		i := -1
-		for j, name := range keys {
-			if string(k) == name {
-				i = j
-				break
-			}
-		}
-		if i < 0 {
-			if bytes.IndexByte(k, '\\') >= 0 {
-				d.fail()
-				return
-			}
-			for _, name := range keys {
-				if bytes.EqualFold(k, []byte(name)) {
-					d.fail()
-					return
-				}
-			}
-			continue
-		}
-		if seen&(1<<i) != 0 || string(v) == "null" {
-			d.fail()
-			return
-		}
-		seen |= 1 << i
-		f(i, v)
-	}
-}
-
-func (d *decoder) str(raw []byte) string {
-	s, ok := wire.Unquote(raw)
-	if !ok {
-		d.fail()
-	}
-	return s
-}
-
-func (d *decoder) int(raw []byte) int {
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil {
-		d.fail()
-	}
-	return int(n)
-}
-
-func (d *decoder) float(raw []byte) *float64 {
-	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
-		d.fail()
-		return nil
-	}
-	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil {
-		d.fail()
-	}
-	return &f
-}
-
-func (d *decoder) bool(raw []byte) bool {
-	switch string(raw) {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	d.fail()
-	return false
-}
-
-func (d *decoder) raw(raw []byte) json.RawMessage { return append(json.RawMessage(nil), raw...) }
-
-// each calls f for every element of the array arr.
-func (d *decoder) each(arr []byte, f func(elem []byte)) {
-	if len(arr) == 0 || arr[0] != '[' {
-		d.fail()
-		return
-	}
-	for e, p := wire.Elem(arr, 0); e != nil && d.ok; e, p = wire.Elem(arr, p) {
-		f(e)
-	}
-}
-
 func (d *decoder) request(body []byte, r *Request) {
-	d.fields(body, requestKeys, func(i int, v []byte) {
+	d.Fields(body, requestKeys, func(i int, v []byte) {
 		switch i {
 		case 0:
-			r.Model = d.str(v)
+			r.Model = d.Str(v)
 		case 1:
 			r.Messages = make([]Message, 0, 16)
-			d.each(v, func(e []byte) {
+			d.Each(v, func(e []byte) {
 				var m Message
-				d.fields(e, messageKeys, func(i int, v []byte) {
+				d.Fields(e, messageKeys, func(i int, v []byte) {
 					if i == 0 {
-						m.Role = d.str(v)
+						m.Role = d.Str(v)
 					} else {
 						m.Content = d.blocks(v)
 					}
@@ -163,63 +68,63 @@ func (d *decoder) request(body []byte, r *Request) {
 		case 2:
 			r.System = d.blocks(v)
 		case 3:
-			r.MaxTokens = d.int(v)
+			r.MaxTokens = d.Int(v)
 		case 4:
 			r.Metadata = &Metadata{}
-			d.fields(v, metadataKeys, func(_ int, v []byte) { r.Metadata.UserID = d.str(v) })
+			d.Fields(v, metadataKeys, func(_ int, v []byte) { r.Metadata.UserID = d.Str(v) })
 		case 5:
 			r.StopSequences = []string{}
-			d.each(v, func(e []byte) { r.StopSequences = append(r.StopSequences, d.str(e)) })
+			d.Each(v, func(e []byte) { r.StopSequences = append(r.StopSequences, d.Str(e)) })
 		case 6:
-			r.Stream = d.bool(v)
+			r.Stream = d.Bool(v)
 		case 7:
-			r.Temperature = d.float(v)
+			r.Temperature = d.Float(v)
 		case 8:
-			r.TopP = d.float(v)
+			r.TopP = d.Float(v)
 		case 9:
-			n := d.int(v)
+			n := d.Int(v)
 			r.TopK = &n
 		case 10:
 			r.Tools = make([]Tool, 0, 16)
-			d.each(v, func(e []byte) {
+			d.Each(v, func(e []byte) {
 				var t Tool
-				d.fields(e, toolKeys, func(i int, v []byte) {
+				d.Fields(e, toolKeys, func(i int, v []byte) {
 					switch i {
 					case 0:
-						t.Type = d.str(v)
+						t.Type = d.Str(v)
 					case 1:
-						t.Name = d.str(v)
+						t.Name = d.Str(v)
 					case 2:
-						t.Description = d.str(v)
+						t.Description = d.Str(v)
 					case 3:
-						t.InputSchema = d.raw(v)
+						t.InputSchema = d.Raw(v)
 					case 4:
-						t.CacheControl = d.raw(v)
+						t.CacheControl = d.Raw(v)
 					}
 				})
 				r.Tools = append(r.Tools, t)
 			})
 		case 11:
 			tc := &ToolChoice{}
-			d.fields(v, toolChoiceKeys, func(i int, v []byte) {
+			d.Fields(v, toolChoiceKeys, func(i int, v []byte) {
 				switch i {
 				case 0:
-					tc.Type = d.str(v)
+					tc.Type = d.Str(v)
 				case 1:
-					tc.Name = d.str(v)
+					tc.Name = d.Str(v)
 				case 2:
-					b := d.bool(v)
+					b := d.Bool(v)
 					tc.DisableParallelToolUse = &b
 				}
 			})
 			r.ToolChoice = tc
 		case 12:
 			th := &Thinking{}
-			d.fields(v, thinkingKeys, func(i int, v []byte) {
+			d.Fields(v, thinkingKeys, func(i int, v []byte) {
 				if i == 0 {
-					th.Type = d.str(v)
+					th.Type = d.Str(v)
 				} else {
-					th.BudgetTokens = d.int(v)
+					th.BudgetTokens = d.Int(v)
 				}
 			})
 			r.Thinking = th
@@ -230,52 +135,52 @@ func (d *decoder) request(body []byte, r *Request) {
 // blocks decodes a string (one text block) or an array of blocks, as Blocks.UnmarshalJSON.
 func (d *decoder) blocks(v []byte) Blocks {
 	if len(v) > 0 && v[0] == '"' {
-		return Blocks{{Type: "text", Text: d.str(v)}}
+		return Blocks{{Type: "text", Text: d.Str(v)}}
 	}
 	out := make(Blocks, 0, 4)
-	d.each(v, func(e []byte) {
+	d.Each(v, func(e []byte) {
 		var b Block
-		d.fields(e, blockKeys, func(i int, v []byte) {
+		d.Fields(e, blockKeys, func(i int, v []byte) {
 			switch i {
 			case 0:
-				b.Type = d.str(v)
+				b.Type = d.Str(v)
 			case 1:
-				b.Text = d.str(v)
+				b.Text = d.Str(v)
 			case 2:
 				s := &Source{}
-				d.fields(v, sourceKeys, func(i int, v []byte) {
+				d.Fields(v, sourceKeys, func(i int, v []byte) {
 					switch i {
 					case 0:
-						s.Type = d.str(v)
+						s.Type = d.Str(v)
 					case 1:
-						s.MediaType = d.str(v)
+						s.MediaType = d.Str(v)
 					case 2:
-						s.Data = d.str(v)
+						s.Data = d.Str(v)
 					case 3:
-						s.URL = d.str(v)
+						s.URL = d.Str(v)
 					}
 				})
 				b.Source = s
 			case 3:
-				b.ID = d.str(v)
+				b.ID = d.Str(v)
 			case 4:
-				b.Name = d.str(v)
+				b.Name = d.Str(v)
 			case 5:
-				b.Input = d.raw(v)
+				b.Input = d.Raw(v)
 			case 6:
-				b.ToolUseID = d.str(v)
+				b.ToolUseID = d.Str(v)
 			case 7:
 				b.Content = d.blocks(v)
 			case 8:
-				b.IsError = d.bool(v)
+				b.IsError = d.Bool(v)
 			case 9:
-				b.Thinking = d.str(v)
+				b.Thinking = d.Str(v)
 			case 10:
-				b.Signature = d.str(v)
+				b.Signature = d.Str(v)
 			case 11:
-				b.Data = d.str(v)
+				b.Data = d.Str(v)
 			case 12:
-				b.CacheControl = d.raw(v)
+				b.CacheControl = d.Raw(v)
 			}
 		})
 		out = append(out, b)
