@@ -15,9 +15,14 @@ const ImageTokens = 1600
 // Code working, not to bill by. Errors wrap ErrBadRequest.
 func EstimateTokens(body []byte) (int, error) {
 	var r Request
-	if err := decode(body, &r); err != nil {
+	if err := DecodeRequest(body, &r); err != nil {
 		return 0, err
 	}
+	return r.EstimateTokens(), nil
+}
+
+// EstimateTokens is EstimateTokens for a decoded request.
+func (r *Request) EstimateTokens() int {
 	bytes, fixed := 0, 0
 	var count func(bs Blocks)
 	count = func(bs Blocks) {
@@ -42,7 +47,7 @@ func EstimateTokens(body []byte) (int, error) {
 	for _, t := range r.Tools {
 		bytes += len(t.Name) + len(t.Description) + len(t.InputSchema)
 	}
-	return (bytes+3)/4 + fixed, nil
+	return (bytes+3)/4 + fixed
 }
 
 // AppendCountTokens appends the count_tokens reply {"input_tokens":n} to dst.

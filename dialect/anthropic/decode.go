@@ -6,10 +6,11 @@ import (
 	"github.com/llmrouter/caddy-llm-router/dialect/internal/wire"
 )
 
-// decode decodes a Messages request body into r, the fast way when it can; errors wrap
-// ErrBadRequest.
-func decode(body []byte, r *Request) error {
-	if decodeRequest(body, r) {
+// DecodeRequest decodes a Messages request body into r (as json.Unmarshal would, without
+// reflection where it can); errors wrap ErrBadRequest. For callers that need the decoded
+// request more than once (EstimateTokens for message_start, then ToOpenAIRequest).
+func DecodeRequest(body []byte, r *Request) error {
+	if decodeFast(body, r) {
 		return nil
 	}
 	*r = Request{}
@@ -19,13 +20,13 @@ func decode(body []byte, r *Request) error {
 	return nil
 }
 
-// decodeRequest decodes a Messages request without reflection, for the 50 KB requests Claude
+// decodeFast decodes a Messages request without reflection, for the 50 KB requests Claude
 // Code sends on every turn: encoding/json scans each string-or-array content value several
 // times. It reports false, leaving r partly written, for anything it does not decode exactly as
 // json.Unmarshal would (null, duplicate or case-folded keys, escaped keys, numbers or types that
 // json.Unmarshal refuses); the caller then uses json.Unmarshal, which also gives
 // the error message. A fuzz target holds both decoders equal wherever this one answers.
-func decodeRequest(body []byte, r *Request) bool {
+func decodeFast(body []byte, r *Request) bool {
 	if !json.Valid(body) {
 		return false
 	}

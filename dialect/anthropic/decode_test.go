@@ -19,7 +19,7 @@ func TestDecodeRequestFastPath(t *testing.T) {
 	}
 	for _, b := range bodies {
 		var fast, std Request
-		if !decodeRequest([]byte(b), &fast) {
+		if !decodeFast([]byte(b), &fast) {
 			t.Errorf("slow path for %.80s", b)
 			continue
 		}
@@ -45,12 +45,12 @@ func TestDecodeRequestFallback(t *testing.T) {
 		`{"model":"m"`,
 	} {
 		var fast Request
-		if decodeRequest([]byte(b), &fast) {
+		if decodeFast([]byte(b), &fast) {
 			t.Errorf("fast path took %q", b)
 		}
 		var std, viaDecode Request
 		errStd := json.Unmarshal([]byte(b), &std)
-		err := decode([]byte(b), &viaDecode)
+		err := DecodeRequest([]byte(b), &viaDecode)
 		if (err == nil) != (errStd == nil) || err == nil && !reflect.DeepEqual(std, viaDecode) {
 			t.Errorf("%q: decode %v / %+v, json %v / %+v", b, err, viaDecode, errStd, std)
 		}

@@ -142,7 +142,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"model":"m","max_tokens":1,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"r","is_error":true},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA"}}]}],"tools":[{"name":"n","input_schema":{}}],"tool_choice":{"type":"auto"},"thinking":{"type":"adaptive"},"temperature":1e-2,"top_k":1,"stop_sequences":["\u0041"],"metadata":{"user_id":"u"},"stream":true}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fast Request
-		if !decodeRequest(body, &fast) {
+		if !decodeFast(body, &fast) {
 			return
 		}
 		var std Request

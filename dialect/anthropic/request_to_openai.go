@@ -32,7 +32,7 @@ type ToOpenAIOptions struct {
 // id. Errors wrap ErrBadRequest. See ToOpenAIRequest for the mapping.
 func RequestToOpenAI(body []byte, opts ToOpenAIOptions) ([]byte, error) {
 	var r Request
-	if err := decode(body, &r); err != nil {
+	if err := DecodeRequest(body, &r); err != nil {
 		return nil, err
 	}
 	return ToOpenAIRequest(&r, opts).AppendJSON(make([]byte, 0, len(body))), nil
