@@ -1,9 +1,6 @@
 package anthropic
 
-import (
-	"encoding/json"
-	"strconv"
-)
+import "strconv"
 
 // ImageTokens is what EstimateTokens counts for one image: about what Anthropic bills for an
 // image at the largest size it keeps without downscaling (about 1.15 megapixels / 750).
@@ -18,9 +15,14 @@ const ImageTokens = 1600
 // Code working, not to bill by. Errors wrap ErrBadRequest.
 func EstimateTokens(body []byte) (int, error) {
 	var r Request
-	if err := json.Unmarshal(body, &r); err != nil {
-		return 0, badRequest("%v", err)
+	if err := DecodeRequest(body, &r); err != nil {
+		return 0, err
 	}
+	return r.EstimateTokens(), nil
+}
+
+// EstimateTokens is EstimateTokens for a decoded request.
+func (r *Request) EstimateTokens() int {
 	bytes, fixed := 0, 0
 	var count func(bs Blocks)
 	count = func(bs Blocks) {
@@ -45,7 +47,7 @@ func EstimateTokens(body []byte) (int, error) {
 	for _, t := range r.Tools {
 		bytes += len(t.Name) + len(t.Description) + len(t.InputSchema)
 	}
-	return (bytes+3)/4 + fixed, nil
+	return (bytes+3)/4 + fixed
 }
 
 // AppendCountTokens appends the count_tokens reply {"input_tokens":n} to dst.

@@ -85,7 +85,7 @@ func FuzzStreamFromOpenAI(f *testing.F) {
 // ways, and count_tokens never panics.
 func FuzzRequests(f *testing.F) {
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA"}}]},{"role":"assistant","tool_calls":[{"id":"a.b","type":"function","function":{"name":"f","arguments":"{"}}]},{"role":"tool","tool_call_id":"a.b","content":null}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required","reasoning_effort":"high","max_tokens":1500}`))
-	f.Add(claudeCodeRequest())
+	// Small seeds only: the fuzzing engine crawls on a 50 KB one.
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, fn := range []func([]byte) ([]byte, error){
 			func(b []byte) ([]byte, error) { return RequestFromOpenAI(b, FromOpenAIOptions{}) },
@@ -132,6 +132,25 @@ func FuzzAppendJSON(f *testing.F) {
 		_ = json.Unmarshal(want, &w)
 		if !reflect.DeepEqual(g, w) {
 			t.Fatalf("differs\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// FuzzDecodeRequest: wherever the fast decoder answers, json.Unmarshal agrees exactly.
+func FuzzDecodeRequest(f *testing.F) {
+	// Small seeds only: the fuzzing engine crawls on a 50 KB one.
+	f.Add([]byte(`{"model":"m","max_tokens":1,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"r","is_error":true},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA"}}]}],"tools":[{"name":"n","input_schema":{}}],"tool_choice":{"type":"auto"},"thinking":{"type":"adaptive"},"temperature":1e-2,"top_k":1,"stop_sequences":["\u0041"],"metadata":{"user_id":"u"},"stream":true}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast Request
+		if !decodeFast(body, &fast) {
+			return
+		}
+		var std Request
+		if err := json.Unmarshal(body, &std); err != nil {
+			t.Fatalf("fast decoder accepted what json.Unmarshal refuses (%v): %q", err, body)
+		}
+		if !reflect.DeepEqual(fast, std) {
+			t.Fatalf("decoders differ on %q\nfast %+v\n std %+v", body, fast, std)
 		}
 	})
 }

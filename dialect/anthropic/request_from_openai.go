@@ -46,7 +46,7 @@ type FromOpenAIOptions struct {
 // target's model id). Errors wrap ErrBadRequest. See FromOpenAIRequest for the mapping.
 func RequestFromOpenAI(body []byte, opts FromOpenAIOptions) ([]byte, error) {
 	var r openai.Request
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := openai.DecodeRequest(body, &r); err != nil {
 		return nil, badRequest("%v", err)
 	}
 	ar, err := FromOpenAIRequest(&r, opts)

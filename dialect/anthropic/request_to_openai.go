@@ -32,8 +32,8 @@ type ToOpenAIOptions struct {
 // id. Errors wrap ErrBadRequest. See ToOpenAIRequest for the mapping.
 func RequestToOpenAI(body []byte, opts ToOpenAIOptions) ([]byte, error) {
 	var r Request
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, badRequest("%v", err)
+	if err := DecodeRequest(body, &r); err != nil {
+		return nil, err
 	}
 	return ToOpenAIRequest(&r, opts).AppendJSON(make([]byte, 0, len(body))), nil
 }

@@ -146,3 +146,60 @@ func FuzzAppendJSON(f *testing.F) {
 		jsonEq(t, string(got), string(want))
 	})
 }
+
+func TestDecodeRequest(t *testing.T) {
+	for _, b := range []string{
+		`{"model":"m","messages":[{"role":"system","content":"s\n\u00e9"},{"role":"user","content":[{"type":"text","text":"t"},{"type":"image_url","image_url":{"url":"u","detail":"low"}},{"type":"image_url","image_url":"bare"},{"type":"input_audio","input_audio":{"data":"AA"}}]},
+			{"role":"assistant","content":"","name":"n","reasoning_content":"r","refusal":"no","tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},
+			{"role":"tool","tool_call_id":"c","content":[]}],
+			"max_tokens":5,"max_completion_tokens":6,"temperature":0.5,"top_p":1,"stop":"x","stream":true,"stream_options":{"include_usage":true},
+			"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object"},"strict":true}}],"tool_choice":{"type":"function","function":{"name":"f"}},
+			"parallel_tool_calls":false,"user":"u","reasoning_effort":"low","response_format":{"type":"json_schema","json_schema":{"name":"n","description":"d","schema":{},"strict":false}},
+			"metadata":{"k":"v"},"seed":3,"n":1,"logprobs":false}`,
+		`{"model":"m","messages":[],"stop":["a","b"],"tool_choice":"auto","tools":[]}`,
+	} {
+		var fast, std Request
+		d := decoder{wireOK()}
+		d.request([]byte(b), &fast)
+		if !d.OK {
+			t.Errorf("slow path for %.60s", b)
+		}
+		if err := json.Unmarshal([]byte(b), &std); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fast, std) {
+			t.Errorf("decoders differ\nfast %+v\n std %+v", fast, std)
+		}
+	}
+	for _, b := range []string{`{"model":null}`, `{"tool_choice":{"type":"function"}}`, `{"messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, `{"Model":"x"}`, `{"max_tokens":1.5}`, `nope`} {
+		var fast, std Request
+		errStd := json.Unmarshal([]byte(b), &std)
+		err := DecodeRequest([]byte(b), &fast)
+		if (err == nil) != (errStd == nil) || err == nil && !reflect.DeepEqual(fast, std) {
+			t.Errorf("%s: %v %+v / json %v %+v", b, err, fast, errStd, std)
+		}
+	}
+}
+
+// FuzzDecodeRequest: wherever the walker answers, json.Unmarshal agrees exactly.
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"t"},{"type":"image_url","image_url":{"url":"u"}},{"type":"file","file":{}}]},{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":"{}"}}]}],"stop":["a"],"tool_choice":{"type":"function","function":{"name":"f"}},"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"response_format":{"type":"json_object"},"temperature":1,"stream_options":{"include_usage":false}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) {
+			return
+		}
+		d := decoder{wireOK()}
+		var fast Request
+		d.request(body, &fast)
+		if !d.OK {
+			return
+		}
+		var std Request
+		if err := json.Unmarshal(body, &std); err != nil {
+			t.Fatalf("walker accepted what json.Unmarshal refuses (%v): %q", err, body)
+		}
+		if !reflect.DeepEqual(fast, std) {
+			t.Fatalf("decoders differ on %q\nfast %+v\n std %+v", body, fast, std)
+		}
+	})
+}

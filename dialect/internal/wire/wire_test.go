@@ -54,3 +54,25 @@ func TestScan(t *testing.T) {
 		t.Errorf("EmptyString")
 	}
 }
+
+func TestField(t *testing.T) {
+	d := []byte(` { "a" : 1 , "b":{"x":[1,{"y":"}"}]},"c\"":"s", "d":null } `)
+	var got []string
+	for k, v, p, ok := Field(d, 0); ok; k, v, p, ok = Field(d, p) {
+		got = append(got, string(k)+"="+string(v))
+	}
+	want := []string{`a=1`, `b={"x":[1,{"y":"}"}]}`, `c\"="s"`, `d=null`}
+	if len(got) != len(want) {
+		t.Fatalf("%q", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%d: %q, want %q", i, got[i], want[i])
+		}
+	}
+	for _, bad := range []string{`[]`, `{}`, ``, `"x"`} {
+		if _, _, _, ok := Field([]byte(bad), 0); ok {
+			t.Errorf("%q gave a field", bad)
+		}
+	}
+}
