@@ -120,3 +120,64 @@ func skipValue(b []byte, i int) int {
 	}
 	return i
 }
+
+// Elem returns the array element that starts at or after pos in arr and the position after it;
+// elem is nil at the end of the array or when arr is not an array. Start with pos 0:
+//
+//	for e, p := jsonscan.Elem(arr, 0); e != nil; e, p = jsonscan.Elem(arr, p) { ... }
+func Elem(arr []byte, pos int) (elem []byte, next int) {
+	i := skipSpace(arr, pos)
+	if pos == 0 {
+		if i >= len(arr) || arr[i] != '[' {
+			return nil, len(arr)
+		}
+		i = skipSpace(arr, i+1)
+	} else if i < len(arr) && arr[i] == ',' {
+		i = skipSpace(arr, i+1)
+	}
+	if i >= len(arr) || arr[i] == ']' {
+		return nil, len(arr)
+	}
+	end := skipValue(arr, i)
+	if end < 0 {
+		return nil, len(arr)
+	}
+	return arr[i:end], end
+}
+
+// Field returns the key (as written, without quotes) and raw value of the object member that
+// starts at or after pos in obj, and the position after it; ok is false at the end of the
+// object or when obj is not an object. Start with pos 0:
+//
+//	for k, v, p, ok := jsonscan.Field(obj, 0); ok; k, v, p, ok = jsonscan.Field(obj, p) { ... }
+//
+// obj must be valid JSON (json.Valid): the scan does not check it.
+func Field(obj []byte, pos int) (key, val []byte, next int, ok bool) {
+	i := skipSpace(obj, pos)
+	if pos == 0 {
+		if i >= len(obj) || obj[i] != '{' {
+			return nil, nil, len(obj), false
+		}
+		i = skipSpace(obj, i+1)
+	} else if i < len(obj) && obj[i] == ',' {
+		i = skipSpace(obj, i+1)
+	}
+	if i >= len(obj) || obj[i] != '"' {
+		return nil, nil, len(obj), false
+	}
+	ks := i
+	if i = skipString(obj, i); i < 0 {
+		return nil, nil, len(obj), false
+	}
+	key = obj[ks+1 : i-1]
+	i = skipSpace(obj, i)
+	if i >= len(obj) || obj[i] != ':' {
+		return nil, nil, len(obj), false
+	}
+	i = skipSpace(obj, i+1)
+	end := skipValue(obj, i)
+	if end < 0 {
+		return nil, nil, len(obj), false
+	}
+	return key, obj[i:end], end, true
+}
