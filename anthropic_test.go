@@ -392,7 +392,7 @@ func TestAnthropicErrorsInAnthropicShape(t *testing.T) {
 		return resp, b
 	}
 
-	_, _, rs := newDialectRouter(t, "", status(http.StatusBadRequest))
+	up0, _, rs := newDialectRouter(t, "", status(http.StatusBadRequest))
 	resp, b := post(rs, `{"model":"nope","max_tokens":5,"messages":[]}`)
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown model: status %d", resp.StatusCode)
@@ -403,6 +403,13 @@ func TestAnthropicErrorsInAnthropicShape(t *testing.T) {
 		t.Errorf("upstream 400: status %d", resp.StatusCode)
 	}
 	checkBody(t, "an OpenAI upstream's 400", b, "invalid_request_error")
+	// A request that cannot be put in the upstream's dialect is the client's: 400, nothing sent.
+	before := len(up0.received())
+	resp, b = post(rs, `{"model":"m","max_tokens":5,"messages":"not a list"}`)
+	if resp.StatusCode != http.StatusBadRequest || len(up0.received()) != before {
+		t.Errorf("untranslatable request: status %d, upstream calls %d", resp.StatusCode, len(up0.received())-before)
+	}
+	checkBody(t, "untranslatable request", b, "invalid_request_error")
 
 	// Auth: 401 in Anthropic's shape before any body is read.
 	up := newFakeUpstream(t, okChat)

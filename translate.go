@@ -2,6 +2,7 @@ package llmrouter
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -42,7 +43,7 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 			c.translatedFields, err = reqbody.Scan(out)
 		}
 		if err != nil {
-			return reqbody.Body{}, errors.Join(errTranslation, err)
+			return reqbody.Body{}, fmt.Errorf("%w: %w", errTranslation, err)
 		}
 		c.translated = out
 	}
