@@ -1,0 +1,112 @@
+package responses
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/dialect/openai"
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
+)
+
+// ReplyOptions configure the translation of replies and streams.
+type ReplyOptions struct {
+	// Model is the response's model (the public name the client asked for); empty keeps the
+	// upstream's.
+	Model string
+	// Created is the response's created_at (unix seconds); 0 means now.
+	Created int64
+}
+
+// ResponseFromOpenAI translates a chat-only upstream's whole 2xx chat completion into a
+// Responses API response object: reasoning_content becomes a reasoning item (its text as the
+// summary), the text (and a refusal) a message item with one output_text part, each tool call
+// a function_call item (call_id, name, arguments); finish_reason length or content_filter make
+// the status incomplete; usage becomes input_tokens, output_tokens and total_tokens with their
+// details. Only choice 0 is translated. A body that is not a chat completion is an error:
+// classify it as an upstream failure.
+func ResponseFromOpenAI(body []byte, opts ReplyOptions) ([]byte, error) {
+	var r openai.Response
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("responses: reply: %w", err)
+	}
+	if len(r.Choices) == 0 {
+		return nil, fmt.Errorf("responses: reply without choices")
+	}
+	return AppendResponse(make([]byte, 0, len(body)+256), &r, opts), nil
+}
+
+// AppendResponse appends the Responses object for a pivot reply (see ResponseFromOpenAI).
+func AppendResponse(dst []byte, r *openai.Response, opts ReplyOptions) []byte {
+	c := &r.Choices[0]
+	for i := range r.Choices {
+		if r.Choices[i].Index == 0 {
+			c = &r.Choices[i]
+			break
+		}
+	}
+	h := head{id: responseID(escape(r.ID)), created: opts.Created}
+	if h.created == 0 {
+		h.created = r.Created
+	}
+	if h.created == 0 {
+		h.created = time.Now().Unix()
+	}
+	model := opts.Model
+	if model == "" {
+		model = r.Model
+	}
+	h.model = jsonstr.Append(nil, model)
+	core := h.id[len("resp_"):]
+	items := make([]outItem, 0, 2+len(c.Message.ToolCalls))
+	if s := c.Message.ReasoningContent; s != "" {
+		items = append(items, outItem{kind: kindReasoning, id: itemID("rs_", core, len(items)), text: escape(s)})
+	}
+	text := c.Message.Content.String("")
+	if c.Message.Refusal != "" {
+		text += c.Message.Refusal
+	}
+	if text != "" || len(c.Message.ToolCalls) == 0 {
+		items = append(items, outItem{kind: kindMessage, id: itemID("msg_", core, len(items)), text: escape(text)})
+	}
+	for i, tc := range c.Message.ToolCalls {
+		it := outItem{kind: kindFunctionCall, id: itemID("fc_", core, len(items)),
+			callID: escape(tc.ID), name: escape(tc.Function.Name), text: escape(tc.Function.Arguments)}
+		if tc.ID == "" {
+			it.callID = itemID("call_", core, i)
+		}
+		items = append(items, it)
+	}
+	var u usage
+	if r.Usage != nil {
+		u = pivotUsage(r.Usage)
+	}
+	reason := incompleteReason(c.FinishReason)
+	status := "completed"
+	if reason != "" {
+		status = "incomplete"
+	}
+	return appendResponse(dst, &h, items, status, reason, &u)
+}
+
+func pivotUsage(p *openai.Usage) usage {
+	u := usage{input: int64(p.PromptTokens), output: int64(p.CompletionTokens), total: int64(p.TotalTokens)}
+	if d := p.PromptTokensDetails; d != nil {
+		u.cached = int64(d.CachedTokens)
+	}
+	if d := p.CompletionTokensDetails; d != nil {
+		u.reasoning = int64(d.ReasoningTokens)
+	}
+	if u.total == 0 {
+		u.total = u.input + u.output
+	}
+	return u
+}
+
+// responseID is "resp_" + the upstream's id (escaped, no quotes), or "resp_router" without one.
+func responseID(upstream []byte) []byte {
+	if len(upstream) == 0 {
+		return []byte("resp_router")
+	}
+	return append([]byte("resp_"), upstream...)
+}

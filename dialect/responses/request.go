@@ -1,0 +1,317 @@
+package responses
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/llmrouter/caddy-llm-router/dialect/openai"
+)
+
+// ToOpenAIOptions configure a request translation.
+type ToOpenAIOptions struct {
+	// Model replaces the request's model (the target's upstream id); empty keeps it.
+	Model string
+}
+
+// RequestToOpenAI translates a Responses request body into a chat completion request body for
+// a chat-only upstream. Errors wrap ErrBadRequest (ErrNeedsNative for stored state). See
+// ToOpenAIRequest for the mapping.
+func RequestToOpenAI(body []byte, opts ToOpenAIOptions) ([]byte, error) {
+	r, err := DecodeRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	cr, err := ToOpenAIRequest(r, opts)
+	if err != nil {
+		return nil, err
+	}
+	return cr.AppendJSON(make([]byte, 0, len(body)+64)), nil
+}
+
+// DecodeRequest decodes a Responses request body. Errors wrap ErrBadRequest.
+func DecodeRequest(body []byte) (*Request, error) {
+	var r Request
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	return &r, nil
+}
+
+// NeedsNative reports whether the request depends on state only the Responses API keeps:
+// previous_response_id, or store: true.
+func (r *Request) NeedsNative() bool {
+	return r.PreviousResponseID != "" || (r.Store != nil && *r.Store)
+}
+
+// ToOpenAIRequest maps a Responses request to a pivot request:
+//
+//   - instructions become the first system message; input as a string is one user message;
+//     input items: messages keep their role (developer becomes system), input_text and
+//     output_text parts become text, input_image parts image_url parts (detail kept), refusal
+//     parts text; a function_call becomes a tool call of an assistant message (consecutive
+//     calls, and calls right after assistant text, share one message); a function_call_output
+//     becomes a tool message (array output: its text parts joined); reasoning items are
+//     dropped (their content is the provider's, opaque to another one);
+//   - function tools become chat function tools; other tool types are dropped (see the
+//     package doc); tool_choice auto/none/required and {"type":"function","name"} are kept,
+//     hosted-tool choices become auto;
+//   - text.format becomes response_format; reasoning.effort reasoning_effort;
+//     max_output_tokens max_tokens; temperature, top_p, parallel_tool_calls, user, metadata
+//     and stream are kept, and a stream asks for its usage (stream_options.include_usage),
+//     which response.completed reports.
+//
+// previous_response_id, store: true and item_reference items return ErrNeedsNative; input
+// files, unknown item and part types ErrBadRequest.
+func ToOpenAIRequest(r *Request, opts ToOpenAIOptions) (*openai.Request, error) {
+	if r.PreviousResponseID != "" {
+		return nil, withNeedsNative("previous_response_id continues a response stored at the provider that made it")
+	}
+	if r.Store != nil && *r.Store {
+		return nil, withNeedsNative("store: true asks the provider to keep the response; set store to false")
+	}
+	out := &openai.Request{Model: r.Model, Temperature: r.Temperature, TopP: r.TopP,
+		ParallelToolCalls: r.ParallelToolCalls, User: r.User, Stream: r.Stream, MaxTokens: r.MaxOutputTokens}
+	if opts.Model != "" {
+		out.Model = opts.Model
+	}
+	if r.Stream {
+		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	}
+	if m := bytes.TrimSpace(r.Metadata); len(m) > 0 && m[0] == '{' {
+		out.Metadata = r.Metadata
+	}
+	if r.Instructions != nil && *r.Instructions != "" {
+		out.Messages = append(out.Messages, openai.Message{Role: "system", Content: openai.TextContent(*r.Instructions)})
+	}
+	var err error
+	if out.Messages, err = appendInput(out.Messages, r.Input); err != nil {
+		return nil, err
+	}
+	for _, t := range r.Tools {
+		if t.Type != "function" {
+			continue
+		}
+		if t.Name == "" {
+			return nil, badRequest("a function tool without a name")
+		}
+		out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: &openai.FunctionDef{
+			Name: t.Name, Description: t.Description, Parameters: rawOrNil(t.Parameters), Strict: t.Strict}})
+	}
+	if out.ToolChoice, err = toolChoice(r.ToolChoice); err != nil {
+		return nil, err
+	}
+	if len(out.Tools) == 0 && out.ToolChoice != nil && out.ToolChoice.Function == "" {
+		out.ToolChoice = nil // a choice without tools: most chat servers refuse it
+	}
+	if len(out.Tools) == 0 {
+		out.ParallelToolCalls = nil
+	}
+	if r.Text != nil && r.Text.Format != nil {
+		switch f := r.Text.Format; f.Type {
+		case "", "text":
+		case "json_object":
+			out.ResponseFormat = &openai.ResponseFormat{Type: "json_object"}
+		case "json_schema":
+			out.ResponseFormat = &openai.ResponseFormat{Type: "json_schema", JSONSchema: &openai.JSONSchema{
+				Name: f.Name, Description: f.Description, Schema: rawOrNil(f.Schema), Strict: f.Strict}}
+		default:
+			return nil, badRequest("text.format of type %q", f.Type)
+		}
+	}
+	if r.Reasoning != nil && r.Reasoning.Effort != nil {
+		out.ReasoningEffort = *r.Reasoning.Effort
+	}
+	return out, nil
+}
+
+func withNeedsNative(why string) error {
+	return &needsNative{why}
+}
+
+type needsNative struct{ why string }
+
+func (e *needsNative) Error() string {
+	return "this request needs a provider that serves the Responses API natively: " + e.why
+}
+func (e *needsNative) Unwrap() error { return ErrNeedsNative }
+
+func rawOrNil(r json.RawMessage) json.RawMessage {
+	if t := bytes.TrimSpace(r); len(t) == 0 || string(t) == "null" {
+		return nil
+	}
+	return r
+}
+
+func toolChoice(raw json.RawMessage) (*openai.ToolChoice, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] == '"' {
+		var mode string
+		if err := json.Unmarshal(raw, &mode); err != nil {
+			return nil, badRequest("tool_choice: %v", err)
+		}
+		switch mode {
+		case "auto", "none", "required":
+			return &openai.ToolChoice{Mode: mode}, nil
+		}
+		return nil, badRequest("tool_choice %q", mode)
+	}
+	var v struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, badRequest("tool_choice: %v", err)
+	}
+	if v.Type == "function" {
+		if v.Name == "" {
+			return nil, badRequest("tool_choice of type function without a name")
+		}
+		return &openai.ToolChoice{Function: v.Name}, nil
+	}
+	return &openai.ToolChoice{Mode: "auto"}, nil // a hosted tool, which was dropped
+}
+
+func appendInput(msgs []openai.Message, raw json.RawMessage) ([]openai.Message, error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return msgs, nil
+	case raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, badRequest("input: %v", err)
+		}
+		return append(msgs, openai.Message{Role: "user", Content: openai.TextContent(s)}), nil
+	case raw[0] != '[':
+		return nil, badRequest("input must be a string or an array of items")
+	}
+	var items []item
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, badRequest("input: %v", err)
+	}
+	for i := range items {
+		it := &items[i]
+		switch it.Type {
+		case "", "message":
+			m, err := message(it)
+			if err != nil {
+				return nil, err
+			}
+			msgs = append(msgs, m)
+		case "function_call":
+			if it.CallID == "" || it.Name == "" {
+				return nil, badRequest("input[%d]: function_call needs call_id and name", i)
+			}
+			args := it.Arguments
+			if args == "" {
+				args = "{}"
+			}
+			tc := openai.ToolCall{ID: it.CallID, Type: "function", Function: openai.FunctionCall{Name: it.Name, Arguments: args}}
+			if n := len(msgs); n > 0 && msgs[n-1].Role == "assistant" {
+				msgs[n-1].ToolCalls = append(msgs[n-1].ToolCalls, tc)
+			} else {
+				msgs = append(msgs, openai.Message{Role: "assistant", ToolCalls: []openai.ToolCall{tc}})
+			}
+		case "function_call_output":
+			if it.CallID == "" {
+				return nil, badRequest("input[%d]: function_call_output needs call_id", i)
+			}
+			text, err := outputText(it.Output)
+			if err != nil {
+				return nil, badRequest("input[%d]: %v", i, err)
+			}
+			msgs = append(msgs, openai.Message{Role: "tool", ToolCallID: it.CallID, Content: openai.TextContent(text)})
+		case "reasoning":
+		case "item_reference":
+			return nil, withNeedsNative("an item_reference names an item stored at the provider")
+		default:
+			return nil, badRequest("input[%d]: items of type %q need a provider that serves the Responses API natively", i, it.Type)
+		}
+	}
+	return msgs, nil
+}
+
+func message(it *item) (openai.Message, error) {
+	m := openai.Message{Role: it.Role}
+	switch it.Role {
+	case "user", "assistant", "system":
+	case "developer":
+		m.Role = "system"
+	default:
+		return m, badRequest("input message with role %q", it.Role)
+	}
+	c := bytes.TrimSpace(it.Content)
+	if len(c) > 0 && c[0] == '"' {
+		var s string
+		if err := json.Unmarshal(c, &s); err != nil {
+			return m, badRequest("message content: %v", err)
+		}
+		m.Content = openai.TextContent(s)
+		return m, nil
+	}
+	var parts []part
+	if err := json.Unmarshal(c, &parts); err != nil {
+		return m, badRequest("message content: %v", err)
+	}
+	cp := make([]openai.ContentPart, 0, len(parts))
+	images := false
+	for _, p := range parts {
+		switch p.Type {
+		case "input_text", "output_text", "text":
+			cp = append(cp, openai.ContentPart{Type: "text", Text: p.Text})
+		case "refusal":
+			cp = append(cp, openai.ContentPart{Type: "text", Text: p.Refusal})
+		case "input_image":
+			var url string
+			if len(p.ImageURL) > 0 && p.ImageURL[0] == '"' {
+				_ = json.Unmarshal(p.ImageURL, &url)
+			}
+			if url == "" {
+				return m, badRequest("an input_image without image_url (file_id needs the provider's file store)")
+			}
+			images = true
+			cp = append(cp, openai.ContentPart{Type: "image_url", ImageURL: &openai.ImageURL{URL: url, Detail: p.Detail}})
+		default:
+			return m, badRequest("content parts of type %q are not translated for a chat-only provider", p.Type)
+		}
+	}
+	if !images && (m.Role != "user" || len(cp) <= 1) {
+		// Text only: a string, which every chat server reads (many refuse parts for assistant
+		// and system messages).
+		m.Content = openai.TextContent((&openai.Content{Parts: cp}).String(""))
+		return m, nil
+	}
+	m.Content = &openai.Content{Parts: cp}
+	return m, nil
+}
+
+// outputText is a function_call_output's output: a string, or content parts whose text is
+// joined.
+func outputText(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	if raw[0] == '"' {
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
+	}
+	var parts []part
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", err
+	}
+	var b []byte
+	for _, p := range parts {
+		switch p.Type {
+		case "input_text", "output_text", "text":
+			b = append(b, p.Text...)
+		default:
+			return "", badRequest("function_call_output parts of type %q are not translated", p.Type)
+		}
+	}
+	return string(b), nil
+}
