@@ -53,6 +53,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        key_header <header>            # default Authorization: Bearer <key> (x-api-key for anthropic)
 //	        model <public-name> [<upstream-id>]
 //	        weight <n>
+//	        responses [on|off]             # serves the Responses API itself; default on for api.openai.com
 //	        sse_keep_event_names
 //	        sse_keep_comments
 //	        transport [http|h1] {          # egress settings; names as in reverse_proxy's transport http
@@ -193,6 +194,8 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 			p.Models = append(p.Models, mr)
 		case "weight":
 			p.Weight, err = parseInt(d)
+		case "responses":
+			p.Responses, err = onOff(d)
 		case "sse_keep_event_names":
 			p.SSEKeepEventNames, err = true, noArgs(d)
 		case "sse_keep_comments":
@@ -464,3 +467,21 @@ func parseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
 
 // Interface guard
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// onOff reads a flag with an optional on|off argument (bare: on).
+func onOff(d *caddyfile.Dispenser) (*bool, error) {
+	v := true
+	if d.NextArg() {
+		switch d.Val() {
+		case "on":
+		case "off":
+			v = false
+		default:
+			return nil, d.Errf("'%s' takes on or off, not '%s'", "responses", d.Val())
+		}
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+	}
+	return &v, nil
+}

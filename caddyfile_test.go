@@ -416,6 +416,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"infinite price", "llm_router {\n model m {\n output_price +Inf\n }\n}", []string{"+Inf"}},
 		{"args on include_usage", "llm_router {\n include_usage yes\n}", []string{"yes"}},
 		{"args on sse_keep_event_names", "llm_router {\n provider p {\n base_url http://x\n sse_keep_event_names on\n }\n}", []string{"on"}},
+		{"bad responses value", "llm_router {\n provider p {\n base_url http://x\n responses maybe\n }\n}", []string{"maybe"}},
+		{"two responses values", "llm_router {\n provider p {\n base_url http://x\n responses on off\n }\n}", []string{"off"}},
 		{"args on sse_keep_comments", "llm_router {\n provider p {\n base_url http://x\n sse_keep_comments 1\n }\n}", []string{"'1'"}},
 		{"args on auth", "llm_router {\n auth strict\n}", []string{"strict"}},
 		{"two strategies", "llm_router {\n strategy priority weighted\n}", []string{"weighted"}},
@@ -499,5 +501,21 @@ func TestCaddyfileParsedConfigProvisions(t *testing.T) {
 	if len(got) != 1 || got[0].Header.Get("Authorization") != "Bearer sk-from-env" ||
 		!strings.Contains(string(got[0].Body), `"upstream-m"`) {
 		t.Errorf("upstream got %+v", got)
+	}
+}
+
+func TestCaddyfileResponses(t *testing.T) {
+	for in, want := range map[string]bool{"responses": true, "responses on": true, "responses off": false} {
+		h, err := parseRouter("llm_router {\n provider p {\n base_url http://x\n " + in + "\n model m\n }\n}")
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if r := h.Providers[0].Responses; r == nil || *r != want {
+			t.Errorf("%s: responses %v", in, r)
+		}
+	}
+	h, err := parseRouter("llm_router {\n provider p {\n base_url http://x\n model m\n }\n}")
+	if err != nil || h.Providers[0].Responses != nil {
+		t.Errorf("unset: %v %v", err, h.Providers[0].Responses)
 	}
 }

@@ -91,6 +91,12 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 	}
 	c := &call{w: w, r: r, ep: ep, body: body, lease: lease, f: f, p: p,
 		rec: record{model: p.route.Name, start: h.now()}}
+	if ep == responsesEndpoint {
+		if c.nativeOnly = needsStoredState(body); c.nativeOnly && !p.servesNatively() {
+			writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "stored_state_unsupported", storedStateMessage(f.Model))
+			return
+		}
+	}
 	if client != nil {
 		c.rec.client = client.Name
 	}
@@ -125,10 +131,12 @@ type call struct {
 	f     reqbody.Fields
 	p     *pool
 	rec   record
-	// translated caches the request in the other dialect, with translatedFields for its model
-	// splice: translated once, sent to every target of that dialect.
-	translated       []byte
-	translatedFields reqbody.Fields
+	// translated caches the request in each other dialect (by apiIndex) with its fields for
+	// the model splice: translated once, sent to every target of that dialect.
+	translated [2]translatedBody
+	// nativeOnly says the request needs a provider that serves its dialect natively (a
+	// Responses request with stored state): the other targets are passed over.
+	nativeOnly bool
 }
 
 // outcome is what one attempt came to.
@@ -180,7 +188,7 @@ func (h *Handler) forward(c *call) {
 		}
 		tried.Add(i)
 		t := c.p.targets[i]
-		if c.ep.pathFor(t.Provider.API) == "" {
+		if c.ep.pathFor(t.Provider.API) == "" || c.nativeOnly && !c.ep.native(t.Provider) {
 			continue // its provider cannot serve this endpoint: passed over, not an attempt
 		}
 		n++

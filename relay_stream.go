@@ -11,6 +11,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/dialect"
 	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
+	"github.com/llmrouter/caddy-llm-router/dialect/responses"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
@@ -99,7 +100,7 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 					gone = true
 				}
 			}
-			if errors.Is(err, anthropic.ErrIncomplete) {
+			if errors.Is(err, anthropic.ErrIncomplete) || errors.Is(err, responses.ErrIncomplete) {
 				err = errNoTerminator
 			}
 			break

@@ -29,7 +29,7 @@ func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response, 
 	class := selector.Classify(resp.StatusCode, errBody, ra != "")
 	if class == selector.ClientError {
 		h.setRouteHeaders(c, t, n)
-		if !c.ep.native(t.Provider.API) {
+		if !c.ep.native(t.Provider) {
 			// The client reads errors in its own dialect: the upstream's, translated.
 			if b := errorBodyIn(c.ep.dialect, t.Provider.API, resp.StatusCode, errBody); b != nil {
 				writeJSONBody(w, resp.StatusCode, b)

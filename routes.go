@@ -12,6 +12,9 @@ type endpoint struct {
 	// empty path means providers of that API cannot serve the endpoint: their targets are
 	// passed over (not tried, not counted).
 	openaiPath, anthropicPath string
+	// responsesPath is where a provider that serves the Responses API itself
+	// (catalog.Provider.Responses) serves the endpoint; "" for every endpoint but that one.
+	responsesPath string
 	// dialect is the client's: the shape of the request, of the reply it expects, and of the
 	// router's own errors and stream error events.
 	dialect sse.Dialect
@@ -30,6 +33,11 @@ var (
 	// Anthropic SDKs silently skip events without one.
 	messagesEndpoint = &endpoint{openaiPath: "/chat/completions", anthropicPath: "/messages",
 		dialect: sse.Anthropic, filter: sse.Filter{KeepEventNames: true}}
+	// responsesEndpoint is OpenAI's Responses API: passed through to providers that serve it
+	// (the provider's responses setting), keeping the stream's event names, which its clients
+	// dispatch on; translated through the pivot for every other provider.
+	responsesEndpoint = &endpoint{openaiPath: "/chat/completions", anthropicPath: "/messages", responsesPath: "/responses",
+		dialect: sse.Responses, filter: sse.Filter{KeepEventNames: true}}
 	// countTokensEndpoint is forwarded to Anthropic providers; a pool without one is answered
 	// with an estimate (see serveCountEstimate).
 	countTokensEndpoint = &endpoint{anthropicPath: "/messages/count_tokens", dialect: sse.Anthropic}
@@ -49,6 +57,8 @@ func endpointFor(path string) *endpoint {
 		return messagesEndpoint
 	case "/v1/messages/count_tokens", "/messages/count_tokens":
 		return countTokensEndpoint
+	case "/v1/responses", "/responses":
+		return responsesEndpoint
 	}
 	return nil
 }
@@ -61,10 +71,25 @@ func (ep *endpoint) pathFor(api catalog.API) string {
 	return ep.openaiPath
 }
 
-// native reports whether a provider of the given API speaks the client's dialect, so that the
-// request and reply pass through with only the model spliced.
-func (ep *endpoint) native(api catalog.API) bool {
-	return (api == catalog.APIAnthropic) == (ep.dialect == sse.Anthropic)
+// pathAt is the endpoint's path at provider p: its Responses API for a Responses request to a
+// provider that serves it, else pathFor its API.
+func (ep *endpoint) pathAt(p *catalog.Provider) string {
+	if ep.responsesPath != "" && p.Responses {
+		return ep.responsesPath
+	}
+	return ep.pathFor(p.API)
+}
+
+// native reports whether provider p speaks the client's dialect, so that the request and
+// reply pass through with only the model spliced.
+func (ep *endpoint) native(p *catalog.Provider) bool {
+	switch ep.dialect {
+	case sse.Responses:
+		return p.Responses
+	case sse.Anthropic:
+		return p.API == catalog.APIAnthropic
+	}
+	return p.API != catalog.APIAnthropic
 }
 
 // dialectOf is the ingress dialect of a request path: Anthropic's for the Messages API, so

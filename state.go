@@ -185,6 +185,9 @@ func (h *Handler) preparePools() error {
 			t := targets[ct]
 			p.targets[i] = t
 			p.apis |= apiBit(ct.Provider.API)
+			if ct.Provider.Responses {
+				p.apis |= responsesBit
+			}
 			members[i] = selector.Member{Target: t.health, Key: t.key, Weight: ct.Provider.Weight}
 		}
 		p.sel = selector.NewPool(members, strategy, h.store.cursor("llm_router/cursor/"+r.Name))

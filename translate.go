@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/dialect"
 	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
+	"github.com/llmrouter/caddy-llm-router/dialect/responses"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/sse"
@@ -16,38 +18,77 @@ import (
 
 // Crossing dialects. A target whose provider speaks the client's dialect gets the client's
 // bytes with the model spliced (the zero-decode path); any other gets the request translated
-// through the pivot, OpenAI chat, and its reply and stream are translated back. The two
-// dialects today are OpenAI chat (the pivot itself) and Anthropic Messages, so each direction
-// is one translator of dialect/anthropic.
+// through the pivot, OpenAI chat, and its reply and stream are translated back. The dialects
+// are OpenAI chat (the pivot itself), Anthropic Messages (dialect/anthropic, one translator
+// each way) and the Responses API (dialect/responses: to the pivot and back; an Anthropic
+// target is reached through the pivot, so its request, reply and stream cross twice).
 
 // errTranslation marks a request the router could not put in the upstream's dialect: the
 // client's fault (dialect/anthropic wraps ErrBadRequest), answered 400, never retried.
 var errTranslation = errors.New("request cannot be translated")
 
+// translatedBody is the request in one upstream dialect, with its fields for the model splice.
+type translatedBody struct {
+	body []byte
+	f    reqbody.Fields
+}
+
+// apiIndex indexes call.translated.
+func apiIndex(api catalog.API) int {
+	if api == catalog.APIAnthropic {
+		return 1
+	}
+	return 0
+}
+
 // bodyFor is the request body for target t: the client's body with t's model id spliced in
-// when t speaks the client's dialect, else the translated request (translated once per call,
-// then spliced per target).
+// when t speaks the client's dialect, else the translated request (translated once per call
+// and upstream dialect, then spliced per target).
 func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
-	if c.ep.native(t.Provider.API) {
+	if c.ep.native(t.Provider) {
 		return reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), nil
 	}
-	if c.translated == nil {
-		var out []byte
-		var err error
-		if c.ep.dialect == sse.Anthropic {
-			out, err = anthropic.RequestToOpenAI(c.body, anthropic.ToOpenAIOptions{Model: t.Upstream})
-		} else {
-			out, err = anthropic.RequestFromOpenAI(c.body, anthropic.FromOpenAIOptions{Model: t.Upstream})
-		}
+	tb := &c.translated[apiIndex(t.Provider.API)]
+	if tb.body == nil {
+		out, err := c.translate(t)
 		if err == nil {
-			c.translatedFields, err = reqbody.Scan(out)
+			tb.f, err = reqbody.Scan(out)
 		}
 		if err != nil {
 			return reqbody.Body{}, fmt.Errorf("%w: %w", errTranslation, err)
 		}
-		c.translated = out
+		tb.body = out
 	}
-	return reqbody.Rewrite(c.translated, c.translatedFields, t.Upstream, false), nil
+	return reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), nil
+}
+
+// translate puts the client's request in t's dialect. A Responses request goes through the
+// pivot, and on to the Messages API for an Anthropic target.
+func (c *call) translate(t *target) ([]byte, error) {
+	switch c.ep.dialect {
+	case sse.Anthropic:
+		return anthropic.RequestToOpenAI(c.body, anthropic.ToOpenAIOptions{Model: t.Upstream})
+	case sse.Responses:
+		out, err := responses.RequestToOpenAI(c.body, responses.ToOpenAIOptions{Model: t.Upstream})
+		if err != nil || t.Provider.API != catalog.APIAnthropic {
+			return out, err
+		}
+		return anthropic.RequestFromOpenAI(out, anthropic.FromOpenAIOptions{Model: t.Upstream})
+	}
+	return anthropic.RequestFromOpenAI(c.body, anthropic.FromOpenAIOptions{Model: t.Upstream})
+}
+
+// needsStoredState reports whether a Responses request depends on state kept by the provider
+// that made an earlier response: previous_response_id, or store: true.
+func needsStoredState(body []byte) bool {
+	id := jsonscan.ObjectKey(body, "previous_response_id")
+	return len(id) > 2 && id[0] == '"' || string(jsonscan.ObjectKey(body, "store")) == "true"
+}
+
+func storedStateMessage(model string) string {
+	return fmt.Sprintf("previous_response_id and store: true need a provider that serves the Responses API natively "+
+		"(the provider setting responses), and no provider of the model %q does; send store: false and the whole "+
+		"conversation in input instead", clipEcho(model))
 }
 
 // setDialectHeaders gives an Anthropic upstream the anthropic-version it needs (the client's,
@@ -71,8 +112,8 @@ func setDialectHeaders(h http.Header, t *target) {
 // and for a request that passes through in its own dialect, the client's query (Claude Code's
 // `?beta=true`).
 func (c *call) upstreamURL(t *target) string {
-	u := t.Node + c.ep.pathFor(t.Provider.API)
-	if q := c.r.URL.RawQuery; q != "" && c.ep.dialect == sse.Anthropic && c.ep.native(t.Provider.API) {
+	u := t.Node + c.ep.pathAt(t.Provider)
+	if q := c.r.URL.RawQuery; q != "" && c.ep.dialect == sse.Anthropic && c.ep.native(t.Provider) {
 		u += "?" + q
 	}
 	return u
@@ -80,8 +121,19 @@ func (c *call) upstreamURL(t *target) string {
 
 // replyFor turns an upstream's whole 2xx reply into the client's dialect.
 func (c *call) replyFor(t *target, reply []byte) ([]byte, error) {
-	if c.ep.native(t.Provider.API) {
+	if c.ep.native(t.Provider) {
 		return reply, nil
+	}
+	if c.ep.dialect == sse.Responses {
+		ropts := responses.ReplyOptions{Model: c.p.route.Name}
+		if t.Provider.API != catalog.APIAnthropic {
+			return responses.ResponseFromOpenAI(reply, ropts)
+		}
+		var r anthropic.Response
+		if err := json.Unmarshal(reply, &r); err != nil || r.Type != "" && r.Type != "message" {
+			return nil, errors.New("anthropic reply is not a message")
+		}
+		return responses.AppendResponse(nil, anthropic.ToOpenAIResponse(&r, anthropic.ReplyOptions{}), ropts), nil
 	}
 	// An unsigned thinking block that the client replays to an Anthropic target of the same
 	// pool would be refused: in a pool with one, reasoning from an OpenAI upstream is dropped.
@@ -95,8 +147,15 @@ func (c *call) replyFor(t *target, reply []byte) ([]byte, error) {
 // streamTranslator is the translator of t's stream into the client's dialect, or nil when the
 // stream passes through.
 func (c *call) streamTranslator(t *target, includeUsage bool) dialect.StreamTranslator {
-	if c.ep.native(t.Provider.API) {
+	if c.ep.native(t.Provider) {
 		return nil
+	}
+	if c.ep.dialect == sse.Responses {
+		tr := responses.NewStreamFromOpenAI(responses.ReplyOptions{Model: c.p.route.Name})
+		if t.Provider.API != catalog.APIAnthropic {
+			return tr
+		}
+		return &dialect.Chain{First: anthropic.NewStreamToOpenAI(anthropic.StreamToOpenAIOptions{IncludeUsage: true}), Second: tr}
 	}
 	if c.ep.dialect == sse.Anthropic {
 		// message_start must carry input_tokens (Claude Code fails without), and an OpenAI
@@ -161,6 +220,12 @@ func (p *pool) serves(ep *endpoint) bool {
 	return (ep.openaiPath != "" && p.hasAPI(catalog.APIOpenAI)) ||
 		(ep.anthropicPath != "" && p.hasAPI(catalog.APIAnthropic))
 }
+
+// responsesBit is set in pool.apis when a target's provider serves the Responses API itself.
+const responsesBit = 4
+
+// servesNatively reports whether any target of the pool serves the Responses API itself.
+func (p *pool) servesNatively() bool { return p.apis&responsesBit != 0 }
 
 func apiBit(api catalog.API) uint8 {
 	if api == catalog.APIAnthropic {

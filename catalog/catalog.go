@@ -61,6 +61,9 @@ type Provider struct {
 	Weight int
 	// SSEKeepEventNames and SSEKeepComments are the provider's stream filter overrides.
 	SSEKeepEventNames, SSEKeepComments bool
+	// Responses says the provider serves the Responses API itself (ProviderConfig.Responses,
+	// its default resolved).
+	Responses bool
 	// KeyCount is the number of distinct keys (0 for a keyless provider).
 	KeyCount int
 	// Transport is the provider's egress settings with placeholders resolved, or nil for the
@@ -266,6 +269,10 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 			return fmt.Errorf("provider %q: %w", pc.Name, err)
 		}
 		p.Nodes = append(p.Nodes, node)
+	}
+	var err error
+	if p.Responses, err = servesResponses(pc, p); err != nil {
+		return err
 	}
 	if len(pc.Models) == 0 {
 		return fmt.Errorf("provider %q: no models", pc.Name)
@@ -617,4 +624,25 @@ func hashID(parts ...string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// servesResponses resolves a provider's responses setting: the configured value, else on for
+// an OpenAI provider whose every node is OpenAI's own API.
+func servesResponses(pc *ProviderConfig, p *Provider) (bool, error) {
+	if pc.Responses != nil {
+		if *pc.Responses && p.API != APIOpenAI {
+			return false, fmt.Errorf("provider %q: responses needs api openai", pc.Name)
+		}
+		return *pc.Responses, nil
+	}
+	if p.API != APIOpenAI {
+		return false, nil
+	}
+	for _, n := range p.Nodes {
+		u, err := url.Parse(n)
+		if err != nil || !strings.EqualFold(u.Hostname(), "api.openai.com") {
+			return false, nil
+		}
+	}
+	return true, nil
 }

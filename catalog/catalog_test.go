@@ -809,3 +809,34 @@ func TestProviderAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestProviderResponses(t *testing.T) {
+	on, off := true, false
+	for _, tc := range []struct {
+		api  string
+		urls []string
+		set  *bool
+		want bool
+	}{
+		{"", []string{"https://api.openai.com/v1"}, nil, true},
+		{"openai", []string{"https://API.openai.com/v1", "https://api.openai.com:443/v1"}, nil, true},
+		{"", []string{"https://api.openai.com/v1", "https://api.groq.com/openai/v1"}, nil, false},
+		{"", []string{"https://api.groq.com/openai/v1"}, nil, false},
+		{"", []string{"https://api.openai.com.evil.example/v1"}, nil, false},
+		{"", []string{"https://api.openai.com/v1"}, &off, false},
+		{"", []string{"http://127.0.0.1:8000/v1"}, &on, true},
+		{"anthropic", []string{"https://api.anthropic.com/v1"}, nil, false},
+		{"anthropic", []string{"https://api.anthropic.com/v1"}, &off, false},
+	} {
+		cat, _ := mustBuild(t, nil, Config{Providers: []ProviderConfig{{
+			Name: "p", BaseURLs: tc.urls, Keys: []string{"k"}, API: tc.api, Responses: tc.set, Models: []ModelRoute{{Name: "m"}},
+		}}})
+		if got := cat.Providers[0].Responses; got != tc.want {
+			t.Errorf("%+v: responses %v", tc, got)
+		}
+	}
+	pc := ProviderConfig{Name: "p", BaseURLs: []string{"https://x.example"}, API: "anthropic", Responses: &on, Models: []ModelRoute{{Name: "m"}}}
+	if _, _, err := Build(func(s string) string { return s }, Config{Providers: []ProviderConfig{pc}}); err == nil || !strings.Contains(err.Error(), "responses") {
+		t.Errorf("responses on an anthropic provider: %v", err)
+	}
+}

@@ -66,6 +66,15 @@ type ProviderConfig struct {
 	// in the same pool. Default 1.
 	Weight int `json:"weight,omitempty"`
 
+	// Responses says whether the provider serves OpenAI's Responses API (`<base_url>/responses`)
+	// itself. A Responses request (`/v1/responses`) to such a provider passes through with
+	// only the model swapped, its stored state (previous_response_id, store) included; to any
+	// other provider it is translated to chat completions (or, for `api anthropic`, through
+	// them to the Messages API), and a request that needs stored state is refused with 400.
+	// Default: on for `api openai` providers whose every base URL is on api.openai.com, off
+	// otherwise. Only `api openai` providers may turn it on.
+	Responses *bool `json:"responses,omitempty"`
+
 	// SSEKeepEventNames keeps `event:` lines in relayed OpenAI-style streams. Default false: they
 	// are stripped, as OpenAI clients ignore them and some choke on unusual ones.
 	SSEKeepEventNames bool `json:"sse_keep_event_names,omitempty"`

@@ -12,6 +12,13 @@ const (
 	// Anthropic is the dialect of /v1/messages: its clients raise only an
 	// event named "error".
 	Anthropic
+	// Responses is the dialect of /v1/responses. Its broken stream ends with
+	// the API's own response.failed event, which Codex CLI reports as the
+	// turn's error; the event also carries a top-level "error" object, which
+	// is what openai-node and openai-go raise on (they pass response.failed
+	// on as an ordinary event). The router's JSON errors keep OpenAI's shape,
+	// which the Responses API shares.
+	Responses
 )
 
 // ErrorEvent is the terminal event that tells a client the stream failed
@@ -20,6 +27,10 @@ const (
 //	OpenAI:    data: {"error":{"message":"...","type":"..."}}
 //	Anthropic: event: error
 //	           data: {"type":"error","error":{"type":"...","message":"..."}}
+//	Responses: event: response.failed
+//	           data: {"type":"response.failed","response":{"id":"resp_router",
+//	             "object":"response","status":"failed","error":{"code":"...",
+//	             "message":"..."},"output":[]},"error":{"message":"...","type":"..."}}
 //
 // each followed by a blank line. message and errType are JSON-escaped;
 // invalid UTF-8 becomes U+FFFD as encoding/json would make it. An empty
@@ -27,6 +38,20 @@ const (
 // types those APIs use for failures on their side.
 func ErrorEvent(d Dialect, errType, message string) []byte {
 	b := make([]byte, 0, 80+len(errType)+len(message))
+	if d == Responses {
+		if errType == "" {
+			errType = "server_error"
+		}
+		b = append(b, "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_router\",\"object\":\"response\",\"status\":\"failed\",\"error\":{\"code\":"...)
+		b = jsonstr.Append(b, errType)
+		b = append(b, `,"message":`...)
+		b = jsonstr.Append(b, message)
+		b = append(b, `},"output":[]},"error":{"message":`...)
+		b = jsonstr.Append(b, message)
+		b = append(b, `,"type":`...)
+		b = jsonstr.Append(b, errType)
+		return append(b, "}}\n\n"...)
+	}
 	if d == Anthropic {
 		if errType == "" {
 			errType = "api_error"

@@ -99,3 +99,11 @@ func FuzzErrorEvent(f *testing.F) {
 		}
 	})
 }
+
+func TestErrorEventResponses(t *testing.T) {
+	got := string(ErrorEvent(Responses, "", "upstream \"x\" failed"))
+	want := "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_router\",\"object\":\"response\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"upstream \\\"x\\\" failed\"},\"output\":[]},\"error\":{\"message\":\"upstream \\\"x\\\" failed\",\"type\":\"server_error\"}}\n\n"
+	if got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+}

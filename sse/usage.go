@@ -68,7 +68,8 @@ func IsDone(ev []byte) bool {
 
 // isTerminal reports whether ev is the normal end of a stream in any dialect
 // the router relays: OpenAI chat's "[DONE]", Anthropic's message_stop or the
-// Responses API's response.completed. One pass over the lines.
+// Responses API's response.completed (response.incomplete: a whole response cut
+// by max_output_tokens). One pass over the lines.
 func isTerminal(ev []byte) bool {
 	var data []byte
 	datas := 0
@@ -83,7 +84,7 @@ func isTerminal(ev []byte) bool {
 			data = val
 			datas++
 		case "event":
-			if string(val) == "message_stop" || string(val) == "response.completed" {
+			if string(val) == "message_stop" || string(val) == "response.completed" || string(val) == "response.incomplete" {
 				return true
 			}
 		}

@@ -1,0 +1,60 @@
+package dialect
+
+import (
+	"bytes"
+
+	"github.com/llmrouter/caddy-llm-router/dialect/openai"
+)
+
+// Chain is a StreamTranslator through the pivot: First turns the upstream's events into pivot
+// chunks, Second turns those into the client's dialect (an Anthropic upstream for a Responses
+// client: anthropic.StreamToOpenAI, then responses.StreamFromOpenAI). Done is Second's, Usage
+// First's. Like its parts, it writes nothing before Second's first content.
+type Chain struct {
+	First, Second StreamTranslator
+	buf           []byte
+}
+
+// Event translates one upstream event through both translators.
+func (c *Chain) Event(dst, ev []byte) ([]byte, error) {
+	var err error
+	if c.buf, err = c.First.Event(c.buf[:0], ev); err != nil {
+		return dst, err
+	}
+	return c.feed(dst, c.buf)
+}
+
+// Finish ends First, feeds what it wrote to Second, then ends Second.
+func (c *Chain) Finish(dst []byte) ([]byte, error) {
+	var err error
+	if c.buf, err = c.First.Finish(c.buf[:0]); err != nil {
+		return dst, err
+	}
+	if dst, err = c.feed(dst, c.buf); err != nil {
+		return dst, err
+	}
+	return c.Second.Finish(dst)
+}
+
+// Done reports whether Second wrote its terminator.
+func (c *Chain) Done() bool { return c.Second.Done() }
+
+// Usage is First's: the upstream's own counts.
+func (c *Chain) Usage() openai.Usage { return c.First.Usage() }
+
+// feed splits First's output (whole events, each ending in a blank line) and hands each to
+// Second.
+func (c *Chain) feed(dst, out []byte) ([]byte, error) {
+	var err error
+	for len(out) > 0 {
+		n := len(out)
+		if i := bytes.Index(out, []byte("\n\n")); i >= 0 {
+			n = i + 2
+		}
+		if dst, err = c.Second.Event(dst, out[:n]); err != nil {
+			return dst, err
+		}
+		out = out[n:]
+	}
+	return dst, nil
+}

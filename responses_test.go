@@ -1,0 +1,326 @@
+package llmrouter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/responses"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// The Responses API end to end: openai-go's Responses.New and Responses.NewStreaming through
+// the real handler to a chat-only fake (translated), an Anthropic fake (translated through the
+// pivot) and a fake that serves the Responses API itself (passed through), with a tool round
+// trip. Every case asserts text, call arguments, status and usage.
+
+// nativeResponsesUpstream answers like OpenAI's Responses API driving a tool: a request whose
+// input has no function_call_output gets a call of get_weather({"city":"Paris"}); one with an
+// output gets text quoting it.
+func nativeResponsesUpstream(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req struct {
+		Stream bool `json:"stream"`
+		Input  []struct {
+			Type   string `json:"type"`
+			Output string `json:"output"`
+		} `json:"input"`
+	}
+	_ = json.Unmarshal(body, &req)
+	result := ""
+	for _, it := range req.Input {
+		if it.Type == "function_call_output" {
+			result = it.Output
+		}
+	}
+	const call = `{"id":"fc_1","type":"function_call","status":"completed","call_id":"call_1","name":"get_weather","arguments":"{\"city\":\"Paris\"}"}`
+	msg := `{"id":"msg_1","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","text":"It is ` + result + ` in Paris.","annotations":[]}]}`
+	resp := func(status, output, usage string) string {
+		return `{"id":"resp_up1","object":"response","created_at":1,"status":"` + status + `","model":"m-up","output":[` + output + `],"usage":` + usage + `}`
+	}
+	output, usage := call, `{"input_tokens":20,"input_tokens_details":{"cached_tokens":0},"output_tokens":7,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":27}`
+	if result != "" {
+		output, usage = msg, `{"input_tokens":30,"input_tokens_details":{"cached_tokens":0},"output_tokens":6,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":36}`
+	}
+	if !req.Stream {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, resp("completed", output, usage))
+		return
+	}
+	seq := 0
+	ev := func(name, fields string) string {
+		s := "event: " + name + "\ndata: {\"type\":\"" + name + "\",\"sequence_number\":" + itoa(seq) + "," + fields + "}\n\n"
+		seq++
+		return s
+	}
+	evs := []string{ev("response.created", `"response":`+resp("in_progress", "", "null")),
+		ev("response.in_progress", `"response":`+resp("in_progress", "", "null"))}
+	if result == "" {
+		evs = append(evs,
+			ev("response.output_item.added", `"output_index":0,"item":{"id":"fc_1","type":"function_call","status":"in_progress","call_id":"call_1","name":"get_weather","arguments":""}`),
+			ev("response.function_call_arguments.delta", `"item_id":"fc_1","output_index":0,"delta":"{\"city\":\"Paris\"}"`),
+			ev("response.function_call_arguments.done", `"item_id":"fc_1","output_index":0,"arguments":"{\"city\":\"Paris\"}"`),
+			ev("response.output_item.done", `"output_index":0,"item":`+call))
+	} else {
+		evs = append(evs,
+			ev("response.output_item.added", `"output_index":0,"item":{"id":"msg_1","type":"message","status":"in_progress","role":"assistant","content":[]}`),
+			ev("response.output_text.delta", `"item_id":"msg_1","output_index":0,"content_index":0,"delta":"It is `+result+` in Paris."`),
+			ev("response.output_item.done", `"output_index":0,"item":`+msg))
+	}
+	evs = append(evs, ev("response.completed", `"response":`+resp("completed", output, usage)))
+	sseReply(evs...)(w, r)
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// newResponsesRouter serves model "m" from one upstream of the given API; native turns the
+// provider's responses setting on.
+func newResponsesRouter(t *testing.T, api string, native bool, reply http.HandlerFunc) (*fakeUpstream, *routerServer) {
+	t.Helper()
+	up := newFakeUpstream(t, reply)
+	pc := provider("p1", up.URL+"/v1", []string{"sk-upstream-key-0001"}, "m", "m-up")
+	pc.API = api
+	if native {
+		pc.Responses = &native
+	}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
+	return up, serveRouter(t, tr)
+}
+
+var responsesWeatherTool = responses.ToolParamOfFunction("get_weather",
+	map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}}, false)
+
+// sendResponses sends params whole or streamed; a stream is read to its end and its
+// response.completed response returned, after checking that its deltas came as events.
+func sendResponses(t *testing.T, rs *routerServer, params responses.ResponseNewParams, stream bool) *responses.Response {
+	t.Helper()
+	c := sdkClient(rs)
+	if !stream {
+		res, err := c.Responses.New(context.Background(), params)
+		if err != nil {
+			t.Fatalf("SDK error: %v", err)
+		}
+		return res
+	}
+	st := c.Responses.NewStreaming(context.Background(), params)
+	defer st.Close()
+	var done *responses.Response
+	var text, args strings.Builder
+	seen := map[string]int{}
+	for st.Next() {
+		ev := st.Current()
+		seen[ev.Type]++
+		switch ev.Type {
+		case "response.output_text.delta":
+			text.WriteString(ev.Delta)
+		case "response.function_call_arguments.delta":
+			args.WriteString(ev.Delta)
+		case "response.completed":
+			r := ev.Response
+			done = &r
+		}
+	}
+	if err := st.Err(); err != nil {
+		t.Fatalf("SDK stream error after %v: %v", seen, err)
+	}
+	if done == nil || seen["response.created"] != 1 || seen["response.output_item.added"] == 0 || seen["response.output_item.done"] == 0 {
+		t.Fatalf("stream without its sequence: %v", seen)
+	}
+	if text.String() != done.OutputText() {
+		t.Errorf("text deltas %q, response.completed %q", text.String(), done.OutputText())
+	}
+	for _, it := range done.Output {
+		if it.Type == "function_call" && it.Arguments.OfString != args.String() {
+			t.Errorf("argument deltas %q, response.completed %q", args.String(), it.Arguments.OfString)
+		}
+	}
+	return done
+}
+
+// responsesToolRound drives one tool round through the router: the model calls get_weather,
+// the client answers with its output, the model says the result.
+func responsesToolRound(t *testing.T, rs *routerServer, stream bool, wantModel, wantCallID string) {
+	t.Helper()
+	params := responses.ResponseNewParams{
+		Model:        "m",
+		Instructions: openai.String("Be brief."),
+		Input:        responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")},
+		Tools:        []responses.ToolUnionParam{responsesWeatherTool},
+		Store:        openai.Bool(false),
+	}
+	res := sendResponses(t, rs, params, stream)
+	if res.Status != responses.ResponseStatusCompleted {
+		t.Errorf("first turn status %q", res.Status)
+	}
+	var call *responses.ResponseOutputItemUnion
+	for i := range res.Output {
+		if res.Output[i].Type == "function_call" {
+			call = &res.Output[i]
+		}
+	}
+	if call == nil || call.Name != "get_weather" || call.CallID != wantCallID || call.Arguments.OfString != `{"city":"Paris"}` {
+		t.Fatalf("first turn output %+v", res.Output)
+	}
+	if u := res.Usage; u.InputTokens != 20 || u.OutputTokens != 7 || u.TotalTokens != 27 {
+		t.Errorf("first turn usage %+v", u)
+	}
+	out := responses.ResponseInputItemParamOfFunctionCallOutput("18C")
+	out.OfFunctionCallOutput.CallID = openai.String(call.CallID)
+	params.Input = responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+		responses.ResponseInputItemParamOfMessage("Weather in Paris?", responses.EasyInputMessageRoleUser),
+		responses.ResponseInputItemParamOfFunctionCall(call.Arguments.OfString, call.CallID, call.Name),
+		out,
+	}}
+	res = sendResponses(t, rs, params, stream)
+	if res.Status != responses.ResponseStatusCompleted || res.OutputText() != "It is 18C in Paris." {
+		t.Fatalf("second turn: status %q, text %q, output %+v", res.Status, res.OutputText(), res.Output)
+	}
+	if res.Model != wantModel || res.Usage.OutputTokens != 6 || res.Usage.InputTokens == 0 || res.Usage.TotalTokens != res.Usage.InputTokens+6 {
+		t.Errorf("second turn: model %q, usage %+v", res.Model, res.Usage)
+	}
+}
+
+func byStream(stream bool) string { return map[bool]string{false: "whole", true: "streamed"}[stream] }
+
+// TestResponsesThroughChatUpstream: a Responses client reaches a chat-only provider,
+// translated both ways, whole and streamed.
+func TestResponsesThroughChatUpstream(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(byStream(stream), func(t *testing.T) {
+			up, rs := newResponsesRouter(t, "", false, openAIAgentUpstream)
+			responsesToolRound(t, rs, stream, "m", "call_1")
+			reqs := up.received()
+			if len(reqs) != 2 {
+				t.Fatalf("upstream got %d requests, want 2", len(reqs))
+			}
+			for _, r := range reqs {
+				if r.Path != "/v1/chat/completions" || hfModelOf(t, r) != "m-up" {
+					t.Errorf("upstream request to %s for %q", r.Path, hfModelOf(t, r))
+				}
+			}
+			var second struct {
+				Messages []struct {
+					Role       string          `json:"role"`
+					Content    json.RawMessage `json:"content"`
+					ToolCallID string          `json:"tool_call_id"`
+				} `json:"messages"`
+				Tools []struct {
+					Function struct{ Name string } `json:"function"`
+				} `json:"tools"`
+				StreamOptions *struct {
+					IncludeUsage bool `json:"include_usage"`
+				} `json:"stream_options"`
+			}
+			_ = json.Unmarshal(reqs[1].Body, &second)
+			m := second.Messages
+			if len(m) != 4 || m[0].Role != "system" || string(m[0].Content) != `"Be brief."` || m[2].Role != "assistant" ||
+				m[3].Role != "tool" || m[3].ToolCallID != "call_1" || len(second.Tools) != 1 || second.Tools[0].Function.Name != "get_weather" {
+				t.Errorf("the conversation did not reach the upstream as chat: %s", reqs[1].Body)
+			}
+			if stream && (second.StreamOptions == nil || !second.StreamOptions.IncludeUsage) {
+				t.Errorf("a translated stream must ask for its usage: %s", reqs[1].Body)
+			}
+		})
+	}
+}
+
+// TestResponsesThroughAnthropicUpstream: Responses -> pivot -> Messages and back.
+func TestResponsesThroughAnthropicUpstream(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(byStream(stream), func(t *testing.T) {
+			up, rs := newResponsesRouter(t, "anthropic", false, anthropicAgentUpstream)
+			responsesToolRound(t, rs, stream, "m", "toolu_1")
+			for _, r := range up.received() {
+				if r.Path != "/v1/messages" || hfModelOf(t, r) != "m-up" || r.Header.Get("X-Api-Key") != "sk-upstream-key-0001" {
+					t.Errorf("upstream request to %s for %q", r.Path, hfModelOf(t, r))
+				}
+			}
+		})
+	}
+}
+
+// TestResponsesNativePassthrough: a provider that serves the Responses API gets the client's
+// request with only the model swapped, and the stream keeps its event names.
+func TestResponsesNativePassthrough(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(byStream(stream), func(t *testing.T) {
+			up, rs := newResponsesRouter(t, "", true, nativeResponsesUpstream)
+			responsesToolRound(t, rs, stream, "m-up", "call_1")
+			reqs := up.received()
+			if len(reqs) != 2 {
+				t.Fatalf("upstream got %d requests, want 2", len(reqs))
+			}
+			for _, r := range reqs {
+				if r.Path != "/v1/responses" || hfModelOf(t, r) != "m-up" || !strings.Contains(string(r.Body), `"store":false`) ||
+					strings.Contains(string(r.Body), "stream_options") {
+					t.Errorf("upstream request to %s: %s", r.Path, r.Body)
+				}
+			}
+		})
+	}
+}
+
+// TestResponsesStoredState: previous_response_id (and store: true) is refused with a clear 400
+// when no provider of the pool serves the Responses API, and goes only to one that does.
+func TestResponsesStoredState(t *testing.T) {
+	up, rs := newResponsesRouter(t, "", false, openAIAgentUpstream)
+	c := sdkClient(rs)
+	for _, p := range []responses.ResponseNewParams{
+		{Model: "m", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("and?")}, PreviousResponseID: openai.String("resp_1")},
+		{Model: "m", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("and?")}, Store: openai.Bool(true)},
+	} {
+		_, err := c.Responses.New(context.Background(), p)
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || apiErr.Code != "stored_state_unsupported" ||
+			!strings.Contains(apiErr.Message, "natively") {
+			t.Fatalf("err %v, want a 400 stored_state_unsupported", err)
+		}
+	}
+	if n := len(up.received()); n != 0 {
+		t.Fatalf("the chat-only upstream got %d requests", n)
+	}
+
+	// A pool with both: every follow-up goes to the native provider.
+	chat := newFakeUpstream(t, openAIAgentUpstream)
+	native := newFakeUpstream(t, nativeResponsesUpstream)
+	on := true
+	pn := provider("native", native.URL+"/v1", []string{"sk-upstream-key-0002"}, "m", "m-up")
+	pn.Responses = &on
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("chat", chat.URL+"/v1", []string{"sk-upstream-key-0001"}, "m", "m-up"), pn}})
+	c = sdkClient(serveRouter(t, tr))
+	for i := 0; i < 4; i++ {
+		if _, err := c.Responses.New(context.Background(), responses.ResponseNewParams{Model: "m",
+			Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("and?")}, PreviousResponseID: openai.String("resp_up1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(chat.received()) != 0 || len(native.received()) != 4 {
+		t.Fatalf("chat got %d, native %d: follow-ups must go to the provider that serves the Responses API",
+			len(chat.received()), len(native.received()))
+	}
+}
+
+// TestResponsesStreamCut: a translated stream cut after its first content ends with
+// response.failed, which openai-go raises, never a silent end.
+func TestResponsesStreamCut(t *testing.T) {
+	_, rs := newResponsesRouter(t, "", false, sseReply(
+		`data: {"id":"c1","choices":[{"index":0,"delta":{"content":"Hel"}}]}`+"\n\n"))
+	c := sdkClient(rs)
+	st := c.Responses.NewStreaming(context.Background(), responses.ResponseNewParams{Model: "m",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")}})
+	defer st.Close()
+	n := 0
+	for st.Next() {
+		n++
+	}
+	if err := st.Err(); err == nil || n == 0 || !strings.Contains(err.Error(), "before its end") {
+		t.Fatalf("after %d events: err %v, want the router's error", n, err)
+	}
+}
