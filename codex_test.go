@@ -1,0 +1,187 @@
+package llmrouter
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// TestCodexCLI runs Codex CLI itself (`codex exec`, the npm package's native binary, found by
+// its own launcher in the platform package that npm installs as an optional dependency, so no
+// postinstall script is needed) through the router to a chat-only provider. Codex speaks only
+// the Responses API: its request is translated to chat completions, the upstream's streamed
+// tool call comes back as a function_call item that Codex runs (a shell command that writes a
+// file), the command's output goes out again as a function_call_output, and the final text is
+// what Codex reports.
+func TestCodexCLI(t *testing.T) {
+	node := nodeReady(t)
+	launcher := filepath.Join(nodeDir, "node_modules", "@openai", "codex", "bin", "codex.js")
+	if _, err := os.Stat(launcher); err != nil {
+		skipOrFail(t, "no Codex CLI in %s: %v", nodeDir, err)
+	}
+	launcher, _ = filepath.Abs(launcher)
+
+	work := t.TempDir()
+	target := filepath.Join(work, "hello.txt")
+	var rec codexRequests
+	up := newFakeUpstream(t, codexUpstream(target, &rec))
+	tr := newTestRouter(t, &Handler{
+		Providers: []catalog.ProviderConfig{provider("up", up.URL+"/v1", []string{"sk-upstream-codex-0001"}, "m", "m-up")},
+		Auth:      &AuthConfig{Keys: []GatewayKey{{Name: "codex", Key: "gw-codex-key-1"}}},
+	})
+	rs := serveRouter(t, tr)
+
+	home := t.TempDir()
+	config := `model = "m"
+model_provider = "gw"
+
+[model_providers.gw]
+name = "gw"
+base_url = "` + rs.URL + `/v1"
+env_key = "GW_KEY"
+wire_api = "responses"
+stream_max_retries = 0
+request_max_retries = 0
+`
+	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, launcher, "exec", "--skip-git-repo-check",
+		"--dangerously-bypass-approvals-and-sandbox", "--color", "never", "-C", work,
+		"Write hello.txt, then say you are done.")
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "CODEX_HOME="+home, "HOME="+home, "GW_KEY=gw-codex-key-1",
+		"OPENAI_API_KEY=", "OPENAI_BASE_URL=", "RUST_LOG=error", "NO_COLOR=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	requests := rec.list()
+	if err != nil {
+		t.Fatalf("codex: %v\nstdout: %s\nstderr: %s\nupstream requests: %q\nrouter log:\n%s", err, lastBytes(string(out)),
+			lastBytes(stderr.String()), requests, lastBytes(tr.logs.String()))
+	}
+	t.Logf("upstream requests: %q\ncodex stdout: %s", requests, out)
+	if !strings.Contains(string(out), "Done: the file is written.") {
+		t.Errorf("codex did not report the model's text:\nstdout: %s\nstderr: %s", out, lastBytes(stderr.String()))
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "hello from the router\n" {
+		t.Errorf("the tool call did not run: %q, %v\nstderr: %s", b, err, lastBytes(stderr.String()))
+	}
+	if len(requests) < 2 {
+		t.Errorf("upstream requests %q: want the tool round and the answer", requests)
+	}
+	for _, s := range requests {
+		if !strings.HasPrefix(s, "/v1/chat/completions stream=1") {
+			t.Errorf("upstream requests %q: every one a streamed chat completion", requests)
+			break
+		}
+	}
+	if last := requests[len(requests)-1]; !strings.Contains(last, "answered=1") {
+		t.Errorf("the command's output did not reach the upstream: %q", requests)
+	}
+}
+
+// codexRequests records what Codex's requests became upstream: one line per request.
+type codexRequests struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (c *codexRequests) add(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen = append(c.seen, s)
+}
+
+func (c *codexRequests) list() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.seen...)
+}
+
+// codexUpstream answers like a model driving Codex's shell tool, in chat completions: a
+// request with the tool and no tool result gets a streamed call whose command writes target;
+// any other gets streamed text. The tool may be any of the shapes Codex versions declare: shell
+// (command as an argv array), shell_command or exec_command (a command line).
+func codexUpstream(target string, rec *codexRequests) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req struct {
+			Stream   bool `json:"stream"`
+			Messages []struct {
+				Role    string          `json:"role"`
+				Content json.RawMessage `json:"content"`
+			} `json:"messages"`
+			Tools []struct {
+				Function struct {
+					Name       string          `json:"name"`
+					Parameters json.RawMessage `json:"parameters"`
+				} `json:"function"`
+			} `json:"tools"`
+		}
+		_ = json.Unmarshal(body, &req)
+		answered := false
+		for _, m := range req.Messages {
+			answered = answered || m.Role == "tool"
+		}
+		line := "printf 'hello from the router\\n' > " + target
+		var name string
+		var args []byte
+		var names []string
+		for _, tl := range req.Tools {
+			names = append(names, tl.Function.Name)
+			switch tl.Function.Name {
+			case "shell":
+				name = "shell"
+				args, _ = json.Marshal(map[string]any{"command": []string{"bash", "-c", line}})
+			case "shell_command":
+				if name == "" {
+					name = "shell_command"
+					args, _ = json.Marshal(map[string]any{"command": line})
+				}
+			case "exec_command":
+				if name == "" {
+					name = "exec_command"
+					args, _ = json.Marshal(map[string]any{"cmd": line})
+				}
+			}
+		}
+		rec.add(r.URL.Path + " stream=" + map[bool]string{true: "1", false: "0"}[req.Stream] +
+			" answered=" + map[bool]string{true: "1", false: "0"}[answered] + " tools=" + strings.Join(names, ","))
+		if !req.Stream {
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		const head = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[`
+		var evs []string
+		if name != "" && !answered {
+			argStr, _ := json.Marshal(string(args))
+			evs = []string{
+				head + `{"index":0,"delta":{"role":"assistant","content":null},"finish_reason":null}]}` + "\n\n",
+				head + `{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_c1","type":"function","function":{"name":"` + name + `","arguments":""}}]},"finish_reason":null}]}` + "\n\n",
+				head + `{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":` + string(argStr) + `}}]},"finish_reason":null}]}` + "\n\n",
+				head + `{"index":0,"delta":{},"finish_reason":"tool_calls"}]}` + "\n\n",
+			}
+		} else {
+			evs = []string{
+				head + `{"index":0,"delta":{"role":"assistant","content":"Done: the file "},"finish_reason":null}]}` + "\n\n",
+				head + `{"index":0,"delta":{"content":"is written."},"finish_reason":null}]}` + "\n\n",
+				head + `{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n",
+			}
+		}
+		evs = append(evs, head+`],"usage":{"prompt_tokens":900,"completion_tokens":20,"total_tokens":920}}`+"\n\n", doneEv)
+		sseReply(evs...)(w, r)
+	}
+}
