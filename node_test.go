@@ -235,3 +235,53 @@ func TestNodeAnthropicSDK(t *testing.T) {
 		t.Errorf("broken stream text %q, want %q before the error", out.Broken.Text, "Hel")
 	}
 }
+
+// TestNodeResponses drives the router's Responses API with the openai npm package, to a
+// chat-only upstream: a tool round through responses.create whole, streamed, and through the
+// responses.stream() helper, and a stream cut after it began, which the SDK must raise.
+func TestNodeResponses(t *testing.T) {
+	node := nodeReady(t)
+	up := newFakeUpstream(t, openAIAgentUpstream)
+	broken := newFakeUpstream(t, cutAfter(roleChunkEv("Hel"), chunkEv("lo")[:20]))
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("p1", up.URL+"/v1", []string{"sk-p1"}, "m", "m-up"),
+		provider("px", broken.URL+"/v1", []string{"sk-px"}, "broken", "broken-up"),
+	}})
+	stdout, stderr := runNodeScript(t, node, "responses.mjs", serveRouter(t, tr).URL+"/v1")
+	type turn struct {
+		Text, Status string
+		Call         *struct{ Name, CallID, Arguments string } `json:"call"`
+		Usage        struct {
+			Input  int `json:"input_tokens"`
+			Output int `json:"output_tokens"`
+			Total  int `json:"total_tokens"`
+		}
+	}
+	type round struct {
+		First, Second turn
+		Error         string
+	}
+	var out struct {
+		Whole, Stream, Helper round
+		Broken                struct{ Text, Error string }
+	}
+	if err := json.Unmarshal(stdout, &out); err != nil {
+		t.Fatalf("script output is not JSON: %v\n%s\nstderr: %s", err, stdout, stderr)
+	}
+	for name, r := range map[string]round{"whole": out.Whole, "stream": out.Stream, "helper": out.Helper} {
+		if r.Error != "" {
+			t.Errorf("%s: client error %q", name, r.Error)
+			continue
+		}
+		if f := r.First; f.Status != "completed" || f.Call == nil || f.Call.Name != "get_weather" || f.Call.Arguments != `{"city":"Paris"}` ||
+			f.Usage.Output != 7 || f.Usage.Total != 27 {
+			t.Errorf("%s: first turn %+v", name, f)
+		}
+		if s := r.Second; s.Status != "completed" || s.Text != "It is 18C in Paris." || s.Usage.Output != 6 || s.Usage.Input != 30 {
+			t.Errorf("%s: second turn %+v", name, s)
+		}
+	}
+	if out.Broken.Error == "" || out.Broken.Text != "Hel" {
+		t.Errorf("a stream cut after its first event: %+v, want the text so far and an error", out.Broken)
+	}
+}
