@@ -256,6 +256,22 @@ func TestResponsesNativePassthrough(t *testing.T) {
 			if len(reqs) != 2 {
 				t.Fatalf("upstream got %d requests, want 2", len(reqs))
 			}
+			if stream {
+				// The stream's event names are kept, as the API's clients may dispatch on them.
+				req, _ := http.NewRequest(http.MethodPost, rs.URL+"/v1/responses",
+					strings.NewReader(`{"model":"m","input":"Weather in Paris?","stream":true,"store":false}`))
+				req.Header.Set("Authorization", "Bearer gateway-key")
+				resp, err := rs.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !strings.HasPrefix(string(got), "event: response.created\ndata: ") ||
+					!strings.Contains(string(got), "\n\nevent: response.completed\ndata: ") || strings.Contains(string(got), "response.failed") {
+					t.Errorf("passthrough stream lost its event names or its end: %q", got)
+				}
+			}
 			for _, r := range reqs {
 				if r.Path != "/v1/responses" || hfModelOf(t, r) != "m-up" || !strings.Contains(string(r.Body), `"store":false`) ||
 					strings.Contains(string(r.Body), "stream_options") {
