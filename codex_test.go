@@ -35,8 +35,46 @@ func TestCodexCLI(t *testing.T) {
 	target := filepath.Join(work, "hello.txt")
 	var rec codexRequests
 	up := newFakeUpstream(t, codexUpstream(target, &rec))
+	out, stderr, tr, err := runCodex(t, node, launcher, work, up.URL+"/v1")
+	requests := rec.list()
+	if err != nil {
+		t.Fatalf("codex: %v\nstdout: %s\nstderr: %s\nupstream requests: %q\nrouter log:\n%s", err, lastBytes(string(out)),
+			lastBytes(stderr), requests, lastBytes(tr.logs.String()))
+	}
+	if !strings.Contains(string(out), "Done: the file is written.") {
+		t.Errorf("codex did not report the model's text:\nstdout: %s\nstderr: %s", out, lastBytes(stderr))
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "hello from the router\n" {
+		t.Errorf("the tool call did not run: %q, %v\nstderr: %s", b, err, lastBytes(stderr))
+	}
+	if len(requests) < 2 {
+		t.Fatalf("upstream requests %q: want the tool round and the answer", requests)
+	}
+	for _, s := range requests {
+		if !strings.HasPrefix(s, "/v1/chat/completions stream=1") {
+			t.Errorf("upstream requests %q: every one a streamed chat completion", requests)
+			break
+		}
+	}
+	if last := requests[len(requests)-1]; !strings.Contains(last, "answered=1") {
+		t.Errorf("the command's output did not reach the upstream: %q", requests)
+	}
+
+	// A stream cut after it began: Codex reports the router's response.failed as the turn's
+	// error and exits non-zero, never taking the cut for an answer.
+	cut := newFakeUpstream(t, sseReply(roleChunkEv("Hel")))
+	out, stderr, _, err = runCodex(t, node, launcher, work, cut.URL+"/v1")
+	if err == nil || !strings.Contains(stderr, "upstream closed the stream before its end") {
+		t.Errorf("codex after a cut stream: %v\nstdout: %s\nstderr: %s", err, out, lastBytes(stderr))
+	}
+}
+
+// runCodex runs `codex exec` in work through a router whose one provider is the chat-only
+// upstream at baseURL.
+func runCodex(t *testing.T, node, launcher, work, baseURL string) ([]byte, string, *testRouter, error) {
+	t.Helper()
 	tr := newTestRouter(t, &Handler{
-		Providers: []catalog.ProviderConfig{provider("up", up.URL+"/v1", []string{"sk-upstream-codex-0001"}, "m", "m-up")},
+		Providers: []catalog.ProviderConfig{provider("up", baseURL, []string{"sk-cdx-9f3a7c41d2"}, "m", "m-up")},
 		Auth:      &AuthConfig{Keys: []GatewayKey{{Name: "codex", Key: "gw-codex-key-1"}}},
 	})
 	rs := serveRouter(t, tr)
@@ -67,30 +105,7 @@ request_max_retries = 0
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	requests := rec.list()
-	if err != nil {
-		t.Fatalf("codex: %v\nstdout: %s\nstderr: %s\nupstream requests: %q\nrouter log:\n%s", err, lastBytes(string(out)),
-			lastBytes(stderr.String()), requests, lastBytes(tr.logs.String()))
-	}
-	t.Logf("upstream requests: %q\ncodex stdout: %s", requests, out)
-	if !strings.Contains(string(out), "Done: the file is written.") {
-		t.Errorf("codex did not report the model's text:\nstdout: %s\nstderr: %s", out, lastBytes(stderr.String()))
-	}
-	if b, err := os.ReadFile(target); err != nil || string(b) != "hello from the router\n" {
-		t.Errorf("the tool call did not run: %q, %v\nstderr: %s", b, err, lastBytes(stderr.String()))
-	}
-	if len(requests) < 2 {
-		t.Errorf("upstream requests %q: want the tool round and the answer", requests)
-	}
-	for _, s := range requests {
-		if !strings.HasPrefix(s, "/v1/chat/completions stream=1") {
-			t.Errorf("upstream requests %q: every one a streamed chat completion", requests)
-			break
-		}
-	}
-	if last := requests[len(requests)-1]; !strings.Contains(last, "answered=1") {
-		t.Errorf("the command's output did not reach the upstream: %q", requests)
-	}
+	return out, stderr.String(), tr, err
 }
 
 // codexRequests records what Codex's requests became upstream: one line per request.
