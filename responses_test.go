@@ -287,9 +287,12 @@ func TestResponsesNativePassthrough(t *testing.T) {
 func TestResponsesStoredState(t *testing.T) {
 	up, rs := newResponsesRouter(t, "", false, openAIAgentUpstream)
 	c := sdkClient(rs)
+	ref := responses.ResponseInputItemParamOfItemReference("msg_1")
+	ref.OfItemReference.Type = "item_reference"
 	for _, p := range []responses.ResponseNewParams{
 		{Model: "m", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("and?")}, PreviousResponseID: openai.String("resp_1")},
 		{Model: "m", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("and?")}, Store: openai.Bool(true)},
+		{Model: "m", Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{ref}}},
 	} {
 		_, err := c.Responses.New(context.Background(), p)
 		var apiErr *openai.Error

@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,14 +80,17 @@ func (c *call) translate(t *target) ([]byte, error) {
 }
 
 // needsStoredState reports whether a Responses request depends on state kept by the provider
-// that made an earlier response: previous_response_id, or store: true.
+// that made an earlier response: previous_response_id, store: true, or an item_reference input
+// item (the quoted word can only be a JSON token there: inside a string its quotes would be
+// escaped).
 func needsStoredState(body []byte) bool {
 	id := jsonscan.ObjectKey(body, "previous_response_id")
-	return len(id) > 2 && id[0] == '"' || string(jsonscan.ObjectKey(body, "store")) == "true"
+	return len(id) > 2 && id[0] == '"' || string(jsonscan.ObjectKey(body, "store")) == "true" ||
+		bytes.Contains(body, []byte(`"item_reference"`))
 }
 
 func storedStateMessage(model string) string {
-	return fmt.Sprintf("previous_response_id and store: true need a provider that serves the Responses API natively "+
+	return fmt.Sprintf("previous_response_id, store: true and item_reference inputs need a provider that serves the Responses API natively "+
 		"(the provider setting responses), and no provider of the model %q does; send store: false and the whole "+
 		"conversation in input instead", clipEcho(model))
 }

@@ -194,7 +194,11 @@ func appendInput(msgs []openai.Message, raw json.RawMessage) ([]openai.Message, 
 	}
 	for i := range items {
 		it := &items[i]
-		switch it.Type {
+		typ := it.Type
+		if typ == "" && it.Role == "" && it.ID != "" {
+			typ = "item_reference" // the SDKs may omit the type of a reference
+		}
+		switch typ {
 		case "", "message":
 			m, err := message(it)
 			if err != nil {

@@ -64,6 +64,7 @@ func TestRequestRefused(t *testing.T) {
 		{`{"model":"m","input":"x","previous_response_id":"resp_1"}`, true},
 		{`{"model":"m","input":"x","store":true}`, true},
 		{`{"model":"m","input":[{"type":"item_reference","id":"msg_1"}]}`, true},
+		{`{"model":"m","input":[{"id":"msg_1"}]}`, true},
 		{`{"model":"m","input":[{"type":"computer_call_output","call_id":"x"}]}`, false},
 		{`{"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_id":"f"}]}]}`, false},
 		{`{"model":"m","input":[{"role":"user","content":[{"type":"input_image","file_id":"f"}]}]}`, false},

@@ -69,6 +69,7 @@ type Reasoning struct {
 // function_call_output, a reasoning item, or another type.
 type item struct {
 	Type      string          `json:"type"`
+	ID        string          `json:"id"`
 	Role      string          `json:"role"`
 	Content   json.RawMessage `json:"content"`
 	CallID    string          `json:"call_id"`
