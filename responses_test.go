@@ -343,3 +343,27 @@ func TestResponsesStreamCut(t *testing.T) {
 		t.Fatalf("after %d events: err %v, want the router's error", n, err)
 	}
 }
+
+// TestResponsesStreamFailover: a translated stream whose upstream opens and then fails before
+// any content has written nothing to the client, so the next target answers and the client
+// sees one clean stream.
+func TestResponsesStreamFailover(t *testing.T) {
+	bad := newFakeUpstream(t, sseReply(
+		`data: {"id":"c0","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}`+"\n\n",
+		`data: {"error":{"message":"overloaded","type":"server_error"}}`+"\n\n"))
+	good := newFakeUpstream(t, openAIAgentUpstream)
+	tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
+		provider("bad", bad.URL+"/v1", []string{"sk-bad-0001"}, "m", "m-up"),
+		provider("good", good.URL+"/v1", []string{"sk-good-0001"}, "m", "m-up"),
+	}})
+	rs := serveRouter(t, tr)
+	res := sendResponses(t, rs, responses.ResponseNewParams{Model: "m",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")},
+		Tools: []responses.ToolUnionParam{responsesWeatherTool}}, true)
+	if res.Status != responses.ResponseStatusCompleted || len(res.Output) != 1 || res.Output[0].Name != "get_weather" {
+		t.Fatalf("response %+v", res.Output)
+	}
+	if len(bad.received()) != 1 || len(good.received()) != 1 {
+		t.Fatalf("bad got %d, good %d requests: want one each", len(bad.received()), len(good.received()))
+	}
+}
