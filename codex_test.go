@@ -22,7 +22,8 @@ import (
 // the Responses API: its request is translated to chat completions, the upstream's streamed
 // tool call comes back as a function_call item that Codex runs (a shell command that writes a
 // file), the command's output goes out again as a function_call_output, and the final text is
-// what Codex reports.
+// what Codex reports. The same round runs through an `api anthropic` provider, the request and
+// stream crossing the pivot twice.
 func TestCodexCLI(t *testing.T) {
 	node := nodeReady(t)
 	launcher := filepath.Join(nodeDir, "node_modules", "@openai", "codex", "bin", "codex.js")
@@ -33,48 +34,56 @@ func TestCodexCLI(t *testing.T) {
 
 	work := t.TempDir()
 	target := filepath.Join(work, "hello.txt")
-	var rec codexRequests
-	up := newFakeUpstream(t, codexUpstream(target, &rec))
-	out, stderr, tr, err := runCodex(t, node, launcher, work, up.URL+"/v1")
-	requests := rec.list()
-	if err != nil {
-		t.Fatalf("codex: %v\nstdout: %s\nstderr: %s\nupstream requests: %q\nrouter log:\n%s", err, lastBytes(string(out)),
-			lastBytes(stderr), requests, lastBytes(tr.logs.String()))
-	}
-	if !strings.Contains(string(out), "Done: the file is written.") {
-		t.Errorf("codex did not report the model's text:\nstdout: %s\nstderr: %s", out, lastBytes(stderr))
-	}
-	if b, err := os.ReadFile(target); err != nil || string(b) != "hello from the router\n" {
-		t.Errorf("the tool call did not run: %q, %v\nstderr: %s", b, err, lastBytes(stderr))
-	}
-	if len(requests) < 2 {
-		t.Fatalf("upstream requests %q: want the tool round and the answer", requests)
-	}
-	for _, s := range requests {
-		if !strings.HasPrefix(s, "/v1/chat/completions stream=1") {
-			t.Errorf("upstream requests %q: every one a streamed chat completion", requests)
-			break
-		}
-	}
-	if last := requests[len(requests)-1]; !strings.Contains(last, "answered=1") {
-		t.Errorf("the command's output did not reach the upstream: %q", requests)
+	for _, api := range []string{"openai", "anthropic"} {
+		t.Run(api, func(t *testing.T) {
+			_ = os.Remove(target)
+			var rec codexRequests
+			up := newFakeUpstream(t, codexUpstream(api, target, &rec))
+			out, stderr, tr, err := runCodex(t, node, launcher, work, api, up.URL+"/v1")
+			requests := rec.list()
+			if err != nil {
+				t.Fatalf("codex: %v\nstdout: %s\nstderr: %s\nupstream requests: %q\nrouter log:\n%s", err, lastBytes(string(out)),
+					lastBytes(stderr), requests, lastBytes(tr.logs.String()))
+			}
+			if !strings.Contains(string(out), "Done: the file is written.") {
+				t.Errorf("codex did not report the model's text:\nstdout: %s\nstderr: %s", out, lastBytes(stderr))
+			}
+			if b, err := os.ReadFile(target); err != nil || string(b) != "hello from the router\n" {
+				t.Errorf("the tool call did not run: %q, %v\nstderr: %s", b, err, lastBytes(stderr))
+			}
+			if len(requests) < 2 {
+				t.Fatalf("upstream requests %q: want the tool round and the answer", requests)
+			}
+			path := map[string]string{"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}[api]
+			for _, s := range requests {
+				if !strings.HasPrefix(s, path+" stream=1") {
+					t.Errorf("upstream requests %q: every one a streamed %s", requests, path)
+					break
+				}
+			}
+			if last := requests[len(requests)-1]; !strings.Contains(last, "answered=1") {
+				t.Errorf("the command's output did not reach the upstream: %q", requests)
+			}
+		})
 	}
 
 	// A stream cut after it began: Codex reports the router's response.failed as the turn's
 	// error and exits non-zero, never taking the cut for an answer.
 	cut := newFakeUpstream(t, sseReply(roleChunkEv("Hel")))
-	out, stderr, _, err = runCodex(t, node, launcher, work, cut.URL+"/v1")
+	out, stderr, _, err := runCodex(t, node, launcher, work, "openai", cut.URL+"/v1")
 	if err == nil || !strings.Contains(stderr, "upstream closed the stream before its end") {
 		t.Errorf("codex after a cut stream: %v\nstdout: %s\nstderr: %s", err, out, lastBytes(stderr))
 	}
 }
 
-// runCodex runs `codex exec` in work through a router whose one provider is the chat-only
-// upstream at baseURL.
-func runCodex(t *testing.T, node, launcher, work, baseURL string) ([]byte, string, *testRouter, error) {
+// runCodex runs `codex exec` in work through a router whose one provider is the upstream at
+// baseURL, of the given API.
+func runCodex(t *testing.T, node, launcher, work, api, baseURL string) ([]byte, string, *testRouter, error) {
 	t.Helper()
+	pc := provider("up", baseURL, []string{"sk-cdx-9f3a7c41d2"}, "m", "m-up")
+	pc.API = api
 	tr := newTestRouter(t, &Handler{
-		Providers: []catalog.ProviderConfig{provider("up", baseURL, []string{"sk-cdx-9f3a7c41d2"}, "m", "m-up")},
+		Providers: []catalog.ProviderConfig{pc},
 		Auth:      &AuthConfig{Keys: []GatewayKey{{Name: "codex", Key: "gw-codex-key-1"}}},
 	})
 	rs := serveRouter(t, tr)
@@ -130,7 +139,9 @@ func (c *codexRequests) list() []string {
 // request with the tool and no tool result gets a streamed call whose command writes target;
 // any other gets streamed text. The tool may be any of the shapes Codex versions declare: shell
 // (command as an argv array), shell_command or exec_command (a command line).
-func codexUpstream(target string, rec *codexRequests) http.HandlerFunc {
+//
+// With api "anthropic" it answers as the Messages API does.
+func codexUpstream(api, target string, rec *codexRequests) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var req struct {
@@ -140,16 +151,21 @@ func codexUpstream(target string, rec *codexRequests) http.HandlerFunc {
 				Content json.RawMessage `json:"content"`
 			} `json:"messages"`
 			Tools []struct {
+				Name     string `json:"name"`
 				Function struct {
-					Name       string          `json:"name"`
-					Parameters json.RawMessage `json:"parameters"`
+					Name string `json:"name"`
 				} `json:"function"`
 			} `json:"tools"`
 		}
 		_ = json.Unmarshal(body, &req)
 		answered := false
 		for _, m := range req.Messages {
-			answered = answered || m.Role == "tool"
+			answered = answered || m.Role == "tool" || strings.Contains(string(m.Content), `"tool_result"`)
+		}
+		for i := range req.Tools {
+			if req.Tools[i].Function.Name == "" {
+				req.Tools[i].Function.Name = req.Tools[i].Name
+			}
 		}
 		line := "printf 'hello from the router\\n' > " + target
 		var name string
@@ -177,6 +193,26 @@ func codexUpstream(target string, rec *codexRequests) http.HandlerFunc {
 			" answered=" + map[bool]string{true: "1", false: "0"}[answered] + " tools=" + strings.Join(names, ","))
 		if !req.Stream {
 			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		if api == "anthropic" {
+			ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+			evs := []string{ev("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":900,"output_tokens":1}}}`)}
+			if name != "" && !answered {
+				argStr, _ := json.Marshal(string(args))
+				evs = append(evs,
+					ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_c1","name":"`+name+`","input":{}}}`),
+					ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":`+string(argStr)+`}}`),
+					ev("content_block_stop", `{"type":"content_block_stop","index":0}`),
+					ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":20}}`))
+			} else {
+				evs = append(evs,
+					ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`),
+					ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Done: the file is written."}}`),
+					ev("content_block_stop", `{"type":"content_block_stop","index":0}`),
+					ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":20}}`))
+			}
+			sseReply(append(evs, ev("message_stop", `{"type":"message_stop"}`))...)(w, r)
 			return
 		}
 		const head = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[`
