@@ -56,9 +56,10 @@ func (r *Request) NeedsNative() bool {
 //     package doc); tool_choice auto/none/required and {"type":"function","name"} are kept,
 //     hosted-tool choices become auto;
 //   - text.format becomes response_format; reasoning.effort reasoning_effort;
-//     max_output_tokens max_tokens; temperature, top_p, parallel_tool_calls, user, metadata
-//     and stream are kept, and a stream asks for its usage (stream_options.include_usage),
-//     which response.completed reports.
+//     max_output_tokens max_tokens; temperature, top_p, parallel_tool_calls, user and stream
+//     are kept, and a stream asks for its usage (stream_options.include_usage), which
+//     response.completed reports. metadata is not sent: it labels a stored response, and chat
+//     servers refuse it without store (OpenAI) or as unknown.
 //
 // previous_response_id, store: true and item_reference items return ErrNeedsNative; input
 // files, unknown item and part types ErrBadRequest.
@@ -76,9 +77,6 @@ func ToOpenAIRequest(r *Request, opts ToOpenAIOptions) (*openai.Request, error) 
 	}
 	if r.Stream {
 		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
-	}
-	if m := bytes.TrimSpace(r.Metadata); len(m) > 0 && m[0] == '{' {
-		out.Metadata = r.Metadata
 	}
 	if r.Instructions != nil && *r.Instructions != "" {
 		out.Messages = append(out.Messages, openai.Message{Role: "system", Content: openai.TextContent(*r.Instructions)})

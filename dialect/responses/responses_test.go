@@ -29,7 +29,7 @@ func js(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 func TestRequestStringInput(t *testing.T) {
 	m := translate(t, `{"model":"m","input":"hi","instructions":"be brief","max_output_tokens":50,"temperature":0.5,"top_p":0.9,"user":"u1","metadata":{"k":"v"},"stream":true}`)
-	want := `{"max_tokens":50,"messages":[{"content":"be brief","role":"system"},{"content":"hi","role":"user"}],"metadata":{"k":"v"},"model":"up-1","stream":true,"stream_options":{"include_usage":true},"temperature":0.5,"top_p":0.9,"user":"u1"}`
+	want := `{"max_tokens":50,"messages":[{"content":"be brief","role":"system"},{"content":"hi","role":"user"}],"model":"up-1","stream":true,"stream_options":{"include_usage":true},"temperature":0.5,"top_p":0.9,"user":"u1"}`
 	if got := js(m); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}

@@ -158,8 +158,8 @@ func (t *StreamFromOpenAI) readUsage(u []byte) {
 	t.u = pivotUsage(&p)
 }
 
-// head starts an event: its event line, then its data up to and with the sequence number.
-func (t *StreamFromOpenAI) head(dst []byte, name string) []byte {
+// event starts an event: its event line, then its data up to and with the sequence number.
+func (t *StreamFromOpenAI) event(dst []byte, name string) []byte {
 	dst = append(dst, "event: "...)
 	dst = append(dst, name...)
 	dst = append(dst, "\ndata: {\"type\":\""...)
@@ -183,7 +183,7 @@ func (t *StreamFromOpenAI) start(dst []byte) []byte {
 		t.h.model = jsonstr.Append(nil, t.opts.Model)
 	}
 	for _, name := range [...]string{"response.created", "response.in_progress"} {
-		dst = t.head(dst, name)
+		dst = t.event(dst, name)
 		dst = append(dst, `,"response":`...)
 		dst = appendResponse(dst, &t.h, nil, "in_progress", "", nil)
 		dst = append(dst, "}\n\n"...)
@@ -206,7 +206,7 @@ func (t *StreamFromOpenAI) addItem(dst []byte, it outItem) []byte {
 	}
 	it.id = itemID(prefix, t.h.id[len("resp_"):], idx)
 	t.items = append(t.items, it)
-	dst = t.head(dst, "response.output_item.added")
+	dst = t.event(dst, "response.output_item.added")
 	dst = t.index(dst, idx)
 	dst = append(dst, `,"item":`...)
 	dst = appendItem(dst, &t.items[idx], false)
@@ -235,11 +235,11 @@ func (t *StreamFromOpenAI) ensure(dst []byte, k int) []byte {
 	dst = t.addItem(dst, outItem{kind: k})
 	t.open = len(t.items) - 1
 	if k == kindMessage {
-		dst = t.head(dst, "response.content_part.added")
+		dst = t.event(dst, "response.content_part.added")
 		dst = t.ref(dst, t.open)
 		dst = append(dst, `,"content_index":0,"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}}`+"\n\n"...)
 	} else {
-		dst = t.head(dst, "response.reasoning_summary_part.added")
+		dst = t.event(dst, "response.reasoning_summary_part.added")
 		dst = t.ref(dst, t.open)
 		dst = append(dst, `,"summary_index":0,"part":{"type":"summary_text","text":""}}`+"\n\n"...)
 	}
@@ -251,13 +251,13 @@ func (t *StreamFromOpenAI) textDelta(dst, s []byte) []byte {
 	it := &t.items[t.open]
 	it.text = append(it.text, s[1:len(s)-1]...)
 	if it.kind == kindMessage {
-		dst = t.head(dst, "response.output_text.delta")
+		dst = t.event(dst, "response.output_text.delta")
 		dst = t.ref(dst, t.open)
 		dst = append(dst, `,"content_index":0,"delta":`...)
 		dst = append(dst, s...)
 		return append(dst, `,"logprobs":[]}`+"\n\n"...)
 	}
-	dst = t.head(dst, "response.reasoning_summary_text.delta")
+	dst = t.event(dst, "response.reasoning_summary_text.delta")
 	dst = t.ref(dst, t.open)
 	dst = append(dst, `,"summary_index":0,"delta":`...)
 	dst = append(dst, s...)
@@ -308,7 +308,7 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 		return dst, nil
 	}
 	it.text = append(it.text, args[1:len(args)-1]...)
-	dst = t.head(dst, "response.function_call_arguments.delta")
+	dst = t.event(dst, "response.function_call_arguments.delta")
 	dst = t.ref(dst, out)
 	dst = append(dst, `,"delta":`...)
 	dst = append(dst, args...)
@@ -340,29 +340,29 @@ func (t *StreamFromOpenAI) closeItem(dst []byte, i int) []byte {
 	it.done = true
 	switch it.kind {
 	case kindMessage:
-		dst = t.head(dst, "response.output_text.done")
+		dst = t.event(dst, "response.output_text.done")
 		dst = t.ref(dst, i)
 		dst = append(dst, `,"content_index":0,"text":`...)
 		dst = appendQuoted(dst, it.text)
 		dst = append(dst, `,"logprobs":[]}`+"\n\n"...)
-		dst = t.head(dst, "response.content_part.done")
+		dst = t.event(dst, "response.content_part.done")
 		dst = t.ref(dst, i)
 		dst = append(dst, `,"content_index":0,"part":`...)
 		dst = appendTextPart(dst, it.text)
 		dst = append(dst, "}\n\n"...)
 	case kindReasoning:
-		dst = t.head(dst, "response.reasoning_summary_text.done")
+		dst = t.event(dst, "response.reasoning_summary_text.done")
 		dst = t.ref(dst, i)
 		dst = append(dst, `,"summary_index":0,"text":`...)
 		dst = appendQuoted(dst, it.text)
 		dst = append(dst, "}\n\n"...)
-		dst = t.head(dst, "response.reasoning_summary_part.done")
+		dst = t.event(dst, "response.reasoning_summary_part.done")
 		dst = t.ref(dst, i)
 		dst = append(dst, `,"summary_index":0,"part":`...)
 		dst = appendSummaryPart(dst, it.text)
 		dst = append(dst, "}\n\n"...)
 	case kindFunctionCall:
-		dst = t.head(dst, "response.function_call_arguments.done")
+		dst = t.event(dst, "response.function_call_arguments.done")
 		dst = t.ref(dst, i)
 		dst = append(dst, `,"name":`...)
 		dst = appendQuoted(dst, it.name)
@@ -370,7 +370,7 @@ func (t *StreamFromOpenAI) closeItem(dst []byte, i int) []byte {
 		dst = appendQuoted(dst, it.arguments())
 		dst = append(dst, "}\n\n"...)
 	}
-	dst = t.head(dst, "response.output_item.done")
+	dst = t.event(dst, "response.output_item.done")
 	dst = t.index(dst, i)
 	dst = append(dst, `,"item":`...)
 	dst = appendItem(dst, it, true)
@@ -396,7 +396,7 @@ func (t *StreamFromOpenAI) end(dst []byte) []byte {
 	if reason != "" {
 		status, name = "incomplete", "response.incomplete"
 	}
-	dst = t.head(dst, name)
+	dst = t.event(dst, name)
 	dst = append(dst, `,"response":`...)
 	dst = appendResponse(dst, &t.h, t.items, status, reason, &t.u)
 	return append(dst, "}\n\n"...)

@@ -14,8 +14,9 @@ package responses
 
 import "encoding/json"
 
-// Request is a Responses API request: the fields the translation reads. Unknown fields are
-// ignored (include, truncation, service_tier, prompt_cache_key...).
+// Request is a Responses API request: the fields the translation reads. Other fields are
+// ignored (include, truncation, service_tier, prompt_cache_key...); Metadata is read but not
+// translated (see ToOpenAIRequest).
 type Request struct {
 	Model              string          `json:"model"`
 	Input              json.RawMessage `json:"input"`
