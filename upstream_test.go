@@ -1,8 +1,10 @@
 package llmrouter
 
 import (
+	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -104,3 +106,72 @@ func TestUpstreamConnectionReused(t *testing.T) {
 		})
 	}
 }
+
+// Each attempt's request is a copy of a template made at load time: it must reach the same
+// URL as parsing the node's base URL joined with the endpoint's path would, base path and
+// escapes included, with its own header map and context.
+func TestPreparedRequests(t *testing.T) {
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Raw-Path", r.URL.EscapedPath())
+		if strings.HasSuffix(r.URL.Path, "/embeddings") {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"object":"list","data":[],"model":"m-up","usage":{"prompt_tokens":1,"total_tokens":1}}`))
+			return
+		}
+		okChat(w, r)
+	})
+	base := up.URL + "/deploy/a%2Fb/v1"
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("p", base, []string{"sk-1", "sk-2"}, "m", "m-up"),
+	}})
+	if len(tr.targets) != 2 || tr.targets[0].reqs == nil || len(tr.targets[0].reqs) != len(preparedEndpoints) {
+		t.Fatalf("targets %d, prepared requests %v", len(tr.targets), tr.targets[0].reqs)
+	}
+	if tr.targets[0].Node != base {
+		t.Fatalf("node %q, want %q", tr.targets[0].Node, base)
+	}
+	for _, ep := range preparedEndpoints {
+		want, err := http.NewRequest(http.MethodPost, base+ep.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tg := range tr.targets {
+			if tg.reqs[ep] != tr.targets[0].reqs[ep] {
+				t.Errorf("%s: targets on one node do not share its templates", ep.path)
+			}
+		}
+		ctx := context.WithValue(context.Background(), testCtxKey{}, ep.path)
+		a, err := tr.targets[0].newRequest(ctx, ep, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := tr.targets[0].newRequest(context.Background(), ep, 4)
+		if a.URL.String() != want.URL.String() || a.Host != want.Host || a.Method != http.MethodPost {
+			t.Errorf("%s: request %s %s (host %s), want POST %s (host %s)", ep.path, a.Method, a.URL, a.Host, want.URL, want.Host)
+		}
+		if a.Context().Value(testCtxKey{}) != ep.path {
+			t.Errorf("%s: the attempt's context is not the request's", ep.path)
+		}
+		a.Header.Set("X-Only-A", "1")
+		if b.Header.Get("X-Only-A") != "" || tr.targets[0].reqs[ep].Header.Get("X-Only-A") != "" {
+			t.Errorf("%s: attempts share a header map", ep.path)
+		}
+	}
+	// An endpoint without a template is parsed per attempt, to the same URL.
+	other := &endpoint{path: "/other"}
+	req, err := tr.targets[0].newRequest(context.Background(), other, 0)
+	if err != nil || req.URL.String() != base+"/other" {
+		t.Errorf("unprepared endpoint: %v, %v", req, err)
+	}
+
+	// Through the handler: the upstream sees the base path with its escape, for both endpoints.
+	for _, path := range []string{"/v1/chat/completions", "/v1/embeddings"} {
+		rec := tr.do(httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"model":"m","input":"x","messages":[]}`)))
+		want := "/deploy/a%2Fb/v1" + strings.TrimPrefix(path, "/v1")
+		if rec.Code != http.StatusOK || rec.Header().Get("X-Raw-Path") != want {
+			t.Errorf("%s: status %d, upstream path %q, want %q: %s", path, rec.Code, rec.Header().Get("X-Raw-Path"), want, rec.Body)
+		}
+	}
+}
+
+type testCtxKey struct{}
