@@ -90,17 +90,21 @@ type record struct {
 // is enabled.
 func (h *Handler) finish(rec *record) {
 	provider := "none"
-	if rec.target != nil {
-		provider = rec.target.Provider.Name
+	var kept *successSeries // nil: look the series up
+	if t := rec.target; t != nil {
+		provider = t.Provider.Name
+		if rec.outcome == "success" && rec.model == t.Model {
+			kept = &t.success // the common case
+		}
 		if rec.usage.known() {
-			tokensTotal.WithLabelValues(rec.model, provider, "input").Add(float64(rec.usage.input()))
-			tokensTotal.WithLabelValues(rec.model, provider, "output").Add(float64(rec.usage.output()))
+			kept.at(seriesTokensIn).get(tokensTotal, rec.model, provider, "input").Add(float64(rec.usage.input()))
+			kept.at(seriesTokensOut).get(tokensTotal, rec.model, provider, "output").Add(float64(rec.usage.output()))
 			if rec.cost > 0 {
 				costTotal.WithLabelValues(rec.model, provider).Add(rec.cost)
 			}
 		}
 	}
-	requestsTotal.WithLabelValues(rec.model, provider, rec.outcome).Inc()
+	kept.at(seriesRequests).get(requestsTotal, rec.model, provider, rec.outcome).Inc()
 
 	level := zapcore.InfoLevel
 	if rec.outcome == "failed" || rec.outcome == "exhausted" {

@@ -90,6 +90,8 @@ type target struct {
 	info *catalog.ModelInfo
 	// secret removes the target's key and its fragments from upstream text; nil when keyless.
 	secret *redact.Secret
+	// success holds the target's series for successful requests (see finish).
+	success successSeries
 }
 
 // scrub removes the target's key, and any fragment of it that would narrow it down, from text
