@@ -220,7 +220,7 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	b := reqbody.Rewrite(c.body, c.f, t.Upstream, h.IncludeUsage && c.ep.usage && c.f.Stream).WithLease(c.lease)
-	req, err := t.newRequest(ctx, c.ep, len(r.Header)+2)
+	req, err := t.newRequest(ctx, t.Node+c.ep.path, len(r.Header)+2)
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, reason: "bad upstream url"}
 	}

@@ -131,37 +131,49 @@ func TestPreparedRequests(t *testing.T) {
 		t.Fatalf("node %q, want %q", tr.targets[0].Node, base)
 	}
 	for _, ep := range preparedEndpoints {
-		want, err := http.NewRequest(http.MethodPost, base+ep.path, nil)
+		url := base + ep.path
+		want, err := http.NewRequest(http.MethodPost, url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		tmpl := tr.targets[0].reqs[url]
+		if tmpl == nil {
+			t.Fatalf("%s: no template", url)
+		}
 		for _, tg := range tr.targets {
-			if tg.reqs[ep] != tr.targets[0].reqs[ep] {
+			if tg.reqs[url] != tmpl {
 				t.Errorf("%s: targets on one node do not share its templates", ep.path)
 			}
 		}
 		ctx := context.WithValue(context.Background(), testCtxKey{}, ep.path)
-		a, err := tr.targets[0].newRequest(ctx, ep, 4)
+		a, err := tr.targets[0].newRequest(ctx, url, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := tr.targets[0].newRequest(context.Background(), ep, 4)
+		b, _ := tr.targets[0].newRequest(context.Background(), url, 4)
 		if a.URL.String() != want.URL.String() || a.Host != want.Host || a.Method != http.MethodPost {
 			t.Errorf("%s: request %s %s (host %s), want POST %s (host %s)", ep.path, a.Method, a.URL, a.Host, want.URL, want.Host)
+		}
+		if a.URL != tmpl.URL {
+			t.Errorf("%s: the URL was parsed again", ep.path)
 		}
 		if a.Context().Value(testCtxKey{}) != ep.path {
 			t.Errorf("%s: the attempt's context is not the request's", ep.path)
 		}
 		a.Header.Set("X-Only-A", "1")
-		if b.Header.Get("X-Only-A") != "" || tr.targets[0].reqs[ep].Header.Get("X-Only-A") != "" {
+		if b.Header.Get("X-Only-A") != "" || tmpl.Header.Get("X-Only-A") != "" {
 			t.Errorf("%s: attempts share a header map", ep.path)
 		}
 	}
-	// An endpoint without a template is parsed per attempt, to the same URL.
-	other := &endpoint{path: "/other"}
-	req, err := tr.targets[0].newRequest(context.Background(), other, 0)
-	if err != nil || req.URL.String() != base+"/other" {
-		t.Errorf("unprepared endpoint: %v, %v", req, err)
+	// A URL without a template (another path, a query) is parsed per attempt and not kept.
+	for _, url := range []string{base + "/other", base + "/chat/completions?beta=true"} {
+		req, err := tr.targets[0].newRequest(context.Background(), url, 0)
+		if err != nil || req.URL.String() != url {
+			t.Errorf("%s: %v, %v", url, req, err)
+		}
+		if tr.targets[0].reqs[url] != nil {
+			t.Errorf("%s: kept a template", url)
+		}
 	}
 
 	// Through the handler: the upstream sees the base path with its escape, for both endpoints.
