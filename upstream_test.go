@@ -124,14 +124,15 @@ func TestPreparedRequests(t *testing.T) {
 	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
 		provider("p", base, []string{"sk-1", "sk-2"}, "m", "m-up"),
 	}})
-	if len(tr.targets) != 2 || tr.targets[0].reqs == nil || len(tr.targets[0].reqs) != len(preparedEndpoints) {
+	paths := preparedPaths(tr.targets[0].Provider)
+	if len(tr.targets) != 2 || len(paths) == 0 || len(tr.targets[0].reqs) != len(paths) {
 		t.Fatalf("targets %d, prepared requests %v", len(tr.targets), tr.targets[0].reqs)
 	}
 	if tr.targets[0].Node != base {
 		t.Fatalf("node %q, want %q", tr.targets[0].Node, base)
 	}
-	for _, ep := range preparedEndpoints {
-		url := base + ep.path
+	for _, path := range paths {
+		url := base + path
 		want, err := http.NewRequest(http.MethodPost, url, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -142,27 +143,27 @@ func TestPreparedRequests(t *testing.T) {
 		}
 		for _, tg := range tr.targets {
 			if tg.reqs[url] != tmpl {
-				t.Errorf("%s: targets on one node do not share its templates", ep.path)
+				t.Errorf("%s: targets on one node do not share its templates", path)
 			}
 		}
-		ctx := context.WithValue(context.Background(), testCtxKey{}, ep.path)
+		ctx := context.WithValue(context.Background(), testCtxKey{}, path)
 		a, err := tr.targets[0].newRequest(ctx, url, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := tr.targets[0].newRequest(context.Background(), url, 4)
 		if a.URL.String() != want.URL.String() || a.Host != want.Host || a.Method != http.MethodPost {
-			t.Errorf("%s: request %s %s (host %s), want POST %s (host %s)", ep.path, a.Method, a.URL, a.Host, want.URL, want.Host)
+			t.Errorf("%s: request %s %s (host %s), want POST %s (host %s)", path, a.Method, a.URL, a.Host, want.URL, want.Host)
 		}
 		if a.URL != tmpl.URL {
-			t.Errorf("%s: the URL was parsed again", ep.path)
+			t.Errorf("%s: the URL was parsed again", path)
 		}
-		if a.Context().Value(testCtxKey{}) != ep.path {
-			t.Errorf("%s: the attempt's context is not the request's", ep.path)
+		if a.Context().Value(testCtxKey{}) != path {
+			t.Errorf("%s: the attempt's context is not the request's", path)
 		}
 		a.Header.Set("X-Only-A", "1")
 		if b.Header.Get("X-Only-A") != "" || tmpl.Header.Get("X-Only-A") != "" {
-			t.Errorf("%s: attempts share a header map", ep.path)
+			t.Errorf("%s: attempts share a header map", path)
 		}
 	}
 	// A URL without a template (another path, a query) is parsed per attempt and not kept.
