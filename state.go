@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
@@ -209,12 +210,12 @@ func (h *Handler) preparePools() error {
 var preparedEndpoints = []*endpoint{chatEndpoint, completionEndpoint, embeddingEndpoint}
 
 // preparedPaths are the paths under a node of provider p that attempts ask for: each prepared
-// endpoint's path there.
+// endpoint's path there, once.
 func preparedPaths(p *catalog.Provider) []string {
 	paths := make([]string, 0, len(preparedEndpoints))
 	for _, ep := range preparedEndpoints {
-		if ep.path != "" {
-			paths = append(paths, ep.path)
+		if path := ep.path; path != "" && !slices.Contains(paths, path) {
+			paths = append(paths, path)
 		}
 	}
 	return paths
