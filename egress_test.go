@@ -349,6 +349,36 @@ func TestRequestBodyKinds(t *testing.T) {
 	if !isInMemoryBody(req.Body) {
 		t.Errorf("small body is a %T, not an in-memory reader net/http knows", req.Body)
 	}
+	// GetBody gives the whole body again, as an in-memory reader; with an idempotency header
+	// it refuses once some of the body was read.
+	small = []byte(`{"model":"m","messages":[]}`)
+	for _, guard := range []bool{false, true} {
+		req = httptest.NewRequest(http.MethodPost, "http://127.0.0.1:1/", nil)
+		if guard {
+			req.Header.Set("Idempotency-Key", "k1")
+		}
+		setRequestBody(req, reqbody.Rewrite(small, f, "m-up", false))
+		first, _ := io.ReadAll(req.Body)
+		again, err := req.GetBody()
+		if guard {
+			if !errors.Is(err, errNoResend) {
+				t.Errorf("guarded GetBody after a read: %v, want errNoResend", err)
+			}
+			continue
+		}
+		if err != nil || !isInMemoryBody(again) {
+			t.Fatalf("GetBody: %T, %v", again, err)
+		}
+		if got, _ := io.ReadAll(again); string(got) != string(first) || len(got) != int(req.ContentLength) {
+			t.Errorf("GetBody gave %q, the first reader %q", got, first)
+		}
+	}
+	req = httptest.NewRequest(http.MethodPost, "http://127.0.0.1:1/", nil)
+	req.Header.Set("Idempotency-Key", "k1")
+	setRequestBody(req, reqbody.Rewrite(small, f, "m-up", false))
+	if again, err := req.GetBody(); err != nil || again == nil {
+		t.Errorf("guarded GetBody before any read: %v", err)
+	}
 
 	large := []byte(`{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("y", 64<<10) + `"}]}`)
 	f, _ = reqbody.Scan(large)

@@ -173,8 +173,10 @@ type upstreamReply struct {
 func (h *Handler) forward(c *call) {
 	rt := &h.runtime
 	var tried selector.Tried
-	var failures [selector.MaxAttempts]attemptInfo
-	nfail := 0
+	// The failed attempts, for the reply headers, the error body and the log line. Most
+	// requests succeed at once, so the list is only made when the first attempt fails (a
+	// [MaxAttempts] array here would cost every request 1 KiB of zeroed heap).
+	var failures []attemptInfo
 	var last *upstreamReply
 	defer func() { h.finish(&c.rec) }()
 	for n := 0; n < rt.attempts; {
@@ -220,10 +222,12 @@ func (h *Handler) forward(c *call) {
 			}
 			return
 		}
-		failures[nfail] = attemptInfo{Provider: t.Provider.Name, Target: t.Label, Status: out.status,
-			Class: out.class.String(), Error: out.reason}
-		nfail++
-		c.rec.attempts = failures[:nfail]
+		if failures == nil {
+			failures = make([]attemptInfo, 0, rt.attempts)
+		}
+		failures = append(failures, attemptInfo{Provider: t.Provider.Name, Target: t.Label, Status: out.status,
+			Class: out.class.String(), Error: out.reason})
+		c.rec.attempts = failures
 		if out.reply != nil {
 			last = out.reply
 		} else {
@@ -234,7 +238,7 @@ func (h *Handler) forward(c *call) {
 				zap.Int("status", out.status), zap.String("class", out.class.String()), zap.String("reason", out.reason))
 		}
 	}
-	c.rec.status, c.rec.outcome = h.fail(c.w, c.ep.dialect, &c.rec, c.p, failures[:nfail], last)
+	c.rec.status, c.rec.outcome = h.fail(c.w, c.ep.dialect, &c.rec, c.p, failures, last)
 }
 
 // attempt sends the request to one target. Nothing reaches the client unless the upstream
@@ -249,7 +253,7 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 		writeError(c.w, c.ep.dialect, http.StatusBadRequest, errInvalidRequest, "invalid_request", err.Error())
 		return outcome{done: true, class: selector.ClientError, status: http.StatusBadRequest}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.upstreamURL(t), nil)
+	req, err := t.newRequest(ctx, c.upstreamURL(t), len(r.Header)+2)
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, reason: "bad upstream url"}
 	}

@@ -3,6 +3,7 @@ package llmrouter
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -165,4 +166,41 @@ func (c *coolingCollector) Collect(ch chan<- prometheus.Metric) {
 	for p, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), p)
 	}
+}
+
+// cachedCounter is one series of a CounterVec, looked up on first use and then kept, so the
+// hot path hashes no label values for it. It is made on first use, not at load, so /metrics
+// shows only the series something was counted in, as with WithLabelValues.
+type cachedCounter struct{ v atomic.Value }
+
+// get returns vec's series for the label values a, b, d: the kept one, or, on a nil
+// cachedCounter, a lookup.
+func (c *cachedCounter) get(vec *prometheus.CounterVec, a, b, d string) prometheus.Counter {
+	if c == nil {
+		return vec.WithLabelValues(a, b, d)
+	}
+	if m, ok := c.v.Load().(prometheus.Counter); ok {
+		return m
+	}
+	m := vec.WithLabelValues(a, b, d)
+	c.v.Store(m)
+	return m
+}
+
+// successSeries are a target's series for its successful requests of its own model: the
+// request count and the two token counts (see finish).
+type successSeries [3]cachedCounter
+
+const (
+	seriesRequests = iota
+	seriesTokensIn
+	seriesTokensOut
+)
+
+// at returns one of the series, or nil (a plain lookup) on a nil successSeries.
+func (s *successSeries) at(i int) *cachedCounter {
+	if s == nil {
+		return nil
+	}
+	return &s[i]
 }

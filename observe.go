@@ -22,14 +22,23 @@ func (u tokenUsage) input() int64  { return u.PromptTokens + u.InputTokens }
 func (u tokenUsage) output() int64 { return u.CompletionTokens + u.OutputTokens }
 func (u tokenUsage) known() bool   { return u.input() > 0 || u.output() > 0 }
 
-// parseUsage reads the token counts of a raw usage object; anything else gives zero usage.
+// usageKeys are the token counts of both dialects, in tokenUsage's field order.
+var usageKeys = [...]string{"prompt_tokens", "completion_tokens", "input_tokens", "output_tokens"}
+
+// parseUsage reads the token counts of a raw usage object in one pass; anything else gives
+// zero usage. Each count is its key's first non-null value, as jsonscan.ObjectKey finds it.
 func parseUsage(raw []byte) tokenUsage {
-	return tokenUsage{
-		PromptTokens:     count(raw, "prompt_tokens"),
-		CompletionTokens: count(raw, "completion_tokens"),
-		InputTokens:      count(raw, "input_tokens"),
-		OutputTokens:     count(raw, "output_tokens"),
-	}
+	var n [len(usageKeys)]int64
+	var seen [len(usageKeys)]bool
+	jsonscan.Members(raw, func(k, v []byte) bool {
+		for f, key := range usageKeys {
+			if string(k) == key && !seen[f] && string(v) != "null" {
+				seen[f], n[f] = true, count(v)
+			}
+		}
+		return true
+	})
+	return tokenUsage{PromptTokens: n[0], CompletionTokens: n[1], InputTokens: n[2], OutputTokens: n[3]}
 }
 
 // replyUsage reads the top-level usage object of a non-streamed reply without decoding the
@@ -38,10 +47,10 @@ func replyUsage(body []byte) tokenUsage {
 	return parseUsage(jsonscan.ObjectKey(body, "usage"))
 }
 
-// count reads the non-negative integer value of key in the JSON object obj, or 0.
-func count(obj []byte, key string) int64 {
+// count reads a raw JSON value as a non-negative integer, or 0.
+func count(v []byte) int64 {
 	var n int64
-	for _, c := range jsonscan.ObjectKey(obj, key) {
+	for _, c := range v {
 		if c < '0' || c > '9' || n > 1<<50 {
 			return 0
 		}
@@ -81,17 +90,21 @@ type record struct {
 // is enabled.
 func (h *Handler) finish(rec *record) {
 	provider := "none"
-	if rec.target != nil {
-		provider = rec.target.Provider.Name
+	var kept *successSeries // nil: look the series up
+	if t := rec.target; t != nil {
+		provider = t.Provider.Name
+		if rec.outcome == "success" && rec.model == t.Model {
+			kept = &t.success // the common case
+		}
 		if rec.usage.known() {
-			tokensTotal.WithLabelValues(rec.model, provider, "input").Add(float64(rec.usage.input()))
-			tokensTotal.WithLabelValues(rec.model, provider, "output").Add(float64(rec.usage.output()))
+			kept.at(seriesTokensIn).get(tokensTotal, rec.model, provider, "input").Add(float64(rec.usage.input()))
+			kept.at(seriesTokensOut).get(tokensTotal, rec.model, provider, "output").Add(float64(rec.usage.output()))
 			if rec.cost > 0 {
 				costTotal.WithLabelValues(rec.model, provider).Add(rec.cost)
 			}
 		}
 	}
-	requestsTotal.WithLabelValues(rec.model, provider, rec.outcome).Inc()
+	kept.at(seriesRequests).get(requestsTotal, rec.model, provider, rec.outcome).Inc()
 
 	level := zapcore.InfoLevel
 	if rec.outcome == "failed" || rec.outcome == "exhausted" {

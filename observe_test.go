@@ -194,6 +194,15 @@ func TestObserveMetrics(t *testing.T) {
 		t.Errorf("tokens_total{input} moved by %v, want 3", d)
 	}
 
+	// A target keeps its success series after the first: later requests count in the same ones.
+	tr.chat(`{"model":"m"}`)
+	if d := counterValue(t, requestsTotal.WithLabelValues("m", "obsgood", "success")) - before; d != 2 {
+		t.Errorf("requests_total moved by %v after a second request, want 2", d)
+	}
+	if d := counterValue(t, tokensTotal.WithLabelValues("m", "obsgood", "input")) - tokensIn; d != 6 {
+		t.Errorf("tokens_total{input} moved by %v after a second request, want 6", d)
+	}
+
 	text := gatherText(t, reg)
 	if !strings.Contains(text, `caddy_llm_router_targets_cooling{provider="obsbad"} 1`) {
 		t.Errorf("cooling gauge missing or wrong:\n%s", grepLines(text, "targets_cooling"))

@@ -67,7 +67,7 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 		return h.readFailed(c, wd, resp.StatusCode, "reply truncated: "+transportReason(err))
 	case int64(buf.Len()) > h.runtime.maxResponse:
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply larger than max_response"}
-	case !json.Valid(buf.Bytes()):
+	case !jsonscan.Valid(buf.Bytes()):
 		// A reply framed by the connection's close and cut short, or garbage with a 200, would
 		// otherwise reach the client as a success; another target can still answer.
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply is not one whole JSON value"}

@@ -1,9 +1,11 @@
 package llmrouter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
@@ -80,12 +82,17 @@ type target struct {
 	up                    *upstream
 	// transport is up's client for the target's node.
 	transport http.RoundTripper
+	// reqs are the node's upstream requests by URL, one per endpoint, made at load time so
+	// that no attempt parses a URL (see newRequest). Targets on the same node share them.
+	reqs map[string]*http.Request
 	// auth is the value of up's key header, prepared once so no request builds it.
 	auth []string
 	// info is the public model's metadata (prices for cost), or nil.
 	info *catalog.ModelInfo
 	// secret removes the target's key and its fragments from upstream text; nil when keyless.
 	secret *redact.Secret
+	// success holds the target's series for successful requests (see finish).
+	success successSeries
 }
 
 // scrub removes the target's key, and any fragment of it that would narrow it down, from text
@@ -137,10 +144,19 @@ func (h *Handler) preparePools() error {
 	keyStates := make(map[string]*healthEntry)
 	secrets := make(map[string]*redact.Secret)
 	targets := make(map[*catalog.Target]*target, len(h.cat.Targets))
+	type nodeKey struct {
+		p    *catalog.Provider
+		node string
+	}
+	reqsByNode := make(map[nodeKey]map[string]*http.Request)
 	byState := make(map[string]*healthEntry, len(h.cat.Targets))
 	for _, ct := range h.cat.Targets {
 		t := &target{Target: ct, up: ups[ct.Provider], info: infos[ct.Model]}
 		t.transport = t.up.transportFor(ct.Node)
+		if t.reqs = reqsByNode[nodeKey{ct.Provider, ct.Node}]; t.reqs == nil {
+			t.reqs = nodeRequests(ct.Node, preparedPaths(ct.Provider))
+			reqsByNode[nodeKey{ct.Provider, ct.Node}] = t.reqs
+		}
 		// Two public models may map to the same upstream id on the same node and key: they are
 		// one real target and share its health.
 		if t.healthEntry = byState[ct.StateID]; t.healthEntry == nil {
@@ -194,4 +210,50 @@ func (h *Handler) preparePools() error {
 		h.pools[r.Name] = p
 	}
 	return nil
+}
+
+// preparedEndpoints are the endpoints whose upstream requests are made at load time; an
+// endpoint missing here still works, its URL parsed by every attempt.
+var preparedEndpoints = []*endpoint{chatEndpoint, completionEndpoint, embeddingEndpoint,
+	messagesEndpoint, countTokensEndpoint, responsesEndpoint}
+
+// preparedPaths are the paths under a node of provider p that attempts ask for: each prepared
+// endpoint's path there, once.
+func preparedPaths(p *catalog.Provider) []string {
+	paths := make([]string, 0, len(preparedEndpoints))
+	for _, ep := range preparedEndpoints {
+		if path := ep.pathAt(p); path != "" && !slices.Contains(paths, path) {
+			paths = append(paths, path)
+		}
+	}
+	return paths
+}
+
+// nodeRequests returns a node's request templates, keyed by URL: POST to the node's base URL
+// joined with each of paths, with no header, body or context. The set is fixed when the
+// config loads, so a URL no endpoint names (one with a client's query, say) is parsed per
+// attempt and never kept.
+func nodeRequests(node string, paths []string) map[string]*http.Request {
+	reqs := make(map[string]*http.Request, len(paths))
+	for _, path := range paths {
+		url := node + path
+		if req, err := http.NewRequest(http.MethodPost, url, nil); err == nil {
+			reqs[url] = req
+		}
+	}
+	return reqs
+}
+
+// newRequest returns the request for one attempt at url: a copy of the prepared template with
+// ctx and an empty header map sized for n headers, or a new request when url has no template.
+// The template's *url.URL is shared by every copy; nothing on the way (net/http, h1) writes to
+// it.
+func (t *target) newRequest(ctx context.Context, url string, n int) (*http.Request, error) {
+	tmpl := t.reqs[url]
+	if tmpl == nil {
+		return http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	}
+	req := tmpl.WithContext(ctx)
+	req.Header = make(http.Header, n)
+	return req, nil
 }

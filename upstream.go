@@ -98,16 +98,11 @@ func setRequestBody(req *http.Request, b reqbody.Body) {
 	if b.Len() <= inlineBodyMax {
 		// A per-attempt copy the collector owns: the transport may read it after RoundTrip
 		// returned without holding the pooled buffer.
-		buf := b.Bytes()
-		cur := bytes.NewReader(buf)
-		req.Body = io.NopCloser(cur)
-		req.GetBody = func() (io.ReadCloser, error) {
-			if guard && cur.Len() < len(buf) {
-				return nil, errNoResend
-			}
-			cur = bytes.NewReader(buf)
-			return io.NopCloser(cur), nil
-		}
+		ib := &inlineBody{buf: b.Bytes(), guard: guard}
+		ib.first.Reset(ib.buf)
+		ib.cur = &ib.first
+		req.Body = io.NopCloser(ib.cur)
+		req.GetBody = ib.again
 		return
 	}
 	cur := b.Reader()
@@ -119,6 +114,24 @@ func setRequestBody(req *http.Request, b reqbody.Body) {
 		cur = b.Reader()
 		return cur, nil
 	}
+}
+
+// inlineBody is a small request body's in-memory copy and the reader the transport has of it,
+// in one allocation.
+type inlineBody struct {
+	buf   []byte
+	cur   *bytes.Reader // the reader handed out last
+	first bytes.Reader
+	guard bool // refuse a resend once some of the body was read (see setRequestBody)
+}
+
+// again is the request's GetBody.
+func (ib *inlineBody) again() (io.ReadCloser, error) {
+	if ib.guard && ib.cur.Len() < len(ib.buf) {
+		return nil, errNoResend
+	}
+	ib.cur = bytes.NewReader(ib.buf)
+	return io.NopCloser(ib.cur), nil
 }
 
 // hasIdempotencyHeader reports whether h has a header that makes net/http treat a POST as

@@ -1,8 +1,10 @@
 package llmrouter
 
 import (
+	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -104,3 +106,85 @@ func TestUpstreamConnectionReused(t *testing.T) {
 		})
 	}
 }
+
+// Each attempt's request is a copy of a template made at load time: it must reach the same
+// URL as parsing the node's base URL joined with the endpoint's path would, base path and
+// escapes included, with its own header map and context.
+func TestPreparedRequests(t *testing.T) {
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Raw-Path", r.URL.EscapedPath())
+		if strings.HasSuffix(r.URL.Path, "/embeddings") {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"object":"list","data":[],"model":"m-up","usage":{"prompt_tokens":1,"total_tokens":1}}`))
+			return
+		}
+		okChat(w, r)
+	})
+	base := up.URL + "/deploy/a%2Fb/v1"
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("p", base, []string{"sk-1", "sk-2"}, "m", "m-up"),
+	}})
+	paths := preparedPaths(tr.targets[0].Provider)
+	if len(tr.targets) != 2 || len(paths) == 0 || len(tr.targets[0].reqs) != len(paths) {
+		t.Fatalf("targets %d, prepared requests %v", len(tr.targets), tr.targets[0].reqs)
+	}
+	if tr.targets[0].Node != base {
+		t.Fatalf("node %q, want %q", tr.targets[0].Node, base)
+	}
+	for _, path := range paths {
+		url := base + path
+		want, err := http.NewRequest(http.MethodPost, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := tr.targets[0].reqs[url]
+		if tmpl == nil {
+			t.Fatalf("%s: no template", url)
+		}
+		for _, tg := range tr.targets {
+			if tg.reqs[url] != tmpl {
+				t.Errorf("%s: targets on one node do not share its templates", path)
+			}
+		}
+		ctx := context.WithValue(context.Background(), testCtxKey{}, path)
+		a, err := tr.targets[0].newRequest(ctx, url, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := tr.targets[0].newRequest(context.Background(), url, 4)
+		if a.URL.String() != want.URL.String() || a.Host != want.Host || a.Method != http.MethodPost {
+			t.Errorf("%s: request %s %s (host %s), want POST %s (host %s)", path, a.Method, a.URL, a.Host, want.URL, want.Host)
+		}
+		if a.URL != tmpl.URL {
+			t.Errorf("%s: the URL was parsed again", path)
+		}
+		if a.Context().Value(testCtxKey{}) != path {
+			t.Errorf("%s: the attempt's context is not the request's", path)
+		}
+		a.Header.Set("X-Only-A", "1")
+		if b.Header.Get("X-Only-A") != "" || tmpl.Header.Get("X-Only-A") != "" {
+			t.Errorf("%s: attempts share a header map", path)
+		}
+	}
+	// A URL without a template (another path, a query) is parsed per attempt and not kept.
+	for _, url := range []string{base + "/other", base + "/chat/completions?beta=true"} {
+		req, err := tr.targets[0].newRequest(context.Background(), url, 0)
+		if err != nil || req.URL.String() != url {
+			t.Errorf("%s: %v, %v", url, req, err)
+		}
+		if tr.targets[0].reqs[url] != nil {
+			t.Errorf("%s: kept a template", url)
+		}
+	}
+
+	// Through the handler: the upstream sees the base path with its escape, for both endpoints.
+	for _, path := range []string{"/v1/chat/completions", "/v1/embeddings"} {
+		rec := tr.do(httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"model":"m","input":"x","messages":[]}`)))
+		want := "/deploy/a%2Fb/v1" + strings.TrimPrefix(path, "/v1")
+		if rec.Code != http.StatusOK || rec.Header().Get("X-Raw-Path") != want {
+			t.Errorf("%s: status %d, upstream path %q, want %q: %s", path, rec.Code, rec.Header().Get("X-Raw-Path"), want, rec.Body)
+		}
+	}
+}
+
+type testCtxKey struct{}

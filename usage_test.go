@@ -19,6 +19,10 @@ func TestReplyUsage(t *testing.T) {
 		{"no usage", `{"choices":[]}`, 0, 0},
 		{"truncated", `{"usage":{"prompt_tokens":3`, 0, 0},
 		{"negative ignored", `{"usage":{"prompt_tokens":-3,"completion_tokens":2}}`, 0, 2},
+		// One pass over the usage object keeps ObjectKey's rule: a key's first non-null value.
+		{"first non-null counts", `{"usage":{"prompt_tokens":null,"prompt_tokens":4,"completion_tokens":1,"completion_tokens":9}}`, 4, 1},
+		{"first non-null is not a number", `{"usage":{"prompt_tokens":"x","prompt_tokens":5,"output_tokens":{"a":1},"output_tokens":2}}`, 0, 0},
+		{"both dialects add up", `{"usage":{"input_tokens":2,"prompt_tokens":3,"output_tokens":1,"completion_tokens":1}}`, 5, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := replyUsage([]byte(tc.body))

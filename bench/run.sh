@@ -71,10 +71,10 @@ go build -o "$TMP/load" ./bench/load
 LOAD=("${GEN[@]}" "$TMP/load")
 CLK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
-mapfile -t PORTS < <("$TMP/load" -mode ports -n 12)
-((${#PORTS[@]} == 12)) || { log "could not find free ports"; exit 1; }
+mapfile -t PORTS < <("$TMP/load" -mode ports -n 13)
+((${#PORTS[@]} == 13)) || { log "could not find free ports"; exit 1; }
 UP=${PORTS[0]} SLOW=${PORTS[1]} P_RP=${PORTS[2]} P_LR=${PORTS[3]} P_MRP=${PORTS[4]} P_MLR=${PORTS[5]} ADMIN=${PORTS[6]}
-UPT=${PORTS[7]} P_RPT=${PORTS[8]} P_LRT=${PORTS[9]} P_LRH=${PORTS[10]} P_LRT11=${PORTS[11]}
+UPT=${PORTS[7]} P_RPT=${PORTS[8]} P_LRT=${PORTS[9]} P_LRH=${PORTS[10]} P_LRT11=${PORTS[11]} P_RPT11=${PORTS[12]}
 MODEL=bench-model
 
 # The fake upstream serves http:// on $UP and https:// on $UPT, with a CA it makes at start and
@@ -93,7 +93,8 @@ for _ in $(seq 100); do [[ -s $TMP/ca.pem ]] && break; sleep 0.1; done
 # One Caddy, both proxies configured alike: no access logs, error-level logging, the same
 # idle-connection pool size as the router's transport (256 per host; Caddy's default is 32).
 # llm_router_h1 puts its http:// node on the router's own HTTP/1.1 client (transport h1);
-# llm_router_tls11 (not in the default TARGETS) speaks HTTP/1.1 over TLS (versions 1.1).
+# reverse_proxy_tls11 and llm_router_tls11 (not in the default TARGETS) speak HTTP/1.1 over
+# TLS (versions 1.1 on both).
 # The _tls sites reach the upstream over https:// (HTTP/2, as both negotiate it), trusting
 # the run's CA. The mem_ sites point at the slow upstream and serve only the memory test.
 cat >"$TMP/Caddyfile" <<EOF
@@ -155,6 +156,17 @@ http://127.0.0.1:$P_LRH {
 			base_url http://127.0.0.1:$UP/v1
 			model $MODEL bench-1
 			transport h1
+		}
+	}
+}
+
+http://127.0.0.1:$P_RPT11 {
+	bind 127.0.0.1
+	reverse_proxy https://127.0.0.1:$UPT {
+		transport http {
+			tls_trust_pool file $TMP/ca.pem
+			keepalive_idle_conns_per_host 256
+			versions 1.1
 		}
 	}
 }
@@ -236,6 +248,7 @@ url_of() {
 	llm_router_tls) echo "http://127.0.0.1:$P_LRT/v1/chat/completions" ;;
 	llm_router_h1) echo "http://127.0.0.1:$P_LRH/v1/chat/completions" ;;
 	llm_router_tls11) echo "http://127.0.0.1:$P_LRT11/v1/chat/completions" ;;
+	reverse_proxy_tls11) echo "http://127.0.0.1:$P_RPT11/v1/chat/completions" ;;
 	mem_reverse_proxy) echo "http://127.0.0.1:$P_MRP/v1/chat/completions" ;;
 	mem_llm_router) echo "http://127.0.0.1:$P_MLR/v1/chat/completions" ;;
 	esac

@@ -12,7 +12,7 @@ import (
 
 // The targets of the comparison, in report order; a run reports those it measured. Memory
 // runs are labelled mem_<target>.
-var targets = []string{"direct", "reverse_proxy", "llm_router", "reverse_proxy_tls", "llm_router_tls", "llm_router_h1", "llm_router_tls11"}
+var targets = []string{"direct", "reverse_proxy", "llm_router", "reverse_proxy_tls", "llm_router_tls", "llm_router_h1", "reverse_proxy_tls11", "llm_router_tls11"}
 
 // pairs are the ratios reported: the router against reverse_proxy on each upstream scheme.
 var pairs = []struct{ a, b, label string }{
@@ -20,6 +20,8 @@ var pairs = []struct{ a, b, label string }{
 	{"llm_router_tls", "reverse_proxy_tls", "https:// upstream"},
 	{"llm_router", "llm_router_h1", "http:// upstream, net/http vs h1"},
 	{"llm_router_tls11", "reverse_proxy_tls", "https:// upstream, the router on HTTP/1.1 over TLS"},
+	{"llm_router_tls11", "reverse_proxy_tls11", "https:// upstream, both on HTTP/1.1 over TLS"},
+	{"reverse_proxy_tls11", "reverse_proxy_tls", "https:// upstream, reverse_proxy on HTTP/1.1 vs HTTP/2"},
 }
 
 // report summarises a run's JSON lines: medians over rounds per target, added latency paired

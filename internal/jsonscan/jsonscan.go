@@ -7,32 +7,47 @@ import "bytes"
 // ObjectKey returns the first non-null value of key in the JSON object obj,
 // or nil. Keys are compared as written, without unescaping.
 func ObjectKey(obj []byte, key string) []byte {
+	var v []byte
+	Members(obj, func(k, val []byte) bool {
+		if string(k) == key && !isNull(val) {
+			v = val
+			return false
+		}
+		return true
+	})
+	return v
+}
+
+// Members calls fn with the key (as written, without unescaping) and the raw value of each
+// member of the JSON object obj, in order, until fn returns false or a member is malformed.
+// It lets a caller read several keys in one pass.
+func Members(obj []byte, fn func(key, value []byte) bool) {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
-		return nil
+		return
 	}
 	i++
 	for {
 		i = skipSpace(obj, i)
 		if i >= len(obj) || obj[i] != '"' {
-			return nil // '}' or malformed
+			return // '}' or malformed
 		}
 		ks := i + 1
 		if i = skipString(obj, i); i < 0 {
-			return nil
+			return
 		}
 		k := obj[ks : i-1]
 		i = skipSpace(obj, i)
 		if i >= len(obj) || obj[i] != ':' {
-			return nil
+			return
 		}
 		i = skipSpace(obj, i+1)
 		vs := i
 		if i = skipValue(obj, i); i < 0 {
-			return nil
+			return
 		}
-		if string(k) == key && !isNull(obj[vs:i]) {
-			return obj[vs:i]
+		if !fn(k, obj[vs:i]) {
+			return
 		}
 		i = skipSpace(obj, i)
 		if i < len(obj) && obj[i] == ',' {
