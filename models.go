@@ -2,7 +2,6 @@ package llmrouter
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -84,7 +83,7 @@ func marshalModelList(data []modelEntry) []byte {
 
 // serveModels lists the models; a client whose key is scoped sees only what it may use.
 func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request, c *gate.Client) {
-	body := h.models
+	body := h.modelsReply
 	if c != nil {
 		allowed := make([]modelEntry, 0, len(h.modelEntries))
 		for _, e := range h.modelEntries {
@@ -97,17 +96,6 @@ func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request, c *gate.Cl
 		}
 	}
 	writeJSON(w, r, http.StatusOK, body)
-}
-
-// serveHealth says whether the router can serve at all: it has at least one target.
-func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
-	status, state := http.StatusOK, "ok"
-	if len(h.cat.Targets) == 0 {
-		status, state = http.StatusServiceUnavailable, "no_targets"
-	}
-	body := fmt.Appendf(nil, `{"status":%q,"providers":%d,"targets":%d,"models":%d}`+"\n",
-		state, len(h.cat.Providers), len(h.cat.Targets), len(h.cat.Models))
-	writeJSON(w, r, status, body)
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) {

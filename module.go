@@ -140,9 +140,9 @@ type Handler struct {
 	ups     []*upstream
 	targets []*target // every target, in catalog order
 	store   storeRefs
-	// modelEntries and models are the prepared /v1/models list and reply.
+	// modelEntries and modelsReply are the prepared /v1/models list and reply.
 	modelEntries []modelEntry
-	models       []byte
+	modelsReply  []byte
 	runtime      runtimeSettings
 	guard        guard
 	// envProxy, when set, stands in for the environment's proxy settings (tests).
@@ -226,7 +226,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	addLive(h)
 	h.modelEntries = modelList(cat, h.now())
-	h.models = marshalModelList(h.modelEntries)
+	h.modelsReply = marshalModelList(h.modelEntries)
 	h.logger.Info("llm_router ready",
 		zap.Int("providers", len(cat.Providers)),
 		zap.Int("targets", len(cat.Targets)),

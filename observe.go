@@ -1,73 +1,11 @@
 package llmrouter
 
 import (
-	"strconv"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 )
-
-// tokenUsage is what an upstream reported, in either dialect's field names.
-type tokenUsage struct {
-	PromptTokens     int64 `json:"prompt_tokens"`
-	CompletionTokens int64 `json:"completion_tokens"`
-	InputTokens      int64 `json:"input_tokens"`
-	OutputTokens     int64 `json:"output_tokens"`
-}
-
-func (u tokenUsage) input() int64  { return u.PromptTokens + u.InputTokens }
-func (u tokenUsage) output() int64 { return u.CompletionTokens + u.OutputTokens }
-func (u tokenUsage) known() bool   { return u.input() > 0 || u.output() > 0 }
-
-// usageKeys are the token counts of both dialects, in tokenUsage's field order.
-var usageKeys = [...]string{"prompt_tokens", "completion_tokens", "input_tokens", "output_tokens"}
-
-// parseUsage reads the token counts of a raw usage object in one pass; anything else gives
-// zero usage. Each count is its key's first non-null value, as jsonscan.ObjectKey finds it.
-func parseUsage(raw []byte) tokenUsage {
-	var n [len(usageKeys)]int64
-	var seen [len(usageKeys)]bool
-	jsonscan.Members(raw, func(k, v []byte) bool {
-		for f, key := range usageKeys {
-			if string(k) == key && !seen[f] && string(v) != "null" {
-				seen[f], n[f] = true, count(v)
-			}
-		}
-		return true
-	})
-	return tokenUsage{PromptTokens: n[0], CompletionTokens: n[1], InputTokens: n[2], OutputTokens: n[3]}
-}
-
-// replyUsage reads the top-level usage object of a non-streamed reply without decoding the
-// reply.
-func replyUsage(body []byte) tokenUsage {
-	return parseUsage(jsonscan.ObjectKey(body, "usage"))
-}
-
-// count reads a raw JSON value as a non-negative integer, or 0.
-func count(v []byte) int64 {
-	var n int64
-	for _, c := range v {
-		if c < '0' || c > '9' || n > 1<<50 {
-			return 0
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n
-}
-
-// cost in USD of a reply's usage at the target's model prices; 0 when either is unknown.
-func (t *target) cost(u tokenUsage) float64 {
-	if t.info == nil {
-		return 0
-	}
-	return (float64(u.input())*t.info.InputPrice + float64(u.output())*t.info.OutputPrice) / 1e6
-}
-
-func formatCost(usd float64) string { return strconv.FormatFloat(usd, 'f', 6, 64) }
 
 // record is what one request did: the log line and the metrics are made from it.
 type record struct {

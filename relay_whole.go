@@ -112,9 +112,9 @@ func hasErrorObject(doc []byte) bool {
 	return len(e) > 0 && e[0] == '{'
 }
 
-var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var replyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+func getBuffer() *bytes.Buffer { return replyBuffers.Get().(*bytes.Buffer) }
 
 func putBuffer(b *bytes.Buffer) {
 	// Very large buffers are left to the collector, so one huge reply does not pin memory.
@@ -122,5 +122,5 @@ func putBuffer(b *bytes.Buffer) {
 		return
 	}
 	b.Reset()
-	bufferPool.Put(b)
+	replyBuffers.Put(b)
 }
