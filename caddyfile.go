@@ -45,13 +45,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    include_usage
 //
 //	    provider <name> {
-//	        base_url <url>...              # repeatable: several nodes
+//	        preset <service>               # a known service's base_url, api and key header; default:
+//	                                         # the one named like the provider (groq, openrouter, ollama, ...)
+//	        base_url <url>...              # repeatable: several nodes; default: the preset's
 //	        keys <ref>...                  # {env.X} or {file.X}; one value may hold several keys
 //	        keys_file <path>               # one key a line
 //	        api openai|anthropic           # the provider's wire format; default openai
 //	        anthropic_version <version>    # api anthropic: when the client sent none; default 2023-06-01
 //	        key_header <header>            # default Authorization: Bearer <key> (x-api-key for anthropic)
 //	        model <public-name> [<upstream-id>]
+//	        model *                        # also accept <name>/<any-upstream-id> as is
+//	        wildcard_limit <n>             # distinct ids model * keeps at once; default 1024
+//	        header <name> <value>          # sent on every request; repeatable; placeholders resolved
+//	        query <name> <value>           # added to every request URL; repeatable
 //	        weight <n>
 //	        responses [on|off]             # serves the Responses API itself; default on for api.openai.com
 //	        sse_keep_event_names
@@ -170,6 +176,8 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch d.Val() {
+		case "preset":
+			p.Preset, err = oneArg(d)
 		case "base_url":
 			p.BaseURLs, err = appendArgs(d, p.BaseURLs)
 		case "keys":
@@ -192,6 +200,28 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 				mr.Upstream = args[1]
 			}
 			p.Models = append(p.Models, mr)
+		case "wildcard_limit":
+			p.WildcardLimit, err = parseInt(d)
+		case "header", "query":
+			kind := d.Val()
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				// Never echo the arguments: a value may be a literal secret.
+				return d.Errf("%s takes a name and a value, got %d arguments", kind, len(args))
+			}
+			m := &p.Headers
+			if kind == "query" {
+				m = &p.Query
+			}
+			if *m == nil {
+				*m = make(map[string]string)
+			}
+			for k := range *m {
+				if strings.EqualFold(k, args[0]) && (kind == "header" || k == args[0]) {
+					return d.Errf("provider '%s': %s '%s' given twice", p.Name, kind, args[0])
+				}
+			}
+			(*m)[args[0]] = args[1]
 		case "weight":
 			p.Weight, err = parseInt(d)
 		case "responses":
@@ -213,7 +243,16 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 		}
 	}
 	if len(p.BaseURLs) == 0 {
-		return d.Errf("provider '%s' needs at least one base_url", p.Name)
+		name := p.Preset
+		if name == "" {
+			name = p.Name
+		}
+		if _, ok := catalog.LookupPreset(name); !ok {
+			if p.Preset != "" {
+				return d.Errf("provider '%s': unknown preset '%s'; known presets: %s", p.Name, p.Preset, strings.Join(catalog.PresetNames(), ", "))
+			}
+			return d.Errf("provider '%s' needs at least one base_url, or a preset (%s)", p.Name, strings.Join(catalog.PresetNames(), ", "))
+		}
 	}
 	h.Providers = append(h.Providers, p)
 	return nil

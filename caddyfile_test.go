@@ -379,12 +379,15 @@ func TestCaddyfileErrors(t *testing.T) {
 			}
 		}`, []string{"unrecognized key option", "burst"}},
 		{"missing base_url", `llm_router {
-			provider groq {
+			provider mygroq {
 				keys {env.GROQ}
 				model m
 			}
-		}`, []string{"groq", "base_url"}},
-		{"empty provider", "llm_router {\n provider groq\n}", []string{"groq", "base_url"}},
+		}`, []string{"mygroq", "base_url"}},
+		{"empty provider", "llm_router {\n provider mygroq\n}", []string{"mygroq", "base_url"}},
+		{"unknown preset", "llm_router {\n provider mine {\n preset nope\n model m\n }\n}", []string{"unknown preset 'nope'", "groq", "ollama"}},
+		{"header without a value", "llm_router {\n provider groq {\n header X-Title\n }\n}", []string{"header takes a name and a value"}},
+		{"header twice", "llm_router {\n provider groq {\n header X-Title a\n header x-title b\n }\n}", []string{"header 'x-title' given twice"}},
 		{"provider without a name", "llm_router {\n provider\n}", []string{"provider"}},
 		{"provider with two names", "llm_router {\n provider a b {\n base_url http://x\n }\n}", []string{"b"}},
 		{"duplicate provider", `llm_router {

@@ -99,6 +99,9 @@ func storedStateMessage(model string) string {
 // when an Anthropic client sent one) and keeps Anthropic's headers (anthropic-beta above all,
 // whose unknown values OpenAI-compatible upstreams refuse with 400) from every other upstream.
 func setDialectHeaders(h http.Header, t *target) {
+	for k, v := range t.Provider.ExtraHeaders() {
+		h[k] = v
+	}
 	if t.Provider.API == catalog.APIAnthropic {
 		if len(h["Anthropic-Version"]) == 0 {
 			h["Anthropic-Version"] = t.up.anthropicVersion
@@ -117,8 +120,13 @@ func setDialectHeaders(h http.Header, t *target) {
 // `?beta=true`).
 func (c *call) upstreamURL(t *target) string {
 	u := t.Node + c.ep.pathAt(t.Provider)
+	sep := "?"
 	if q := c.r.URL.RawQuery; q != "" && c.ep.dialect == sse.Anthropic && c.ep.native(t.Provider) {
-		u += "?" + q
+		u += sep + q
+		sep = "&"
+	}
+	if q := t.Provider.ExtraQuery(); q != "" {
+		u += sep + q
 	}
 	return u
 }

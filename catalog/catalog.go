@@ -69,7 +69,22 @@ type Provider struct {
 	// Transport is the provider's egress settings with placeholders resolved, or nil for the
 	// defaults.
 	Transport *transport.Config
+	// Preset is the known service whose defaults the provider took ("" for none).
+	Preset string
+	// Wildcard says the provider serves `<name>/<any-upstream-id>` (`model *`), for up to
+	// WildcardLimit distinct ids at once.
+	Wildcard      bool
+	WildcardLimit int
+
+	// headers and query are the extra request headers and URL query, resolved: they may hold
+	// secrets, so they are unexported and never printed.
+	headers http.Header
+	query   string
+	// keys are the provider's keys, for targets made on demand (wildcard ids).
+	keys []providerKey
 }
+
+type providerKey struct{ key, fingerprint, stateID string }
 
 // Target is the unit that is picked, cooled and retried: a provider node, a key and a model.
 type Target struct {
@@ -221,11 +236,22 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 		return fmt.Errorf("provider %q defined twice", pc.Name)
 	}
 	b.names[pc.Name] = true
+	withPreset, preset, err := applyPreset(pc)
+	if err != nil {
+		return err
+	}
+	presetURL := preset != nil && len(pc.BaseURLs) == 0
+	pc = &withPreset
 	if len(pc.BaseURLs) == 0 {
-		return fmt.Errorf("provider %q: at least one base_url is required", pc.Name)
+		return fmt.Errorf("provider %q: at least one base_url is required (or a preset: %s)",
+			pc.Name, strings.Join(PresetNames(), ", "))
+	}
+	if presetURL && !preset.Keyless && len(pc.Keys) == 0 && pc.KeysFile == "" {
+		return fmt.Errorf("provider %q: its service needs keys (keys or keys_file)", pc.Name)
 	}
 	p := &Provider{
 		Name:              pc.Name,
+		Preset:            presetName(preset, pc),
 		Weight:            pc.Weight,
 		SSEKeepEventNames: pc.SSEKeepEventNames,
 		SSEKeepComments:   pc.SSEKeepComments,
@@ -270,24 +296,46 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 		}
 		p.Nodes = append(p.Nodes, node)
 	}
-	var err error
 	if p.Responses, err = servesResponses(pc, p); err != nil {
 		return err
 	}
+	if err := b.extras(pc, p); err != nil {
+		return err
+	}
 	if len(pc.Models) == 0 {
-		return fmt.Errorf("provider %q: no models", pc.Name)
+		return fmt.Errorf("provider %q: no models (list them with model, or accept any id with model *)", pc.Name)
+	}
+	if pc.WildcardLimit < 0 {
+		return fmt.Errorf("provider %q: wildcard_limit must not be negative", pc.Name)
 	}
 	seen := make(map[string]bool, len(pc.Models))
+	models := make([]ModelRoute, 0, len(pc.Models))
 	for _, m := range pc.Models {
 		if m.Name == "" {
 			return fmt.Errorf("provider %q: model without a name", pc.Name)
 		}
+		if m.Name == Wildcard {
+			if m.Upstream != "" && m.Upstream != Wildcard {
+				return fmt.Errorf("provider %q: model * takes no upstream id", pc.Name)
+			}
+			if p.Wildcard {
+				return fmt.Errorf("provider %q: model * listed twice", pc.Name)
+			}
+			p.Wildcard = true
+			p.WildcardLimit = pc.WildcardLimit
+			if p.WildcardLimit == 0 {
+				p.WildcardLimit = DefaultWildcardLimit
+			}
+			continue
+		}
+		models = append(models, m)
 		if seen[m.Name] {
 			return fmt.Errorf("provider %q: model %q listed twice", pc.Name, m.Name)
 		}
 		seen[m.Name] = true
 		b.declared[m.Name] = true
 	}
+	pc.Models = models
 
 	keys, err := b.providerKeys(pc)
 	if err != nil {
@@ -316,6 +364,9 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 	}
 
 	b.cat.Providers = append(b.cat.Providers, p)
+	for _, k := range kinfo {
+		p.keys = append(p.keys, providerKey{key: k.key, fingerprint: k.fingerprint, stateID: k.stateID})
+	}
 	perModel := make(map[string][]*Target, len(pc.Models))
 	b.byProvider[p.Name] = perModel
 	for _, m := range pc.Models {

@@ -26,10 +26,16 @@ type ProviderConfig struct {
 	// and unique; letters, digits, '-', '_' and '.'.
 	Name string `json:"name"`
 
+	// Preset names a known service (see PresetNames: `groq`, `openrouter`, `ollama`, ...) whose
+	// base URL, API and key header the provider gets where it does not set them itself. Default:
+	// the preset named like the provider, if there is one, so `provider groq` needs no base_url.
+	// An unknown preset is an error.
+	Preset string `json:"preset,omitempty"`
+
 	// BaseURLs are the provider's nodes: API roots such as `https://api.groq.com/openai/v1`, to
-	// which the endpoint path (`/chat/completions`) is appended. At least one is required; each
-	// node x key x model is a separate target.
-	BaseURLs []string `json:"base_urls"`
+	// which the endpoint path (`/chat/completions`) is appended. Required unless a preset gives
+	// one; each node x key x model is a separate target.
+	BaseURLs []string `json:"base_urls,omitempty"`
 
 	// Keys are references to API keys, resolved when the config is loaded: write them as
 	// `{env.NAME}` or `{file./path}` placeholders. One resolved value may hold several keys
@@ -59,8 +65,28 @@ type ProviderConfig struct {
 	// the bare key.
 	KeyHeader string `json:"key_header,omitempty"`
 
-	// Models maps the public model names this provider serves to its own upstream ids.
+	// Models maps the public model names this provider serves to its own upstream ids. A model
+	// named `*` (without an upstream id) lets clients send `<provider>/<any-upstream-id>` and
+	// reach that id as is, with the provider's nodes, keys and failover; a bare name never
+	// matches it.
 	Models []ModelRoute `json:"models,omitempty"`
+
+	// WildcardLimit bounds how many distinct upstream ids clients may reach through `model *`
+	// at once: each keeps its own targets and cooldowns. When it is full, the least recently
+	// used id that is not cooling is forgotten; when every one is cooling, a new id gets 429.
+	// Default 1024.
+	WildcardLimit int `json:"wildcard_limit,omitempty"`
+
+	// Headers are sent on every request to this provider (OpenRouter's `HTTP-Referer` and
+	// `X-Title`, for example). Values may be placeholders ({env.X}, {file.X}), resolved when the
+	// config loads; values are never logged or shown. They may not set the key header, a
+	// hop-by-hop header, Host, Content-Length or Content-Type. Default: none.
+	Headers map[string]string `json:"headers,omitempty"`
+
+	// Query holds parameters added to the URL of every request to this provider (Azure-style
+	// `api-version`, for example). Values may be placeholders, resolved when the config loads,
+	// and are never logged or shown. Default: none.
+	Query map[string]string `json:"query,omitempty"`
 
 	// Weight is this provider's share under the weighted strategy, relative to other providers
 	// in the same pool. Default 1.
