@@ -70,6 +70,13 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 		return
 	}
 	p := h.pools[f.Model]
+	if p == nil && h.wild != nil {
+		var err error
+		if p, err = h.wildcardPool(f.Model); err != nil {
+			h.wildcardRefused(w, ep.dialect, f.Model, err)
+			return
+		}
+	}
 	if p == nil {
 		writeError(w, ep.dialect, http.StatusNotFound, errInvalidRequest, "model_not_found",
 			fmt.Sprintf("the model %q does not exist or has no usable provider; GET /v1/models lists them", clipEcho(f.Model)))
@@ -90,7 +97,7 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 		return
 	}
 	c := &call{w: w, r: r, ep: ep, body: body, lease: lease, f: f, p: p,
-		rec: record{model: p.route.Name, start: h.now()}}
+		rec: record{model: p.recordName(), start: h.now()}}
 	if ep == responsesEndpoint {
 		if c.nativeOnly = needsStoredState(body); c.nativeOnly && !p.servesNatively() {
 			writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "stored_state_unsupported", storedStateMessage(f.Model))

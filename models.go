@@ -66,7 +66,9 @@ func modelList(cat *catalog.Catalog, now time.Time) []modelEntry {
 
 // marshalModelList is the /v1/models reply: OpenAI's list, which is also Anthropic's with its
 // paging fields (the whole list is one page).
-func marshalModelList(data []modelEntry) []byte {
+// wildcard names the `model *` providers: they accept `<provider>/<any-upstream-id>` beyond the
+// models listed.
+func marshalModelList(data []modelEntry, wildcard []string) []byte {
 	var first, last string
 	if len(data) > 0 {
 		first, last = data[0].ID, data[len(data)-1].ID
@@ -77,7 +79,9 @@ func marshalModelList(data []modelEntry) []byte {
 		HasMore bool         `json:"has_more"`
 		FirstID string       `json:"first_id"`
 		LastID  string       `json:"last_id"`
-	}{"list", data, false, first, last})
+		// WildcardProviders accept any upstream id as `<provider>/<id>`.
+		WildcardProviders []string `json:"wildcard_providers,omitempty"`
+	}{"list", data, false, first, last, wildcard})
 	return append(body, '\n')
 }
 
@@ -91,8 +95,14 @@ func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request, c *gate.Cl
 				allowed = append(allowed, e)
 			}
 		}
-		if len(allowed) < len(h.modelEntries) {
-			body = marshalModelList(allowed)
+		var wild []string
+		for _, p := range h.wildNames {
+			if c.Allows(wildcardMetricName(p)) {
+				wild = append(wild, p)
+			}
+		}
+		if len(allowed) < len(h.modelEntries) || len(wild) < len(h.wildNames) {
+			body = marshalModelList(allowed, wild)
 		}
 	}
 	writeJSON(w, r, http.StatusOK, body)

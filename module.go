@@ -5,6 +5,7 @@
 package llmrouter
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -133,13 +134,17 @@ type Handler struct {
 	// aliases clients can call, with providers, context length and prices. Off when empty.
 	ModelsPage string `json:"models_page,omitempty"`
 
-	logger  *zap.Logger
-	now     func() time.Time
-	cat     *catalog.Catalog
-	pools   map[string]*pool
-	ups     []*upstream
-	targets []*target // every target, in catalog order
-	store   storeRefs
+	logger *zap.Logger
+	now    func() time.Time
+	cat    *catalog.Catalog
+	pools  map[string]*pool
+	// wild holds the `model *` providers' pools by provider name; nil when there are none.
+	wild map[string]*wildPool
+	// wildNames are the `model *` providers in config order, for /v1/models.
+	wildNames []string
+	ups       []*upstream
+	targets   []*target // every target, in catalog order
+	store     storeRefs
 	// modelEntries and modelsReply are the prepared /v1/models list and reply.
 	modelEntries []modelEntry
 	modelsReply  []byte
@@ -226,7 +231,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	addLive(h)
 	h.modelEntries = modelList(cat, h.now())
-	h.modelsReply = marshalModelList(h.modelEntries)
+	for _, p := range cat.Providers {
+		if p.Wildcard {
+			h.wildNames = append(h.wildNames, p.Name)
+		}
+	}
+	h.modelsReply = marshalModelList(h.modelEntries, h.wildNames)
 	h.logger.Info("llm_router ready",
 		zap.Int("providers", len(cat.Providers)),
 		zap.Int("targets", len(cat.Targets)),
@@ -263,7 +273,11 @@ func (h *Handler) Cleanup() error {
 	for _, u := range h.ups {
 		u.closeIdleConnections()
 	}
-	return h.store.release()
+	var errs []error
+	for _, wp := range h.wild {
+		errs = append(errs, wp.close())
+	}
+	return errors.Join(append(errs, h.store.release())...)
 }
 
 // ServeHTTP routes the request to the matching endpoint, or to next for paths it does not own.

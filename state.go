@@ -120,6 +120,16 @@ type pool struct {
 	// apis has a bit for each provider API among the targets (apiBit), so that an endpoint
 	// no target can serve is answered at once.
 	apis uint8
+	// metricName, when set, stands for the route's name in metrics (a wildcard id's pool).
+	metricName string
+}
+
+// recordName is the model name a request on p is recorded under in logs and metrics.
+func (p *pool) recordName() string {
+	if p.metricName != "" {
+		return p.metricName
+	}
+	return p.route.Name
 }
 
 func (h *Handler) preparePools() error {
@@ -209,6 +219,7 @@ func (h *Handler) preparePools() error {
 		p.sel = selector.NewPool(members, strategy, h.store.cursor("llm_router/cursor/"+r.Name))
 		h.pools[r.Name] = p
 	}
+	h.prepareWildcards(ups, defStrategy, keyStates, secrets)
 	return nil
 }
 

@@ -1,0 +1,206 @@
+package llmrouter
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// wildProvider is a `model *` provider on url with keys.
+func wildProvider(name, url string, keys ...string) catalog.ProviderConfig {
+	return catalog.ProviderConfig{Name: name, BaseURLs: []string{url}, Keys: keys,
+		Models: []catalog.ModelRoute{{Name: "listed", Upstream: "listed-up"}, {Name: "*"}}}
+}
+
+func upstreamModel(t *testing.T, body []byte) string {
+	t.Helper()
+	var v struct{ Model string }
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("upstream body %s: %v", body, err)
+	}
+	return v.Model
+}
+
+func TestWildcardReachesUpstreamID(t *testing.T) {
+	up := newFakeUpstream(t, okChat)
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{wildProvider("or", up.URL, "k-one")}})
+	for _, id := range []string{"meta-llama/llama-3.3-70b-instruct", "qwen2.5:7b", "listed-up"} {
+		rec := tr.chat(`{"model":"or/` + id + `","messages":[]}`)
+		if rec.Code != 200 {
+			t.Fatalf("%s: status %d %s", id, rec.Code, rec.Body)
+		}
+		got := up.received()
+		if m := upstreamModel(t, got[len(got)-1].Body); m != id {
+			t.Errorf("upstream got model %q, want %q", m, id)
+		}
+		if got[len(got)-1].Header.Get("Authorization") != "Bearer k-one" {
+			t.Errorf("%s: no key sent", id)
+		}
+		if h := rec.Header().Get("X-Llm-Router-Upstream-Model"); h != id {
+			t.Errorf("upstream model header %q", h)
+		}
+	}
+	if !strings.Contains(tr.logs.String(), `"upstream_model":"qwen2.5:7b"`) {
+		t.Error("the request log does not name the upstream id")
+	}
+	// A bare name never matches the wildcard, nor does an unknown provider.
+	for _, name := range []string{"qwen2.5:7b", "meta-llama/llama-3.3-70b-instruct", "nope/qwen2.5:7b"} {
+		if rec := tr.chat(`{"model":"` + name + `","messages":[]}`); rec.Code != 404 {
+			t.Errorf("%s: status %d, want 404", name, rec.Code)
+		}
+	}
+	// /v1/models lists the listed model only and says the provider takes any id.
+	rec := tr.do(httptest.NewRequest(http.MethodGet, "/v1/models", nil))
+	var list struct {
+		Data              []struct{ ID string }
+		WildcardProviders []string `json:"wildcard_providers"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Data) != 1 || list.Data[0].ID != "listed" || len(list.WildcardProviders) != 1 || list.WildcardProviders[0] != "or" {
+		t.Errorf("models %s", rec.Body)
+	}
+}
+
+func TestWildcardFailsOverAcrossKeys(t *testing.T) {
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer k-bad" {
+			status(401)(w, r)
+			return
+		}
+		okChat(w, r)
+	})
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{wildProvider("or", up.URL, "k-bad", "k-good")}})
+	for i := 0; i < 4; i++ {
+		if rec := tr.chat(`{"model":"or/some/model","messages":[]}`); rec.Code != 200 {
+			t.Fatalf("request %d: status %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	bad := 0
+	for _, r := range up.received() {
+		if r.Header.Get("Authorization") == "Bearer k-bad" {
+			bad++
+		}
+	}
+	if bad != 1 {
+		t.Errorf("the refused key was tried %d times, want once: it cools", bad)
+	}
+	// The key's cooldown is the key's, shared with the listed model's targets.
+	before := up.calls.Load()
+	if rec := tr.chat(`{"model":"listed","messages":[]}`); rec.Code != 200 || up.calls.Load() != before+1 {
+		t.Errorf("listed model: status %d, %d calls: the cooling key was tried again", rec.Code, up.calls.Load()-before)
+	}
+}
+
+func TestWildcardRejectsInvalidIDs(t *testing.T) {
+	up := newFakeUpstream(t, okChat)
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{wildProvider("or", up.URL, "k")}})
+	long := "or/" + strings.Repeat("x", 5000)
+	for _, name := range []string{"or/", "or//x", `or/a b`, `or/a\"b`, "or/é", long} {
+		body, _ := json.Marshal(map[string]any{"model": name, "messages": []any{}})
+		rec := tr.chat(string(body))
+		if rec.Code != 400 {
+			t.Errorf("%q: status %d, want 400", clipEcho(name), rec.Code)
+		}
+		if rec.Body.Len() > 1024 {
+			t.Errorf("%q: the error echoes too much (%d bytes)", clipEcho(name), rec.Body.Len())
+		}
+	}
+	if up.calls.Load() != 0 {
+		t.Errorf("an invalid id reached the upstream")
+	}
+}
+
+func TestWildcardLimit(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() && strings.Contains(upstreamModelString(r), "cool") {
+			status(503)(w, r)
+			return
+		}
+		okChat(w, r)
+	})
+	p := wildProvider("or", up.URL, "k")
+	p.WildcardLimit = 2
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+	wp := tr.wild["or"]
+	send := func(id string) int { return tr.chat(`{"model":"or/` + id + `","messages":[]}`).Code }
+
+	// Healthy ids are evicted least recently used first: memory stays bounded.
+	for i, id := range []string{"a", "b", "a", "c", "d", "e"} {
+		tr.clock.Advance(time.Second)
+		if code := send(id); code != 200 {
+			t.Fatalf("%s: %d", id, code)
+		}
+		if n := len(wp.ids); n > 2 {
+			t.Fatalf("after %d ids, %d kept", i+1, n)
+		}
+	}
+	if wp.ids["e"] == nil || wp.ids["d"] == nil {
+		t.Errorf("the most recent ids are not the ones kept: %v", keysOf(wp.ids))
+	}
+	// Cooling ids are not evicted: with every kept id cooling, a new id is refused.
+	tr.clock.Advance(time.Second)
+	if send("cool-1") != 503 || send("cool-2") != 503 {
+		t.Fatal("the failing ids did not fail")
+	}
+	rec := tr.chat(`{"model":"or/fresh","messages":[]}`)
+	if rec.Code != 429 || !strings.Contains(rec.Body.String(), "too_many_model_ids") || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("full of cooling ids: status %d %s", rec.Code, rec.Body)
+	}
+	// Once a cooldown is over, its id makes room again.
+	failing.Store(false)
+	tr.clock.Advance(2 * time.Minute)
+	if code := send("fresh"); code != 200 {
+		t.Errorf("after the cooldowns: %d", code)
+	}
+}
+
+// TestWildcardCooldownSurvivesReload: a reload provisions the new config before the old one
+// is cleaned up; the wildcard ids the old one kept, and their cooldowns, carry over.
+func TestWildcardCooldownSurvivesReload(t *testing.T) {
+	up := newFakeUpstream(t, status(503))
+	cfg := func() *Handler {
+		return &Handler{Providers: []catalog.ProviderConfig{wildProvider("or", up.URL, "k")}}
+	}
+	old := newTestRouter(t, cfg())
+	if rec := old.chat(`{"model":"or/vendor/model-x","messages":[]}`); rec.Code != 503 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	calls := up.calls.Load()
+
+	fresh := newTestRouter(t, cfg())
+	if err := old.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	rec := fresh.chat(`{"model":"or/vendor/model-x","messages":[]}`)
+	if rec.Code != 503 || up.calls.Load() != calls {
+		t.Errorf("after the reload: status %d, %d more upstream calls: the cooldown was lost", rec.Code, up.calls.Load()-calls)
+	}
+	// An id the old config never saw is tried.
+	if fresh.chat(`{"model":"or/other","messages":[]}`); up.calls.Load() == calls {
+		t.Error("a new id was not tried")
+	}
+}
+
+func upstreamModelString(r *http.Request) string {
+	var v struct{ Model string }
+	_ = json.NewDecoder(r.Body).Decode(&v)
+	return v.Model
+}
+
+func keysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
