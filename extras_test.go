@@ -74,3 +74,34 @@ func headerText(h http.Header) string {
 	_ = h.Write(&b)
 	return b.String()
 }
+
+// TestProviderExtraSecretsScrubbed: an upstream that quotes a header or query value that came
+// from a placeholder, in an error, has it removed before the client or a log sees it; a literal
+// value is not a secret and is left.
+func TestProviderExtraSecretsScrubbed(t *testing.T) {
+	t.Setenv("LLMR_TEST_HDR", "hdrsecret-5Qw8ZpLm3")
+	t.Setenv("LLMR_TEST_QRY", "qrysecret-Vx7Rt2Kn9")
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(400)
+		_, _ = w.Write([]byte(`{"error":{"message":"bad: X-Org=` + r.Header.Get("X-Org") + ` q=` + r.URL.RawQuery +
+			` site=` + r.Header.Get("X-Site") + `","type":"invalid_request_error"}}`))
+	})
+	p := provider("p", up.URL, []string{"sk-key-zz"}, "m", "m")
+	p.Headers = map[string]string{"X-Org": "{env.LLMR_TEST_HDR}", "X-Site": "literal-site"}
+	p.Query = map[string]string{"token": "{env.LLMR_TEST_QRY}"}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+	rec := tr.chat(`{"model":"m","messages":[]}`)
+	if rec.Code != 400 {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	body := rec.Body.String()
+	for _, s := range []string{"hdrsecret-5Qw8ZpLm3", "qrysecret-Vx7Rt2Kn9", "hdrsecret", "qrysecret"} {
+		if strings.Contains(body, s) || strings.Contains(tr.logs.String(), s) {
+			t.Errorf("%q reached the client or the logs: %s", s, body)
+		}
+	}
+	if !strings.Contains(body, "literal-site") {
+		t.Errorf("a literal header value was scrubbed too: %s", body)
+	}
+}

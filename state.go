@@ -97,14 +97,20 @@ type target struct {
 
 // scrub removes the target's key, and any fragment of it that would narrow it down, from text
 // an upstream sent, before a client or a log may see it (the rule is in package redact).
-func (t *target) scrub(text []byte) []byte { return t.secret.Redact(text) }
+func (t *target) scrub(text []byte) []byte {
+	text = t.secret.Redact(text)
+	for _, s := range t.up.extraSecrets {
+		text = s.Redact(text)
+	}
+	return text
+}
 
 // scrubString is scrub for a short string, such as a transport error that quotes the upstream.
 func (t *target) scrubString(s string) string {
-	if t.secret == nil || s == "" {
+	if t.secret == nil && len(t.up.extraSecrets) == 0 || s == "" {
 		return s
 	}
-	return string(t.secret.Redact([]byte(s)))
+	return string(t.scrub([]byte(s)))
 }
 
 // cooling reports whether the target is out of rotation, by its own or its key's cooldown.
@@ -143,6 +149,9 @@ func (h *Handler) preparePools() error {
 		if p.Transport != nil && p.Transport.TLSInsecureSkipVerify {
 			h.logger.Warn("tls_insecure_skip_verify is on: upstream certificates are not verified, so anyone on the path can read and change requests and keys",
 				zap.String("provider", p.Name))
+		}
+		for _, s := range p.SecretValues() {
+			u.extraSecrets = append(u.extraSecrets, redact.New(s))
 		}
 		ups[p] = u
 		h.ups = append(h.ups, u)

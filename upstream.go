@@ -11,6 +11,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/h1"
+	"github.com/llmrouter/caddy-llm-router/internal/redact"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/transport"
@@ -28,6 +29,9 @@ type upstream struct {
 	anthropicVersion []string
 	// keyHeader is the canonical header that carries the provider's key.
 	keyHeader string
+	// extraSecrets are the provider's header and query values that came from placeholders,
+	// removed from upstream text like its keys (set by preparePools).
+	extraSecrets []*redact.Secret
 	// Metric handles, looked up once so the hot path does no label hashing for them.
 	attempts      [selector.ClientGone + 1]prometheus.Counter
 	latency, ttft prometheus.Observer

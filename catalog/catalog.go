@@ -80,6 +80,7 @@ type Provider struct {
 	// secrets, so they are unexported and never printed.
 	headers http.Header
 	query   string
+	secrets []string
 	// keys are the provider's keys, for targets made on demand (wildcard ids).
 	keys []providerKey
 }

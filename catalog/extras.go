@@ -77,6 +77,18 @@ func (p *Provider) ExtraHeaders() http.Header { return p.headers }
 // none). It may hold secrets: callers must not log it.
 func (p *Provider) ExtraQuery() string { return p.query }
 
+// SecretValues returns the values of the provider's headers and query parameters that came
+// from placeholders ({env.X}, {file.X}): they are treated as secrets, like keys, and removed from
+// upstream text before anyone sees it. Callers must not log them.
+func (p *Provider) SecretValues() []string { return p.secrets }
+
+// noteSecret records v as a secret when it was resolved from a placeholder in raw.
+func (p *Provider) noteSecret(raw, v string) {
+	if v != "" && v != raw {
+		p.secrets = append(p.secrets, v)
+	}
+}
+
 // reservedHeaders may not be set with `header`: the router owns them.
 var reservedHeaders = map[string]bool{
 	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true,
@@ -107,6 +119,7 @@ func (b *builder) extras(pc *ProviderConfig, p *Provider) error {
 				return fmt.Errorf("provider %q: header %s: its value holds a line break or NUL", pc.Name, canon)
 			}
 			p.headers[canon] = []string{v}
+			p.noteSecret(pc.Headers[name], v)
 		}
 	}
 	if len(pc.Query) > 0 {
@@ -115,7 +128,9 @@ func (b *builder) extras(pc *ProviderConfig, p *Provider) error {
 			if name == "" {
 				return fmt.Errorf("provider %q: query parameter without a name", pc.Name)
 			}
-			q.Set(name, b.resolve(pc.Query[name]))
+			v := b.resolve(pc.Query[name])
+			q.Set(name, v)
+			p.noteSecret(pc.Query[name], v)
 		}
 		p.query = q.Encode()
 	}
