@@ -1,0 +1,57 @@
+package llmrouter
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestReadmeTenProviders adapts and provisions the README's ten-provider example: with presets
+// no provider needs a base_url, and each gets its service's.
+func TestReadmeTenProviders(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(raw), "Ten providers, four lines each at most:\n\n```caddyfile\n")
+	if !ok {
+		t.Fatal("README no longer has the ten-provider example")
+	}
+	block, _, _ := strings.Cut(after, "```")
+	for _, k := range []string{"GROQ_API_KEYS", "CEREBRAS_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY", "NVIDIA_API_KEYS",
+		"DEEPSEEK_API_KEY", "DASHSCOPE_API_KEY", "ANTHROPIC_API_KEY", "MOONSHOT_API_KEY"} {
+		t.Setenv(k, "key-for-"+k)
+	}
+	out := adaptCaddyfile(t, ":8080 {\n"+block+"}\n")
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Routes []struct {
+						Handle []json.RawMessage `json:"handle"`
+					} `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var h Handler
+	if err := json.Unmarshal(cfg.Apps.HTTP.Servers["srv0"].Routes[0].Handle[0], &h); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTestRouter(t, &h)
+	if n := len(tr.cat.Providers); n != 10 {
+		t.Fatalf("%d providers, want 10", n)
+	}
+	for _, p := range tr.cat.Providers {
+		if p.Preset != p.Name || len(p.Nodes) != 1 {
+			t.Errorf("%s: preset %q nodes %v", p.Name, p.Preset, p.Nodes)
+		}
+	}
+	if len(tr.wildNames) != 5 {
+		t.Errorf("wildcard providers %v", tr.wildNames)
+	}
+}
