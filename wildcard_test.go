@@ -204,3 +204,34 @@ func keysOf[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestWildcardScopedKey: a gateway key scoped to `or/*` reaches any id of the wildcard
+// provider, and a key scoped to a listed model does not reach the wildcard.
+func TestWildcardScopedKey(t *testing.T) {
+	t.Setenv("LLMR_TEST_GW_WILD", "gw-wild-secret-1")
+	t.Setenv("LLMR_TEST_GW_LISTED", "gw-listed-secret-2")
+	up := newFakeUpstream(t, okChat)
+	tr := newTestRouter(t, &Handler{
+		Providers: []catalog.ProviderConfig{wildProvider("or", up.URL, "k")},
+		Auth: &AuthConfig{Keys: []GatewayKey{
+			{Name: "wild", Key: "{env.LLMR_TEST_GW_WILD}", Models: []string{"or/*"}},
+			{Name: "listed", Key: "{env.LLMR_TEST_GW_LISTED}", Models: []string{"listed"}},
+		}},
+	})
+	body := `{"model":"or/vendor/any-1","messages":[]}`
+	if rec := tr.chat(body, "Authorization", "Bearer gw-wild-secret-1"); rec.Code != 200 {
+		t.Errorf("or/* key: %d %s", rec.Code, rec.Body)
+	}
+	if rec := tr.chat(body, "Authorization", "Bearer gw-listed-secret-2"); rec.Code != 403 {
+		t.Errorf("listed-only key: %d, want 403", rec.Code)
+	}
+	models := tr.do(withHeader(httptest.NewRequest(http.MethodGet, "/v1/models", nil), "Authorization", "Bearer gw-listed-secret-2"))
+	if strings.Contains(models.Body.String(), "wildcard_providers") {
+		t.Errorf("a key without or/* is told of the wildcard: %s", models.Body)
+	}
+}
+
+func withHeader(r *http.Request, k, v string) *http.Request {
+	r.Header.Set(k, v)
+	return r
+}

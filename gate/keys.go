@@ -44,7 +44,8 @@ type Client struct {
 // Allows reports whether the client may use the model name. Names match the configured ones
 // exactly. A "provider/model" name is also allowed when the bare model after the first slash is
 // allowed: a key scoped to a model may reach it through any provider, but a key scoped to
-// "groq/x" may not use the bare "x", which could route to other providers.
+// "groq/x" may not use the bare "x", which could route to other providers. "groq/*" allows every
+// name through groq: its listed models and, with `model *`, any upstream id.
 func (c *Client) Allows(model string) bool {
 	if c == nil || model == "" {
 		return false
@@ -55,8 +56,12 @@ func (c *Client) Allows(model string) bool {
 	if _, ok := c.models[model]; ok {
 		return true
 	}
-	if _, bare, ok := strings.Cut(model, "/"); ok && bare != "" {
-		_, ok := c.models[bare]
+	if prov, bare, ok := strings.Cut(model, "/"); ok && bare != "" {
+		if _, ok := c.models[bare]; ok {
+			return true
+		}
+		// `provider/*` allows every id of a `model *` provider.
+		_, ok := c.models[prov+"/*"]
 		return ok
 	}
 	return false
