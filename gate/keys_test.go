@@ -208,6 +208,7 @@ func TestClientAllows(t *testing.T) {
 		"fast":                {}, // an alias
 		"groq/llama-3.3-70b":  {},
 		"meta/llama-3.1-405b": {},
+		"openrouter/*":        {}, // every name through openrouter
 	}}
 	all := &Client{}
 	tests := []struct {
@@ -233,6 +234,11 @@ func TestClientAllows(t *testing.T) {
 		{scoped, "gpt-4o/", false},
 		{scoped, "/gpt-4o", true},
 		{scoped, "", false},
+		{scoped, "openrouter/meta-llama/llama-3.3-70b-instruct", true},
+		{scoped, "openrouter/x", true},
+		{scoped, "openrouter/", false},
+		{scoped, "meta-llama/llama-3.3-70b-instruct", false},
+		{scoped, "groq/anything", false},
 	}
 	for _, tt := range tests {
 		if got := tt.c.Allows(tt.model); got != tt.want {
