@@ -238,11 +238,15 @@ var preparedEndpoints = []*endpoint{chatEndpoint, completionEndpoint, embeddingE
 	messagesEndpoint, countTokensEndpoint, responsesEndpoint}
 
 // preparedPaths are the paths under a node of provider p that attempts ask for: each prepared
-// endpoint's path there, once.
+// endpoint's path there, once, with the provider's extra query (as upstreamURL adds it).
 func preparedPaths(p *catalog.Provider) []string {
 	paths := make([]string, 0, len(preparedEndpoints))
 	for _, ep := range preparedEndpoints {
-		if path := ep.pathAt(p); path != "" && !slices.Contains(paths, path) {
+		path := ep.pathAt(p)
+		if path != "" && p.ExtraQuery() != "" {
+			path += "?" + p.ExtraQuery()
+		}
+		if path != "" && !slices.Contains(paths, path) {
 			paths = append(paths, path)
 		}
 	}

@@ -27,6 +27,8 @@ type wildPool struct {
 	// keys holds each key's health, redactor and header value, by KeyStateID: loaded once per
 	// config, like a listed model's.
 	keys map[string]*wildKey
+	// reqs are each node's request templates (see target.newRequest), shared by its targets.
+	reqs map[string]map[string]*http.Request
 
 	mu     sync.RWMutex
 	ids    map[string]*wildEntry
@@ -64,7 +66,10 @@ func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*upstream, strategy
 			continue
 		}
 		wp := &wildPool{prov: p, up: ups[p], strategy: strategy, keys: make(map[string]*wildKey),
-			ids: make(map[string]*wildEntry)}
+			ids: make(map[string]*wildEntry), reqs: make(map[string]map[string]*http.Request)}
+		for _, node := range p.Nodes {
+			wp.reqs[node] = nodeRequests(node, preparedPaths(p))
+		}
 		for _, ct := range p.WildcardTargets("x") { // one target per key and node: the keys
 			if ct.KeyStateID == "" || wp.keys[ct.KeyStateID] != nil {
 				continue
@@ -224,7 +229,7 @@ func (wp *wildPool) newPool(id string, refs *storeRefs) *pool {
 	members := make([]selector.Member, len(cts))
 	byState := make(map[string]*healthEntry, len(cts))
 	for i, ct := range cts {
-		t := &target{Target: ct, up: wp.up, transport: wp.up.transportFor(ct.Node)}
+		t := &target{Target: ct, up: wp.up, transport: wp.up.transportFor(ct.Node), reqs: wp.reqs[ct.Node]}
 		if t.healthEntry = byState[ct.StateID]; t.healthEntry == nil {
 			if refs != nil {
 				t.healthEntry = refs.health("llm_router/target/" + ct.StateID)
