@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,17 +121,13 @@ func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*upstream, strategy
 	for name, ks := range carry {
 		wp := h.wild[name]
 		// Most recent first; an id kept by two older configs comes once.
-		for i := 1; i < len(ks); i++ {
-			for j := i; j > 0 && ks[j].used > ks[j-1].used; j-- {
-				ks[j], ks[j-1] = ks[j-1], ks[j]
-			}
-		}
+		sort.Slice(ks, func(i, j int) bool { return ks[i].used > ks[j].used })
 		for _, k := range ks {
 			if len(wp.ids) >= wp.prov.WildcardLimit {
 				break
 			}
 			if wp.ids[k.id] == nil {
-				e := wp.newEntry(k.id, h)
+				e := wp.newEntry(k.id)
 				e.used.Store(k.used)
 				wp.ids[k.id] = e
 			}
@@ -173,7 +170,7 @@ func (h *Handler) wildcardPool(name string) (*pool, error) {
 	if len(wp.ids) >= wp.prov.WildcardLimit && !wp.evict(now) {
 		return nil, errWildcardFull
 	}
-	e = wp.newEntry(id, h)
+	e = wp.newEntry(id)
 	e.used.Store(now)
 	wp.ids[id] = e
 	return e.pool, nil
@@ -207,7 +204,7 @@ func (e *wildEntry) cooling(now int64) bool {
 }
 
 // newEntry makes the pool for id with its state in the store, held by the entry's references.
-func (wp *wildPool) newEntry(id string, h *Handler) *wildEntry {
+func (wp *wildPool) newEntry(id string) *wildEntry {
 	e := new(wildEntry)
 	e.pool = wp.newPool(id, &e.refs)
 	return e

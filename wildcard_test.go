@@ -235,3 +235,27 @@ func withHeader(r *http.Request, k, v string) *http.Request {
 	r.Header.Set(k, v)
 	return r
 }
+
+// TestWildcardAfterCleanup: a request that reaches a config already cleaned up (a reload in
+// flight) is served with state of its own, and nothing is kept or left in the store.
+func TestWildcardAfterCleanup(t *testing.T) {
+	up := newFakeUpstream(t, okChat)
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{wildProvider("or", up.URL, "k")}})
+	if rec := tr.chat(`{"model":"or/a","messages":[]}`); rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if err := tr.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if rec := tr.chat(`{"model":"or/b","messages":[]}`); rec.Code != 200 {
+		t.Fatalf("after cleanup: status %d", rec.Code)
+	}
+	if n := len(tr.wild["or"].ids); n != 0 {
+		t.Errorf("%d ids kept after cleanup", n)
+	}
+	for _, ct := range tr.cat.Providers[0].WildcardTargets("a") {
+		if _, ok := store.References("llm_router/target/" + ct.StateID); ok {
+			t.Errorf("the store still holds %s", ct.StateID)
+		}
+	}
+}
