@@ -117,6 +117,24 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}})
 		hfBenchServe(b, tr, "bench-model")
 	})
+	b.Run("wildcard", func(b *testing.B) {
+		// provider/<any-id> on a `model *` provider, once the id's pool exists.
+		var keys []string
+		for i := range 5 {
+			keys = append(keys, "sk-bench-"+strconv.Itoa(i))
+		}
+		p := provider("bench-w", "http://bench-w.invalid/v1", keys)
+		p.Models = []catalog.ModelRoute{{Name: "*"}}
+		tr := newTestRouter(b, &Handler{Providers: []catalog.ProviderConfig{p}})
+		pl, err := tr.wildcardPool("bench-w/vendor/bench-model")
+		if err != nil || pl == nil {
+			b.Fatalf("wildcard pool: %v", err)
+		}
+		for _, t := range pl.targets {
+			t.transport = hfMemTransport{}
+		}
+		hfBenchServe(b, tr, "bench-w/vendor/bench-model")
+	})
 	b.Run("targets=35k", func(b *testing.B) {
 		tr := newTestRouter(b, &Handler{Catalogs: []string{"catalog/testdata/scale-35k.json"}})
 		if n := len(tr.cat.Targets); n < 30000 {
