@@ -42,6 +42,8 @@ type modelRow struct {
 type modelsPage struct {
 	Models  []modelRow
 	Aliases []modelRow
+	// Wildcard are the `model *` providers: any of their upstream ids works as provider/id.
+	Wildcard []string
 }
 
 func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
@@ -104,6 +106,7 @@ func (h *Handler) serveModelsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Models = append(page.Models, row)
 	}
+	page.Wildcard = h.wildNames
 	renderPage(w, r, modelsTemplate, page)
 }
 
@@ -164,5 +167,8 @@ var modelsTemplate = template.Must(template.New("models").Parse(`<!doctype html>
 <table><thead><tr><th>Alias</th><th>Providers</th></tr></thead><tbody>
 {{range .Aliases}}<tr><td><code>{{.Name}}</code></td><td>{{.Providers}}</td></tr>
 {{end}}</tbody></table>{{end}}
+{{if .Wildcard}}<h2>Any model of a provider</h2>
+<p>These providers take any of their own model ids: send <code>provider/id</code>.</p>
+<ul>{{range .Wildcard}}<li><code>{{.}}/&lt;id&gt;</code></li>{{end}}</ul>{{end}}
 </body></html>
 `))

@@ -259,3 +259,13 @@ func TestWildcardAfterCleanup(t *testing.T) {
 		}
 	}
 }
+
+func TestWildcardOnModelsPage(t *testing.T) {
+	up := newFakeUpstream(t, okChat)
+	tr := newTestRouter(t, &Handler{ModelsPage: "/models.html",
+		Providers: []catalog.ProviderConfig{wildProvider("or", up.URL, "k")}})
+	rec := tr.do(httptest.NewRequest(http.MethodGet, "/models.html", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "<code>or/&lt;id&gt;</code>") {
+		t.Errorf("models page: %d %s", rec.Code, rec.Body)
+	}
+}
