@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
 )
 
 // TestReadmeTenProviders adapts and provisions the README's ten-provider example: with presets
@@ -53,5 +55,30 @@ func TestReadmeTenProviders(t *testing.T) {
 	}
 	if len(tr.wildNames) != 5 {
 		t.Errorf("wildcard providers %v", tr.wildNames)
+	}
+}
+
+// TestLocalPresetSendsNoKey: a local preset (here ollama, its base URL pointed at a fake) sends
+// no key header, and serves `model *` ids as is.
+func TestLocalPresetSendsNoKey(t *testing.T) {
+	up := newFakeUpstream(t, okChat)
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{{
+		Name: "ollama", BaseURLs: []string{up.URL + "/v1"}, Models: []catalog.ModelRoute{{Name: "*"}},
+	}}})
+	if p := tr.cat.Providers[0]; p.Preset != "ollama" || p.KeyCount != 0 {
+		t.Fatalf("preset %q keys %d", p.Preset, p.KeyCount)
+	}
+	rec := tr.chat(`{"model":"ollama/qwen2.5:7b","messages":[]}`, "Authorization", "Bearer client-credential")
+	if rec.Code != 200 {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	got := up.received()[0]
+	if got.Path != "/v1/chat/completions" {
+		t.Errorf("path %s", got.Path)
+	}
+	for _, h := range []string{"Authorization", "X-Api-Key"} {
+		if v := got.Header.Get(h); v != "" {
+			t.Errorf("a keyless preset sent %s: %q", h, v)
+		}
 	}
 }
