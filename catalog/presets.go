@@ -21,16 +21,20 @@ type Preset struct {
 }
 
 // presets is the table of known services, one row each. Each row cites the public page that
-// documents its OpenAI-compatible (or Anthropic) base URL. A preset never brings models: list
-// them with `model`, or accept any with `model *`.
+// documents its OpenAI-compatible (or Anthropic) base URL; "not re-checked" marks a row whose
+// page was not read when the table was written (the URL is the well-known one, seen only in
+// third-party docs or not looked up). A preset never brings models: list them with `model`, or
+// accept any with `model *`.
 var presets = map[string]Preset{
-	// https://platform.openai.com/docs/api-reference (the API root)
+	// https://platform.openai.com/docs/api-reference (the API root; not re-checked)
 	"openai": {BaseURL: "https://api.openai.com/v1", API: APIOpenAI},
-	// https://docs.anthropic.com/en/api/messages (POST https://api.anthropic.com/v1/messages, x-api-key)
+	// https://docs.anthropic.com/en/api/messages (POST https://api.anthropic.com/v1/messages,
+	// x-api-key; not re-checked)
 	"anthropic": {BaseURL: "https://api.anthropic.com/v1", API: APIAnthropic},
 	// https://console.groq.com/docs/openai
 	"groq": {BaseURL: "https://api.groq.com/openai/v1", API: APIOpenAI},
-	// https://inference-docs.cerebras.ai/resources/openai
+	// https://inference-docs.cerebras.ai/resources/openai (not re-checked: seen in third-party
+	// docs quoting it)
 	"cerebras": {BaseURL: "https://api.cerebras.ai/v1", API: APIOpenAI},
 	// https://openrouter.ai/docs/quick-start. OpenRouter's optional attribution headers can be
 	// added with `header HTTP-Referer <your-site>` and `header X-Title <your-app>`.
@@ -39,29 +43,35 @@ var presets = map[string]Preset{
 	"deepseek": {BaseURL: "https://api.deepseek.com", API: APIOpenAI},
 	// https://docs.x.ai/api/integrations (OpenAI SDK, baseURL https://api.x.ai/v1)
 	"xai": {BaseURL: "https://api.x.ai/v1", API: APIOpenAI},
-	// https://docs.mistral.ai/api/ (servers: https://api.mistral.ai/v1)
+	// https://docs.mistral.ai/api/ (servers: https://api.mistral.ai/v1; not re-checked)
 	"mistral": {BaseURL: "https://api.mistral.ai/v1", API: APIOpenAI},
 	// https://docs.together.ai/docs/inference/openai-compatibility
 	"together": {BaseURL: "https://api.together.ai/v1", API: APIOpenAI},
-	// https://docs.fireworks.ai/tools-sdks/openai-compatibility
+	// https://docs.fireworks.ai/tools-sdks/openai-compatibility (not re-checked: seen in
+	// third-party docs)
 	"fireworks": {BaseURL: "https://api.fireworks.ai/inference/v1", API: APIOpenAI},
 	// https://build.nvidia.com/ (NVIDIA API Catalog: NIM endpoints at integrate.api.nvidia.com/v1)
 	"nvidia": {BaseURL: "https://integrate.api.nvidia.com/v1", API: APIOpenAI},
 	// https://www.alibabacloud.com/help/en/model-studio/compatibility-of-openai-with-dashscope
-	// (international endpoint; mainland China is https://dashscope.aliyuncs.com/compatible-mode/v1)
+	// (international endpoint, seen in third-party docs; Alibaba's Chinese page documents the
+	// mainland one, https://dashscope.aliyuncs.com/compatible-mode/v1)
 	"dashscope": {BaseURL: "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", API: APIOpenAI},
-	// https://platform.moonshot.ai/docs/api/chat (international; mainland China is api.moonshot.cn)
+	// https://platform.kimi.ai/docs/api/overview (international, as quoted by third-party docs;
+	// Kimi's Chinese page documents the mainland one, https://api.moonshot.cn/v1)
 	"moonshot": {BaseURL: "https://api.moonshot.ai/v1", API: APIOpenAI},
 	// https://docs.z.ai/guides/develop/openai/python (Z.ai, international GLM)
 	"zai": {BaseURL: "https://api.z.ai/api/paas/v4", API: APIOpenAI},
-	// https://docs.bigmodel.cn/cn/guide/develop/openai/introduction (Zhipu, mainland GLM)
+	// https://docs.bigmodel.cn/cn/guide/develop/openai/introduction (Zhipu, mainland GLM; not
+	// re-checked)
 	"zhipu": {BaseURL: "https://open.bigmodel.cn/api/paas/v4", API: APIOpenAI},
 	// https://platform.minimax.io/docs/api-reference/text-openai-api (international; mainland
 	// China is https://api.minimaxi.com/v1)
 	"minimax": {BaseURL: "https://api.minimax.io/v1", API: APIOpenAI},
-	// https://docs.perplexity.ai/docs/sonar/openai-compatibility
+	// https://docs.perplexity.ai/docs/sonar/openai-compatibility (chat/completions is an alias
+	// of its Sonar endpoint there)
 	"perplexity": {BaseURL: "https://api.perplexity.ai", API: APIOpenAI},
-	// https://ai.google.dev/gemini-api/docs/openai (Gemini through its OpenAI-compatible endpoint)
+	// https://ai.google.dev/gemini-api/docs/openai (Gemini through its OpenAI-compatible
+	// endpoint; the page itself not re-checked, the URL seen in third-party docs)
 	"gemini": {BaseURL: "https://generativelanguage.googleapis.com/v1beta/openai", API: APIOpenAI},
 	// https://docs.ollama.com/api/openai-compatibility (local, no key)
 	"ollama": {BaseURL: "http://127.0.0.1:11434/v1", API: APIOpenAI, Keyless: true},
@@ -70,7 +80,8 @@ var presets = map[string]Preset{
 	// https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html (vllm serve, port 8000;
 	// a key only with --api-key)
 	"vllm": {BaseURL: "http://127.0.0.1:8000/v1", API: APIOpenAI, Keyless: true},
-	// https://github.com/ggml-org/llama.cpp/tree/master/tools/server (llama-server, port 8080)
+	// https://github.com/ggml-org/llama.cpp/tree/master/tools/server (llama-server listens on
+	// 127.0.0.1:8080 by default; read on a mirror of its docs)
 	"llamacpp": {BaseURL: "http://127.0.0.1:8080/v1", API: APIOpenAI, Keyless: true},
 }
 
