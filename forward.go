@@ -209,7 +209,7 @@ func (h *Handler) forward(c *call) {
 		out.reason = t.scrubString(out.reason)
 		if out.class != selector.ClientGone {
 			t.health.Record(out.class, out.status)
-			t.up.attempts[out.class].Inc()
+			t.conn.attempts[out.class].Inc()
 		}
 		if out.class.Retryable() {
 			h.cool(t, out, h.now())
@@ -268,7 +268,7 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	setDialectHeaders(req.Header, t)
 	setRequestBody(req, b)
 	if t.auth != nil {
-		req.Header[t.up.keyHeader] = t.auth
+		req.Header[t.conn.keyHeader] = t.auth
 	}
 
 	sent := h.now()
@@ -291,7 +291,7 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 		return outcome{class: selector.UpstreamDown, reason: transportReason(err)}
 	}
 	defer resp.Body.Close()
-	t.up.latency.Observe(h.now().Sub(sent).Seconds())
+	t.conn.latency.Observe(h.now().Sub(sent).Seconds())
 	if wd == nil {
 		// Whole replies (and error bodies) must keep arriving.
 		wd = startWatchdog(timeout{rt.streamIdleTimeout, "reply stalled beyond stream_idle_timeout"}, cancel)

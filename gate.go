@@ -92,8 +92,8 @@ func (h *Handler) provisionGuard(resolve catalog.Resolver) error {
 		// The store key carries the rpm, so a reload that changes the limit starts a new window,
 		// and the key's fingerprint, never the key.
 		id := "llm_router/limiter/" + c.Name + "/" + c.Fingerprint + "/" + strconv.Itoa(c.RPM)
-		v, _, _ := store.LoadOrNew(id, func() (caddy.Destructor, error) { return limiterEntry{gate.NewLimiter(c.RPM)}, nil })
-		h.store.keys = append(h.store.keys, id)
+		v, _, _ := reloadStore.LoadOrNew(id, func() (caddy.Destructor, error) { return limiterEntry{gate.NewLimiter(c.RPM)}, nil })
+		h.held.ids = append(h.held.ids, id)
 		h.guard.limiters[c.Name] = v.(limiterEntry).Limiter
 	}
 	return nil

@@ -329,7 +329,7 @@ func TestIntegrationExampleCaddyfile(t *testing.T) {
 // reference count.
 func storeRefCounts() map[string]int {
 	var keys []string
-	store.Range(func(k, _ any) bool {
+	reloadStore.Range(func(k, _ any) bool {
 		if s, ok := k.(string); ok && strings.HasPrefix(s, "llm_router/") {
 			keys = append(keys, s)
 		}
@@ -337,7 +337,7 @@ func storeRefCounts() map[string]int {
 	})
 	refs := make(map[string]int, len(keys))
 	for _, k := range keys {
-		if n, ok := store.References(k); ok {
+		if n, ok := reloadStore.References(k); ok {
 			refs[k] = n
 		}
 	}
@@ -346,7 +346,7 @@ func storeRefCounts() map[string]int {
 
 // storedCoolUntil reads a health entry's cooldown deadline without taking a reference.
 func storedCoolUntil(id string) (until int64, found bool) {
-	store.Range(func(k, v any) bool {
+	reloadStore.Range(func(k, v any) bool {
 		if k != id {
 			return true
 		}

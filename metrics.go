@@ -101,14 +101,14 @@ func forgetSeries(h *Handler) {
 	providers := make(map[string]bool)
 	models := make(map[string]bool)
 	for o := range live.handlers {
-		for _, u := range o.ups {
+		for _, u := range o.conns {
 			providers[u.provider.Name] = true
 		}
 		for m := range o.pools {
 			models[m] = true
 		}
 	}
-	for _, u := range h.ups {
+	for _, u := range h.conns {
 		if p := u.provider.Name; !providers[p] {
 			providers[p] = true // a provider twice in h is deleted once
 			l := prometheus.Labels{"provider": p}

@@ -142,9 +142,9 @@ type Handler struct {
 	wild map[string]*wildPool
 	// wildNames are the `model *` providers in config order, for /v1/models.
 	wildNames []string
-	ups       []*upstream
+	conns     []*providerConn
 	targets   []*target // every target, in catalog order
-	store     storeRefs
+	held      heldEntries
 	// modelEntries and modelsReply are the prepared /v1/models list and reply.
 	modelEntries []modelEntry
 	modelsReply  []byte
@@ -270,14 +270,14 @@ func (h *Handler) Validate() error { return nil }
 func (h *Handler) Cleanup() error {
 	removeLive(h)
 	forgetSeries(h)
-	for _, u := range h.ups {
+	for _, u := range h.conns {
 		u.closeIdleConnections()
 	}
 	var errs []error
 	for _, wp := range h.wild {
 		errs = append(errs, wp.close())
 	}
-	return errors.Join(append(errs, h.store.release())...)
+	return errors.Join(append(errs, h.held.release())...)
 }
 
 // ServeHTTP routes the request to the matching endpoint, or to next for paths it does not own.

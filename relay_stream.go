@@ -162,7 +162,7 @@ func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, w
 	hdr["X-Accel-Buffering"] = accelNo
 	h.setRouteHeaders(c, t, n)
 	c.rec.ttfb = h.now().Sub(c.rec.start)
-	t.up.ttft.Observe(c.rec.ttfb.Seconds())
+	t.conn.ttft.Observe(c.rec.ttfb.Seconds())
 	w.WriteHeader(resp.StatusCode)
 	client := &lazyFlusher{w: w, rc: http.NewResponseController(w)}
 	wd.beforeRead = client.flush

@@ -16,10 +16,11 @@ import (
 	"github.com/llmrouter/caddy-llm-router/selector"
 )
 
-// store keeps target and key health and pool cursors across config reloads. Caddy provisions
-// the new config before it cleans up the old one, so an entry that both configs use is never
-// dropped in between. Entries are keyed by hashes (catalog StateIDs), never by raw keys.
-var store = caddy.NewUsagePool()
+// reloadStore keeps target and key health and pool cursors across config reloads. Caddy
+// provisions the new config before it cleans up the old one, so an entry that both configs use
+// is never dropped in between. Entries are keyed by hashes (catalog StateIDs), never by raw
+// keys.
+var reloadStore = caddy.NewUsagePool()
 
 type healthEntry struct {
 	selector.State
@@ -34,13 +35,13 @@ type cursorEntry struct{ atomic.Uint64 }
 
 func (*cursorEntry) Destruct() error { return nil }
 
-// storeRefs remembers exactly the store keys one Provision loaded, so Cleanup releases those
-// and nothing else (releasing a key twice would steal another config's reference).
-type storeRefs struct{ keys []string }
+// heldEntries remembers exactly the reloadStore entries one Provision loaded, so Cleanup releases
+// those and nothing else (releasing an entry twice would steal another config's reference).
+type heldEntries struct{ ids []string }
 
-func (s *storeRefs) health(id string) *healthEntry {
-	v, _, _ := store.LoadOrNew(id, func() (caddy.Destructor, error) { return new(healthEntry), nil })
-	s.keys = append(s.keys, id)
+func (s *heldEntries) health(id string) *healthEntry {
+	v, _, _ := reloadStore.LoadOrNew(id, func() (caddy.Destructor, error) { return new(healthEntry), nil })
+	s.ids = append(s.ids, id)
 	return v.(*healthEntry)
 }
 
@@ -54,20 +55,20 @@ func (e *healthEntry) recovered(now int64) (until int64, ok bool) {
 	return until, old != until && e.ended.CompareAndSwap(old, until)
 }
 
-func (s *storeRefs) cursor(id string) *atomic.Uint64 {
-	v, _, _ := store.LoadOrNew(id, func() (caddy.Destructor, error) { return new(cursorEntry), nil })
-	s.keys = append(s.keys, id)
+func (s *heldEntries) cursor(id string) *atomic.Uint64 {
+	v, _, _ := reloadStore.LoadOrNew(id, func() (caddy.Destructor, error) { return new(cursorEntry), nil })
+	s.ids = append(s.ids, id)
 	return &v.(*cursorEntry).Uint64
 }
 
-func (s *storeRefs) release() error {
+func (s *heldEntries) release() error {
 	var errs []error
-	for _, k := range s.keys {
-		if _, err := store.Delete(k); err != nil {
+	for _, k := range s.ids {
+		if _, err := reloadStore.Delete(k); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	s.keys = nil
+	s.ids = nil
 	return errors.Join(errs...)
 }
 
@@ -79,7 +80,7 @@ type target struct {
 	key    *selector.State // nil for a keyless provider
 	// healthEntry and keyEntry hold health and key, with their cooldown-end log marks.
 	healthEntry, keyEntry *healthEntry
-	up                    *upstream
+	conn                  *providerConn
 	// transport is up's client for the target's node.
 	transport http.RoundTripper
 	// reqs are the node's upstream requests by URL, one per endpoint, made at load time so
@@ -99,7 +100,7 @@ type target struct {
 // an upstream sent, before a client or a log may see it (the rule is in package redact).
 func (t *target) scrub(text []byte) []byte {
 	text = t.secret.Redact(text)
-	for _, s := range t.up.extraSecrets {
+	for _, s := range t.conn.extraSecrets {
 		text = s.Redact(text)
 	}
 	return text
@@ -107,7 +108,7 @@ func (t *target) scrub(text []byte) []byte {
 
 // scrubString is scrub for a short string, such as a transport error that quotes the upstream.
 func (t *target) scrubString(s string) string {
-	if t.secret == nil && len(t.up.extraSecrets) == 0 || s == "" {
+	if t.secret == nil && len(t.conn.extraSecrets) == 0 || s == "" {
 		return s
 	}
 	return string(t.scrub([]byte(s)))
@@ -140,9 +141,9 @@ func (p *pool) recordName() string {
 
 func (h *Handler) preparePools() error {
 	defStrategy, _ := selector.ParseStrategy(h.Strategy)
-	ups := make(map[*catalog.Provider]*upstream, len(h.cat.Providers))
+	ups := make(map[*catalog.Provider]*providerConn, len(h.cat.Providers))
 	for _, p := range h.cat.Providers {
-		u, err := newUpstream(p, h.runtime)
+		u, err := newProviderConn(p, h.runtime)
 		if err != nil {
 			return fmt.Errorf("provider %q: %w", p.Name, err)
 		}
@@ -154,7 +155,7 @@ func (h *Handler) preparePools() error {
 			u.extraSecrets = append(u.extraSecrets, redact.New(s))
 		}
 		ups[p] = u
-		h.ups = append(h.ups, u)
+		h.conns = append(h.conns, u)
 	}
 	infos := make(map[string]*catalog.ModelInfo, len(h.cat.Models))
 	for _, m := range h.cat.Models {
@@ -170,8 +171,8 @@ func (h *Handler) preparePools() error {
 	reqsByNode := make(map[nodeKey]map[string]*http.Request)
 	byState := make(map[string]*healthEntry, len(h.cat.Targets))
 	for _, ct := range h.cat.Targets {
-		t := &target{Target: ct, up: ups[ct.Provider], info: infos[ct.Model]}
-		t.transport = t.up.transportFor(ct.Node)
+		t := &target{Target: ct, conn: ups[ct.Provider], info: infos[ct.Model]}
+		t.transport = t.conn.transportFor(ct.Node)
 		if t.reqs = reqsByNode[nodeKey{ct.Provider, ct.Node}]; t.reqs == nil {
 			t.reqs = nodeRequests(ct.Node, preparedPaths(ct.Provider))
 			reqsByNode[nodeKey{ct.Provider, ct.Node}] = t.reqs
@@ -179,13 +180,13 @@ func (h *Handler) preparePools() error {
 		// Two public models may map to the same upstream id on the same node and key: they are
 		// one real target and share its health.
 		if t.healthEntry = byState[ct.StateID]; t.healthEntry == nil {
-			t.healthEntry = h.store.health("llm_router/target/" + ct.StateID)
+			t.healthEntry = h.held.health("llm_router/target/" + ct.StateID)
 			byState[ct.StateID] = t.healthEntry
 		}
 		t.health = &t.healthEntry.State
 		if ct.KeyStateID != "" {
 			if t.keyEntry = keyStates[ct.KeyStateID]; t.keyEntry == nil {
-				t.keyEntry = h.store.health("llm_router/key/" + ct.KeyStateID)
+				t.keyEntry = h.held.health("llm_router/key/" + ct.KeyStateID)
 				keyStates[ct.KeyStateID] = t.keyEntry
 			}
 			t.key = &t.keyEntry.State
@@ -225,7 +226,7 @@ func (h *Handler) preparePools() error {
 			}
 			members[i] = selector.Member{Target: t.health, Key: t.key, Weight: ct.Provider.Weight}
 		}
-		p.sel = selector.NewPool(members, strategy, h.store.cursor("llm_router/cursor/"+r.Name))
+		p.sel = selector.NewPool(members, strategy, h.held.cursor("llm_router/cursor/"+r.Name))
 		h.pools[r.Name] = p
 	}
 	h.prepareWildcards(ups, defStrategy, keyStates, secrets)

@@ -596,7 +596,7 @@ func TestStreamClientGoneCancelsUpstream(t *testing.T) {
 	}
 
 	rs.Client().CloseIdleConnections()
-	for _, u := range tr.ups {
+	for _, u := range tr.conns {
 		u.closeIdleConnections()
 	}
 	const slack = 3

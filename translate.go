@@ -104,7 +104,7 @@ func setDialectHeaders(h http.Header, t *target) {
 	}
 	if t.Provider.API == catalog.APIAnthropic {
 		if len(h["Anthropic-Version"]) == 0 {
-			h["Anthropic-Version"] = t.up.anthropicVersion
+			h["Anthropic-Version"] = t.conn.anthropicVersion
 		}
 		return
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
-// upstream is one provider's connection pool and stream settings.
-type upstream struct {
+// providerConn is one provider's connection pool and stream settings.
+type providerConn struct {
 	provider *catalog.Provider
 	// transport serves every node of the provider, http:// and https://, with the provider's
 	// egress settings: net/http, HTTP/2 over TLS where offered, h2c where configured.
@@ -37,7 +37,7 @@ type upstream struct {
 	latency, ttft prometheus.Observer
 }
 
-func newUpstream(p *catalog.Provider, rt runtimeSettings) (*upstream, error) {
+func newProviderConn(p *catalog.Provider, rt runtimeSettings) (*providerConn, error) {
 	opts := transport.Options{
 		DialTimeout:           rt.dialTimeout,
 		ResponseHeaderTimeout: rt.responseHeaderTimeout,
@@ -47,7 +47,7 @@ func newUpstream(p *catalog.Provider, rt runtimeSettings) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &upstream{
+	u := &providerConn{
 		provider:         p,
 		transport:        tr,
 		latency:          upstreamLatency.WithLabelValues(p.Name),
@@ -65,14 +65,14 @@ func newUpstream(p *catalog.Provider, rt runtimeSettings) (*upstream, error) {
 }
 
 // transportFor returns the client for a node (a base URL).
-func (u *upstream) transportFor(node string) http.RoundTripper {
+func (u *providerConn) transportFor(node string) http.RoundTripper {
 	if u.plain != nil && strings.HasPrefix(node, "http://") {
 		return u.plain
 	}
 	return u.transport
 }
 
-func (u *upstream) closeIdleConnections() {
+func (u *providerConn) closeIdleConnections() {
 	u.transport.CloseIdleConnections()
 	if u.plain != nil {
 		u.plain.CloseIdleConnections()

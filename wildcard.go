@@ -23,7 +23,7 @@ import (
 // config had over to the new one before the old one is cleaned up).
 type wildPool struct {
 	prov     *catalog.Provider
-	up       *upstream
+	conn     *providerConn
 	strategy selector.Strategy
 	// keys holds each key's health, redactor and header value, by KeyStateID: loaded once per
 	// config, like a listed model's.
@@ -45,7 +45,7 @@ type wildKey struct {
 // wildEntry is one upstream id's pool and the store references it holds.
 type wildEntry struct {
 	pool *pool
-	refs storeRefs
+	refs heldEntries
 	// used is when the id was last asked for (unix nanos), for least-recently-used eviction.
 	used atomic.Int64
 }
@@ -60,13 +60,13 @@ func wildcardMetricName(provider string) string { return provider + "/" + catalo
 // prepareWildcards sets up a wildPool for each `model *` provider, and brings over the ids that
 // the live (older) configs keep for a provider of the same name, most recently used first, so
 // their cooldowns outlive the reload.
-func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*upstream, strategy selector.Strategy,
+func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*providerConn, strategy selector.Strategy,
 	keyStates map[string]*healthEntry, secrets map[string]*redact.Secret) {
 	for _, p := range h.cat.Providers {
 		if !p.Wildcard {
 			continue
 		}
-		wp := &wildPool{prov: p, up: ups[p], strategy: strategy, keys: make(map[string]*wildKey),
+		wp := &wildPool{prov: p, conn: ups[p], strategy: strategy, keys: make(map[string]*wildKey),
 			ids: make(map[string]*wildEntry), reqs: make(map[string]map[string]*http.Request)}
 		for _, node := range p.Nodes {
 			wp.reqs[node] = nodeRequests(node, preparedPaths(p))
@@ -77,7 +77,7 @@ func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*upstream, strategy
 			}
 			k := &wildKey{entry: keyStates[ct.KeyStateID], secret: secrets[ct.KeyStateID]}
 			if k.entry == nil {
-				k.entry = h.store.health("llm_router/key/" + ct.KeyStateID)
+				k.entry = h.held.health("llm_router/key/" + ct.KeyStateID)
 				keyStates[ct.KeyStateID] = k.entry
 			}
 			if k.secret == nil {
@@ -211,7 +211,7 @@ func (wp *wildPool) newEntry(id string) *wildEntry {
 }
 
 // newPool makes the pool for id. With refs nil its state is its own, not in the store.
-func (wp *wildPool) newPool(id string, refs *storeRefs) *pool {
+func (wp *wildPool) newPool(id string, refs *heldEntries) *pool {
 	cts := wp.prov.WildcardTargets(id)
 	name := wp.prov.Name + "/" + id
 	p := &pool{
@@ -226,7 +226,7 @@ func (wp *wildPool) newPool(id string, refs *storeRefs) *pool {
 	members := make([]selector.Member, len(cts))
 	byState := make(map[string]*healthEntry, len(cts))
 	for i, ct := range cts {
-		t := &target{Target: ct, up: wp.up, transport: wp.up.transportFor(ct.Node), reqs: wp.reqs[ct.Node]}
+		t := &target{Target: ct, conn: wp.conn, transport: wp.conn.transportFor(ct.Node), reqs: wp.reqs[ct.Node]}
 		if t.healthEntry = byState[ct.StateID]; t.healthEntry == nil {
 			if refs != nil {
 				t.healthEntry = refs.health("llm_router/target/" + ct.StateID)

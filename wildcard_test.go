@@ -254,7 +254,7 @@ func TestWildcardAfterCleanup(t *testing.T) {
 		t.Errorf("%d ids kept after cleanup", n)
 	}
 	for _, ct := range tr.cat.Providers[0].WildcardTargets("a") {
-		if _, ok := store.References("llm_router/target/" + ct.StateID); ok {
+		if _, ok := reloadStore.References("llm_router/target/" + ct.StateID); ok {
 			t.Errorf("the store still holds %s", ct.StateID)
 		}
 	}
