@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/bits"
 	"unicode/utf8"
+
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 )
 
 // maxDepth bounds container nesting, counting the top-level object as 1.
@@ -186,7 +188,7 @@ func classifyKey(raw []byte, esc bool) keyKind {
 			return keyOther
 		}
 		var buf [32]byte
-		raw = appendUnescaped(buf[:0], raw)
+		raw, _ = jsonstr.AppendUnquoted(buf[:0], raw) // scanString validated it
 	}
 	switch len(raw) {
 	case len("model"):
@@ -467,5 +469,6 @@ func decodeString(raw []byte, esc bool) string {
 	if !esc && utf8.Valid(raw) {
 		return string(raw)
 	}
-	return string(appendUnescaped(make([]byte, 0, len(raw)+8), raw))
+	out, _ := jsonstr.AppendUnquoted(make([]byte, 0, len(raw)+8), raw) // scanString validated it
+	return string(out)
 }
