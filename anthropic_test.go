@@ -554,3 +554,20 @@ func TestStreamErrorEventNeverQuotesTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestAnthropicPassthroughStreamUsage: a native Anthropic stream reports input tokens in
+// message_start and output tokens in message_delta; the request's record keeps both.
+func TestAnthropicPassthroughStreamUsage(t *testing.T) {
+	_, tr, rs := newDialectRouter(t, "anthropic", anthropicAgentUpstream)
+	resp, err := rs.Client().Post(rs.URL+"/v1/messages", "application/json",
+		strings.NewReader(`{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	pollUntil(t, "the request's log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
+	if logs := tr.logs.String(); !strings.Contains(logs, `"tokens_in":20,"tokens_out":7`) {
+		t.Errorf("want tokens_in 20 (message_start) and tokens_out 7 (message_delta) in:\n%s", logs)
+	}
+}

@@ -56,7 +56,8 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, bo
 	if err == nil && !stats.Done {
 		err = errNoTerminator
 	}
-	return h.endStream(c, t, resp, wd, client, stats.Events, stats.ClientGone, parseUsage(stats.Usage), err)
+	usage := parseUsage(stats.Usage).after(parseUsage(stats.FirstUsage))
+	return h.endStream(c, t, resp, wd, client, stats.Events, stats.ClientGone, usage, err)
 }
 
 // relayTranslated relays a stream in the upstream's dialect as a stream in the client's,

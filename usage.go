@@ -18,6 +18,24 @@ func (u tokenUsage) input() int64  { return u.PromptTokens + u.InputTokens }
 func (u tokenUsage) output() int64 { return u.CompletionTokens + u.OutputTokens }
 func (u tokenUsage) known() bool   { return u.input() > 0 || u.output() > 0 }
 
+// after is the usage of a stream whose last usage object is u and an earlier one was first:
+// each count is the last one reported, or the earlier one when the last omits it (Anthropic
+// sends input tokens in message_start, output tokens in message_delta).
+func (u tokenUsage) after(first tokenUsage) tokenUsage {
+	pick := func(last, earlier int64) int64 {
+		if last > 0 {
+			return last
+		}
+		return earlier
+	}
+	return tokenUsage{
+		PromptTokens:     pick(u.PromptTokens, first.PromptTokens),
+		CompletionTokens: pick(u.CompletionTokens, first.CompletionTokens),
+		InputTokens:      pick(u.InputTokens, first.InputTokens),
+		OutputTokens:     pick(u.OutputTokens, first.OutputTokens),
+	}
+}
+
 // usageKeys are the token counts of both dialects, in tokenUsage's field order.
 var usageKeys = [...]string{"prompt_tokens", "completion_tokens", "input_tokens", "output_tokens"}
 

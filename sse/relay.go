@@ -14,6 +14,10 @@ type Stats struct {
 	// is written, so it counts what the upstream billed even if the client
 	// is gone.
 	Usage []byte
+	// FirstUsage is the first usage object, copied, when later ones followed it: Anthropic
+	// reports input tokens in message_start and output tokens in message_delta, so the last
+	// alone would lose the input. Nil when there was at most one.
+	FirstUsage []byte
 	// ClientGone says the returned error came from w or flush, not from
 	// the upstream: the client cannot be told anything more.
 	ClientGone bool
@@ -48,6 +52,10 @@ func Relay(w io.Writer, flush func() error, r *Reader, f Filter, first []byte) (
 				st.Done = true
 			}
 			if u := Usage(ev); u != nil {
+				if st.Usage != nil && st.FirstUsage == nil {
+					st.FirstUsage = st.Usage
+					st.Usage = nil
+				}
 				st.Usage = append(st.Usage[:0], u...)
 			}
 			p := ev
