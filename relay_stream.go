@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -165,7 +166,7 @@ func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, w
 	c.rec.ttfb = h.now().Sub(c.rec.start)
 	t.conn.ttft.Observe(c.rec.ttfb.Seconds())
 	w.WriteHeader(resp.StatusCode)
-	client := &lazyFlusher{w: w, rc: http.NewResponseController(w)}
+	client := &lazyFlusher{w: w, rc: http.NewResponseController(w), target: t}
 	wd.beforeRead = client.flush
 	return client
 }
@@ -223,10 +224,28 @@ type lazyFlusher struct {
 	dirty bool
 	// err is the flush error: the client is gone.
 	err error
+	// target's key is taken out of an error event its upstream sent mid-stream: the message
+	// may quote the key, and the event is relayed as it came.
+	target *target
 }
 
+// errorKey is looked for first: the rare event that has it is then parsed.
+var errorKey = []byte(`"error"`)
+
+// Write writes one whole event.
 func (f *lazyFlusher) Write(p []byte) (int, error) {
 	f.dirty = true
+	if f.target != nil && bytes.Contains(p, errorKey) {
+		if data, ok := sse.Data(p); ok && hasErrorObject(data) {
+			if q := f.target.scrub(p); len(q) != len(p) || !bytes.Equal(q, p) {
+				// Written whole; the relay counts what it gave, not the scrubbed length.
+				if _, err := f.w.Write(q); err != nil {
+					return 0, err
+				}
+				return len(p), nil
+			}
+		}
+	}
 	return f.w.Write(p)
 }
 

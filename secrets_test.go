@@ -395,3 +395,22 @@ func TestSecretsMalformedReplyQuotesKey(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretsMidStreamErrorEventScrubbed: an OpenAI-dialect upstream that fails after its
+// first event with an error event quoting its key is relayed as it came, but for the key.
+func TestSecretsMidStreamErrorEventScrubbed(t *testing.T) {
+	const key = "sk-proj-Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz"
+	up := newFakeUpstream(t, sseReply(roleChunkEv("Hel"),
+		`data: {"error":{"message":"key `+key+` (sk-proj-Zx9Q...1Jk0Lz) was revoked","type":"invalid_request_error"}}`+"\n\n"))
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{provider("p1", up.URL+"/v1", []string{key}, "m", "m-up")}})
+	rs := serveRouter(t, tr)
+	_, got := rs.stream(t)
+	if !strings.Contains(got, `"content":"Hel"`) || !strings.Contains(got, `"error"`) {
+		t.Fatalf("stream %q: want the text, then an error event", got)
+	}
+	for _, frag := range []string{key, key[:14], key[len(key)-8:], "sk-proj-Zx9Q"} {
+		if strings.Contains(got, frag) {
+			t.Errorf("the key fragment %q reached the client: %q", frag, got)
+		}
+	}
+}
