@@ -412,20 +412,6 @@ func bodies(reqs []rawRequest) []string {
 	return out
 }
 
-// oneShotServer answers one request per connection with Content-Length framing (no
-// "Connection: close") and then closes, signalling closed: every pooled connection goes stale.
-func oneShotServer(t *testing.T, closed chan<- struct{}) *rawServer {
-	return newRawServer(t, func(s *rawServer, id int, c net.Conn, br *bufio.Reader) {
-		_, n, err := s.readRequest(id, br)
-		if err != nil {
-			return
-		}
-		io.WriteString(c, reply(200, "ok-"+itoa(n)))
-		c.Close()
-		closed <- struct{}{}
-	})
-}
-
 // TestNoResendOnceWritten protects against duplicate delivery where the liveness probe cannot
 // help (a wrapped net.Conn, a platform without it): a request written on a pooled connection
 // the upstream had closed fails, and is not sent again on a new connection, even though here

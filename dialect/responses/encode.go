@@ -23,7 +23,6 @@ type outItem struct {
 	// callID and name are a function call's, escaped, no quotes.
 	callID, name []byte
 	done         bool
-	args         bool // an arguments delta was written
 }
 
 // usage is a reply's token counts in the Responses API's terms.
