@@ -110,7 +110,7 @@ func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 		t.id = append(make([]byte, 0, 48), wire.Key(data, "id")...)
 		t.model = append(make([]byte, 0, 32), wire.Key(data, "model")...)
 	}
-	choice := firstChoice(wire.Key(data, "choices"))
+	choice := wire.FirstChoice(wire.Key(data, "choices"))
 	if choice == nil {
 		return dst, nil
 	}
@@ -153,17 +153,6 @@ func (t *StreamFromOpenAI) Finish(dst []byte) ([]byte, error) {
 		return dst, nil
 	}
 	return dst, ErrIncomplete
-}
-
-// firstChoice returns the choice with index 0 (or without an index): with n > 1 only the first
-// choice has a place in an Anthropic message.
-func firstChoice(choices []byte) []byte {
-	for c, p := wire.Elem(choices, 0); c != nil; c, p = wire.Elem(choices, p) {
-		if i := wire.Key(c, "index"); i == nil || wire.Int(i) == 0 {
-			return c
-		}
-	}
-	return nil
 }
 
 func errorFromOpenAI(data []byte) *Error {

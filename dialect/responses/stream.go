@@ -91,7 +91,7 @@ func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 			}
 		}
 	}
-	choice := firstChoice(wire.Key(data, "choices"))
+	choice := wire.FirstChoice(wire.Key(data, "choices"))
 	if choice == nil {
 		return dst, nil
 	}
@@ -131,15 +131,6 @@ func (t *StreamFromOpenAI) Finish(dst []byte) ([]byte, error) {
 		return dst, nil
 	}
 	return dst, ErrIncomplete
-}
-
-func firstChoice(choices []byte) []byte {
-	for c, p := wire.Elem(choices, 0); c != nil; c, p = wire.Elem(choices, p) {
-		if i := wire.Key(c, "index"); i == nil || wire.Int(i) == 0 {
-			return c
-		}
-	}
-	return nil
 }
 
 func (t *StreamFromOpenAI) readUsage(u []byte) {

@@ -104,3 +104,14 @@ func Elem(arr []byte, pos int) (elem []byte, next int) { return jsonscan.Elem(ar
 
 // Field is jsonscan.Field: the object member at or after pos, and the position after it.
 func Field(obj []byte, pos int) (key, val []byte, next int, ok bool) { return jsonscan.Field(obj, pos) }
+
+// FirstChoice returns the chunk's or reply's choice with index 0 (or without an index) from its
+// choices array: the one choice a translated message or response has room for when n > 1.
+func FirstChoice(choices []byte) []byte {
+	for c, p := Elem(choices, 0); c != nil; c, p = Elem(choices, p) {
+		if i := Key(c, "index"); i == nil || Int(i) == 0 {
+			return c
+		}
+	}
+	return nil
+}
