@@ -1,7 +1,6 @@
 package llmrouter
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,8 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,51 +40,18 @@ func TestClaudeCode(t *testing.T) {
 	}
 }
 
-// claudeRequests records what Claude Code sent upstream: one line per request.
-type claudeRequests struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (c *claudeRequests) add(path string, stream bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.seen = append(c.seen, path+" stream="+map[bool]string{true: "1", false: "0"}[stream])
-}
-
-func (c *claudeRequests) list() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.seen...)
-}
-
 // claudeUpstream answers like a model driving Claude Code's Write tool, in the given API's
 // dialect: a request with the tool and no result yet gets a streamed call that writes target;
 // any other gets streamed text. A whole (non-streamed) request, Claude Code's fallback after a
 // broken stream, gets a 418 so that the test sees it.
-func claudeUpstream(api, target string, rec *claudeRequests) http.HandlerFunc {
+func claudeUpstream(api, target string, rec *requestLog) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		var req struct {
-			Stream   bool `json:"stream"`
-			Messages []struct {
-				Role    string          `json:"role"`
-				Content json.RawMessage `json:"content"`
-			} `json:"messages"`
-			Tools []struct {
-				Name     string
-				Function struct{ Name string } `json:"function"`
-			} `json:"tools"`
-		}
+		var req agentRequest
 		_ = json.Unmarshal(body, &req)
-		hasWrite, answered := false, false
-		for _, tl := range req.Tools {
-			hasWrite = hasWrite || tl.Function.Name == "Write" || tl.Name == "Write"
-		}
-		for _, m := range req.Messages {
-			answered = answered || m.Role == "tool" || bytes.Contains(m.Content, []byte(`"tool_result"`))
-		}
-		rec.add(r.URL.Path, req.Stream)
+		hasWrite := slices.Contains(req.toolNames(), "Write")
+		answered := req.answered()
+		rec.add(r.URL.Path + " " + streamFlag(req.Stream))
 		if !req.Stream {
 			w.WriteHeader(http.StatusTeapot)
 			return
@@ -136,7 +102,7 @@ func claudeUpstream(api, target string, rec *claudeRequests) http.HandlerFunc {
 // runClaudeCode runs one Claude Code session through a router whose provider speaks api.
 func runClaudeCode(t *testing.T, claude, work, target, api string) {
 	_ = os.Remove(target)
-	var rec claudeRequests
+	var rec requestLog
 	up := newFakeUpstream(t, claudeUpstream(api, target, &rec))
 	pc := provider("up", up.URL+"/v1", []string{"sk-upstream-cc-0001"}, "m", "m-up")
 	pc.API = api

@@ -3,13 +3,13 @@ package llmrouter
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +37,7 @@ func TestCodexCLI(t *testing.T) {
 	for _, api := range []string{"openai", "anthropic"} {
 		t.Run(api, func(t *testing.T) {
 			_ = os.Remove(target)
-			var rec codexRequests
+			var rec requestLog
 			up := newFakeUpstream(t, codexUpstream(api, target, &rec))
 			out, stderr, tr, err := runCodex(t, node, launcher, work, api, up.URL+"/v1")
 			requests := rec.list()
@@ -117,63 +117,24 @@ request_max_retries = 0
 	return out, stderr.String(), tr, err
 }
 
-// codexRequests records what Codex's requests became upstream: one line per request.
-type codexRequests struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (c *codexRequests) add(s string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.seen = append(c.seen, s)
-}
-
-func (c *codexRequests) list() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.seen...)
-}
-
 // codexUpstream answers like a model driving Codex's shell tool, in chat completions: a
 // request with the tool and no tool result gets a streamed call whose command writes target;
 // any other gets streamed text. The tool may be any of the shapes Codex versions declare: shell
 // (command as an argv array), shell_command or exec_command (a command line).
 //
 // With api "anthropic" it answers as the Messages API does.
-func codexUpstream(api, target string, rec *codexRequests) http.HandlerFunc {
+func codexUpstream(api, target string, rec *requestLog) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		var req struct {
-			Stream   bool `json:"stream"`
-			Messages []struct {
-				Role    string          `json:"role"`
-				Content json.RawMessage `json:"content"`
-			} `json:"messages"`
-			Tools []struct {
-				Name     string `json:"name"`
-				Function struct {
-					Name string `json:"name"`
-				} `json:"function"`
-			} `json:"tools"`
-		}
+		var req agentRequest
 		_ = json.Unmarshal(body, &req)
-		answered := false
-		for _, m := range req.Messages {
-			answered = answered || m.Role == "tool" || strings.Contains(string(m.Content), `"tool_result"`)
-		}
-		for i := range req.Tools {
-			if req.Tools[i].Function.Name == "" {
-				req.Tools[i].Function.Name = req.Tools[i].Name
-			}
-		}
+		answered := req.answered()
+		names := req.toolNames()
 		line := "printf 'hello from the router\\n' > " + target
 		var name string
 		var args []byte
-		var names []string
-		for _, tl := range req.Tools {
-			names = append(names, tl.Function.Name)
-			switch tl.Function.Name {
+		for _, tool := range names {
+			switch tool {
 			case "shell":
 				name = "shell"
 				args, _ = json.Marshal(map[string]any{"command": []string{"bash", "-c", line}})
@@ -189,8 +150,7 @@ func codexUpstream(api, target string, rec *codexRequests) http.HandlerFunc {
 				}
 			}
 		}
-		rec.add(r.URL.Path + " stream=" + map[bool]string{true: "1", false: "0"}[req.Stream] +
-			" answered=" + map[bool]string{true: "1", false: "0"}[answered] + " tools=" + strings.Join(names, ","))
+		rec.add(fmt.Sprintf("%s %s answered=%d tools=%s", r.URL.Path, streamFlag(req.Stream), boolInt(answered), strings.Join(names, ",")))
 		if !req.Stream {
 			w.WriteHeader(http.StatusTeapot)
 			return

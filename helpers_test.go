@@ -242,3 +242,69 @@ func isInMemoryBody(body io.ReadCloser) bool {
 	return reflect.TypeOf(body) == reflect.TypeOf(io.NopCloser(new(bytes.Reader))) &&
 		reflect.ValueOf(body).Field(0).Elem().Type() == reflect.TypeOf(new(bytes.Reader))
 }
+
+// requestLog records, one line per request, what a coding agent's requests became upstream.
+type requestLog struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (l *requestLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen = append(l.seen, s)
+}
+
+func (l *requestLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.seen...)
+}
+
+// agentRequest is what a fake upstream reads of a coding agent's request, in either upstream
+// dialect: chat tools name their function, Anthropic tools themselves.
+type agentRequest struct {
+	Stream   bool `json:"stream"`
+	Messages []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	} `json:"messages"`
+	Tools []struct {
+		Name     string `json:"name"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	} `json:"tools"`
+}
+
+// toolNames are the request's tools' names, in either dialect.
+func (r *agentRequest) toolNames() []string {
+	var names []string
+	for _, t := range r.Tools {
+		n := t.Function.Name
+		if n == "" {
+			n = t.Name
+		}
+		names = append(names, n)
+	}
+	return names
+}
+
+// answered reports whether the request carries a tool result (a chat tool message or an
+// Anthropic tool_result block).
+func (r *agentRequest) answered() bool {
+	for _, m := range r.Messages {
+		if m.Role == "tool" || bytes.Contains(m.Content, []byte(`"tool_result"`)) {
+			return true
+		}
+	}
+	return false
+}
+
+// streamFlag renders a request's stream flag for a requestLog line.
+func streamFlag(stream bool) string {
+	if stream {
+		return "stream=1"
+	}
+	return "stream=0"
+}
