@@ -50,9 +50,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        base_url <url>...              # repeatable: several nodes; default: the preset's
 //	        keys <ref>...                  # {env.X} or {file.X}; one value may hold several keys
 //	        keys_file <path>               # one key a line
-//	        api openai|anthropic           # the provider's wire format; default openai
+//	        api openai|anthropic|gemini|azure  # the provider's wire format; default openai
 //	        anthropic_version <version>    # api anthropic: when the client sent none; default 2023-06-01
-//	        key_header <header>            # default Authorization: Bearer <key> (x-api-key for anthropic)
+//	        api_version <version>|v1       # api azure: the api-version; v1: Azure's v1 API; default 2024-10-21
+//	        key_header <header>            # default Authorization: Bearer <key> (x-api-key for
+//	                                         # anthropic, x-goog-api-key for gemini, api-key for azure)
 //	        model <public-name> [<upstream-id>]
 //	        model *                        # also accept <name>/<any-upstream-id> as is
 //	        wildcard_limit <n>             # distinct ids model * keeps at once; default 1024
@@ -188,6 +190,8 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 			p.API, err = oneArg(d)
 		case "anthropic_version":
 			p.AnthropicVersion, err = oneArg(d)
+		case "api_version":
+			p.APIVersion, err = oneArg(d)
 		case "key_header":
 			p.KeyHeader, err = oneArg(d)
 		case "model":

@@ -40,7 +40,30 @@ type API string
 const (
 	APIOpenAI    API = "openai"
 	APIAnthropic API = "anthropic"
+	// APIGemini is Google's Gemini API: the model in the path
+	// (`/models/{id}:generateContent`), the key in x-goog-api-key.
+	APIGemini API = "gemini"
+	// APIAzure is Azure OpenAI: OpenAI's bytes, the deployment (the upstream id) in the path
+	// with an api-version query, or Azure's v1 API (`api_version v1`), the key in api-key.
+	APIAzure API = "azure"
 )
+
+// DefaultAzureAPIVersion is the api-version sent to an `api azure` provider that names none:
+// the newest generally available version of the deployments API.
+const DefaultAzureAPIVersion = "2024-10-21"
+
+// AzureV1 is the api_version that selects Azure's v1 API (`<base>/openai/v1/...`, the
+// deployment named in the body's model, no api-version query).
+const AzureV1 = "v1"
+
+// Wire is the dialect of the provider's request and reply bodies: Azure OpenAI speaks
+// OpenAI's.
+func (a API) Wire() API {
+	if a == APIAzure {
+		return APIOpenAI
+	}
+	return a
+}
 
 // DefaultAnthropicVersion is the anthropic-version header sent when nobody chose one.
 const DefaultAnthropicVersion = "2023-06-01"
@@ -52,6 +75,8 @@ type Provider struct {
 	API API
 	// AnthropicVersion is the anthropic-version header for an API Anthropic provider.
 	AnthropicVersion string
+	// APIVersion is an API Azure provider's api-version, or AzureV1.
+	APIVersion string
 	// Nodes are the base URLs, without a trailing slash.
 	Nodes []string
 	// KeyHeader is the canonical header name that carries the key.
@@ -262,20 +287,31 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 	if p.Weight <= 0 {
 		p.Weight = 1
 	}
+	if pc.AnthropicVersion != "" && pc.API != string(APIAnthropic) {
+		return fmt.Errorf("provider %q: anthropic_version needs api anthropic", pc.Name)
+	}
+	if pc.APIVersion != "" && pc.API != string(APIAzure) {
+		return fmt.Errorf("provider %q: api_version needs api azure", pc.Name)
+	}
 	switch pc.API {
 	case "", string(APIOpenAI):
 		p.API = APIOpenAI
-		if pc.AnthropicVersion != "" {
-			return fmt.Errorf("provider %q: anthropic_version needs api anthropic", pc.Name)
-		}
 	case string(APIAnthropic):
 		p.API, p.KeyHeader, p.Bearer = APIAnthropic, "X-Api-Key", false
 		p.AnthropicVersion = pc.AnthropicVersion
 		if p.AnthropicVersion == "" {
 			p.AnthropicVersion = DefaultAnthropicVersion
 		}
+	case string(APIGemini):
+		p.API, p.KeyHeader, p.Bearer = APIGemini, "X-Goog-Api-Key", false
+	case string(APIAzure):
+		p.API, p.KeyHeader, p.Bearer = APIAzure, "Api-Key", false
+		p.APIVersion = pc.APIVersion
+		if p.APIVersion == "" {
+			p.APIVersion = DefaultAzureAPIVersion
+		}
 	default:
-		return fmt.Errorf("provider %q: api must be openai or anthropic, not %q", pc.Name, pc.API)
+		return fmt.Errorf("provider %q: api must be openai, anthropic, gemini or azure, not %q", pc.Name, clip(pc.API, 64))
 	}
 	if strings.EqualFold(pc.KeyHeader, "Authorization") {
 		p.KeyHeader, p.Bearer = "Authorization", true

@@ -790,19 +790,25 @@ func TestProviderAPI(t *testing.T) {
 		{"anthropic", "2024-01-01", "", APIAnthropic, "X-Api-Key", "2024-01-01", false},
 		// A gateway in front of Anthropic may want a bearer token.
 		{"anthropic", "", "authorization", APIAnthropic, "Authorization", DefaultAnthropicVersion, true},
+		{"gemini", "", "", APIGemini, "X-Goog-Api-Key", "", false},
+		{"azure", "", "", APIAzure, "Api-Key", "", false},
 	} {
 		cat, _ := mustBuild(t, nil, Config{Providers: []ProviderConfig{{
 			Name: "p", BaseURLs: []string{"https://x.example"}, Keys: []string{"k"},
 			API: tc.api, AnthropicVersion: tc.version, KeyHeader: tc.header, Models: []ModelRoute{{Name: "m"}},
 		}}})
 		p := cat.Providers[0]
+		if p.API == APIAzure && p.APIVersion != DefaultAzureAPIVersion {
+			t.Errorf("azure: api_version %q, want the default %q", p.APIVersion, DefaultAzureAPIVersion)
+		}
 		if p.API != tc.want || p.KeyHeader != tc.wantHeader || p.Bearer != tc.wantBearer || p.AnthropicVersion != tc.wantVer {
 			t.Errorf("%+v: got api %q header %q bearer %v version %q", tc, p.API, p.KeyHeader, p.Bearer, p.AnthropicVersion)
 		}
 	}
 	for _, pc := range []ProviderConfig{
-		{Name: "p", BaseURLs: []string{"https://x.example"}, API: "gemini", Models: []ModelRoute{{Name: "m"}}},
+		{Name: "p", BaseURLs: []string{"https://x.example"}, API: "bedrock", Models: []ModelRoute{{Name: "m"}}},
 		{Name: "p", BaseURLs: []string{"https://x.example"}, AnthropicVersion: "2023-06-01", Models: []ModelRoute{{Name: "m"}}},
+		{Name: "p", BaseURLs: []string{"https://x.example"}, APIVersion: "2024-10-21", Models: []ModelRoute{{Name: "m"}}},
 	} {
 		if _, _, err := Build(func(s string) string { return s }, Config{Providers: []ProviderConfig{pc}}); err == nil {
 			t.Errorf("%+v: no error", pc)

@@ -50,10 +50,19 @@ type ProviderConfig struct {
 	// are ignored. Placeholders work in the path.
 	KeysFile string `json:"keys_file,omitempty"`
 
-	// API is the wire format the provider speaks: `openai` (chat completions, the default) or
-	// `anthropic` (the Messages API at `<base_url>/messages`). Clients of either dialect reach
-	// either kind: the router translates where the two differ.
+	// API is the wire format the provider speaks: `openai` (chat completions, the default),
+	// `anthropic` (the Messages API at `<base_url>/messages`), `gemini` (Google's Gemini API at
+	// `<base_url>/models/{id}:generateContent`, key in x-goog-api-key) or `azure` (Azure OpenAI:
+	// base_url `https://NAME.openai.azure.com`, the upstream model id is the deployment name,
+	// key in api-key). Clients of every dialect reach every kind: the router translates where
+	// they differ.
 	API string `json:"api,omitempty"`
+
+	// APIVersion is the `api-version` query parameter sent to an `api azure` provider's
+	// deployments API (`<base_url>/openai/deployments/{deployment}/chat/completions`).
+	// `v1` selects Azure's v1 API instead (`<base_url>/openai/v1/chat/completions`, the
+	// deployment named in the body's model, no api-version). Default `2024-10-21`.
+	APIVersion string `json:"api_version,omitempty"`
 
 	// AnthropicVersion is the `anthropic-version` header sent to an `api anthropic` provider
 	// when the client did not send one (Anthropic clients do, and theirs is kept). Default

@@ -70,9 +70,15 @@ var presets = map[string]Preset{
 	// https://docs.perplexity.ai/docs/sonar/openai-compatibility (chat/completions is an alias
 	// of its Sonar endpoint there)
 	"perplexity": {BaseURL: "https://api.perplexity.ai", API: APIOpenAI},
+	// https://ai.google.dev/api/generate-content (the native Gemini API: generateContent and
+	// streamGenerateContent under /v1beta/models/{id}, key in x-goog-api-key)
+	"gemini": {BaseURL: "https://generativelanguage.googleapis.com/v1beta", API: APIGemini},
 	// https://ai.google.dev/gemini-api/docs/openai (Gemini through its OpenAI-compatible
-	// endpoint; the page itself not re-checked, the URL seen in third-party docs)
-	"gemini": {BaseURL: "https://generativelanguage.googleapis.com/v1beta/openai", API: APIOpenAI},
+	// endpoint, for those who want the OpenAI shape end to end; the page not re-checked)
+	"gemini-openai": {BaseURL: "https://generativelanguage.googleapis.com/v1beta/openai", API: APIOpenAI},
+	// https://learn.microsoft.com/azure/ai-foundry/openai/reference (no base URL: each
+	// resource has its own, https://NAME.openai.azure.com, which base_url must give)
+	"azure": {API: APIAzure},
 	// https://docs.ollama.com/api/openai-compatibility (local, no key)
 	"ollama": {BaseURL: "http://127.0.0.1:11434/v1", API: APIOpenAI, Keyless: true},
 	// https://lmstudio.ai/docs/api/openai-api (local server, port 1234, no key by default)
@@ -87,14 +93,15 @@ var presets = map[string]Preset{
 
 // presetAliases are other spellings of a preset's name.
 var presetAliases = map[string]string{
-	"z.ai":      "zai",
-	"glm":       "zai",
-	"kimi":      "moonshot",
-	"qwen":      "dashscope",
-	"nim":       "nvidia",
-	"grok":      "xai",
-	"llama.cpp": "llamacpp",
-	"google":    "gemini",
+	"z.ai":         "zai",
+	"glm":          "zai",
+	"kimi":         "moonshot",
+	"qwen":         "dashscope",
+	"nim":          "nvidia",
+	"grok":         "xai",
+	"llama.cpp":    "llamacpp",
+	"google":       "gemini",
+	"azure-openai": "azure",
 }
 
 // LookupPreset returns the preset of a known service by name or alias (case-insensitive).
@@ -135,6 +142,10 @@ func applyPreset(pc *ProviderConfig) (ProviderConfig, *Preset, error) {
 		return out, nil, nil
 	}
 	if len(out.BaseURLs) == 0 {
+		if ps.BaseURL == "" {
+			return out, nil, fmt.Errorf("provider %q: the %s preset needs base_url (the resource's own URL, such as https://NAME.openai.azure.com)",
+				pc.Name, clip(name, 64))
+		}
 		out.BaseURLs = []string{ps.BaseURL}
 	}
 	if out.API == "" {

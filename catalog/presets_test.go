@@ -13,30 +13,32 @@ func TestPresetTable(t *testing.T) {
 		url string
 		api API
 	}{
-		"openai":     {"https://api.openai.com/v1", APIOpenAI},
-		"anthropic":  {"https://api.anthropic.com/v1", APIAnthropic},
-		"groq":       {"https://api.groq.com/openai/v1", APIOpenAI},
-		"cerebras":   {"https://api.cerebras.ai/v1", APIOpenAI},
-		"openrouter": {"https://openrouter.ai/api/v1", APIOpenAI},
-		"deepseek":   {"https://api.deepseek.com", APIOpenAI},
-		"xai":        {"https://api.x.ai/v1", APIOpenAI},
-		"mistral":    {"https://api.mistral.ai/v1", APIOpenAI},
-		"together":   {"https://api.together.ai/v1", APIOpenAI},
-		"fireworks":  {"https://api.fireworks.ai/inference/v1", APIOpenAI},
-		"nvidia":     {"https://integrate.api.nvidia.com/v1", APIOpenAI},
-		"dashscope":  {"https://dashscope-intl.aliyuncs.com/compatible-mode/v1", APIOpenAI},
-		"moonshot":   {"https://api.moonshot.ai/v1", APIOpenAI},
-		"zai":        {"https://api.z.ai/api/paas/v4", APIOpenAI},
-		"zhipu":      {"https://open.bigmodel.cn/api/paas/v4", APIOpenAI},
-		"minimax":    {"https://api.minimax.io/v1", APIOpenAI},
-		"perplexity": {"https://api.perplexity.ai", APIOpenAI},
-		"gemini":     {"https://generativelanguage.googleapis.com/v1beta/openai", APIOpenAI},
-		"ollama":     {"http://127.0.0.1:11434/v1", APIOpenAI},
-		"lmstudio":   {"http://127.0.0.1:1234/v1", APIOpenAI},
-		"vllm":       {"http://127.0.0.1:8000/v1", APIOpenAI},
-		"llamacpp":   {"http://127.0.0.1:8080/v1", APIOpenAI},
+		"openai":        {"https://api.openai.com/v1", APIOpenAI},
+		"anthropic":     {"https://api.anthropic.com/v1", APIAnthropic},
+		"groq":          {"https://api.groq.com/openai/v1", APIOpenAI},
+		"cerebras":      {"https://api.cerebras.ai/v1", APIOpenAI},
+		"openrouter":    {"https://openrouter.ai/api/v1", APIOpenAI},
+		"deepseek":      {"https://api.deepseek.com", APIOpenAI},
+		"xai":           {"https://api.x.ai/v1", APIOpenAI},
+		"mistral":       {"https://api.mistral.ai/v1", APIOpenAI},
+		"together":      {"https://api.together.ai/v1", APIOpenAI},
+		"fireworks":     {"https://api.fireworks.ai/inference/v1", APIOpenAI},
+		"nvidia":        {"https://integrate.api.nvidia.com/v1", APIOpenAI},
+		"dashscope":     {"https://dashscope-intl.aliyuncs.com/compatible-mode/v1", APIOpenAI},
+		"moonshot":      {"https://api.moonshot.ai/v1", APIOpenAI},
+		"zai":           {"https://api.z.ai/api/paas/v4", APIOpenAI},
+		"zhipu":         {"https://open.bigmodel.cn/api/paas/v4", APIOpenAI},
+		"minimax":       {"https://api.minimax.io/v1", APIOpenAI},
+		"perplexity":    {"https://api.perplexity.ai", APIOpenAI},
+		"gemini":        {"https://generativelanguage.googleapis.com/v1beta", APIGemini},
+		"gemini-openai": {"https://generativelanguage.googleapis.com/v1beta/openai", APIOpenAI},
+		"ollama":        {"http://127.0.0.1:11434/v1", APIOpenAI},
+		"lmstudio":      {"http://127.0.0.1:1234/v1", APIOpenAI},
+		"vllm":          {"http://127.0.0.1:8000/v1", APIOpenAI},
+		"llamacpp":      {"http://127.0.0.1:8080/v1", APIOpenAI},
 	}
-	if got := PresetNames(); len(got) != len(want) {
+	// azure has no base URL of its own (TestPresetErrors).
+	if got := PresetNames(); len(got) != len(want)+1 {
 		t.Errorf("PresetNames() = %v, want the %d pinned here", got, len(want))
 	}
 	for name, w := range want {
@@ -62,10 +64,7 @@ func TestPresetTable(t *testing.T) {
 				t.Errorf("%s: a keyless preset must be on loopback", name)
 			}
 		}
-		wantHeader := "Authorization"
-		if w.api == APIAnthropic {
-			wantHeader = "X-Api-Key"
-		}
+		wantHeader := map[API]string{APIOpenAI: "Authorization", APIAnthropic: "X-Api-Key", APIGemini: "X-Goog-Api-Key"}[w.api]
 		if p.KeyHeader != wantHeader {
 			t.Errorf("%s: key header %s, want %s", name, p.KeyHeader, wantHeader)
 		}
@@ -104,7 +103,9 @@ func TestPresetErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown preset lists the known", ProviderConfig{Name: "x", Preset: "nope", Keys: []string{"k"}, Models: []ModelRoute{{Name: "m"}}},
-			`unknown preset "nope"; known presets: anthropic, cerebras,`},
+			`unknown preset "nope"; known presets: anthropic, azure, cerebras,`},
+		{"azure needs its resource's url", ProviderConfig{Name: "azure", Keys: []string{"k"}, Models: []ModelRoute{{Name: "m"}}},
+			"the azure preset needs base_url"},
 		{"cloud preset without keys", ProviderConfig{Name: "groq", Models: []ModelRoute{{Name: "m"}}}, "needs keys"},
 		{"no base url, no preset", ProviderConfig{Name: "mine", Models: []ModelRoute{{Name: "m"}}}, "or a preset: anthropic"},
 		{"preset still needs models", ProviderConfig{Name: "ollama"}, "model *"},
