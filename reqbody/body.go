@@ -1,6 +1,7 @@
 package reqbody
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync/atomic"
@@ -30,11 +31,24 @@ type Body struct {
 // `,"stream_options":{"include_usage":true}` before the closing '}'.
 // f must come from Scan(b). b is shared, not copied: it must stay unchanged
 // while the Body or any of its readers is in use.
+//
+// A body without a model (f.ModelEnd 0: Scan's ErrNoModel, for a request whose URL names the
+// model) gets one as its first member.
 func Rewrite(b []byte, f Fields, upstreamModel string, includeUsage bool) Body {
 	var out Body
-	out.parts[0] = b[:f.ModelStart]
-	out.parts[1] = jsonstr.Append(make([]byte, 0, len(upstreamModel)+2), upstreamModel)
-	out.parts[2] = b[f.ModelEnd:f.End]
+	if f.ModelEnd == 0 {
+		open := bytes.IndexByte(b, '{') + 1
+		m := make([]byte, 0, len(upstreamModel)+11)
+		m = jsonstr.Append(append(m, `"model":`...), upstreamModel)
+		if len(bytes.TrimSpace(b[open:f.End])) > 0 {
+			m = append(m, ',')
+		}
+		out.parts[0], out.parts[1], out.parts[2] = b[:open], m, b[open:f.End]
+	} else {
+		out.parts[0] = b[:f.ModelStart]
+		out.parts[1] = jsonstr.Append(make([]byte, 0, len(upstreamModel)+2), upstreamModel)
+		out.parts[2] = b[f.ModelEnd:f.End]
+	}
 	if includeUsage && f.Stream && !f.HasStreamOptions {
 		out.parts[3] = streamOptionsUsage // shared: readers only reslice it
 	}
@@ -42,6 +56,14 @@ func Rewrite(b []byte, f Fields, upstreamModel string, includeUsage bool) Body {
 	for _, p := range out.parts {
 		out.n += int64(len(p))
 	}
+	return out
+}
+
+// Whole is b as a Body, unchanged: a request whose model is named by its URL, not its body
+// (Gemini's). b is shared, not copied, as in Rewrite.
+func Whole(b []byte) Body {
+	var out Body
+	out.parts[0], out.n = b, int64(len(b))
 	return out
 }
 

@@ -239,3 +239,29 @@ func TestLeaseCloseDuringRead(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// TestRewriteInsertsModel covers bodies whose URL names the model (Azure's deployment paths):
+// Scan reports ErrNoModel, and Rewrite makes the model the first member.
+func TestRewriteInsertsModel(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"messages":[]}`, `{"model":"dep","messages":[]}`},
+		{` { } `, ` {"model":"dep" } `},
+		{`{"stream":true}`, `{"model":"dep","stream":true,"stream_options":{"include_usage":true}}`},
+		{"{\n}", `{"model":"dep"` + "\n}"},
+	} {
+		f, err := Scan([]byte(tc.body))
+		if !errors.Is(err, ErrNoModel) {
+			t.Fatalf("Scan(%q): %v, want ErrNoModel", tc.body, err)
+		}
+		got, err := io.ReadAll(Rewrite([]byte(tc.body), f, "dep", true).Reader())
+		if err != nil || string(got) != tc.want {
+			t.Errorf("Rewrite(%q) = %q, %v; want %q", tc.body, got, err, tc.want)
+		}
+		if _, err := Scan(got); err != nil {
+			t.Errorf("Rewrite(%q) = %q does not scan: %v", tc.body, got, err)
+		}
+	}
+	if got, _ := io.ReadAll(Whole([]byte(`{"contents":[]}`)).Reader()); string(got) != `{"contents":[]}` {
+		t.Errorf("Whole changed the body: %q", got)
+	}
+}
