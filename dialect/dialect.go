@@ -1,6 +1,6 @@
 // Package dialect names what every wire-format package under it provides, so that the relay
 // can hold any of them behind one hook. The formats themselves live in the subpackages:
-// openai (the pivot) and anthropic.
+// openai (the pivot), anthropic, responses and gemini.
 package dialect
 
 import "github.com/llmrouter/caddy-llm-router/dialect/openai"
@@ -21,4 +21,11 @@ type StreamTranslator interface {
 	Finish(dst []byte) ([]byte, error)
 	Done() bool
 	Usage() openai.Usage
+}
+
+// ErrorEnder is a StreamTranslator whose framing ends a broken stream its own way (Gemini's
+// JSON array must still be closed): after commit, the relay ends the client's stream with
+// what AppendError appends instead of the dialect's usual error event.
+type ErrorEnder interface {
+	AppendError(dst []byte, message string) []byte
 }

@@ -1,6 +1,10 @@
 package sse
 
-import "github.com/llmrouter/caddy-llm-router/internal/jsonstr"
+import (
+	"strconv"
+
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
+)
 
 // Dialect is the wire format of a stream's error event.
 type Dialect uint8
@@ -19,6 +23,11 @@ const (
 	// on as an ordinary event). The router's JSON errors keep OpenAI's shape,
 	// which the Responses API shares.
 	Responses
+	// Gemini is the dialect of /v1beta/models/{model}:generateContent and its
+	// kin: errors are {"error":{"code":N,"message":"...","status":"..."}},
+	// and a broken server-sent stream ends with one such object as its last
+	// data event, which Google's SDKs raise.
+	Gemini
 )
 
 // ErrorEvent is the terminal event that tells a client the stream failed
@@ -31,6 +40,7 @@ const (
 //	           data: {"type":"response.failed","response":{"id":"resp_router",
 //	             "object":"response","status":"failed","error":{"code":"...",
 //	             "message":"..."},"output":[]},"error":{"message":"...","type":"..."}}
+//	Gemini:    data: {"error":{"code":500,"message":"...","status":"INTERNAL"}}
 //
 // each followed by a blank line. message and errType are JSON-escaped;
 // invalid UTF-8 becomes U+FFFD as encoding/json would make it. An empty
@@ -38,6 +48,19 @@ const (
 // types those APIs use for failures on their side.
 func ErrorEvent(d Dialect, errType, message string) []byte {
 	b := make([]byte, 0, 80+len(errType)+len(message))
+	if d == Gemini {
+		// errType is a Gemini status name; a failure on the server's side by default.
+		if errType == "" {
+			errType = "INTERNAL"
+		}
+		b = append(b, `data: {"error":{"code":`...)
+		b = strconv.AppendInt(b, int64(geminiCode(errType)), 10)
+		b = append(b, `,"message":`...)
+		b = jsonstr.Append(b, message)
+		b = append(b, `,"status":`...)
+		b = jsonstr.Append(b, errType)
+		return append(b, "}}\n\n"...)
+	}
 	if d == Responses {
 		if errType == "" {
 			errType = "server_error"
@@ -70,4 +93,25 @@ func ErrorEvent(d Dialect, errType, message string) []byte {
 		b = jsonstr.Append(b, errType)
 	}
 	return append(b, "}}\n\n"...)
+}
+
+// geminiCode is the HTTP status Google's APIs give a status name.
+func geminiCode(status string) int {
+	switch status {
+	case "INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE":
+		return 400
+	case "UNAUTHENTICATED":
+		return 401
+	case "PERMISSION_DENIED":
+		return 403
+	case "NOT_FOUND":
+		return 404
+	case "RESOURCE_EXHAUSTED":
+		return 429
+	case "UNAVAILABLE":
+		return 503
+	case "DEADLINE_EXCEEDED":
+		return 504
+	}
+	return 500
 }

@@ -17,6 +17,8 @@ func TestErrorEventBytes(t *testing.T) {
 		{OpenAI, "", "x", `data: {"error":{"message":"x","type":"server_error"}}` + "\n\n"},
 		{Anthropic, "overloaded_error", "Overloaded", "event: error\n" + `data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}` + "\n\n"},
 		{Anthropic, "", "x", "event: error\n" + `data: {"type":"error","error":{"type":"api_error","message":"x"}}` + "\n\n"},
+		{Gemini, "", "cut \"x\"", `data: {"error":{"code":500,"message":"cut \"x\"","status":"INTERNAL"}}` + "\n\n"},
+		{Gemini, "UNAVAILABLE", "x", `data: {"error":{"code":503,"message":"x","status":"UNAVAILABLE"}}` + "\n\n"},
 		{OpenAI, "t", "a \"quoted\" \\ path\nline2\r\t\x00\x1f\u2028\u2029 é 😀 <&>", `data: {"error":{"message":"a \"quoted\" \\ path\nline2\r\t\u0000\u001f\u2028\u2029 é 😀 <&>","type":"t"}}` + "\n\n"},
 		{OpenAI, "t", "bad \xff utf8 \xe2\x82", `data: {"error":{"message":"bad \ufffd utf8 \ufffd\ufffd","type":"t"}}` + "\n\n"},
 	}

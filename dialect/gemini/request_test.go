@@ -145,7 +145,7 @@ func TestRequestToOpenAI(t *testing.T) {
 			{"id":"own","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Rome\"}"}}]},
 		{"role":"tool","tool_call_id":"`+sigID+`","content":"{\"temp\":21}"},
 		{"role":"tool","tool_call_id":"own","content":"{\"temp\":25}"},
-		{"role":"tool","tool_call_id":"call_1_1","content":"{\"output\":\"12:00\"}"},
+		{"role":"tool","tool_call_id":"call_1_1","content":"12:00"},
 		{"role":"user","content":"Thanks"}],
 		"max_tokens":300,"temperature":0.2,"top_p":0.8,"stop":["x","y","z","w"],"stream":true,"stream_options":{"include_usage":true},
 		"tools":[{"type":"function","function":{"name":"get_weather","description":"d","parameters":{"type":"object","properties":{"city":{"type":["string","null"]},"type":{"type":"array","items":{"type":"integer"}}},"required":["city"]}}},
