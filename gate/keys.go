@@ -189,8 +189,8 @@ func (k *Keys) Len() int {
 
 // Authenticate finds the client for the credential in h. Exactly one credential is taken, by
 // precedence: "Authorization: Bearer <k>" (scheme case-insensitive), else "x-api-key: <k>"
-// (Anthropic SDKs), else "api-key: <k>" (Azure style); a request never gets a second guess from
-// another header. The presented value is hashed once and compared in constant time with every
+// (Anthropic SDKs), else "api-key: <k>" (Azure style), else "x-goog-api-key: <k>" (Google's
+// SDKs); a request never gets a second guess from another header. The presented value is hashed once and compared in constant time with every
 // digest, without early exit, so timing tells neither which key nearly matched nor its
 // position. On failure it returns nil and one of the Reason constants.
 func (k *Keys) Authenticate(h http.Header) (*Client, string) {
@@ -234,6 +234,9 @@ func credential(h http.Header) (string, string) {
 		return v, ""
 	}
 	if v := strings.TrimSpace(h.Get("Api-Key")); v != "" {
+		return v, ""
+	}
+	if v := strings.TrimSpace(h.Get("X-Goog-Api-Key")); v != "" {
 		return v, ""
 	}
 	if unsupported {

@@ -61,6 +61,8 @@ func TestAuthenticate(t *testing.T) {
 		{"api-key", header("api-key", secretA), "alpha", ""},
 		{"wrong x-api-key", header("x-api-key", "nope"), "", ReasonInvalid},
 		{"wrong api-key", header("api-key", "nope"), "", ReasonInvalid},
+		{"x-goog-api-key", header("x-goog-api-key", secretB), "bravo", ""},
+		{"api-key wins over x-goog-api-key", header("api-key", "nope", "x-goog-api-key", secretA), "", ReasonInvalid},
 		// Precedence: one credential is chosen and checked; a wrong one is not rescued by another.
 		{"bearer wins over x-api-key", header("Authorization", "Bearer nope", "x-api-key", secretA), "", ReasonInvalid},
 		{"x-api-key wins over api-key", header("x-api-key", "nope", "api-key", secretA), "", ReasonInvalid},
