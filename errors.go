@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
+	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
@@ -40,6 +41,16 @@ type attemptInfo struct {
 	Error    string `json:"error,omitempty"`
 }
 
+// geminiError is Google's error object with the router's extensions.
+type geminiError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Status  string `json:"status"`
+	// Reason is the router's error code (model_not_found, pool_exhausted, ...).
+	Reason   string        `json:"reason,omitempty"`
+	Attempts []attemptInfo `json:"attempts,omitempty"`
+}
+
 // writeError answers with the router's own error, in the shape of the client's dialect.
 func writeError(w http.ResponseWriter, d sse.Dialect, status int, typ, code, message string) {
 	writeAPIError(w, d, status, apiError{Message: message, Type: typ, Code: code})
@@ -50,13 +61,20 @@ func writeError(w http.ResponseWriter, d sse.Dialect, status int, typ, code, mes
 // and the attempts stay as extensions: Anthropic clients ignore fields they do not know).
 func writeAPIError(w http.ResponseWriter, d sse.Dialect, status int, e apiError) {
 	var body []byte
-	if d == sse.Anthropic {
+	switch d {
+	case sse.Gemini:
+		// Google's shape: the HTTP status as code and its status name; the OpenAI type and
+		// code and the attempts stay as extensions.
+		body, _ = json.Marshal(struct {
+			Error geminiError `json:"error"`
+		}{geminiError{Code: status, Message: e.Message, Status: gemini.StatusName(status), Reason: e.Code, Attempts: e.Attempts}})
+	case sse.Anthropic:
 		e.Type = anthropic.ErrorType(status)
 		body, _ = json.Marshal(struct {
 			Type  string   `json:"type"`
 			Error apiError `json:"error"`
 		}{"error", e})
-	} else {
+	default:
 		body, _ = json.Marshal(struct {
 			Error apiError `json:"error"`
 		}{e})

@@ -24,8 +24,8 @@ const maxErrorBody = 1 << 20
 
 // serveCompletion handles one model call: read and parse the body, resolve the model, and try
 // targets until one answers.
-func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *endpoint, client *gate.Client) {
-	rt := &h.runtime
+func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route route, client *gate.Client) {
+	rt, ep := &h.runtime, route.ep
 	bounded := boundBodyRead(w, r, rt.bodyTimeout)
 	body, release, err := reqbody.ReadLimited(r.Body, r.ContentLength, rt.maxBody)
 	if bounded != nil {
@@ -53,6 +53,14 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 	defer lease.Done()
 
 	f, err := reqbody.Scan(body)
+	if route.model != "" {
+		// The URL names the model (Gemini, Azure) and, for Gemini, whether it streams; a model
+		// in the body, if any, is replaced by the upstream id like any other.
+		if errors.Is(err, reqbody.ErrNoModel) {
+			err = nil
+		}
+		f.Model, f.Stream = route.model, f.Stream || route.stream
+	}
 	if err != nil {
 		code := "invalid_json"
 		switch {
@@ -87,16 +95,16 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 	if !h.charge(w, ep.dialect, client) {
 		return
 	}
-	if !p.serves(ep) && ep != countTokensEndpoint {
+	if !p.serves(ep) && ep != countTokensEndpoint && ep != geminiCountEndpoint {
 		writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "unsupported_endpoint",
 			fmt.Sprintf("no provider of the model %q serves %s", clipEcho(f.Model), clipEcho(r.URL.Path)))
 		return
 	}
-	if ep == countTokensEndpoint && !p.hasAPI(catalog.APIAnthropic) {
-		h.serveCountEstimate(w, body)
+	if ep == countTokensEndpoint && !p.hasAPI(catalog.APIAnthropic) || ep == geminiCountEndpoint && !p.hasAPI(catalog.APIGemini) {
+		h.serveCountEstimate(w, ep.dialect, body)
 		return
 	}
-	c := &call{w: w, r: r, ep: ep, body: body, lease: lease, f: f, p: p,
+	c := &call{w: w, r: r, ep: ep, route: route, body: body, lease: lease, f: f, p: p,
 		rec: record{model: p.recordName(), start: h.now()}}
 	if ep == responsesEndpoint {
 		if c.nativeOnly = needsStoredState(body); c.nativeOnly && !p.servesNatively() {
@@ -133,14 +141,15 @@ type call struct {
 	w     http.ResponseWriter
 	r     *http.Request
 	ep    *endpoint
+	route route
 	body  []byte
 	lease *reqbody.Lease
 	f     reqbody.Fields
 	p     *pool
 	rec   record
-	// translated caches the request in each other dialect (by apiIndex) with its fields for
+	// translated caches the request in each other dialect (by wireIndex) with its fields for
 	// the model splice: translated once, sent to every target of that dialect.
-	translated [2]translatedBody
+	translated [3]translatedBody
 	// nativeOnly says the request needs a provider that serves its dialect natively (a
 	// Responses request with stored state): the other targets are passed over.
 	nativeOnly bool
@@ -197,7 +206,7 @@ func (h *Handler) forward(c *call) {
 		}
 		tried.Add(i)
 		t := c.p.targets[i]
-		if c.ep.pathFor(t.Provider.API) == "" || c.nativeOnly && !c.ep.native(t.Provider) {
+		if !c.ep.servedBy(t.Provider.API) || c.nativeOnly && !c.ep.native(t.Provider) {
 			continue // its provider cannot serve this endpoint: passed over, not an attempt
 		}
 		n++

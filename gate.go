@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
@@ -119,7 +120,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d sse.Dialect) (
 	}
 	// A public path needs no key, but a valid one still names the client and its scope
 	// (a scoped key's /v1/models lists only what it may use).
-	c, reason := g.keys.Authenticate(r.Header)
+	c, reason := g.keys.Authenticate(credentialHeader(r, d))
 	if c == nil && g.public.Match(r.URL.Path) {
 		return nil, true
 	}
@@ -134,12 +135,28 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d sse.Dialect) (
 	return c, true
 }
 
+// credentialHeader is the request's header, with for a Gemini client a key sent as the `key`
+// query parameter (as Google's REST examples do) standing as x-goog-api-key.
+func credentialHeader(r *http.Request, d sse.Dialect) http.Header {
+	if d != sse.Gemini || r.Header["X-Goog-Api-Key"] != nil || !strings.Contains(r.URL.RawQuery, "key=") {
+		return r.Header
+	}
+	k := r.URL.Query().Get("key")
+	if k == "" {
+		return r.Header
+	}
+	h := r.Header.Clone()
+	h["X-Goog-Api-Key"] = []string{k}
+	return h
+}
+
 // warnKeyHeaderLogged warns, once per config, when a client sends a key in x-api-key or
 // api-key to a server that writes an access log. Caddy copies the request for that log before any
 // handler runs and redacts only Authorization and cookies, so the router cannot mask these
 // headers itself; only a log filter in the site's config keeps them out.
 func (h *Handler) warnKeyHeaderLogged(r *http.Request) {
-	if r.Header["X-Api-Key"] == nil && r.Header["Api-Key"] == nil {
+	if r.Header["X-Api-Key"] == nil && r.Header["Api-Key"] == nil && r.Header["X-Goog-Api-Key"] == nil &&
+		!strings.Contains(r.URL.RawQuery, "key=") {
 		return
 	}
 	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
@@ -147,9 +164,10 @@ func (h *Handler) warnKeyHeaderLogged(r *http.Request) {
 		return
 	}
 	if h.guard.keyLogWarned.CompareAndSwap(false, true) {
-		h.logger.Warn("a client sent its key in an x-api-key or api-key header and this server writes an access log: " +
-			"Caddy logs those headers verbatim unless the site's log has " +
-			"format filter { request>headers>X-Api-Key delete; request>headers>Api-Key delete } (see the README)")
+		h.logger.Warn("a client sent its key in an x-api-key, api-key or x-goog-api-key header or a key query parameter, and this server writes an access log: " +
+			"Caddy logs those verbatim unless the site's log has " +
+			"format filter { request>headers>X-Api-Key delete; request>headers>Api-Key delete; request>headers>X-Goog-Api-Key delete; " +
+			"request>uri query { delete key } } (see the README)")
 	}
 }
 

@@ -44,7 +44,7 @@ func copyRequestHeader(dst, src http.Header) {
 			continue
 		}
 		switch k {
-		case "Authorization", "X-Api-Key", "Api-Key", "Cookie",
+		case "Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Cookie",
 			"Content-Length", "Accept-Encoding", "Host", "Expect",
 			"Openai-Organization", "Openai-Project",
 			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":

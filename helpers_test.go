@@ -308,3 +308,19 @@ func streamFlag(stream bool) string {
 	}
 	return "stream=0"
 }
+
+// readBody returns a request's body (a fake upstream's: newUnstartedFakeUpstream buffered it).
+func readBody(r *http.Request) string {
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
+}
+
+// jsonRequest is a request with a JSON body and optional headers (name, value, ...).
+func jsonRequest(method, target, body string, header ...string) *http.Request {
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return req
+}

@@ -16,12 +16,17 @@ import (
 )
 
 // accessLogFilter is the log block the README recommends for a site whose clients send gateway
-// keys as x-api-key or api-key: Caddy redacts only Authorization and cookies itself.
+// keys as x-api-key, api-key, x-goog-api-key or Gemini's ?key=: Caddy redacts only
+// Authorization and cookies itself.
 const accessLogFilter = `	log {
 		output file %s
 		format filter {
 			request>headers>X-Api-Key delete
 			request>headers>Api-Key delete
+			request>headers>X-Goog-Api-Key delete
+			request>uri query {
+				delete key
+			}
 		}
 	}
 `
@@ -57,6 +62,8 @@ func TestIntegrationAccessLogHidesKeys(t *testing.T) {
 	}
 	url := fmt.Sprintf("http://localhost:%d/v1/chat/completions", port)
 	body := `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
+	geminiURL := fmt.Sprintf("http://localhost:%d/v1beta/models/m:generateContent", port)
+	geminiBody := `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
 	wrong := strings.Replace(gatewayKey, "QQ77", "QQ78", 1)
 	send := func() {
 		t.Helper()
@@ -72,6 +79,20 @@ func TestIntegrationAccessLogHidesKeys(t *testing.T) {
 				t.Errorf("%s: status %d, want %d: %s", h[0], r.status, want, r.body)
 			}
 		}
+		// Google's SDKs send x-goog-api-key; its REST examples put the key in the query.
+		for _, tc := range []struct {
+			url    string
+			header []string
+			want   int
+		}{
+			{geminiURL, []string{"X-Goog-Api-Key", gatewayKey}, http.StatusOK},
+			{geminiURL + "?key=" + gatewayKey, nil, http.StatusOK},
+			{geminiURL + "?alt=json&key=" + wrong, nil, http.StatusUnauthorized},
+		} {
+			if r := it.post(tc.url, geminiBody, tc.header...); r.status != tc.want {
+				t.Errorf("gemini %v: status %d, want %d: %s", tc.header, r.status, tc.want, r.body)
+			}
+		}
 	}
 	fragments := []string{"QQ77RR88", "QQ78RR88", "ZZ55YY66", "accesslog-provider", "gw-accesslog"}
 
@@ -83,8 +104,8 @@ func TestIntegrationAccessLogHidesKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(logged), `"msg":"handled request"`); n != 6 {
-		t.Fatalf("the access log has %d requests, want 6:\n%s", n, logged)
+	if n := strings.Count(string(logged), `"msg":"handled request"`); n != 9 {
+		t.Fatalf("the access log has %d requests, want 9:\n%s", n, logged)
 	}
 	if !strings.Contains(string(logged), `"Content-Type":["application/json"]`) {
 		t.Errorf("the filter dropped more than the key headers:\n%s", logged)
@@ -104,8 +125,9 @@ func TestIntegrationAccessLogHidesKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(logged), `"X-Api-Key":["`+gatewayKey+`"]`) || !strings.Contains(string(logged), `"Api-Key":["`+gatewayKey+`"]`) {
-		t.Logf("Caddy no longer logs x-api-key and api-key verbatim; the README's filter may be unneeded:\n%s", logged)
+	if !strings.Contains(string(logged), `"X-Api-Key":["`+gatewayKey+`"]`) || !strings.Contains(string(logged), `"Api-Key":["`+gatewayKey+`"]`) ||
+		!strings.Contains(string(logged), `"X-Goog-Api-Key":["`+gatewayKey+`"]`) || !strings.Contains(string(logged), "key="+gatewayKey) {
+		t.Logf("Caddy no longer logs x-api-key, api-key, x-goog-api-key and the query verbatim; the README's filter may be unneeded:\n%s", logged)
 	}
 	if strings.Contains(string(logged), "Bearer "+gatewayKey) {
 		t.Errorf("Caddy logged the Authorization header:\n%s", logged)

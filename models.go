@@ -2,12 +2,14 @@ package llmrouter
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/gate"
+	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
 // modelEntry is one entry of the model list, in OpenAI's shape and Anthropic's at once (each
@@ -116,4 +118,41 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) 
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
+}
+
+// geminiModel is one model in Gemini's shape (GET /v1beta/models), as Google's SDKs read it.
+type geminiModel struct {
+	Name                       string   `json:"name"`
+	DisplayName                string   `json:"displayName"`
+	Description                string   `json:"description,omitempty"`
+	InputTokenLimit            int      `json:"inputTokenLimit,omitempty"`
+	SupportedGenerationMethods []string `json:"supportedGenerationMethods"`
+}
+
+var geminiMethods = []string{"generateContent", "streamGenerateContent", "countTokens"}
+
+// serveGeminiModels answers Gemini's models.list, or models.get for one model: the same
+// models as /v1/models (a scoped key sees only its own), named `models/<public name>`.
+func (h *Handler) serveGeminiModels(w http.ResponseWriter, r *http.Request, c *gate.Client, model string) {
+	var list []geminiModel
+	for _, e := range h.modelEntries {
+		if (model == "" || e.ID == model) && (c == nil || c.Allows(e.ID)) {
+			list = append(list, geminiModel{Name: "models/" + e.ID, DisplayName: e.DisplayName, Description: e.Description,
+				InputTokenLimit: e.ContextLength, SupportedGenerationMethods: geminiMethods})
+		}
+	}
+	if model == "" {
+		body, _ := json.Marshal(struct {
+			Models []geminiModel `json:"models"`
+		}{list})
+		writeJSON(w, r, http.StatusOK, body)
+		return
+	}
+	if len(list) == 0 {
+		writeError(w, sse.Gemini, http.StatusNotFound, errInvalidRequest, "model_not_found",
+			fmt.Sprintf("the model %q does not exist; GET /v1beta/models lists them", clipEcho(model)))
+		return
+	}
+	body, _ := json.Marshal(list[0])
+	writeJSON(w, r, http.StatusOK, body)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/selector"
+	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
 func init() {
@@ -298,33 +299,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return nil
 		}
 	}
-	if ep := endpointFor(path); ep != nil {
+	if rt, ok := routeFor(r); ok {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeError(w, d, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed",
 				"use POST for "+clipEcho(path))
 			return nil
 		}
-		h.serveCompletion(w, r, ep, client)
+		h.serveCompletion(w, r, rt, client)
 		return nil
 	}
 	switch path {
-	case "/v1/models", "/models":
+	case "/v1/models", "/models", "/v1beta/models":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, d, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed", "use GET for "+clipEcho(path))
 			return nil
 		}
-		h.serveModels(w, r, client)
+		if d == sse.Gemini {
+			h.serveGeminiModels(w, r, client, "")
+		} else {
+			h.serveModels(w, r, client)
+		}
 		return nil
 	case "/health":
 		h.serveHealth(w, r)
 		return nil
 	}
-	if strings.HasPrefix(path, "/v1/") {
-		writeError(w, d, http.StatusNotFound, errInvalidRequest, "unknown_endpoint",
-			"this router does not serve "+clipEcho(path))
+	if model, ok := strings.CutPrefix(path, "/v1beta/models/"); ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		h.serveGeminiModels(w, r, client, model)
 		return nil
+	}
+	// Under the API roots the router owns, an unknown path is an error in the client's
+	// dialect, never handed on to a handler that could answer an empty 200.
+	for _, root := range [...]string{"/v1/", "/v1beta/", "/openai/"} {
+		if strings.HasPrefix(path, root) {
+			writeError(w, d, http.StatusNotFound, errInvalidRequest, "unknown_endpoint",
+				"this router does not serve "+clipEcho(path))
+			return nil
+		}
 	}
 	return next.ServeHTTP(w, r)
 }

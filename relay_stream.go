@@ -12,6 +12,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/dialect"
 	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
+	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 	"github.com/llmrouter/caddy-llm-router/dialect/responses"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
@@ -58,7 +59,7 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, bo
 		err = errNoTerminator
 	}
 	usage := parseUsage(stats.Usage).after(parseUsage(stats.FirstUsage))
-	return h.endStream(c, t, resp, wd, client, stats.Events, stats.ClientGone, usage, err)
+	return h.endStream(c, t, resp, wd, client, nil, stats.Events, stats.ClientGone, usage, err)
 }
 
 // relayTranslated relays a stream in the upstream's dialect as a stream in the client's,
@@ -102,7 +103,7 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 					gone = true
 				}
 			}
-			if errors.Is(err, anthropic.ErrIncomplete) || errors.Is(err, responses.ErrIncomplete) {
+			if errors.Is(err, anthropic.ErrIncomplete) || errors.Is(err, responses.ErrIncomplete) || errors.Is(err, gemini.ErrIncomplete) {
 				err = errNoTerminator
 			}
 			break
@@ -117,7 +118,7 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 	}
 	u := tr.Usage()
 	usage := tokenUsage{PromptTokens: int64(u.PromptTokens), CompletionTokens: int64(u.CompletionTokens)}
-	return h.endStream(c, t, resp, wd, client, events, gone, usage, err)
+	return h.endStream(c, t, resp, wd, client, tr, events, gone, usage, err)
 }
 
 // beforeFirstEvent says why a stream that failed to bring its first event failed.
@@ -159,6 +160,9 @@ func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, w
 	writeReplyHeader(hdr, resp.Header)
 	hdr.Del("Content-Length")
 	hdr["Content-Type"] = eventStreamContentType
+	if c.route.array {
+		hdr["Content-Type"] = jsonContentType // Gemini's stream as one JSON array
+	}
 	hdr["Cache-Control"] = noCache
 	// Tell buffering proxies in front of Caddy (nginx) to pass each event at once.
 	hdr["X-Accel-Buffering"] = accelNo
@@ -172,9 +176,10 @@ func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, w
 }
 
 // endStream is the outcome of a committed stream that ended with err (nil: its terminator
-// came), after the explicit error event when the upstream failed it.
+// came), after the explicit error event when the upstream failed it. tr is the stream's
+// translator, nil when it passed through.
 func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdog, client *lazyFlusher,
-	events int, clientGone bool, usage tokenUsage, err error) outcome {
+	tr dialect.StreamTranslator, events int, clientGone bool, usage tokenUsage, err error) outcome {
 	wd.beforeRead = nil
 	if err == nil {
 		err = client.flush()
@@ -198,11 +203,15 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	}
 	// An upstream's own error text may quote its key: the client must never see it.
 	reason = t.scrubString(reason)
-	errType := errUpstream
-	if c.ep.dialect == sse.Anthropic {
-		errType = "" // Anthropic's own type for a failure on the server's side
+	if end, ok := tr.(dialect.ErrorEnder); ok {
+		_, _ = client.Write(end.AppendError(nil, reason))
+	} else {
+		errType := errUpstream
+		if c.ep.dialect == sse.Anthropic || c.ep.dialect == sse.Gemini {
+			errType = "" // the dialect's own type for a failure on the server's side
+		}
+		_, _ = client.Write(sse.ErrorEvent(c.ep.dialect, errType, reason))
 	}
-	_, _ = client.Write(sse.ErrorEvent(c.ep.dialect, errType, reason))
 	_ = client.flush()
 	h.logger.Warn("stream failed after it began",
 		zap.String("model", c.p.route.Name), zap.String("target", t.Label),

@@ -73,7 +73,7 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply is not one whole JSON value"}
 	}
 	reply := buf.Bytes()
-	usage := replyUsage(reply)
+	usage := replyUsage(t.Provider.API, reply)
 	if reply, err = c.replyFor(t, reply); err != nil {
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply not translatable: " + err.Error()}
 	}

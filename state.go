@@ -174,9 +174,10 @@ func (h *Handler) preparePools() error {
 		t := &target{Target: ct, conn: ups[ct.Provider], info: infos[ct.Model]}
 		t.transport = t.conn.transportFor(ct.Node)
 		if t.reqs = reqsByNode[nodeKey{ct.Provider, ct.Node}]; t.reqs == nil {
-			t.reqs = nodeRequests(ct.Node, preparedPaths(ct.Provider))
+			t.reqs = make(map[string]*http.Request)
 			reqsByNode[nodeKey{ct.Provider, ct.Node}] = t.reqs
 		}
+		prepareRequests(t.reqs, ct)
 		// Two public models may map to the same upstream id on the same node and key: they are
 		// one real target and share its health.
 		if t.healthEntry = byState[ct.StateID]; t.healthEntry == nil {
@@ -236,37 +237,44 @@ func (h *Handler) preparePools() error {
 // preparedEndpoints are the endpoints whose upstream requests are made at load time; an
 // endpoint missing here still works, its URL parsed by every attempt.
 var preparedEndpoints = []*endpoint{chatEndpoint, completionEndpoint, embeddingEndpoint,
-	messagesEndpoint, countTokensEndpoint, responsesEndpoint}
+	messagesEndpoint, countTokensEndpoint, responsesEndpoint, geminiCountEndpoint}
 
-// preparedPaths are the paths under a node of provider p that attempts ask for: each prepared
-// endpoint's path there, once, with the provider's extra query (as upstreamURL adds it).
-func preparedPaths(p *catalog.Provider) []string {
-	paths := make([]string, 0, len(preparedEndpoints))
+// preparedURLs are the URLs of every prepared endpoint that target t can serve, whole and
+// streamed (they differ for Gemini), each once.
+func preparedURLs(t *catalog.Target) []string {
+	var urls []string
 	for _, ep := range preparedEndpoints {
-		path := ep.pathAt(p)
-		if path != "" && p.ExtraQuery() != "" {
-			path += "?" + p.ExtraQuery()
+		if !ep.servedBy(t.Provider.API) {
+			continue
 		}
-		if path != "" && !slices.Contains(paths, path) {
-			paths = append(paths, path)
+		for _, stream := range [...]bool{false, true} {
+			if u := endpointURL(ep, t, stream); !slices.Contains(urls, u) {
+				urls = append(urls, u)
+			}
 		}
 	}
-	return paths
+	return urls
 }
 
-// nodeRequests returns a node's request templates, keyed by URL: POST to the node's base URL
-// joined with each of paths, with no header, body or context. The set is fixed when the
-// config loads, so a URL no endpoint names (one with a client's query, say) is parsed per
-// attempt and never kept.
-func nodeRequests(node string, paths []string) map[string]*http.Request {
-	reqs := make(map[string]*http.Request, len(paths))
-	for _, path := range paths {
-		url := node + path
+// prepareRequests adds to reqs, a node's request templates keyed by URL, one for each of
+// target t's preparedURLs: POST with no header, body or context. Targets of a node share its
+// map; the set is fixed when the config loads, so a URL no endpoint names (one with a
+// client's query, say) is parsed per attempt and never kept.
+func prepareRequests(reqs map[string]*http.Request, t *catalog.Target) {
+	for _, url := range preparedURLs(t) {
+		if reqs[url] != nil {
+			continue
+		}
 		if req, err := http.NewRequest(http.MethodPost, url, nil); err == nil {
 			reqs[url] = req
 		}
 	}
-	return reqs
+}
+
+// modelInURL reports whether provider p's URLs name the model (Gemini's, and Azure's
+// deployments API), so that a template serves only that model's targets.
+func modelInURL(p *catalog.Provider) bool {
+	return p.API == catalog.APIGemini || p.API == catalog.APIAzure && p.APIVersion != catalog.AzureV1
 }
 
 // newRequest returns the request for one attempt at url: a copy of the prepared template with

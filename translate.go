@@ -2,15 +2,17 @@ package llmrouter
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/dialect"
 	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
+	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 	"github.com/llmrouter/caddy-llm-router/dialect/responses"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
@@ -19,10 +21,12 @@ import (
 
 // Crossing dialects. A target whose provider speaks the client's dialect gets the client's
 // bytes with the model spliced (the zero-decode path); any other gets the request translated
-// through the pivot, OpenAI chat, and its reply and stream are translated back. The dialects
-// are OpenAI chat (the pivot itself), Anthropic Messages (dialect/anthropic, one translator
-// each way) and the Responses API (dialect/responses: to the pivot and back; an Anthropic
-// target is reached through the pivot, so its request, reply and stream cross twice).
+// through the pivot, OpenAI chat, and its reply and stream are translated back. The client
+// dialects are OpenAI chat (the pivot itself), Anthropic Messages, the Responses API and
+// Gemini; the upstream wires are OpenAI (Azure's too), Anthropic and Gemini. Each dialect
+// package has one translator each way between its dialect and the pivot, so a request from
+// one non-pivot dialect to another crosses twice (client -> pivot -> upstream), and so do its
+// reply and stream, back.
 
 // errTranslation marks a request the router could not put in the upstream's dialect: the
 // client's fault (dialect/anthropic wraps ErrBadRequest), answered 400, never retried.
@@ -34,25 +38,33 @@ type translatedBody struct {
 	f    reqbody.Fields
 }
 
-// apiIndex indexes call.translated.
-func apiIndex(api catalog.API) int {
-	if api == catalog.APIAnthropic {
+// wireIndex indexes call.translated by an API's wire.
+func wireIndex(api catalog.API) int {
+	switch api.Wire() {
+	case catalog.APIAnthropic:
 		return 1
+	case catalog.APIGemini:
+		return 2
 	}
 	return 0
 }
 
 // bodyFor is the request body for target t: the client's body with t's model id spliced in
 // when t speaks the client's dialect, else the translated request (translated once per call
-// and upstream dialect, then spliced per target).
+// and upstream dialect, then spliced per target). Gemini bodies name no model (it is in the
+// URL), so they go as they are.
 func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
+	gemini := t.Provider.API == catalog.APIGemini
 	if c.ep.native(t.Provider) {
+		if gemini {
+			return reqbody.Whole(c.body).WithLease(c.lease), nil
+		}
 		return reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), nil
 	}
-	tb := &c.translated[apiIndex(t.Provider.API)]
+	tb := &c.translated[wireIndex(t.Provider.API)]
 	if tb.body == nil {
 		out, err := c.translate(t)
-		if err == nil {
+		if err == nil && !gemini {
 			tb.f, err = reqbody.Scan(out)
 		}
 		if err != nil {
@@ -60,23 +72,40 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 		}
 		tb.body = out
 	}
+	if gemini {
+		return reqbody.Whole(tb.body), nil
+	}
 	return reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), nil
 }
 
-// translate puts the client's request in t's dialect. A Responses request goes through the
-// pivot, and on to the Messages API for an Anthropic target.
+// translate puts the client's request in t's dialect: to the pivot (unless the client speaks
+// it), then from the pivot to t's wire (unless t speaks it).
 func (c *call) translate(t *target) ([]byte, error) {
+	pivot, err := c.pivotRequest(t.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	switch t.Provider.API.Wire() {
+	case catalog.APIAnthropic:
+		return anthropic.RequestFromOpenAI(pivot, anthropic.FromOpenAIOptions{Model: t.Upstream})
+	case catalog.APIGemini:
+		return gemini.RequestFromOpenAI(pivot, gemini.FromOpenAIOptions{})
+	}
+	return pivot, nil
+}
+
+// pivotRequest is the client's request as an OpenAI chat request for the model id upstream
+// (spliced per target later): the client's own bytes for an OpenAI client.
+func (c *call) pivotRequest(upstream string) ([]byte, error) {
 	switch c.ep.dialect {
 	case sse.Anthropic:
-		return anthropic.RequestToOpenAI(c.body, anthropic.ToOpenAIOptions{Model: t.Upstream})
+		return anthropic.RequestToOpenAI(c.body, anthropic.ToOpenAIOptions{Model: upstream})
 	case sse.Responses:
-		out, err := responses.RequestToOpenAI(c.body, responses.ToOpenAIOptions{Model: t.Upstream})
-		if err != nil || t.Provider.API != catalog.APIAnthropic {
-			return out, err
-		}
-		return anthropic.RequestFromOpenAI(out, anthropic.FromOpenAIOptions{Model: t.Upstream})
+		return responses.RequestToOpenAI(c.body, responses.ToOpenAIOptions{Model: upstream})
+	case sse.Gemini:
+		return gemini.RequestToOpenAI(c.body, gemini.ToOpenAIOptions{Model: upstream, Stream: c.f.Stream, IncludeUsage: true})
 	}
-	return anthropic.RequestFromOpenAI(c.body, anthropic.FromOpenAIOptions{Model: t.Upstream})
+	return c.body, nil
 }
 
 // needsStoredState reports whether a Responses request depends on state kept by the provider
@@ -119,65 +148,138 @@ func setDialectHeaders(h http.Header, t *target) {
 // and for a request that passes through in its own dialect, the client's query (Claude Code's
 // `?beta=true`).
 func (c *call) upstreamURL(t *target) string {
-	u := t.Node + c.ep.pathAt(t.Provider)
-	sep := "?"
+	u := endpointURL(c.ep, t.Target, c.f.Stream)
 	if q := c.r.URL.RawQuery; q != "" && c.ep.dialect == sse.Anthropic && c.ep.native(t.Provider) {
-		u += sep + q
-		sep = "&"
-	}
-	if q := t.Provider.ExtraQuery(); q != "" {
-		u += sep + q
+		return appendQuery(u, q)
 	}
 	return u
 }
 
-// replyFor turns an upstream's whole 2xx reply into the client's dialect.
+// endpointURL is the URL of endpoint ep at target t, with the provider's extra query: for
+// OpenAI and Anthropic the node and the endpoint's path; for Gemini the model's method
+// (`/models/{id}:generateContent`, or `:streamGenerateContent?alt=sse` for a stream); for
+// Azure the deployment's path with the api-version, or the v1 API's path.
+func endpointURL(ep *endpoint, t *catalog.Target, stream bool) string {
+	p := t.Provider
+	var u string
+	switch p.API {
+	case catalog.APIGemini:
+		method := ep.geminiMethod
+		if stream && method == "generateContent" {
+			method = "streamGenerateContent?alt=sse"
+		}
+		u = t.Node + "/" + geminiResource(t.Upstream) + ":" + method
+	case catalog.APIAzure:
+		if p.APIVersion == catalog.AzureV1 {
+			u = t.Node + "/openai/v1" + ep.pathAt(p)
+		} else {
+			u = t.Node + "/openai/deployments/" + url.PathEscape(t.Upstream) + ep.pathAt(p) + "?api-version=" + url.QueryEscape(p.APIVersion)
+		}
+	default:
+		u = t.Node + ep.pathAt(p)
+	}
+	if q := p.ExtraQuery(); q != "" {
+		u = appendQuery(u, q)
+	}
+	return u
+}
+
+// geminiResource is the resource name of a Gemini model id: `models/{id}`, unless the id
+// already names its collection (`models/...`, `tunedModels/...`).
+func geminiResource(id string) string {
+	if strings.Contains(id, "/") {
+		return id
+	}
+	return "models/" + id
+}
+
+func appendQuery(u, q string) string {
+	if strings.IndexByte(u, '?') >= 0 {
+		return u + "&" + q
+	}
+	return u + "?" + q
+}
+
+// replyFor turns an upstream's whole 2xx reply into the client's dialect: to the pivot from
+// the upstream's wire, then from the pivot to the client's dialect.
 func (c *call) replyFor(t *target, reply []byte) ([]byte, error) {
 	if c.ep.native(t.Provider) {
 		return reply, nil
 	}
-	if c.ep.dialect == sse.Responses {
-		ropts := responses.ReplyOptions{Model: c.p.route.Name}
-		if t.Provider.API != catalog.APIAnthropic {
-			return responses.ResponseFromOpenAI(reply, ropts)
-		}
-		var r anthropic.Response
-		if err := json.Unmarshal(reply, &r); err != nil || r.Type != "" && r.Type != "message" {
-			return nil, errors.New("anthropic reply is not a message")
-		}
-		return responses.AppendResponse(nil, anthropic.ToOpenAIResponse(&r, anthropic.ReplyOptions{}), ropts), nil
-	}
 	// An unsigned thinking block that the client replays to an Anthropic target of the same
-	// pool would be refused: in a pool with one, reasoning from an OpenAI upstream is dropped.
-	opts := anthropic.ReplyOptions{Model: c.p.route.Name, DropReasoning: c.p.hasAPI(catalog.APIAnthropic)}
-	if c.ep.dialect == sse.Anthropic {
-		return anthropic.ResponseFromOpenAI(reply, opts)
+	// pool would be refused: in a pool with one, reasoning from another upstream is dropped.
+	dropReasoning := c.p.hasAPI(catalog.APIAnthropic)
+	pivot, err := reply, error(nil)
+	switch t.Provider.API.Wire() {
+	case catalog.APIAnthropic:
+		pivot, err = anthropic.ResponseToOpenAI(reply, anthropic.ReplyOptions{Model: c.p.route.Name})
+	case catalog.APIGemini:
+		pivot, err = gemini.ResponseToOpenAI(reply, gemini.ReplyOptions{Model: c.p.route.Name})
 	}
-	return anthropic.ResponseToOpenAI(reply, opts)
+	if err != nil {
+		return nil, err
+	}
+	switch c.ep.dialect {
+	case sse.Anthropic:
+		return anthropic.ResponseFromOpenAI(pivot, anthropic.ReplyOptions{Model: c.p.route.Name, DropReasoning: dropReasoning})
+	case sse.Responses:
+		return responses.ResponseFromOpenAI(pivot, responses.ReplyOptions{Model: c.p.route.Name})
+	case sse.Gemini:
+		return gemini.ResponseFromOpenAI(pivot, gemini.ReplyOptions{Model: c.p.route.Name})
+	}
+	return pivot, nil
 }
 
 // streamTranslator is the translator of t's stream into the client's dialect, or nil when the
-// stream passes through.
+// stream passes through as it is: to the pivot from the upstream's wire, then from the pivot
+// to the client's dialect, chained when both are needed.
 func (c *call) streamTranslator(t *target, includeUsage bool) dialect.StreamTranslator {
 	if c.ep.native(t.Provider) {
+		if c.ep.dialect == sse.Gemini {
+			// Gemini streams have no terminator of their own to relay by: the passthrough
+			// watches for the final chunk (and frames a JSON array when asked).
+			return gemini.NewPassthrough(c.route.array)
+		}
 		return nil
 	}
-	if c.ep.dialect == sse.Responses {
-		tr := responses.NewStreamFromOpenAI(responses.ReplyOptions{Model: c.p.route.Name})
-		if t.Provider.API != catalog.APIAnthropic {
-			return tr
-		}
-		return &dialect.Chain{First: anthropic.NewStreamToOpenAI(anthropic.StreamToOpenAIOptions{IncludeUsage: true}), Second: tr}
+	second := c.streamFromPivot()
+	// Chained, the pivot stream is internal: it carries usage for the second translator.
+	model, usage := "", true
+	if second == nil {
+		model, usage = c.p.route.Name, includeUsage || asksUsage(c.body)
 	}
-	if c.ep.dialect == sse.Anthropic {
+	var first dialect.StreamTranslator
+	switch t.Provider.API.Wire() {
+	case catalog.APIAnthropic:
+		first = anthropic.NewStreamToOpenAI(anthropic.StreamToOpenAIOptions{Model: model, IncludeUsage: usage})
+	case catalog.APIGemini:
+		first = gemini.NewStreamToOpenAI(gemini.StreamToOpenAIOptions{Model: model, IncludeUsage: usage})
+	}
+	switch {
+	case first == nil:
+		return second
+	case second == nil:
+		return first
+	}
+	return &dialect.Chain{First: first, Second: second}
+}
+
+// streamFromPivot is the translator of a pivot stream into the client's dialect, nil for an
+// OpenAI client.
+func (c *call) streamFromPivot() dialect.StreamTranslator {
+	switch c.ep.dialect {
+	case sse.Anthropic:
 		// message_start must carry input_tokens (Claude Code fails without), and an OpenAI
 		// stream reports usage only at its end: an estimate stands in until message_delta.
 		n, _ := anthropic.EstimateTokens(c.body)
 		return anthropic.NewStreamFromOpenAI(anthropic.StreamFromOpenAIOptions{Model: c.p.route.Name, InputTokens: n,
 			DropReasoning: c.p.hasAPI(catalog.APIAnthropic)})
+	case sse.Responses:
+		return responses.NewStreamFromOpenAI(responses.ReplyOptions{Model: c.p.route.Name})
+	case sse.Gemini:
+		return gemini.NewStreamFromOpenAI(gemini.StreamFromOpenAIOptions{Model: c.p.route.Name, Array: c.route.array})
 	}
-	return anthropic.NewStreamToOpenAI(anthropic.StreamToOpenAIOptions{Model: c.p.route.Name,
-		IncludeUsage: includeUsage || asksUsage(c.body)})
+	return nil
 }
 
 // asksUsage reports whether an OpenAI chat request asked for the stream's usage chunk.
@@ -186,36 +288,61 @@ func asksUsage(body []byte) bool {
 }
 
 // errorBodyIn is an upstream's error body as the client's dialect has it: as it came when the
-// upstream speaks that dialect, translated when not; nil when the body is no error object of
-// the upstream's dialect (the router then wraps what it can say in its own error).
+// upstream speaks that dialect, translated through the pivot when not; nil when the body is no
+// error object of the upstream's dialect (the router then wraps what it can say in its own
+// error).
 func errorBodyIn(d sse.Dialect, api catalog.API, status int, body []byte) []byte {
-	switch {
-	case api == catalog.APIAnthropic:
+	var pivot []byte
+	switch api.Wire() {
+	case catalog.APIAnthropic:
 		if _, ok := anthropic.ParseError(body); !ok {
 			return nil
 		}
 		if d == sse.Anthropic {
 			return body
 		}
-		return anthropic.ErrorBodyToOpenAI(status, body)
-	case !isOpenAIError(body):
-		return nil
-	case d == sse.Anthropic:
-		return anthropic.ErrorBodyFromOpenAI(status, body)
+		pivot = anthropic.ErrorBodyToOpenAI(status, body)
+	case catalog.APIGemini:
+		if _, ok := gemini.ParseError(body); !ok {
+			return nil
+		}
+		if d == sse.Gemini {
+			return body
+		}
+		pivot = gemini.ErrorBodyToOpenAI(status, body)
+	default:
+		if !isOpenAIError(body) {
+			return nil
+		}
+		pivot = body
 	}
-	return body
+	switch d {
+	case sse.Anthropic:
+		return anthropic.ErrorBodyFromOpenAI(status, pivot)
+	case sse.Gemini:
+		return gemini.ErrorBodyFromOpenAI(status, pivot)
+	}
+	return pivot // the Responses API's errors are OpenAI's
 }
 
-// serveCountEstimate answers /v1/messages/count_tokens for a pool with no Anthropic provider
-// to ask: an estimate (dialect/anthropic.EstimateTokens: the bytes of what the model reads over
-// four, plus fixed costs per image and message), never a 404, as Claude Code counts in bursts.
-func (h *Handler) serveCountEstimate(w http.ResponseWriter, body []byte) {
-	n, err := anthropic.EstimateTokens(body)
+// serveCountEstimate answers a count of tokens (Anthropic's count_tokens, Gemini's
+// countTokens) for a pool with no provider of the client's dialect to ask: an estimate (the
+// bytes of what the model reads over four, plus fixed costs per image and message), never a
+// 404, as Claude Code counts in bursts.
+func (h *Handler) serveCountEstimate(w http.ResponseWriter, d sse.Dialect, body []byte) {
+	var out []byte
+	n, err := 0, error(nil)
+	if d == sse.Gemini {
+		if n, err = gemini.EstimateTokens(body); err == nil {
+			out = gemini.AppendCountTokens(nil, n)
+		}
+	} else if n, err = anthropic.EstimateTokens(body); err == nil {
+		out = anthropic.AppendCountTokens(nil, n)
+	}
 	if err != nil {
-		writeError(w, sse.Anthropic, http.StatusBadRequest, errInvalidRequest, "invalid_request", err.Error())
+		writeError(w, d, http.StatusBadRequest, errInvalidRequest, "invalid_request", err.Error())
 		return
 	}
-	out := anthropic.AppendCountTokens(nil, n)
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Content-Length", strconv.Itoa(len(out)))
@@ -224,24 +351,24 @@ func (h *Handler) serveCountEstimate(w http.ResponseWriter, body []byte) {
 	_, _ = w.Write(out)
 }
 
-// hasAPI reports whether any target of the pool speaks api.
+// hasAPI reports whether any target of the pool speaks api's wire.
 func (p *pool) hasAPI(api catalog.API) bool { return p.apis&apiBit(api) != 0 }
 
 // serves reports whether any target of the pool can serve the endpoint.
 func (p *pool) serves(ep *endpoint) bool {
-	return (ep.openaiPath != "" && p.hasAPI(catalog.APIOpenAI)) ||
-		(ep.anthropicPath != "" && p.hasAPI(catalog.APIAnthropic))
+	for _, api := range [...]catalog.API{catalog.APIOpenAI, catalog.APIAnthropic, catalog.APIGemini} {
+		if p.hasAPI(api) && ep.servedBy(api) {
+			return true
+		}
+	}
+	return false
 }
 
 // responsesBit is set in pool.apis when a target's provider serves the Responses API itself.
-const responsesBit = 4
+const responsesBit = 8
 
 // servesNatively reports whether any target of the pool serves the Responses API itself.
 func (p *pool) servesNatively() bool { return p.apis&responsesBit != 0 }
 
-func apiBit(api catalog.API) uint8 {
-	if api == catalog.APIAnthropic {
-		return 2
-	}
-	return 1
-}
+// apiBit is api's wire's bit in pool.apis.
+func apiBit(api catalog.API) uint8 { return 1 << wireIndex(api) }

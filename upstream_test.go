@@ -124,15 +124,17 @@ func TestPreparedRequests(t *testing.T) {
 	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
 		provider("p", base, []string{"sk-1", "sk-2"}, "m", "m-up"),
 	}})
-	paths := preparedPaths(tr.targets[0].Provider)
-	if len(tr.targets) != 2 || len(paths) == 0 || len(tr.targets[0].reqs) != len(paths) {
+	urls := preparedURLs(tr.targets[0].Target)
+	if len(tr.targets) != 2 || len(urls) == 0 || len(tr.targets[0].reqs) != len(urls) {
 		t.Fatalf("targets %d, prepared requests %v", len(tr.targets), tr.targets[0].reqs)
 	}
 	if tr.targets[0].Node != base {
 		t.Fatalf("node %q, want %q", tr.targets[0].Node, base)
 	}
-	for _, path := range paths {
-		url := base + path
+	for _, url := range urls {
+		if !strings.HasPrefix(url, base+"/") {
+			t.Fatalf("%s is not under the node %s", url, base)
+		}
 		want, err := http.NewRequest(http.MethodPost, url, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -143,27 +145,27 @@ func TestPreparedRequests(t *testing.T) {
 		}
 		for _, tg := range tr.targets {
 			if tg.reqs[url] != tmpl {
-				t.Errorf("%s: targets on one node do not share its templates", path)
+				t.Errorf("%s: targets on one node do not share its templates", url)
 			}
 		}
-		ctx := context.WithValue(context.Background(), testCtxKey{}, path)
+		ctx := context.WithValue(context.Background(), testCtxKey{}, url)
 		a, err := tr.targets[0].newRequest(ctx, url, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := tr.targets[0].newRequest(context.Background(), url, 4)
 		if a.URL.String() != want.URL.String() || a.Host != want.Host || a.Method != http.MethodPost {
-			t.Errorf("%s: request %s %s (host %s), want POST %s (host %s)", path, a.Method, a.URL, a.Host, want.URL, want.Host)
+			t.Errorf("%s: request %s %s (host %s), want POST %s (host %s)", url, a.Method, a.URL, a.Host, want.URL, want.Host)
 		}
 		if a.URL != tmpl.URL {
-			t.Errorf("%s: the URL was parsed again", path)
+			t.Errorf("%s: the URL was parsed again", url)
 		}
-		if a.Context().Value(testCtxKey{}) != path {
-			t.Errorf("%s: the attempt's context is not the request's", path)
+		if a.Context().Value(testCtxKey{}) != url {
+			t.Errorf("%s: the attempt's context is not the request's", url)
 		}
 		a.Header.Set("X-Only-A", "1")
 		if b.Header.Get("X-Only-A") != "" || tmpl.Header.Get("X-Only-A") != "" {
-			t.Errorf("%s: attempts share a header map", path)
+			t.Errorf("%s: attempts share a header map", url)
 		}
 	}
 	// A URL without a template (another path, a query) is parsed per attempt and not kept.

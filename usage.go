@@ -3,6 +3,8 @@ package llmrouter
 import (
 	"strconv"
 
+	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 )
 
@@ -55,9 +57,13 @@ func parseUsage(raw []byte) tokenUsage {
 	return tokenUsage{PromptTokens: n[0], CompletionTokens: n[1], InputTokens: n[2], OutputTokens: n[3]}
 }
 
-// replyUsage reads the top-level usage object of a non-streamed reply without decoding the
-// reply.
-func replyUsage(body []byte) tokenUsage {
+// replyUsage reads the usage of a non-streamed reply in api's wire without decoding the
+// reply: OpenAI's and Anthropic's top-level usage object, Gemini's usageMetadata.
+func replyUsage(api catalog.API, body []byte) tokenUsage {
+	if api == catalog.APIGemini {
+		u := gemini.UsageOf(body)
+		return tokenUsage{PromptTokens: int64(u.PromptTokens), CompletionTokens: int64(u.CompletionTokens)}
+	}
 	return parseUsage(jsonscan.ObjectKey(body, "usage"))
 }
 

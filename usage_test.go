@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
 )
 
 func TestReplyUsage(t *testing.T) {
@@ -25,7 +27,7 @@ func TestReplyUsage(t *testing.T) {
 		{"both dialects add up", `{"usage":{"input_tokens":2,"prompt_tokens":3,"output_tokens":1,"completion_tokens":1}}`, 5, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u := replyUsage([]byte(tc.body))
+			u := replyUsage(catalog.APIOpenAI, []byte(tc.body))
 			if u.input() != tc.in || u.output() != tc.out {
 				t.Errorf("usage = %d in, %d out; want %d, %d", u.input(), u.output(), tc.in, tc.out)
 			}

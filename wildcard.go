@@ -69,7 +69,12 @@ func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*providerConn, stra
 		wp := &wildPool{prov: p, conn: ups[p], strategy: strategy, keys: make(map[string]*wildKey),
 			ids: make(map[string]*wildEntry), reqs: make(map[string]map[string]*http.Request)}
 		for _, node := range p.Nodes {
-			wp.reqs[node] = nodeRequests(node, preparedPaths(p))
+			// Targets are made on demand and share the map, which must not change after the
+			// load: where the URL names the model, attempts parse their own.
+			wp.reqs[node] = make(map[string]*http.Request)
+			if !modelInURL(p) {
+				prepareRequests(wp.reqs[node], &catalog.Target{Provider: p, Node: node})
+			}
 		}
 		for _, ct := range p.WildcardTargets("x") { // one target per key and node: the keys
 			if ct.KeyStateID == "" || wp.keys[ct.KeyStateID] != nil {

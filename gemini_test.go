@@ -1,0 +1,388 @@
+package llmrouter
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/shared"
+	"google.golang.org/genai"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// geminiAgentUpstream is openAIAgentUpstream as the Gemini API answers it: a request with
+// tools and no function response gets a get_weather call (with a thought signature that the
+// follow-up must bring back), one with a function response gets the weather. Streams come as
+// alt=sse chunks, the finish reason in a chunk of its own, as Gemini sends it after a call.
+func geminiAgentUpstream(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if strings.HasSuffix(r.URL.Path, ":countTokens") {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"totalTokens":9}`)
+		return
+	}
+	var req struct {
+		Contents []struct {
+			Role  string `json:"role"`
+			Parts []struct {
+				FunctionCall *struct {
+					Name string `json:"name"`
+				} `json:"functionCall"`
+				ThoughtSignature string `json:"thoughtSignature"`
+				FunctionResponse *struct {
+					Name     string         `json:"name"`
+					Response map[string]any `json:"response"`
+				} `json:"functionResponse"`
+			} `json:"parts"`
+		} `json:"contents"`
+		Tools []json.RawMessage `json:"tools"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || len(req.Contents) == 0 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":{"code":400,"message":"Invalid JSON payload received.","status":"INVALID_ARGUMENT"}}`)
+		return
+	}
+	result, signed := "", false
+	for _, c := range req.Contents {
+		for _, p := range c.Parts {
+			if p.FunctionCall != nil && p.ThoughtSignature == "c2lnLTE=" {
+				signed = true
+			}
+			if p.FunctionResponse != nil {
+				for _, v := range p.FunctionResponse.Response {
+					result, _ = v.(string)
+				}
+			}
+		}
+	}
+	if result != "" && !signed {
+		// Gemini 3 refuses a function call replayed without its thought signature.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":{"code":400,"message":"Function call is missing a thought_signature in functionCall parts.","status":"INVALID_ARGUMENT"}}`)
+		return
+	}
+	const call = `{"functionCall":{"name":"get_weather","args":{"city":"Paris"}},"thoughtSignature":"c2lnLTE="}`
+	stream := strings.Contains(r.URL.Path, ":streamGenerateContent")
+	var chunks []string
+	switch {
+	case len(req.Tools) > 0 && result == "":
+		usage := `"usageMetadata":{"promptTokenCount":20,"candidatesTokenCount":7,"totalTokenCount":27}`
+		chunks = []string{`{"candidates":[{"content":{"role":"model","parts":[` + call + `]},"index":0}],` + usage + `,"modelVersion":"gem-up","responseId":"r1"}`,
+			`{"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"STOP","index":0}],` + usage + `,"modelVersion":"gem-up","responseId":"r1"}`}
+		if !stream {
+			chunks = []string{`{"candidates":[{"content":{"role":"model","parts":[` + call + `]},"finishReason":"STOP","index":0}],` + usage + `,"modelVersion":"gem-up","responseId":"r1"}`}
+		}
+	default:
+		text := "Hello world"
+		usage := `"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":3,"totalTokenCount":8}`
+		if result != "" {
+			text = "It is " + result + " in Paris."
+			usage = `"usageMetadata":{"promptTokenCount":30,"candidatesTokenCount":6,"totalTokenCount":36}`
+		}
+		if !stream {
+			chunks = []string{`{"candidates":[{"content":{"role":"model","parts":[{"text":"` + text + `"}]},"finishReason":"STOP","index":0}],` + usage + `,"modelVersion":"gem-up","responseId":"r2"}`}
+			break
+		}
+		half := len(text) / 2
+		chunks = []string{`{"candidates":[{"content":{"role":"model","parts":[{"text":"` + text[:half] + `"}]},"index":0}],"modelVersion":"gem-up","responseId":"r2"}`,
+			`{"candidates":[{"content":{"role":"model","parts":[{"text":"` + text[half:] + `"}]},"finishReason":"STOP","index":0}],` + usage + `,"modelVersion":"gem-up","responseId":"r2"}`}
+	}
+	if !stream {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, chunks[0])
+		return
+	}
+	evs := make([]string, len(chunks))
+	for i, c := range chunks {
+		evs[i] = "data: " + c + "\r\n\r\n"
+	}
+	sseReply(evs...)(w, r)
+}
+
+// newGeminiRouter serves model m from one provider of the given API, its base URL as that API
+// has it (Gemini's under /v1beta).
+func newGeminiRouter(t *testing.T, api string, reply http.HandlerFunc) (*fakeUpstream, *testRouter, *routerServer) {
+	t.Helper()
+	up := newFakeUpstream(t, reply)
+	base := up.URL + "/v1"
+	if api == "gemini" {
+		base = up.URL + "/v1beta"
+	}
+	pc := provider("p1", base, []string{"sk-upstream-key-0001"}, "m", "m-up")
+	pc.API = api
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
+	return up, tr, serveRouter(t, tr)
+}
+
+// TestOpenAISDKThroughGeminiUpstream: openai-go reaches a Gemini provider, whole and
+// streamed, through a tool round whose follow-up carries the call's thought signature back
+// (the fake refuses it otherwise, as Gemini 3 does), with an image in the first turn.
+func TestOpenAISDKThroughGeminiUpstream(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "whole", true: "streamed"}[stream], func(t *testing.T) {
+			up, _, rs := newGeminiRouter(t, "gemini", geminiAgentUpstream)
+			c := sdkClient(rs)
+			params := openai.ChatCompletionNewParams{
+				Model: "m",
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."),
+					openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+						openai.TextContentPart("Weather in this city?"),
+						openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "data:image/png;base64,iVBORw0KGgo="}),
+					})},
+				Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+					Name: "get_weather", Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+				})},
+			}
+			send := func() (openai.ChatCompletionMessage, string) {
+				t.Helper()
+				if !stream {
+					res, err := c.Chat.Completions.New(context.Background(), params)
+					if err != nil {
+						t.Fatalf("SDK error: %v", err)
+					}
+					return res.Choices[0].Message, string(res.Choices[0].FinishReason)
+				}
+				params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+				st := c.Chat.Completions.NewStreaming(context.Background(), params)
+				defer st.Close()
+				var acc openai.ChatCompletionAccumulator
+				finishes := 0
+				for st.Next() {
+					acc.AddChunk(st.Current())
+					for _, ch := range st.Current().Choices {
+						if ch.FinishReason != "" {
+							finishes++
+						}
+					}
+				}
+				if err := st.Err(); err != nil {
+					t.Fatalf("SDK stream error: %v", err)
+				}
+				if len(acc.Choices) != 1 || acc.Usage.CompletionTokens == 0 || finishes != 1 {
+					t.Fatalf("accumulated %+v with %d finish reasons", acc.ChatCompletion, finishes)
+				}
+				return acc.Choices[0].Message, string(acc.Choices[0].FinishReason)
+			}
+			msg, finish := send()
+			if len(msg.ToolCalls) != 1 || msg.ToolCalls[0].Function.Name != "get_weather" || msg.ToolCalls[0].ID == "" || finish != "tool_calls" {
+				t.Fatalf("first turn: %+v (finish %q)", msg, finish)
+			}
+			var args struct{ City string }
+			if err := json.Unmarshal([]byte(msg.ToolCalls[0].Function.Arguments), &args); err != nil || args.City != "Paris" {
+				t.Fatalf("arguments %q (%v)", msg.ToolCalls[0].Function.Arguments, err)
+			}
+			params.Messages = append(params.Messages, msg.ToParam(), openai.ToolMessage("18C", msg.ToolCalls[0].ID))
+			msg, finish = send()
+			if msg.Content != "It is 18C in Paris." || finish != "stop" {
+				t.Fatalf("second turn: %+v (finish %q)", msg, finish)
+			}
+			got := up.received()
+			wantPath := "/v1beta/models/m-up:generateContent"
+			if stream {
+				wantPath = "/v1beta/models/m-up:streamGenerateContent"
+			}
+			for i, r := range got {
+				if r.Path != wantPath || r.Header.Get("X-Goog-Api-Key") != "sk-upstream-key-0001" || r.Header.Get("Authorization") != "" {
+					t.Errorf("request %d to %s, key header %q", i, r.Path, r.Header.Get("X-Goog-Api-Key"))
+				}
+				var top map[string]json.RawMessage
+				if err := json.Unmarshal(r.Body, &top); err != nil || top["model"] != nil || top["stream"] != nil {
+					t.Errorf("request %d: the Gemini body names a model or stream: %s", i, r.Body)
+				}
+			}
+			var first struct {
+				SystemInstruction struct{ Parts []struct{ Text string } } `json:"systemInstruction"`
+				Contents          []struct {
+					Role  string
+					Parts []struct {
+						InlineData *struct{ MimeType, Data string } `json:"inlineData"`
+					}
+				}
+			}
+			if err := json.Unmarshal(got[0].Body, &first); err != nil || len(first.SystemInstruction.Parts) != 1 ||
+				first.SystemInstruction.Parts[0].Text != "Be brief." || len(first.Contents) != 1 || first.Contents[0].Role != "user" ||
+				len(first.Contents[0].Parts) != 2 || first.Contents[0].Parts[1].InlineData == nil ||
+				first.Contents[0].Parts[1].InlineData.MimeType != "image/png" || first.Contents[0].Parts[1].InlineData.Data != "iVBORw0KGgo=" {
+				t.Errorf("first request body: %s", got[0].Body)
+			}
+		})
+	}
+}
+
+// geminiClient is Google's Go SDK pointed at the router, with a gateway key as its API key.
+func geminiClient(t *testing.T, rs *routerServer) *genai.Client {
+	t.Helper()
+	c, err := genai.NewClient(context.Background(), &genai.ClientConfig{
+		APIKey: "gateway-key", Backend: genai.BackendGeminiAPI,
+		HTTPClient: rs.Client(), HTTPOptions: genai.HTTPOptions{BaseURL: rs.URL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var geminiWeatherTool = &genai.Tool{FunctionDeclarations: []*genai.FunctionDeclaration{{
+	Name: "get_weather", Description: "The weather in a city",
+	Parameters: &genai.Schema{Type: genai.TypeObject, Properties: map[string]*genai.Schema{"city": {Type: genai.TypeString}}},
+}}}
+
+// TestGeminiSDK drives the router with Google's Go SDK (google.golang.org/genai) through a
+// function call round, whole and streamed, against a Gemini provider (passthrough), an
+// OpenAI one and an Anthropic one (translated).
+func TestGeminiSDK(t *testing.T) {
+	for _, kind := range []struct {
+		api   string
+		reply http.HandlerFunc
+	}{{"gemini", geminiAgentUpstream}, {"openai", openAIAgentUpstream}, {"anthropic", anthropicAgentUpstream}} {
+		for _, stream := range []bool{false, true} {
+			t.Run(kind.api+map[bool]string{false: " whole", true: " streamed"}[stream], func(t *testing.T) {
+				up, _, rs := newGeminiRouter(t, kind.api, kind.reply)
+				c := geminiClient(t, rs)
+				cfg := &genai.GenerateContentConfig{Tools: []*genai.Tool{geminiWeatherTool},
+					SystemInstruction: genai.NewContentFromText("Be brief.", genai.RoleUser)}
+				contents := []*genai.Content{genai.NewContentFromText("Weather in Paris?", genai.RoleUser)}
+				send := func() *genai.GenerateContentResponse {
+					t.Helper()
+					if !stream {
+						res, err := c.Models.GenerateContent(context.Background(), "m", contents, cfg)
+						if err != nil {
+							t.Fatalf("SDK error: %v", err)
+						}
+						return res
+					}
+					// Assemble the stream as a client would: parts in order, the last usage.
+					out := &genai.GenerateContentResponse{Candidates: []*genai.Candidate{{Content: &genai.Content{Role: genai.RoleModel}}}}
+					chunks := 0
+					for res, err := range c.Models.GenerateContentStream(context.Background(), "m", contents, cfg) {
+						if err != nil {
+							t.Fatalf("SDK stream error: %v", err)
+						}
+						chunks++
+						if len(res.Candidates) > 0 {
+							cand := res.Candidates[0]
+							if cand.Content != nil {
+								out.Candidates[0].Content.Parts = append(out.Candidates[0].Content.Parts, cand.Content.Parts...)
+							}
+							if cand.FinishReason != "" {
+								out.Candidates[0].FinishReason = cand.FinishReason
+							}
+						}
+						if res.UsageMetadata != nil {
+							out.UsageMetadata = res.UsageMetadata
+						}
+					}
+					if chunks == 0 {
+						t.Fatal("the stream yielded nothing")
+					}
+					return out
+				}
+				res := send()
+				calls := res.FunctionCalls()
+				if len(calls) != 1 || calls[0].Name != "get_weather" || calls[0].Args["city"] != "Paris" ||
+					res.Candidates[0].FinishReason != genai.FinishReasonStop || res.UsageMetadata == nil || res.UsageMetadata.CandidatesTokenCount != 7 {
+					t.Fatalf("first turn: calls %+v, candidate %+v, usage %+v", calls, res.Candidates[0], res.UsageMetadata)
+				}
+				contents = append(contents, res.Candidates[0].Content,
+					genai.NewContentFromFunctionResponse("get_weather", map[string]any{"result": "18C"}, genai.RoleUser))
+				res = send()
+				// The Anthropic fake's stream reports 20 input tokens on both turns.
+				wantPrompt := int32(30)
+				if kind.api == "anthropic" && stream {
+					wantPrompt = 20
+				}
+				if res.Text() != "It is 18C in Paris." || res.UsageMetadata == nil || res.UsageMetadata.PromptTokenCount != wantPrompt ||
+					res.UsageMetadata.CandidatesTokenCount != 6 {
+					t.Fatalf("second turn: %q usage %+v", res.Text(), res.UsageMetadata)
+				}
+				if n := len(up.received()); n != 2 {
+					t.Fatalf("upstream got %d requests, want 2", n)
+				}
+				r := up.received()[1]
+				switch kind.api {
+				case "gemini":
+					if !strings.HasPrefix(r.Path, "/v1beta/models/m-up:") || r.Header.Get("X-Goog-Api-Key") != "sk-upstream-key-0001" {
+						t.Errorf("passthrough went to %s with key %q", r.Path, r.Header.Get("X-Goog-Api-Key"))
+					}
+				case "openai":
+					if r.Path != "/v1/chat/completions" || hfModelOf(t, r) != "m-up" || r.Header.Get("X-Goog-Api-Key") != "" {
+						t.Errorf("translated request to %s for %q", r.Path, hfModelOf(t, r))
+					}
+				case "anthropic":
+					if r.Path != "/v1/messages" || hfModelOf(t, r) != "m-up" {
+						t.Errorf("translated request to %s for %q", r.Path, hfModelOf(t, r))
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestNodeGenAI drives the router with Google's @google/genai npm package through a function
+// call round, whole and streamed, to a Gemini provider and to an OpenAI-compatible one, with
+// countTokens, the model list and an unknown model.
+func TestNodeGenAI(t *testing.T) {
+	node := nodeReady(t)
+	for _, kind := range []struct {
+		api   string
+		reply http.HandlerFunc
+	}{{"gemini", geminiAgentUpstream}, {"openai", openAIAgentUpstream}} {
+		t.Run(kind.api, func(t *testing.T) {
+			_, _, rs := newGeminiRouter(t, kind.api, kind.reply)
+			stdout, stderr := runNodeScript(t, node, "genai.mjs", rs.URL)
+			type turn struct {
+				Text, Finish, Error string
+				Calls               []struct {
+					Name string
+					Args map[string]string
+				}
+				Usage *struct{ PromptTokenCount, CandidatesTokenCount int }
+			}
+			type round struct {
+				First, Second turn
+				Error         string
+			}
+			var out struct {
+				Whole, Stream round
+				Count         struct {
+					Total int
+					Error string
+				}
+				List    struct{ Names []string }
+				Unknown struct{ Error string }
+			}
+			if err := json.Unmarshal(stdout, &out); err != nil {
+				t.Fatalf("script output is not JSON: %v\n%s\nstderr: %s", err, stdout, stderr)
+			}
+			for name, r := range map[string]round{"whole": out.Whole, "stream": out.Stream} {
+				if r.Error != "" {
+					t.Errorf("%s: client error %q", name, r.Error)
+					continue
+				}
+				if f := r.First; len(f.Calls) != 1 || f.Calls[0].Name != "get_weather" || f.Calls[0].Args["city"] != "Paris" ||
+					f.Finish != "STOP" || f.Usage == nil || f.Usage.CandidatesTokenCount != 7 {
+					t.Errorf("%s: first turn %+v", name, f)
+				}
+				if s := r.Second; s.Text != "It is 18C in Paris." || s.Finish != "STOP" || s.Usage == nil || s.Usage.PromptTokenCount != 30 {
+					t.Errorf("%s: second turn %+v", name, s)
+				}
+			}
+			if kind.api == "gemini" && out.Count.Total != 9 || kind.api == "openai" && out.Count.Total <= 0 {
+				t.Errorf("countTokens (forwarded to Gemini, else estimated): %+v", out.Count)
+			}
+			if len(out.List.Names) != 1 || out.List.Names[0] != "models/m" {
+				t.Errorf("model list: %+v", out.List)
+			}
+			if !strings.Contains(out.Unknown.Error, "nope") || !strings.Contains(out.Unknown.Error, "404") {
+				t.Errorf("unknown model: %+v", out.Unknown)
+			}
+		})
+	}
+}

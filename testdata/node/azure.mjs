@@ -1,0 +1,64 @@
+// Drives the router with the openai npm package's AzureOpenAI client; node_test.go runs it.
+// ROUTER_BASE_URL is the router's root: the client adds /openai/deployments/{deployment}/...
+// and the api-version query, and sends the key in api-key. Prints one JSON object.
+import { AzureOpenAI } from 'openai';
+
+const client = new AzureOpenAI({
+  endpoint: process.env.ROUTER_BASE_URL,
+  apiKey: 'gw-secret-team-1',
+  apiVersion: '2024-10-21',
+  maxRetries: 0,
+  timeout: 10_000,
+});
+const messages = [{ role: 'user', content: 'hi' }];
+const out = {};
+
+async function step(name, fn) {
+  try {
+    out[name] = await fn();
+  } catch (e) {
+    out[name] = { error: String(e && e.message ? e.message : e), status: e?.status };
+  }
+}
+
+await step('plain', async () => {
+  const c = await client.chat.completions.create({ model: 'gpt-4o', messages });
+  return { text: c.choices[0].message.content, finish: c.choices[0].finish_reason };
+});
+
+await step('stream', async () => {
+  const s = await client.chat.completions.create({
+    model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true },
+  });
+  let text = '', finish = null, usage = null;
+  for await (const chunk of s) {
+    for (const c of chunk.choices) {
+      text += c.delta?.content ?? '';
+      if (c.finish_reason) finish = c.finish_reason;
+    }
+    if (chunk.usage) usage = chunk.usage;
+  }
+  return { text, finish, usage };
+});
+
+await step('embeddings', async () => {
+  const e = await client.embeddings.create({ model: 'gpt-4o', input: 'x' });
+  return { n: e.data.length, vector: e.data[0].embedding };
+});
+
+// The deployment fixed in the client (its URL) names the model, whatever the body says.
+await step('deployment', async () => {
+  const fixed = new AzureOpenAI({
+    endpoint: process.env.ROUTER_BASE_URL, apiKey: 'gw-secret-team-1', apiVersion: '2024-10-21',
+    deployment: 'gpt-4o', maxRetries: 0,
+  });
+  const c = await fixed.chat.completions.create({ model: '', messages });
+  return { text: c.choices[0].message.content };
+});
+
+await step('unknown', async () => {
+  await client.chat.completions.create({ model: 'nope', messages });
+  return { ok: true };
+});
+
+console.log(JSON.stringify(out));
