@@ -64,6 +64,9 @@ type Provider struct {
 	// Responses says the provider serves the Responses API itself (ProviderConfig.Responses,
 	// its default resolved).
 	Responses bool
+	// Serves are the endpoint families the provider serves (ProviderConfig.Serves, its
+	// default resolved).
+	Serves Capability
 	// KeyCount is the number of distinct keys (0 for a keyless provider).
 	KeyCount int
 	// Transport is the provider's egress settings with placeholders resolved, or nil for the
@@ -298,6 +301,9 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 		p.Nodes = append(p.Nodes, node)
 	}
 	if p.Responses, err = servesResponses(pc, p); err != nil {
+		return err
+	}
+	if err := resolveServes(pc, p); err != nil {
 		return err
 	}
 	if err := b.extras(pc, p); err != nil {
