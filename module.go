@@ -27,6 +27,7 @@ func init() {
 // Defaults of the handler's settings.
 const (
 	defaultMaxBody               = 10 << 20
+	defaultMaxUpload             = 25 << 20
 	defaultMaxResponse           = 32 << 20
 	defaultBodyTimeout           = 60 * time.Second
 	defaultAttempts              = 5
@@ -58,6 +59,13 @@ type Handler struct {
 
 	// MaxBody is the largest request body accepted, in bytes; larger ones get 413. Default 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+
+	// MaxUpload is the largest multipart upload accepted, in bytes, on the endpoints that take
+	// files: `/v1/audio/transcriptions` and `/translations`, `/v1/images/edits` and
+	// `/variations`, and `/v1/files`; larger ones get 413. JSON endpoints keep max_body. The
+	// upload is held in memory once while it is forwarded (and failed over). Default 25 MiB,
+	// OpenAI's own limit for audio; raise it for large batch input files.
+	MaxUpload int64 `json:"max_upload,omitempty"`
 
 	// BodyTimeout bounds the time a client may take to send its whole request body, from when
 	// the router starts reading it: a client that sends it slowly (a slow-loris) otherwise holds
@@ -150,13 +158,18 @@ type Handler struct {
 	modelsReply  []byte
 	runtime      runtimeSettings
 	guard        guard
+	// accounts are the targets of the stateful endpoints (files.go): one per provider x key x
+	// node.
+	accounts []*target
+	// sticky, when set, stands in for the process's store of sticky ids (tests).
+	sticky stickyStore
 	// envProxy, when set, stands in for the environment's proxy settings (tests).
 	envProxy func(*http.Request) (*url.URL, error)
 }
 
 // runtimeSettings are the settings with defaults applied, in the types the hot path uses.
 type runtimeSettings struct {
-	maxBody, maxResponse                 int64
+	maxBody, maxResponse, maxUpload      int64
 	bodyTimeout                          time.Duration
 	attempts                             int
 	tryDuration, cooldown, maxCooldown   time.Duration
@@ -184,6 +197,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.runtime = runtimeSettings{
 		maxBody:               orDefault(h.MaxBody, defaultMaxBody),
 		maxResponse:           orDefault(h.MaxResponse, defaultMaxResponse),
+		maxUpload:             orDefault(h.MaxUpload, defaultMaxUpload),
 		bodyTimeout:           orDefault(time.Duration(h.BodyTimeout), defaultBodyTimeout),
 		attempts:              orDefault(h.Attempts, defaultAttempts),
 		tryDuration:           orDefault(time.Duration(h.TryDuration), defaultTryDuration),
@@ -226,6 +240,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.preparePools(); err != nil {
 		return err
 	}
+	h.prepareAccounts()
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
@@ -250,8 +265,8 @@ func (h *Handler) checkSettings() error {
 	if rt.attempts < 1 || rt.attempts > selector.MaxAttempts {
 		return fmt.Errorf("attempts must be between 1 and %d", selector.MaxAttempts)
 	}
-	if rt.maxBody < 0 || rt.maxResponse < 0 {
-		return fmt.Errorf("max_body and max_response must not be negative")
+	if rt.maxBody < 0 || rt.maxResponse < 0 || rt.maxUpload < 0 {
+		return fmt.Errorf("max_body, max_upload and max_response must not be negative")
 	}
 	if rt.maxCooldown < rt.cooldown {
 		return fmt.Errorf("max_cooldown (%s) is shorter than cooldown (%s)", rt.maxCooldown, rt.cooldown)
@@ -297,6 +312,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			h.serveModelsPage(w, r)
 			return nil
 		}
+	}
+	if h.serveStateful(w, r, client) {
+		return nil
 	}
 	if ep := endpointFor(path); ep != nil {
 		if r.Method != http.MethodPost {

@@ -23,6 +23,9 @@ type endpoint struct {
 	includeUsage bool
 	// filter is the endpoint's default stream filter; providers may keep more.
 	filter sse.Filter
+	// endpointExt says what the endpoints beyond chat need: capability, body and reply kinds,
+	// upload limit, sticky ids (endpoints.go).
+	endpointExt
 }
 
 var (
@@ -60,7 +63,7 @@ func endpointFor(path string) *endpoint {
 	case "/v1/responses", "/responses":
 		return responsesEndpoint
 	}
-	return nil
+	return modelEndpoints[path]
 }
 
 // pathFor is the endpoint's path at a provider of the given API, or "" when it serves none.

@@ -129,6 +129,8 @@ type pool struct {
 	apis uint8
 	// metricName, when set, stands for the route's name in metrics (a wildcard id's pool).
 	metricName string
+	// caps are the capabilities of the targets' providers, together (catalog.Provider.Serves).
+	caps catalog.Capability
 }
 
 // recordName is the model name a request on p is recorded under in logs and metrics.
@@ -221,6 +223,7 @@ func (h *Handler) preparePools() error {
 			t := targets[ct]
 			p.targets[i] = t
 			p.apis |= apiBit(ct.Provider.API)
+			p.caps |= ct.Provider.Serves
 			if ct.Provider.Responses {
 				p.apis |= responsesBit
 			}
