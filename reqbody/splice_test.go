@@ -10,7 +10,7 @@ func TestSplice(t *testing.T) {
 	start := len("--x\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n")
 	end := start + len("whisper")
 	for _, tc := range []struct {
-		start, end int
+		start, end  int
 		value, want string
 	}{
 		{start, end, "whisper-large-v3", "--x\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-large-v3\r\n--x--\r\n"},
