@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -230,7 +231,7 @@ func (h *Handler) serveStateful(w http.ResponseWriter, r *http.Request, client *
 		h.serveList(w, r, ep, sr, accounts, &rec)
 		return true
 	}
-	p := accountPool(rec.model, accounts, h.Strategy)
+	p := accountPool(rec.model, accounts, h.Strategy, h.accountCursors[rec.model])
 	if pin != nil && h.pinnedCooling(w, pin, accounts, sr) {
 		return true
 	}
@@ -279,7 +280,7 @@ func (h *Handler) pinnedCooling(w http.ResponseWriter, pin *stickyOwner, ts []*t
 }
 
 // accountPool is a pool over account targets, made per call.
-func accountPool(name string, ts []*target, strategy string) *pool {
+func accountPool(name string, ts []*target, strategy string, cursor *atomic.Uint64) *pool {
 	s, _ := selector.ParseStrategy(strategy)
 	p := &pool{route: &catalog.Route{Name: name}, targets: ts}
 	members := make([]selector.Member, len(ts))
@@ -288,7 +289,7 @@ func accountPool(name string, ts []*target, strategy string) *pool {
 		p.caps |= t.Provider.Serves
 		members[i] = selector.Member{Target: t.health, Key: t.key, Weight: t.Provider.Weight}
 	}
-	p.sel = selector.NewPool(members, s, nil)
+	p.sel = selector.NewPool(members, s, cursor)
 	return p
 }
 
@@ -305,6 +306,11 @@ func (h *Handler) prepareAccounts() {
 		auth   []string
 	}
 	keys := make(map[string]*keyParts)
+	h.accountCursors = make(map[string]*atomic.Uint64)
+	for _, ep := range []*endpoint{fileUploadEndpoint, batchCreateEndpoint, responseGetEndpoint} {
+		name := statefulModel(ep)
+		h.accountCursors[name] = h.held.cursor("llm_router/cursor/" + name)
+	}
 	// The key health entries preparePools loaded are shared, not loaded again: each config
 	// holds one reference to an entry.
 	for _, t := range h.targets {

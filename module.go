@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -161,6 +162,8 @@ type Handler struct {
 	// accounts are the targets of the stateful endpoints (files.go): one per provider x key x
 	// node.
 	accounts []*target
+	// accountCursors are the round-robin cursors of the stateful calls, by their model label.
+	accountCursors map[string]*atomic.Uint64
 	// sticky, when set, stands in for the process's store of sticky ids (tests).
 	sticky stickyStore
 	// envProxy, when set, stands in for the environment's proxy settings (tests).
