@@ -405,3 +405,29 @@ var jsonObjectKey = func(b []byte, k string) []byte {
 	}
 	return m[k]
 }
+
+// A passed-through Responses stream records its response id from response.created.
+func TestResponsesStreamRecordsID(t *testing.T) {
+	up := newFakeUpstream(t, nativeResponsesUpstream)
+	on := true
+	p := provider("oa", up.URL+"/v1", []string{"sk-acct-A-000001", "sk-acct-B-000002"}, "m", "m-up")
+	p.Responses = &on
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+	rec := tr.send(http.MethodPost, "/v1/responses", "application/json", []byte(`{"model":"m","input":"hi","stream":true}`))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "response.completed") {
+		t.Fatalf("stream: %d %s", rec.Code, rec.Body)
+	}
+	owner, ok := tr.sticky.Get(stickyResponse, "resp_up1")
+	if !ok {
+		t.Fatal("the stream's response id was not recorded")
+	}
+	var served *target
+	for _, t2 := range tr.targets {
+		if t2.Label == rec.Header().Get("X-LLM-Router-Target") {
+			served = t2
+		}
+	}
+	if served == nil || owner != ownerOf(served).String() || strings.Contains(owner, "sk-acct") {
+		t.Errorf("owner %q, want the serving key's %v", owner, served)
+	}
+}

@@ -67,11 +67,10 @@ func scanMultipart(contentType string, body []byte, needModel bool) (reqbody.Fie
 		}
 		name := partName(body[i : i+hdrEnd])
 		start := i + hdrEnd + 4
-		end := bytes.Index(body[start:], next)
+		end := delimiterAt(body, start, next)
 		if end < 0 {
 			return f, fmt.Errorf("%w: the body ends inside a part (no closing boundary)", errBadMultipart)
 		}
-		end += start
 		switch name {
 		case "model":
 			if f.ModelStart >= 0 {
@@ -118,4 +117,27 @@ func partName(hdr []byte) string {
 		}
 	}
 	return ""
+}
+
+// delimiterAt finds the next delimiter line (CRLF, "--boundary", then "--" or optional
+// blanks and CRLF) at or after from; a "--boundary" that goes on with other text is content,
+// as mime/multipart reads it. It returns the offset of the CRLF, or -1.
+func delimiterAt(body []byte, from int, next []byte) int {
+	for from <= len(body) {
+		j := bytes.Index(body[from:], next)
+		if j < 0 {
+			return -1
+		}
+		at := from + j
+		rest := body[at+len(next):]
+		if bytes.HasPrefix(rest, []byte("--")) {
+			return at
+		}
+		rest = bytes.TrimLeft(rest, " \t")
+		if bytes.HasPrefix(rest, []byte("\r\n")) {
+			return at
+		}
+		from = at + 1
+	}
+	return -1
 }
