@@ -163,12 +163,11 @@ func (h *Handler) serveStateful(w http.ResponseWriter, r *http.Request, client *
 	var sticky string
 	switch {
 	case sr.id != "":
-		owner, ok := h.stickyStore().Get(sr.kind, sr.id)
+		o, ok := h.lookupSticky(sr.kind, sr.id, clientName(client))
 		if !ok {
 			writeError(w, sse.OpenAI, http.StatusNotFound, errInvalidRequest, sr.kind+"_not_found", unknownIDMessage(sr.kind, sr.id))
 			return true
 		}
-		o := parseOwner(owner)
 		pin, sticky = &o, sr.id
 	case ep == batchCreateEndpoint:
 		fileID := jsonString(jsonscan.ObjectKey(body, "input_file_id"))
@@ -177,12 +176,11 @@ func (h *Handler) serveStateful(w http.ResponseWriter, r *http.Request, client *
 				`a batch needs an "input_file_id": a file uploaded through this router with purpose "batch"`)
 			return true
 		}
-		owner, ok := h.stickyStore().Get(stickyFile, fileID)
+		o, ok := h.lookupSticky(stickyFile, fileID, clientName(client))
 		if !ok {
 			writeError(w, sse.OpenAI, http.StatusNotFound, errInvalidRequest, "file_not_found", unknownIDMessage(stickyFile, fileID))
 			return true
 		}
-		o := parseOwner(owner)
 		pin = &o
 	}
 	var providers map[string]bool
@@ -239,6 +237,14 @@ func (h *Handler) serveStateful(w http.ResponseWriter, r *http.Request, client *
 		callExt: callExt{contentType: r.Header["Content-Type"], path: sr.upstream, pin: pin, sticky: sticky}}
 	h.forwardCall(c)
 	return true
+}
+
+// clientName is the gateway key's name, "" without auth.
+func clientName(c *gate.Client) string {
+	if c == nil {
+		return ""
+	}
+	return c.Name
 }
 
 // unknownIDMessage is the 404 for an id the router has no owner for.
@@ -385,7 +391,7 @@ func (h *Handler) remember(c *call, t *target, reply []byte) {
 		return
 	}
 	if id := jsonString(jsonscan.ObjectKey(reply, "id")); id != "" {
-		h.stickyStore().Put(kind, id, ownerOf(t).String(), stickyTTL)
+		h.stickyStore().Put(kind, id, ownerOf(t, c.rec.client).String(), stickyTTL)
 	}
 }
 
@@ -397,7 +403,7 @@ func (h *Handler) rememberFirst(c *call, t *target, ev []byte) {
 	}
 	if data, ok := sse.Data(ev); ok {
 		if id := jsonString(jsonscan.ObjectKey(jsonscan.ObjectKey(data, "response"), "id")); id != "" {
-			h.stickyStore().Put(stickyResponse, id, ownerOf(t).String(), stickyTTL)
+			h.stickyStore().Put(stickyResponse, id, ownerOf(t, c.rec.client).String(), stickyTTL)
 		}
 	}
 }
@@ -412,11 +418,14 @@ func (h *Handler) pinPreviousResponse(c *call) bool {
 	if id == "" {
 		return true
 	}
-	owner, ok := h.stickyStore().Get(stickyResponse, id)
-	if !ok {
+	pin, mine := h.lookupSticky(stickyResponse, id, c.rec.client)
+	if !mine && pin.provider != "" {
+		writeError(c.w, c.ep.dialect, http.StatusNotFound, errInvalidRequest, "response_not_found", unknownIDMessage(stickyResponse, id))
+		return false
+	}
+	if !mine {
 		return true
 	}
-	pin := parseOwner(owner)
 	var held []*target
 	for _, t := range c.p.targets {
 		if pin.holds(t) {
@@ -471,7 +480,7 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request, ep *endpoint
 	hasMore, answered := false, 0
 	var failures []attemptInfo
 	for _, t := range accounts {
-		o := ownerOf(t)
+		o := ownerOf(t, rec.client)
 		if asked[o] || t.cooling(now) {
 			continue
 		}

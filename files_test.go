@@ -427,7 +427,44 @@ func TestResponsesStreamRecordsID(t *testing.T) {
 			served = t2
 		}
 	}
-	if served == nil || owner != ownerOf(served).String() || strings.Contains(owner, "sk-acct") {
+	if served == nil || owner != ownerOf(served, "").String() || strings.Contains(owner, "sk-acct") {
 		t.Errorf("owner %q, want the serving key's %v", owner, served)
+	}
+}
+
+// An id belongs to the gateway key that made it: another client gets 404 and never sees it
+// listed.
+func TestStickyIDsPerClient(t *testing.T) {
+	up := newFakeUpstream(t, newFakeAccounts().ServeHTTP)
+	p := provider("oa", up.URL+"/v1", []string{"sk-acct-A-000001"}, "m", "m-up")
+	p.Serves = []string{"chat", "files", "batches", "responses"}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}, Auth: &AuthConfig{Keys: []GatewayKey{
+		{Name: "alice", Key: "gw-alice-0000000001"}, {Name: "bob", Key: "gw-bob-00000000001"}}}})
+	alice, bob := []string{"Authorization", "Bearer gw-alice-0000000001"}, []string{"Authorization", "Bearer gw-bob-00000000001"}
+	body, ct := form(t, "purpose", "batch", "file", "@x")
+	rec := tr.send(http.MethodPost, "/v1/files", ct, body, alice...)
+	if rec.Code != 200 {
+		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
+	}
+	id := decodeID(t, rec.Body.Bytes())
+	rec = tr.send(http.MethodPost, "/v1/responses", "application/json", []byte(`{"model":"m","input":"hi"}`), alice...)
+	rid := decodeID(t, rec.Body.Bytes())
+	if rec := tr.send(http.MethodGet, "/v1/files/"+id, "", nil, alice...); rec.Code != 200 {
+		t.Fatalf("alice's own file: %d %s", rec.Code, rec.Body)
+	}
+	for _, path := range []string{"/v1/files/" + id, "/v1/files/" + id + "/content", "/v1/responses/" + rid} {
+		if rec := tr.send(http.MethodGet, path, "", nil, bob...); rec.Code != 404 {
+			t.Errorf("bob reads %s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	if rec := tr.send(http.MethodPost, "/v1/responses", "application/json",
+		[]byte(`{"model":"m","input":"x","previous_response_id":"`+rid+`"}`), bob...); rec.Code != 404 {
+		t.Errorf("bob continues alice's response: %d %s", rec.Code, rec.Body)
+	}
+	if rec := tr.send(http.MethodGet, "/v1/files", "", nil, bob...); rec.Code != 200 || strings.Contains(rec.Body.String(), id) {
+		t.Errorf("bob's list: %d %s", rec.Code, rec.Body)
+	}
+	if rec := tr.send(http.MethodGet, "/v1/files", "", nil, alice...); rec.Code != 200 || !strings.Contains(rec.Body.String(), id) {
+		t.Errorf("alice's list: %d %s", rec.Code, rec.Body)
 	}
 }

@@ -81,6 +81,9 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 	if ep.body == bodyMultipart {
 		c.contentType = r.Header["Content-Type"]
 	}
+	if client != nil {
+		c.rec.client = client.Name
+	}
 	if ep == responsesEndpoint {
 		if c.nativeOnly = needsStoredState(body); c.nativeOnly && !p.servesNatively() {
 			writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "stored_state_unsupported", storedStateMessage(f.Model))
@@ -89,9 +92,6 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, ep *en
 		if !h.pinPreviousResponse(c) {
 			return
 		}
-	}
-	if client != nil {
-		c.rec.client = client.Name
 	}
 	h.forwardCall(c)
 }

@@ -141,19 +141,34 @@ func (m *memorySticky) Delete(kind, id string) {
 }
 
 // stickyOwner is the provider key an id lives at: the provider's name and the key's state id
-// (catalog.Target.KeyStateID, a hash; "" for a keyless provider).
+// (catalog.Target.KeyStateID, a hash; "" for a keyless provider); and the gateway key (its
+// name, "" without auth) that made it: only that client may use the id.
 type stickyOwner struct {
-	provider, keyState string
+	provider, keyState, client string
 }
 
-func ownerOf(t *target) stickyOwner { return stickyOwner{t.Provider.Name, t.KeyStateID} }
+func ownerOf(t *target, client string) stickyOwner {
+	return stickyOwner{t.Provider.Name, t.KeyStateID, client}
+}
 
-// String is the owner as the store keeps it.
-func (o stickyOwner) String() string { return o.provider + "/" + o.keyState }
+// String is the owner as the store keeps it. Provider names and state ids hold no '/'.
+func (o stickyOwner) String() string { return o.provider + "/" + o.keyState + "/" + o.client }
 
 func parseOwner(s string) stickyOwner {
-	p, k, _ := strings.Cut(s, "/")
-	return stickyOwner{p, k}
+	p, rest, _ := strings.Cut(s, "/")
+	k, c, _ := strings.Cut(rest, "/")
+	return stickyOwner{p, k, c}
+}
+
+// lookupSticky is the owner of an id the client made; false for an id the router does not
+// know, and for one another gateway key made, which the client is told does not exist.
+func (h *Handler) lookupSticky(kind, id, client string) (stickyOwner, bool) {
+	s, ok := h.stickyStore().Get(kind, id)
+	if !ok {
+		return stickyOwner{}, false
+	}
+	o := parseOwner(s)
+	return o, o.client == client
 }
 
 // holds reports whether t uses the owner's provider and key.
