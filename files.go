@@ -199,6 +199,13 @@ func (h *Handler) serveStateful(w http.ResponseWriter, r *http.Request, client *
 			providers[t.Provider.Name] = true
 		}
 	}
+	if providers == nil && pin == nil && client != nil && !client.Allows(statefulModel(ep)) {
+		// A scoped key reaches a provider only through a model it may use.
+		writeError(w, sse.OpenAI, http.StatusForbidden, errPermission, "model_not_allowed",
+			fmt.Sprintf("the key %q is scoped to models: name one it may use in X-LLM-Router-Model, or add %s to its models",
+				client.Name, statefulModel(ep)))
+		return true
+	}
 	if !h.charge(w, sse.OpenAI, client) {
 		return true
 	}

@@ -468,3 +468,23 @@ func TestStickyIDsPerClient(t *testing.T) {
 		t.Errorf("alice's list: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// A key scoped to models reaches files only through a model it may use, or @files.
+func TestFilesScopedKey(t *testing.T) {
+	up := newFakeUpstream(t, newFakeAccounts().ServeHTTP)
+	p := provider("oa", up.URL+"/v1", []string{"sk-acct-A-000001"}, "m", "m-up")
+	p.Serves = []string{"chat", "files"}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}, Auth: &AuthConfig{Keys: []GatewayKey{
+		{Name: "scoped", Key: "gw-scoped-00000001", Models: []string{"m"}}, {Name: "files", Key: "gw-files-000000001", Models: []string{"@files"}}}}})
+	body, ct := form(t, "purpose", "batch", "file", "@x")
+	scoped := []string{"Authorization", "Bearer gw-scoped-00000001"}
+	if rec := tr.send(http.MethodPost, "/v1/files", ct, body, scoped...); rec.Code != 403 {
+		t.Errorf("scoped key without a model: %d %s", rec.Code, rec.Body)
+	}
+	if rec := tr.send(http.MethodPost, "/v1/files", ct, body, append(scoped, "X-LLM-Router-Model", "m")...); rec.Code != 200 {
+		t.Errorf("scoped key naming its model: %d %s", rec.Code, rec.Body)
+	}
+	if rec := tr.send(http.MethodPost, "/v1/files", ct, body, "Authorization", "Bearer gw-files-000000001"); rec.Code != 200 {
+		t.Errorf("key with @files: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -41,9 +41,10 @@ const (
 	defaultStreamIdleTimeout     = 2 * time.Minute
 )
 
-// Handler is the llm_router HTTP handler. It serves `POST /v1/chat/completions`,
-// `/v1/completions` and `/v1/embeddings` (also without the `/v1` prefix) and `GET /v1/models`;
-// other paths outside `/v1/` go to the next handler.
+// Handler is the llm_router HTTP handler. It serves OpenAI's chat completions, completions,
+// embeddings, Responses, images, audio, moderations, files and batches endpoints, Anthropic's
+// Messages API, a Cohere/Jina-style /v1/rerank and `GET /v1/models` (each also without the
+// `/v1` prefix; the README lists them); other paths outside `/v1/` go to the next handler.
 type Handler struct {
 	// Catalogs are paths of JSON catalog files (providers, models, aliases) merged with the
 	// inline config. Placeholders work in the paths.
