@@ -372,7 +372,7 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 
 	b.cat.Providers = append(b.cat.Providers, p)
 	for _, k := range kinfo {
-		p.keys = append(p.keys, providerKey{key: k.key, fingerprint: k.fingerprint, stateID: k.stateID})
+		p.keys = append(p.keys, providerKey(k))
 	}
 	perModel := make(map[string][]*Target, len(pc.Models))
 	b.byProvider[p.Name] = perModel
