@@ -82,3 +82,25 @@ func TestListErrorScrubbed(t *testing.T) {
 		t.Errorf("the upstream's error is not shown, redacted: %s", rec.Body)
 	}
 }
+
+func TestMatchStateful(t *testing.T) {
+	for path, want := range map[string]string{
+		"/v1/files": "POST GET", "/files": "POST GET", "/v1/files/f1": "GET DELETE", "/v1/files/f1/content": "GET",
+		"/v1/batches": "POST GET", "/batches/b1": "GET", "/v1/batches/b1/cancel": "POST",
+		"/v1/responses/r1": "GET DELETE", "/v1/responses/r1/cancel": "POST", "/responses/r1/input_items": "GET",
+		"/v1/responses": "", "/v1/chat/completions": "", "/v1/files/f1/x": "", "/v1/files//content": "", "/v1/filesx": "",
+		"/v1/files/f1/content/x": "", "/v1/batches/b1/content": "", "/v2/files": "",
+	} {
+		sr, ok := matchStateful(path)
+		var got []string
+		for _, op := range sr.ops {
+			got = append(got, op.method)
+		}
+		if strings.Join(got, " ") != want || ok != (want != "") {
+			t.Errorf("%s: %v %v, want %q", path, got, ok, want)
+		}
+	}
+	if sr, _ := matchStateful("/v1/files/file-1/content"); sr.id != "file-1" || sr.kind != stickyFile || sr.upstream != "/files/file-1/content" {
+		t.Errorf("parsed %+v", sr)
+	}
+}

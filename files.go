@@ -77,7 +77,8 @@ type statefulRoute struct {
 // matchStateful parses a stateful path (with or without /v1).
 func matchStateful(path string) (statefulRoute, bool) {
 	rest := strings.TrimPrefix(path, "/v1")
-	if rest == path && !strings.HasPrefix(path, "/files") && !strings.HasPrefix(path, "/batches") && !strings.HasPrefix(path, "/responses/") {
+	// Every request passes here: the common paths are told apart without allocating.
+	if !strings.HasPrefix(rest, "/files") && !strings.HasPrefix(rest, "/batches") && !strings.HasPrefix(rest, "/responses/") {
 		return statefulRoute{}, false
 	}
 	seg := strings.Split(strings.TrimPrefix(rest, "/"), "/")
