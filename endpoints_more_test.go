@@ -104,3 +104,25 @@ func TestMatchStateful(t *testing.T) {
 		t.Errorf("parsed %+v", sr)
 	}
 }
+
+// GET /v1/responses/{id}?stream=true replays the events with their names, to its end.
+func TestResponseGetStreamKeepsEventNames(t *testing.T) {
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.RawQuery != "stream=true" || r.URL.Path != "/v1/responses/resp_1" {
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.String(), 400)
+			return
+		}
+		sseReply("event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\"}}\n\n",
+			"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\"}}\n\n")(w, r)
+	})
+	on := true
+	p := provider("oa", up.URL+"/v1", []string{"sk-acct-A-000001"}, "m", "m-up")
+	p.Responses = &on
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+	tr.sticky.Put(stickyResponse, "resp_1", ownerOf(tr.accounts[0], "").String(), time.Hour)
+	rec := tr.send(http.MethodGet, "/v1/responses/resp_1?stream=true", "", nil)
+	if body := rec.Body.String(); rec.Code != 200 || !strings.Contains(body, "event: response.created\n") ||
+		!strings.Contains(body, "event: response.completed\n") || strings.Contains(body, "response.failed") {
+		t.Fatalf("%d %q", rec.Code, body)
+	}
+}

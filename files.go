@@ -52,8 +52,13 @@ var (
 
 func statefulEndpoint(path string, c catalog.Capability, reply replyKind, records, forgets string) *endpoint {
 	ep := &endpoint{openaiPath: path, endpointExt: endpointExt{cap: c, body: bodyOpaque, reply: reply, records: records, forgets: forgets}}
-	if path == "/files" {
+	switch path {
+	case "/files":
 		ep.upload = true
+	case "/responses":
+		// GET /v1/responses/{id}?stream=true replays the response's events: their names matter
+		// to its clients, and its end is response.completed, as on POST /v1/responses.
+		ep.dialect, ep.filter = sse.Responses, sse.Filter{KeepEventNames: true}
 	}
 	return ep
 }
