@@ -497,3 +497,37 @@ func TestFilesScopedKey(t *testing.T) {
 		t.Errorf("key with @files: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// A file id outlives a config reload: a new config with the same provider and key (its state
+// id is a hash of them, not of the config) finds it in the same store.
+func TestStickyIDsSurviveReload(t *testing.T) {
+	up := newFakeUpstream(t, newFakeAccounts().ServeHTTP)
+	store := newMemorySticky(stickyLimit, time.Now)
+	cfg := func(extra ...catalog.ProviderConfig) *Handler {
+		p := provider("oa", up.URL+"/v1", []string{"sk-acct-A-000001", "sk-acct-B-000002"}, "m", "m-up")
+		p.Serves = []string{"chat", "files"}
+		return &Handler{sticky: store, Providers: append([]catalog.ProviderConfig{p}, extra...)}
+	}
+	tr1 := newTestRouter(t, cfg())
+	body, ct := form(t, "purpose", "batch", "file", "@x")
+	var ids []string
+	for range 2 {
+		rec := tr1.send(http.MethodPost, "/v1/files", ct, body)
+		ids = append(ids, decodeID(t, rec.Body.Bytes()))
+	}
+	other := provider("other", up.URL+"/v2", []string{"sk-other-0000001"}, "n", "n-up")
+	tr2 := newTestRouter(t, cfg(other))
+	for _, id := range ids {
+		if rec := tr2.send(http.MethodGet, "/v1/files/"+id, "", nil); rec.Code != 200 {
+			t.Errorf("after the reload, %s: %d %s", id, rec.Code, rec.Body)
+		}
+	}
+}
+
+// Without a store of its own a handler uses the process's, which every config shares.
+func TestDefaultStickyStoreIsShared(t *testing.T) {
+	a, b := new(Handler), new(Handler)
+	if a.stickyStore() != stickyIDs || b.stickyStore() != stickyIDs {
+		t.Fatal("handlers do not share the process's sticky store")
+	}
+}
