@@ -239,13 +239,18 @@ func (h *Handler) preparePools() error {
 // preparedEndpoints are the endpoints whose upstream requests are made at load time; an
 // endpoint missing here still works, its URL parsed by every attempt.
 var preparedEndpoints = []*endpoint{chatEndpoint, completionEndpoint, embeddingEndpoint,
-	messagesEndpoint, countTokensEndpoint, responsesEndpoint}
+	messagesEndpoint, countTokensEndpoint, responsesEndpoint,
+	imageGenerationEndpoint, imageEditEndpoint, imageVariationEndpoint, speechEndpoint,
+	transcriptionEndpoint, translationEndpoint, moderationEndpoint, rerankEndpoint}
 
 // preparedPaths are the paths under a node of provider p that attempts ask for: each prepared
 // endpoint's path there, once, with the provider's extra query (as upstreamURL adds it).
 func preparedPaths(p *catalog.Provider) []string {
 	paths := make([]string, 0, len(preparedEndpoints))
 	for _, ep := range preparedEndpoints {
+		if !p.Serves.Has(ep.capability()) {
+			continue // never asked for at this provider
+		}
 		path := ep.pathAt(p)
 		if path != "" && p.ExtraQuery() != "" {
 			path += "?" + p.ExtraQuery()
