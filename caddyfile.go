@@ -33,6 +33,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_body <size>                    # default 10MiB
 //	    body_timeout <duration>            # default 60s: time to receive the whole body
 //	    max_response <size>                # default 32MiB
+//	    max_upload <size>                  # multipart uploads (audio, image edits, files); default 25MiB
 //	    strategy round_robin|priority|weighted
 //	    attempts <n>                       # default 5
 //	    try_duration <duration>            # default 60s
@@ -62,6 +63,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        query <name> <value>           # added to every request URL; repeatable
 //	        weight <n>
 //	        responses [on|off]             # serves the Responses API itself; default on for api.openai.com
+//	        serves <family>...             # chat completions embeddings images audio moderations rerank
+//	                                         # files batches (responses); replaces the default: chat
+//	                                         # completions embeddings (all but rerank on api.openai.com;
+//	                                         # chat alone for api anthropic)
 //	        sse_keep_event_names
 //	        sse_keep_comments
 //	        transport [http|h1] {          # egress settings; names as in reverse_proxy's transport http
@@ -117,6 +122,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.BodyTimeout, err = parseDuration(d)
 		case "max_response":
 			h.MaxResponse, err = parseSize(d)
+		case "max_upload":
+			h.MaxUpload, err = parseSize(d)
 		case "strategy":
 			h.Strategy, err = oneArg(d)
 		case "attempts":
@@ -230,6 +237,8 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 			p.Weight, err = parseInt(d)
 		case "responses":
 			p.Responses, err = onOff(d)
+		case "serves":
+			p.Serves, err = appendArgs(d, p.Serves)
 		case "sse_keep_event_names":
 			p.SSEKeepEventNames, err = true, noArgs(d)
 		case "sse_keep_comments":

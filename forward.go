@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -25,34 +24,14 @@ const maxErrorBody = 1 << 20
 // serveCompletion handles one model call: read and parse the body, resolve the model, and try
 // targets until one answers.
 func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route route, client *gate.Client) {
-	rt, ep := &h.runtime, route.ep
-	bounded := boundBodyRead(w, r, rt.bodyTimeout)
-	body, release, err := reqbody.ReadLimited(r.Body, r.ContentLength, rt.maxBody)
-	if bounded != nil {
-		bounded()
-	}
-	if err != nil {
-		switch {
-		case errors.Is(err, reqbody.ErrTooLarge):
-			writeError(w, ep.dialect, http.StatusRequestEntityTooLarge, errInvalidRequest, "request_too_large",
-				fmt.Sprintf("request body is larger than the limit of %d bytes", rt.maxBody))
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			w.Header().Set("Connection", "close")
-			writeError(w, ep.dialect, http.StatusRequestTimeout, errInvalidRequest, "request_timeout",
-				fmt.Sprintf("the request body did not arrive within %s", rt.bodyTimeout))
-		case r.Context().Err() != nil:
-			h.logger.Debug("client went away while sending its request", zap.Int("status", 499))
-		default:
-			writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "unreadable_body", "could not read the request body")
-		}
+	ep := route.ep
+	body, lease, ok := h.readBody(w, r, ep)
+	if !ok {
 		return
 	}
-	// The buffer goes back to its pool only when this handler and every upstream request body
-	// reader are done with it: a transport may still read a body after RoundTrip returned.
-	lease := reqbody.NewLease(release)
 	defer lease.Done()
 
-	f, err := reqbody.Scan(body)
+	f, err := scanBody(ep, r, body)
 	if route.model != "" {
 		// The URL names the model (Gemini, Azure) and, for Gemini, whether it streams; a model
 		// in the body, if any, is replaced by the upstream id like any other.
@@ -64,6 +43,8 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 	if err != nil {
 		code := "invalid_json"
 		switch {
+		case errors.Is(err, errBadMultipart):
+			code = "invalid_multipart"
 		case errors.Is(err, reqbody.ErrNoModel):
 			code = "missing_model"
 		case errors.Is(err, reqbody.ErrModelNotString), errors.Is(err, reqbody.ErrDuplicateModel):
@@ -95,7 +76,7 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 	if !h.charge(w, ep.dialect, client) {
 		return
 	}
-	if !p.serves(ep) && ep != countTokensEndpoint && ep != geminiCountEndpoint {
+	if !p.servesEndpoint(ep) && ep != countTokensEndpoint && ep != geminiCountEndpoint {
 		writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "unsupported_endpoint",
 			fmt.Sprintf("no provider of the model %q serves %s", clipEcho(f.Model), clipEcho(r.URL.Path)))
 		return
@@ -106,16 +87,22 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 	}
 	c := &call{w: w, r: r, ep: ep, route: route, body: body, lease: lease, f: f, p: p,
 		rec: record{model: p.recordName(), start: h.now()}}
+	if ep.body == bodyMultipart {
+		c.contentType = r.Header["Content-Type"]
+	}
+	if client != nil {
+		c.rec.client = client.Name
+	}
 	if ep == responsesEndpoint {
 		if c.nativeOnly = needsStoredState(body); c.nativeOnly && !p.servesNatively() {
 			writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "stored_state_unsupported", storedStateMessage(f.Model))
 			return
 		}
+		if !h.pinPreviousResponse(c) {
+			return
+		}
 	}
-	if client != nil {
-		c.rec.client = client.Name
-	}
-	h.forward(c)
+	h.forwardCall(c)
 }
 
 // boundBodyRead sets a read deadline for the request body, unless the server's own read
@@ -153,6 +140,7 @@ type call struct {
 	// nativeOnly says the request needs a provider that serves its dialect natively (a
 	// Responses request with stored state): the other targets are passed over.
 	nativeOnly bool
+	callExt
 }
 
 // outcome is what one attempt came to.
@@ -206,7 +194,7 @@ func (h *Handler) forward(c *call) {
 		}
 		tried.Add(i)
 		t := c.p.targets[i]
-		if !c.ep.servedBy(t.Provider.API) || c.nativeOnly && !c.ep.native(t.Provider) {
+		if !c.ep.servedBy(t.Provider.API) || c.nativeOnly && !c.ep.native(t.Provider) || !c.admits(t) {
 			continue // its provider cannot serve this endpoint: passed over, not an attempt
 		}
 		n++
@@ -264,18 +252,19 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	includeUsage := h.IncludeUsage && c.ep.includeUsage && c.f.Stream
-	b, err := c.bodyFor(t, includeUsage)
+	b, err := c.requestBody(t, includeUsage)
 	if err != nil {
 		writeError(c.w, c.ep.dialect, http.StatusBadRequest, errInvalidRequest, "invalid_request", err.Error())
 		return outcome{done: true, class: selector.ClientError, status: http.StatusBadRequest}
 	}
-	req, err := t.newRequest(ctx, c.upstreamURL(t), len(r.Header)+2)
+	req, err := t.newRequest(ctx, c.urlFor(t), len(r.Header)+2)
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, reason: "bad upstream url"}
 	}
 	copyRequestHeader(req.Header, r.Header)
 	setDialectHeaders(req.Header, t)
 	setRequestBody(req, b)
+	c.finishRequest(req)
 	if t.auth != nil {
 		req.Header[t.conn.keyHeader] = t.auth
 	}
@@ -324,6 +313,9 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return h.upstreamError(c, t, n, resp, body)
+	}
+	if c.ep.reply == replyBinary {
+		return h.relayBinary(c, t, n, resp, body, wd)
 	}
 	if isEventStream(resp.Header) {
 		return h.relayStream(c, t, n, resp, body, wd, includeUsage)

@@ -20,7 +20,6 @@ func geminiErrorReply(code int, status, details string) http.HandlerFunc {
 	}
 }
 
-
 // checkGeminiError asserts body is Google's error object with the given code and status.
 func checkGeminiError(t *testing.T, what string, body []byte, code int, status string) {
 	t.Helper()

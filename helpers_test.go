@@ -90,6 +90,9 @@ func newTestRouter(t testing.TB, h *Handler) *testRouter {
 	tr := &testRouter{Handler: h, clock: newFakeClock(), logs: new(logBuffer)}
 	h.now = tr.clock.Now
 	h.logger = tr.logs.logger()
+	if h.sticky == nil {
+		h.sticky = newMemorySticky(stickyLimit, tr.clock.Now) // each test's ids are its own
+	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	if err := h.Provision(ctx); err != nil {

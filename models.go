@@ -28,6 +28,9 @@ type modelEntry struct {
 	ContextLength int      `json:"context_length,omitempty"`
 	// Pricing is in USD per million tokens.
 	Pricing *modelPricing `json:"pricing,omitempty"`
+	// Serves are the endpoint families some provider of the model serves (catalog.Capability
+	// names: chat, embeddings, images, audio, ...).
+	Serves []string `json:"serves,omitempty"`
 }
 
 type modelPricing struct {
@@ -45,6 +48,7 @@ func modelList(cat *catalog.Catalog, now time.Time) []modelEntry {
 			ID: m.Info.Name, Object: "model", Created: created, OwnedBy: m.Providers[0],
 			Type: "model", DisplayName: m.Info.Name, CreatedAt: createdAt,
 			Providers: m.Providers, Description: m.Info.Description, ContextLength: m.Info.ContextLength,
+			Serves: familiesServed(m.Route.Targets),
 		}
 		if m.Info.InputPrice > 0 || m.Info.OutputPrice > 0 {
 			e.Pricing = &modelPricing{Input: m.Info.InputPrice, Output: m.Info.OutputPrice}
@@ -61,7 +65,7 @@ func modelList(cat *catalog.Catalog, now time.Time) []modelEntry {
 			}
 		}
 		data = append(data, modelEntry{ID: a.Name, Object: "model", Created: created, OwnedBy: "llm_router",
-			Type: "model", DisplayName: a.Name, CreatedAt: createdAt, Providers: providers})
+			Type: "model", DisplayName: a.Name, CreatedAt: createdAt, Providers: providers, Serves: familiesServed(a.Targets)})
 	}
 	return data
 }
@@ -118,6 +122,15 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) 
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
+}
+
+// familiesServed names the endpoint families the targets' providers serve, together.
+func familiesServed(ts []*catalog.Target) []string {
+	var c catalog.Capability
+	for _, t := range ts {
+		c |= t.Provider.Serves
+	}
+	return c.Names()
 }
 
 // geminiModel is one model in Gemini's shape (GET /v1beta/models), as Google's SDKs read it.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -28,6 +29,7 @@ func init() {
 // Defaults of the handler's settings.
 const (
 	defaultMaxBody               = 10 << 20
+	defaultMaxUpload             = 25 << 20
 	defaultMaxResponse           = 32 << 20
 	defaultBodyTimeout           = 60 * time.Second
 	defaultAttempts              = 5
@@ -40,9 +42,10 @@ const (
 	defaultStreamIdleTimeout     = 2 * time.Minute
 )
 
-// Handler is the llm_router HTTP handler. It serves `POST /v1/chat/completions`,
-// `/v1/completions` and `/v1/embeddings` (also without the `/v1` prefix) and `GET /v1/models`;
-// other paths outside `/v1/` go to the next handler.
+// Handler is the llm_router HTTP handler. It serves OpenAI's chat completions, completions,
+// embeddings, Responses, images, audio, moderations, files and batches endpoints, Anthropic's
+// Messages API, a Cohere/Jina-style /v1/rerank and `GET /v1/models` (each also without the
+// `/v1` prefix; the README lists them); other paths outside `/v1/` go to the next handler.
 type Handler struct {
 	// Catalogs are paths of JSON catalog files (providers, models, aliases) merged with the
 	// inline config. Placeholders work in the paths.
@@ -59,6 +62,13 @@ type Handler struct {
 
 	// MaxBody is the largest request body accepted, in bytes; larger ones get 413. Default 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+
+	// MaxUpload is the largest multipart upload accepted, in bytes, on the endpoints that take
+	// files: `/v1/audio/transcriptions` and `/translations`, `/v1/images/edits` and
+	// `/variations`, and `/v1/files`; larger ones get 413. JSON endpoints keep max_body. The
+	// upload is held in memory once while it is forwarded (and failed over). Default 25 MiB,
+	// OpenAI's own limit for audio; raise it for large batch input files.
+	MaxUpload int64 `json:"max_upload,omitempty"`
 
 	// BodyTimeout bounds the time a client may take to send its whole request body, from when
 	// the router starts reading it: a client that sends it slowly (a slow-loris) otherwise holds
@@ -151,13 +161,20 @@ type Handler struct {
 	modelsReply  []byte
 	runtime      runtimeSettings
 	guard        guard
+	// accounts are the targets of the stateful endpoints (files.go): one per provider x key x
+	// node.
+	accounts []*target
+	// accountCursors are the round-robin cursors of the stateful calls, by their model label.
+	accountCursors map[string]*atomic.Uint64
+	// sticky, when set, stands in for the process's store of sticky ids (tests).
+	sticky stickyStore
 	// envProxy, when set, stands in for the environment's proxy settings (tests).
 	envProxy func(*http.Request) (*url.URL, error)
 }
 
 // runtimeSettings are the settings with defaults applied, in the types the hot path uses.
 type runtimeSettings struct {
-	maxBody, maxResponse                 int64
+	maxBody, maxResponse, maxUpload      int64
 	bodyTimeout                          time.Duration
 	attempts                             int
 	tryDuration, cooldown, maxCooldown   time.Duration
@@ -185,6 +202,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.runtime = runtimeSettings{
 		maxBody:               orDefault(h.MaxBody, defaultMaxBody),
 		maxResponse:           orDefault(h.MaxResponse, defaultMaxResponse),
+		maxUpload:             orDefault(h.MaxUpload, defaultMaxUpload),
 		bodyTimeout:           orDefault(time.Duration(h.BodyTimeout), defaultBodyTimeout),
 		attempts:              orDefault(h.Attempts, defaultAttempts),
 		tryDuration:           orDefault(time.Duration(h.TryDuration), defaultTryDuration),
@@ -227,6 +245,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.preparePools(); err != nil {
 		return err
 	}
+	h.prepareAccounts()
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
@@ -251,8 +270,8 @@ func (h *Handler) checkSettings() error {
 	if rt.attempts < 1 || rt.attempts > selector.MaxAttempts {
 		return fmt.Errorf("attempts must be between 1 and %d", selector.MaxAttempts)
 	}
-	if rt.maxBody < 0 || rt.maxResponse < 0 {
-		return fmt.Errorf("max_body and max_response must not be negative")
+	if rt.maxBody < 0 || rt.maxResponse < 0 || rt.maxUpload < 0 {
+		return fmt.Errorf("max_body, max_upload and max_response must not be negative")
 	}
 	if rt.maxCooldown < rt.cooldown {
 		return fmt.Errorf("max_cooldown (%s) is shorter than cooldown (%s)", rt.maxCooldown, rt.cooldown)
@@ -298,6 +317,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			h.serveModelsPage(w, r)
 			return nil
 		}
+	}
+	if h.serveStateful(w, r, client) {
+		return nil
 	}
 	if rt, ok := routeFor(r); ok {
 		if r.Method != http.MethodPost {

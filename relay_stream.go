@@ -50,12 +50,13 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, bo
 			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
 		} else if real {
 			first = ev
+			h.rememberFirst(c, t, ev)
 		}
 	}
 
 	client := h.commitStream(c, t, n, resp, wd)
 	stats, err := sse.Relay(client, nil, rd, filter, first)
-	if err == nil && !stats.Done {
+	if err == nil && !stats.Done && !ep.endsAtEOF {
 		err = errNoTerminator
 	}
 	usage := parseUsage(stats.Usage).after(parseUsage(stats.FirstUsage))

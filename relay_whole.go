@@ -67,7 +67,7 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 		return h.readFailed(c, wd, resp.StatusCode, "reply truncated: "+transportReason(err))
 	case int64(buf.Len()) > h.runtime.maxResponse:
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply larger than max_response"}
-	case !jsonscan.Valid(buf.Bytes()):
+	case c.ep.wantsJSON(resp.Header) && !jsonscan.Valid(buf.Bytes()):
 		// A reply framed by the connection's close and cut short, or garbage with a 200, would
 		// otherwise reach the client as a success; another target can still answer.
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply is not one whole JSON value"}
@@ -77,6 +77,7 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 	if reply, err = c.replyFor(t, reply); err != nil {
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply not translatable: " + err.Error()}
 	}
+	h.remember(c, t, reply)
 	if c.ep == embeddingEndpoint && asksBase64(c.body) {
 		// An upstream that ignored encoding_format would leave the openai Node SDK with empty
 		// embeddings and no error.

@@ -32,6 +32,9 @@ type endpoint struct {
 	includeUsage bool
 	// filter is the endpoint's default stream filter; providers may keep more.
 	filter sse.Filter
+	// endpointExt says what the endpoints beyond chat need: capability, body and reply kinds,
+	// upload limit, sticky ids (endpoints.go).
+	endpointExt
 }
 
 var (
@@ -106,7 +109,7 @@ func endpointFor(path string) *endpoint {
 	case "/v1/responses", "/responses":
 		return responsesEndpoint
 	}
-	return nil
+	return modelEndpoints[path]
 }
 
 // azureRoute reads Azure OpenAI's deployment paths (after /openai, still escaped, so that a

@@ -129,6 +129,8 @@ type pool struct {
 	apis uint8
 	// metricName, when set, stands for the route's name in metrics (a wildcard id's pool).
 	metricName string
+	// caps are the capabilities of the targets' providers, together (catalog.Provider.Serves).
+	caps catalog.Capability
 }
 
 // recordName is the model name a request on p is recorded under in logs and metrics.
@@ -222,6 +224,7 @@ func (h *Handler) preparePools() error {
 			t := targets[ct]
 			p.targets[i] = t
 			p.apis |= apiBit(ct.Provider.API)
+			p.caps |= ct.Provider.Serves
 			if ct.Provider.Responses {
 				p.apis |= responsesBit
 			}
@@ -237,15 +240,17 @@ func (h *Handler) preparePools() error {
 // preparedEndpoints are the endpoints whose upstream requests are made at load time; an
 // endpoint missing here still works, its URL parsed by every attempt.
 var preparedEndpoints = []*endpoint{chatEndpoint, completionEndpoint, embeddingEndpoint,
-	messagesEndpoint, countTokensEndpoint, responsesEndpoint, geminiCountEndpoint}
+	messagesEndpoint, countTokensEndpoint, responsesEndpoint, geminiCountEndpoint,
+	imageGenerationEndpoint, imageEditEndpoint, imageVariationEndpoint, speechEndpoint,
+	transcriptionEndpoint, translationEndpoint, moderationEndpoint, rerankEndpoint}
 
 // preparedURLs are the URLs of every prepared endpoint that target t can serve, whole and
 // streamed (they differ for Gemini), each once.
 func preparedURLs(t *catalog.Target) []string {
 	var urls []string
 	for _, ep := range preparedEndpoints {
-		if !ep.servedBy(t.Provider.API) {
-			continue
+		if !ep.servedBy(t.Provider.API) || !t.Provider.Serves.Has(ep.capability()) {
+			continue // never asked for at this provider
 		}
 		for _, stream := range [...]bool{false, true} {
 			if u := endpointURL(ep, t, stream); !slices.Contains(urls, u) {

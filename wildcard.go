@@ -224,6 +224,7 @@ func (wp *wildPool) newPool(id string, refs *heldEntries) *pool {
 		targets:    make([]*target, len(cts)),
 		metricName: wildcardMetricName(wp.prov.Name),
 		apis:       apiBit(wp.prov.API),
+		caps:       wp.prov.Serves,
 	}
 	if wp.prov.Responses {
 		p.apis |= responsesBit

@@ -89,6 +89,9 @@ type Provider struct {
 	// Responses says the provider serves the Responses API itself (ProviderConfig.Responses,
 	// its default resolved).
 	Responses bool
+	// Serves are the endpoint families the provider serves (ProviderConfig.Serves, its
+	// default resolved).
+	Serves Capability
 	// KeyCount is the number of distinct keys (0 for a keyless provider).
 	KeyCount int
 	// Transport is the provider's egress settings with placeholders resolved, or nil for the
@@ -336,6 +339,9 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 	if p.Responses, err = servesResponses(pc, p); err != nil {
 		return err
 	}
+	if err := resolveServes(pc, p); err != nil {
+		return err
+	}
 	if err := b.extras(pc, p); err != nil {
 		return err
 	}
@@ -402,7 +408,7 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 
 	b.cat.Providers = append(b.cat.Providers, p)
 	for _, k := range kinfo {
-		p.keys = append(p.keys, providerKey{key: k.key, fingerprint: k.fingerprint, stateID: k.stateID})
+		p.keys = append(p.keys, providerKey(k))
 	}
 	perModel := make(map[string][]*Target, len(pc.Models))
 	b.byProvider[p.Name] = perModel

@@ -110,6 +110,17 @@ type ProviderConfig struct {
 	// otherwise. Only `api openai` providers may turn it on.
 	Responses *bool `json:"responses,omitempty"`
 
+	// Serves lists the endpoint families the provider serves: `chat` (chat completions, the
+	// Messages API, the Responses API and count_tokens), `completions`, `embeddings`, `images`
+	// (generations, edits, variations), `audio` (speech, transcriptions, translations),
+	// `moderations`, `rerank` (`<base_url>/rerank`, Cohere/Jina shape), `files` and `batches`;
+	// `responses` in the list also turns Responses on. A request goes only to targets whose
+	// provider serves its endpoint; a model none of whose providers does gets 400
+	// unsupported_endpoint. The list replaces the default. Default: `chat completions
+	// embeddings` for `api openai`, everything OpenAI serves (all but rerank) when every base
+	// URL is on api.openai.com, and `chat` for `api anthropic`, which may serve nothing else.
+	Serves []string `json:"serves,omitempty"`
+
 	// SSEKeepEventNames keeps `event:` lines in relayed OpenAI-style streams. Default false: they
 	// are stripped, as OpenAI clients ignore them and some choke on unusual ones.
 	SSEKeepEventNames bool `json:"sse_keep_event_names,omitempty"`
