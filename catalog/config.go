@@ -162,6 +162,18 @@ type ModelInfo struct {
 	// OutputPrice is the price in USD per million output (completion) tokens.
 	OutputPrice float64 `json:"output_price,omitempty"`
 
+	// CacheReadPrice and CacheWritePrice are the prices in USD per million input tokens read
+	// from, and written to, the provider's prompt cache; 0 when unknown.
+	CacheReadPrice  float64 `json:"cache_read_price,omitempty"`
+	CacheWritePrice float64 `json:"cache_write_price,omitempty"`
+
+	// MaxOutput is the most tokens the model writes in one reply, if known.
+	MaxOutput int `json:"max_output,omitempty"`
+
+	// Supports lists what the model can take or do beyond text: `tools`, `vision`,
+	// `json_schema`, `reasoning`. Empty means unknown, not none.
+	Supports []string `json:"supports,omitempty"`
+
 	// Strategy overrides the router's target selection strategy for this model:
 	// `round_robin`, `priority` or `weighted`.
 	Strategy string `json:"strategy,omitempty"`
