@@ -80,7 +80,9 @@ func FuzzRequests(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, fn := range []func([]byte) ([]byte, error){
 			func(b []byte) ([]byte, error) { return RequestFromOpenAI(b, FromOpenAIOptions{}) },
-			func(b []byte) ([]byte, error) { return RequestToOpenAI(b, ToOpenAIOptions{Model: "m", Stream: true, IncludeUsage: true}) },
+			func(b []byte) ([]byte, error) {
+				return RequestToOpenAI(b, ToOpenAIOptions{Model: "m", Stream: true, IncludeUsage: true})
+			},
 			func(b []byte) ([]byte, error) { return ResponseToOpenAI(b, ReplyOptions{Created: 1}) },
 			func(b []byte) ([]byte, error) { return ResponseFromOpenAI(b, ReplyOptions{}) },
 		} {
