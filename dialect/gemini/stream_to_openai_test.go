@@ -210,7 +210,7 @@ func TestStreamToOpenAIErrorsAndCut(t *testing.T) {
 		t.Fatalf("array error: %v", err)
 	}
 	// Cut after content: Finish says so.
-	out, err := run(NewStreamToOpenAI(StreamToOpenAIOptions{}), textStream()[:1])
+	out, err := run(NewStreamToOpenAI(StreamToOpenAIOptions{}), append(textStream()[:1], data("[DONE]")))
 	if !errors.Is(err, ErrIncomplete) || len(parseSSE(t, out)) != 1 {
 		t.Fatalf("cut: %v\n%s", err, out)
 	}
