@@ -383,7 +383,7 @@ func (t *SSEToArray) Event(dst, ev []byte) ([]byte, error) {
 		return dst, nil
 	}
 	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
+	if len(data) == 0 || string(data) == "[DONE]" {
 		return dst, nil
 	}
 	if !json.Valid(data) {

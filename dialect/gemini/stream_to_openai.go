@@ -75,7 +75,7 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 		return dst, nil
 	}
 	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
+	if len(data) == 0 || string(data) == "[DONE]" { // Gemini sends no [DONE]; proxies may
 		return dst, nil
 	}
 	if !json.Valid(data) {
