@@ -126,3 +126,25 @@ func TestFinishReasonMapping(t *testing.T) {
 		}
 	}
 }
+
+// TestDropSignatures: for a pool that may replay ids to OpenAI, neither the whole reply nor
+// the stream puts the thought signature into a tool call id.
+func TestDropSignatures(t *testing.T) {
+	const reply = `{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{}},"thoughtSignature":"c2lnbmF0dXJl"}]},"finishReason":"STOP","index":0}]}`
+	for _, drop := range []bool{false, true} {
+		whole, err := ResponseToOpenAI([]byte(reply), ReplyOptions{DropSignatures: drop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := NewStreamToOpenAI(StreamToOpenAIOptions{DropSignatures: drop})
+		streamed, err := tr.Event(nil, []byte("data: "+reply+"\n\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, out := range map[string][]byte{"whole": whole, "stream": streamed} {
+			if got := strings.Contains(string(out), SignatureMarker); got == drop {
+				t.Errorf("%s, DropSignatures %v: signature in the id %v: %s", what, drop, got, out)
+			}
+		}
+	}
+}

@@ -176,20 +176,26 @@ func TestStreamFromOpenAIEnds(t *testing.T) {
 	}
 }
 
-func TestSSEToArray(t *testing.T) {
-	tr := NewSSEToArray()
-	out, err := run(tr, append([][]byte{[]byte(": x\n\n")}, textStream()...))
-	if err != nil || !tr.Done() {
-		t.Fatal(err)
-	}
-	var arr []Response
-	if err := json.Unmarshal(out, &arr); err != nil || len(arr) != 2 || arr[1].Candidates[0].FinishReason != "STOP" {
-		t.Fatalf("%v\n%s", err, out)
+// TestPassthrough: a Gemini stream passed through to a Gemini client, as server-sent events
+// (unchanged) and re-framed as the JSON array of :streamGenerateContent without alt=sse; the end
+// is the chunk with a finish reason, and a cut stream still closes its array.
+func TestPassthrough(t *testing.T) {
+	tr := NewPassthrough(false)
+	in := append([][]byte{[]byte(": x\n\n")}, textStream()...)
+	out, err := run(tr, in)
+	if err != nil || !tr.Done() || string(out) != string(bytesJoin(textStream())) {
+		t.Fatalf("sse: %v done %v\n%s", err, tr.Done(), out)
 	}
 	if tr.Usage().TotalTokens != 15 {
 		t.Fatalf("usage %+v", tr.Usage())
 	}
-	tr = NewSSEToArray()
+	tr = NewPassthrough(true)
+	out, err = run(tr, in)
+	var arr []Response
+	if err != nil || json.Unmarshal(out, &arr) != nil || len(arr) != 2 || arr[1].Candidates[0].FinishReason != "STOP" {
+		t.Fatalf("array: %v\n%s", err, out)
+	}
+	tr = NewPassthrough(true)
 	out, err = run(tr, textStream()[:1])
 	if !errors.Is(err, ErrIncomplete) {
 		t.Fatal(err)
@@ -198,12 +204,23 @@ func TestSSEToArray(t *testing.T) {
 	if err := json.Unmarshal(out, &arr); err != nil || len(arr) != 2 {
 		t.Fatalf("%v %s", err, out)
 	}
-	if _, err := NewSSEToArray().Event(nil, data(`{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}`)); err == nil {
+	if out := NewPassthrough(true).AppendError(nil, 500, "x"); !json.Valid(out) {
+		t.Fatalf("an error before anything was written: %s", out)
+	}
+	if _, err := NewPassthrough(false).Event(nil, data(`{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}`)); err == nil {
 		t.Fatal("error event passed")
 	}
-	if _, err := NewSSEToArray().Event(nil, data(`{"candidates":`)); !errors.Is(err, ErrMalformed) {
+	if _, err := NewPassthrough(true).Event(nil, data(`{"candidates":`)); !errors.Is(err, ErrMalformed) {
 		t.Fatal(err)
 	}
+}
+
+func bytesJoin(evs [][]byte) []byte {
+	var out []byte
+	for _, e := range evs {
+		out = append(out, e...)
+	}
+	return out
 }
 
 // The router's own stream error event, SSE and array.

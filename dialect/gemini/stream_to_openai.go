@@ -22,6 +22,8 @@ type StreamToOpenAIOptions struct {
 	// Created is every chunk's created time (unix seconds); 0 means the time of
 	// NewStreamToOpenAI.
 	Created int64
+	// DropSignatures is ReplyOptions.DropSignatures for the stream.
+	DropSignatures bool
 }
 
 // StreamToOpenAI translates a Gemini upstream's stream (:streamGenerateContent?alt=sse, each
@@ -212,6 +214,9 @@ func (t *StreamToOpenAI) toolCall(dst, fc, sig []byte) []byte {
 		base = callID(t.responseID, name, t.args.Bytes(), idx)
 	}
 	signature, _ := wire.Unquote(sig)
+	if t.opts.DropSignatures {
+		signature = ""
+	}
 	dst = t.open(dst)
 	dst = append(dst, `"tool_calls":[{"index":`...)
 	dst = strconv.AppendInt(dst, int64(idx), 10)
