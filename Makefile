@@ -28,7 +28,7 @@ bench:
 
 # A short run of every fuzz target.
 fuzz:
-	@for pkg in . reqbody selector sse gate internal/redact internal/jsonscan; do \
+	@for pkg in . reqbody selector sse gate internal/redact internal/jsonscan dialect/anthropic dialect/responses dialect/gemini dialect/openai; do \
 		for f in $$(go test -list '^Fuzz' ./$$pkg/ | grep '^Fuzz'); do \
 			go test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s ./$$pkg/ || exit 1; \
 		done; \
