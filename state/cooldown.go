@@ -175,8 +175,7 @@ func (r *Redis) apply(c Cooldown) {
 // published while the connection was away are lost.
 func (r *Redis) subscriber() {
 	defer r.wg.Done()
-	ps := r.client.Subscribe(r.ctx, r.key(channelName))
-	defer ps.Close()
+	ps := r.ps
 	backoff := minBackoff
 	for r.ctx.Err() == nil {
 		msg, err := ps.ReceiveTimeout(r.ctx, healthEvery)

@@ -175,6 +175,8 @@ type Redis struct {
 	// probe wakes the monitor early, when a command failed.
 	probe chan struct{}
 	usage usageBuffer
+	// ps is the subscriber's connection, made by Start.
+	ps *redis.PubSub
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -229,6 +231,7 @@ func (r *Redis) Start() {
 	} else {
 		r.markUp()
 	}
+	r.ps = r.client.Subscribe(r.ctx, r.key(channelName))
 	r.wg.Add(5)
 	go r.monitor()
 	go r.publisher()
@@ -244,6 +247,9 @@ func (r *Redis) Close() error {
 		return nil
 	}
 	r.cancel()
+	if r.ps != nil {
+		_ = r.ps.Close() // unblocks the subscriber's receive
+	}
 	r.wg.Wait()
 	if r.started.Load() && r.up.Load() {
 		r.flushUsage(context.Background())
