@@ -16,7 +16,6 @@ import (
 	"github.com/llmrouter/caddy-llm-router/state"
 )
 
-
 // Usage and cost counted by two instances are summed in Redis and read fleet-wide from the
 // admin API and the status page.
 func TestFleetUsageIsReadableFleetWide(t *testing.T) {
