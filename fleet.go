@@ -164,9 +164,7 @@ func (c *RedisConfig) resolve(resolve func(string) string) (state.Config, error)
 		UsageRetention:   time.Duration(c.UsageRetention),
 	}
 	for _, a := range c.Addresses {
-		for _, f := range strings.FieldsFunc(resolve(a), func(r rune) bool { return r == ' ' || r == ',' || r == '\n' }) {
-			cfg.Addrs = append(cfg.Addrs, f)
-		}
+		cfg.Addrs = append(cfg.Addrs, strings.FieldsFunc(resolve(a), func(r rune) bool { return r == ' ' || r == ',' || r == '\n' })...)
 	}
 	if len(cfg.Addrs) == 0 {
 		cfg.Addrs = []string{"localhost:6379"}
@@ -221,6 +219,15 @@ func (a *StateApp) Start() error {
 
 // Stop stops it and closes the connections.
 func (a *StateApp) Stop() error {
+	if a.fleet != nil {
+		return a.fleet.r.Close()
+	}
+	return nil
+}
+
+// Cleanup closes the backend of a config that was provisioned but never started (a load that
+// failed half way); after Stop it does nothing.
+func (a *StateApp) Cleanup() error {
 	if a.fleet != nil {
 		return a.fleet.r.Close()
 	}
@@ -413,5 +420,6 @@ func registerFleetMetrics(reg *prometheus.Registry) error {
 // Interface guards
 var (
 	_ caddy.App         = (*StateApp)(nil)
-	_ caddy.Provisioner = (*StateApp)(nil)
+	_ caddy.Provisioner  = (*StateApp)(nil)
+	_ caddy.CleanerUpper = (*StateApp)(nil)
 )
