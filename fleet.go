@@ -419,7 +419,7 @@ func registerFleetMetrics(reg *prometheus.Registry) error {
 
 // Interface guards
 var (
-	_ caddy.App         = (*StateApp)(nil)
+	_ caddy.App          = (*StateApp)(nil)
 	_ caddy.Provisioner  = (*StateApp)(nil)
 	_ caddy.CleanerUpper = (*StateApp)(nil)
 )
