@@ -54,7 +54,7 @@ func TestMemorySticky(t *testing.T) {
 }
 
 // testRedis starts a redis-server on a free port for one test.
-func testRedis(t *testing.T) string {
+func testRedis(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		msg := "redis-server not found: install it (apt-get install redis-server) to run this test"
@@ -193,3 +193,26 @@ func TestAwayAnswersAtOnce(t *testing.T) {
 		t.Errorf("dropped %d", r.Dropped())
 	}
 }
+
+// BenchmarkAllow is one limited request's round trip to Redis on loopback: the Lua window.
+func BenchmarkAllow(b *testing.B) {
+	addr := testRedis(b)
+	r, err := New(Config{Addrs: []string{addr}, ReadTimeout: time.Second, WriteTimeout: time.Second}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.Start()
+	defer r.Close()
+	id := LimitID("bench", "00000000", MaxBenchRPM)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Millisecond) // the window holds at most 60,000 admissions
+		if ok, _, err := r.Allow(id, MaxBenchRPM, now); !ok || err != nil {
+			b.Fatalf("refused: %v", err)
+		}
+	}
+}
+
+// MaxBenchRPM is BenchmarkAllow's limit: never reached.
+const MaxBenchRPM = 1_000_000
