@@ -318,3 +318,55 @@ func TestFleetKeysAreBoundedAndExpire(t *testing.T) {
 		}
 	}
 }
+
+// A Redis that hangs (DEBUG SLEEP) holds a limited request no longer than the timeouts: it
+// counts locally, the instance marks Redis down, and no request fails.
+func TestFleetSlowRedisBoundsTheWait(t *testing.T) {
+	rs := startRedis(t, "--enable-debug-command", "yes")
+	up := newFakeUpstream(t, okChat)
+	clock := newFakeClock()
+	cfg := fleetConfig(rs.addr)
+	cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+	tr := newFleetRouters(t, 1, cfg, clock, func() *Handler {
+		return &Handler{
+			Providers: []catalog.ProviderConfig{provider("p", up.URL, []string{"sk-p-key-000000001"}, "m", "up-m")},
+			Auth:      &AuthConfig{Keys: []GatewayKey{{Name: "alice", Key: "gw-literal-key-0000001", RPM: 1000}}},
+		}
+	})[0]
+	within(t, 2*time.Second, "connected", tr.fleet.r.Up)
+	auth := []string{"Authorization", "Bearer gw-literal-key-0000001"}
+	fallbacks := counterValue(t, sharedFallbacks)
+	sleeping := make(chan error, 1)
+	go func() { sleeping <- rs.client("").Do(context.Background(), "DEBUG", "SLEEP", "1.5").Err() }()
+	time.Sleep(100 * time.Millisecond) // the sleep has begun
+	var slowest time.Duration
+	for range 20 {
+		t0 := time.Now()
+		if rec := tr.chat(`{"model":"m","messages":[]}`, auth...); rec.Code != 200 {
+			t.Fatalf("status %d while Redis hangs", rec.Code)
+		}
+		slowest = max(slowest, time.Since(t0))
+	}
+	t.Logf("slowest request while Redis hangs: %s", slowest)
+	// 100 ms of timeouts, and room for a loaded machine running -race.
+	if slowest > 600*time.Millisecond {
+		t.Errorf("a request waited %s for a hanging Redis", slowest)
+	}
+	if tr.fleet.r.Up() {
+		t.Error("still up while Redis hangs")
+	}
+	if d := counterValue(t, sharedFallbacks) - fallbacks; d < 19 {
+		t.Errorf("%v fallbacks, want about 20", d)
+	}
+	if err := <-sleeping; err != nil {
+		t.Fatalf("DEBUG SLEEP: %v", err)
+	}
+	within(t, 10*time.Second, "up again", tr.fleet.r.Up)
+	before := counterValue(t, sharedFallbacks)
+	if rec := tr.chat(`{"model":"m","messages":[]}`, auth...); rec.Code != 200 {
+		t.Fatal(rec.Code)
+	}
+	if counterValue(t, sharedFallbacks) != before {
+		t.Error("counted locally once Redis was back")
+	}
+}
