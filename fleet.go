@@ -134,6 +134,7 @@ func (a *StateApp) Provision(ctx caddy.Context) error {
 	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
 		a.logger.Warn("redis tls insecure_skip_verify is on: the Redis certificate is not verified")
 	}
+	state.SetLibraryLogger(a.logger.Named("redis"))
 	f, err := newFleet(cfg, "", time.Now, a.logger)
 	if err != nil {
 		return err

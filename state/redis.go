@@ -254,6 +254,9 @@ func (r *Redis) Close() error {
 	if r.started.Load() && r.up.Load() {
 		r.flushUsage(context.Background())
 	}
+	// Handlers of the config being replaced may still call in: they go local, quietly.
+	r.warned.Store(true)
+	r.up.Store(false)
 	return r.client.Close()
 }
 
@@ -411,6 +414,21 @@ func (r *Redis) String() string {
 		mode = "cluster"
 	}
 	return fmt.Sprintf("redis %s %s", mode, strings.Join(r.cfg.Addrs, ","))
+}
+
+// SetLibraryLogger sends go-redis's own log lines (it logs some reconnects and pool events
+// to the standard logger) to logger at debug level, so an outage is one warning, not many
+// lines. It is process-wide, as go-redis's logger is.
+func SetLibraryLogger(logger *zap.Logger) {
+	redis.SetLogger(libraryLogger{logger})
+}
+
+type libraryLogger struct{ l *zap.Logger }
+
+func (l libraryLogger) Printf(_ context.Context, format string, v ...any) {
+	if ce := l.l.Check(zap.DebugLevel, "go-redis"); ce != nil {
+		ce.Write(zap.String("message", fmt.Sprintf(format, v...)))
+	}
 }
 
 // errAway is the error of a command not sent because Redis is known to be away.

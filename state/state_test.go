@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestParseMessage(t *testing.T) {
@@ -216,3 +218,27 @@ func BenchmarkAllow(b *testing.B) {
 
 // MaxBenchRPM is BenchmarkAllow's limit: never reached.
 const MaxBenchRPM = 1_000_000
+
+// After Close (a reload replaced the config), calls from handlers still in flight answer from
+// local state at once, without a warning.
+func TestClosedGoesLocalQuietly(t *testing.T) {
+	addr := testRedis(t)
+	core, logs := observer.New(zap.WarnLevel)
+	r, err := New(Config{Addrs: []string{addr}}, Options{Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start()
+	if !r.Up() {
+		t.Fatal("not up")
+	}
+	_ = r.Close()
+	if _, _, err := r.Allow("00", 1, time.Now()); err == nil {
+		t.Error("Allow after Close went to Redis")
+	}
+	r.Sticky().Put("file", "f", "o", time.Minute)
+	r.Cooled(Cooldown{ID: "00", Until: time.Now().Add(time.Minute).UnixNano()})
+	if logs.Len() != 0 {
+		t.Errorf("warnings after Close: %v", logs.All())
+	}
+}
