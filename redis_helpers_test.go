@@ -120,6 +120,14 @@ func fleetConfig(addr string) state.Config {
 // newTestFleet makes and starts one instance's shared state, in namespace ns of reloadStore.
 func newTestFleet(t testing.TB, cfg state.Config, ns string, clock *fakeClock, logger *zap.Logger) *fleet {
 	t.Helper()
+	f := newUnstartedFleet(t, cfg, ns, clock, logger)
+	f.r.Start()
+	return f
+}
+
+// newUnstartedFleet is newTestFleet without the Start.
+func newUnstartedFleet(t testing.TB, cfg state.Config, ns string, clock *fakeClock, logger *zap.Logger) *fleet {
+	t.Helper()
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -127,7 +135,6 @@ func newTestFleet(t testing.TB, cfg state.Config, ns string, clock *fakeClock, l
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.r.Start()
 	t.Cleanup(func() { _ = f.r.Close() })
 	return f
 }
@@ -154,10 +161,12 @@ func newFleetRouters(t testing.TB, n int, cfg state.Config, clock *fakeClock, mk
 		ns := "fleet" + strconv.Itoa(fleetSeq.n) + "/"
 		fleetSeq.Unlock()
 		logs := new(logBuffer)
-		f := newTestFleet(t, cfg, ns, clock, logs.logger())
+		f := newUnstartedFleet(t, cfg, ns, clock, logs.logger())
 		h := mk()
 		h.shared = f
 		tr := newTestRouterClock(t, h, clock, logs)
+		// As in Caddy: apps start once every handler is provisioned.
+		f.r.Start()
 		out[i] = &fleetRouter{testRouter: tr, fleet: f}
 	}
 	return out

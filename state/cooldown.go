@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -257,7 +258,8 @@ func (r *Redis) resynchronise() error {
 			local = local[n:]
 		}
 	}
-	read := 0
+	// ForEachMaster scans the masters of a cluster concurrently: the count is shared.
+	var read atomic.Int64
 	scan := func(ctx context.Context, c *redis.Client) error {
 		var cursor uint64
 		for {
@@ -268,8 +270,8 @@ func (r *Redis) resynchronise() error {
 			if err := r.applyKeys(ctx, c, keys); err != nil {
 				return err
 			}
-			read += len(keys)
-			if cursor = next; cursor == 0 || read >= r.cfg.ResyncLimit {
+			n := read.Add(int64(len(keys)))
+			if cursor = next; cursor == 0 || n >= int64(r.cfg.ResyncLimit) {
 				return nil
 			}
 		}

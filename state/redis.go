@@ -148,7 +148,8 @@ type Options struct {
 	// Now is the clock cooldown deadlines are compared with. Default time.Now.
 	Now func() time.Time
 	// OnCooldown applies a peer's cooldown to the local state. It is called from the
-	// subscriber and the resynchronisation, one call at a time.
+	// subscriber and the resynchronisation (on a cluster, once per master at the same time), so
+	// it must be safe for concurrent use.
 	OnCooldown func(Cooldown)
 	// LocalCooldowns lists the local cooldowns in force at now (unix ns), written back to Redis
 	// after a reconnect, so a restarted Redis learns them again.
