@@ -370,6 +370,16 @@ func (h *Handler) allow(c *gate.Client, l *gate.Limiter) (bool, time.Duration) {
 	return l.Allow(now.UnixNano())
 }
 
+// sharedSticky is the fleet's sticky store (kind/id -> owner, with a TTL) when a shared state
+// is configured, else nil: the caller then keeps its in-memory store. The owner stored must be
+// a hash (a key's StateID), never a key.
+func (h *Handler) sharedSticky() state.Sticky {
+	if h.shared == nil {
+		return nil
+	}
+	return h.shared.sticky
+}
+
 // shareCooldown tells the fleet of a cooldown that started here. It never blocks.
 func (h *Handler) shareCooldown(t *target, key bool, until time.Time, class selector.Class) {
 	if h.shared == nil {

@@ -20,7 +20,7 @@ func TestIntegrationSharedStateRedis(t *testing.T) {
 	up := newFakeUpstream(t, okChat)
 	it := newIntegration(t)
 	port := freePort(t)
-	it.load(it.globals(port, `	llm_router_state {
+	config := it.globals(port, `	llm_router_state {
 		redis {
 			address {env.LLMR_IT_REDIS_ADDR}
 			password {env.LLMR_IT_REDIS_PW}
@@ -36,7 +36,8 @@ func TestIntegrationSharedStateRedis(t *testing.T) {
 		}
 	}
 }
-`, port, up.URL))
+`, port, up.URL)
+	it.load(config)
 	if r := it.post(fmt.Sprintf("http://localhost:%d/v1/chat/completions", port), `{"model":"it-shared-m","messages":[]}`); r.status != 200 {
 		t.Fatalf("request: %d %s", r.status, r.body)
 	}
@@ -57,6 +58,20 @@ func TestIntegrationSharedStateRedis(t *testing.T) {
 	_, cfg := it.adminDo(http.MethodGet, "/config/", "", "")
 	if strings.Contains(cfg, pw) || !strings.Contains(cfg, "{env.LLMR_IT_REDIS_PW}") {
 		t.Errorf("/config/ holds %s", cfg)
+	}
+	// A reload makes a new app and stops the old one; the new config counts on.
+	it.load(strings.Replace(config, "flush_interval 50ms", "flush_interval 60ms", 1))
+	if r := it.post(fmt.Sprintf("http://localhost:%d/v1/chat/completions", port), `{"model":"it-shared-m","messages":[]}`); r.status != 200 {
+		t.Fatalf("request after the reload: %d %s", r.status, r.body)
+	}
+	within(t, 5*time.Second, "the second request counted", func() bool {
+		_, body := it.adminDo(http.MethodGet, "/llm_router/usage?days=1", "", "")
+		got = fleetUsage{}
+		_ = json.Unmarshal([]byte(body), &got)
+		return len(got.Days) == 1 && got.Days[0].Models["it-shared-m"] != nil && got.Days[0].Models["it-shared-m"].Requests == 2
+	})
+	if !got.Up {
+		t.Error("down after the reload")
 	}
 	keys := allKeys(t, rs.client(pw))
 	if len(keys) == 0 {

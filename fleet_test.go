@@ -255,6 +255,9 @@ func TestFleetStickyIDs(t *testing.T) {
 	a := newTestFleet(t, fleetConfig(rs.addr), "sa/", clock, nil)
 	b := newTestFleet(t, fleetConfig(rs.addr), "sb/", clock, nil)
 	var s state.Sticky = a.sticky
+	if (&Handler{}).sharedSticky() != nil || (&Handler{shared: a}).sharedSticky() != s {
+		t.Fatal("sharedSticky")
+	}
 	s.Put("file", "file-abc123", "0123456789abcdef", time.Hour)
 	if owner, ok := b.sticky.Get("file", "file-abc123"); !ok || owner != "0123456789abcdef" {
 		t.Fatalf("B reads %q %v", owner, ok)
