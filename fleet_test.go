@@ -295,6 +295,10 @@ func TestFleetKeysAreBoundedAndExpire(t *testing.T) {
 			}
 			sw.set(status(http.StatusTooManyRequests, "Retry-After", "30"))
 			fl[1].chat(`{"model":"m","messages":[]}`, "Authorization", "Bearer gw-literal-key-0000001")
+			// The publisher writes the cooldown in the background; let it before the clock moves
+			// past the deadline (an expired cooldown is not written).
+			target := "t:cd:t:" + targetOf(fl[1].Handler, "first").StateID
+			within(t, 2*time.Second, "the cooldown written", func() bool { return c.Exists(context.Background(), target).Val() == 1 })
 			sw.set(status(http.StatusUnauthorized))
 			clock.Advance(31 * time.Second)
 			fl[0].chat(`{"model":"m","messages":[]}`, "Authorization", "Bearer gw-literal-key-0000001")

@@ -103,6 +103,28 @@ func (r *Redis) publisher() {
 	}
 }
 
+// flushCooldowns writes what is left in the queue, once the publisher has stopped (Close).
+func (r *Redis) flushCooldowns() {
+	var batch []Cooldown
+	for {
+		select {
+		case c := <-r.queue:
+			batch = append(batch, c)
+			continue
+		default:
+		}
+		break
+	}
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opTimeout()+r.cfg.WriteTimeout*time.Duration(len(batch)/64))
+	defer cancel()
+	if err := r.writeCooldowns(ctx, batch); err != nil {
+		r.dropped.Add(uint64(len(batch)))
+	}
+}
+
 // writeCooldowns runs coolScript for each cooldown still in force, in one pipeline.
 func (r *Redis) writeCooldowns(ctx context.Context, cs []Cooldown) error {
 	now := r.opt.Now().UnixNano()

@@ -241,8 +241,8 @@ func (r *Redis) Start() {
 	go r.flusher()
 }
 
-// Close stops the background work, flushes the usage summed so far (bounded by the write
-// timeout) and closes the connections.
+// Close stops the background work, writes the cooldowns still queued and the usage summed so
+// far (each bounded by the timeouts) and closes the connections.
 func (r *Redis) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
@@ -253,6 +253,7 @@ func (r *Redis) Close() error {
 	}
 	r.wg.Wait()
 	if r.started.Load() && r.up.Load() {
+		r.flushCooldowns()
 		r.flushUsage(context.Background())
 	}
 	// Handlers of the config being replaced may still call in: they go local, quietly.
