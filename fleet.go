@@ -56,7 +56,7 @@ type RedisConfig struct {
 	// Password authenticates the user. Write it as a placeholder. Default none.
 	Password string `json:"password,omitempty"`
 
-	// SentinelUsername and SentinelPassword authenticate to the Sentinels, when they need it.
+	// SentinelUsername is the ACL user for the Sentinels, when they need one. Default none.
 	SentinelUsername string `json:"sentinel_username,omitempty"`
 
 	// SentinelPassword is the Sentinels' password. Write it as a placeholder. Default none.
@@ -99,10 +99,11 @@ type RedisTLS struct {
 	// CA is a PEM file of CAs trusted in addition to the system's roots. Default none.
 	CA string `json:"ca,omitempty"`
 
-	// Cert and Key are PEM files of a client certificate and its key, for mutual TLS.
+	// Cert is a PEM file of a client certificate (chain), for mutual TLS, with Key. Default
+	// none.
 	Cert string `json:"cert,omitempty"`
 
-	// Key is the client certificate's key file.
+	// Key is the PEM file of Cert's private key. Default none.
 	Key string `json:"key,omitempty"`
 
 	// ServerName is the name sent in SNI and checked. Default: the address's host.
