@@ -43,6 +43,7 @@ func (h *Handler) finish(rec *record) {
 		}
 	}
 	kept.at(seriesRequests).get(requestsTotal, rec.model, provider, rec.outcome).Inc()
+	h.shareUsage(rec, provider)
 
 	level := zapcore.InfoLevel
 	if rec.outcome == "failed" || rec.outcome == "exhausted" {
