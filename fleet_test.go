@@ -377,3 +377,46 @@ func TestFleetSlowRedisBoundsTheWait(t *testing.T) {
 		t.Error("counted locally once Redis was back")
 	}
 }
+
+// A file uploaded through A is fetched, read and batched through B: the id's owner (the
+// provider key that holds it) is in the fleet's sticky store, so B pins the follow-ups to it.
+func TestFleetFileUploadedOnAFetchedOnB(t *testing.T) {
+	rs := startRedis(t)
+	fa := newFakeAccounts()
+	up := newFakeUpstream(t, fa.ServeHTTP)
+	fl := newFleetRouters(t, 2, fleetConfig(rs.addr), newFakeClock(), func() *Handler {
+		p := provider("oa", up.URL+"/v1", []string{"sk-acct-A-000001", "sk-acct-B-000002"}, "m", "m-up")
+		p.Serves = []string{"chat", "files", "batches"}
+		// Each instance's own memory, as separate processes have: only the fleet's store joins them.
+		return &Handler{Providers: []catalog.ProviderConfig{p}, sticky: newMemorySticky(stickyLimit, time.Now)}
+	})
+	a, b := fl[0], fl[1]
+	content := "{\"custom_id\":\"1\"}\n"
+	var ids []string
+	for range 2 { // round robin: one file at each key
+		body, ct := form(t, "purpose", "batch", "file", "@"+content)
+		rec := a.send(http.MethodPost, "/v1/files", ct, body)
+		if rec.Code != 200 {
+			t.Fatalf("upload through A: %d %s", rec.Code, rec.Body)
+		}
+		ids = append(ids, decodeID(t, rec.Body.Bytes()))
+	}
+	for _, id := range ids {
+		if rec := b.send(http.MethodGet, "/v1/files/"+id+"/content", "", nil); rec.Code != 200 || rec.Body.String() != content {
+			t.Errorf("content of %s through B: %d %s", id, rec.Code, rec.Body)
+		}
+		rec := b.send(http.MethodPost, "/v1/batches", "application/json", []byte(`{"input_file_id":"`+id+`","endpoint":"/v1/chat/completions","completion_window":"24h"}`))
+		if rec.Code != 200 || decodeID(t, rec.Body.Bytes())[6] != id[5] {
+			t.Errorf("batch on %s through B: %d %s", id, rec.Code, rec.Body)
+		}
+	}
+	keys, err := rs.client("").Keys(context.Background(), "t:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if strings.Contains(k, "sk-acct") {
+			t.Errorf("a provider key in a Redis key: %q", k)
+		}
+	}
+}
