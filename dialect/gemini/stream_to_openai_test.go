@@ -163,8 +163,8 @@ func TestStreamToOpenAIFinishReasons(t *testing.T) {
 	}
 }
 
-// A stream that finishes without content is still a valid stream: role chunk, final chunk,
-// usage, [DONE].
+// A stream that finishes without content is still a valid stream: the final chunk carries the
+// role, then usage, [DONE].
 func TestStreamToOpenAIEmpty(t *testing.T) {
 	out, err := run(NewStreamToOpenAI(StreamToOpenAIOptions{Created: 1, IncludeUsage: true}), [][]byte{
 		data(`{"candidates":[{"content":{"parts":[{"text":""}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":3}}`),
@@ -174,7 +174,7 @@ func TestStreamToOpenAIEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := parseSSE(t, out)
-	if len(evs) != 4 || !strings.Contains(evs[0], `"role":"assistant","content":""`) || !strings.Contains(evs[1], `"finish_reason":"stop"`) || !strings.Contains(evs[2], `"prompt_tokens":3`) {
+	if len(evs) != 3 || !strings.Contains(evs[0], `"role":"assistant","content":""},"finish_reason":"stop"`) || !strings.Contains(evs[1], `"prompt_tokens":3`) {
 		t.Fatalf("%s", out)
 	}
 	accumulate(t, out)
