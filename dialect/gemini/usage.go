@@ -107,7 +107,6 @@ func UsageOf(chunkOrReply []byte) openai.Usage {
 
 func appendInt(dst []byte, n int) []byte { return strconv.AppendInt(dst, int64(n), 10) }
 
-
 // appendUsageMetadata writes a Gemini usageMetadata object.
 func appendUsageMetadata(dst []byte, m *UsageMetadata) []byte {
 	dst = append(dst, `{"promptTokenCount":`...)
