@@ -60,6 +60,14 @@ type Handler struct {
 	// Aliases are public names for a union of other names.
 	Aliases []catalog.AliasConfig `json:"aliases,omitempty"`
 
+	// PriceFiles are paths of JSON price files in LiteLLM's
+	// `model_prices_and_context_window.json` format. A public model takes the metadata it
+	// does not set itself (prices, cache prices, context length, max output, capabilities)
+	// from the first file entry that matches its name, or one of its upstream ids bare or
+	// prefixed with its provider (`groq/llama-3.3-70b-versatile`). Placeholders work in the
+	// paths. Default: none.
+	PriceFiles []string `json:"price_files,omitempty"`
+
 	// MaxBody is the largest request body accepted, in bytes; larger ones get 413. Default 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
 
@@ -147,6 +155,9 @@ type Handler struct {
 
 	logger *zap.Logger
 	now    func() time.Time
+	// configInfo is the configured metadata by model name; prices the loaded price files.
+	configInfo map[string]catalog.ModelInfo
+	prices     []catalog.Prices
 	cat    *catalog.Catalog
 	pools  map[string]*pool
 	// wild holds the `model *` providers' pools by provider name; nil when there are none.
@@ -236,6 +247,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.logger.Warn(w)
 	}
 	h.cat = cat
+	if err := h.loadPrices(resolve, configs); err != nil {
+		return err
+	}
 	if len(cat.Providers) == 0 {
 		h.logger.Warn("no usable provider: every request will get 404 model_not_found")
 	}
