@@ -59,6 +59,9 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 		return
 	}
 	p := h.pools[f.Model]
+	if p == nil {
+		p = h.discoveredPool(f.Model)
+	}
 	if p == nil && h.wild != nil {
 		var err error
 		if p, err = h.wildcardPool(f.Model); err != nil {

@@ -105,10 +105,10 @@ func marshalModelList(data []modelEntry, wildcard []string) []byte {
 
 // serveModels lists the models; a client whose key is scoped sees only what it may use.
 func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request, c *gate.Client) {
-	body := h.modelsReply
+	entries, body := h.listing()
 	if c != nil {
-		allowed := make([]modelEntry, 0, len(h.modelEntries))
-		for _, e := range h.modelEntries {
+		allowed := make([]modelEntry, 0, len(entries))
+		for _, e := range entries {
 			if c.Allows(e.ID) {
 				allowed = append(allowed, e)
 			}
@@ -119,7 +119,7 @@ func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request, c *gate.Cl
 				wild = append(wild, p)
 			}
 		}
-		if len(allowed) < len(h.modelEntries) || len(wild) < len(h.wildNames) {
+		if len(allowed) < len(entries) || len(wild) < len(h.wildNames) {
 			body = marshalModelList(allowed, wild)
 		}
 	}
@@ -160,7 +160,8 @@ var geminiMethods = []string{"generateContent", "streamGenerateContent", "countT
 // models as /v1/models (a scoped key sees only its own), named `models/<public name>`.
 func (h *Handler) serveGeminiModels(w http.ResponseWriter, r *http.Request, c *gate.Client, model string) {
 	var list []geminiModel
-	for _, e := range h.modelEntries {
+	entries, _ := h.listing()
+	for _, e := range entries {
 		if (model == "" || e.ID == model) && (c == nil || c.Allows(e.ID)) {
 			list = append(list, geminiModel{Name: "models/" + e.ID, DisplayName: e.DisplayName, Description: e.Description,
 				InputTokenLimit: e.ContextLength, SupportedGenerationMethods: geminiMethods})

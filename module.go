@@ -181,6 +181,12 @@ type Handler struct {
 	sticky stickyStore
 	// envProxy, when set, stands in for the environment's proxy settings (tests).
 	envProxy func(*http.Request) (*url.URL, error)
+	// disc holds the discovered models and their refresh loop; nil without discovery.
+	disc *discovery
+	// discoverTick, when set, wakes the discovery loop instead of its timer, and
+	// discoverRounds is told when a round is done (tests).
+	discoverTick   <-chan time.Time
+	discoverRounds chan struct{}
 }
 
 // runtimeSettings are the settings with defaults applied, in the types the hot path uses.
@@ -271,6 +277,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.modelsReply = marshalModelList(h.modelEntries, h.wildNames)
+	h.startDiscovery()
 	h.logger.Info("llm_router ready",
 		zap.Int("providers", len(cat.Providers)),
 		zap.Int("targets", len(cat.Targets)),
@@ -304,10 +311,11 @@ func (h *Handler) Validate() error { return nil }
 func (h *Handler) Cleanup() error {
 	removeLive(h)
 	forgetSeries(h)
+	discErr := h.stopDiscovery()
 	for _, u := range h.conns {
 		u.closeIdleConnections()
 	}
-	var errs []error
+	errs := []error{discErr}
 	for _, wp := range h.wild {
 		errs = append(errs, wp.close())
 	}

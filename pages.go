@@ -91,7 +91,8 @@ func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serveModelsPage(w http.ResponseWriter, r *http.Request) {
 	var page modelsPage
-	for _, e := range h.modelEntries {
+	entries, _ := h.listing()
+	for _, e := range entries {
 		row := modelRow{Name: e.ID, Description: e.Description, Providers: strings.Join(e.Providers, ", ")}
 		if e.OwnedBy == "llm_router" {
 			page.Aliases = append(page.Aliases, row)

@@ -238,7 +238,10 @@ func ParseModelList(api API, body []byte) (models []DiscoveredModel, next string
 			Description   string `json:"description"`
 			ContextLength int    `json:"context_length"`
 			Pricing       *struct {
-				Prompt, Completion, InputCacheRead, InputCacheWrite json.Number
+				Prompt          json.Number `json:"prompt"`
+				Completion      json.Number `json:"completion"`
+				InputCacheRead  json.Number `json:"input_cache_read"`
+				InputCacheWrite json.Number `json:"input_cache_write"`
 			} `json:"pricing"`
 			TopProvider *struct {
 				ContextLength       int `json:"context_length"`
