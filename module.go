@@ -158,8 +158,8 @@ type Handler struct {
 	// configInfo is the configured metadata by model name; prices the loaded price files.
 	configInfo map[string]catalog.ModelInfo
 	prices     []catalog.Prices
-	cat    *catalog.Catalog
-	pools  map[string]*pool
+	cat        *catalog.Catalog
+	pools      map[string]*pool
 	// wild holds the `model *` providers' pools by provider name; nil when there are none.
 	wild map[string]*wildPool
 	// wildNames are the `model *` providers in config order, for /v1/models.
