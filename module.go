@@ -158,6 +158,8 @@ type Handler struct {
 	// configInfo is the configured metadata by model name; prices the loaded price files.
 	configInfo map[string]catalog.ModelInfo
 	prices     []catalog.Prices
+	// defaults are the models' default body parameters by public name.
+	defaults map[string]*bodyDefaults
 	cat        *catalog.Catalog
 	pools      map[string]*pool
 	// wild holds the `model *` providers' pools by provider name; nil when there are none.
@@ -254,6 +256,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.cat = cat
 	if err := h.loadPrices(resolve, configs); err != nil {
+		return err
+	}
+	var infos []catalog.ModelInfo
+	for _, c := range configs {
+		infos = append(infos, c.Models...)
+	}
+	if h.defaults, err = prepareDefaults(infos); err != nil {
 		return err
 	}
 	if len(cat.Providers) == 0 {
