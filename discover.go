@@ -303,7 +303,7 @@ func (h *Handler) fetchFrom(ctx context.Context, wp *wildPool, ct *catalog.Targe
 	var all []catalog.DiscoveredModel
 	page := ""
 	for range maxModelListPages {
-		status, body, err := h.getList(ctx, wp, ct, wp.prov.ModelsURL(ct.Node, page))
+		status, _, body, err := h.getList(ctx, wp, ct, wp.prov.ModelsURL(ct.Node, page))
 		if err != nil {
 			return nil, err
 		}
@@ -325,10 +325,10 @@ func (h *Handler) fetchFrom(ctx context.Context, wp *wildPool, ct *catalog.Targe
 
 // getList sends one authenticated GET to a provider node (model lists, health probes) and
 // reads the reply, bounded. Its errors are scrubbed of the key and the provider's secrets.
-func (h *Handler) getList(ctx context.Context, wp *wildPool, ct *catalog.Target, url string) (int, []byte, error) {
+func (h *Handler) getList(ctx context.Context, wp *wildPool, ct *catalog.Target, url string) (int, http.Header, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, nil, &discoverError{cause: "bad URL"}
+		return 0, nil, nil, &discoverError{cause: "bad URL"}
 	}
 	for k, v := range wp.prov.ExtraHeaders() {
 		req.Header[k] = v
@@ -345,19 +345,19 @@ func (h *Handler) getList(ctx context.Context, wp *wildPool, ct *catalog.Target,
 	resp, err := wp.conn.transportFor(ct.Node).RoundTrip(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, nil, &discoverError{cause: "timed out"}
+			return 0, nil, nil, &discoverError{cause: "timed out"}
 		}
-		return 0, nil, &discoverError{cause: t.scrubString(err.Error())}
+		return 0, nil, nil, &discoverError{cause: t.scrubString(err.Error())}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxModelListBytes+1))
 	if err != nil {
-		return 0, nil, &discoverError{cause: "the reply was cut: " + t.scrubString(err.Error())}
+		return 0, nil, nil, &discoverError{cause: "the reply was cut: " + t.scrubString(err.Error())}
 	}
 	if len(body) > maxModelListBytes {
-		return 0, nil, &discoverError{cause: "the reply is larger than " + strconv.Itoa(maxModelListBytes>>20) + " MiB"}
+		return 0, nil, nil, &discoverError{cause: "the reply is larger than " + strconv.Itoa(maxModelListBytes>>20) + " MiB"}
 	}
-	return resp.StatusCode, body, nil
+	return resp.StatusCode, resp.Header, body, nil
 }
 
 // swapDiscovered builds the pools of every kept list off the hot path and swaps them in.

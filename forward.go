@@ -384,7 +384,7 @@ func (h *Handler) cool(t *target, out outcome, now time.Time) {
 	if out.class == selector.KeyRefused && t.key != nil {
 		state, scope = t.key, "key"
 	}
-	if state.CoolFor(now.UnixNano(), until.UnixNano(), out.class) {
+	if state.CoolForStatus(now.UnixNano(), until.UnixNano(), out.class, out.status) {
 		h.logger.Info("cooldown started",
 			zap.String("scope", scope),
 			zap.String("provider", t.Provider.Name),

@@ -5,11 +5,13 @@
 package llmrouter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -189,6 +191,12 @@ type Handler struct {
 	// discoverRounds is told when a round is done (tests).
 	discoverTick   <-chan time.Time
 	discoverRounds chan struct{}
+	// probers are the health-checked providers; probeTick, when set, wakes their loops
+	// instead of their tickers (tests).
+	probers    []*prober
+	probeTick  <-chan time.Time
+	probeStop  context.CancelFunc
+	probeLoops *sync.WaitGroup
 }
 
 // runtimeSettings are the settings with defaults applied, in the types the hot path uses.
@@ -287,6 +295,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.modelsReply = marshalModelList(h.modelEntries, h.wildNames)
 	h.startDiscovery()
+	h.startProbes()
 	h.logger.Info("llm_router ready",
 		zap.Int("providers", len(cat.Providers)),
 		zap.Int("targets", len(cat.Targets)),
@@ -320,6 +329,7 @@ func (h *Handler) Validate() error { return nil }
 func (h *Handler) Cleanup() error {
 	removeLive(h)
 	forgetSeries(h)
+	h.stopProbes()
 	discErr := h.stopDiscovery()
 	for _, u := range h.conns {
 		u.closeIdleConnections()

@@ -63,7 +63,7 @@ func wildcardMetricName(provider string) string { return provider + "/" + catalo
 func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*providerConn, strategy selector.Strategy,
 	keyStates map[string]*healthEntry, secrets map[string]*redact.Secret) {
 	for _, p := range h.cat.Providers {
-		if !p.Wildcard && p.Discover == nil {
+		if !p.Wildcard && p.Discover == nil && p.HealthCheck == nil {
 			continue
 		}
 		wp := &wildPool{prov: p, conn: ups[p], strategy: strategy, keys: make(map[string]*wildKey),
@@ -98,6 +98,9 @@ func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*providerConn, stra
 		}
 		if p.Discover != nil {
 			h.addDiscoverer(wp)
+		}
+		if p.HealthCheck != nil {
+			h.addProber(wp)
 		}
 		if !p.Wildcard {
 			continue
