@@ -162,8 +162,8 @@ type Handler struct {
 	prices     []catalog.Prices
 	// defaults are the models' default body parameters by public name.
 	defaults map[string]*bodyDefaults
-	cat        *catalog.Catalog
-	pools      map[string]*pool
+	cat      *catalog.Catalog
+	pools    map[string]*pool
 	// wild holds the `model *` providers' pools by provider name; nil when there are none.
 	wild map[string]*wildPool
 	// wildNames are the `model *` providers in config order, for /v1/models.
