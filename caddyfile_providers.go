@@ -123,21 +123,28 @@ func unmarshalHealthCheck(d *caddyfile.Dispenser, p *catalog.ProviderConfig) err
 	return nil
 }
 
-// unmarshalDefault reads `default <param> <json-value>` in a model block.
+// unmarshalDefault reads `default <param> <value>` in a model block. The value is JSON: a
+// number, true, false, null, or an object or array in backticks; a double-quoted value is a
+// string (`default reasoning_effort "low"`).
 func unmarshalDefault(d *caddyfile.Dispenser, m *catalog.ModelInfo) error {
-	args := d.RemainingArgs()
+	args := d.RemainingArgsAsTokens()
 	if len(args) != 2 {
 		return d.Err("default takes a body parameter and a JSON value, such as: default max_tokens 1024")
 	}
-	if !json.Valid([]byte(args[1])) {
-		return d.Errf("default %s: '%s' is not a JSON value (quote strings: \"\\\"auto\\\"\")", args[0], args[1])
+	name, tok := args[0].Text, args[1]
+	value := []byte(tok.Text)
+	if tok.Quoted() && !strings.HasPrefix(d.ValRaw(), "`") {
+		value, _ = json.Marshal(tok.Text)
+	}
+	if !json.Valid(value) {
+		return d.Errf("default %s: not a JSON value; quote strings (\"low\") and put objects in backticks", name)
 	}
 	if m.Defaults == nil {
 		m.Defaults = make(map[string]json.RawMessage)
 	}
-	if _, dup := m.Defaults[args[0]]; dup {
-		return d.Errf("default %s given twice", args[0])
+	if _, dup := m.Defaults[name]; dup {
+		return d.Errf("default %s given twice", name)
 	}
-	m.Defaults[args[0]] = json.RawMessage(args[1])
+	m.Defaults[name] = json.RawMessage(value)
 	return nil
 }

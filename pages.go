@@ -120,4 +120,3 @@ var statusTemplate = template.Must(template.New("status").Parse(`<!doctype html>
 {{else}}<p class="ok">Every target is in rotation.</p>{{end}}
 </body></html>
 `))
-

@@ -227,7 +227,9 @@ type DiscoverConfig struct {
 
 	// Timeout bounds each fetch. When a config loads with no list kept from an earlier load,
 	// Provision waits for the first fetch at most this long (the providers' fetches run at
-	// once), then goes on and lets the fetch finish in the background. Default 5s.
+	// once); a fetch that has not answered by then is given up and tried again in the
+	// background after at most 30s, as after any failure. A reload that has a list kept serves
+	// it at once and fetches only when the interval has passed. Default 5s.
 	Timeout transport.Duration `json:"timeout,omitempty"`
 
 	// Limit is the most ids kept from one list. Default 10000.
