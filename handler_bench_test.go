@@ -137,8 +137,9 @@ func BenchmarkServeHTTP(b *testing.B) {
 	})
 	b.Run("discovered", func(b *testing.B) {
 		// A discovered model of the 36,000-target catalog from presets, wildcards and
-		// discovery: found with one atomic load and a map lookup.
-		tr := newTestRouter(b, scaleHandler(scaleUpstream(b)))
+		// discovery: found with one atomic load and a map lookup. Unpriced, like the others
+		// here (a priced model adds the cost header's two allocations, listed or not).
+		tr := newTestRouter(b, scaleHandler(scaleUpstream(b, false)))
 		pl := tr.discoveredPool("groq/model-042")
 		if pl == nil {
 			b.Fatal("no discovered pool")

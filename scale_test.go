@@ -21,8 +21,9 @@ const (
 	scaleDiscovered = 130 // ids each discovering provider's /models returns
 )
 
-// scaleUpstream serves each provider's model list at /<provider>/v1/models.
-func scaleUpstream(t testing.TB) *fakeUpstream {
+// scaleUpstream serves each provider's model list at /<provider>/v1/models, with prices or
+// without.
+func scaleUpstream(t testing.TB, priced bool) *fakeUpstream {
 	return newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			okChat(w, r)
@@ -35,8 +36,11 @@ func scaleUpstream(t testing.TB) *fakeUpstream {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			fmt.Fprintf(&b, `{"id":"%s/model-%03d","context_length":%d,"pricing":{"prompt":"0.000001","completion":"0.000002"}}`,
-				prov, i, 8192*(1+i%8))
+			fmt.Fprintf(&b, `{"id":"%s/model-%03d","context_length":%d`, prov, i, 8192*(1+i%8))
+			if priced {
+				b.WriteString(`,"pricing":{"prompt":"0.000001","completion":"0.000002"}`)
+			}
+			b.WriteByte('}')
 		}
 		b.WriteString(`]}`)
 		_, _ = w.Write([]byte(b.String()))
@@ -81,7 +85,7 @@ func discoveredTargets(h *Handler) int {
 // TestScaleCatalogLoadsFast: 36,000 targets from presets, wildcards and discovery load (the
 // discovery fetches included) in under a second.
 func TestScaleCatalogLoadsFast(t *testing.T) {
-	up := scaleUpstream(t)
+	up := scaleUpstream(t, true)
 	h := scaleHandler(up)
 	start := time.Now()
 	tr := newTestRouter(t, h)
@@ -112,7 +116,7 @@ func TestScaleCatalogLoadsFast(t *testing.T) {
 
 // BenchmarkProvisionScale measures loading the 36,000-target catalog, discovery included.
 func BenchmarkProvisionScale(b *testing.B) {
-	up := scaleUpstream(b)
+	up := scaleUpstream(b, true)
 	for b.Loop() {
 		b.StopTimer()
 		h := scaleHandler(up)
