@@ -80,6 +80,9 @@ type discoveredSet struct {
 	reply   []byte
 	models  int
 	refs    heldEntries
+	// ats are the fetch times of the lists it was built from, by provider: a list another
+	// config's loop stored since (during a reload) makes it stale.
+	ats []int64
 }
 
 // discoveredPool returns the pool of a discovered name, or nil. No lock: one atomic load.
@@ -185,7 +188,7 @@ func (h *Handler) discoverLoop(ctx context.Context) {
 			}
 			d.entry.mu.Unlock()
 		}
-		if h.fetchAll(ctx, due) > 0 {
+		if h.fetchAll(ctx, due) > 0 || h.staleSet() {
 			h.swapDiscovered()
 		}
 		if h.discoverRounds != nil {
@@ -198,7 +201,25 @@ func (h *Handler) discoverLoop(ctx context.Context) {
 	}
 }
 
-// nextDiscovery is the wait until the earliest fetch is due, at least a second.
+// staleSet reports whether a kept list is newer than the one the served set was built from.
+func (h *Handler) staleSet() bool {
+	s := h.disc.set.Load()
+	if s == nil {
+		return true
+	}
+	for i, d := range h.disc.providers {
+		d.entry.mu.Lock()
+		at := d.entry.at
+		d.entry.mu.Unlock()
+		if i >= len(s.ats) || s.ats[i] != at {
+			return true
+		}
+	}
+	return false
+}
+
+// nextDiscovery is the wait until the earliest fetch is due, at least a second and at most
+// discoverRetry (so a list another config's loop fetched is picked up soon).
 func (h *Handler) nextDiscovery() time.Duration {
 	now := h.now().UnixNano()
 	wait := time.Duration(1<<62 - 1)
@@ -207,7 +228,7 @@ func (h *Handler) nextDiscovery() time.Duration {
 		wait = min(wait, time.Duration(d.entry.next-now))
 		d.entry.mu.Unlock()
 	}
-	return max(wait, time.Second)
+	return min(max(wait, time.Second), discoverRetry)
 }
 
 // fetchAll fetches the lists of ds at once, each within its timeout, and reports how many
@@ -390,6 +411,7 @@ func (h *Handler) buildDiscovered() *discoveredSet {
 	for _, d := range h.disc.providers {
 		d.entry.mu.Lock()
 		models := d.entry.models
+		set.ats = append(set.ats, d.entry.at)
 		d.entry.mu.Unlock()
 		p, dc := d.wp.prov, d.wp.prov.Discover
 		kept := 0

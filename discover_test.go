@@ -318,3 +318,23 @@ func TestDiscoverGeminiPagesAndAnthropic(t *testing.T) {
 		t.Errorf("%d gemini pages fetched", pages.Load())
 	}
 }
+
+// TestDiscoverPicksUpListFetchedByOtherConfig: during a reload both configs share the kept
+// list; one that another config's loop refreshed is served without a fetch of its own.
+func TestDiscoverPicksUpListFetchedByOtherConfig(t *testing.T) {
+	up := newModelsUpstream(t, `{"data":[{"id":"a-1"}]}`)
+	tickA, tickB := make(chan time.Time), make(chan time.Time)
+	dc := &catalog.DiscoverConfig{Interval: transport.Duration(time.Hour)}
+	a := discoverRouter(t, up, dc, tickA)
+	b := discoverRouter(t, up, dc, tickB)
+	up.set(`{"data":[{"id":"b-2"}]}`, 0)
+	a.clock.Advance(2 * time.Hour)
+	round(t, a, tickA)
+	round(t, b, tickB) // b's clock has not moved: nothing is due for it
+	if n := up.lists.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2", n)
+	}
+	if _, ok := listedModels(t, b)["b-2"]; !ok {
+		t.Fatal("b does not serve the list a fetched")
+	}
+}
