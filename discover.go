@@ -96,6 +96,22 @@ func (h *Handler) discoveredPool(name string) *pool {
 	return nil
 }
 
+// discoveredNames are the names of the discovered pools now served (for metrics cleanup).
+func (h *Handler) discoveredNames() []string {
+	if h.disc == nil {
+		return nil
+	}
+	s := h.disc.set.Load()
+	if s == nil {
+		return nil
+	}
+	names := make([]string, 0, len(s.pools))
+	for n := range s.pools {
+		names = append(names, n)
+	}
+	return names
+}
+
 // listing is the model list to serve: the catalog's, with the discovered models.
 func (h *Handler) listing() ([]modelEntry, []byte) {
 	if h.disc != nil {
