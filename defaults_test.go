@@ -67,3 +67,34 @@ func TestProviderTimeoutOverride(t *testing.T) {
 		}
 	}
 }
+
+// TestProviderFirstEventTimeoutFires: a provider whose stream never brings its first event
+// fails over after its own first_event_timeout, long before the router's.
+func TestProviderFirstEventTimeoutFires(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	stalled := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	good := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n"))
+	})
+	slow := provider("slow", stalled.URL+"/v1", nil, "m", "m")
+	slow.FirstEventTimeout = transport.Duration(100 * time.Millisecond)
+	tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{slow, provider("good", good.URL+"/v1", nil, "m", "m")}})
+	start := time.Now()
+	rec := tr.chat(`{"model":"m","stream":true,"messages":[]}`)
+	if rec.Code != http.StatusOK || rec.Header().Get("X-LLM-Router-Provider") != "good" || rec.Header().Get("X-LLM-Router-Attempts") != "2" {
+		t.Fatalf("%d via %q after %q attempts: %s", rec.Code, rec.Header().Get("X-LLM-Router-Provider"), rec.Header().Get("X-LLM-Router-Attempts"), rec.Body)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("failed over after %s: the router's 30s bound, not the provider's", took)
+	}
+}
