@@ -100,7 +100,8 @@ func serveAdminModels(w http.ResponseWriter, r *http.Request) error {
 	seen := make(map[string]bool)
 	live.Lock()
 	for h := range live.handlers {
-		for _, e := range h.modelEntries {
+		entries, _ := h.listing()
+		for _, e := range entries {
 			if !seen[e.ID] {
 				seen[e.ID] = true
 				out = append(out, e)

@@ -30,6 +30,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	llm_router {
 //	    catalog <path>...                  # JSON catalog files; repeatable
+//	    price_file <path>...               # LiteLLM model_prices_and_context_window.json files
 //	    max_body <size>                    # default 10MiB
 //	    body_timeout <duration>            # default 60s: time to receive the whole body
 //	    max_response <size>                # default 32MiB
@@ -45,7 +46,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    stream_idle_timeout <duration>     # default 2m
 //	    include_usage
 //
-//	    provider <name> {
+//	    provider <name> [<key-ref>...] [*] [discover] [<model>[=<upstream-id>]...]   # one line, or:
+//	    provider <name> [<inline args>] {
 //	        preset <service>               # a known service's base_url, api and key header; default:
 //	                                         # the one named like the provider (groq, openrouter, ollama, ...)
 //	        base_url <url>...              # repeatable: several nodes; default: the preset's
@@ -69,6 +71,22 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	                                         # chat alone for api anthropic)
 //	        sse_keep_event_names
 //	        sse_keep_comments
+//	        discover [{                    # serve the provider's model list (GET <base_url>/models)
+//	            include <glob>...          # keep only matching upstream ids (* matches any run)
+//	            exclude <glob>...
+//	            prefix <text>              # public name = prefix + id; default none
+//	            interval <duration>        # default 1h
+//	            timeout <duration>         # each fetch; the most a first load waits; default 5s
+//	            limit <n>                  # ids kept; default 10000
+//	        }]
+//	        health_check [{                # probe each node x key with GET <base_url>/models
+//	            interval <duration>        # default 60s
+//	            timeout <duration>         # default 10s
+//	            concurrency <n>            # default 4
+//	        }]
+//	        response_header_timeout <duration>  # this provider's overrides of the router's timeouts
+//	        first_event_timeout <duration>
+//	        stream_idle_timeout <duration>
 //	        transport [http|h1] {          # egress settings; names as in reverse_proxy's transport http
 //	                                         # h1: http:// nodes on the router's own HTTP/1.1 client
 //	            network_proxy env|none|<url>     # default env: HTTPS_PROXY, HTTP_PROXY, NO_PROXY
@@ -88,6 +106,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        context_length <tokens>
 //	        input_price <usd-per-million>
 //	        output_price <usd-per-million>
+//	        cache_read_price <usd-per-million>
+//	        cache_write_price <usd-per-million>
+//	        max_output <tokens>
+//	        supports tools|vision|json_schema|reasoning...
+//	        default <body-param> <json-value>   # repeatable: max_tokens 1024, temperature 0.2
 //	        strategy <strategy>
 //	    }
 //
@@ -116,6 +139,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "catalog":
 			h.Catalogs, err = appendArgs(d, h.Catalogs)
+		case "price_file":
+			h.PriceFiles, err = appendArgs(d, h.PriceFiles)
 		case "max_body":
 			h.MaxBody, err = parseSize(d)
 		case "body_timeout":
@@ -174,8 +199,8 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	p.Name = d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
+	if err := inlineProvider(d, &p); err != nil {
+		return err
 	}
 	for _, other := range h.Providers {
 		if other.Name == p.Name {
@@ -243,6 +268,18 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 			p.SSEKeepEventNames, err = true, noArgs(d)
 		case "sse_keep_comments":
 			p.SSEKeepComments, err = true, noArgs(d)
+		case "discover":
+			err = unmarshalDiscover(d, &p)
+		case "health_check":
+			err = unmarshalHealthCheck(d, &p)
+		case "response_header_timeout", "first_event_timeout", "stream_idle_timeout":
+			kind := d.Val()
+			var dur caddy.Duration
+			if dur, err = parseDuration(d); err == nil {
+				to := map[string]*transport.Duration{"response_header_timeout": &p.ResponseHeaderTimeout,
+					"first_event_timeout": &p.FirstEventTimeout, "stream_idle_timeout": &p.StreamIdleTimeout}[kind]
+				*to = transport.Duration(dur)
+			}
 		case "transport":
 			if p.Transport != nil {
 				return d.Errf("provider '%s': transport given twice", p.Name)
@@ -365,6 +402,16 @@ func (h *Handler) unmarshalModel(d *caddyfile.Dispenser) error {
 			m.InputPrice, err = parseFloat(d)
 		case "output_price":
 			m.OutputPrice, err = parseFloat(d)
+		case "cache_read_price":
+			m.CacheReadPrice, err = parseFloat(d)
+		case "cache_write_price":
+			m.CacheWritePrice, err = parseFloat(d)
+		case "max_output":
+			m.MaxOutput, err = parseInt(d)
+		case "supports":
+			m.Supports, err = appendArgs(d, m.Supports)
+		case "default":
+			err = unmarshalDefault(d, &m)
 		case "strategy":
 			m.Strategy, err = oneArg(d)
 		default:

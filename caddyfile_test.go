@@ -389,7 +389,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"header without a value", "llm_router {\n provider groq {\n header X-Title\n }\n}", []string{"header takes a name and a value"}},
 		{"header twice", "llm_router {\n provider groq {\n header X-Title a\n header x-title b\n }\n}", []string{"header 'x-title' given twice"}},
 		{"provider without a name", "llm_router {\n provider\n}", []string{"provider"}},
-		{"provider with two names", "llm_router {\n provider a b {\n base_url http://x\n }\n}", []string{"b"}},
+		// `provider a b` is the one-line form (model b); a malformed inline model is an error.
+		{"bad inline model", "llm_router {\n provider a b=c=d {\n base_url http://x\n }\n}", []string{"inline argument"}},
 		{"duplicate provider", `llm_router {
 			provider groq {
 				base_url http://a/v1

@@ -59,6 +59,9 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 		return
 	}
 	p := h.pools[f.Model]
+	if p == nil {
+		p = h.discoveredPool(f.Model)
+	}
 	if p == nil && h.wild != nil {
 		var err error
 		if p, err = h.wildcardPool(f.Model); err != nil {
@@ -84,6 +87,11 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 	if ep == countTokensEndpoint && !p.hasAPI(catalog.APIAnthropic) || ep == geminiCountEndpoint && !p.hasAPI(catalog.APIGemini) {
 		h.serveCountEstimate(w, ep.dialect, body)
 		return
+	}
+	if h.defaults != nil && p.route.Info != nil && defaultsEndpoint(ep) {
+		if d := h.defaults[p.route.Info.Name]; d != nil {
+			body, f = d.apply(body, f)
+		}
 	}
 	c := &call{w: w, r: r, ep: ep, route: route, body: body, lease: lease, f: f, p: p,
 		rec: record{model: p.recordName(), start: h.now()}}
@@ -248,7 +256,7 @@ func (h *Handler) forward(c *call) {
 // attempt sends the request to one target. Nothing reaches the client unless the upstream
 // answered 2xx (then its reply is relayed) or a client error (passed through as is).
 func (h *Handler) attempt(c *call, t *target, n int) outcome {
-	rt, r := &h.runtime, c.r
+	r := c.r
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	includeUsage := h.IncludeUsage && c.ep.includeUsage && c.f.Stream
@@ -275,14 +283,14 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	// generous header timeout that whole replies need.
 	var wd *watchdog
 	if c.f.Stream {
-		wd = startWatchdog(h.firstEventDeadline(c, sent), cancel)
+		wd = startWatchdog(h.firstEventDeadline(c, t, sent), cancel)
 		defer wd.stop()
 	}
 	resp, err := t.transport.RoundTrip(req)
 	if err != nil {
 		switch {
 		case r.Context().Err() != nil:
-			return h.clientLeft(sent)
+			return h.clientLeft(t, sent)
 		case wd != nil && wd.fired.Load():
 			return outcome{class: selector.UpstreamDown, reason: wd.why}
 		}
@@ -292,8 +300,8 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	t.conn.latency.Observe(h.now().Sub(sent).Seconds())
 	if wd == nil {
 		// Whole replies (and error bodies) must keep arriving.
-		wd = startWatchdog(timeout{rt.streamIdleTimeout, "reply stalled beyond stream_idle_timeout"}, cancel)
-		wd.idle = rt.streamIdleTimeout
+		wd = startWatchdog(timeout{t.conn.streamIdleTimeout, "reply stalled beyond stream_idle_timeout"}, cancel)
+		wd.idle = t.conn.streamIdleTimeout
 		defer wd.stop()
 	}
 	wd.src = resp.Body
@@ -331,19 +339,19 @@ type timeout struct {
 
 // firstEventDeadline is how long a stream attempt sent at sent may wait for its first event:
 // first_event_timeout, or less when try_duration runs out first.
-func (h *Handler) firstEventDeadline(c *call, sent time.Time) timeout {
+func (h *Handler) firstEventDeadline(c *call, t *target, sent time.Time) timeout {
 	rt := &h.runtime
-	if left := rt.tryDuration - sent.Sub(c.rec.start); left < rt.firstEventTimeout {
+	if left := rt.tryDuration - sent.Sub(c.rec.start); left < t.conn.firstEventTimeout {
 		return timeout{max(left, 0), "try_duration ran out before the stream's first event"}
 	}
-	return timeout{rt.firstEventTimeout, "no event within first_event_timeout"}
+	return timeout{t.conn.firstEventTimeout, "no event within first_event_timeout"}
 }
 
 // clientLeft is the outcome of an attempt whose client went away before any reply. A target
 // that kept it waiting past first_event_timeout is charged with that, so it stops getting
 // traffic, even though the request is over.
-func (h *Handler) clientLeft(sent time.Time) outcome {
-	if waited := h.now().Sub(sent); waited >= h.runtime.firstEventTimeout {
+func (h *Handler) clientLeft(t *target, sent time.Time) outcome {
+	if waited := h.now().Sub(sent); waited >= t.conn.firstEventTimeout {
 		return outcome{done: true, clientGone: true, class: selector.UpstreamDown,
 			reason: fmt.Sprintf("no reply in %s, after which the client gave up", waited.Round(time.Millisecond))}
 	}
@@ -376,7 +384,7 @@ func (h *Handler) cool(t *target, out outcome, now time.Time) {
 	if out.class == selector.KeyRefused && t.key != nil {
 		state, scope = t.key, "key"
 	}
-	if state.CoolFor(now.UnixNano(), until.UnixNano(), out.class) {
+	if state.CoolForStatus(now.UnixNano(), until.UnixNano(), out.class, out.status) {
 		h.shareCooldown(t, scope == "key", until, out.class)
 		h.logger.Info("cooldown started",
 			zap.String("scope", scope),

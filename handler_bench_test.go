@@ -135,6 +135,20 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 		hfBenchServe(b, tr, "bench-w/vendor/bench-model")
 	})
+	b.Run("discovered", func(b *testing.B) {
+		// A discovered model of the 36,000-target catalog from presets, wildcards and
+		// discovery: found with one atomic load and a map lookup. Unpriced, like the others
+		// here (a priced model adds the cost header's two allocations, listed or not).
+		tr := newTestRouter(b, scaleHandler(scaleUpstream(b, false)))
+		pl := tr.discoveredPool("groq/model-042")
+		if pl == nil {
+			b.Fatal("no discovered pool")
+		}
+		for _, t := range pl.targets {
+			t.transport = hfMemTransport{}
+		}
+		hfBenchServe(b, tr, "groq/model-042")
+	})
 	b.Run("targets=35k", func(b *testing.B) {
 		tr := newTestRouter(b, &Handler{Catalogs: []string{"catalog/testdata/scale-35k.json"}})
 		if n := len(tr.cat.Targets); n < 30000 {

@@ -2,6 +2,8 @@ package llmrouter
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -107,6 +109,9 @@ func forgetSeries(h *Handler) {
 		for m := range o.pools {
 			models[m] = true
 		}
+		for _, m := range o.discoveredNames() {
+			models[m] = true
+		}
 	}
 	for _, u := range h.conns {
 		if p := u.provider.Name; !providers[p] {
@@ -120,7 +125,8 @@ func forgetSeries(h *Handler) {
 			timeToFirstToken.DeletePartialMatch(l)
 		}
 	}
-	for m := range h.pools {
+	mine := slices.Collect(maps.Keys(h.pools))
+	for _, m := range append(mine, h.discoveredNames()...) {
 		if !models[m] {
 			l := prometheus.Labels{"model": m}
 			requestsTotal.DeletePartialMatch(l)

@@ -26,16 +26,22 @@ type modelEntry struct {
 	Providers     []string `json:"providers,omitempty"`
 	Description   string   `json:"description,omitempty"`
 	ContextLength int      `json:"context_length,omitempty"`
+	// MaxOutput is the most tokens one reply may have, if known.
+	MaxOutput int `json:"max_output,omitempty"`
 	// Pricing is in USD per million tokens.
 	Pricing *modelPricing `json:"pricing,omitempty"`
+	// Supports are the model's known capabilities (tools, vision, json_schema, reasoning).
+	Supports []string `json:"supports,omitempty"`
 	// Serves are the endpoint families some provider of the model serves (catalog.Capability
 	// names: chat, embeddings, images, audio, ...).
 	Serves []string `json:"serves,omitempty"`
 }
 
 type modelPricing struct {
-	Input  float64 `json:"input"`
-	Output float64 `json:"output"`
+	Input      float64 `json:"input"`
+	Output     float64 `json:"output"`
+	CacheRead  float64 `json:"cache_read,omitempty"`
+	CacheWrite float64 `json:"cache_write,omitempty"`
 }
 
 // modelList prepares the /v1/models entries once per config load: every public model, owned by
@@ -44,16 +50,7 @@ func modelList(cat *catalog.Catalog, now time.Time) []modelEntry {
 	created, createdAt := now.Unix(), now.UTC().Format(time.RFC3339)
 	data := make([]modelEntry, 0, len(cat.Models)+len(cat.Aliases))
 	for _, m := range cat.Models {
-		e := modelEntry{
-			ID: m.Info.Name, Object: "model", Created: created, OwnedBy: m.Providers[0],
-			Type: "model", DisplayName: m.Info.Name, CreatedAt: createdAt,
-			Providers: m.Providers, Description: m.Info.Description, ContextLength: m.Info.ContextLength,
-			Serves: familiesServed(m.Route.Targets),
-		}
-		if m.Info.InputPrice > 0 || m.Info.OutputPrice > 0 {
-			e.Pricing = &modelPricing{Input: m.Info.InputPrice, Output: m.Info.OutputPrice}
-		}
-		data = append(data, e)
+		data = append(data, newModelEntry(&m.Info, m.Providers, m.Route.Targets, created, createdAt))
 	}
 	for _, a := range cat.Aliases {
 		seen := make(map[string]bool)
@@ -68,6 +65,21 @@ func modelList(cat *catalog.Catalog, now time.Time) []modelEntry {
 			Type: "model", DisplayName: a.Name, CreatedAt: createdAt, Providers: providers, Serves: familiesServed(a.Targets)})
 	}
 	return data
+}
+
+// newModelEntry is the list entry of a public model with metadata mi.
+func newModelEntry(mi *catalog.ModelInfo, providers []string, targets []*catalog.Target, created int64, createdAt string) modelEntry {
+	e := modelEntry{
+		ID: mi.Name, Object: "model", Created: created, OwnedBy: providers[0],
+		Type: "model", DisplayName: mi.Name, CreatedAt: createdAt,
+		Providers: providers, Description: mi.Description, ContextLength: mi.ContextLength,
+		MaxOutput: mi.MaxOutput, Supports: mi.Supports, Serves: familiesServed(targets),
+	}
+	if mi.InputPrice > 0 || mi.OutputPrice > 0 || mi.CacheReadPrice > 0 || mi.CacheWritePrice > 0 {
+		e.Pricing = &modelPricing{Input: mi.InputPrice, Output: mi.OutputPrice,
+			CacheRead: mi.CacheReadPrice, CacheWrite: mi.CacheWritePrice}
+	}
+	return e
 }
 
 // marshalModelList is the /v1/models reply: OpenAI's list, which is also Anthropic's with its
@@ -93,10 +105,10 @@ func marshalModelList(data []modelEntry, wildcard []string) []byte {
 
 // serveModels lists the models; a client whose key is scoped sees only what it may use.
 func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request, c *gate.Client) {
-	body := h.modelsReply
+	entries, body := h.listing()
 	if c != nil {
-		allowed := make([]modelEntry, 0, len(h.modelEntries))
-		for _, e := range h.modelEntries {
+		allowed := make([]modelEntry, 0, len(entries))
+		for _, e := range entries {
 			if c.Allows(e.ID) {
 				allowed = append(allowed, e)
 			}
@@ -107,7 +119,7 @@ func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request, c *gate.Cl
 				wild = append(wild, p)
 			}
 		}
-		if len(allowed) < len(h.modelEntries) || len(wild) < len(h.wildNames) {
+		if len(allowed) < len(entries) || len(wild) < len(h.wildNames) {
 			body = marshalModelList(allowed, wild)
 		}
 	}
@@ -148,7 +160,8 @@ var geminiMethods = []string{"generateContent", "streamGenerateContent", "countT
 // models as /v1/models (a scoped key sees only its own), named `models/<public name>`.
 func (h *Handler) serveGeminiModels(w http.ResponseWriter, r *http.Request, c *gate.Client, model string) {
 	var list []geminiModel
-	for _, e := range h.modelEntries {
+	entries, _ := h.listing()
+	for _, e := range entries {
 		if (model == "" || e.ID == model) && (c == nil || c.Allows(e.ID)) {
 			list = append(list, geminiModel{Name: "models/" + e.ID, DisplayName: e.DisplayName, Description: e.Description,
 				InputTokenLimit: e.ContextLength, SupportedGenerationMethods: geminiMethods})

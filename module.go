@@ -5,11 +5,13 @@
 package llmrouter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +61,14 @@ type Handler struct {
 
 	// Aliases are public names for a union of other names.
 	Aliases []catalog.AliasConfig `json:"aliases,omitempty"`
+
+	// PriceFiles are paths of JSON price files in LiteLLM's
+	// `model_prices_and_context_window.json` format. A public model takes the metadata it
+	// does not set itself (prices, cache prices, context length, max output, capabilities)
+	// from the first file entry that matches its name, or one of its upstream ids bare or
+	// prefixed with its provider (`groq/llama-3.3-70b-versatile`). Placeholders work in the
+	// paths. Default: none.
+	PriceFiles []string `json:"price_files,omitempty"`
 
 	// MaxBody is the largest request body accepted, in bytes; larger ones get 413. Default 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
@@ -147,8 +157,13 @@ type Handler struct {
 
 	logger *zap.Logger
 	now    func() time.Time
-	cat    *catalog.Catalog
-	pools  map[string]*pool
+	// configInfo is the configured metadata by model name; prices the loaded price files.
+	configInfo map[string]catalog.ModelInfo
+	prices     []catalog.Prices
+	// defaults are the models' default body parameters by public name.
+	defaults map[string]*bodyDefaults
+	cat      *catalog.Catalog
+	pools    map[string]*pool
 	// wild holds the `model *` providers' pools by provider name; nil when there are none.
 	wild map[string]*wildPool
 	// wildNames are the `model *` providers in config order, for /v1/models.
@@ -174,6 +189,18 @@ type Handler struct {
 	// fleetLimits names the fleet-wide rpm window of each limited gateway key (see fleet.go).
 	shared      *fleet
 	fleetLimits map[string]string
+	// disc holds the discovered models and their refresh loop; nil without discovery.
+	disc *discovery
+	// discoverTick, when set, wakes the discovery loop instead of its timer, and
+	// discoverRounds is told when a round is done (tests).
+	discoverTick   <-chan time.Time
+	discoverRounds chan struct{}
+	// probers are the health-checked providers; probeTick, when set, wakes their loops
+	// instead of their tickers (tests).
+	probers    []*prober
+	probeTick  <-chan time.Time
+	probeStop  context.CancelFunc
+	probeLoops *sync.WaitGroup
 }
 
 // runtimeSettings are the settings with defaults applied, in the types the hot path uses.
@@ -240,6 +267,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.logger.Warn(w)
 	}
 	h.cat = cat
+	if err := h.loadPrices(resolve, configs); err != nil {
+		return err
+	}
+	var infos []catalog.ModelInfo
+	for _, c := range configs {
+		infos = append(infos, c.Models...)
+	}
+	if h.defaults, err = prepareDefaults(infos); err != nil {
+		return err
+	}
 	if len(cat.Providers) == 0 {
 		h.logger.Warn("no usable provider: every request will get 404 model_not_found")
 	}
@@ -265,6 +302,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.modelsReply = marshalModelList(h.modelEntries, h.wildNames)
+	h.startDiscovery()
+	h.startProbes()
 	h.logger.Info("llm_router ready",
 		zap.Int("providers", len(cat.Providers)),
 		zap.Int("targets", len(cat.Targets)),
@@ -298,10 +337,12 @@ func (h *Handler) Validate() error { return nil }
 func (h *Handler) Cleanup() error {
 	removeLive(h)
 	forgetSeries(h)
+	h.stopProbes()
+	discErr := h.stopDiscovery()
 	for _, u := range h.conns {
 		u.closeIdleConnections()
 	}
-	var errs []error
+	errs := []error{discErr}
 	for _, wp := range h.wild {
 		errs = append(errs, wp.close())
 	}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -35,17 +34,6 @@ type statusPage struct {
 	More      int
 	// Fleet is the shared state and today's fleet-wide usage; nil without a shared state.
 	Fleet *fleetView
-}
-
-type modelRow struct {
-	Name, Providers, Description, Context, Input, Output string
-}
-
-type modelsPage struct {
-	Models  []modelRow
-	Aliases []modelRow
-	// Wildcard are the `model *` providers: any of their upstream ids works as provider/id.
-	Wildcard []string
 }
 
 func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
@@ -90,27 +78,6 @@ func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 	sort.SliceStable(page.Cooling, func(i, j int) bool { return page.Cooling[i].Until < page.Cooling[j].Until })
 	page.Fleet = h.fleetView(r.Context())
 	renderPage(w, r, statusTemplate, page)
-}
-
-func (h *Handler) serveModelsPage(w http.ResponseWriter, r *http.Request) {
-	var page modelsPage
-	for _, e := range h.modelEntries {
-		row := modelRow{Name: e.ID, Description: e.Description, Providers: strings.Join(e.Providers, ", ")}
-		if e.OwnedBy == "llm_router" {
-			page.Aliases = append(page.Aliases, row)
-			continue
-		}
-		if e.ContextLength > 0 {
-			row.Context = humanize.Comma(int64(e.ContextLength))
-		}
-		if e.Pricing != nil {
-			row.Input = "$" + humanize.FtoaWithDigits(e.Pricing.Input, 4)
-			row.Output = "$" + humanize.FtoaWithDigits(e.Pricing.Output, 4)
-		}
-		page.Models = append(page.Models, row)
-	}
-	page.Wildcard = h.wildNames
-	renderPage(w, r, modelsTemplate, page)
 }
 
 func renderPage(w http.ResponseWriter, r *http.Request, t *template.Template, data any) {
@@ -160,24 +127,5 @@ var statusTemplate = template.Must(template.New("status").Parse(`<!doctype html>
 {{range .Rows}}<tr><td>{{.Model}}</td><td class="n">{{.Requests}}</td><td class="n">{{.TokensIn}}</td><td class="n">{{.TokensOut}}</td><td class="n">{{.Cost}}</td></tr>
 {{else}}<tr><td colspan="5" class="muted">No usage recorded today.</td></tr>{{end}}
 </tbody></table>{{end}}{{end}}
-</body></html>
-`))
-
-var modelsTemplate = template.Must(template.New("models").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Models</title>` + pageStyle + `</head><body>
-<h1>Models you can call here</h1>
-<p class="muted">Send one of these names as <code>model</code> to <code>/v1/chat/completions</code>. Prices are USD per million tokens.</p>
-<table><thead><tr><th>Model</th><th>Providers</th><th>Context</th><th>Input</th><th>Output</th><th>Description</th></tr></thead><tbody>
-{{range .Models}}<tr><td><code>{{.Name}}</code></td><td>{{.Providers}}</td><td class="n">{{.Context}}</td><td class="n">{{.Input}}</td><td class="n">{{.Output}}</td><td>{{.Description}}</td></tr>
-{{else}}<tr><td colspan="6" class="muted">No model is available.</td></tr>{{end}}
-</tbody></table>
-{{if .Aliases}}<h2>Aliases</h2>
-<table><thead><tr><th>Alias</th><th>Providers</th></tr></thead><tbody>
-{{range .Aliases}}<tr><td><code>{{.Name}}</code></td><td>{{.Providers}}</td></tr>
-{{end}}</tbody></table>{{end}}
-{{if .Wildcard}}<h2>Any model of a provider</h2>
-<p>These providers take any of their own model ids: send <code>provider/id</code>.</p>
-<ul>{{range .Wildcard}}<li><code>{{.}}/&lt;id&gt;</code></li>{{end}}</ul>{{end}}
 </body></html>
 `))

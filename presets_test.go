@@ -9,18 +9,23 @@ import (
 	"github.com/llmrouter/caddy-llm-router/catalog"
 )
 
-// TestReadmeTenProviders adapts and provisions the README's ten-provider example: with presets
-// no provider needs a base_url, and each gets its service's.
+// TestReadmeTenProviders adapts and provisions the README's ten-provider example, one line a
+// provider and under thirty lines: with presets no provider needs a base_url, and each gets its
+// service's.
 func TestReadmeTenProviders(t *testing.T) {
 	raw, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(raw), "Ten providers, four lines each at most:\n\n```caddyfile\n")
-	if !ok {
+	_, after, ok := strings.Cut(string(raw), "### One line a provider")
+	_, after, ok2 := strings.Cut(after, "```caddyfile\n")
+	if !ok || !ok2 {
 		t.Fatal("README no longer has the ten-provider example")
 	}
 	block, _, _ := strings.Cut(after, "```")
+	if n := strings.Count(block, "\n"); n >= 30 {
+		t.Fatalf("the ten-provider example has %d lines, not under thirty", n)
+	}
 	for _, k := range []string{"GROQ_API_KEYS", "CEREBRAS_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY", "NVIDIA_API_KEYS",
 		"DEEPSEEK_API_KEY", "DASHSCOPE_API_KEY", "ANTHROPIC_API_KEY", "MOONSHOT_API_KEY"} {
 		t.Setenv(k, "key-for-"+k)
@@ -43,6 +48,16 @@ func TestReadmeTenProviders(t *testing.T) {
 	var h Handler
 	if err := json.Unmarshal(cfg.Apps.HTTP.Servers["srv0"].Routes[0].Handle[0], &h); err != nil {
 		t.Fatal(err)
+	}
+	discovering := 0
+	for i := range h.Providers {
+		if h.Providers[i].Discover != nil {
+			discovering++
+			h.Providers[i].Discover = nil // no network in tests: discovery has tests of its own
+		}
+	}
+	if discovering != 1 {
+		t.Fatalf("%d discovering providers, want openrouter", discovering)
 	}
 	tr := newTestRouter(t, &h)
 	if n := len(tr.cat.Providers); n != 10 {

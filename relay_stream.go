@@ -154,9 +154,9 @@ func firstEvent(ev []byte) (real bool, reason string) {
 // commitStream sends the stream's head: from here on the client owns the stream, and the
 // watchdog bounds the upstream's silence instead of its first event.
 func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, wd *watchdog) *lazyFlusher {
-	rt, w := &h.runtime, c.w
-	wd.idle, wd.why = rt.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout"
-	wd.timer.Reset(rt.streamIdleTimeout)
+	w := c.w
+	wd.idle, wd.why = t.conn.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout"
+	wd.timer.Reset(t.conn.streamIdleTimeout)
 	hdr := w.Header()
 	writeReplyHeader(hdr, resp.Header)
 	hdr.Del("Content-Length")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -32,12 +33,17 @@ type providerConn struct {
 	// extraSecrets are the provider's header and query values that came from placeholders,
 	// removed from upstream text like its keys (set by preparePools).
 	extraSecrets []*redact.Secret
+	// firstEventTimeout and streamIdleTimeout are the router's, or the provider's overrides.
+	firstEventTimeout, streamIdleTimeout time.Duration
 	// Metric handles, looked up once so the hot path does no label hashing for them.
 	attempts      [selector.ClientGone + 1]prometheus.Counter
 	latency, ttft prometheus.Observer
 }
 
 func newProviderConn(p *catalog.Provider, rt runtimeSettings) (*providerConn, error) {
+	if p.ResponseHeaderTimeout > 0 {
+		rt.responseHeaderTimeout = p.ResponseHeaderTimeout
+	}
 	opts := transport.Options{
 		DialTimeout:           rt.dialTimeout,
 		ResponseHeaderTimeout: rt.responseHeaderTimeout,
@@ -48,12 +54,14 @@ func newProviderConn(p *catalog.Provider, rt runtimeSettings) (*providerConn, er
 		return nil, err
 	}
 	u := &providerConn{
-		provider:         p,
-		transport:        tr,
-		latency:          upstreamLatency.WithLabelValues(p.Name),
-		ttft:             timeToFirstToken.WithLabelValues(p.Name),
-		keyHeader:        p.KeyHeader,
-		anthropicVersion: []string{p.AnthropicVersion},
+		provider:          p,
+		transport:         tr,
+		latency:           upstreamLatency.WithLabelValues(p.Name),
+		ttft:              timeToFirstToken.WithLabelValues(p.Name),
+		keyHeader:         p.KeyHeader,
+		anthropicVersion:  []string{p.AnthropicVersion},
+		firstEventTimeout: orDefault(p.FirstEventTimeout, rt.firstEventTimeout),
+		streamIdleTimeout: orDefault(p.StreamIdleTimeout, rt.streamIdleTimeout),
 	}
 	if p.Transport.UsesH1() {
 		u.plain = transport.NewH1(p.Transport, opts)

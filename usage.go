@@ -14,6 +14,12 @@ type tokenUsage struct {
 	CompletionTokens int64 `json:"completion_tokens"`
 	InputTokens      int64 `json:"input_tokens"`
 	OutputTokens     int64 `json:"output_tokens"`
+	// CachedTokens are OpenAI's prompt_tokens_details.cached_tokens: part of PromptTokens,
+	// read from the prompt cache.
+	CachedTokens int64
+	// CacheReadTokens and CacheWriteTokens are Anthropic's cache_read_input_tokens and
+	// cache_creation_input_tokens: on top of InputTokens.
+	CacheReadTokens, CacheWriteTokens int64
 }
 
 func (u tokenUsage) input() int64  { return u.PromptTokens + u.InputTokens }
@@ -35,18 +41,27 @@ func (u tokenUsage) after(first tokenUsage) tokenUsage {
 		CompletionTokens: pick(u.CompletionTokens, first.CompletionTokens),
 		InputTokens:      pick(u.InputTokens, first.InputTokens),
 		OutputTokens:     pick(u.OutputTokens, first.OutputTokens),
+		CachedTokens:     pick(u.CachedTokens, first.CachedTokens),
+		CacheReadTokens:  pick(u.CacheReadTokens, first.CacheReadTokens),
+		CacheWriteTokens: pick(u.CacheWriteTokens, first.CacheWriteTokens),
 	}
 }
 
 // usageKeys are the token counts of both dialects, in tokenUsage's field order.
-var usageKeys = [...]string{"prompt_tokens", "completion_tokens", "input_tokens", "output_tokens"}
+var usageKeys = [...]string{"prompt_tokens", "completion_tokens", "input_tokens", "output_tokens",
+	"cache_read_input_tokens", "cache_creation_input_tokens"}
 
 // parseUsage reads the token counts of a raw usage object in one pass; anything else gives
 // zero usage. Each count is its key's first non-null value, as jsonscan.ObjectKey finds it.
 func parseUsage(raw []byte) tokenUsage {
 	var n [len(usageKeys)]int64
 	var seen [len(usageKeys)]bool
+	var cached int64
 	jsonscan.Members(raw, func(k, v []byte) bool {
+		if string(k) == "prompt_tokens_details" {
+			cached = count(jsonscan.ObjectKey(v, "cached_tokens"))
+			return true
+		}
 		for f, key := range usageKeys {
 			if string(k) == key && !seen[f] && string(v) != "null" {
 				seen[f], n[f] = true, count(v)
@@ -54,7 +69,8 @@ func parseUsage(raw []byte) tokenUsage {
 		}
 		return true
 	})
-	return tokenUsage{PromptTokens: n[0], CompletionTokens: n[1], InputTokens: n[2], OutputTokens: n[3]}
+	return tokenUsage{PromptTokens: n[0], CompletionTokens: n[1], InputTokens: n[2], OutputTokens: n[3],
+		CacheReadTokens: n[4], CacheWriteTokens: n[5], CachedTokens: min(cached, n[0])}
 }
 
 // replyUsage reads the usage of a non-streamed reply in api's wire without decoding the
@@ -80,11 +96,27 @@ func count(v []byte) int64 {
 }
 
 // cost in USD of a reply's usage at the target's model prices; 0 when either is unknown.
+// Tokens read from or written to the prompt cache are charged at the cache prices where the
+// model has them, at the input price otherwise.
 func (t *target) cost(u tokenUsage) float64 {
 	if t.info == nil {
 		return 0
 	}
-	return (float64(u.input())*t.info.InputPrice + float64(u.output())*t.info.OutputPrice) / 1e6
+	return usageCost(t.info, u)
+}
+
+func usageCost(mi *catalog.ModelInfo, u tokenUsage) float64 {
+	read, write := mi.CacheReadPrice, mi.CacheWritePrice
+	if read == 0 {
+		read = mi.InputPrice
+	}
+	if write == 0 {
+		write = mi.InputPrice
+	}
+	fresh := float64(u.input() - u.CachedTokens)
+	usd := fresh*mi.InputPrice + float64(u.CachedTokens+u.CacheReadTokens)*read +
+		float64(u.CacheWriteTokens)*write + float64(u.output())*mi.OutputPrice
+	return usd / 1e6
 }
 
 func formatCost(usd float64) string { return strconv.FormatFloat(usd, 'f', 6, 64) }

@@ -63,7 +63,7 @@ func wildcardMetricName(provider string) string { return provider + "/" + catalo
 func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*providerConn, strategy selector.Strategy,
 	keyStates map[string]*healthEntry, secrets map[string]*redact.Secret) {
 	for _, p := range h.cat.Providers {
-		if !p.Wildcard {
+		if !p.Wildcard && p.Discover == nil && p.HealthCheck == nil {
 			continue
 		}
 		wp := &wildPool{prov: p, conn: ups[p], strategy: strategy, keys: make(map[string]*wildKey),
@@ -95,6 +95,15 @@ func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*providerConn, stra
 				k.auth = []string{ct.Key()}
 			}
 			wp.keys[ct.KeyStateID] = k
+		}
+		if p.Discover != nil {
+			h.addDiscoverer(wp)
+		}
+		if p.HealthCheck != nil {
+			h.addProber(wp)
+		}
+		if !p.Wildcard {
+			continue
 		}
 		if h.wild == nil {
 			h.wild = make(map[string]*wildPool)
@@ -229,6 +238,22 @@ func (wp *wildPool) newPool(id string, refs *heldEntries) *pool {
 	if wp.prov.Responses {
 		p.apis |= responsesBit
 	}
+	var members []selector.Member
+	p.targets, members = wp.makeTargets(cts, refs)
+	var cursor *atomic.Uint64
+	if refs != nil {
+		cursor = refs.cursor("llm_router/cursor/" + name)
+	} else {
+		cursor = new(atomic.Uint64)
+	}
+	p.sel = selector.NewPool(members, wp.strategy, cursor)
+	return p
+}
+
+// makeTargets prepares the targets cts of the provider for the hot path, with their health in
+// the store held by refs (or their own when refs is nil), and their selector members.
+func (wp *wildPool) makeTargets(cts []*catalog.Target, refs *heldEntries) ([]*target, []selector.Member) {
+	targets := make([]*target, len(cts))
 	members := make([]selector.Member, len(cts))
 	byState := make(map[string]*healthEntry, len(cts))
 	for i, ct := range cts {
@@ -245,17 +270,10 @@ func (wp *wildPool) newPool(id string, refs *heldEntries) *pool {
 		if k := wp.keys[ct.KeyStateID]; k != nil {
 			t.keyEntry, t.key, t.secret, t.auth = k.entry, &k.entry.State, k.secret, k.auth
 		}
-		p.targets[i] = t
+		targets[i] = t
 		members[i] = selector.Member{Target: t.health, Key: t.key, Weight: wp.prov.Weight}
 	}
-	var cursor *atomic.Uint64
-	if refs != nil {
-		cursor = refs.cursor("llm_router/cursor/" + name)
-	} else {
-		cursor = new(atomic.Uint64)
-	}
-	p.sel = selector.NewPool(members, wp.strategy, cursor)
-	return p
+	return targets, members
 }
 
 // close releases every id's state; later requests get pools of their own. Called by Cleanup.

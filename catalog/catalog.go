@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/llmrouter/caddy-llm-router/transport"
 )
@@ -103,6 +104,13 @@ type Provider struct {
 	// WildcardLimit distinct ids at once.
 	Wildcard      bool
 	WildcardLimit int
+	// Discover is the provider's model discovery with defaults applied, or nil when off.
+	Discover *DiscoverConfig
+	// HealthCheck is the provider's active health check with defaults applied, or nil.
+	HealthCheck *HealthCheckConfig
+	// ResponseHeaderTimeout, FirstEventTimeout and StreamIdleTimeout are the provider's
+	// overrides of the router's timeouts; 0 for the router's.
+	ResponseHeaderTimeout, FirstEventTimeout, StreamIdleTimeout time.Duration
 
 	// headers and query are the extra request headers and URL query, resolved: they may hold
 	// secrets, so they are unexported and never printed.
@@ -345,8 +353,11 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 	if err := b.extras(pc, p); err != nil {
 		return err
 	}
-	if len(pc.Models) == 0 {
-		return fmt.Errorf("provider %q: no models (list them with model, or accept any id with model *)", pc.Name)
+	if err := b.discoverAndProbe(pc, p); err != nil {
+		return err
+	}
+	if len(pc.Models) == 0 && p.Discover == nil {
+		return fmt.Errorf("provider %q: no models (list them with model, accept any id with model *, or discover them)", pc.Name)
 	}
 	if pc.WildcardLimit < 0 {
 		return fmt.Errorf("provider %q: wildcard_limit must not be negative", pc.Name)

@@ -3,7 +3,11 @@
 // function that resolves key references such as {env.X} and {file.X}.
 package catalog
 
-import "github.com/llmrouter/caddy-llm-router/transport"
+import (
+	"encoding/json"
+
+	"github.com/llmrouter/caddy-llm-router/transport"
+)
 
 // Config is the catalog content, as written inline in the router's config or in a JSON catalog
 // file (see LoadFile). Several configs are merged by Build.
@@ -129,6 +133,24 @@ type ProviderConfig struct {
 	// relayed streams. Default false.
 	SSEKeepComments bool `json:"sse_keep_comments,omitempty"`
 
+	// Discover fetches the provider's model list (`GET <base_url>/models`, or the dialect's
+	// equivalent) when the config loads and on an interval, and serves what it found as public
+	// names. A failure keeps the last good list; it never blocks a start or reload for longer
+	// than its timeout. Default: off. See DiscoverConfig.
+	Discover *DiscoverConfig `json:"discover,omitempty"`
+
+	// HealthCheck probes each node x key of the provider on an interval with a cheap
+	// authenticated call (`GET <base_url>/models`), so a revoked key or a dead node is found
+	// by the probe, not by a client's request. Default: off. See HealthCheckConfig.
+	HealthCheck *HealthCheckConfig `json:"health_check,omitempty"`
+
+	// ResponseHeaderTimeout, FirstEventTimeout and StreamIdleTimeout override the router's
+	// timeouts of the same names for this provider (a slow reasoning model, a local server
+	// that loads a model on first use). Default: the router's.
+	ResponseHeaderTimeout transport.Duration `json:"response_header_timeout,omitempty"`
+	FirstEventTimeout     transport.Duration `json:"first_event_timeout,omitempty"`
+	StreamIdleTimeout     transport.Duration `json:"stream_idle_timeout,omitempty"`
+
 	// Transport holds the provider's egress settings: proxy, TLS trust and client certificate,
 	// HTTP versions (h2c) and connection limits. Default: the proxy from the environment, the
 	// system's trusted roots, HTTP/2 over TLS where offered, 256 idle connections per host kept
@@ -177,6 +199,53 @@ type ModelInfo struct {
 	// Strategy overrides the router's target selection strategy for this model:
 	// `round_robin`, `priority` or `weighted`.
 	Strategy string `json:"strategy,omitempty"`
+
+	// Defaults are body parameters (`max_tokens`, `temperature`, ...) added to a request for
+	// this model when the client did not set them at the body's top level: each value is raw
+	// JSON, inserted as is without decoding the body. Only JSON request bodies of the
+	// OpenAI and Anthropic shapes get them. Default: none.
+	Defaults map[string]json.RawMessage `json:"defaults,omitempty"`
+}
+
+// DiscoverConfig is a provider's model discovery.
+type DiscoverConfig struct {
+	// Include keeps only the upstream ids that match one of these patterns (`*` matches any
+	// run of characters, `/` included; `?` one character). Default: every id.
+	Include []string `json:"include,omitempty"`
+
+	// Exclude drops the upstream ids that match one of these patterns, after Include.
+	Exclude []string `json:"exclude,omitempty"`
+
+	// Prefix is put before each discovered id to make its public name (`or/` makes
+	// `or/meta-llama/llama-3.3-70b-instruct`), so that ids of two providers do not clash.
+	// Default: none, the public name is the id. A discovered name that a configured model or
+	// alias already has stays reachable only as `<provider>/<id>`: the configured one wins.
+	Prefix string `json:"prefix,omitempty"`
+
+	// Interval is how often the list is fetched again. Default 1h.
+	Interval transport.Duration `json:"interval,omitempty"`
+
+	// Timeout bounds each fetch. When a config loads with no list kept from an earlier load,
+	// Provision waits for the first fetch at most this long (the providers' fetches run at
+	// once); a fetch that has not answered by then is given up and tried again in the
+	// background after at most 30s, as after any failure. A reload that has a list kept serves
+	// it at once and fetches only when the interval has passed. Default 5s.
+	Timeout transport.Duration `json:"timeout,omitempty"`
+
+	// Limit is the most ids kept from one list. Default 10000.
+	Limit int `json:"limit,omitempty"`
+}
+
+// HealthCheckConfig is a provider's active health check.
+type HealthCheckConfig struct {
+	// Interval is the time between two probes of each node x key. Default 60s.
+	Interval transport.Duration `json:"interval,omitempty"`
+
+	// Timeout bounds one probe. Default 10s.
+	Timeout transport.Duration `json:"timeout,omitempty"`
+
+	// Concurrency bounds the probes of this provider in flight at once. Default 4.
+	Concurrency int `json:"concurrency,omitempty"`
 }
 
 // AliasConfig is a public name for the union of other names' targets.

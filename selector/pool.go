@@ -367,3 +367,15 @@ func gcd(a, b uint64) uint64 {
 	}
 	return a
 }
+
+// ForgetCaches drops every "unhealthy before" statement the pool cached, so members whose
+// cooldown was ended early (State.EndCooldown) are considered again. Later scans rebuild the
+// caches. A scan that races with it may cache an old deadline once more: the member is then
+// skipped until that deadline, as it would have been.
+func (p *Pool) ForgetCaches() {
+	p.allUntil.Store(0)
+	p.prefix.Store(nil)
+	for i := range p.blocks {
+		p.blocks[i].Store(0)
+	}
+}

@@ -6,7 +6,7 @@ import "sync/atomic"
 // concurrent use and lock-free: every field is its own atomic.
 //
 // The cooldown deadline only ever grows (see Cool); Pool's caches depend on that, so nothing
-// may ever lower it. A manual "clear cooldown" would need to reset those caches too.
+// lowers it but EndCooldown, whose callers reset those caches (Pool.ForgetCaches).
 type State struct {
 	coolUntil atomic.Int64 // unix nanos; healthy at now when coolUntil <= now
 	requests  atomic.Uint64
@@ -19,8 +19,9 @@ type State struct {
 
 // cooldown is a deadline with the class of the failure that started it.
 type cooldown struct {
-	until int64
-	class Class
+	until  int64
+	class  Class
+	status int
 }
 
 // Snapshot is a copy of a State for status pages and the admin API.
@@ -59,10 +60,29 @@ func (s *State) Cool(now, until int64) (started bool) {
 
 // CoolFor is Cool that also records why the cooldown started, for CoolingCause.
 func (s *State) CoolFor(now, until int64, cause Class) (started bool) {
+	return s.CoolForStatus(now, until, cause, 0)
+}
+
+// CoolForStatus is CoolFor that also records the HTTP status of the failure (0: none), for
+// CoolingStatus: a key refused with 401 differs from one out of quota (402, 429).
+func (s *State) CoolForStatus(now, until int64, cause Class, status int) (started bool) {
 	if started = s.Cool(now, until); started {
-		s.cause.Store(&cooldown{until: until, class: cause})
+		s.cause.Store(&cooldown{until: until, class: cause, status: status})
 	}
 	return started
+}
+
+// CoolingStatus is CoolingCause with the HTTP status of the failure that started the
+// cooldown (0 when it had none or it is not known).
+func (s *State) CoolingStatus(now int64) (c Class, status int, ok bool) {
+	until := s.coolUntil.Load()
+	if until <= now {
+		return Success, 0, false
+	}
+	if cd := s.cause.Load(); cd != nil && cd.until == until {
+		return cd.class, cd.status, true
+	}
+	return Success, 0, false
 }
 
 // CoolingCause returns the class of the failure that started the cooldown in force at now.
@@ -111,5 +131,22 @@ func (s *State) Snapshot() Snapshot {
 		LastClass:  Class(last >> 32),
 		LastStatus: int(int32(uint32(last))),
 		CoolUntil:  s.coolUntil.Load(),
+	}
+}
+
+// EndCooldown ends the cooldown in force at now, as when an active health check proves its
+// cause gone, and reports whether there was one. It is the one exception to "deadlines only
+// grow": pools that cached the old deadline must be told with Pool.ForgetCaches, or they keep
+// skipping the member until the old deadline (which is no worse than not ending it). A
+// failure that races with it may start a new cooldown at once, as after any recovery.
+func (s *State) EndCooldown(now int64) bool {
+	for {
+		old := s.coolUntil.Load()
+		if old <= now {
+			return false
+		}
+		if s.coolUntil.CompareAndSwap(old, now) {
+			return true
+		}
 	}
 }

@@ -167,3 +167,25 @@ func TestStateCoolingCause(t *testing.T) {
 		t.Error("a cooldown started by Cool has a cause")
 	}
 }
+
+func TestEndCooldownAndForgetCaches(t *testing.T) {
+	var target, key State
+	p := NewPool([]Member{{Target: &target, Key: &key}}, Priority, nil)
+	if !key.Cool(10, 1000) {
+		t.Fatal("no cooldown")
+	}
+	if p.Next(20, nil) != -1 {
+		t.Fatal("a cooling member was picked")
+	}
+	if !key.EndCooldown(30) || key.Cooling(30) || key.EndCooldown(30) {
+		t.Fatal("EndCooldown")
+	}
+	p.ForgetCaches()
+	if p.Next(40, nil) != 0 {
+		t.Fatal("the member whose cooldown ended is not picked")
+	}
+	// A new failure cools it again, at once.
+	if !key.Cool(50, 500) || !key.Cooling(60) {
+		t.Fatal("no new cooldown after an early end")
+	}
+}

@@ -1,0 +1,83 @@
+package llmrouter
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/transport"
+)
+
+func TestInlineProviderSyntax(t *testing.T) {
+	h, err := parseRouter(`llm_router {
+		provider groq {env.GROQ_A} {env.GROQ_B} llama-3.3-70b=llama-3.3-70b-versatile fast
+		provider openrouter {env.OR} * discover {
+			header X-Title app
+			discover {
+				include qwen/*
+				prefix or/
+				interval 10m
+			}
+			health_check {
+				interval 30s
+				concurrency 2
+			}
+			first_event_timeout 2m
+		}
+		provider ollama *
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []catalog.ProviderConfig{
+		{Name: "groq", Keys: []string{"{env.GROQ_A}", "{env.GROQ_B}"}, Models: []catalog.ModelRoute{
+			{Name: "llama-3.3-70b", Upstream: "llama-3.3-70b-versatile"}, {Name: "fast"}}},
+		{Name: "openrouter", Keys: []string{"{env.OR}"}, Models: []catalog.ModelRoute{{Name: "*"}},
+			Headers:           map[string]string{"X-Title": "app"},
+			Discover:          &catalog.DiscoverConfig{Include: []string{"qwen/*"}, Prefix: "or/", Interval: transport.Duration(600e9)},
+			HealthCheck:       &catalog.HealthCheckConfig{Interval: transport.Duration(30e9), Concurrency: 2},
+			FirstEventTimeout: transport.Duration(120e9)},
+		{Name: "ollama", Models: []catalog.ModelRoute{{Name: "*"}}},
+	}
+	if !reflect.DeepEqual(h.Providers, want) {
+		t.Fatalf("got  %+v\nwant %+v", h.Providers, want)
+	}
+	for _, bad := range []string{
+		"llm_router {\n provider groq a=b=c\n}",
+		"llm_router {\n provider groq =x\n}",
+		"llm_router {\n provider p {\n base_url http://x\n discover extra\n }\n}",
+		"llm_router {\n provider p {\n base_url http://x\n discover {\n bogus 1\n }\n }\n}",
+		"llm_router {\n provider p {\n base_url http://x\n health_check {\n interval soon\n }\n }\n}",
+		"llm_router {\n model m {\n default max_tokens\n }\n}",
+		"llm_router {\n model m {\n default temperature hot\n }\n}",
+	} {
+		if _, err := parseRouter(bad); err == nil {
+			t.Errorf("no error for %q", bad)
+		}
+	}
+}
+
+func TestModelBlockMetadataSyntax(t *testing.T) {
+	h, err := parseRouter(`llm_router {
+		price_file /a.json /b.json
+		model m {
+			cache_read_price 0.3
+			cache_write_price 3.75
+			max_output 64000
+			supports tools vision
+			default max_tokens 1024
+			default reasoning_effort "low"
+			default response_format ` + "`" + `{"type":"json_object"}` + "`" + `
+		}
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := h.Models[0]
+	if m.CacheReadPrice != 0.3 || m.CacheWritePrice != 3.75 || m.MaxOutput != 64000 || len(m.Supports) != 2 ||
+		string(m.Defaults["max_tokens"]) != "1024" || string(m.Defaults["reasoning_effort"]) != `"low"` ||
+		string(m.Defaults["response_format"]) != `{"type":"json_object"}` ||
+		len(h.PriceFiles) != 2 {
+		t.Fatalf("%+v %v", m, h.PriceFiles)
+	}
+}

@@ -1,0 +1,340 @@
+package llmrouter
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/transport"
+)
+
+// modelsUpstream is a fake provider whose GET /v1/models answers what list holds (or fails
+// with failStatus), and whose chat completions answer okChat.
+type modelsUpstream struct {
+	*fakeUpstream
+	mu         sync.Mutex
+	list       string
+	failStatus int
+	block      chan struct{} // when set, /models waits on it
+	lists      atomic.Int64
+}
+
+func newModelsUpstream(t *testing.T, list string) *modelsUpstream {
+	m := &modelsUpstream{list: list}
+	m.fakeUpstream = newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/models") {
+			m.lists.Add(1)
+			m.mu.Lock()
+			list, fail, block := m.list, m.failStatus, m.block
+			m.mu.Unlock()
+			if block != nil {
+				select {
+				case <-block:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			if fail != 0 {
+				w.WriteHeader(fail)
+				// Upstreams quote the key they refused: it must not reach a log.
+				_, _ = io.WriteString(w, `{"error":{"message":"Incorrect API key provided: `+r.Header.Get("Authorization")+`"}}`)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, list)
+			return
+		}
+		okChat(w, r)
+	})
+	return m
+}
+
+func (m *modelsUpstream) set(list string, fail int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.list, m.failStatus = list, fail
+}
+
+// openRouterList is a model list in OpenRouter's shape: prices per token as strings.
+const openRouterList = `{"data":[
+ {"id":"meta-llama/llama-3.3-70b-instruct","name":"Llama 3.3 70B","context_length":131072,
+  "pricing":{"prompt":"0.00000059","completion":"0.00000079","input_cache_read":"0.0000001"},
+  "top_provider":{"context_length":131072,"max_completion_tokens":16384},
+  "supported_parameters":["tools","temperature","structured_outputs"],
+  "architecture":{"input_modalities":["text"]}},
+ {"id":"openai/gpt-4o-mini","context_length":128000,"pricing":{"prompt":"0.00000015","completion":"0.0000006"},
+  "architecture":{"input_modalities":["text","image"]}},
+ {"id":"vendor/embed-x"}
+]}`
+
+const discoverKey = "sk-disc-7Hq2Lm9Zp4Xw8Rt6"
+
+func discoverRouter(t *testing.T, up *modelsUpstream, dc *catalog.DiscoverConfig, tick chan time.Time) *testRouter {
+	t.Helper()
+	p := provider("or", up.URL+"/v1", []string{discoverKey})
+	p.Discover = dc
+	h := &Handler{Providers: []catalog.ProviderConfig{p}}
+	if tick != nil {
+		h.discoverTick = tick
+		h.discoverRounds = make(chan struct{})
+	}
+	return newTestRouter(t, h)
+}
+
+// round runs one discovery round and waits for it.
+func round(t *testing.T, tr *testRouter, tick chan time.Time) {
+	t.Helper()
+	select {
+	case tick <- time.Time{}:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the discovery loop does not take a tick")
+	}
+	select {
+	case <-tr.discoverRounds:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the discovery round did not finish")
+	}
+}
+
+func listedModels(t *testing.T, tr *testRouter) map[string]modelEntry {
+	t.Helper()
+	rec := tr.do(httptest.NewRequest(http.MethodGet, "/v1/models", nil))
+	var list struct{ Data []modelEntry }
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
+		t.Fatalf("models: %v: %s", err, rec.Body)
+	}
+	out := make(map[string]modelEntry)
+	for _, e := range list.Data {
+		out[e.ID] = e
+	}
+	return out
+}
+
+func TestDiscoverServesListWithMetadata(t *testing.T) {
+	up := newModelsUpstream(t, openRouterList)
+	tr := discoverRouter(t, up, &catalog.DiscoverConfig{Exclude: []string{"*embed*"}}, nil)
+
+	ids := listedModels(t, tr)
+	e, ok := ids["meta-llama/llama-3.3-70b-instruct"]
+	if !ok || len(ids) != 2 {
+		t.Fatalf("models listed: %v", ids)
+	}
+	if e.ContextLength != 131072 || e.MaxOutput != 16384 || e.Pricing == nil ||
+		e.Pricing.Input != 0.59 || e.Pricing.Output != 0.79 || e.Pricing.CacheRead != 0.1 {
+		t.Fatalf("metadata not taken from the list: %+v %+v", e, e.Pricing)
+	}
+	if strings.Join(e.Supports, ",") != "tools,json_schema" || strings.Join(ids["openai/gpt-4o-mini"].Supports, ",") != "vision" {
+		t.Fatalf("supports: %v / %v", e.Supports, ids["openai/gpt-4o-mini"].Supports)
+	}
+	for _, name := range []string{"meta-llama/llama-3.3-70b-instruct", "or/openai/gpt-4o-mini"} {
+		rec := tr.chat(`{"model":"` + name + `","messages":[{"role":"user","content":"hi"}]}`)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", name, rec.Code, rec.Body)
+		}
+	}
+	got := up.received()
+	last := got[len(got)-1]
+	if !strings.Contains(string(last.Body), `"model":"openai/gpt-4o-mini"`) || last.Header.Get("Authorization") != "Bearer "+discoverKey {
+		t.Fatalf("upstream got %s with %q", last.Body, last.Header.Get("Authorization"))
+	}
+	if list := got[0]; list.Path != "/v1/models" || list.Header.Get("Authorization") != "Bearer "+discoverKey {
+		t.Fatalf("list request %s auth %q", list.Path, list.Header.Get("Authorization"))
+	}
+	// The excluded id is not a public name, and a name nobody listed is still unknown.
+	if rec := tr.chat(`{"model":"vendor/embed-x","messages":[]}`); rec.Code != http.StatusNotFound {
+		t.Fatalf("excluded id: %d", rec.Code)
+	}
+	// The cost header uses the discovered prices: 3 in, 1 out at 0.59/0.79 per million.
+	rec := tr.chat(`{"model":"meta-llama/llama-3.3-70b-instruct","messages":[]}`)
+	if c := rec.Header().Get("X-LLM-Router-Cost"); c != formatCost((3*0.59+1*0.79)/1e6) {
+		t.Fatalf("cost header %q", c)
+	}
+}
+
+func TestDiscoverPrefixAndConfiguredNameWins(t *testing.T) {
+	up := newModelsUpstream(t, openRouterList)
+	p := provider("or", up.URL+"/v1", []string{discoverKey}, "gpt-4o-mini", "openai/gpt-4o-mini")
+	p.Discover = &catalog.DiscoverConfig{Prefix: "or-", Include: []string{"openai/*", "meta-llama/*"}}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p},
+		Models: []catalog.ModelInfo{{Name: "or-meta-llama/llama-3.3-70b-instruct", InputPrice: 9, OutputPrice: 9}}})
+	ids := listedModels(t, tr)
+	if _, ok := ids["or-openai/gpt-4o-mini"]; ok {
+		t.Fatal("an id a configured model already serves got a second public name")
+	}
+	e, ok := ids["or-meta-llama/llama-3.3-70b-instruct"]
+	if !ok || e.Pricing.Input != 9 || e.ContextLength != 131072 {
+		t.Fatalf("prefixed name, configured prices first: %+v", e)
+	}
+}
+
+func TestDiscoverFailureKeepsLastGoodAndLogsOnce(t *testing.T) {
+	up := newModelsUpstream(t, openRouterList)
+	tick := make(chan time.Time)
+	tr := discoverRouter(t, up, &catalog.DiscoverConfig{Interval: transport.Duration(time.Minute)}, tick)
+	if _, ok := listedModels(t, tr)["openai/gpt-4o-mini"]; !ok {
+		t.Fatal("first list not served")
+	}
+	up.set(openRouterList, http.StatusUnauthorized)
+	for range 3 {
+		tr.clock.Advance(2 * time.Minute)
+		round(t, tr, tick)
+	}
+	if n := up.lists.Load(); n != 4 {
+		t.Fatalf("%d list fetches, want 4", n)
+	}
+	if _, ok := listedModels(t, tr)["openai/gpt-4o-mini"]; !ok {
+		t.Fatal("the last good list was dropped on failure")
+	}
+	if rec := tr.chat(`{"model":"openai/gpt-4o-mini","messages":[]}`); rec.Code != http.StatusOK {
+		t.Fatalf("kept model: %d", rec.Code)
+	}
+	logs := tr.logs.String()
+	if n := strings.Count(logs, "model discovery failed"); n != 1 {
+		t.Fatalf("failure logged %d times:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "answered 401") {
+		t.Fatalf("the failure does not say why:\n%s", logs)
+	}
+	if strings.Contains(logs, discoverKey[3:11]) {
+		t.Fatalf("the key leaked into the logs:\n%s", logs)
+	}
+	// Back to normal: logged, and a later failure is logged again.
+	up.set(openRouterList, 0)
+	tr.clock.Advance(2 * time.Minute)
+	round(t, tr, tick)
+	if !strings.Contains(tr.logs.String(), "model discovery works again") {
+		t.Fatal("recovery not logged")
+	}
+}
+
+func TestDiscoverReloadUsesKeptListWithoutFetching(t *testing.T) {
+	up := newModelsUpstream(t, openRouterList)
+	tick := make(chan time.Time)
+	discoverRouter(t, up, &catalog.DiscoverConfig{}, tick) // the old config, still live
+	up.set("", http.StatusInternalServerError)
+	tr2 := discoverRouter(t, up, &catalog.DiscoverConfig{}, make(chan time.Time))
+	if n := up.lists.Load(); n != 1 {
+		t.Fatalf("the reload fetched the list again (%d fetches)", n)
+	}
+	if _, ok := listedModels(t, tr2)["meta-llama/llama-3.3-70b-instruct"]; !ok {
+		t.Fatal("the reloaded config does not serve the kept list")
+	}
+}
+
+func TestDiscoverSlowListDoesNotHoldProvision(t *testing.T) {
+	up := newModelsUpstream(t, openRouterList)
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	up.block = block
+	start := time.Now()
+	tr := discoverRouter(t, up, &catalog.DiscoverConfig{Timeout: transport.Duration(150 * time.Millisecond)}, make(chan time.Time))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("provision waited %s for a list that never came", took)
+	}
+	if len(listedModels(t, tr)) != 0 {
+		t.Fatal("models listed before any list came")
+	}
+	if !strings.Contains(tr.logs.String(), "timed out") {
+		t.Fatalf("the slow fetch is not logged: %s", tr.logs)
+	}
+}
+
+func TestDiscoverIntervalRefresh(t *testing.T) {
+	up := newModelsUpstream(t, `{"data":[{"id":"a-1"}]}`)
+	tick := make(chan time.Time)
+	tr := discoverRouter(t, up, &catalog.DiscoverConfig{Interval: transport.Duration(10 * time.Minute)}, tick)
+	up.set(`{"data":[{"id":"b-2"}]}`, 0)
+	// Not due yet: a tick fetches nothing.
+	tr.clock.Advance(5 * time.Minute)
+	round(t, tr, tick)
+	if _, ok := listedModels(t, tr)["a-1"]; !ok || up.lists.Load() != 1 {
+		t.Fatalf("refetched before the interval: %d fetches", up.lists.Load())
+	}
+	tr.clock.Advance(6 * time.Minute)
+	round(t, tr, tick)
+	ids := listedModels(t, tr)
+	if _, ok := ids["b-2"]; !ok || len(ids) != 1 {
+		t.Fatalf("after the interval: %v", ids)
+	}
+	if rec := tr.chat(`{"model":"a-1","messages":[]}`); rec.Code != http.StatusNotFound {
+		t.Fatalf("a dropped id still routes: %d", rec.Code)
+	}
+	if rec := tr.chat(`{"model":"b-2","messages":[]}`); rec.Code != http.StatusOK {
+		t.Fatalf("the new id: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestDiscoverGeminiPagesAndAnthropic(t *testing.T) {
+	var pages atomic.Int64
+	gem := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Goog-Api-Key") != "g-key-123456789" {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		pages.Add(1)
+		if r.URL.Query().Get("pageToken") == "" {
+			_, _ = io.WriteString(w, `{"models":[{"name":"models/gemini-2.5-flash","inputTokenLimit":1048576,"outputTokenLimit":65536,"supportedGenerationMethods":["generateContent","countTokens"],"thinking":true},
+				{"name":"models/text-embedding-004","supportedGenerationMethods":["embedContent"]}],"nextPageToken":"p2"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"models":[{"name":"models/gemini-2.0-flash","supportedGenerationMethods":["generateContent"]}]}`)
+	})
+	ant := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != "a-key-123456789" || r.Header.Get("Anthropic-Version") == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Query().Get("after_id") == "" {
+			_, _ = io.WriteString(w, `{"data":[{"id":"claude-sonnet-4-5","type":"model"}],"has_more":true,"last_id":"claude-sonnet-4-5"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"data":[{"id":"claude-haiku-4-5","type":"model"}],"has_more":false}`)
+	})
+	g := provider("g", gem.URL+"/v1beta", []string{"g-key-123456789"})
+	g.API, g.Discover = "gemini", &catalog.DiscoverConfig{}
+	a := provider("a", ant.URL+"/v1", []string{"a-key-123456789"})
+	a.API, a.Discover = "anthropic", &catalog.DiscoverConfig{}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{g, a}})
+	ids := listedModels(t, tr)
+	for _, want := range []string{"gemini-2.5-flash", "gemini-2.0-flash", "claude-sonnet-4-5", "claude-haiku-4-5"} {
+		if _, ok := ids[want]; !ok {
+			t.Errorf("%s not discovered: %v", want, ids)
+		}
+	}
+	if _, ok := ids["text-embedding-004"]; ok {
+		t.Error("a model that cannot generate was discovered")
+	}
+	if e := ids["gemini-2.5-flash"]; e.ContextLength != 1048576 || e.MaxOutput != 65536 || strings.Join(e.Supports, ",") != "reasoning" {
+		t.Errorf("gemini metadata: %+v", e)
+	}
+	if pages.Load() != 2 {
+		t.Errorf("%d gemini pages fetched", pages.Load())
+	}
+}
+
+// TestDiscoverPicksUpListFetchedByOtherConfig: during a reload both configs share the kept
+// list; one that another config's loop refreshed is served without a fetch of its own.
+func TestDiscoverPicksUpListFetchedByOtherConfig(t *testing.T) {
+	up := newModelsUpstream(t, `{"data":[{"id":"a-1"}]}`)
+	tickA, tickB := make(chan time.Time), make(chan time.Time)
+	dc := &catalog.DiscoverConfig{Interval: transport.Duration(time.Hour)}
+	a := discoverRouter(t, up, dc, tickA)
+	b := discoverRouter(t, up, dc, tickB)
+	up.set(`{"data":[{"id":"b-2"}]}`, 0)
+	a.clock.Advance(2 * time.Hour)
+	round(t, a, tickA)
+	round(t, b, tickB) // b's clock has not moved: nothing is due for it
+	if n := up.lists.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2", n)
+	}
+	if _, ok := listedModels(t, b)["b-2"]; !ok {
+		t.Fatal("b does not serve the list a fetched")
+	}
+}

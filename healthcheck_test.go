@@ -1,0 +1,189 @@
+package llmrouter
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/selector"
+	"github.com/llmrouter/caddy-llm-router/transport"
+)
+
+// keyGate answers per key: each key's status for /models and chat (200 when unset).
+type keyGate struct {
+	mu     sync.Mutex
+	status map[string]int
+}
+
+func (g *keyGate) set(key string, code int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.status[key] = code
+}
+
+func (g *keyGate) handler(w http.ResponseWriter, r *http.Request) {
+	key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	g.mu.Lock()
+	code := g.status[key]
+	g.mu.Unlock()
+	if code != 0 && code != http.StatusOK {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(`{"error":{"message":"Incorrect API key provided: ` + key + `","type":"invalid_request_error"}}`))
+		return
+	}
+	if r.Method == http.MethodGet {
+		_, _ = w.Write([]byte(`{"data":[{"id":"m-up"}]}`))
+		return
+	}
+	okChat(w, r)
+}
+
+const (
+	hcKeyA = "sk-hc-A-9xQ2mW7rT4zL"
+	hcKeyB = "sk-hc-B-3vN8kP5sJ1yH"
+)
+
+func healthRouter(t *testing.T, g *keyGate, hc *catalog.HealthCheckConfig) (*testRouter, *fakeUpstream) {
+	t.Helper()
+	up := newFakeUpstream(t, g.handler)
+	p := provider("p", up.URL+"/v1", []string{hcKeyA, hcKeyB}, "m", "m-up")
+	p.HealthCheck = hc
+	h := &Handler{Providers: []catalog.ProviderConfig{p}, Strategy: "priority"}
+	h.probeTick = make(chan time.Time) // no ticker: the test runs the probes
+	return newTestRouter(t, h), up
+}
+
+func keyOf(tr *testRouter, key string) *selector.State {
+	for _, t := range tr.targets {
+		if t.Key() == key {
+			return t.key
+		}
+	}
+	return nil
+}
+
+func TestHealthCheckCoolsRefusedKeyAndEndsItWhenAccepted(t *testing.T) {
+	g := &keyGate{status: map[string]int{hcKeyA: http.StatusUnauthorized}}
+	tr, up := healthRouter(t, g, &catalog.HealthCheckConfig{})
+	ctx := context.Background()
+	now := func() int64 { return tr.clock.Now().UnixNano() }
+
+	tr.runProbes(ctx, tr.probers[0])
+	if !keyOf(tr, hcKeyA).Cooling(now()) || keyOf(tr, hcKeyB).Cooling(now()) {
+		t.Fatal("the probe did not cool the refused key alone")
+	}
+	// Requests go to key B without trying A first.
+	before := len(up.received())
+	if rec := tr.chat(`{"model":"m","messages":[]}`); rec.Code != http.StatusOK {
+		t.Fatalf("chat: %d", rec.Code)
+	}
+	if got := up.received()[before:]; len(got) != 1 || got[0].Header.Get("Authorization") != "Bearer "+hcKeyB {
+		t.Fatalf("the request tried the refused key: %d requests", len(got))
+	}
+	// The key is fixed upstream: the next probe ends its cooldown, and priority picks A again.
+	g.set(hcKeyA, http.StatusOK)
+	tr.runProbes(ctx, tr.probers[0])
+	if keyOf(tr, hcKeyA).Cooling(now()) {
+		t.Fatal("a 200 of an authenticated call did not end the key refusal")
+	}
+	before = len(up.received())
+	tr.chat(`{"model":"m","messages":[]}`)
+	if got := up.received()[before:]; len(got) != 1 || got[0].Header.Get("Authorization") != "Bearer "+hcKeyA {
+		t.Fatal("the pool still skips the recovered key")
+	}
+	logs := tr.logs.String()
+	if !strings.Contains(logs, "cooldown ended early") {
+		t.Fatalf("the early end is not logged:\n%s", logs)
+	}
+	for _, k := range []string{hcKeyA, hcKeyB} {
+		if strings.Contains(logs, k[6:14]) {
+			t.Fatalf("a key fragment in the logs:\n%s", logs)
+		}
+	}
+}
+
+func TestHealthCheckLeavesQuotaAndModelCooldowns(t *testing.T) {
+	g := &keyGate{status: map[string]int{}}
+	tr, _ := healthRouter(t, g, &catalog.HealthCheckConfig{})
+	n := tr.clock.Now().UnixNano()
+	until := tr.clock.Now().Add(time.Minute).UnixNano()
+	// Key A is out of quota (402); key B's target has a model rate limit.
+	keyOf(tr, hcKeyA).CoolForStatus(n, until, selector.KeyRefused, http.StatusPaymentRequired)
+	var bTarget *target
+	for _, tg := range tr.targets {
+		if tg.Key() == hcKeyB {
+			bTarget = tg
+		}
+	}
+	bTarget.health.CoolForStatus(n, until, selector.RateLimited, http.StatusTooManyRequests)
+	tr.runProbes(context.Background(), tr.probers[0])
+	if !keyOf(tr, hcKeyA).Cooling(n) || !bTarget.health.Cooling(n) {
+		t.Fatal("a 200 from /models ended a quota or rate-limit cooldown it proves nothing about")
+	}
+}
+
+func TestHealthCheckDownNodeCoolsItsTargets(t *testing.T) {
+	g := &keyGate{status: map[string]int{hcKeyA: http.StatusInternalServerError}}
+	tr, _ := healthRouter(t, g, &catalog.HealthCheckConfig{})
+	tr.runProbes(context.Background(), tr.probers[0])
+	n := tr.clock.Now().UnixNano()
+	for _, tg := range tr.targets {
+		if got, want := tg.health.Cooling(n), tg.Key() == hcKeyA; got != want {
+			t.Errorf("%s cooling %v, want %v", tg.Label, got, want)
+		}
+		if tg.key.Cooling(n) {
+			t.Errorf("%s: an outage cooled the key", tg.Label)
+		}
+	}
+}
+
+func TestHealthCheckBoundedConcurrencyAndLoop(t *testing.T) {
+	var inflight, peak atomic.Int64
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // overlap the probes, so a missing bound would show
+		_, _ = w.Write([]byte(`{"data":[]}`))
+	})
+	var keys []string
+	for i := range 6 {
+		keys = append(keys, "sk-hc-bound-"+strings.Repeat("x", i+1))
+	}
+	p := provider("p", up.URL+"/v1", keys, "m", "m")
+	p.HealthCheck = &catalog.HealthCheckConfig{Concurrency: 2, Timeout: transport.Duration(5 * time.Second)}
+	tick := make(chan time.Time)
+	h := &Handler{Providers: []catalog.ProviderConfig{p}, probeTick: tick}
+	tr := newTestRouter(t, h)
+	if len(tr.probers[0].probes) != 6 {
+		t.Fatalf("%d probes for 6 keys x 1 node (and 1 model)", len(tr.probers[0].probes))
+	}
+	tick <- time.Time{} // the loop probes on its tick
+	tick <- time.Time{} // taken only after the first round finished
+	deadline := time.Now().Add(10 * time.Second)
+	for up.calls.Load() < 6 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := up.calls.Load(); got < 6 {
+		t.Fatalf("%d probes sent", got)
+	}
+	if got := peak.Load(); got != 2 {
+		t.Fatalf("peak %d probes in flight, want the bound, 2", got)
+	}
+	for _, r := range up.received() {
+		if r.Path != "/v1/models" || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer sk-hc-bound-") {
+			t.Fatalf("probe %s %q", r.Path, r.Header.Get("Authorization"))
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package llmrouter
+
+const raceEnabled = false
