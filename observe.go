@@ -3,6 +3,8 @@ package llmrouter
 import (
 	"time"
 
+	vroute "github.com/llmrouter/caddy-llm-router/route"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -22,6 +24,10 @@ type record struct {
 	// cooling says why every target was out of rotation when the pool was exhausted, e.g.
 	// "2 key_refused": a provider that refused every key shows in the log line.
 	cooling string
+	// smart is a virtual model's decision; nil for a model that is not virtual.
+	smart *vroute.Decision
+	// stream says the reply was a stream (for the latency measurements).
+	stream bool
 }
 
 // finish counts and logs a request once it is over. The log line is built only when its level
@@ -43,6 +49,15 @@ func (h *Handler) finish(rec *record) {
 		}
 	}
 	kept.at(seriesRequests).get(requestsTotal, rec.model, provider, rec.outcome).Inc()
+	h.observeLatency(rec, rec.stream)
+	if d := rec.smart; d != nil {
+		selected := "none"
+		if rec.target != nil {
+			selected = d.Selected().Name
+		}
+		routeSelected.WithLabelValues(d.Router.Name, selected).Inc()
+		defer h.smart.decisions.Put(d)
+	}
 
 	level := zapcore.InfoLevel
 	if rec.outcome == "failed" || rec.outcome == "exhausted" {
@@ -81,6 +96,13 @@ func (h *Handler) finish(rec *record) {
 	}
 	if rec.cooling != "" {
 		fields = append(fields, zap.String("cooling", rec.cooling))
+	}
+	if d := rec.smart; d != nil {
+		if m := d.Selected(); m != nil && rec.target != nil {
+			fields = append(fields, zap.String("selected", m.Name))
+		}
+		fields = append(fields, zap.String("route_goal", d.Goal.String()), zap.String("route_tier", d.Tier.String()),
+			zap.String("route_reason", d.Reason()), zap.Int("route_fallbacks", d.NFallbacks))
 	}
 	ce.Write(fields...)
 }

@@ -177,6 +177,10 @@ type ModelInfo struct {
 	// Strategy overrides the router's target selection strategy for this model:
 	// `round_robin`, `priority` or `weighted`.
 	Strategy string `json:"strategy,omitempty"`
+
+	// Tier is the model's class for virtual models (smart routing): `small`, `medium` or
+	// `large`. Default: the tier a scorecard gives it, else medium.
+	Tier string `json:"tier,omitempty"`
 }
 
 // AliasConfig is a public name for the union of other names' targets.
