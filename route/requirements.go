@@ -80,7 +80,7 @@ const DefaultOutputTokens = 512
 
 // tailSize is how much of the end of the conversation the markers are looked for in: the
 // current instruction is there, and the scan stays bounded on long prompts.
-const tailSize = 8 << 10
+const tailSize = 4 << 10
 
 // Requirements are what a request needs of a model and the features the tier rules read.
 type Requirements struct {
@@ -321,26 +321,63 @@ var (
 		"next,"}
 )
 
+// marker kinds
+const (
+	markCode = iota
+	markMath
+	markReasoning
+	markWriting
+	markStep
+)
+
+// markersByFirst are the markers by their first byte, so that the tail is scanned once.
+var markersByFirst = func() (t [256][]marker) {
+	for kind, list := range [...][]string{codeMarkers, mathMarkers, reasoningMarkers, writingMarkers, stepMarkers} {
+		for _, m := range list {
+			t[m[0]] = append(t[m[0]], marker{m, uint8(kind)})
+		}
+	}
+	return t
+}()
+
+// markerPairs has a bit for each (first, second) byte pair some marker starts with: most
+// positions of the tail are passed over with one look-up.
+var markerPairs = func() (t [1 << 16 / 8]uint8) {
+	for _, list := range markersByFirst {
+		for _, m := range list {
+			k := uint16(m.s[0])<<8 | uint16(m.s[1])
+			t[k>>3] |= 1 << (k & 7)
+		}
+	}
+	return t
+}()
+
+type marker struct {
+	s    string
+	kind uint8
+}
+
+// markers looks for the markers in the conversation's last tailSize bytes, ignoring ASCII case,
+// in one pass.
 func (s *scanner) markers(conv []byte) {
 	if len(conv) > tailSize {
 		conv = conv[len(conv)-tailSize:]
 	}
-	var buf [tailSize]byte
-	t := buf[:len(conv)]
-	for i, c := range conv {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	var found [markStep + 1]int
+	for i := 0; i+1 < len(conv); i++ {
+		c := lower(conv[i])
+		if k := uint16(c)<<8 | uint16(lower(conv[i+1])); markerPairs[k>>3]&(1<<(k&7)) == 0 {
+			continue
 		}
-		t[i] = c
+		for _, m := range markersByFirst[c] {
+			if hasPrefixFold(conv[i:], m.s) {
+				found[m.kind]++
+			}
+		}
 	}
 	r := &s.r
-	r.Code = anyIn(t, codeMarkers)
-	r.MathMarks = anyIn(t, mathMarkers)
-	r.ReasoningMarks = anyIn(t, reasoningMarkers)
-	r.Writing = anyIn(t, writingMarkers)
-	for _, m := range stepMarkers {
-		r.Steps += bytes.Count(t, []byte(m))
-	}
+	r.Code, r.MathMarks, r.ReasoningMarks, r.Writing = found[markCode] > 0, found[markMath] > 0, found[markReasoning] > 0, found[markWriting] > 0
+	r.Steps = found[markStep]
 	switch {
 	case r.Code:
 		r.Category = Code
@@ -351,11 +388,22 @@ func (s *scanner) markers(conv []byte) {
 	}
 }
 
-func anyIn(t []byte, markers []string) bool {
-	for _, m := range markers {
-		if bytes.Contains(t, []byte(m)) {
-			return true
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// hasPrefixFold reports whether b starts with the lowercase m, ignoring ASCII case.
+func hasPrefixFold(b []byte, m string) bool {
+	if len(b) < len(m) {
+		return false
+	}
+	for k := 1; k < len(m); k++ {
+		if lower(b[k]) != m[k] {
+			return false
 		}
 	}
-	return false
+	return true
 }
