@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/openai/openai-go/v3"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
@@ -492,5 +493,94 @@ func TestSmartScorecardQuality(t *testing.T) {
 	plain := fx.tr.chat(smartChat("smart/best", "hello", ""))
 	if code.Header().Get("X-LLM-Router-Route") != "smart/best -> mini" || plain.Header().Get("X-LLM-Router-Route") != "smart/best -> big" {
 		t.Fatalf("code -> %q, plain -> %q", code.Header().Get("X-LLM-Router-Route"), plain.Header().Get("X-LLM-Router-Route"))
+	}
+}
+
+// TestSmartCaddyfile parses router, smart and scorecard, and refuses bad values with the line.
+func TestSmartCaddyfile(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`llm_router {
+		router auto {
+			models a b c
+			exclude c
+			optimize latency
+			tier medium
+			max_price_per_mtok 2.5
+			explain off
+		}
+		smart {
+			models a b
+			tier auto
+		}
+		scorecard /etc/scores.json
+		model a {
+			tier large
+		}
+	}`)
+	var h Handler
+	if err := h.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	want := Handler{
+		Routers: []vroute.Config{{Name: "auto", Models: []string{"a", "b", "c"}, Exclude: []string{"c"}, Optimize: "latency",
+			Tier: "medium", MaxPricePerMTok: 2.5, Explain: &off}},
+		Smart:      &vroute.SmartConfig{Models: []string{"a", "b"}, Tier: "auto"},
+		Scorecards: []string{"/etc/scores.json"},
+		Models:     []catalog.ModelInfo{{Name: "a", Tier: "large"}},
+	}
+	got, _ := json.Marshal(h)
+	exp, _ := json.Marshal(want)
+	if string(got) != string(exp) {
+		t.Fatalf("got  %s\nwant %s", got, exp)
+	}
+	for input, msg := range map[string]string{
+		"llm_router {\n router auto {\n optimize fastest\n }\n}": "fastest",
+		"llm_router {\n router auto {\n tier huge\n }\n}":        "huge",
+		"llm_router {\n router auto {\n colour red\n }\n}":       "colour",
+		"llm_router {\n router {\n }\n}":                         "argument",
+		"llm_router {\n smart {\n tier xl\n }\n}":                "xl",
+	} {
+		var h Handler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%q: error %v, want it to name %q", input, err, msg)
+		}
+	}
+}
+
+// TestSmartResponsesStream: a Responses stream carries the explanation in response.completed.
+func TestSmartResponsesStream(t *testing.T) {
+	fx := newSmartFixture(t, nil)
+	rec := fx.tr.do(jsonRequest(http.MethodPost, "/v1/responses", `{"model":"auto","input":"hi","store":false,"stream":true}`))
+	body := rec.Body.String()
+	j := strings.Index(body, "event: response.completed\ndata: ")
+	if rec.Code != 200 || j < 0 {
+		t.Fatalf("Responses stream %d:\n%s", rec.Code, body)
+	}
+	line := body[j+len("event: response.completed\ndata: "):]
+	line = line[:strings.IndexByte(line, '\n')]
+	if x := explanationOf(t, []byte(line)); x.Selected != "tiny" || strings.Count(body, "llm_router") != 1 {
+		t.Fatalf("response.completed explanation %+v in\n%s", x, body)
+	}
+}
+
+// TestSmartKeyScope: a gateway key that may use the virtual model but not every candidate gets
+// only the candidates it may use; one that may not use the virtual model gets 403.
+func TestSmartKeyScope(t *testing.T) {
+	fx := newSmartFixture(t, func(h *Handler) {
+		h.Auth = &AuthConfig{Keys: []GatewayKey{
+			{Name: "scoped", Key: "gw-scoped-key", Models: []string{"auto", "mini", "big"}},
+			{Name: "plain", Key: "gw-plain-key", Models: []string{"tiny"}},
+		}}
+	})
+	rec := fx.tr.chat(smartChat("auto", "hi", ""), "Authorization", "Bearer gw-scoped-key")
+	if rec.Code != 200 || rec.Header().Get("X-LLM-Router-Route") != "auto -> mini" {
+		t.Fatalf("scoped: %d %q %s", rec.Code, rec.Header().Get("X-LLM-Router-Route"), rec.Body)
+	}
+	if x := explanationOf(t, rec.Body.Bytes()); len(x.Excluded) != 1 || x.Excluded[0].Reason != "not_allowed_for_key" {
+		t.Fatalf("excluded %+v", x.Excluded)
+	}
+	if rec := fx.tr.chat(smartChat("auto", "hi", ""), "Authorization", "Bearer gw-plain-key"); rec.Code != 403 {
+		t.Fatalf("a key without auto: %d", rec.Code)
 	}
 }
