@@ -36,9 +36,6 @@ type smartState struct {
 	decisions sync.Pool
 }
 
-// instructionsKey is the top-level body member that carries a request's routing instructions.
-var instructionsKey = []byte(`"llm_router"`)
-
 // provisionSmart builds the virtual models once the pools exist.
 func (h *Handler) provisionSmart(resolve func(string) string) error {
 	cfgs := append([]vroute.Config(nil), h.Routers...)
@@ -190,27 +187,26 @@ func (h *Handler) smartRequest(w http.ResponseWriter, r *http.Request, rt route,
 		return body, f, nil, nil, true
 	}
 	var opts *vroute.Options
-	if bytes.Contains(body, instructionsKey) {
-		if start, end, v := topLevelMember(body, "llm_router"); start >= 0 {
-			o, err := vroute.ParseOptions(v)
-			if err != nil {
-				writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "invalid_llm_router", err.Error())
-				return body, f, nil, nil, false
-			}
-			opts = &o
-			cut := make([]byte, 0, len(body)-(end-start))
-			body = append(append(cut, body[:start]...), body[end:]...)
-			nf, err := scanBody(ep, r, body)
-			if rt.model != "" {
-				nf.Model, nf.Stream = f.Model, f.Stream
-				err = nil
-			}
-			if err != nil { // cannot happen: a member of a valid object was cut
-				writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "invalid_json", err.Error())
-				return body, f, nil, nil, false
-			}
-			f = nf
+	if f.RouterEnd > 0 {
+		start, end, v := instructionsSpan(body, &f)
+		o, err := vroute.ParseOptions(v)
+		if err != nil {
+			writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "invalid_llm_router", err.Error())
+			return body, f, nil, nil, false
 		}
+		opts = &o
+		cut := make([]byte, 0, len(body)-(end-start))
+		body = append(append(cut, body[:start]...), body[end:]...)
+		nf, err := scanBody(ep, r, body)
+		if rt.model != "" {
+			nf.Model, nf.Stream = f.Model, f.Stream
+			err = nil
+		}
+		if err != nil { // cannot happen: a member of a valid object was cut
+			writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "invalid_json", err.Error())
+			return body, f, nil, nil, false
+		}
+		f = nf
 	}
 	if h.smart == nil {
 		return body, f, nil, nil, true
@@ -465,30 +461,29 @@ func appendRaw(b, raw []byte, def string) []byte {
 	return append(b, raw...)
 }
 
-// topLevelMember finds the member key of the JSON object body and returns the span to cut to
-// remove it (with one comma next to it) and its value; start is -1 when there is none.
-func topLevelMember(body []byte, key string) (start, end int, val []byte) {
-	prevEnd := -1 // end of the previous member's value
-	for k, v, p, ok := jsonscan.Field(body, 0); ok; k, v, p, ok = jsonscan.Field(body, p) {
-		ks := cap(body) - cap(k) - 1 // the key's opening quote
-		if string(k) == key {
-			if prevEnd >= 0 {
-				return prevEnd, p, v // from the comma after the previous member
-			}
-			// The first member: cut through the comma after it, if any.
-			e := p
-			for e < len(body) && (body[e] == ' ' || body[e] == '\t' || body[e] == '\n' || body[e] == '\r') {
-				e++
-			}
-			if e < len(body) && body[e] == ',' {
-				e++
-			}
-			return ks, e, v
-		}
-		prevEnd = p
+// instructionsSpan is the span to cut to remove the llm_router member that Scan found (with
+// the comma before it, or for the first member the one after it), and the member's value.
+func instructionsSpan(body []byte, f *reqbody.Fields) (start, end int, val []byte) {
+	start, end = f.RouterKey, f.RouterEnd
+	closing := start + 1 + bytes.IndexByte(body[start+1:], '"') // the key holds no quote
+	val = bytes.TrimSpace(body[closing+1+bytes.IndexByte(body[closing:], ':') : end])
+	j := start - 1
+	for j > 0 && isJSONSpace(body[j]) {
+		j--
 	}
-	return -1, -1, nil
+	if body[j] == ',' {
+		return j, end, val
+	}
+	for end < len(body) && isJSONSpace(body[end]) {
+		end++
+	}
+	if end < len(body) && body[end] == ',' {
+		end++
+	}
+	return start, end, val
 }
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // headerOptions reads the X-LLM-Router-* request headers (the body's llm_router fields as
 // headers; lists separated by commas or spaces); nil when there is none.

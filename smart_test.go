@@ -584,3 +584,35 @@ func TestSmartKeyScope(t *testing.T) {
 		t.Fatalf("a key without auto: %d", rec.Code)
 	}
 }
+
+// TestSmartInstructionsCut: the llm_router member is cut out of the body wherever it is, with
+// one comma, every other byte kept; also from a request to an ordinary model.
+func TestSmartInstructionsCut(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"llm_router":{"exclude":["tiny"]},"model":"MODEL","messages":[{"role":"user","content":"hi"}]}`,
+			`{"model":"UP","messages":[{"role":"user","content":"hi"}]}`},
+		{`{"model":"MODEL", "llm_router" : {"exclude":["tiny"]} , "messages":[{"role":"user","content":"hi"}]}`,
+			`{"model":"UP" , "messages":[{"role":"user","content":"hi"}]}`},
+		{"{\"model\":\"MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\n  \"llm_router\":{\"exclude\":[\"tiny\"]}\n}",
+			"{\"model\":\"UP\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]\n}"},
+		{`{"model":"MODEL","messages":[{"role":"user","content":"the \"llm_router\" key"}],"llm_router":{"exclude":["tiny"]}}`,
+			`{"model":"UP","messages":[{"role":"user","content":"the \"llm_router\" key"}]}`},
+	}
+	for i, c := range cases {
+		for _, model := range []string{"auto", "big"} {
+			fx := newSmartFixture(t, nil)
+			rec := fx.tr.chat(strings.Replace(c.in, "MODEL", model, 1))
+			if rec.Code != 200 {
+				t.Fatalf("%d %s: %d %s", i, model, rec.Code, rec.Body)
+			}
+			reqs := fx.ups["big"].received()
+			if model == "auto" {
+				reqs = fx.ups["mini"].received() // tiny excluded: the cheapest left
+			}
+			want := strings.Replace(c.want, "UP", map[string]string{"auto": "mini-up", "big": "big-up"}[model], 1)
+			if len(reqs) != 1 || string(reqs[0].Body) != want {
+				t.Errorf("%d %s: upstream got\n%s\nwant\n%s", i, model, reqs, want)
+			}
+		}
+	}
+}
