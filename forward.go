@@ -56,7 +56,7 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 		writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, code, err.Error())
 		return
 	}
-	body, f, decision, vp, ok := h.smartRequest(w, r, route, body, f, client)
+	body, f, sc, vp, ok := h.smartRequest(w, r, route, body, f, client)
 	if !ok {
 		return
 	}
@@ -94,9 +94,9 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 		return
 	}
 	c := &call{w: w, r: r, ep: ep, route: route, body: body, lease: lease, f: f, p: p,
-		rec: record{model: p.recordName(), start: h.now()}, smart: decision}
-	if decision != nil {
-		c.rec.model, c.rec.smart = f.Model, decision
+		rec: record{model: p.recordName(), start: h.now()}}
+	if sc != nil {
+		c.smart, c.rec.model, c.rec.smart = &sc.d, f.Model, sc
 	}
 	if ep.body == bodyMultipart {
 		c.contentType = r.Header["Content-Type"]

@@ -3,8 +3,6 @@ package llmrouter
 import (
 	"time"
 
-	vroute "github.com/llmrouter/caddy-llm-router/route"
-
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -24,8 +22,8 @@ type record struct {
 	// cooling says why every target was out of rotation when the pool was exhausted, e.g.
 	// "2 key_refused": a provider that refused every key shows in the log line.
 	cooling string
-	// smart is a virtual model's decision; nil for a model that is not virtual.
-	smart *vroute.Decision
+	// smart holds a virtual model's decision; nil for a model that is not virtual.
+	smart *smartScratch
 	// stream says the reply was a stream (for the latency measurements).
 	stream bool
 }
@@ -50,13 +48,14 @@ func (h *Handler) finish(rec *record) {
 	}
 	kept.at(seriesRequests).get(requestsTotal, rec.model, provider, rec.outcome).Inc()
 	h.observeLatency(rec, rec.stream)
-	if d := rec.smart; d != nil {
+	if sc := rec.smart; sc != nil {
+		d := &sc.d
 		selected := "none"
 		if rec.target != nil {
 			selected = d.Selected().Name
 		}
 		routeSelected.WithLabelValues(d.Router.Name, selected).Inc()
-		defer h.smart.decisions.Put(d)
+		defer h.smart.put(sc)
 	}
 
 	level := zapcore.InfoLevel
@@ -97,7 +96,8 @@ func (h *Handler) finish(rec *record) {
 	if rec.cooling != "" {
 		fields = append(fields, zap.String("cooling", rec.cooling))
 	}
-	if d := rec.smart; d != nil {
+	if rec.smart != nil {
+		d := &rec.smart.d
 		if m := d.Selected(); m != nil && rec.target != nil {
 			fields = append(fields, zap.String("selected", m.Name))
 		}

@@ -32,8 +32,19 @@ type smartState struct {
 	pools []*pool
 	// stats are the latency measurements by public model name (every request to a model feeds
 	// them, virtual or not).
-	stats     map[string]*vroute.Stats
-	decisions sync.Pool
+	stats map[string]*vroute.Stats
+	// chat are the candidates' targets whose provider serves chat (every endpoint a virtual
+	// model serves), by route.Model.ID: their health is the pool's for a decision.
+	chat [][]*target
+	// scratch holds *smartScratch: one request's decision and health questions, reused.
+	scratch sync.Pool
+}
+
+// smartScratch is what one virtual model request's decision needs, pooled so that a decision
+// allocates nothing.
+type smartScratch struct {
+	d      vroute.Decision
+	health smartHealth
 }
 
 // provisionSmart builds the virtual models once the pools exist.
@@ -56,7 +67,7 @@ func (h *Handler) provisionSmart(resolve func(string) string) error {
 		}
 	}
 	s := &smartState{routers: make(map[string]*vroute.Router), stats: make(map[string]*vroute.Stats)}
-	s.decisions.New = func() any { return new(vroute.Decision) }
+	s.scratch.New = func() any { return new(smartScratch) }
 	models := make(map[string]*vroute.Model)
 	model := func(name string) (*vroute.Model, error) {
 		if m := models[name]; m != nil {
@@ -85,6 +96,13 @@ func (h *Handler) provisionSmart(resolve func(string) string) error {
 			s.stats[statsName] = m.Stats
 		}
 		s.pools = append(s.pools, p)
+		var chat []*target
+		for _, t := range p.targets {
+			if t.Provider.Serves.Has(catalog.CapChat) {
+				chat = append(chat, t)
+			}
+		}
+		s.chat = append(s.chat, chat)
 		models[name] = m
 		return m, nil
 	}
@@ -180,7 +198,7 @@ func smartEndpoint(ep *endpoint) (vroute.Dialect, bool) {
 // decision and its pool (nil for a model that is not virtual); ok false means it has answered
 // the client.
 func (h *Handler) smartRequest(w http.ResponseWriter, r *http.Request, rt route, body []byte, f reqbody.Fields,
-	client *gate.Client) (_ []byte, _ reqbody.Fields, d *vroute.Decision, p *pool, ok bool) {
+	client *gate.Client) (_ []byte, _ reqbody.Fields, sc *smartScratch, p *pool, ok bool) {
 	ep := rt.ep
 	dialect, served := smartEndpoint(ep)
 	if !served || ep.body != bodyJSON {
@@ -228,17 +246,17 @@ func (h *Handler) smartRequest(w http.ResponseWriter, r *http.Request, rt route,
 		return body, f, nil, nil, false
 	}
 	req := vroute.Scan(dialect, body, f.Stream)
-	d = h.smart.decisions.Get().(*vroute.Decision)
-	health := smartHealth{h: h, client: client, ep: ep, now: h.now().UnixNano(),
+	sc = h.smart.scratch.Get().(*smartScratch)
+	sc.health = smartHealth{s: h.smart, client: client, now: h.now().UnixNano(),
 		native: ep == responsesEndpoint && needsStoredState(body)}
-	vr.Decide(d, &req, opts, &health, health.now)
-	m := d.Selected()
+	vr.Decide(&sc.d, &req, opts, &sc.health, sc.health.now)
+	m := sc.d.Selected()
 	if m == nil {
-		h.noCandidate(w, ep.dialect, d)
-		h.smart.decisions.Put(d)
+		h.noCandidate(w, ep.dialect, &sc.d)
+		h.smart.put(sc)
 		return body, f, nil, nil, false
 	}
-	return body, f, d, h.smart.pools[m.ID], true
+	return body, f, sc, h.smart.pools[m.ID], true
 }
 
 // noCandidate answers a request no candidate could take: 503 when some were only cooling (a
@@ -269,11 +287,18 @@ func (h *Handler) noCandidate(w http.ResponseWriter, d sse.Dialect, dec *vroute.
 	writeError(w, d, http.StatusBadRequest, errInvalidRequest, "no_candidate_fits", msg)
 }
 
-// smartHealth answers the decision's health questions for one request.
+// put gives a request's scratch back once the request is over.
+func (s *smartState) put(sc *smartScratch) {
+	sc.health = smartHealth{}
+	s.scratch.Put(sc)
+}
+
+// smartHealth answers the decision's health questions for one request. Every API's providers
+// serve the chat endpoints, so a pool's health is that of its targets whose provider serves
+// chat.
 type smartHealth struct {
-	h      *Handler
+	s      *smartState
 	client *gate.Client
-	ep     *endpoint
 	now    int64
 	native bool // the request needs a provider that serves the Responses API itself
 }
@@ -282,13 +307,12 @@ func (s *smartHealth) Status(m *vroute.Model) vroute.Reason {
 	if s.client != nil && !s.client.Allows(m.Name) {
 		return vroute.NotAllowed
 	}
-	p := s.h.smart.pools[m.ID]
-	if !p.servesEndpoint(s.ep) || s.native && !p.servesNatively() {
+	ts := s.s.chat[m.ID]
+	if len(ts) == 0 || s.native && !s.s.pools[m.ID].servesNatively() {
 		return vroute.Unserved
 	}
-	capab := s.ep.capability()
-	for _, t := range p.targets {
-		if s.ep.servedBy(t.Provider.API) && t.Provider.Serves.Has(capab) && !t.cooling(s.now) {
+	for _, t := range ts {
+		if !t.cooling(s.now) {
 			return vroute.OK
 		}
 	}
@@ -488,6 +512,9 @@ func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c =
 // headerOptions reads the X-LLM-Router-* request headers (the body's llm_router fields as
 // headers; lists separated by commas or spaces); nil when there is none.
 func headerOptions(h http.Header) (*vroute.Options, error) {
+	if !hasRouterHeader(h) {
+		return nil, nil
+	}
 	var o vroute.Options
 	any := false
 	if v := h.Get("X-Llm-Router-Optimize"); v != "" {
@@ -513,6 +540,16 @@ func headerOptions(h http.Header) (*vroute.Options, error) {
 		return nil, nil
 	}
 	return &o, o.Check()
+}
+
+// hasRouterHeader reports whether h holds any X-LLM-Router-* header.
+func hasRouterHeader(h http.Header) bool {
+	for k := range h {
+		if len(k) > 13 && k[:13] == "X-Llm-Router-" {
+			return true
+		}
+	}
+	return false
 }
 
 func splitList(v string) []string {
