@@ -133,6 +133,7 @@ func forgetSeries(h *Handler) {
 			costTotal.DeletePartialMatch(l)
 		}
 	}
+	forgetSmartSeries(h)
 }
 
 // eachLiveTarget calls f once per distinct target of every live handler.

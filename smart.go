@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
@@ -633,4 +634,27 @@ func goalPhrase(g vroute.Goal) string {
 		return "round robin"
 	}
 	return "a blend of quality, cost and latency"
+}
+
+// forgetSmartSeries deletes the series of h's virtual models that no live handler has (see
+// forgetSeries, which calls it with live locked).
+func forgetSmartSeries(h *Handler) {
+	if h.smart == nil {
+		return
+	}
+	for name := range h.smart.routers {
+		kept := false
+		for o := range live.handlers {
+			if o.smart != nil && o.smart.routers[name] != nil {
+				kept = true
+				break
+			}
+		}
+		if !kept {
+			requestsTotal.DeletePartialMatch(prometheus.Labels{"model": name})
+			tokensTotal.DeletePartialMatch(prometheus.Labels{"model": name})
+			costTotal.DeletePartialMatch(prometheus.Labels{"model": name})
+			routeSelected.DeletePartialMatch(prometheus.Labels{"router": name})
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/openai/openai-go/v3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	vroute "github.com/llmrouter/caddy-llm-router/route"
@@ -614,5 +615,34 @@ func TestSmartInstructionsCut(t *testing.T) {
 				t.Errorf("%d %s: upstream got\n%s\nwant\n%s", i, model, reqs, want)
 			}
 		}
+	}
+}
+
+// TestSmartSeriesForgotten: a virtual model dropped by a reload takes its series with it.
+func TestSmartSeriesForgotten(t *testing.T) {
+	fx := newSmartFixture(t, func(h *Handler) { h.Routers = []vroute.Config{{Name: "gone-router", Optimize: "cost"}} })
+	fx.tr.chat(smartChat("gone-router", "hi", ""))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(routeSelected, requestsTotal)
+	series := func() int {
+		n := 0
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetValue() == "gone-router" {
+						n++
+					}
+				}
+			}
+		}
+		return n
+	}
+	if n := series(); n != 2 {
+		t.Fatalf("%d series before the reload, want 2 (route_selected, requests)", n)
+	}
+	_ = fx.tr.Cleanup()
+	if n := series(); n != 0 {
+		t.Fatalf("%d series left after the virtual model went", n)
 	}
 }
