@@ -105,7 +105,9 @@ const (
 // in seconds (lower), quality 0 to 100 (higher), balanced 0 to 1 (higher), spread the place in
 // the rotation (lower).
 type Ranked struct {
+	// Model is the candidate.
 	Model *Model
+	// Score is the goal's measure of it (above).
 	Score float64
 	// Cost is the estimated cost of the request at this model, USD.
 	Cost float64
@@ -116,13 +118,17 @@ type Ranked struct {
 
 // Exclusion is a candidate that is out, and why. Missing holds the missing capabilities.
 type Exclusion struct {
-	Model   *Model
-	Why     Reason
+	// Model is the candidate left out.
+	Model *Model
+	// Why is the filter that left it out.
+	Why Reason
+	// Missing are the capabilities it lacks (for MissingCapability).
 	Missing Capability
 }
 
 // Fallback is a step to the next candidate after the current one's pool failed.
 type Fallback struct {
+	// From is the candidate whose pool failed; To the one tried next.
 	From, To *Model
 	// Why is what became of From's pool: "failed" or "exhausted".
 	Why string
@@ -130,15 +136,20 @@ type Fallback struct {
 
 // Decision is one request's routing decision. Reuse one with Reset (the zero value is ready).
 type Decision struct {
-	Router   *Router
-	Goal     Goal
-	Tier     Tier
-	TierFrom string // "config", "request" or "auto"
+	// Router is the virtual model decided for.
+	Router *Router
+	// Goal is the goal ranked by: the router's, or the request's.
+	Goal Goal
+	// Tier is the request's tier, never TierAuto once decided.
+	Tier Tier
+	// TierFrom says where Tier came from: "config", "request" or "auto" (the tier rules).
+	TierFrom string
 	// TierScore is the tier rules' score (under tier auto).
 	TierScore int
 	// Relaxed says no candidate was at the tier or above, so lower tiers were ranked too.
 	Relaxed bool
-	Req     Requirements
+	// Req are the requirements decided on.
+	Req Requirements
 	// Ranked are the best candidates, best first.
 	Ranked  [MaxRanked]Ranked
 	NRanked int

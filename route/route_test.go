@@ -70,6 +70,9 @@ func TestDecideTable(t *testing.T) {
 		{"request tier", chatBody("hi", ""), Cost, TierAuto, nil, &Options{Tier: "large"}, "big"},
 		{"balanced plain", chatBody("hi", ""), Balanced, TierAuto, nil, nil, "tiny"},
 		{"balanced hard", chatBody(hard, ""), Balanced, TierAuto, nil, nil, "big"},
+		{"balanced tools", chatBody("hi", `,"tools":[{"type":"function","function":{"name":"f"}}]`), Balanced, TierAuto, nil, nil, "mini"},
+		{"balanced 60k prompt", chatBody(long, ""), Balanced, TierAuto, nil, nil, "mini"},
+		{"spread first turn", chatBody("hi", ""), Spread, TierAuto, nil, nil, "tiny"},
 		{"latency unmeasured explores first", chatBody("hi", ""), Latency, TierAuto, nil, nil, "tiny"},
 	}
 	for _, c := range cases {

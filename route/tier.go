@@ -2,9 +2,12 @@ package route
 
 // Rule is one weighted feature of the tier rules: a request that has it scores Weight.
 type Rule struct {
-	Name   string
+	// Name names the rule in docs and tests.
+	Name string
+	// Weight is what a request that meets the rule scores.
 	Weight int
-	Has    func(r Requirements) bool
+	// Has reports whether a request meets the rule.
+	Has func(r Requirements) bool
 }
 
 // TierRules infer a request's tier under `tier auto`: the weights of the rules a request
