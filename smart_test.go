@@ -431,35 +431,30 @@ func TestSmartSDKs(t *testing.T) {
 	}
 }
 
-// TestSmartNodeSDK: openai-node reads a virtual model's whole and streamed replies, and the
-// .stream() helper's final completion, without error.
+// TestSmartNodeSDK: openai-node, @anthropic-ai/sdk and @google/genai read a virtual model's
+// whole and streamed replies (the .stream() helpers' final messages too) without error, and the
+// first two hand the explanation object to the app (Gemini's SDK gets the headers only).
 func TestSmartNodeSDK(t *testing.T) {
 	node := nodeReady(t)
 	fx := newSmartFixture(t, nil)
 	stdout, stderr := runNodeScript(t, node, "smart.mjs", serveRouter(t, fx.tr).URL+"/v1")
-	var out struct {
-		Plain, Stream, Helper struct {
-			Text, Error string
-			Router      string `json:"router"`
-		}
+	type result struct {
+		Text, Error string
+		Router      string `json:"router"`
 	}
+	var out map[string]result
 	if err := json.Unmarshal(stdout, &out); err != nil {
 		t.Fatalf("script output: %v\n%s\n%s", err, stdout, stderr)
 	}
-	for name, r := range map[string]struct {
-		Text, Error string
-		Router      string `json:"router"`
-	}{"plain": out.Plain, "stream": out.Stream, "helper": out.Helper} {
-		want := "Hello world"
-		if name == "plain" {
-			want = "hi"
-		}
-		if r.Error != "" || r.Text != want {
-			t.Errorf("%s: %+v", name, r)
-		}
+	want := map[string]result{
+		"plain": {Text: "hi", Router: "tiny"}, "stream": {Text: "Hello world", Router: "tiny"},
+		"helper": {Text: "Hello world", Router: "tiny"}, "messages": {Text: "hi", Router: "tiny"},
+		"messagesStream": {Text: "Hello world", Router: "tiny"}, "gemini": {Text: "hi"}, "geminiStream": {Text: "Hello world"},
 	}
-	if out.Plain.Router != "tiny" || out.Stream.Router != "tiny" {
-		t.Errorf("openai-node's objects lost the explanation: %+v %+v", out.Plain, out.Stream)
+	for name, w := range want {
+		if got := out[name]; got != w {
+			t.Errorf("%s: %+v, want %+v", name, got, w)
+		}
 	}
 }
 
