@@ -641,3 +641,30 @@ func TestSmartSeriesForgotten(t *testing.T) {
 		t.Fatalf("%d series left after the virtual model went", n)
 	}
 }
+
+// TestSmartStoredState: a Responses request that needs stored state goes only to a candidate
+// whose provider serves the Responses API itself; with none, the client is told why.
+func TestSmartStoredState(t *testing.T) {
+	fx := newSmartFixture(t, nil)
+	rec := fx.tr.do(jsonRequest(http.MethodPost, "/v1/responses", `{"model":"auto","input":"hi","store":true}`))
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "tiny: endpoint_not_served") {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	for n, c := range fx.hits() {
+		if c != 0 {
+			t.Errorf("%s was tried", n)
+		}
+	}
+}
+
+func TestSmartStoredStateNative(t *testing.T) {
+	on := true
+	fx := newSmartFixture(t, func(h *Handler) { h.Providers[2].Responses = &on }) // big's provider
+	rec := fx.tr.do(jsonRequest(http.MethodPost, "/v1/responses", `{"model":"auto","input":"hi","store":true}`))
+	if rec.Code != 200 || rec.Header().Get("X-LLM-Router-Route") != "auto -> big" {
+		t.Fatalf("%d %q %s", rec.Code, rec.Header().Get("X-LLM-Router-Route"), rec.Body)
+	}
+	if reqs := fx.ups["big"].received(); len(reqs) != 1 || reqs[0].Path != "/v1/responses" {
+		t.Fatalf("big got %+v", reqs)
+	}
+}
