@@ -12,7 +12,8 @@ run: caddy
 caddy: go.mod go.sum $(shell find . -name '*.go' -not -name '*_test.go' -not -path './bench/*')
 	go tool xcaddy build $(CADDY_VERSION) --with $(MODULE)@v0.0.0=. --output ./caddy
 
-# Every test, race detector on. Tests that need Node skip with a message when it is absent.
+# Every test, race detector on. Tests that need Node or redis-server skip with a message when
+# it is absent (and fail with CI=true).
 # go test runs vet's standard checks itself; a separate `go vet` would compile Caddy's whole
 # dependency tree a second time (without -race) and nearly double a cold run.
 test:
@@ -28,7 +29,7 @@ bench:
 
 # A short run of every fuzz target.
 fuzz:
-	@for pkg in . reqbody selector sse gate internal/redact internal/jsonscan; do \
+	@for pkg in . reqbody selector sse gate internal/redact internal/jsonscan dialect/anthropic dialect/responses dialect/gemini dialect/openai; do \
 		for f in $$(go test -list '^Fuzz' ./$$pkg/ | grep '^Fuzz'); do \
 			go test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s ./$$pkg/ || exit 1; \
 		done; \

@@ -14,7 +14,8 @@ func init() {
 }
 
 // adminAPI serves the router's state on Caddy's admin endpoint:
-// GET /llm_router/targets and GET /llm_router/models.
+// GET /llm_router/targets, GET /llm_router/models and GET /llm_router/usage (fleet-wide usage
+// with a shared state, see fleet_admin.go).
 type adminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -30,6 +31,7 @@ func (adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/llm_router/targets", Handler: caddy.AdminHandlerFunc(serveAdminTargets)},
 		{Pattern: "/llm_router/models", Handler: caddy.AdminHandlerFunc(serveAdminModels)},
+		{Pattern: "/llm_router/usage", Handler: caddy.AdminHandlerFunc(serveAdminUsage)},
 	}
 }
 

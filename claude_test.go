@@ -18,7 +18,8 @@ import (
 )
 
 // TestClaudeCode runs Claude Code itself (the npm package's native binary) against the router,
-// once with an OpenAI provider and once with an Anthropic one. Through the OpenAI provider,
+// with an OpenAI provider, an Anthropic one and a Gemini one (the call and its STOP in separate
+// chunks, a thought signature on the call). Through the OpenAI provider,
 // Claude Code's request goes out translated, the upstream's tool call comes back as a tool_use
 // block that Claude Code runs (it writes a file), its tool result goes out again, and the final
 // text is what Claude Code reports; through the Anthropic one, the same round passes through. Claude Code silently retries a broken stream without streaming, so the test
@@ -35,7 +36,7 @@ func TestClaudeCode(t *testing.T) {
 
 	work := t.TempDir()
 	target := filepath.Join(work, "hello.txt")
-	for _, api := range []string{"openai", "anthropic"} {
+	for _, api := range []string{"openai", "anthropic", "gemini"} {
 		t.Run(api, func(t *testing.T) { runClaudeCode(t, claude, work, target, api) })
 	}
 }
@@ -49,6 +50,9 @@ func claudeUpstream(api, target string, rec *requestLog) http.HandlerFunc {
 		body, _ := io.ReadAll(r.Body)
 		var req agentRequest
 		_ = json.Unmarshal(body, &req)
+		if api == "gemini" {
+			req.Stream = strings.Contains(r.URL.Path, ":streamGenerateContent")
+		}
 		hasWrite := slices.Contains(req.toolNames(), "Write")
 		answered := req.answered()
 		rec.add(r.URL.Path + " " + streamFlag(req.Stream))
@@ -78,6 +82,27 @@ func claudeUpstream(api, target string, rec *requestLog) http.HandlerFunc {
 			sseReply(append(evs, ev("message_stop", `{"type":"message_stop"}`))...)(w, r)
 			return
 		}
+		if api == "gemini" {
+			if answered && !strings.Contains(string(body), `"thoughtSignature":"c2lnLXc="`) {
+				// Gemini 3 refuses a replayed call without its signature.
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"error":{"code":400,"message":"Function call is missing a thought_signature","status":"INVALID_ARGUMENT"}}`)
+				return
+			}
+			// The call and its STOP in separate chunks, as Gemini sends them.
+			chunk := func(parts, finish string) string {
+				return "data: " + `{"candidates":[{"content":{"role":"model","parts":[` + parts + `]},` + finish + `"index":0}],` +
+					`"usageMetadata":{"promptTokenCount":900,"candidatesTokenCount":20,"totalTokenCount":920},"modelVersion":"m-up"}` + "\r\n\r\n"
+			}
+			if call {
+				sseReply(chunk(`{"text":"I will write the file."}`, ""),
+					chunk(`{"functionCall":{"name":"Write","args":`+string(args)+`},"thoughtSignature":"c2lnLXc="}`, ""),
+					chunk(`{"text":""}`, `"finishReason":"STOP",`))(w, r)
+				return
+			}
+			sseReply(chunk(`{"text":"Done: the file "}`, ""), chunk(`{"text":"is written."}`, `"finishReason":"STOP",`))(w, r)
+			return
+		}
 		const head = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[`
 		var evs []string
 		if call {
@@ -104,7 +129,11 @@ func runClaudeCode(t *testing.T, claude, work, target, api string) {
 	_ = os.Remove(target)
 	var rec requestLog
 	up := newFakeUpstream(t, claudeUpstream(api, target, &rec))
-	pc := provider("up", up.URL+"/v1", []string{"sk-upstream-cc-0001"}, "m", "m-up")
+	base := up.URL + "/v1"
+	if api == "gemini" {
+		base = up.URL + "/v1beta"
+	}
+	pc := provider("up", base, []string{"sk-upstream-cc-0001"}, "m", "m-up")
 	pc.API = api
 	tr := newTestRouter(t, &Handler{
 		Providers: []catalog.ProviderConfig{pc},

@@ -369,8 +369,13 @@ func (h *Handler) prepareAccounts() {
 	}
 }
 
-// stickyStore is the handler's store of sticky ids: the process's, unless a test gave its own.
+// stickyStore is the handler's store of sticky ids: the fleet's when a shared state is
+// configured (any instance routes a follow-up on an id another made), else the process's,
+// or the one a test gave the handler.
 func (h *Handler) stickyStore() stickyStore {
+	if s := h.sharedSticky(); s != nil {
+		return s
+	}
 	if h.sticky != nil {
 		return h.sticky
 	}

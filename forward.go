@@ -395,6 +395,7 @@ func (h *Handler) cool(t *target, out outcome, now time.Time) {
 		state, scope = t.key, "key"
 	}
 	if state.CoolFor(now.UnixNano(), until.UnixNano(), out.class) {
+		h.shareCooldown(t, scope == "key", until, out.class)
 		h.logger.Info("cooldown started",
 			zap.String("scope", scope),
 			zap.String("provider", t.Provider.Name),

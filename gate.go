@@ -92,7 +92,7 @@ func (h *Handler) provisionGuard(resolve catalog.Resolver) error {
 		}
 		// The store key carries the rpm, so a reload that changes the limit starts a new window,
 		// and the key's fingerprint, never the key.
-		id := "llm_router/limiter/" + c.Name + "/" + c.Fingerprint + "/" + strconv.Itoa(c.RPM)
+		id := h.held.ns + "llm_router/limiter/" + c.Name + "/" + c.Fingerprint + "/" + strconv.Itoa(c.RPM)
 		v, _, _ := reloadStore.LoadOrNew(id, func() (caddy.Destructor, error) { return limiterEntry{gate.NewLimiter(c.RPM)}, nil })
 		h.held.ids = append(h.held.ids, id)
 		h.guard.limiters[c.Name] = v.(limiterEntry).Limiter
@@ -189,7 +189,7 @@ func (h *Handler) charge(w http.ResponseWriter, d sse.Dialect, c *gate.Client) b
 		return true
 	}
 	if l := h.guard.limiters[c.Name]; l != nil {
-		if ok, wait := l.Allow(h.now().UnixNano()); !ok {
+		if ok, wait := h.allow(c, l); !ok {
 			w.Header().Set("Retry-After", retryAfterSeconds(wait))
 			writeError(w, d, http.StatusTooManyRequests, errRateLimit, "rate_limit_exceeded",
 				fmt.Sprintf("the key %q is limited to %d requests a minute; retry in %ss", c.Name, c.RPM, retryAfterSeconds(wait)))

@@ -194,14 +194,16 @@ func TestGeminiArrayStream(t *testing.T) {
 			}
 		})
 	}
-	cut := newFakeUpstream(t, cutAfter("data: "+`{"candidates":[{"content":{"role":"model","parts":[{"text":"Hel"}]},"index":0}]}`+"\r\n\r\n", "data: {"))
-	pc := provider("p1", cut.URL+"/v1beta", []string{"sk-upstream-key-0001"}, "m", "m-up")
-	pc.API = "gemini"
-	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
-	rec := tr.do(jsonRequest(http.MethodPost, "/v1beta/models/m:streamGenerateContent", geminiHi))
-	var elems []json.RawMessage
-	if err := json.Unmarshal(rec.Body.Bytes(), &elems); err != nil || len(elems) != 2 {
-		t.Fatalf("a cut array stream is not a closed array of the chunk and the error: %v %s", err, rec.Body)
+	for api, cut := range map[string]http.HandlerFunc{
+		"gemini": cutAfter("data: "+`{"candidates":[{"content":{"role":"model","parts":[{"text":"Hel"}]},"index":0}]}`+"\r\n\r\n", "data: {"),
+		"openai": cutAfter(roleChunkEv("Hel"), chunkEv("lo")[:20]),
+	} {
+		_, tr, _ := newGeminiRouter(t, api, cut)
+		rec := tr.do(jsonRequest(http.MethodPost, "/v1beta/models/m:streamGenerateContent", geminiHi))
+		var elems []json.RawMessage
+		if err := json.Unmarshal(rec.Body.Bytes(), &elems); err != nil || len(elems) != 2 {
+			t.Fatalf("%s: a cut array stream is not a closed array of the chunk and the error: %v %s", api, err, rec.Body)
+		}
+		checkGeminiError(t, api+": the cut stream's last element", elems[1], 500, "INTERNAL")
 	}
-	checkGeminiError(t, "the cut stream's last element", elems[1], 500, "INTERNAL")
 }

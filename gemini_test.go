@@ -12,6 +12,8 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 	"google.golang.org/genai"
 
+	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
+
 	"github.com/llmrouter/caddy-llm-router/catalog"
 )
 
@@ -51,7 +53,8 @@ func geminiAgentUpstream(w http.ResponseWriter, r *http.Request) {
 	result, signed := "", false
 	for _, c := range req.Contents {
 		for _, p := range c.Parts {
-			if p.FunctionCall != nil && p.ThoughtSignature == "c2lnLTE=" {
+			// Gemini takes its own signature back, or the documented dummy for calls made elsewhere.
+			if p.FunctionCall != nil && (p.ThoughtSignature == "c2lnLTE=" || p.ThoughtSignature == gemini.DummySignature) {
 				signed = true
 			}
 			if p.FunctionResponse != nil {
@@ -384,5 +387,37 @@ func TestNodeGenAI(t *testing.T) {
 				t.Errorf("unknown model: %+v", out.Unknown)
 			}
 		})
+	}
+}
+
+// TestGeminiSignaturesInMixedPools: in a pool of a Gemini and an OpenAI provider, the tool
+// call ids a client gets stay short (OpenAI refuses ids over 40 bytes, and a thought signature
+// is hundreds), and the replayed call reaches Gemini with the dummy signature it accepts. A
+// Gemini-only pool keeps the signature in the id and gives it back.
+func TestGeminiSignaturesInMixedPools(t *testing.T) {
+	gem := newFakeUpstream(t, geminiAgentUpstream)
+	oai := newFakeUpstream(t, okChat)
+	pg := provider("gem", gem.URL+"/v1beta", []string{"sk-gem-upstream-01"}, "m", "m-up")
+	pg.API = "gemini"
+	tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
+		pg, provider("oai", oai.URL+"/v1", []string{"sk-oai-upstream-01"}, "m", "gpt-up"),
+	}})
+	c := sdkClient(serveRouter(t, tr))
+	params := openai.ChatCompletionNewParams{Model: "m", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Weather?")},
+		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: "get_weather"})}}
+	res, err := c.Chat.Completions.New(context.Background(), params)
+	if err != nil || len(res.Choices[0].Message.ToolCalls) != 1 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	id := res.Choices[0].Message.ToolCalls[0].ID
+	if len(id) > 40 || strings.Contains(id, gemini.SignatureMarker) {
+		t.Errorf("tool call id %q: longer than OpenAI takes, or carrying the signature", id)
+	}
+	params.Messages = append(params.Messages, res.Choices[0].Message.ToParam(), openai.ToolMessage("18C", id))
+	if _, err := c.Chat.Completions.New(context.Background(), params); err != nil {
+		t.Fatal(err)
+	}
+	if got := gem.received(); len(got) != 2 || !strings.Contains(string(got[1].Body), `"thoughtSignature":"`+gemini.DummySignature+`"`) {
+		t.Errorf("the replayed call's signature: %d requests", len(got))
 	}
 }

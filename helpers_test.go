@@ -264,9 +264,13 @@ func (l *requestLog) list() []string {
 	return append([]string(nil), l.seen...)
 }
 
-// agentRequest is what a fake upstream reads of a coding agent's request, in either upstream
-// dialect: chat tools name their function, Anthropic tools themselves.
+// agentRequest is what a fake upstream reads of a coding agent's request, in any upstream
+// dialect: chat tools name their function, Anthropic tools themselves, Gemini's declare them.
 type agentRequest struct {
+	// Contents are Gemini's turns (whose stream flag is in the URL, not the body).
+	Contents []struct {
+		Parts []json.RawMessage `json:"parts"`
+	} `json:"contents"`
 	Stream   bool `json:"stream"`
 	Messages []struct {
 		Role    string          `json:"role"`
@@ -277,6 +281,9 @@ type agentRequest struct {
 		Function struct {
 			Name string `json:"name"`
 		} `json:"function"`
+		FunctionDeclarations []struct {
+			Name string `json:"name"`
+		} `json:"functionDeclarations"`
 	} `json:"tools"`
 }
 
@@ -284,18 +291,30 @@ type agentRequest struct {
 func (r *agentRequest) toolNames() []string {
 	var names []string
 	for _, t := range r.Tools {
+		for _, d := range t.FunctionDeclarations {
+			names = append(names, d.Name)
+		}
 		n := t.Function.Name
 		if n == "" {
 			n = t.Name
 		}
-		names = append(names, n)
+		if n != "" {
+			names = append(names, n)
+		}
 	}
 	return names
 }
 
-// answered reports whether the request carries a tool result (a chat tool message or an
-// Anthropic tool_result block).
+// answered reports whether the request carries a tool result (a chat tool message, an
+// Anthropic tool_result block or a Gemini functionResponse part).
 func (r *agentRequest) answered() bool {
+	for _, c := range r.Contents {
+		for _, p := range c.Parts {
+			if bytes.Contains(p, []byte(`"functionResponse"`)) {
+				return true
+			}
+		}
+	}
 	for _, m := range r.Messages {
 		if m.Role == "tool" || bytes.Contains(m.Content, []byte(`"tool_result"`)) {
 			return true

@@ -186,6 +186,10 @@ type Handler struct {
 	smart *smartState
 	// envProxy, when set, stands in for the environment's proxy settings (tests).
 	envProxy func(*http.Request) (*url.URL, error)
+	// shared is the fleet's shared state (the llm_router_state app), nil without one; and
+	// fleetLimits names the fleet-wide rpm window of each limited gateway key (see fleet.go).
+	shared      *fleet
+	fleetLimits map[string]string
 }
 
 // runtimeSettings are the settings with defaults applied, in the types the hot path uses.
@@ -255,9 +259,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if len(cat.Providers) == 0 {
 		h.logger.Warn("no usable provider: every request will get 404 model_not_found")
 	}
+	if err := h.provisionFleet(ctx); err != nil {
+		return err
+	}
 	if err := h.provisionGuard(resolve); err != nil {
 		return err
 	}
+	h.prepareFleetLimits()
 	if err := h.preparePools(); err != nil {
 		return err
 	}

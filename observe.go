@@ -47,6 +47,7 @@ func (h *Handler) finish(rec *record) {
 		}
 	}
 	kept.at(seriesRequests).get(requestsTotal, rec.model, provider, rec.outcome).Inc()
+	h.shareUsage(rec, provider)
 	h.observeLatency(rec, rec.stream)
 	if sc := rec.smart; sc != nil {
 		d := &sc.d

@@ -33,6 +33,8 @@ type statusPage struct {
 	Providers []providerRow
 	Cooling   []coolingRow
 	More      int
+	// Fleet is the shared state and today's fleet-wide usage; nil without a shared state.
+	Fleet *fleetView
 }
 
 type modelRow struct {
@@ -86,6 +88,7 @@ func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 		page.Providers = append(page.Providers, *rows[p.Name])
 	}
 	sort.SliceStable(page.Cooling, func(i, j int) bool { return page.Cooling[i].Until < page.Cooling[j].Until })
+	page.Fleet = h.fleetView(r.Context())
 	renderPage(w, r, statusTemplate, page)
 }
 
@@ -151,6 +154,12 @@ var statusTemplate = template.Must(template.New("status").Parse(`<!doctype html>
 {{range .Cooling}}<tr><td><code>{{.Target}}</code></td><td>{{.Model}}</td><td>{{.State}}</td><td>{{.Reason}}</td><td><time datetime="{{.Until}}">{{.Left}}</time></td></tr>
 {{end}}</tbody></table>{{if .More}}<p class="muted">And {{.More}} more.</p>{{end}}
 {{else}}<p class="ok">Every target is in rotation.</p>{{end}}
+{{with .Fleet}}<h2>Fleet usage today (every instance)</h2>
+<p class="muted">Shared state: {{.Backend}}, {{if .Up}}<span class="ok">up</span>{{else}}<span class="bad">down: this instance runs on local state</span>{{end}}.</p>
+{{if .Error}}<p class="bad">{{.Error}}</p>{{else}}<table><thead><tr><th>Model</th><th>Requests</th><th>Tokens in</th><th>Tokens out</th><th>Cost</th></tr></thead><tbody>
+{{range .Rows}}<tr><td>{{.Model}}</td><td class="n">{{.Requests}}</td><td class="n">{{.TokensIn}}</td><td class="n">{{.TokensOut}}</td><td class="n">{{.Cost}}</td></tr>
+{{else}}<tr><td colspan="5" class="muted">No usage recorded today.</td></tr>{{end}}
+</tbody></table>{{end}}{{end}}
 </body></html>
 `))
 

@@ -206,7 +206,7 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	// An upstream's own error text may quote its key: the client must never see it.
 	reason = t.scrubString(reason)
 	if end, ok := tr.(dialect.ErrorEnder); ok {
-		_, _ = client.Write(end.AppendError(nil, reason))
+		_, _ = client.Write(end.AppendError(nil, http.StatusInternalServerError, reason))
 	} else {
 		errType := errUpstream
 		if c.ep.dialect == sse.Anthropic || c.ep.dialect == sse.Gemini {

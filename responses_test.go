@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -365,5 +367,41 @@ func TestResponsesStreamFailover(t *testing.T) {
 	}
 	if len(bad.received()) != 1 || len(good.received()) != 1 {
 		t.Fatalf("bad got %d, good %d requests: want one each", len(bad.received()), len(good.received()))
+	}
+}
+
+// TestNodeAISDK drives the router with the Vercel AI SDK, whose default OpenAI provider calls
+// the Responses API: a tool round (the SDK runs the tool and sends its result) whole and
+// streamed, translated to a chat-only provider, and the same through the SDK's chat provider.
+func TestNodeAISDK(t *testing.T) {
+	node := nodeReady(t)
+	up := newFakeUpstream(t, openAIAgentUpstream)
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{provider("p1", up.URL+"/v1", []string{"sk-p1"}, "m", "m-up")}})
+	var paths requestLog
+	rs := serveRouter(t, tr)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths.add(r.URL.Path)
+		rs.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	stdout, stderr := runNodeScript(t, node, "aisdk.mjs", front.URL+"/v1")
+	var out map[string]struct {
+		Text, Error string
+		Steps       int
+	}
+	if err := json.Unmarshal(stdout, &out); err != nil {
+		t.Fatalf("script output is not JSON: %v\n%s\nstderr: %s", err, stdout, stderr)
+	}
+	for _, name := range []string{"whole", "stream", "chat"} {
+		if r := out[name]; r.Error != "" || r.Text != "It is 18C in Paris." || r.Steps != 2 {
+			t.Errorf("%s: %+v", name, r)
+		}
+	}
+	if n := len(up.received()); n != 6 {
+		t.Errorf("the upstream got %d requests, want 6 (two per round)", n)
+	}
+	want := []string{"/v1/responses", "/v1/responses", "/v1/responses", "/v1/responses", "/v1/chat/completions", "/v1/chat/completions"}
+	if got := paths.list(); !slices.Equal(got, want) {
+		t.Errorf("the SDK called %q, want %q", got, want)
 	}
 }

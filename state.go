@@ -37,9 +37,14 @@ func (*cursorEntry) Destruct() error { return nil }
 
 // heldEntries remembers exactly the reloadStore entries one Provision loaded, so Cleanup releases
 // those and nothing else (releasing an entry twice would steal another config's reference).
-type heldEntries struct{ ids []string }
+type heldEntries struct {
+	ids []string
+	// ns prefixes every id: "" but in tests that run several fleet instances in one process.
+	ns string
+}
 
 func (s *heldEntries) health(id string) *healthEntry {
+	id = s.ns + id
 	v, _, _ := reloadStore.LoadOrNew(id, func() (caddy.Destructor, error) { return new(healthEntry), nil })
 	s.ids = append(s.ids, id)
 	return v.(*healthEntry)
@@ -56,6 +61,7 @@ func (e *healthEntry) recovered(now int64) (until int64, ok bool) {
 }
 
 func (s *heldEntries) cursor(id string) *atomic.Uint64 {
+	id = s.ns + id
 	v, _, _ := reloadStore.LoadOrNew(id, func() (caddy.Destructor, error) { return new(cursorEntry), nil })
 	s.ids = append(s.ids, id)
 	return &v.(*cursorEntry).Uint64

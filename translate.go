@@ -103,7 +103,10 @@ func (c *call) pivotRequest(upstream string) ([]byte, error) {
 	case sse.Responses:
 		return responses.RequestToOpenAI(c.body, responses.ToOpenAIOptions{Model: upstream})
 	case sse.Gemini:
-		return gemini.RequestToOpenAI(c.body, gemini.ToOpenAIOptions{Model: upstream, Stream: c.f.Stream, IncludeUsage: true})
+		// The pivot request goes only to other wires, none of which replays a thought
+		// signature, and OpenAI refuses tool call ids over 40 bytes.
+		return gemini.RequestToOpenAI(c.body, gemini.ToOpenAIOptions{Model: upstream, Stream: c.f.Stream, IncludeUsage: true,
+			DropSignatures: true})
 	}
 	return c.body, nil
 }
@@ -214,7 +217,7 @@ func (c *call) replyFor(t *target, reply []byte) ([]byte, error) {
 	case catalog.APIAnthropic:
 		pivot, err = anthropic.ResponseToOpenAI(reply, anthropic.ReplyOptions{Model: c.p.route.Name})
 	case catalog.APIGemini:
-		pivot, err = gemini.ResponseToOpenAI(reply, gemini.ReplyOptions{Model: c.p.route.Name})
+		pivot, err = gemini.ResponseToOpenAI(reply, gemini.ReplyOptions{Model: c.p.route.Name, DropSignatures: c.p.mixesWires()})
 	}
 	if err != nil {
 		return nil, err
@@ -253,7 +256,7 @@ func (c *call) streamTranslator(t *target, includeUsage bool) dialect.StreamTran
 	case catalog.APIAnthropic:
 		first = anthropic.NewStreamToOpenAI(anthropic.StreamToOpenAIOptions{Model: model, IncludeUsage: usage})
 	case catalog.APIGemini:
-		first = gemini.NewStreamToOpenAI(gemini.StreamToOpenAIOptions{Model: model, IncludeUsage: usage})
+		first = gemini.NewStreamToOpenAI(gemini.StreamToOpenAIOptions{Model: model, IncludeUsage: usage, DropSignatures: c.p.mixesWires()})
 	}
 	switch {
 	case first == nil:
@@ -349,6 +352,15 @@ func (h *Handler) serveCountEstimate(w http.ResponseWriter, d sse.Dialect, body 
 	hdr.Set("X-LLM-Router-Estimate", "true")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
+}
+
+// mixesWires reports whether the pool has targets of more than one wire. Then a Gemini
+// target's thought signatures stay out of the tool call ids a client replays: the next turn
+// may go to OpenAI, which refuses ids over 40 bytes, and a call that comes back to Gemini
+// without its signature gets the dummy one that Gemini accepts.
+func (p *pool) mixesWires() bool {
+	w := p.apis &^ responsesBit
+	return w&(w-1) != 0
 }
 
 // hasAPI reports whether any target of the pool speaks api's wire.

@@ -25,7 +25,8 @@ type StreamTranslator interface {
 
 // ErrorEnder is a StreamTranslator whose framing ends a broken stream its own way (Gemini's
 // JSON array must still be closed): after commit, the relay ends the client's stream with
-// what AppendError appends instead of the dialect's usual error event.
+// what AppendError appends instead of the dialect's usual error event; status is the HTTP
+// status the failure would have had (500 for a stream the upstream broke).
 type ErrorEnder interface {
-	AppendError(dst []byte, message string) []byte
+	AppendError(dst []byte, status int, message string) []byte
 }

@@ -53,13 +53,11 @@ type blockState struct {
 // writes the final chunk (empty delta, mapped finish_reason), then the usage chunk when asked
 // for, then [DONE]. ping, signature_delta, citations and server-tool blocks write nothing.
 type StreamToOpenAI struct {
-	opts   StreamToOpenAIOptions
-	head   []byte // `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
-	id     []byte // raw JSON string from message_start
-	model  []byte
+	opts StreamToOpenAIOptions
+	// w writes the chunks; its id and model come from message_start.
+	w      openai.ChunkWriter
 	blocks []blockState
 	tools  int
-	role   bool // the role was written
 	done   bool
 	stop   string
 	usage  rawUsage
@@ -104,7 +102,7 @@ func NewStreamToOpenAI(opts StreamToOpenAIOptions) *StreamToOpenAI {
 	if opts.Created == 0 {
 		opts.Created = time.Now().Unix()
 	}
-	return &StreamToOpenAI{opts: opts}
+	return &StreamToOpenAI{opts: opts, w: openai.ChunkWriter{FallbackID: `"msg"`, PublicModel: opts.Model, Created: opts.Created}}
 }
 
 // Done reports whether message_stop was translated ([DONE] written).
@@ -134,8 +132,8 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	switch string(name) {
 	case "message_start":
 		msg := wire.Key(data, "message")
-		t.id = append(t.id[:0], wire.Key(msg, "id")...)
-		t.model = append(t.model[:0], wire.Key(msg, "model")...)
+		t.w.ID = append(t.w.ID[:0], wire.Key(msg, "id")...)
+		t.w.Model = append(t.w.Model[:0], wire.Key(msg, "model")...)
 		t.usage.read(wire.Key(msg, "usage"))
 	case "content_block_start":
 		b, err := t.block(data)
@@ -147,12 +145,12 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 		case wire.Is(ct, "text"):
 			b.kind = kindText
 			if s := wire.Key(cb, "text"); wire.IsString(s) && !wire.EmptyString(s) {
-				dst = t.content(dst, `"content":`, s)
+				dst = t.w.Content(dst, `"content":`, s)
 			}
 		case wire.Is(ct, "thinking"):
 			b.kind = kindThinking
 			if s := wire.Key(cb, "thinking"); wire.IsString(s) && !wire.EmptyString(s) {
-				dst = t.content(dst, `"reasoning_content":`, s)
+				dst = t.w.Content(dst, `"reasoning_content":`, s)
 			}
 		case wire.Is(ct, "tool_use"):
 			b.kind, b.tool = kindTool, t.tools
@@ -170,11 +168,11 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 		switch dt := wire.Key(d, "type"); {
 		case wire.Is(dt, "text_delta"):
 			if s := wire.Key(d, "text"); wire.IsString(s) && !wire.EmptyString(s) {
-				dst = t.content(dst, `"content":`, s)
+				dst = t.w.Content(dst, `"content":`, s)
 			}
 		case wire.Is(dt, "thinking_delta"):
 			if s := wire.Key(d, "thinking"); wire.IsString(s) && !wire.EmptyString(s) {
-				dst = t.content(dst, `"reasoning_content":`, s)
+				dst = t.w.Content(dst, `"reasoning_content":`, s)
 			}
 		case wire.Is(dt, "input_json_delta"):
 			if s := wire.Key(d, "partial_json"); b.kind == kindTool && wire.IsString(s) && !wire.EmptyString(s) {
@@ -219,53 +217,8 @@ func (t *StreamToOpenAI) block(data []byte) (*blockState, error) {
 	return &t.blocks[i], nil
 }
 
-func (t *StreamToOpenAI) header(dst []byte) []byte {
-	if t.head == nil {
-		h := append(make([]byte, 0, 128), `data: {"id":`...)
-		if wire.IsString(t.id) {
-			h = append(h, t.id...)
-		} else {
-			h = append(h, `"msg"`...)
-		}
-		h = append(h, `,"object":"chat.completion.chunk","created":`...)
-		h = strconv.AppendInt(h, t.opts.Created, 10)
-		h = append(h, `,"model":`...)
-		switch {
-		case t.opts.Model != "":
-			h = jsonstr.Append(h, t.opts.Model)
-		case wire.IsString(t.model):
-			h = append(h, t.model...)
-		default:
-			h = append(h, `""`...)
-		}
-		t.head = append(h, `,"choices":[`...)
-	}
-	return append(dst, t.head...)
-}
-
-// open starts a chunk with one choice and an open delta object; the first carries the role.
-func (t *StreamToOpenAI) open(dst []byte) []byte {
-	dst = t.header(dst)
-	dst = append(dst, `{"index":0,"delta":{`...)
-	if !t.role {
-		t.role = true
-		dst = append(dst, `"role":"assistant",`...)
-	}
-	return dst
-}
-
-const chunkTail = "},\"finish_reason\":null}]}\n\n"
-
-// content writes a chunk whose delta is one string field; s is a raw JSON string.
-func (t *StreamToOpenAI) content(dst []byte, key string, s []byte) []byte {
-	dst = t.open(dst)
-	dst = append(dst, key...)
-	dst = append(dst, s...)
-	return append(dst, chunkTail...)
-}
-
 func (t *StreamToOpenAI) toolStart(dst []byte, idx int, id, name, input []byte) []byte {
-	dst = t.open(dst)
+	dst = t.w.Open(dst)
 	dst = append(dst, `"tool_calls":[{"index":`...)
 	dst = strconv.AppendInt(dst, int64(idx), 10)
 	dst = append(dst, `,"id":`...)
@@ -291,53 +244,25 @@ func (t *StreamToOpenAI) toolStart(dst []byte, idx int, id, name, input []byte) 
 		dst = append(dst, `""`...)
 	}
 	dst = append(dst, "}}]"...)
-	return append(dst, chunkTail...)
+	return append(dst, openai.ChunkTail...)
 }
 
 func (t *StreamToOpenAI) toolArgs(dst []byte, idx int, partial []byte) []byte {
-	dst = t.open(dst)
+	dst = t.w.Open(dst)
 	dst = append(dst, `"tool_calls":[{"index":`...)
 	dst = strconv.AppendInt(dst, int64(idx), 10)
 	dst = append(dst, `,"function":{"arguments":`...)
 	dst = append(dst, partial...)
 	dst = append(dst, "}}]"...)
-	return append(dst, chunkTail...)
+	return append(dst, openai.ChunkTail...)
 }
 
 func (t *StreamToOpenAI) finish(dst []byte) []byte {
 	t.done = true
-	dst = t.open(dst)
-	if dst[len(dst)-1] == ',' { // nothing was written before: the role chunk is this one
-		dst = append(dst, `"content":""`...)
-	}
-	dst = append(dst, `},"finish_reason":"`...)
-	dst = append(dst, FinishReason(t.stop)...)
-	dst = append(dst, "\"}]}\n\n"...)
+	var usage *openai.Usage
 	if t.opts.IncludeUsage {
-		dst = t.header(dst)
-		dst = append(dst, `],"usage":`...)
-		dst = appendUsage(dst, t.usage.pivot())
-		dst = append(dst, "}\n\n"...)
+		u := t.usage.pivot()
+		usage = &u
 	}
-	return append(dst, "data: [DONE]\n\n"...)
-}
-
-// appendUsage writes an OpenAI usage object without reflection.
-func appendUsage(dst []byte, u openai.Usage) []byte {
-	dst = append(dst, `{"prompt_tokens":`...)
-	dst = strconv.AppendInt(dst, int64(u.PromptTokens), 10)
-	dst = append(dst, `,"completion_tokens":`...)
-	dst = strconv.AppendInt(dst, int64(u.CompletionTokens), 10)
-	dst = append(dst, `,"total_tokens":`...)
-	dst = strconv.AppendInt(dst, int64(u.TotalTokens), 10)
-	if d := u.PromptTokensDetails; d != nil {
-		dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
-		dst = strconv.AppendInt(dst, int64(d.CachedTokens), 10)
-		if d.CacheWriteTokens > 0 {
-			dst = append(dst, `,"cache_write_tokens":`...)
-			dst = strconv.AppendInt(dst, int64(d.CacheWriteTokens), 10)
-		}
-		dst = append(dst, '}')
-	}
-	return append(dst, '}')
+	return t.w.Finish(dst, FinishReason(t.stop), usage)
 }

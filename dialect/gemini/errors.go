@@ -197,8 +197,8 @@ func appendError(dst []byte, code int, status, message string) []byte {
 }
 
 // AppendErrorEvent appends what ends a broken stream for a Gemini client after commit: with
-// SSE framing one event "data: {error body}\n\n"; with the array framing (array true) ","
-// + the error body + "]", which closes the array the stream opened. The relay writes it only
+// SSE framing one event "data: {error body}\n\n"; with the array framing (array true)
+// ",\r\n" + the error body + "]", which closes the array the stream opened. The relay writes it only
 // after something was written, and in the array framing the first write always opens the
 // array; a translator that may not have written yet has an AppendError method that knows.
 func AppendErrorEvent(dst []byte, array bool, status int, message string) []byte {

@@ -13,7 +13,9 @@ import (
 var (
 	_ dialect.StreamTranslator = (*StreamToOpenAI)(nil)
 	_ dialect.StreamTranslator = (*StreamFromOpenAI)(nil)
-	_ dialect.StreamTranslator = (*SSEToArray)(nil)
+	_ dialect.StreamTranslator = (*Passthrough)(nil)
+	_ dialect.ErrorEnder       = (*Passthrough)(nil)
+	_ dialect.ErrorEnder       = (*StreamFromOpenAI)(nil)
 )
 
 // checkSSE splits translator output into data values and reports what is wrong with it:

@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"bytes"
+	"encoding/json"
 
 	"github.com/llmrouter/caddy-llm-router/dialect/internal/wire"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
@@ -56,6 +57,9 @@ func (p *Passthrough) Event(dst, ev []byte) ([]byte, error) {
 	if !p.array {
 		return append(dst, ev...), nil
 	}
+	if !json.Valid(data) {
+		return dst, ErrMalformed // it would break the array the client parses
+	}
 	if p.opened {
 		dst = append(dst, ",\r\n"...)
 	} else {
@@ -79,13 +83,13 @@ func (p *Passthrough) Finish(dst []byte) ([]byte, error) {
 }
 
 // AppendError ends a broken stream in the client's framing (see AppendErrorEvent).
-func (p *Passthrough) AppendError(dst []byte, message string) []byte {
+func (p *Passthrough) AppendError(dst []byte, status int, message string) []byte {
 	if p.array && !p.opened {
 		dst, p.opened = append(dst, '['), true
-		dst = AppendErrorBody(dst, 500, message)
+		dst = AppendErrorBody(dst, status, message)
 		return append(dst, ']')
 	}
-	return AppendErrorEvent(dst, p.array, 500, message)
+	return AppendErrorEvent(dst, p.array, status, message)
 }
 
 // Done reports whether the chunk that ends the stream came.

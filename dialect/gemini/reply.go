@@ -20,6 +20,11 @@ type ReplyOptions struct {
 	Model string
 	// Created is an OpenAI reply's created time (unix seconds); 0 means now.
 	Created int64
+	// DropSignatures leaves thought signatures out of the tool call ids written for an OpenAI
+	// client (see ToOpenAIOptions.DropSignatures): for a pool that may send the next turn to
+	// an OpenAI upstream, which refuses ids over 40 bytes. A replayed call without its
+	// signature gets the dummy one on its way back to Gemini.
+	DropSignatures bool
 }
 
 // ResponseToOpenAI translates a Gemini upstream's whole 2xx GenerateContentResponse for an
@@ -68,7 +73,11 @@ func ResponseToOpenAI(body []byte, opts ReplyOptions) ([]byte, error) {
 					if base == "" {
 						base = callID(r.ResponseID, p.FunctionCall.Name, args, calls)
 					}
-					m.ToolCalls = append(m.ToolCalls, openai.ToolCall{ID: ToolID(base, p.ThoughtSignature), Type: "function",
+					sig := p.ThoughtSignature
+					if opts.DropSignatures {
+						sig = ""
+					}
+					m.ToolCalls = append(m.ToolCalls, openai.ToolCall{ID: ToolID(base, sig), Type: "function",
 						Function: openai.FunctionCall{Name: p.FunctionCall.Name, Arguments: string(args)}})
 					calls++
 				case p.Thought:

@@ -153,10 +153,11 @@ func TestRequestToOpenAI(t *testing.T) {
 		"tool_choice":{"type":"function","function":{"name":"get_time"}},
 		"reasoning_effort":"medium",
 		"response_format":{"type":"json_schema","json_schema":{"name":"response","schema":{"type":"object","properties":{"a":{"type":"number"}}}}},
-		"n":2,"seed":9,"presence_penalty":0.1,"frequency_penalty":0.3}`)
+		"seed":9,"presence_penalty":0.1,"frequency_penalty":0.3}`)
 
-	got, err = RequestToOpenAI([]byte(in), ToOpenAIOptions{Model: "gpt-4o", DropSignatures: true})
-	if err != nil || strings.Contains(string(got), SignatureMarker) || strings.Contains(string(got), `"stream"`) {
+	got, err = RequestToOpenAI([]byte(in), ToOpenAIOptions{Model: "gpt-4o", DropSignatures: true, MaxCompletionTokens: true})
+	if err != nil || strings.Contains(string(got), SignatureMarker) || strings.Contains(string(got), `"stream"`) ||
+		!strings.Contains(string(got), `"max_completion_tokens":300`) || !strings.Contains(string(got), `"n":2`) {
 		t.Fatalf("DropSignatures / no stream: %s %v", got, err)
 	}
 }

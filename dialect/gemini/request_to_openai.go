@@ -24,6 +24,9 @@ type ToOpenAIOptions struct {
 	// IncludeUsage, with Stream, asks for stream_options.include_usage: Gemini's last chunk
 	// carries usageMetadata, so the client's stream needs it.
 	IncludeUsage bool
+	// MaxCompletionTokens writes maxOutputTokens as max_completion_tokens instead of
+	// max_tokens, which OpenAI's reasoning models (o-series, gpt-5) require.
+	MaxCompletionTokens bool
 	// DropSignatures leaves thought signatures out of tool call ids. OpenAI refuses tool call
 	// ids longer than 40 bytes, and a signature is hundreds; only an upstream that hands the
 	// ids back to a Gemini model needs them.
@@ -56,8 +59,9 @@ type ToOpenAIOptions struct {
 //     (googleSearch, codeExecution, ...) are dropped; toolConfig.functionCallingConfig AUTO
 //     and VALIDATED become auto, NONE none, ANY required, or the named function when
 //     allowedFunctionNames names one;
-//   - generationConfig: maxOutputTokens max_tokens, temperature, topP top_p, stopSequences
-//     stop (the first four, OpenAI's limit), candidateCount n, seed, presencePenalty and
+//   - generationConfig: maxOutputTokens max_tokens (max_completion_tokens if asked),
+//     temperature, topP top_p, stopSequences stop (the first four, OpenAI's limit),
+//     candidateCount n (whole requests only: a stream translates choice 0), seed, presencePenalty and
 //     frequencyPenalty kept, topK dropped; responseMimeType application/json becomes
 //     response_format json_object, or json_schema (name "response") with responseJsonSchema,
 //     or responseSchema converted like parameters; thinkingConfig becomes reasoning_effort:
@@ -323,14 +327,18 @@ func toOpenAIRequest(r *geminiRequest, opts ToOpenAIOptions) (*openai.Request, o
 	}
 
 	if g := r.GenerationConfig; g != nil {
-		out.MaxTokens = g.MaxOutputTokens
+		if opts.MaxCompletionTokens {
+			out.MaxCompletionTokens = g.MaxOutputTokens
+		} else {
+			out.MaxTokens = g.MaxOutputTokens
+		}
 		out.Temperature, out.TopP = g.Temperature, g.TopP
 		for _, s := range g.StopSequences {
 			if s != "" && len(out.Stop) < maxOpenAIStops {
 				out.Stop = append(out.Stop, s)
 			}
 		}
-		if g.CandidateCount != nil && *g.CandidateCount > 1 {
+		if g.CandidateCount != nil && *g.CandidateCount > 1 && !opts.Stream {
 			x.n = g.CandidateCount
 		}
 		x.seed, x.presence, x.frequent = g.Seed, g.PresencePenalty, g.FrequencyPenalty

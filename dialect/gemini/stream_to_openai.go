@@ -22,6 +22,8 @@ type StreamToOpenAIOptions struct {
 	// Created is every chunk's created time (unix seconds); 0 means the time of
 	// NewStreamToOpenAI.
 	Created int64
+	// DropSignatures is ReplyOptions.DropSignatures for the stream.
+	DropSignatures bool
 }
 
 // StreamToOpenAI translates a Gemini upstream's stream (:streamGenerateContent?alt=sse, each
@@ -40,12 +42,12 @@ type StreamToOpenAIOptions struct {
 // chunk called a function and the reason is STOP), the usage chunk when asked for, and [DONE].
 // usageMetadata is cumulative; the last one read counts.
 type StreamToOpenAI struct {
-	opts        StreamToOpenAIOptions
-	head        []byte // `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
-	id, model   []byte // raw JSON strings from the first chunk
+	opts StreamToOpenAIOptions
+	// w writes the chunks; its id and model come from the first chunk.
+	w           openai.ChunkWriter
 	responseID  string
 	tools       int
-	role, done  bool
+	done        bool
 	usage       rawUsage
 	args        bytes.Buffer
 	initialized bool
@@ -56,7 +58,7 @@ func NewStreamToOpenAI(opts StreamToOpenAIOptions) *StreamToOpenAI {
 	if opts.Created == 0 {
 		opts.Created = time.Now().Unix()
 	}
-	return &StreamToOpenAI{opts: opts}
+	return &StreamToOpenAI{opts: opts, w: openai.ChunkWriter{FallbackID: `"chatcmpl-gemini"`, PublicModel: opts.Model, Created: opts.Created}}
 }
 
 // Done reports whether a finishReason was read ([DONE] written).
@@ -75,7 +77,7 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 		return dst, nil
 	}
 	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
+	if len(data) == 0 || string(data) == "[DONE]" { // Gemini sends no [DONE]; proxies may
 		return dst, nil
 	}
 	if !json.Valid(data) {
@@ -103,11 +105,11 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	if !t.initialized {
 		t.initialized = true
 		if id := wire.Key(data, "responseId"); wire.IsString(id) {
-			t.id = append(t.id[:0], id...)
+			t.w.ID = append(t.w.ID[:0], id...)
 			t.responseID, _ = wire.Unquote(id)
 		}
 		if m := wire.Key(data, "modelVersion"); wire.IsString(m) {
-			t.model = append(t.model[:0], m...)
+			t.w.Model = append(t.w.Model[:0], m...)
 		}
 	}
 	if u := wire.Key(data, "usageMetadata"); u != nil {
@@ -131,9 +133,9 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 			continue
 		}
 		if wire.Is(wire.Key(p, "thought"), "true") || string(wire.Key(p, "thought")) == "true" {
-			dst = t.content(dst, `"reasoning_content":`, s)
+			dst = t.w.Content(dst, `"reasoning_content":`, s)
 		} else {
-			dst = t.content(dst, `"content":`, s)
+			dst = t.w.Content(dst, `"content":`, s)
 		}
 	}
 	if fr := wire.Key(cand, "finishReason"); wire.IsString(fr) && !wire.EmptyString(fr) {
@@ -149,51 +151,6 @@ func (t *StreamToOpenAI) Finish(dst []byte) ([]byte, error) {
 		return dst, nil
 	}
 	return dst, ErrIncomplete
-}
-
-func (t *StreamToOpenAI) header(dst []byte) []byte {
-	if t.head == nil {
-		h := append(make([]byte, 0, 128), `data: {"id":`...)
-		if len(t.id) > 2 {
-			h = append(h, t.id...)
-		} else {
-			h = append(h, `"chatcmpl-gemini"`...)
-		}
-		h = append(h, `,"object":"chat.completion.chunk","created":`...)
-		h = strconv.AppendInt(h, t.opts.Created, 10)
-		h = append(h, `,"model":`...)
-		switch {
-		case t.opts.Model != "":
-			h = jsonstr.Append(h, t.opts.Model)
-		case t.model != nil:
-			h = append(h, t.model...)
-		default:
-			h = append(h, `""`...)
-		}
-		t.head = append(h, `,"choices":[`...)
-	}
-	return append(dst, t.head...)
-}
-
-// open starts a chunk with one choice and an open delta object; the first carries the role.
-func (t *StreamToOpenAI) open(dst []byte) []byte {
-	dst = t.header(dst)
-	dst = append(dst, `{"index":0,"delta":{`...)
-	if !t.role {
-		t.role = true
-		dst = append(dst, `"role":"assistant",`...)
-	}
-	return dst
-}
-
-const chunkTail = "},\"finish_reason\":null}]}\n\n"
-
-// content writes a chunk whose delta is one string field; s is a raw JSON string.
-func (t *StreamToOpenAI) content(dst []byte, key string, s []byte) []byte {
-	dst = t.open(dst)
-	dst = append(dst, key...)
-	dst = append(dst, s...)
-	return append(dst, chunkTail...)
 }
 
 func (t *StreamToOpenAI) toolCall(dst, fc, sig []byte) []byte {
@@ -212,7 +169,10 @@ func (t *StreamToOpenAI) toolCall(dst, fc, sig []byte) []byte {
 		base = callID(t.responseID, name, t.args.Bytes(), idx)
 	}
 	signature, _ := wire.Unquote(sig)
-	dst = t.open(dst)
+	if t.opts.DropSignatures {
+		signature = ""
+	}
+	dst = t.w.Open(dst)
 	dst = append(dst, `"tool_calls":[{"index":`...)
 	dst = strconv.AppendInt(dst, int64(idx), 10)
 	dst = append(dst, `,"id":`...)
@@ -222,25 +182,15 @@ func (t *StreamToOpenAI) toolCall(dst, fc, sig []byte) []byte {
 	dst = append(dst, `,"arguments":`...)
 	dst = jsonstr.Append(dst, t.args.String())
 	dst = append(dst, "}}]"...)
-	return append(dst, chunkTail...)
+	return append(dst, openai.ChunkTail...)
 }
 
 func (t *StreamToOpenAI) finish(dst []byte, reason string) []byte {
 	t.done = true
-	if !t.role { // nothing was written: a valid stream still starts with the role
-		dst = t.open(dst)
-		dst = append(dst, `"content":""`...)
-		dst = append(dst, chunkTail...)
-	}
-	dst = t.header(dst)
-	dst = append(dst, `{"index":0,"delta":{},"finish_reason":"`...)
-	dst = append(dst, reason...)
-	dst = append(dst, "\"}]}\n\n"...)
+	var usage *openai.Usage
 	if t.opts.IncludeUsage {
-		dst = t.header(dst)
-		dst = append(dst, `],"usage":`...)
-		dst = appendOpenAIUsage(dst, t.usage.pivot())
-		dst = append(dst, "}\n\n"...)
+		u := t.usage.pivot()
+		usage = &u
 	}
-	return append(dst, "data: [DONE]\n\n"...)
+	return t.w.Finish(dst, reason, usage)
 }

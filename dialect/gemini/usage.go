@@ -107,27 +107,6 @@ func UsageOf(chunkOrReply []byte) openai.Usage {
 
 func appendInt(dst []byte, n int) []byte { return strconv.AppendInt(dst, int64(n), 10) }
 
-// appendOpenAIUsage writes an OpenAI usage object without reflection.
-func appendOpenAIUsage(dst []byte, u openai.Usage) []byte {
-	dst = append(dst, `{"prompt_tokens":`...)
-	dst = appendInt(dst, u.PromptTokens)
-	dst = append(dst, `,"completion_tokens":`...)
-	dst = appendInt(dst, u.CompletionTokens)
-	dst = append(dst, `,"total_tokens":`...)
-	dst = appendInt(dst, u.TotalTokens)
-	if d := u.PromptTokensDetails; d != nil {
-		dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
-		dst = appendInt(dst, d.CachedTokens)
-		dst = append(dst, '}')
-	}
-	if d := u.CompletionTokensDetails; d != nil {
-		dst = append(dst, `,"completion_tokens_details":{"reasoning_tokens":`...)
-		dst = appendInt(dst, d.ReasoningTokens)
-		dst = append(dst, '}')
-	}
-	return append(dst, '}')
-}
-
 // appendUsageMetadata writes a Gemini usageMetadata object.
 func appendUsageMetadata(dst []byte, m *UsageMetadata) []byte {
 	dst = append(dst, `{"promptTokenCount":`...)

@@ -1,0 +1,338 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// Cooldown is one target's or one provider key's cooldown, as instances share it.
+type Cooldown struct {
+	// Key is true for a provider key's cooldown, false for a target's.
+	Key bool
+	// ID is the catalog StateID (target) or KeyStateID (key): a hash, never a key.
+	ID string
+	// Until is the deadline in unix nanoseconds.
+	Until int64
+	// Class is the failure class that started it (selector.Class).
+	Class uint8
+}
+
+func (c Cooldown) kind() string {
+	if c.Key {
+		return "k"
+	}
+	return "t"
+}
+
+// validID reports whether id can be a StateID: hex digits, so a message or a key never carries
+// anything else into the local state.
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// coolScript writes a cooldown only when none is in force (NX: the first failure sets the
+// deadline, later ones never extend it) and publishes it only then, in one round trip.
+var coolScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+  return 1
+end
+return 0`)
+
+// Cooled shares a cooldown that just started locally. It never blocks: the publish is queued
+// for the publisher, and dropped when the queue is full or Redis is away (the resynchronisation
+// after a reconnect writes every local cooldown still in force).
+func (r *Redis) Cooled(c Cooldown) {
+	if !validID(c.ID) || !r.up.Load() {
+		r.dropped.Add(1)
+		return
+	}
+	select {
+	case r.queue <- c:
+	default:
+		r.dropped.Add(1)
+	}
+}
+
+// publisher sends queued cooldowns in pipelined batches.
+func (r *Redis) publisher() {
+	defer r.wg.Done()
+	batch := make([]Cooldown, 0, 256)
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case c := <-r.queue:
+			batch = append(batch[:0], c)
+		}
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case c := <-r.queue:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		if !r.up.Load() {
+			r.dropped.Add(uint64(len(batch)))
+			continue
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, r.opTimeout()+r.cfg.WriteTimeout*time.Duration(len(batch)/64))
+		if err := r.writeCooldowns(ctx, batch); err != nil {
+			r.failed(err)
+		}
+		cancel()
+	}
+}
+
+// flushCooldowns writes what is left in the queue, once the publisher has stopped (Close).
+func (r *Redis) flushCooldowns() {
+	var batch []Cooldown
+	for {
+		select {
+		case c := <-r.queue:
+			batch = append(batch, c)
+			continue
+		default:
+		}
+		break
+	}
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opTimeout()+r.cfg.WriteTimeout*time.Duration(len(batch)/64))
+	defer cancel()
+	if err := r.writeCooldowns(ctx, batch); err != nil {
+		r.dropped.Add(uint64(len(batch)))
+	}
+}
+
+// writeCooldowns runs coolScript for each cooldown still in force, in one pipeline.
+func (r *Redis) writeCooldowns(ctx context.Context, cs []Cooldown) error {
+	now := r.opt.Now().UnixNano()
+	pipe := r.client.Pipeline()
+	n := 0
+	for _, c := range cs {
+		ttl := (c.Until - now + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+		if ttl <= 0 {
+			continue
+		}
+		val := strconv.FormatInt(c.Until, 10) + " " + strconv.Itoa(int(c.Class))
+		msg := c.kind() + " " + c.ID + " " + val + " " + r.origin
+		coolScript.Run(ctx, pipe, []string{r.key(cooldownKeys, c.kind(), ":", c.ID)}, val, ttl, r.key(channelName), msg)
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil && isNoScript(err) {
+		// Redis restarted and lost its script cache: load the script once and send again.
+		if err := coolScript.Load(ctx, r.client).Err(); err != nil {
+			return err
+		}
+		pipe = r.client.Pipeline()
+		for _, c := range cmds {
+			_ = pipe.Process(ctx, c)
+		}
+		_, err = pipe.Exec(ctx)
+	}
+	return err
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// parseCooldown reads "<until> <class>".
+func parseCooldown(key bool, id, val string) (Cooldown, bool) {
+	until, class, ok := strings.Cut(val, " ")
+	if !ok || !validID(id) {
+		return Cooldown{}, false
+	}
+	u, err := strconv.ParseInt(until, 10, 64)
+	k, err2 := strconv.ParseUint(class, 10, 8)
+	if err != nil || err2 != nil || u <= 0 {
+		return Cooldown{}, false
+	}
+	return Cooldown{Key: key, ID: id, Until: u, Class: uint8(k)}, true
+}
+
+// parseMessage reads "<t|k> <id> <until> <class> <origin>".
+func parseMessage(s string) (c Cooldown, origin string, ok bool) {
+	f := strings.Fields(s)
+	if len(f) != 5 || (f[0] != "t" && f[0] != "k") {
+		return Cooldown{}, "", false
+	}
+	c, ok = parseCooldown(f[0] == "k", f[1], f[2]+" "+f[3])
+	return c, f[4], ok
+}
+
+// apply hands a peer's cooldown to the router, if it is still in force.
+func (r *Redis) apply(c Cooldown) {
+	if r.opt.OnCooldown != nil && c.Until > r.opt.Now().UnixNano() {
+		r.opt.OnCooldown(c)
+	}
+}
+
+// subscriber applies peers' cooldowns as they are published. go-redis reconnects and
+// resubscribes by itself; every (re)subscription asks for a resynchronisation, since messages
+// published while the connection was away are lost.
+func (r *Redis) subscriber() {
+	defer r.wg.Done()
+	ps := r.ps
+	backoff := minBackoff
+	for r.ctx.Err() == nil {
+		msg, err := ps.ReceiveTimeout(r.ctx, healthEvery)
+		if err != nil {
+			if r.ctx.Err() != nil {
+				return
+			}
+			if isTimeout(err) {
+				// A quiet channel: make sure the connection is alive. A dead one fails the ping
+				// and go-redis reconnects on the next receive.
+				_ = ps.Ping(r.ctx)
+				continue
+			}
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				r.askResync()
+			}
+		case *redis.Message:
+			if c, origin, ok := parseMessage(m.Payload); ok && origin != r.origin {
+				r.apply(c)
+			}
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// syncer runs the resynchronisations that markUp and the subscriber ask for.
+func (r *Redis) syncer() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.resync:
+		}
+		if !r.up.Load() {
+			continue // markUp asks again
+		}
+		if err := r.resynchronise(); err != nil {
+			if r.ctx.Err() != nil {
+				return
+			}
+			r.opt.Logger.Debug("shared state resynchronisation failed", zap.String("error", r.scrub(err.Error())))
+			r.failed(err)
+			continue
+		}
+		r.resyncs.Add(1)
+	}
+}
+
+// resynchronise writes every local cooldown in force (a restarted Redis learns them again;
+// SET NX keeps any deadline a peer wrote first), then reads every shared cooldown, at most
+// ResyncLimit of them, and applies those of peers.
+func (r *Redis) resynchronise() error {
+	timeout := 10 * time.Second
+	ctx, cancel := context.WithTimeout(r.ctx, timeout)
+	defer cancel()
+	if r.opt.LocalCooldowns != nil {
+		local := r.opt.LocalCooldowns(r.opt.Now().UnixNano())
+		for len(local) > 0 {
+			n := min(len(local), 512)
+			if err := r.writeCooldowns(ctx, local[:n]); err != nil {
+				return err
+			}
+			local = local[n:]
+		}
+	}
+	// ForEachMaster scans the masters of a cluster concurrently: the count is shared.
+	var read atomic.Int64
+	scan := func(ctx context.Context, c *redis.Client) error {
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, r.key(cooldownKeys, "*"), 512).Result()
+			if err != nil {
+				return err
+			}
+			if err := r.applyKeys(ctx, c, keys); err != nil {
+				return err
+			}
+			n := read.Add(int64(len(keys)))
+			if cursor = next; cursor == 0 || n >= int64(r.cfg.ResyncLimit) {
+				return nil
+			}
+		}
+	}
+	switch c := r.client.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		return scan(ctx, c)
+	}
+	return nil
+}
+
+// applyKeys reads the cooldown keys and applies each.
+func (r *Redis) applyKeys(ctx context.Context, c *redis.Client, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	pipe := c.Pipeline()
+	gets := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		gets[i] = pipe.Get(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return err
+	}
+	base := r.key(cooldownKeys)
+	for i, k := range keys {
+		val, err := gets[i].Result()
+		if err != nil {
+			continue // expired between SCAN and GET
+		}
+		rest := strings.TrimPrefix(k, base) // "t:<id>" or "k:<id>"
+		if len(rest) < 3 || rest[1] != ':' || (rest[0] != 't' && rest[0] != 'k') {
+			continue
+		}
+		if cd, ok := parseCooldown(rest[0] == 'k', rest[2:], val); ok {
+			r.apply(cd)
+		}
+	}
+	return nil
+}

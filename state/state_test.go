@@ -1,0 +1,244 @@
+package state
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestParseMessage(t *testing.T) {
+	c, origin, ok := parseMessage("k 0123abcd 1700000000000000000 2 origin1")
+	if !ok || !c.Key || c.ID != "0123abcd" || c.Until != 1700000000000000000 || c.Class != 2 || origin != "origin1" {
+		t.Fatalf("%+v %q %v", c, origin, ok)
+	}
+	for _, bad := range []string{"", "x 0123 1 2 o", "t ZZZ 1 2 o", "t 0123 -1 2 o", "t 0123 1 300 o", "t 0123 1 2", "t ../x 1 2 o"} {
+		if _, _, ok := parseMessage(bad); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestMemorySticky(t *testing.T) {
+	now := time.Unix(1000, 0)
+	m := &Memory{Now: func() time.Time { return now }}
+	m.Put("file", "f1", "owner", time.Minute)
+	if o, ok := m.Get("file", "f1"); !ok || o != "owner" {
+		t.Fatalf("%q %v", o, ok)
+	}
+	if _, ok := m.Get("batch", "f1"); ok {
+		t.Error("kinds mix")
+	}
+	now = now.Add(time.Minute)
+	if _, ok := m.Get("file", "f1"); ok {
+		t.Error("outlived its ttl")
+	}
+	m.Put("file", "f2", "o", time.Minute)
+	m.Delete("file", "f2")
+	if _, ok := m.Get("file", "f2"); ok {
+		t.Error("deleted, still there")
+	}
+	for i := range MaxMemoryEntries + 10 {
+		m.Put("file", strconv.Itoa(i), "o", time.Hour)
+	}
+	if n := len(m.m); n > MaxMemoryEntries {
+		t.Errorf("%d entries, bound %d", n, MaxMemoryEntries)
+	}
+}
+
+// testRedis starts a redis-server on a free port for one test.
+func testRedis(t testing.TB) string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		msg := "redis-server not found: install it (apt-get install redis-server) to run this test"
+		if os.Getenv("CI") == "true" {
+			t.Fatal("in CI, where it must run: " + msg)
+		}
+		t.Skip(msg)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+	defer c.Close()
+	for deadline := time.Now().Add(10 * time.Second); c.Ping(context.Background()).Err() != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not answer")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr
+}
+
+func newTest(t *testing.T, addr string, now func() time.Time, onCool func(Cooldown)) *Redis {
+	t.Helper()
+	r, err := New(Config{Addrs: []string{addr}, Prefix: "s:", ReadTimeout: time.Second, WriteTimeout: time.Second}, Options{Now: now, OnCooldown: onCool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start()
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+// The first cooldown written sets the deadline: a later, longer one neither replaces it in
+// Redis nor reaches the peers.
+func TestCooldownFirstWriterWins(t *testing.T) {
+	addr := testRedis(t)
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	var mu sync.Mutex
+	var got []Cooldown
+	a := newTest(t, addr, clock, nil)
+	_ = newTest(t, addr, clock, func(c Cooldown) { mu.Lock(); got = append(got, c); mu.Unlock() })
+	time.Sleep(100 * time.Millisecond) // let b subscribe (its resync would also deliver it)
+	first := Cooldown{ID: "00ff", Until: now.Add(30 * time.Second).UnixNano(), Class: 2}
+	a.Cooled(first)
+	a.Cooled(Cooldown{ID: "00ff", Until: now.Add(90 * time.Second).UnixNano(), Class: 2})
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range got {
+		if c != first {
+			t.Errorf("peer got %+v, want only %+v", c, first)
+		}
+	}
+	if len(got) == 0 {
+		t.Fatal("the peer got nothing")
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+	defer c.Close()
+	v, _ := c.Get(context.Background(), "s:cd:t:00ff").Result()
+	if !strings.HasPrefix(v, strconv.FormatInt(first.Until, 10)+" ") {
+		t.Errorf("stored %q", v)
+	}
+	if ttl := c.PTTL(context.Background(), "s:cd:t:00ff").Val(); ttl <= 29*time.Second || ttl > 30*time.Second {
+		t.Errorf("ttl %s", ttl)
+	}
+}
+
+// The fleet-wide window behaves as gate.Limiter: rpm admissions in any rolling minute, the
+// wait until the oldest leaves it, and a key that pauses a minute gets its rpm back.
+func TestAllowSlidingWindow(t *testing.T) {
+	addr := testRedis(t)
+	now := time.Unix(1_800_000_000, 0)
+	r := newTest(t, addr, func() time.Time { return now }, nil)
+	id := LimitID("alice", "abcd1234", 3)
+	for i := range 3 {
+		if ok, _, err := r.Allow(id, 3, now.Add(time.Duration(i)*10*time.Second)); !ok || err != nil {
+			t.Fatalf("request %d refused (%v)", i, err)
+		}
+	}
+	ok, wait, err := r.Allow(id, 3, now.Add(25*time.Second))
+	if ok || err != nil || wait != 35*time.Second {
+		t.Fatalf("fourth: ok %v wait %s err %v; want refused for 35s", ok, wait, err)
+	}
+	if ok, _, _ := r.Allow(id, 3, now.Add(60*time.Second)); !ok {
+		t.Error("the oldest left the window: want admitted")
+	}
+	if ok, _, _ := r.Allow(id, 3, now.Add(61*time.Second)); ok {
+		t.Error("three in the last minute: want refused")
+	}
+	if ok, _, _ := r.Allow(id, 3, now.Add(200*time.Second)); !ok {
+		t.Error("after a pause: want admitted")
+	}
+}
+
+// With Redis away, Allow answers at once with an error, and Cooled drops without blocking.
+func TestAwayAnswersAtOnce(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	_ = l.Close() // nothing listens there
+	r := newTest(t, addr, time.Now, nil)
+	if r.Up() {
+		t.Fatal("up with nothing listening")
+	}
+	start := time.Now()
+	for range 1000 {
+		if _, _, err := r.Allow("00", 1, time.Now()); err == nil {
+			t.Fatal("no error while away")
+		}
+		r.Cooled(Cooldown{ID: "00", Until: time.Now().Add(time.Minute).UnixNano()})
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("1000 calls while away took %s", d)
+	}
+	if r.Dropped() != 1000 {
+		t.Errorf("dropped %d", r.Dropped())
+	}
+}
+
+// BenchmarkAllow is one limited request's round trip to Redis on loopback: the Lua window.
+func BenchmarkAllow(b *testing.B) {
+	addr := testRedis(b)
+	r, err := New(Config{Addrs: []string{addr}, ReadTimeout: time.Second, WriteTimeout: time.Second}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.Start()
+	defer r.Close()
+	id := LimitID("bench", "00000000", MaxBenchRPM)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Millisecond) // the window holds at most 60,000 admissions
+		if ok, _, err := r.Allow(id, MaxBenchRPM, now); !ok || err != nil {
+			b.Fatalf("refused: %v", err)
+		}
+	}
+}
+
+// MaxBenchRPM is BenchmarkAllow's limit: never reached.
+const MaxBenchRPM = 1_000_000
+
+// After Close (a reload replaced the config), calls from handlers still in flight answer from
+// local state at once, without a warning.
+func TestClosedGoesLocalQuietly(t *testing.T) {
+	addr := testRedis(t)
+	core, logs := observer.New(zap.WarnLevel)
+	r, err := New(Config{Addrs: []string{addr}}, Options{Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start()
+	if !r.Up() {
+		t.Fatal("not up")
+	}
+	_ = r.Close()
+	if _, _, err := r.Allow("00", 1, time.Now()); err == nil {
+		t.Error("Allow after Close went to Redis")
+	}
+	r.Sticky().Put("file", "f", "o", time.Minute)
+	r.Cooled(Cooldown{ID: "00", Until: time.Now().Add(time.Minute).UnixNano()})
+	if logs.Len() != 0 {
+		t.Errorf("warnings after Close: %v", logs.All())
+	}
+}
