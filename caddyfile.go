@@ -112,11 +112,29 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        supports tools|vision|json_schema|reasoning...
 //	        default <body-param> <json-value>   # repeatable: max_tokens 1024, temperature 0.2
 //	        strategy <strategy>
+//	        tier small|medium|large        # for virtual models; default: the scorecard's, else medium
 //	    }
 //
 //	    alias <name> <member>... [{
 //	        strategy <strategy>
 //	    }]
+//
+//	    router <virtual-name> {            # a virtual model: picks a model for each request
+//	        models <name>...               # candidates; default: every public model
+//	        exclude <name>...
+//	        optimize cost|latency|quality|balanced|spread   # default balanced
+//	        tier auto|small|medium|large   # default auto: inferred from the request
+//	        max_price_per_mtok <usd>       # blended price cap; default none
+//	        explain on|off                 # the llm_router object in replies; default on
+//	    }
+//	    smart [{                           # the built-ins smart/cheap, smart/fast, smart/best,
+//	                                         # smart/balanced; off unless given
+//	        models <name>...
+//	        exclude <name>...
+//	        tier auto|small|medium|large
+//	        explain on|off
+//	    }]
+//	    scorecard <path>...                # eval results per model and category; repeatable
 //
 //	    auth {
 //	        key <name> <ref> [{
@@ -175,6 +193,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.unmarshalModel(d)
 		case "alias":
 			err = h.unmarshalAlias(d)
+		case "router":
+			err = h.unmarshalRouter(d)
+		case "smart":
+			err = h.unmarshalSmart(d)
+		case "scorecard":
+			h.Scorecards, err = appendArgs(d, h.Scorecards)
 		case "auth":
 			err = h.unmarshalAuth(d)
 		case "allow":
@@ -414,6 +438,8 @@ func (h *Handler) unmarshalModel(d *caddyfile.Dispenser) error {
 			err = unmarshalDefault(d, &m)
 		case "strategy":
 			m.Strategy, err = oneArg(d)
+		case "tier":
+			m.Tier, err = oneArg(d)
 		default:
 			return d.Errf("unrecognized model option '%s'", d.Val())
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/llmrouter/caddy-llm-router/gate"
 	"github.com/llmrouter/caddy-llm-router/internal/decompress"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
+	vroute "github.com/llmrouter/caddy-llm-router/route"
 	"github.com/llmrouter/caddy-llm-router/selector"
 )
 
@@ -55,10 +56,17 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 		writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, code, err.Error())
 		return
 	}
+	body, f, sc, vp, ok := h.smartRequest(w, r, route, body, f, client)
+	if !ok {
+		return
+	}
 	if !h.permit(w, ep.dialect, client, f.Model) {
 		return
 	}
 	p := h.pools[f.Model]
+	if vp != nil {
+		p = vp
+	}
 	if p == nil {
 		p = h.discoveredPool(f.Model)
 	}
@@ -95,6 +103,9 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 	}
 	c := &call{w: w, r: r, ep: ep, route: route, body: body, lease: lease, f: f, p: p,
 		rec: record{model: p.recordName(), start: h.now()}}
+	if sc != nil {
+		c.smart, c.rec.model, c.rec.smart = &sc.d, f.Model, sc
+	}
 	if ep.body == bodyMultipart {
 		c.contentType = r.Header["Content-Type"]
 	}
@@ -148,6 +159,8 @@ type call struct {
 	// nativeOnly says the request needs a provider that serves its dialect natively (a
 	// Responses request with stored state): the other targets are passed over.
 	nativeOnly bool
+	// smart is a virtual model's decision: c.p is its selected candidate's pool.
+	smart *vroute.Decision
 	callExt
 }
 
@@ -191,6 +204,7 @@ func (h *Handler) forward(c *call) {
 	var failures []attemptInfo
 	var last *upstreamReply
 	defer func() { h.finish(&c.rec) }()
+	poolStart := 0 // attempts before the current pool (a virtual model falls back to others)
 	for n := 0; n < rt.attempts; {
 		now := h.now()
 		if n > 0 && now.Sub(c.rec.start) >= rt.tryDuration {
@@ -198,6 +212,10 @@ func (h *Handler) forward(c *call) {
 		}
 		i := c.p.sel.Next(now.UnixNano(), &tried)
 		if i < 0 {
+			if c.nextCandidate(h, n > poolStart) {
+				tried, poolStart = selector.Tried{}, n
+				continue
+			}
 			break
 		}
 		tried.Add(i)

@@ -50,6 +50,9 @@ func copyRequestHeader(dst, src http.Header) {
 			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":
 			continue
 		}
+		if len(k) > 13 && k[:13] == "X-Llm-Router-" {
+			continue // the router's own instructions (smart.go)
+		}
 		dst[k] = v
 	}
 	dst["Content-Type"] = jsonContentType
@@ -87,6 +90,9 @@ func (h *Handler) setRouteHeaders(c *call, t *target, n int) {
 	hdr["X-Llm-Router-Upstream-Model"] = vals[2:3:3]
 	hdr["X-Llm-Router-Target"] = vals[3:4:4]
 	hdr["X-Llm-Router-Attempts"] = vals[4:5:5]
+	if c.smart != nil {
+		c.setSmartHeaders(hdr)
+	}
 	if len(c.rec.attempts) > 0 {
 		// The attempts that failed before this one, as README promises on every reply.
 		hdr["X-Llm-Router-Failures"] = []string{failureSummary(c.rec.attempts)}

@@ -252,6 +252,13 @@ func TestIntegrationExampleCaddyfile(t *testing.T) {
 		}
 	}
 
+	// The virtual model: its only live candidate, and why.
+	r = it.post(base+"/v1/chat/completions", `{"model":"auto","messages":[{"role":"user","content":"Hi"}]}`)
+	if r.status != http.StatusOK || r.header.Get("X-LLM-Router-Route") != "auto -> demo-chat" ||
+		!strings.Contains(r.body, `"llm_router":{"requested":"auto","selected":"demo-chat","provider":"demo"`) {
+		t.Errorf("auto: %d %q %s", r.status, r.header.Get("X-LLM-Router-Route"), r.body)
+	}
+
 	// Streamed, through the alias whose groq member is skipped for lack of a key.
 	r = it.post(base+"/v1/chat/completions", `{"model":"fast","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
 	if r.status != http.StatusOK {

@@ -48,6 +48,11 @@ var (
 		Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60},
 	}, []string{"provider"})
 
+	routeSelected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "route_selected_total",
+		Help: "Requests to virtual models by virtual model and the model that answered (none: no answer).",
+	}, []string{"router", "model"})
+
 	coolingTargets = &coolingCollector{desc: prometheus.NewDesc(
 		"caddy_llm_router_targets_cooling",
 		"Targets currently left out of rotation (target or key cooling), by provider.",
@@ -59,7 +64,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{requestsTotal, attemptsTotal, tokensTotal, costTotal,
-		upstreamLatency, timeToFirstToken, coolingTargets} {
+		upstreamLatency, timeToFirstToken, routeSelected, coolingTargets} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {
@@ -134,6 +139,7 @@ func forgetSeries(h *Handler) {
 			costTotal.DeletePartialMatch(l)
 		}
 	}
+	forgetSmartSeries(h)
 }
 
 // eachLiveTarget calls f once per distinct target of every live handler.

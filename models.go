@@ -35,6 +35,8 @@ type modelEntry struct {
 	// Serves are the endpoint families some provider of the model serves (catalog.Capability
 	// names: chat, embeddings, images, audio, ...).
 	Serves []string `json:"serves,omitempty"`
+	// Router describes a virtual model: its goal, tier and candidates.
+	Router *routerEntry `json:"router,omitempty"`
 }
 
 type modelPricing struct {

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	vroute "github.com/llmrouter/caddy-llm-router/route"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
@@ -69,6 +70,19 @@ type Handler struct {
 	// prefixed with its provider (`groq/llama-3.3-70b-versatile`). Placeholders work in the
 	// paths. Default: none.
 	PriceFiles []string `json:"price_files,omitempty"`
+
+	// Routers are virtual models: public names (`auto`) that pick, for each chat request, one of
+	// their candidate models by the request's needs, a tier and a goal, fall back to the next
+	// candidate when its pool fails, and explain the choice in the reply. Default: none.
+	Routers []vroute.Config `json:"routers,omitempty"`
+
+	// Smart turns on the built-in virtual models smart/cheap, smart/fast, smart/best and
+	// smart/balanced (optimize cost, latency, quality and balanced). Default: off.
+	Smart *vroute.SmartConfig `json:"smart,omitempty"`
+
+	// Scorecards are paths of JSON files of eval results per model and category, the quality
+	// evidence of virtual models (route.Scorecard). Placeholders work in the paths.
+	Scorecards []string `json:"scorecards,omitempty"`
 
 	// MaxBody is the largest request body accepted, in bytes; larger ones get 413. Default 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
@@ -183,6 +197,8 @@ type Handler struct {
 	accountCursors map[string]*atomic.Uint64
 	// sticky, when set, stands in for the process's store of sticky ids (tests).
 	sticky stickyStore
+	// smart holds the virtual models; nil when there are none.
+	smart *smartState
 	// envProxy, when set, stands in for the environment's proxy settings (tests).
 	envProxy func(*http.Request) (*url.URL, error)
 	// shared is the fleet's shared state (the llm_router_state app), nil without one; and
@@ -290,12 +306,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.preparePools(); err != nil {
 		return err
 	}
+	if err := h.provisionSmart(resolve); err != nil {
+		return err
+	}
 	h.prepareAccounts()
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
 	addLive(h)
 	h.modelEntries = modelList(cat, h.now())
+	h.modelEntries = append(h.modelEntries, h.virtualEntries(h.now().Unix(), h.now().UTC().Format(time.RFC3339))...)
 	for _, p := range cat.Providers {
 		if p.Wildcard {
 			h.wildNames = append(h.wildNames, p.Name)

@@ -22,6 +22,10 @@ type record struct {
 	// cooling says why every target was out of rotation when the pool was exhausted, e.g.
 	// "2 key_refused": a provider that refused every key shows in the log line.
 	cooling string
+	// smart holds a virtual model's decision; nil for a model that is not virtual.
+	smart *smartScratch
+	// stream says the reply was a stream (for the latency measurements).
+	stream bool
 }
 
 // finish counts and logs a request once it is over. The log line is built only when its level
@@ -44,6 +48,16 @@ func (h *Handler) finish(rec *record) {
 	}
 	kept.at(seriesRequests).get(requestsTotal, rec.model, provider, rec.outcome).Inc()
 	h.shareUsage(rec, provider)
+	h.observeLatency(rec, rec.stream)
+	if sc := rec.smart; sc != nil {
+		d := &sc.d
+		selected := "none"
+		if rec.target != nil {
+			selected = d.Selected().Name
+		}
+		routeSelected.WithLabelValues(d.Router.Name, selected).Inc()
+		defer h.smart.put(sc)
+	}
 
 	level := zapcore.InfoLevel
 	if rec.outcome == "failed" || rec.outcome == "exhausted" {
@@ -82,6 +96,14 @@ func (h *Handler) finish(rec *record) {
 	}
 	if rec.cooling != "" {
 		fields = append(fields, zap.String("cooling", rec.cooling))
+	}
+	if rec.smart != nil {
+		d := &rec.smart.d
+		if m := d.Selected(); m != nil && rec.target != nil {
+			fields = append(fields, zap.String("selected", m.Name))
+		}
+		fields = append(fields, zap.String("route_goal", d.Goal.String()), zap.String("route_tier", d.Tier.String()),
+			zap.String("route_reason", d.Reason()), zap.Int("route_fallbacks", d.NFallbacks))
 	}
 	ce.Write(fields...)
 }

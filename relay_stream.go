@@ -171,7 +171,8 @@ func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, w
 	c.rec.ttfb = h.now().Sub(c.rec.start)
 	t.conn.ttft.Observe(c.rec.ttfb.Seconds())
 	w.WriteHeader(resp.StatusCode)
-	client := &lazyFlusher{w: w, rc: http.NewResponseController(w), target: t}
+	client := &lazyFlusher{w: w, rc: http.NewResponseController(w), target: t, explain: c.streamExplainer(t)}
+	c.rec.stream = true
 	wd.beforeRead = client.flush
 	return client
 }
@@ -237,6 +238,8 @@ type lazyFlusher struct {
 	// target's key is taken out of an error event its upstream sent mid-stream: the message
 	// may quote the key, and the event is relayed as it came.
 	target *target
+	// explain, for a virtual model's stream, adds the explanation to its final chunk.
+	explain *streamExplainer
 }
 
 // errorKey is looked for first: the rare event that has it is then parsed.
@@ -245,6 +248,14 @@ var errorKey = []byte(`"error"`)
 // Write writes one whole event.
 func (f *lazyFlusher) Write(p []byte) (int, error) {
 	f.dirty = true
+	if f.explain != nil {
+		if q := f.explain.event(p); q != nil {
+			if _, err := f.w.Write(q); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
 	if f.target != nil && bytes.Contains(p, errorKey) {
 		if data, ok := sse.Data(p); ok && hasErrorObject(data) {
 			if q := f.target.scrub(p); len(q) != len(p) || !bytes.Equal(q, p) {

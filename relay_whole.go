@@ -83,6 +83,7 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 		// embeddings and no error.
 		reply, _ = embeddings.ToBase64(reply)
 	}
+	reply = c.explainWhole(t, reply)
 	hdr := w.Header()
 	writeReplyHeader(hdr, resp.Header)
 	h.setRouteHeaders(c, t, n)

@@ -205,6 +205,10 @@ type ModelInfo struct {
 	// JSON, inserted as is without decoding the body. Only JSON request bodies of the
 	// OpenAI and Anthropic shapes get them. Default: none.
 	Defaults map[string]json.RawMessage `json:"defaults,omitempty"`
+
+	// Tier is the model's class for virtual models (smart routing): `small`, `medium` or
+	// `large`. Default: the tier a scorecard gives it, else medium.
+	Tier string `json:"tier,omitempty"`
 }
 
 // DiscoverConfig is a provider's model discovery.

@@ -24,6 +24,10 @@ type Fields struct {
 	Stream           bool   // top-level "stream": true
 	HasStreamOptions bool   // a top-level "stream_options" key exists
 	End              int    // offset of the top-level object's closing '}'
+	// RouterKey and RouterEnd span the first top-level "llm_router" member (the router's own
+	// instructions, cut out before forwarding): the offset of its key's opening quote and the
+	// offset just past its value; both 0 when there is none.
+	RouterKey, RouterEnd int
 }
 
 // Errors returned by Scan. Their messages are meant for the client (an HTTP
@@ -54,9 +58,10 @@ const (
 	keyModelFold // "Model", "MODEL", ...: not ours, but a case-insensitive decoder would take it
 	keyStream
 	keyStreamOptions
+	keyRouter
 )
 
-// Scan finds the top-level "model", "stream" and "stream_options" keys of the
+// Scan finds the top-level "model", "stream", "stream_options" and "llm_router" keys of the
 // JSON object in b, validating the whole document on the way. Nested values
 // are skipped without recursion. Scan accepts only documents encoding/json
 // accepts (it is stricter on nesting depth, see maxDepth). Syntax errors take
@@ -143,6 +148,13 @@ func Scan(b []byte) (Fields, error) {
 						semErr = fmt.Errorf("%w (byte %d)", ErrStreamNotBool, valueStart)
 					}
 				}
+			case keyRouter:
+				if i, err = skipValue(b, i, 1); err != nil {
+					return f, err
+				}
+				if f.RouterEnd == 0 {
+					f.RouterKey, f.RouterEnd = keyStart, i
+				}
 			case keyStreamOptions:
 				f.HasStreamOptions = true
 				fallthrough
@@ -208,6 +220,10 @@ func classifyKey(raw []byte, esc bool) keyKind {
 	case len("stream_options"):
 		if string(raw) == "stream_options" {
 			return keyStreamOptions
+		}
+	case len("llm_router"):
+		if string(raw) == "llm_router" {
+			return keyRouter
 		}
 	}
 	return keyOther
