@@ -46,6 +46,16 @@ var (
 		Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60},
 	}, []string{"provider"})
 
+	hedgesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "hedges_total",
+		Help: "Hedged stream attempts by model and outcome: started, then won (the hedge answered first) or lost.",
+	}, []string{"model", "outcome"})
+
+	resumesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "resumes_total",
+		Help: "Broken streams by model and what resuming did: resumed (a continuation took over), refused (it could not be faithful) or failed (no continuation answered).",
+	}, []string{"model", "outcome"})
+
 	coolingTargets = &coolingCollector{desc: prometheus.NewDesc(
 		"caddy_llm_router_targets_cooling",
 		"Targets currently left out of rotation (target or key cooling), by provider.",
@@ -57,7 +67,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{requestsTotal, attemptsTotal, tokensTotal, costTotal,
-		upstreamLatency, timeToFirstToken, coolingTargets} {
+		upstreamLatency, timeToFirstToken, hedgesTotal, resumesTotal, coolingTargets} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

@@ -22,6 +22,8 @@ type record struct {
 	// cooling says why every target was out of rotation when the pool was exhausted, e.g.
 	// "2 key_refused": a provider that refused every key shows in the log line.
 	cooling string
+	// notes are what hedging and resuming did, if anything.
+	notes streamNotes
 }
 
 // finish counts and logs a request once it is over. The log line is built only when its level
@@ -82,6 +84,7 @@ func (h *Handler) finish(rec *record) {
 	if rec.cooling != "" {
 		fields = append(fields, zap.String("cooling", rec.cooling))
 	}
+	fields = rec.notes.appendFields(fields)
 	ce.Write(fields...)
 }
 

@@ -171,7 +171,7 @@ func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, w
 	c.rec.ttfb = h.now().Sub(c.rec.start)
 	t.conn.ttft.Observe(c.rec.ttfb.Seconds())
 	w.WriteHeader(resp.StatusCode)
-	client := &lazyFlusher{w: w, rc: http.NewResponseController(w), target: t}
+	client := &lazyFlusher{w: w, rc: http.NewResponseController(w), target: t, tap: h.newStreamTap(c)}
 	wd.beforeRead = client.flush
 	return client
 }
@@ -188,6 +188,9 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	if err == nil {
 		return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
 	}
+	if errors.Is(err, errStreamErrorEvent) {
+		clientGone = false // the tap kept the upstream's error event from the client
+	}
 	if clientGone || client.err != nil || c.r.Context().Err() != nil {
 		return outcome{done: true, class: selector.ClientGone, usage: usage}
 	}
@@ -197,6 +200,8 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 		reason = wd.why
 	case errors.Is(err, errNoTerminator):
 		reason = "upstream closed the stream before its end"
+	case errors.Is(err, errStreamErrorEvent):
+		reason = "upstream sent an error event mid-stream"
 	case errors.Is(err, sse.ErrEventTooLarge):
 		reason = "upstream sent an event larger than the relay accepts"
 	default:
@@ -204,6 +209,16 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	}
 	// An upstream's own error text may quote its key: the client must never see it.
 	reason = t.scrubString(reason)
+	if client.tap != nil {
+		_ = resp.Body.Close() // the broken stream's connection goes before another is opened
+		var resumed bool
+		if resumed, reason, usage = h.resume(c, t, client, reason, usage); resumed {
+			return outcome{done: true, class: selector.UpstreamDown, status: resp.StatusCode, reason: reason, usage: usage, resumed: true}
+		}
+		if c.r.Context().Err() != nil || client.err != nil {
+			return outcome{done: true, class: selector.UpstreamDown, clientGone: true, reason: reason, usage: usage}
+		}
+	}
 	if end, ok := tr.(dialect.ErrorEnder); ok {
 		_, _ = client.Write(end.AppendError(nil, reason))
 	} else {
@@ -237,6 +252,9 @@ type lazyFlusher struct {
 	// target's key is taken out of an error event its upstream sent mid-stream: the message
 	// may quote the key, and the event is relayed as it came.
 	target *target
+	// tap, when set, reads every event the client gets, so that a broken stream can be
+	// resumed (resume.go); it keeps an upstream's error event from the client.
+	tap *streamTap
 }
 
 // errorKey is looked for first: the rare event that has it is then parsed.
@@ -244,6 +262,11 @@ var errorKey = []byte(`"error"`)
 
 // Write writes one whole event.
 func (f *lazyFlusher) Write(p []byte) (int, error) {
+	if f.tap != nil {
+		if err := f.tap.see(p); err != nil {
+			return 0, err
+		}
+	}
 	f.dirty = true
 	if f.target != nil && bytes.Contains(p, errorKey) {
 		if data, ok := sse.Data(p); ok && hasErrorObject(data) {
