@@ -218,6 +218,7 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 		if c.r.Context().Err() != nil || client.err != nil {
 			return outcome{done: true, class: selector.UpstreamDown, clientGone: true, reason: reason, usage: usage}
 		}
+		client.tap = nil // the router's own error event goes out
 	}
 	if end, ok := tr.(dialect.ErrorEnder); ok {
 		_, _ = client.Write(end.AppendError(nil, reason))
