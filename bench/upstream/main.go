@@ -13,11 +13,11 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"encoding/json"
 	"net"
 	"net/http"
 	"os"
