@@ -42,6 +42,7 @@ func TestHedgeWinsOverSlowFirstEvent(t *testing.T) {
 		sseReply(cleanStream)(w, r)
 	})
 	tr, rs := newStreamRouter(t, func(h *Handler) { h.HedgeAfter = caddy.Duration(300 * time.Millisecond) }, a, b)
+	won := counterValue(t, hedgesTotal.WithLabelValues("m", "won"))
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -75,6 +76,9 @@ func TestHedgeWinsOverSlowFirstEvent(t *testing.T) {
 	pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"hedge":{"target":"`) })
 	if logs := tr.logs.String(); !strings.Contains(logs, `"won":true`) {
 		t.Errorf("the log line does not say the hedge won:\n%s", logs)
+	}
+	if d := counterValue(t, hedgesTotal.WithLabelValues("m", "won")) - won; d != 1 {
+		t.Errorf("hedges_total{outcome=won} grew by %v, want 1", d)
 	}
 }
 

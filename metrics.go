@@ -136,6 +136,8 @@ func forgetSeries(h *Handler) {
 			requestsTotal.DeletePartialMatch(l)
 			tokensTotal.DeletePartialMatch(l)
 			costTotal.DeletePartialMatch(l)
+			hedgesTotal.DeletePartialMatch(l)
+			resumesTotal.DeletePartialMatch(l)
 		}
 	}
 }

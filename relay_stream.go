@@ -219,6 +219,8 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 			return outcome{done: true, class: selector.UpstreamDown, clientGone: true, reason: reason, usage: usage}
 		}
 		client.tap = nil // the router's own error event goes out
+	} else {
+		reason = h.notResumable(c, reason)
 	}
 	if end, ok := tr.(dialect.ErrorEnder); ok {
 		_, _ = client.Write(end.AppendError(nil, reason))

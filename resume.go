@@ -102,6 +102,18 @@ func (h *Handler) resumable(c *call) bool {
 	return h.runtime.resumes > 0 && (c.ep == chatEndpoint || c.ep == messagesEndpoint)
 }
 
+// notResumable is reason, for a broken stream that resuming does not serve, with why it was
+// not resumed.
+func (h *Handler) notResumable(c *call, reason string) string {
+	if h.runtime.resumes == 0 {
+		return reason
+	}
+	why := "resuming serves OpenAI chat completions and Anthropic messages streams only"
+	c.rec.notes.notResumed = why
+	resumesTotal.WithLabelValues(c.rec.model, "refused").Inc()
+	return reason + " (not resumed: " + why + ")"
+}
+
 // newStreamTap is the tap for the call's stream, nil when it is not resumable.
 func (h *Handler) newStreamTap(c *call) *streamTap {
 	if !h.resumable(c) {
@@ -341,7 +353,6 @@ func (h *Handler) resume(c *call, broken *target, client *lazyFlusher, reason st
 		c.rec.notes.resumes = append(c.rec.notes.resumes, res.note)
 		resumesTotal.WithLabelValues(c.rec.model, "resumed").Inc()
 		if res.out.class == selector.Success {
-			c.rec.target = t // the log line names the target that ended the stream
 			return true, reason, usage
 		}
 		if res.gone {

@@ -3,6 +3,7 @@ package llmrouter
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -125,6 +126,7 @@ func TestResumeChatCutWithPrefix(t *testing.T) {
 	p1 := newFakeUpstream(t, brokenChat(cutChat))
 	p2 := newFakeUpstream(t, continuingChat)
 	tr, rs := resumeRouter(t, "", "", catalog.ContinuePrefix, p1, p2)
+	resumed := counterValue(t, resumesTotal.WithLabelValues("m", "resumed"))
 
 	client := sdkClient(rs)
 	st := client.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
@@ -170,6 +172,9 @@ func TestResumeChatCutWithPrefix(t *testing.T) {
 	}
 	if !tr.targetCooling(0) {
 		t.Error("the target that cut the stream is not charged")
+	}
+	if d := counterValue(t, resumesTotal.WithLabelValues("m", "resumed")) - resumed; d != 1 {
+		t.Errorf("resumes_total{outcome=resumed} grew by %v, want 1", d)
 	}
 }
 
@@ -316,6 +321,12 @@ func TestResumeRefused(t *testing.T) {
 		{"no continuing target", roleChunkEv("The") + chunkEv(" quick"), "", "no target of the pool can continue"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			refused := counterValue(t, resumesTotal.WithLabelValues("m", "refused"))
+			defer func() {
+				if d := counterValue(t, resumesTotal.WithLabelValues("m", "refused")) - refused; d != 1 {
+					t.Errorf("resumes_total{outcome=refused} grew by %v, want 1", d)
+				}
+			}()
 			p1 := newFakeUpstream(t, cutAfter(tc.sent, `data: {`))
 			p2 := newFakeUpstream(t, continuingChat)
 			_, rs := resumeRouter(t, "", "", tc.cont, p1, p2)
@@ -391,5 +402,28 @@ func TestResumeContinuationFailsOver(t *testing.T) {
 	}
 	if p2.calls.Load() != 1 || p3.calls.Load() != 1 {
 		t.Errorf("calls p2 %d p3 %d", p2.calls.Load(), p3.calls.Load())
+	}
+}
+
+// TestResumeResponsesRefused: a Responses API stream is not resumed: it ends with its error
+// event, which says so.
+func TestResumeResponsesRefused(t *testing.T) {
+	p1 := newFakeUpstream(t, brokenChat(cutChat))
+	p2 := newFakeUpstream(t, continuingChat)
+	_, rs := resumeRouter(t, "", "", catalog.ContinuePrefix, p1, p2)
+	req, _ := http.NewRequest(http.MethodPost, rs.URL+"/v1/responses",
+		strings.NewReader(`{"model":"m","stream":true,"store":false,"input":"a pangram"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := rs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "not resumed: resuming serves OpenAI chat completions and Anthropic messages streams only") {
+		t.Fatalf("want the error event saying why it was not resumed:\n%s", b)
+	}
+	if p2.calls.Load() != 0 {
+		t.Error("the continuation target was asked")
 	}
 }
