@@ -315,10 +315,18 @@ func (h *Handler) resume(c *call, broken *target, client *lazyFlusher, reason st
 			tried.Add(i)
 		}
 	}
+	asked := 0 // continuations asked since the stream last broke
 	refuse := func(why string) (bool, string, tokenUsage) {
 		c.rec.notes.notResumed = why
-		resumesTotal.WithLabelValues(c.rec.model, "refused").Inc()
+		outcome := "refused"
+		if asked > 0 {
+			outcome = "failed"
+		}
+		resumesTotal.WithLabelValues(c.rec.model, outcome).Inc()
 		return false, reason + " (not resumed: " + why + ")", usage
+	}
+	if endsWithAssistant(c.body) {
+		return refuse("the request ends with an assistant turn of its own")
 	}
 	for {
 		switch {
@@ -333,11 +341,12 @@ func (h *Handler) resume(c *call, broken *target, client *lazyFlusher, reason st
 		}
 		t := h.continuingTarget(c, &tried)
 		if t == nil {
-			if len(c.rec.notes.resumes) > 0 {
-				resumesTotal.WithLabelValues(c.rec.model, "failed").Inc()
+			if asked > 0 {
+				return refuse("no target of the pool continued the answer")
 			}
 			return refuse("no target of the pool can continue the answer")
 		}
+		asked++
 		res := h.continueOn(c, t, client)
 		h.settle(t, res.out)
 		usage = usage.plus(res.usage)
@@ -352,6 +361,7 @@ func (h *Handler) resume(c *call, broken *target, client *lazyFlusher, reason st
 		}
 		c.rec.notes.resumes = append(c.rec.notes.resumes, res.note)
 		resumesTotal.WithLabelValues(c.rec.model, "resumed").Inc()
+		asked = 0
 		if res.out.class == selector.Success {
 			return true, reason, usage
 		}
@@ -595,14 +605,6 @@ func (c *call) continuationBody(t *target, have string) ([]byte, string, error) 
 	if err := json.Unmarshal(top["messages"], &msgs); err != nil {
 		return nil, "", err
 	}
-	if len(msgs) > 0 {
-		var last struct {
-			Role string `json:"role"`
-		}
-		if json.Unmarshal(msgs[len(msgs)-1], &last) == nil && last.Role == "assistant" {
-			return nil, "", errors.New("the request ends with an assistant turn of its own")
-		}
-	}
 	sent := have
 	anthropicWire := t.Provider.API == catalog.APIAnthropic
 	if anthropicWire {
@@ -658,4 +660,15 @@ func (c *call) continuationBody(t *target, have string) ([]byte, string, error) 
 func noStreamOptions(top map[string]json.RawMessage) bool {
 	_, set := top["stream_options"]
 	return !set
+}
+
+// endsWithAssistant reports whether a chat or messages request ends with an assistant
+// message: a prefill of the client's own, which the text relayed continues.
+func endsWithAssistant(body []byte) bool {
+	var req struct {
+		Messages []struct {
+			Role string `json:"role"`
+		} `json:"messages"`
+	}
+	return json.Unmarshal(body, &req) == nil && len(req.Messages) > 0 && req.Messages[len(req.Messages)-1].Role == "assistant"
 }

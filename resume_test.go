@@ -427,3 +427,23 @@ func TestResumeResponsesRefused(t *testing.T) {
 		t.Error("the continuation target was asked")
 	}
 }
+
+// TestResumeRefusedOwnPrefill: a request that ends with an assistant message of its own is
+// not resumed (the text relayed continues the client's prefill, which a second prefill would
+// have to merge).
+func TestResumeRefusedOwnPrefill(t *testing.T) {
+	p1 := newFakeUpstream(t, brokenChat(cutChat))
+	p2 := newFakeUpstream(t, continuingChat)
+	_, rs := resumeRouter(t, "", "", catalog.ContinuePrefix, p1, p2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp := rs.post(t, ctx, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"Sure:"}]}`)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if s := readChatStream(t, string(b)); len(s.errors) != 1 || !strings.Contains(s.errors[0], "an assistant turn of its own") {
+		t.Fatalf("stream %+v", s)
+	}
+	if p2.calls.Load() != 0 {
+		t.Error("the continuation target was asked")
+	}
+}
