@@ -143,6 +143,18 @@ type streamTap struct {
 // see reads the events of one write to the client. It returns errStreamErrorEvent for an
 // upstream's error event, which must not reach the client while the stream may be resumed.
 func (tp *streamTap) see(p []byte) error {
+	// An error event anywhere in the write keeps the whole write from the client, so nothing
+	// of it is taken for the text the client has.
+	for q := p; len(q) > 0; {
+		n := len(q)
+		if i := strings.Index(string(q), "\n\n"); i >= 0 {
+			n = i + 2
+		}
+		if data, ok := sse.Data(q[:n]); ok && isErrorData(tp.dialect, data) {
+			return errStreamErrorEvent
+		}
+		q = q[n:]
+	}
 	for len(p) > 0 {
 		n := len(p)
 		if i := strings.Index(string(p), "\n\n"); i >= 0 {
@@ -671,4 +683,12 @@ func endsWithAssistant(body []byte) bool {
 		} `json:"messages"`
 	}
 	return json.Unmarshal(body, &req) == nil && len(req.Messages) > 0 && req.Messages[len(req.Messages)-1].Role == "assistant"
+}
+
+// isErrorData reports whether an event's data is the dialect's error event.
+func isErrorData(d sse.Dialect, data []byte) bool {
+	if d == sse.Anthropic {
+		return string(jsonscan.ObjectKey(data, "type")) == `"error"`
+	}
+	return hasErrorObject(data)
 }

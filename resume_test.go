@@ -447,3 +447,23 @@ func TestResumeRefusedOwnPrefill(t *testing.T) {
 		t.Error("the continuation target was asked")
 	}
 }
+
+// TestResumeErrorEventInOneWrite: an upstream error event that arrives in the same read as
+// text: the client gets none of that write, and the continuation is asked to continue only
+// the text the client has.
+func TestResumeErrorEventInOneWrite(t *testing.T) {
+	p1 := newFakeUpstream(t, sseReply(roleChunkEv("The")+chunkEv(" quick")+chunkEv(" brown")+
+		`data: {"error":{"message":"overloaded","type":"server_error"}}`+"\n\n"))
+	p2 := newFakeUpstream(t, continuingChat)
+	_, rs := resumeRouter(t, "", "", catalog.ContinuePrefix, p1, p2)
+	_, body := rs.stream(t)
+	s := readChatStream(t, body)
+	if len(s.errors) > 0 || s.done != 1 {
+		t.Fatalf("stream %+v", s)
+	}
+	_, text, _, _ := lastMessage(t, p2.received()[0].Body)
+	// The client's text and the continuation's prefix agree, whatever the relay read at once.
+	if !strings.HasPrefix(resumeWant, text) || !strings.HasSuffix(s.text, "lazy dog.") || !strings.HasPrefix(s.text, text) {
+		t.Errorf("client text %q, continuation asked to continue %q", s.text, text)
+	}
+}
