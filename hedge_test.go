@@ -62,6 +62,7 @@ func TestHedgeWinsOverSlowFirstEvent(t *testing.T) {
 	if got := resp.Header.Get("X-Llm-Router-Provider"); got != "p2" {
 		t.Errorf("X-LLM-Router-Provider %q, want the hedge's p2", got)
 	}
+	t.Logf("stream read whole in %s (hedge at 300 ms, B answers 50 ms later)", elapsed)
 	if elapsed > 3*time.Second { // loosely: hedge at 300 ms + 50 ms; A never answers
 		t.Errorf("the stream took %s", elapsed)
 	}

@@ -622,15 +622,17 @@ func (c *call) continuationBody(t *target, have string) ([]byte, string, error) 
 	if anthropicWire {
 		sent = strings.TrimRight(have, " \t\r\n") // Anthropic refuses a prefill that ends in blanks
 	}
-	msg := map[string]any{"role": "assistant", "content": sent}
-	switch t.Provider.Continuation {
-	case catalog.ContinuePrefix:
-		msg["prefix"] = true
-	case catalog.ContinueFinalMessage:
-		top["continue_final_message"] = json.RawMessage("true")
-		top["add_generation_prompt"] = json.RawMessage("false")
-	}
+	// With no text yet (a stream that broke before its first text), the continuation is the
+	// answer from its start: the request as it came.
 	if sent != "" {
+		msg := map[string]any{"role": "assistant", "content": sent}
+		switch t.Provider.Continuation {
+		case catalog.ContinuePrefix:
+			msg["prefix"] = true
+		case catalog.ContinueFinalMessage:
+			top["continue_final_message"] = json.RawMessage("true")
+			top["add_generation_prompt"] = json.RawMessage("false")
+		}
 		m, _ := json.Marshal(msg)
 		msgs = append(msgs, m)
 	}
