@@ -467,3 +467,20 @@ func TestResumeErrorEventInOneWrite(t *testing.T) {
 		t.Errorf("client text %q, continuation asked to continue %q", s.text, text)
 	}
 }
+
+// TestResumeBeforeAnyText: a stream that broke after its role chunk, before any text, is
+// continued by the request as it came: no empty assistant turn, no continuation flags.
+func TestResumeBeforeAnyText(t *testing.T) {
+	p1 := newFakeUpstream(t, cutAfter(roleChunkEv(""), `data: {`))
+	p2 := newFakeUpstream(t, continuingChat)
+	_, rs := resumeRouter(t, "", "", catalog.ContinueFinalMessage, p1, p2)
+	_, body := rs.stream(t)
+	s := readChatStream(t, body)
+	if len(s.errors) > 0 || s.done != 1 || s.roles != 1 || s.text != " brown fox jumps over the lazy dog." {
+		t.Fatalf("stream %+v:\n%s", s, body)
+	}
+	role, _, _, top := lastMessage(t, p2.received()[0].Body)
+	if _, flagged := top["continue_final_message"]; role != "user" || flagged {
+		t.Errorf("continuation request: %s", p2.received()[0].Body)
+	}
+}
