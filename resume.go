@@ -509,6 +509,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 			if err == nil {
 				w = st.finish(w)
 				if len(w) > 0 {
+					res.committed = true
 					if _, werr := client.Write(w); werr != nil {
 						res.gone = true
 					}
@@ -523,6 +524,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 		}
 		if err == io.EOF && tr == nil {
 			if w = st.finish(w[:0]); len(w) > 0 {
+				res.committed = true
 				if _, werr := client.Write(w); werr != nil {
 					res.gone = true
 				}
