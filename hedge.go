@@ -100,13 +100,16 @@ func (h *Handler) raceOver(c *call, n int, g *hedgeGate, a, b *racer) (outcome, 
 	c.w, c.r, c.rec.notes.hedge = w, r, hedge
 	if lose != nil {
 		hn := &c.rec.notes.hedge
-		hn.won = win.t.Label == hn.target
+		hn.won = g.winner() != nil && win.t.Label == hn.target
 		h.settle(lose.t, lose.out)
 		if lose.out.class.Retryable() {
 			hn.failure = t2scrub(lose)
 		}
 		outcome := "lost"
-		if hn.won {
+		switch {
+		case g.winner() == nil:
+			outcome = "failed" // neither answered: the attempt loop goes on
+		case hn.won:
 			outcome = "won"
 		}
 		hedgesTotal.WithLabelValues(c.rec.model, outcome).Inc()

@@ -150,3 +150,26 @@ func TestHedgeNotForWholeReplies(t *testing.T) {
 		t.Error("a whole reply was hedged")
 	}
 }
+
+// TestHedgeBothFailThenNext: both racers fail before an answer; the attempt loop goes on to
+// the third target, and both failed targets are charged.
+func TestHedgeBothFailThenNext(t *testing.T) {
+	a := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		status(http.StatusBadGateway)(w, r)
+	})
+	b := newFakeUpstream(t, status(http.StatusServiceUnavailable))
+	c := newFakeUpstream(t, sseReply(cleanStream))
+	tr, rs := newStreamRouter(t, func(h *Handler) { h.HedgeAfter = caddy.Duration(20 * time.Millisecond) }, a, b, c)
+	failed := counterValue(t, hedgesTotal.WithLabelValues("m", "failed"))
+	resp, body := rs.stream(t)
+	if got := resp.Header.Get("X-Llm-Router-Provider"); got != "p3" || streamedText(t, body) != "Hello world" {
+		t.Fatalf("provider %q, stream:\n%s", got, body)
+	}
+	if !tr.targetCooling(0) || !tr.targetCooling(1) {
+		t.Error("a racer that failed on its own is not charged")
+	}
+	if d := counterValue(t, hedgesTotal.WithLabelValues("m", "failed")) - failed; d != 1 {
+		t.Errorf("hedges_total{outcome=failed} grew by %v, want 1", d)
+	}
+}

@@ -48,7 +48,7 @@ var (
 
 	hedgesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "llm_router", Name: "hedges_total",
-		Help: "Hedged stream attempts by model and outcome: started, then won (the hedge answered first) or lost.",
+		Help: "Hedged stream attempts by model and outcome: started, then won (the hedge answered first), lost (the first attempt did) or failed (neither answered).",
 	}, []string{"model", "outcome"})
 
 	resumesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
