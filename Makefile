@@ -43,3 +43,8 @@ clean:
 .PHONY: load
 load: caddy
 	bench/run.sh
+
+# The cut profile: 5% of upstream streams cut mid-way, with resume on and off (10,000 streams each).
+.PHONY: load-resume
+load-resume: caddy
+	bench/resume.sh

@@ -45,6 +45,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    first_event_timeout <duration>     # default 30s
 //	    stream_idle_timeout <duration>     # default 2m
 //	    include_usage
+//	    hedge_after <duration>             # hedge a stream with no first event by then; default off
+//	    resume <n>                         # resume a broken stream up to n times; default 0: off
 //
 //	    provider <name> [<key-ref>...] [*] [discover] [<model>[=<upstream-id>]...]   # one line, or:
 //	    provider <name> [<inline args>] {
@@ -87,6 +89,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        response_header_timeout <duration>  # this provider's overrides of the router's timeouts
 //	        first_event_timeout <duration>
 //	        stream_idle_timeout <duration>
+//	        continuation anthropic|prefix|continue_final_message|none  # how it continues a partial
+//	                                         # answer when resuming; default anthropic for api
+//	                                         # anthropic, none otherwise
 //	        transport [http|h1] {          # egress settings; names as in reverse_proxy's transport http
 //	                                         # h1: http:// nodes on the router's own HTTP/1.1 client
 //	            network_proxy env|none|<url>     # default env: HTTPS_PROXY, HTTP_PROXY, NO_PROXY
@@ -187,6 +192,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.StreamIdleTimeout, err = parseDuration(d)
 		case "include_usage":
 			h.IncludeUsage, err = true, noArgs(d)
+		case "hedge_after":
+			h.HedgeAfter, err = parseDuration(d)
+		case "resume":
+			h.Resume, err = parseInt(d)
 		case "provider":
 			err = h.unmarshalProvider(d)
 		case "model":
@@ -304,6 +313,8 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 					"first_event_timeout": &p.FirstEventTimeout, "stream_idle_timeout": &p.StreamIdleTimeout}[kind]
 				*to = transport.Duration(dur)
 			}
+		case "continuation":
+			p.Continuation, err = oneArg(d)
 		case "transport":
 			if p.Transport != nil {
 				return d.Errf("provider '%s': transport given twice", p.Name)

@@ -183,6 +183,9 @@ type outcome struct {
 	reply *upstreamReply
 	// usage is what a successful reply reported.
 	usage tokenUsage
+	// resumed says a stream that broke after it began was resumed on another target and
+	// ended well: the request succeeded, though class charges the target that broke it.
+	resumed bool
 }
 
 // upstreamReply is a failed upstream answer, kept so the last one can be shown to the client.
@@ -225,7 +228,8 @@ func (h *Handler) forward(c *call) {
 		}
 		n++
 		h.logRecovery(t, now)
-		out := h.attempt(c, t, n)
+		var out outcome
+		out, t = h.tryTarget(c, t, n, &tried)
 		// A transport error can quote the upstream's own bytes (net/http's "malformed HTTP
 		// response" quotes its status line), and those may hold the key: scrub before the reason
 		// reaches a log line or the client's error.
@@ -243,7 +247,7 @@ func (h *Handler) forward(c *call) {
 			switch {
 			case out.clientGone || out.class == selector.ClientGone:
 				c.rec.outcome, c.rec.status = "client_gone", 499
-			case out.class == selector.Success:
+			case out.class == selector.Success, out.resumed:
 				c.rec.outcome = "success"
 			case out.class == selector.ClientError:
 				c.rec.outcome = "client_error"

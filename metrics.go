@@ -53,6 +53,16 @@ var (
 		Help: "Requests to virtual models by virtual model and the model that answered (none: no answer).",
 	}, []string{"router", "model"})
 
+	hedgesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "hedges_total",
+		Help: "Hedged stream attempts by model and outcome: started, then won (the hedge answered first), lost (the first attempt did) or failed (neither answered).",
+	}, []string{"model", "outcome"})
+
+	resumesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "resumes_total",
+		Help: "Broken streams by model and what resuming did: resumed (a continuation took over), refused (it could not be faithful) or failed (no continuation answered).",
+	}, []string{"model", "outcome"})
+
 	coolingTargets = &coolingCollector{desc: prometheus.NewDesc(
 		"caddy_llm_router_targets_cooling",
 		"Targets currently left out of rotation (target or key cooling), by provider.",
@@ -64,7 +74,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{requestsTotal, attemptsTotal, tokensTotal, costTotal,
-		upstreamLatency, timeToFirstToken, routeSelected, coolingTargets} {
+		upstreamLatency, timeToFirstToken, routeSelected, hedgesTotal, resumesTotal, coolingTargets} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {
@@ -137,6 +147,8 @@ func forgetSeries(h *Handler) {
 			requestsTotal.DeletePartialMatch(l)
 			tokensTotal.DeletePartialMatch(l)
 			costTotal.DeletePartialMatch(l)
+			hedgesTotal.DeletePartialMatch(l)
+			resumesTotal.DeletePartialMatch(l)
 		}
 	}
 	forgetSmartSeries(h)

@@ -146,6 +146,23 @@ type Handler struct {
 	// failed attempt, a stream ends with an explicit error event. Default 2m.
 	StreamIdleTimeout caddy.Duration `json:"stream_idle_timeout,omitempty"`
 
+	// HedgeAfter, when set, hedges a slow stream: a streamed attempt that has brought no first
+	// event this long after its send gets one more attempt on another healthy target, in
+	// parallel; the first to answer wins the client and the other is cancelled at once (its
+	// upstream connection closed). At most one hedge per request, and only before anything was
+	// sent to the client; non-streamed requests are never hedged. A hedge can cost the tokens of
+	// a second generation. Default 0: off.
+	HedgeAfter caddy.Duration `json:"hedge_after,omitempty"`
+
+	// Resume is how many times one streamed request may be resumed after its stream broke once
+	// the client had it (cut, stalled beyond stream_idle_timeout, or an error event): another
+	// target of the pool whose provider declares a `continuation` is asked to continue the
+	// text relayed so far, and its continuation is stitched into the client's stream. A stream
+	// that cannot be resumed faithfully (a tool call or reasoning was streamed, no target can
+	// continue, try_duration is spent, the resumes are used up) ends with the explicit error
+	// event as without it. OpenAI chat and Anthropic Messages clients only. Default 0: off.
+	Resume int `json:"resume,omitempty"`
+
 	// IncludeUsage asks upstreams for a usage chunk on streamed chat completions
 	// (`stream_options.include_usage`) when the client did not set stream_options itself.
 	IncludeUsage bool `json:"include_usage,omitempty"`
@@ -227,6 +244,8 @@ type runtimeSettings struct {
 	tryDuration, cooldown, maxCooldown   time.Duration
 	firstEventTimeout, streamIdleTimeout time.Duration
 	dialTimeout, responseHeaderTimeout   time.Duration
+	hedgeAfter                           time.Duration
+	resumes                              int
 	envProxy                             func(*http.Request) (*url.URL, error)
 }
 
@@ -259,6 +278,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		responseHeaderTimeout: orDefault(time.Duration(h.ResponseHeaderTimeout), defaultResponseHeaderTimeout),
 		firstEventTimeout:     orDefault(time.Duration(h.FirstEventTimeout), defaultFirstEventTimeout),
 		streamIdleTimeout:     orDefault(time.Duration(h.StreamIdleTimeout), defaultStreamIdleTimeout),
+		hedgeAfter:            time.Duration(h.HedgeAfter),
+		resumes:               h.Resume,
 		envProxy:              h.envProxy,
 	}
 	if err := h.checkSettings(); err != nil {
@@ -345,6 +366,9 @@ func (h *Handler) checkSettings() error {
 	}
 	if _, err := selector.ParseStrategy(h.Strategy); err != nil {
 		return err
+	}
+	if rt.hedgeAfter < 0 || rt.resumes < 0 || rt.resumes > selector.MaxAttempts {
+		return fmt.Errorf("hedge_after must not be negative, resume must be between 0 and %d", selector.MaxAttempts)
 	}
 	return nil
 }

@@ -26,6 +26,8 @@ type record struct {
 	smart *smartScratch
 	// stream says the reply was a stream (for the latency measurements).
 	stream bool
+	// notes are what hedging and resuming did, if anything.
+	notes streamNotes
 }
 
 // finish counts and logs a request once it is over. The log line is built only when its level
@@ -105,6 +107,7 @@ func (h *Handler) finish(rec *record) {
 		fields = append(fields, zap.String("route_goal", d.Goal.String()), zap.String("route_tier", d.Tier.String()),
 			zap.String("route_reason", d.Reason()), zap.Int("route_fallbacks", d.NFallbacks))
 	}
+	fields = rec.notes.appendFields(fields)
 	ce.Write(fields...)
 }
 

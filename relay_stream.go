@@ -171,7 +171,7 @@ func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, w
 	c.rec.ttfb = h.now().Sub(c.rec.start)
 	t.conn.ttft.Observe(c.rec.ttfb.Seconds())
 	w.WriteHeader(resp.StatusCode)
-	client := &lazyFlusher{w: w, rc: http.NewResponseController(w), target: t, explain: c.streamExplainer(t)}
+	client := &lazyFlusher{w: w, rc: http.NewResponseController(w), target: t, explain: c.streamExplainer(t), tap: h.newStreamTap(c)}
 	c.rec.stream = true
 	wd.beforeRead = client.flush
 	return client
@@ -189,6 +189,9 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	if err == nil {
 		return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
 	}
+	if errors.Is(err, errStreamErrorEvent) {
+		clientGone = false // the tap kept the upstream's error event from the client
+	}
 	if clientGone || client.err != nil || c.r.Context().Err() != nil {
 		return outcome{done: true, class: selector.ClientGone, usage: usage}
 	}
@@ -198,6 +201,8 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 		reason = wd.why
 	case errors.Is(err, errNoTerminator):
 		reason = "upstream closed the stream before its end"
+	case errors.Is(err, errStreamErrorEvent):
+		reason = "upstream sent an error event mid-stream"
 	case errors.Is(err, sse.ErrEventTooLarge):
 		reason = "upstream sent an event larger than the relay accepts"
 	default:
@@ -205,6 +210,19 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	}
 	// An upstream's own error text may quote its key: the client must never see it.
 	reason = t.scrubString(reason)
+	if client.tap != nil {
+		_ = resp.Body.Close() // the broken stream's connection goes before another is opened
+		var resumed bool
+		if resumed, reason, usage = h.resume(c, t, client, reason, usage); resumed {
+			return outcome{done: true, class: selector.UpstreamDown, status: resp.StatusCode, reason: reason, usage: usage, resumed: true}
+		}
+		if c.r.Context().Err() != nil || client.err != nil {
+			return outcome{done: true, class: selector.UpstreamDown, clientGone: true, reason: reason, usage: usage}
+		}
+		client.tap = nil // the router's own error event goes out
+	} else {
+		reason = h.notResumable(c, reason)
+	}
 	if end, ok := tr.(dialect.ErrorEnder); ok {
 		_, _ = client.Write(end.AppendError(nil, http.StatusInternalServerError, reason))
 	} else {
@@ -240,6 +258,9 @@ type lazyFlusher struct {
 	target *target
 	// explain, for a virtual model's stream, adds the explanation to its final chunk.
 	explain *streamExplainer
+	// tap, when set, reads every event the client gets, so that a broken stream can be
+	// resumed (resume.go); it keeps an upstream's error event from the client.
+	tap *streamTap
 }
 
 // errorKey is looked for first: the rare event that has it is then parsed.
@@ -247,6 +268,11 @@ var errorKey = []byte(`"error"`)
 
 // Write writes one whole event.
 func (f *lazyFlusher) Write(p []byte) (int, error) {
+	if f.tap != nil {
+		if err := f.tap.see(p); err != nil {
+			return 0, err
+		}
+	}
 	f.dirty = true
 	if f.explain != nil {
 		if q := f.explain.event(p); q != nil {

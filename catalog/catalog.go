@@ -87,6 +87,9 @@ type Provider struct {
 	Weight int
 	// SSEKeepEventNames and SSEKeepComments are the provider's stream filter overrides.
 	SSEKeepEventNames, SSEKeepComments bool
+	// Continuation is how the provider continues a partial answer (ProviderConfig.Continuation,
+	// its default resolved): one of the Continue constants.
+	Continuation string
 	// Responses says the provider serves the Responses API itself (ProviderConfig.Responses,
 	// its default resolved).
 	Responses bool
@@ -323,6 +326,9 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 		}
 	default:
 		return fmt.Errorf("provider %q: api must be openai, anthropic, gemini or azure, not %q", pc.Name, clip(pc.API, 64))
+	}
+	if p.Continuation, err = continuation(pc, p.API); err != nil {
+		return err
 	}
 	if strings.EqualFold(pc.KeyHeader, "Authorization") {
 		p.KeyHeader, p.Bearer = "Authorization", true

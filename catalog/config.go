@@ -150,6 +150,14 @@ type ProviderConfig struct {
 	ResponseHeaderTimeout transport.Duration `json:"response_header_timeout,omitempty"`
 	FirstEventTimeout     transport.Duration `json:"first_event_timeout,omitempty"`
 	StreamIdleTimeout     transport.Duration `json:"stream_idle_timeout,omitempty"`
+	// Continuation is how the provider continues a partial assistant answer, which the router
+	// asks of it when it resumes another target's broken stream (the handler's resume
+	// setting): `anthropic` (a final assistant message is a prefill; api anthropic only),
+	// `prefix` (DeepSeek's `"prefix": true` on the final assistant message),
+	// `continue_final_message` (vLLM's and others' `continue_final_message: true` with
+	// `add_generation_prompt: false`) or `none` (never asked to resume). Default: anthropic for
+	// api anthropic, none otherwise.
+	Continuation string `json:"continuation,omitempty"`
 
 	// Transport holds the provider's egress settings: proxy, TLS trust and client certificate,
 	// HTTP versions (h2c) and connection limits. Default: the proxy from the environment, the

@@ -58,6 +58,11 @@ type Result struct {
 	Dur50     float64 `json:"stream_p50_ms,omitempty"`
 	Events    int64   `json:"events,omitempty"`
 	Truncated int64   `json:"truncated"`
+	// BadText counts streams that ended well but whose assembled text is not the numbered
+	// chunks " t0" ... of the cut profile (-text): a seam a client could see.
+	BadText int64 `json:"bad_text,omitempty"`
+	// FirstBadText is the first such text, for a look.
+	FirstBadText string `json:"first_bad_text,omitempty"`
 
 	CPU map[string]float64 `json:"cpu_s,omitempty"`
 
@@ -85,6 +90,7 @@ func main() {
 	clk := flag.Float64("clk", 100, "clock ticks per second (getconf CLK_TCK)")
 	in := flag.String("in", "", "JSON lines to summarise (report)")
 	stopAfter := flag.Duration("stopafter", 0, "stream: start no new stream after this long (0: no limit)")
+	flag.IntVar(&wantChunks, "text", 0, "stream: check each stream's text is the N numbered chunks of bench/upstream -cut-every")
 	flag.Parse()
 
 	switch *mode {
@@ -296,7 +302,8 @@ func streams(client *http.Client, url string, payload []byte, n, conc int, timeo
 	ttfb := make([]time.Duration, n)
 	total := make([]time.Duration, n)
 	good := make([]bool, n)
-	var next, events, truncated atomic.Int64
+	var next, events, truncated, badText atomic.Int64
+	var firstBad atomic.Value
 	var errs errCount
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -310,13 +317,21 @@ func streams(client *http.Client, url string, payload []byte, n, conc int, timeo
 				if i >= n {
 					return
 				}
-				ev, ok, err := oneStream(client, url, payload, timeout, &ttfb[i], &total[i])
+				var text *strings.Builder
+				if wantChunks > 0 {
+					text = new(strings.Builder)
+				}
+				ev, ok, err := oneStream(client, url, payload, timeout, &ttfb[i], &total[i], text)
 				events.Add(ev)
 				switch {
 				case err != nil:
 					errs.add(err)
 				case !ok:
 					truncated.Add(1)
+				case text != nil && text.String() != expectedText():
+					if badText.Add(1) == 1 {
+						firstBad.Store(text.String())
+					}
 				default:
 					good[i] = true
 				}
@@ -337,6 +352,10 @@ func streams(client *http.Client, url string, payload []byte, n, conc int, timeo
 	res.Errors = errs.n.Load()
 	res.FirstError = errs.first
 	res.Truncated = truncated.Load()
+	res.BadText = badText.Load()
+	if v, ok := firstBad.Load().(string); ok {
+		res.FirstBadText = v
+	}
 	res.Events = events.Load()
 	res.Seconds = round3(el)
 	res.RPS = round1(float64(len(t1)) / el)
@@ -346,7 +365,9 @@ func streams(client *http.Client, url string, payload []byte, n, conc int, timeo
 
 // oneStream reads one streamed reply. err is a failure before the stream began (status, connect);
 // ok is false when the stream began but did not end with [DONE], or carried an error event.
-func oneStream(client *http.Client, url string, payload []byte, timeout time.Duration, ttfb, total *time.Duration) (events int64, ok bool, err error) {
+//
+// text, when not nil, gets the stream's content (-text).
+func oneStream(client *http.Client, url string, payload []byte, timeout time.Duration, ttfb, total *time.Duration, text *strings.Builder) (events int64, ok bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
@@ -379,6 +400,8 @@ func oneStream(client *http.Client, url string, payload []byte, timeout time.Dur
 				done = true
 			} else if bytes.HasPrefix(data, []byte(`{"error"`)) || (bytes.Contains(data, errorKey) && isErrorEvent(data)) {
 				bad = true
+			} else if text != nil {
+				appendContent(text, data)
 			}
 		}
 		// A line longer than the buffer: skip the rest of it; only its start matters here.
@@ -525,5 +548,40 @@ func printPorts(n int) {
 	for _, l := range ls {
 		fmt.Println(l.Addr().(*net.TCPAddr).Port)
 		l.Close()
+	}
+}
+
+// wantChunks is -text: the numbered chunks each stream must carry.
+var wantChunks int
+
+var expected struct {
+	once sync.Once
+	text string
+}
+
+func expectedText() string {
+	expected.once.Do(func() {
+		var b strings.Builder
+		for i := range wantChunks {
+			b.WriteString(" t" + strconv.Itoa(i))
+		}
+		expected.text = b.String()
+	})
+	return expected.text
+}
+
+// appendContent adds a chunk's delta content to text.
+func appendContent(text *strings.Builder, data []byte) {
+	var ch struct {
+		Choices []struct {
+			Delta struct {
+				Content string `json:"content"`
+			} `json:"delta"`
+		} `json:"choices"`
+	}
+	if json.Unmarshal(data, &ch) == nil {
+		for _, c := range ch.Choices {
+			text.WriteString(c.Delta.Content)
+		}
 	}
 }

@@ -13,6 +13,7 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -59,6 +61,7 @@ func main() {
 	delay := flag.Duration("delay", 0, "pause between streamed chunks")
 	tlsAddr := flag.String("tls-addr", "", "also serve over TLS on this address (loopback only)")
 	tlsDir := flag.String("tls-dir", "", "with -tls-addr: directory for ca.pem, the CA to trust")
+	cutEvery := flag.Int("cut-every", 0, "cut every Nth stream mid-way (its connection aborted); numbered chunks; 0: off")
 	flag.Parse()
 	if *chunks < 0 || *chunks > 100000 {
 		log.Fatal("-chunks must be between 0 and 100000")
@@ -91,6 +94,10 @@ func main() {
 		_, err := b.ReadFrom(io.LimitReader(r.Body, maxBody))
 		body := b.Bytes()
 		isStream := bytes.Contains(body, streamTrue) || bytes.Contains(body, streamTrue2)
+		var kept []byte
+		if *cutEvery > 0 && isStream {
+			kept = bytes.Clone(body) // read below, when the buffer is back in the pool
+		}
 		select {
 		case bodyBuf <- body[:0]:
 		default:
@@ -99,6 +106,10 @@ func main() {
 			return
 		}
 		served.Add(1)
+		if *cutEvery > 0 && isStream {
+			serveCuttable(w, r, kept, *chunks, *cutEvery)
+			return
+		}
 		hdr := w.Header()
 		if !isStream {
 			hdr["Content-Type"] = jsonType
@@ -212,4 +223,47 @@ func listenTLS(addr, dir string) (net.Listener, error) {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, NextProtos: []string{"h2", "http/1.1"}}
 	return tls.NewListener(ln, cfg), nil
+}
+
+// The cut profile (-cut-every N): streams of numbered chunks (" t0", " t1", ...), every Nth of
+// them aborted after half its chunks, the way a provider's connection breaks. A continuation
+// request (its last message an assistant turn with "prefix": true, as the router sends to a
+// provider that declares `continuation prefix`) gets the chunks that follow the text it
+// carries, and is never cut. The client can so check that the text it assembled is whole.
+var streamsSeen atomic.Int64
+
+func numbered(i int) []byte {
+	return []byte(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench-1",` +
+		`"choices":[{"index":0,"delta":{"content":" t` + strconv.Itoa(i) + `"},"finish_reason":null}]}` + "\n\n")
+}
+
+func serveCuttable(w http.ResponseWriter, r *http.Request, body []byte, chunks, every int) {
+	from, cut := 0, -1
+	if bytes.Contains(body, []byte(`"prefix":true`)) {
+		var req struct {
+			Messages []struct {
+				Role    string `json:"role"`
+				Content string `json:"content"`
+			} `json:"messages"`
+		}
+		if json.Unmarshal(body, &req) == nil && len(req.Messages) > 0 {
+			from = strings.Count(req.Messages[len(req.Messages)-1].Content, " t")
+		}
+	} else if streamsSeen.Add(1)%int64(every) == 0 {
+		cut = chunks / 2
+	}
+	w.Header()["Content-Type"] = sseType
+	w.Header()["Cache-Control"] = noCache
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	for i := from; i < chunks; i++ {
+		if i == cut {
+			_ = rc.Flush()
+			panic(http.ErrAbortHandler) // the connection is closed with no end of the stream
+		}
+		if _, err := w.Write(numbered(i)); err != nil {
+			return
+		}
+	}
+	_, _ = w.Write(finish)
 }
