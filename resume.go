@@ -363,6 +363,9 @@ func (h *Handler) resume(c *call, broken *target, client *lazyFlusher, reason st
 		h.settle(t, res.out)
 		usage = usage.plus(res.usage)
 		if !res.committed {
+			if res.noted {
+				c.rec.notes.resumes = c.rec.notes.resumes[:len(c.rec.notes.resumes)-1]
+			}
 			if c.r.Context().Err() != nil {
 				return false, reason, usage
 			}
@@ -371,7 +374,6 @@ func (h *Handler) resume(c *call, broken *target, client *lazyFlusher, reason st
 			}
 			continue // nothing reached the client: the next continuing target
 		}
-		c.rec.notes.resumes = append(c.rec.notes.resumes, res.note)
 		resumesTotal.WithLabelValues(c.rec.model, "resumed").Inc()
 		asked = 0
 		if res.out.class == selector.Success {
@@ -417,6 +419,9 @@ type continuation struct {
 	gone      bool // the client went away
 	usage     tokenUsage
 	note      resumeNote
+	// noted says note was added to the call's notes when the continuation was sent (so that
+	// an explanation written during its stream tells of it); taken back if it never committed.
+	noted bool
 }
 
 // continueOn asks t to continue the answer the client has, and stitches its stream into the
@@ -482,6 +487,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 	st.wantUsage = c.ep.dialect == sse.Anthropic || asksUsage(c.body) ||
 		h.IncludeUsage && jsonscan.ObjectKey(c.body, "stream_options") == nil
 	res.note = resumeNote{target: t.Label, event: tp.events, replayed: len([]rune(sent))}
+	c.rec.notes.resumes, res.noted = append(c.rec.notes.resumes, res.note), true
 	rd := sse.NewReader(src, 0)
 	defer rd.Release()
 	answered := false
@@ -587,6 +593,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 	}
 	res.committed = true
 	res.note.dropped = st.seam.dropped
+	c.rec.notes.resumes[len(c.rec.notes.resumes)-1].dropped = res.note.dropped
 	res.out = outcome{done: true, class: selector.Success, status: resp.StatusCode}
 	res.usage = st.usage
 	return res

@@ -14,6 +14,7 @@ import (
 	"github.com/openai/openai-go/v3"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	vroute "github.com/llmrouter/caddy-llm-router/route"
 )
 
 // Resuming a broken stream: an upstream that cuts (or stalls, or sends an error event) after
@@ -482,5 +483,50 @@ func TestResumeBeforeAnyText(t *testing.T) {
 	role, _, _, top := lastMessage(t, p2.received()[0].Body)
 	if _, flagged := top["continue_final_message"]; role != "user" || flagged {
 		t.Errorf("continuation request: %s", p2.received()[0].Body)
+	}
+}
+
+// TestResumeInTheExplanation: a virtual model's stream that was resumed says so in its
+// explanation object: where (the provider), after how many events, how much was replayed.
+func TestResumeInTheExplanation(t *testing.T) {
+	p1 := newFakeUpstream(t, brokenChat(cutChat))
+	p2 := newFakeUpstream(t, continuingChat)
+	_, rs := resumeRouter(t, "", "", catalog.ContinueFinalMessage, p1, p2, func(h *Handler) {
+		h.Routers = []vroute.Config{{Name: "auto", Models: []string{"m"}, Optimize: "cost"}}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"auto","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	resp, err := rs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	s := readChatStream(t, string(b))
+	if s.text != resumeWant || len(s.errors) > 0 {
+		t.Fatalf("stream %+v:\n%s", s, b)
+	}
+	var explained struct {
+		LLMRouter *struct {
+			Selected string
+			Resumed  []struct {
+				Provider      string
+				Event         int
+				CharsReplayed int `json:"chars_replayed"`
+			}
+		} `json:"llm_router"`
+	}
+	for _, ev := range strings.Split(string(b), "\n\n") {
+		if data, ok := strings.CutPrefix(ev, "data: "); ok && strings.Contains(data, `"llm_router"`) {
+			if err := json.Unmarshal([]byte(data), &explained); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e := explained.LLMRouter
+	if e == nil || e.Selected != "m" || len(e.Resumed) != 1 || e.Resumed[0].Provider != "p2" || e.Resumed[0].CharsReplayed != len(resumeHave) {
+		t.Fatalf("explanation %+v in\n%s", e, b)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/gate"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
 	vroute "github.com/llmrouter/caddy-llm-router/route"
 	"github.com/llmrouter/caddy-llm-router/sse"
@@ -361,7 +362,7 @@ func (c *call) explainWhole(t *target, reply []byte) []byte {
 		out = append(out, ',')
 	}
 	out = append(out, `"llm_router":`...)
-	out = c.smart.AppendJSON(out, t.Provider.Name)
+	out = c.appendExplanation(out, t)
 	return append(out, reply[end:]...)
 }
 
@@ -423,7 +424,7 @@ func (x *streamExplainer) event(p []byte) []byte {
 		out = appendRaw(out, x.model, `""`)
 		out = append(out, `,"choices":[],`...)
 		out = append(out, explanationPrefix...)
-		out = x.c.smart.AppendJSON(out, x.t.Provider.Name)
+		out = x.c.appendExplanation(out, x.t)
 		out = append(out, "}\n\n"...)
 		return append(out, p[i:]...)
 	case sse.Anthropic:
@@ -460,7 +461,7 @@ func (x *streamExplainer) intoData(p, name []byte) []byte {
 	out = append(out, p[:brace]...)
 	out = append(out, ',')
 	out = append(out, explanationPrefix...)
-	out = x.c.smart.AppendJSON(out, x.t.Provider.Name)
+	out = x.c.appendExplanation(out, x.t)
 	return append(out, p[brace:]...)
 }
 
@@ -657,4 +658,49 @@ func forgetSmartSeries(h *Handler) {
 			routeSelected.DeletePartialMatch(prometheus.Labels{"router": name})
 		}
 	}
+}
+
+// appendExplanation appends the decision's explanation object, with what hedging and resuming
+// did to the stream when they did anything: "hedge" (the provider of the hedge and whether
+// it won) and "resumed" (each continuation's provider, the client's events before the seam
+// and the characters replayed). Provider names only, never a target label.
+func (c *call) appendExplanation(out []byte, t *target) []byte {
+	out = c.smart.AppendJSON(out, t.Provider.Name)
+	n := &c.rec.notes
+	if n.hedge.target == "" && len(n.resumes) == 0 {
+		return out
+	}
+	out = out[:len(out)-1] // the object's closing brace
+	if n.hedge.target != "" {
+		out = append(out, `,"hedge":{"provider":`...)
+		out = jsonstr.Append(out, labelProvider(n.hedge.target))
+		out = append(out, `,"won":`...)
+		out = strconv.AppendBool(out, n.hedge.won)
+		out = append(out, '}')
+	}
+	if len(n.resumes) > 0 {
+		out = append(out, `,"resumed":[`...)
+		for i, r := range n.resumes {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, `{"provider":`...)
+			out = jsonstr.Append(out, labelProvider(r.target))
+			out = append(out, `,"event":`...)
+			out = strconv.AppendInt(out, int64(r.event), 10)
+			out = append(out, `,"chars_replayed":`...)
+			out = strconv.AppendInt(out, int64(r.replayed), 10)
+			out = append(out, '}')
+		}
+		out = append(out, ']')
+	}
+	return append(out, '}')
+}
+
+// labelProvider is the provider part of a target label (provider#node/fingerprint).
+func labelProvider(label string) string {
+	if i := strings.IndexByte(label, '#'); i >= 0 {
+		return label[:i]
+	}
+	return label
 }
