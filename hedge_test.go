@@ -2,6 +2,7 @@ package llmrouter
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	vroute "github.com/llmrouter/caddy-llm-router/route"
 )
 
 // slowFirstEvent is an upstream whose stream opens (headers flushed) and then brings its first
@@ -171,5 +173,44 @@ func TestHedgeBothFailThenNext(t *testing.T) {
 	}
 	if d := counterValue(t, hedgesTotal.WithLabelValues("m", "failed")) - failed; d != 1 {
 		t.Errorf("hedges_total{outcome=failed} grew by %v, want 1", d)
+	}
+}
+
+// TestHedgeInTheExplanation: a virtual model's hedged stream says in its explanation object
+// which provider the hedge went to and that it won.
+func TestHedgeInTheExplanation(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	a := newFakeUpstream(t, slowFirstEvent(release, make(chan struct{})))
+	b := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) { sseReply(cleanStream)(w, r) })
+	_, rs := newStreamRouter(t, func(h *Handler) {
+		h.HedgeAfter = caddy.Duration(100 * time.Millisecond)
+		h.Routers = []vroute.Config{{Name: "auto", Models: []string{"m"}, Optimize: "cost"}}
+	}, a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp := rs.post(t, ctx, `{"model":"auto","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var explained struct {
+		LLMRouter *struct {
+			Hedge *struct {
+				Provider string
+				Won      bool
+			}
+		} `json:"llm_router"`
+	}
+	for _, ev := range strings.Split(string(raw), "\n\n") {
+		if data, ok := strings.CutPrefix(ev, "data: "); ok && strings.Contains(data, `"llm_router"`) {
+			if err := json.Unmarshal([]byte(data), &explained); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if e := explained.LLMRouter; e == nil || e.Hedge == nil || e.Hedge.Provider != "p2" || !e.Hedge.Won {
+		t.Fatalf("explanation %+v in\n%s", e, raw)
 	}
 }

@@ -675,7 +675,9 @@ func (c *call) appendExplanation(out []byte, t *target) []byte {
 		out = append(out, `,"hedge":{"provider":`...)
 		out = jsonstr.Append(out, labelProvider(n.hedge.target))
 		out = append(out, `,"won":`...)
-		out = strconv.AppendBool(out, n.hedge.won)
+		// Written during the winner's stream, before the race is settled: the stream is the
+		// hedge's when its target is the one writing.
+		out = strconv.AppendBool(out, n.hedge.won || t.Label == n.hedge.target)
 		out = append(out, '}')
 	}
 	if len(n.resumes) > 0 {
