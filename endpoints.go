@@ -143,10 +143,29 @@ type callExt struct {
 	sticky string
 }
 
-// admits reports whether target t may serve the call: its provider serves the endpoint's
-// capability, and it holds the call's pinned id, if any.
+// admits reports whether target t may serve the call: its provider's API has the endpoint and
+// the provider serves the endpoint's capability, it serves the client's dialect natively when
+// the call needs that (stored state), and it holds the call's pinned id, if any. Targets that
+// may not are passed over, never counted as attempts.
 func (c *call) admits(t *target) bool {
-	return t.Provider.Serves.Has(c.ep.capability()) && (c.pin == nil || c.pin.holds(t))
+	return c.ep.servedBy(t.Provider.API) && t.Provider.Serves.Has(c.ep.capability()) &&
+		(!c.nativeOnly || c.ep.native(t.Provider)) && (c.pin == nil || c.pin.holds(t))
+}
+
+// nextAdmitted is the next healthy target not yet tried that the call admits and that also
+// satisfies also (nil: any), marked tried; nil when none is left. The hedge and the resume
+// pick their targets with it.
+func (h *Handler) nextAdmitted(c *call, tried *selector.Tried, also func(*target) bool) *target {
+	for {
+		i := c.p.sel.Next(h.now().UnixNano(), tried)
+		if i < 0 {
+			return nil
+		}
+		tried.Add(i)
+		if t := c.p.targets[i]; c.admits(t) && (also == nil || also(t)) {
+			return t
+		}
+	}
 }
 
 // requestBody is the body for target t: the JSON body spliced (or translated) per dialect,

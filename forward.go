@@ -223,7 +223,7 @@ func (h *Handler) forward(c *call) {
 		}
 		tried.Add(i)
 		t := c.p.targets[i]
-		if !c.ep.servedBy(t.Provider.API) || c.nativeOnly && !c.ep.native(t.Provider) || !c.admits(t) {
+		if !c.admits(t) {
 			continue // its provider cannot serve this endpoint: passed over, not an attempt
 		}
 		n++

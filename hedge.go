@@ -65,7 +65,7 @@ func (h *Handler) hedged(c *call, t *target, n int, tried *selector.Tried) (outc
 		return h.raceOver(c, n, g, rc, nil)
 	case <-timer.C:
 	}
-	if t2 := h.hedgeTarget(c, tried); t2 != nil && g.winner() == nil {
+	if t2 := h.nextAdmitted(c, tried, nil); t2 != nil && g.winner() == nil {
 		c.rec.notes.hedge.target = t2.Label
 		hedgesTotal.WithLabelValues(c.rec.model, "started").Inc()
 		second = start(t2)
@@ -118,22 +118,6 @@ func (h *Handler) raceOver(c *call, n int, g *hedgeGate, a, b *racer) (outcome, 
 		h.setRouteHeaders(c, win.t, n) // the head is sent: this sets the placeholders
 	}
 	return win.out, win.t
-}
-
-// hedgeTarget picks the hedge's target: the next healthy target not yet tried that can serve
-// the call, or nil.
-func (h *Handler) hedgeTarget(c *call, tried *selector.Tried) *target {
-	for {
-		i := c.p.sel.Next(h.now().UnixNano(), tried)
-		if i < 0 {
-			return nil
-		}
-		tried.Add(i)
-		t := c.p.targets[i]
-		if c.ep.servedBy(t.Provider.API) && (!c.nativeOnly || c.ep.native(t.Provider)) && c.admits(t) {
-			return t
-		}
-	}
 }
 
 // settle accounts an attempt's outcome to its target, as the attempt loop does for the

@@ -351,7 +351,7 @@ func (h *Handler) resume(c *call, broken *target, client *lazyFlusher, reason st
 		case c.r.Context().Err() != nil:
 			return false, reason, usage
 		}
-		t := h.continuingTarget(c, &tried)
+		t := h.nextAdmitted(c, &tried, func(t *target) bool { return canContinue(t.Provider) })
 		if t == nil {
 			if asked > 0 {
 				return refuse("no target of the pool continued the answer")
@@ -383,22 +383,6 @@ func (h *Handler) resume(c *call, broken *target, client *lazyFlusher, reason st
 			return false, reason, usage
 		}
 		broken, reason = t, t.scrubString(res.out.reason)
-	}
-}
-
-// continuingTarget picks the next healthy target not yet tried that can continue the call's
-// answer, or nil.
-func (h *Handler) continuingTarget(c *call, tried *selector.Tried) *target {
-	for {
-		i := c.p.sel.Next(h.now().UnixNano(), tried)
-		if i < 0 {
-			return nil
-		}
-		tried.Add(i)
-		t := c.p.targets[i]
-		if canContinue(t.Provider) && c.ep.servedBy(t.Provider.API) && c.admits(t) {
-			return t
-		}
 	}
 }
 
