@@ -11,9 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/dialect"
-	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
-	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
-	"github.com/llmrouter/caddy-llm-router/dialect/responses"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
@@ -104,7 +101,7 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 					gone = true
 				}
 			}
-			if errors.Is(err, anthropic.ErrIncomplete) || errors.Is(err, responses.ErrIncomplete) || errors.Is(err, gemini.ErrIncomplete) {
+			if errors.Is(err, dialect.ErrIncomplete) {
 				err = errNoTerminator
 			}
 			break

@@ -3,7 +3,15 @@
 // openai (the pivot), anthropic, responses and gemini.
 package dialect
 
-import "github.com/llmrouter/caddy-llm-router/dialect/openai"
+import (
+	"errors"
+
+	"github.com/llmrouter/caddy-llm-router/dialect/openai"
+)
+
+// ErrIncomplete is what every translator's Finish wraps when the upstream's stream ended
+// before its dialect's end (a terminator event, or Gemini's finish chunk): to a client, a cut.
+var ErrIncomplete = errors.New("upstream stream ended before its end")
 
 // StreamTranslator turns one upstream stream into the client's dialect, event by event. One
 // value serves one attempt's stream; it is not safe for concurrent use.
@@ -14,7 +22,7 @@ import "github.com/llmrouter/caddy-llm-router/dialect/openai"
 // cannot read; the relay then stops reading and, if anything was written to the client, ends
 // the stream with the client dialect's error event. At the upstream's io.EOF the relay calls
 // Finish, which appends nothing on a normal end and returns an error when the upstream never
-// sent its terminator, so that a cut stream never reads as a success. Done reports the
+// sent its terminator (wrapping ErrIncomplete), so that a cut stream never reads as a success. Done reports the
 // terminator; Usage the counts read so far, in the pivot's terms.
 type StreamTranslator interface {
 	Event(dst, ev []byte) ([]byte, error)

@@ -3,8 +3,10 @@ package anthropic
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
+	"github.com/llmrouter/caddy-llm-router/dialect"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 )
@@ -174,7 +176,7 @@ func AppendErrorEvent(dst []byte, errType, message string) []byte {
 // ErrIncomplete is returned by a stream translator's Finish when the upstream stream ended
 // without its terminator (message_stop, [DONE]): the relay must end the client's stream with
 // an error event, never a clean close.
-var ErrIncomplete = errors.New("anthropic: upstream stream ended before its terminator")
+var ErrIncomplete = fmt.Errorf("anthropic: %w", dialect.ErrIncomplete)
 
 // ErrMalformed is returned by a stream translator for an event whose data is not the JSON the
 // dialect sends; like any upstream failure after commit it ends the stream with an error event.

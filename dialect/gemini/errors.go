@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmrouter/caddy-llm-router/dialect"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 )
@@ -26,7 +27,7 @@ func badRequest(format string, args ...any) error {
 // without its end (a candidate finishReason from Gemini, [DONE] or a finish_reason from an
 // OpenAI upstream): the relay must end the client's stream with an error event, never a clean
 // close.
-var ErrIncomplete = errors.New("gemini: upstream stream ended before its finish")
+var ErrIncomplete = fmt.Errorf("gemini: %w", dialect.ErrIncomplete)
 
 // ErrMalformed is returned by a stream translator for an event whose data is not the JSON the
 // dialect sends; like any upstream failure after commit it ends the stream with an error event.

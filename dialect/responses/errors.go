@@ -3,6 +3,8 @@ package responses
 import (
 	"errors"
 	"fmt"
+
+	"github.com/llmrouter/caddy-llm-router/dialect"
 )
 
 // ErrBadRequest marks a translation failure caused by the client's request: answer 400, never
@@ -18,7 +20,7 @@ var ErrNeedsNative = fmt.Errorf("%w: needs a provider that serves the Responses 
 
 // ErrIncomplete is returned by a stream translator's Finish when the upstream stream ended
 // before its terminator: the relay must end the client's stream with an error event.
-var ErrIncomplete = errors.New("responses: upstream stream ended before its terminator")
+var ErrIncomplete = fmt.Errorf("responses: %w", dialect.ErrIncomplete)
 
 // ErrMalformed is returned by a stream translator for an event whose data is not the JSON the
 // upstream's dialect sends.
