@@ -279,8 +279,16 @@ func (h *Handler) forward(c *call) {
 // answered 2xx (then its reply is relayed) or a client error (passed through as is).
 func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	r := c.r
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	// A stream's first event is bounded by a watchdog that must abort the call before the
+	// reply's head: that takes a context of the attempt's own. A whole reply's head is bounded
+	// by the transport (header_timeout), and a stall of its body is ended by closing the body,
+	// so it goes out under the client's context: one cancelable context fewer per request.
+	// h1's bodies are aborted by their context only.
+	ctx, cancel := r.Context(), context.CancelFunc(nil)
+	if c.f.Stream || t.conn.plain != nil {
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+	}
 	includeUsage := h.IncludeUsage && c.ep.includeUsage && c.f.Stream
 	b, err := c.requestBody(t, includeUsage)
 	if err != nil {
@@ -322,7 +330,7 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	t.conn.latency.Observe(h.now().Sub(sent).Seconds())
 	if wd == nil {
 		// Whole replies (and error bodies) must keep arriving.
-		wd = startWatchdog(timeout{t.conn.streamIdleTimeout, "reply stalled beyond stream_idle_timeout"}, cancel)
+		wd = startBodyWatchdog(timeout{t.conn.streamIdleTimeout, "reply stalled beyond stream_idle_timeout"}, cancel, resp.Body)
 		wd.idle = t.conn.streamIdleTimeout
 		defer wd.stop()
 	}

@@ -26,10 +26,20 @@ type watchdog struct {
 
 // startWatchdog cancels the call when t runs out; set src before reading through it.
 func startWatchdog(t timeout, cancel context.CancelFunc) *watchdog {
+	return startBodyWatchdog(t, cancel, nil)
+}
+
+// startBodyWatchdog bounds the reading of a reply's body: when t runs out it cancels the call,
+// or, when cancel is nil, closes body, which ends a blocked read of a net/http reply.
+func startBodyWatchdog(t timeout, cancel context.CancelFunc, body io.Closer) *watchdog {
 	wd := &watchdog{why: t.why}
 	wd.timer = time.AfterFunc(t.d, func() {
 		wd.fired.Store(true)
-		cancel()
+		if cancel != nil {
+			cancel()
+		} else {
+			_ = body.Close()
+		}
 	})
 	return wd
 }
