@@ -84,8 +84,27 @@ MODEL=bench-model
 UP_PID=$!
 PIDS+=("$UP_PID")
 SLOW_DELAY_MS=$((MEM_SECONDS * 1000 / CHUNKS))
-"${SRV[@]}" "$TMP/upstream" -addr "127.0.0.1:$SLOW" -chunks "$CHUNKS" -delay "${SLOW_DELAY_MS}ms" 2>"$TMP/upstream-slow.log" &
-PIDS+=($!)
+# The slow upstream serves only the memory test, and is started afresh for each target there
+# (start_slow): an upstream that sat idle through the rounds answers its first burst of
+# connections slower than it answers the next, which would charge that to the first target.
+SLOW_PID=
+start_slow() {
+	"${SRV[@]}" "$TMP/upstream" -addr "127.0.0.1:$SLOW" -chunks "$CHUNKS" -delay "${SLOW_DELAY_MS}ms" 2>>"$TMP/upstream-slow.log" &
+	SLOW_PID=$!
+	PIDS+=("$SLOW_PID")
+	for _ in $(seq 50); do
+		curl -sf -o /dev/null --max-time 1 -d '{}' "http://127.0.0.1:$SLOW/v1/chat/completions" && return 0
+		sleep 0.1
+	done
+	log "the slow upstream did not come up"
+	exit 1
+}
+stop_slow() {
+	[[ -n $SLOW_PID ]] || return 0
+	kill "$SLOW_PID" 2>/dev/null || true
+	wait "$SLOW_PID" 2>/dev/null || true
+	SLOW_PID=
+}
 
 for _ in $(seq 100); do [[ -s $TMP/ca.pem ]] && break; sleep 0.1; done
 [[ -s $TMP/ca.pem ]] || { log "the upstream wrote no CA"; tail -5 "$TMP/upstream.log" >&2; exit 1; }
@@ -322,6 +341,8 @@ fi
 if ((MEM_STREAMS > 0)); then
 	for t in $MEM_TARGETS; do
 		stop_caddy
+		stop_slow
+		start_slow
 		start_caddy
 		sleep 1
 		log "memory: $MEM_STREAMS concurrent ${MEM_SECONDS}s streams through $t"
