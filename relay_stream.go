@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -241,14 +242,19 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 // end ([DONE], message_stop, response.completed): to a client, a cut.
 var errNoTerminator = errors.New("stream ended without its terminator")
 
-// lazyFlusher writes each event to the client at once and flushes just before the relay reads
+// lazyFlusher holds the events the relay gives it and sends them just before the relay reads
 // the upstream again, that is, before it may wait. No event waits on the upstream, yet events
-// that arrived together leave in one flush (one syscall) instead of one each.
+// that arrived together leave in one write and one flush (one syscall) instead of one each:
+// every write to Caddy's ResponseWriter also rearms the connection's write deadline.
 type lazyFlusher struct {
-	w     io.Writer
-	rc    *http.ResponseController
+	w  io.Writer
+	rc *http.ResponseController
+	// held is what was written since the last flush (nil when nothing is held: a slow stream
+	// keeps no buffer between its events).
+	held *[]byte
+	// dirty says something was written and not flushed.
 	dirty bool
-	// err is the flush error: the client is gone.
+	// err is the write or flush error: the client is gone.
 	err error
 	// target's key is taken out of an error event its upstream sent mid-stream: the message
 	// may quote the key, and the event is relayed as it came.
@@ -263,44 +269,81 @@ type lazyFlusher struct {
 // errorKey is looked for first: the rare event that has it is then parsed.
 var errorKey = []byte(`"error"`)
 
-// Write writes one whole event.
+// Write takes one whole event.
 func (f *lazyFlusher) Write(p []byte) (int, error) {
+	if f.err != nil {
+		return 0, f.err
+	}
 	if f.tap != nil {
 		if err := f.tap.see(p); err != nil {
 			return 0, err
 		}
 	}
-	f.dirty = true
+	q := p
 	if f.explain != nil {
-		if q := f.explain.event(p); q != nil {
-			if _, err := f.w.Write(q); err != nil {
-				return 0, err
-			}
-			return len(p), nil
+		if e := f.explain.event(p); e != nil {
+			q = e
 		}
 	}
-	if f.target != nil && bytes.Contains(p, errorKey) {
-		if data, ok := sse.Data(p); ok && hasErrorObject(data) {
-			if q := f.target.scrub(p); len(q) != len(p) || !bytes.Equal(q, p) {
-				// Written whole; the relay counts what it gave, not the scrubbed length.
-				if _, err := f.w.Write(q); err != nil {
-					return 0, err
-				}
-				return len(p), nil
-			}
+	if f.target != nil && bytes.Contains(q, errorKey) {
+		if data, ok := sse.Data(q); ok && hasErrorObject(data) {
+			q = f.target.scrub(q)
 		}
 	}
-	return f.w.Write(p)
+	f.hold(q)
+	if len(*f.held) >= maxHeld {
+		// An upstream that sends faster than it can be read holds no more than this.
+		if err := f.send(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil // the relay counts what it gave, not what an explanation or scrub made
+}
+
+// hold appends q to the held events.
+func (f *lazyFlusher) hold(q []byte) {
+	if f.held == nil {
+		f.held = heldPool.Get().(*[]byte)
+	}
+	*f.held = append(*f.held, q...)
+}
+
+// send writes the held events to the client, without flushing.
+func (f *lazyFlusher) send() error {
+	if f.held == nil || f.err != nil {
+		return f.err
+	}
+	_, f.err = f.w.Write(*f.held)
+	if cap(*f.held) <= maxHeld {
+		*f.held = (*f.held)[:0]
+		heldPool.Put(f.held)
+	}
+	f.held = nil
+	f.dirty = true
+	return f.err
 }
 
 func (f *lazyFlusher) flush() error {
-	if !f.dirty || f.err != nil {
-		return f.err
+	if err := f.send(); err != nil || !f.dirty {
+		return err
 	}
 	f.dirty = false
 	f.err = f.rc.Flush()
 	return f.err
 }
+
+const (
+	// heldSize is the buffer a stream's held events start in: a burst of chat chunks.
+	heldSize = 4 << 10
+	// maxHeld is the most a stream holds before it writes (without flushing); a buffer that
+	// grew past it for one large event is not pooled.
+	maxHeld = 32 << 10
+)
+
+var heldPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, heldSize)
+	return &b
+}}
 
 var (
 	eventStreamContentType = []string{"text/event-stream"}
