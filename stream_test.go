@@ -392,6 +392,49 @@ func TestStreamFlushesEachEventBeforeTheNext(t *testing.T) {
 	checkStreamHygiene(t, all.String())
 }
 
+// An upstream that keeps the stream open after [DONE] (it closes only when the client has
+// [DONE]): the end of the stream is not held for the upstream's close, which would deadlock
+// here, and the stream still ends as a success once the upstream closes. (Leaving the last
+// events for the server to flush with the response's end would save a write per stream, but
+// only if every upstream closed at once.)
+func TestStreamEndNotHeldForTheUpstreamsClose(t *testing.T) {
+	clientHasDone := make(chan struct{})
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		sseReply(chunkEv("Hel")+chunkEv("lo")+doneEv)(w, r)
+		select {
+		case <-clientHasDone:
+		case <-r.Context().Done():
+		}
+	})
+	tr, rs := newStreamRouter(t, nil, up)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp := rs.post(t, ctx, streamReq)
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	var all strings.Builder
+	for {
+		ev, err := readEvent(br)
+		if err != nil {
+			t.Fatalf("the stream's end waited on the upstream's close: %v (got %q)", err, all.String())
+		}
+		all.WriteString(ev)
+		if ev == doneEv {
+			break
+		}
+	}
+	close(clientHasDone)
+	if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+		t.Errorf("after [DONE]: %q, %v", rest, err)
+	}
+	if want := chunkEv("Hel") + chunkEv("lo") + doneEv; all.String() != want {
+		t.Errorf("relayed %q, want %q", all.String(), want)
+	}
+	if tr.targetCooling(0) {
+		t.Error("a stream that ended with [DONE] cooled its target")
+	}
+}
+
 func TestStreamStallAfterFirstEventEndsWithErrorEvent(t *testing.T) {
 	up := newFakeUpstream(t, stallAfter(chunkEv("Hel")))
 	tr, rs := newStreamRouter(t, func(h *Handler) {
