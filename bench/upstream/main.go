@@ -120,8 +120,12 @@ func main() {
 		hdr["Content-Type"] = sseType
 		hdr["Cache-Control"] = noCache
 		if *delay <= 0 {
-			// One write, sent chunked like a real provider's stream (no Content-Length).
+			// One write, flushed as a provider's SSE server flushes what it wrote, so the stream
+			// has no Content-Length: without the flush, net/http's HTTP/2 server (which buffers
+			// 4 KiB) would see the handler end first and declare one, and a proxy could pass the
+			// reply on as one fixed-length write, which no real provider's stream allows.
 			_, _ = w.Write(streamBody)
+			_ = http.NewResponseController(w).Flush()
 			return
 		}
 		streaming.Add(1)
