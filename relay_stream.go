@@ -249,7 +249,7 @@ var errNoTerminator = errors.New("stream ended without its terminator")
 type lazyFlusher struct {
 	w  io.Writer
 	rc *http.ResponseController
-	// held is what was written since the last flush (nil when nothing is held: a slow stream
+	// held is what was written since the last send (nil when nothing is held: a slow stream
 	// keeps no buffer between its events).
 	held *[]byte
 	// dirty says something was written and not flushed.
