@@ -14,6 +14,7 @@ STREAM_CONC=${STREAM_CONC:-8}        # their concurrency
 CHUNKS=${CHUNKS:-20}                 # content chunks per streamed reply
 STREAM_DELAY_MS=${STREAM_DELAY_MS:-0} # pause between chunks in the stream test (0: one write)
 WARMUP_SECONDS=${WARMUP_SECONDS:-1}  # unrecorded saturation per target before round 1
+LAT_STREAMS=${LAT_STREAMS:-1000}     # streams one at a time per target and round: latency without queueing (0: skip)
 MEM_STREAMS=${MEM_STREAMS:-1000}     # memory test: concurrent slow streams (0: skip)
 MEM_SECONDS=${MEM_SECONDS:-5}        # how long each slow stream lasts
 MEM_TARGETS=${MEM_TARGETS:-"llm_router reverse_proxy"}
@@ -26,7 +27,7 @@ OUT=${OUT:-}                         # keep results.jsonl, the Caddyfile, logs a
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 for v in ROUNDS SAT_SECONDS SAT_CONC RATE RATE_SECONDS STREAMS STREAM_CONC CHUNKS STREAM_DELAY_MS WARMUP_SECONDS \
-	MEM_STREAMS MEM_SECONDS PROFILE_SECONDS; do
+	LAT_STREAMS MEM_STREAMS MEM_SECONDS PROFILE_SECONDS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 ((ROUNDS >= 1 && ROUNDS <= 20)) || { echo "ROUNDS must be 1..20" >&2; exit 2; }
@@ -271,7 +272,7 @@ run() {
 	echo "machine: $(nproc) CPUs, $(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1), $PINNED"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "settings: ROUNDS=$ROUNDS SAT_SECONDS=$SAT_SECONDS SAT_CONC=$SAT_CONC RATE=$RATE RATE_SECONDS=$RATE_SECONDS" \
-		"STREAMS=$STREAMS STREAM_CONC=$STREAM_CONC CHUNKS=$CHUNKS STREAM_DELAY_MS=$STREAM_DELAY_MS MEM_STREAMS=$MEM_STREAMS MEM_SECONDS=$MEM_SECONDS"
+		"STREAMS=$STREAMS STREAM_CONC=$STREAM_CONC CHUNKS=$CHUNKS STREAM_DELAY_MS=$STREAM_DELAY_MS LAT_STREAMS=$LAT_STREAMS MEM_STREAMS=$MEM_STREAMS MEM_SECONDS=$MEM_SECONDS"
 	echo "targets: $TARGETS"
 	echo "caddy: $("$TMP/caddy" version | cut -d' ' -f1)"
 } | tee "$TMP/header.txt" >&2
@@ -293,6 +294,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for t in "${order[@]}"; do run "$r" "$t" sat -c "$SAT_CONC" -d "${SAT_SECONDS}s"; done
 	for t in "${order[@]}"; do run "$r" "$t" rate -rate "$RATE" -d "${RATE_SECONDS}s"; done
 	for t in "${order[@]}"; do run "$r" "$t" stream -n "$STREAMS" -c "$STREAM_CONC"; done
+	if ((LAT_STREAMS > 0)); then
+		for t in "${order[@]}"; do run "$r" "$t" stream1 -n "$LAT_STREAMS"; done
+	fi
 done
 
 # Optional CPU profiles from Caddy's admin endpoint (/debug/pprof/), under saturation with

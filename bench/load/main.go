@@ -4,6 +4,7 @@
 //	load -mode sat    -url URL -c 32 -d 5s           closed loop: C keep-alive workers -> req/s
 //	load -mode rate   -url URL -rate 1000 -d 5s      open loop: latency from the scheduled send time
 //	load -mode stream -url URL -n 1000 -c 8          streamed requests: TTFB of the first event, truncations
+//	load -mode stream1 -url URL -n 1000              the same, one stream at a time: latency without queueing
 //	load -mode report -in results.jsonl              the summary table of a whole run
 //	load -mode ports  -n 6                           free loopback ports, one a line
 //
@@ -75,7 +76,7 @@ type Result struct {
 }
 
 func main() {
-	mode := flag.String("mode", "sat", "sat, rate, stream, report or ports")
+	mode := flag.String("mode", "sat", "sat, rate, stream, stream1, report or ports")
 	url := flag.String("url", "", "endpoint, e.g. http://127.0.0.1:9102/v1/chat/completions")
 	target := flag.String("target", "", "label of the target in the output")
 	round := flag.Int("round", 0, "round number in the output")
@@ -104,6 +105,8 @@ func main() {
 		}
 		return
 	case "sat", "rate", "stream":
+	case "stream1":
+		*conc = 1
 	default:
 		fmt.Fprintln(os.Stderr, "unknown -mode", *mode)
 		os.Exit(2)
@@ -139,7 +142,7 @@ func main() {
 		saturate(client, *url, body(*model, false), *conc, *dur, &res)
 	case "rate":
 		fixedRate(client, *url, body(*model, false), *rate, *dur, &res)
-	case "stream":
+	case "stream", "stream1":
 		streams(client, *url, body(*model, true), *n, *conc, *timeout, *stopAfter, &res)
 	}
 	cpu1 := cpuTimes(procs, *clk)

@@ -107,6 +107,7 @@ func report(path string, w io.Writer) error {
 		rps, rpsLo, rpsHi            float64
 		p50, p90, p99, added         float64
 		ttfb50, ttfb99, addedTTFB    float64
+		ttfb1, addedTTFB1            float64 // one stream at a time
 		streamMs                     float64
 		cpuReq, upReq, cpuStr, upStr float64
 		errors, truncated, late      int64
@@ -114,29 +115,31 @@ func report(path string, w io.Writer) error {
 	}
 	rows := map[string]row{}
 	for _, t := range targets {
-		sat, rate, st := pick("sat", t), pick("rate", t), pick("stream", t)
+		sat, rate, st, st1 := pick("sat", t), pick("rate", t), pick("stream", t), pick("stream1", t)
 		rps := vals(sat, func(r Result) float64 { return r.RPS })
 		rows[t] = row{
 			rps: median(rps), rpsLo: minOf(rps), rpsHi: maxOf(rps),
-			p50:       median(vals(rate, func(r Result) float64 { return r.P50 })),
-			p90:       median(vals(rate, func(r Result) float64 { return r.P90 })),
-			p99:       median(vals(rate, func(r Result) float64 { return r.P99 })),
-			added:     median(paired("rate", t, func(a, d Result) float64 { return a.P50 - d.P50 })),
-			ttfb50:    median(vals(st, func(r Result) float64 { return r.TTFB50 })),
-			ttfb99:    median(vals(st, func(r Result) float64 { return r.TTFB99 })),
-			addedTTFB: median(paired("stream", t, func(a, d Result) float64 { return a.TTFB50 - d.TTFB50 })),
-			streamMs:  median(vals(st, func(r Result) float64 { return r.Dur50 })),
-			cpuReq:    cpuPer(sat, "caddy"), upReq: cpuPer(sat, "upstream"),
+			p50:        median(vals(rate, func(r Result) float64 { return r.P50 })),
+			p90:        median(vals(rate, func(r Result) float64 { return r.P90 })),
+			p99:        median(vals(rate, func(r Result) float64 { return r.P99 })),
+			added:      median(paired("rate", t, func(a, d Result) float64 { return a.P50 - d.P50 })),
+			ttfb50:     median(vals(st, func(r Result) float64 { return r.TTFB50 })),
+			ttfb99:     median(vals(st, func(r Result) float64 { return r.TTFB99 })),
+			addedTTFB:  median(paired("stream", t, func(a, d Result) float64 { return a.TTFB50 - d.TTFB50 })),
+			streamMs:   median(vals(st, func(r Result) float64 { return r.Dur50 })),
+			ttfb1:      median(vals(st1, func(r Result) float64 { return r.TTFB50 })),
+			addedTTFB1: median(paired("stream1", t, func(a, d Result) float64 { return a.TTFB50 - d.TTFB50 })),
+			cpuReq:     cpuPer(sat, "caddy"), upReq: cpuPer(sat, "upstream"),
 			cpuStr: cpuPer(st, "caddy"), upStr: cpuPer(st, "upstream"),
-			errors:    sum(append(append(slices.Clone(sat), rate...), st...), func(r Result) int64 { return r.Errors }),
-			truncated: sum(st, func(r Result) int64 { return r.Truncated }),
+			errors:    sum(slices.Concat(sat, rate, st, st1), func(r Result) int64 { return r.Errors }),
+			truncated: sum(slices.Concat(st, st1), func(r Result) int64 { return r.Truncated }),
 			late:      sum(rate, func(r Result) int64 { return r.Late }),
 			rounds:    len(sat),
 		}
 	}
 
-	fmt.Fprintln(w, "| target | req/s sat (median [min..max]) | p50 ms | p90 ms | p99 ms | added p50 ms | TTFB p50 ms | TTFB p99 ms | added TTFB ms | Caddy CPU us/req | Caddy CPU us/stream | upstream CPU us/req | errors | truncated |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| target | req/s sat (median [min..max]) | p50 ms | p90 ms | p99 ms | added p50 ms | TTFB p50 ms | TTFB p99 ms | added TTFB ms | TTFB p50 ms, one at a time | Caddy CPU us/req | Caddy CPU us/stream | upstream CPU us/req | errors | truncated |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, t := range targets {
 		r := rows[t]
 		if r.rounds == 0 {
@@ -146,9 +149,9 @@ func report(path string, w io.Writer) error {
 		if t == "direct" {
 			cr, cs = "-", "-"
 		}
-		fmt.Fprintf(w, "| %s | %.0f [%.0f..%.0f] | %.3f | %.3f | %.3f | %s | %.3f | %.3f | %s | %s | %s | %.1f | %d | %d |\n",
+		fmt.Fprintf(w, "| %s | %.0f [%.0f..%.0f] | %.3f | %.3f | %.3f | %s | %.3f | %.3f | %s | %.3f | %s | %s | %.1f | %d | %d |\n",
 			t, r.rps, r.rpsLo, r.rpsHi, r.p50, r.p90, r.p99, addedStr(t, r.added), r.ttfb50, r.ttfb99,
-			addedStr(t, r.addedTTFB), cr, cs, r.upReq, r.errors, r.truncated)
+			addedStr(t, r.addedTTFB), r.ttfb1, cr, cs, r.upReq, r.errors, r.truncated)
 	}
 
 	// Ratios per pair; throughput also per round, to show the spread.
@@ -170,6 +173,9 @@ func report(path string, w io.Writer) error {
 			ratio(a.rps, b.rps), median(per), minOf(per), maxOf(per))
 		fmt.Fprintf(w, "  added p50        %.3f  (%.3f ms vs %.3f ms)\n", ratio(a.added, b.added), a.added, b.added)
 		fmt.Fprintf(w, "  added TTFB       %.3f  (%.3f ms vs %.3f ms)\n", ratio(a.addedTTFB, b.addedTTFB), a.addedTTFB, b.addedTTFB)
+		if a.ttfb1 > 0 && b.ttfb1 > 0 {
+			fmt.Fprintf(w, "  added TTFB, one stream at a time  %.3f  (%.3f ms vs %.3f ms)\n", ratio(a.addedTTFB1, b.addedTTFB1), a.addedTTFB1, b.addedTTFB1)
+		}
 		fmt.Fprintf(w, "  CPU / request    %.3f  (%.1f us vs %.1f us)\n", ratio(a.cpuReq, b.cpuReq), a.cpuReq, b.cpuReq)
 		fmt.Fprintf(w, "  CPU / stream     %.3f  (%.1f us vs %.1f us)\n", ratio(a.cpuStr, b.cpuStr), a.cpuStr, b.cpuStr)
 	}
