@@ -154,8 +154,9 @@ type call struct {
 	p     *pool
 	rec   record
 	// translated caches the request in each other dialect (by wireIndex) with its fields for
-	// the model splice: translated once, sent to every target of that dialect.
-	translated [3]translatedBody
+	// the model splice: translated once, sent to every target of that dialect. It is made on
+	// the first translation: most calls need none, and every call's struct is allocated.
+	translated *[3]translatedBody
 	// nativeOnly says the request needs a provider that serves its dialect natively (a
 	// Responses request with stored state): the other targets are passed over.
 	nativeOnly bool

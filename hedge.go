@@ -46,6 +46,11 @@ func (h *Handler) hedged(c *call, t *target, n int, tried *selector.Tried) (outc
 		// winner's placeholders are set below, once the race is over.
 		ctx, cancel := context.WithCancel(context.WithValue(c.r.Context(), caddy.ReplacerCtxKey, nil))
 		cc := *c
+		if c.translated != nil {
+			// Each racer fills its own cache: the two run at once.
+			own := *c.translated
+			cc.translated = &own
+		}
 		cc.r = c.r.WithContext(ctx)
 		rc := &racer{c: &cc, t: t, cancel: cancel}
 		cc.w = g.writer(rc)

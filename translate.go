@@ -61,6 +61,9 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 		}
 		return reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), nil
 	}
+	if c.translated == nil {
+		c.translated = new([3]translatedBody)
+	}
 	tb := &c.translated[wireIndex(t.Provider.API)]
 	if tb.body == nil {
 		out, err := c.translate(t)
