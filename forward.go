@@ -282,9 +282,9 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	r := c.r
 	// A stream's first event is bounded by a watchdog that must abort the call before the
 	// reply's head: that takes a context of the attempt's own. A whole reply's head is bounded
-	// by the transport (response_header_timeout), and a stall of its body is ended by closing the body,
-	// so it goes out under the client's context: one cancelable context fewer per request.
-	// h1's bodies are aborted by their context only.
+	// by the transport (response_header_timeout), and a stall of its body is ended by closing
+	// the body, so it goes out under the client's context: one cancelable context fewer per
+	// request. h1's bodies are aborted by their context only.
 	ctx, cancel := r.Context(), context.CancelFunc(nil)
 	if c.f.Stream || t.conn.plain != nil {
 		ctx, cancel = context.WithCancel(ctx)
