@@ -57,6 +57,9 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, bo
 	if err == nil && !stats.Done && !ep.endsAtEOF {
 		err = errNoTerminator
 	}
+	if err != nil && answeredWhole(stats.Done, client) {
+		err = nil
+	}
 	usage := parseUsage(stats.Usage).after(parseUsage(stats.FirstUsage))
 	return h.endStream(c, t, resp, wd, client, nil, stats.Events, stats.ClientGone, usage, err)
 }
@@ -96,6 +99,9 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 			events++
 		}
 		ev, rerr := rd.Next()
+		if rerr != nil && answeredWhole(tr.Done(), client) {
+			rerr = io.EOF // Finish still closes the client's framing
+		}
 		if rerr == io.EOF {
 			if out, err = tr.Finish(out[:0]); len(out) > 0 && err == nil {
 				if _, err = client.Write(out); err != nil {
@@ -118,6 +124,15 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 	u := tr.Usage()
 	usage := tokenUsage{PromptTokens: int64(u.PromptTokens), CompletionTokens: int64(u.CompletionTokens)}
 	return h.endStream(c, t, resp, wd, client, tr, events, gone, usage, err)
+}
+
+// answeredWhole says a stream whose read failed had already answered: its terminator was
+// relayed (done) and flushed, as every read is preceded by a flush that did not fail. A failed
+// read for the upstream's end then does not undo the answer. The common cause is a client that
+// closes as soon as it has the terminator, as the SDKs do: that cancels the read. It is
+// neither a failure of the target nor a client that left early.
+func answeredWhole(done bool, client *lazyFlusher) bool {
+	return done && client.err == nil
 }
 
 // beforeFirstEvent says why a stream that failed to bring its first event failed.

@@ -523,7 +523,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 				err = errNoTerminator
 			}
 		}
-		if err == io.EOF && st.done {
+		if err == io.EOF && st.done || err != nil && answeredWhole(st.done, client) {
 			break
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -119,6 +120,42 @@ func lastMessage(t *testing.T, body []byte) (role, text string, m map[string]jso
 		}
 	}
 	return role, text, m, top
+}
+
+// TestResumeClientLeavingAtItsEnd: the continuation's upstream does not close after [DONE],
+// and the client goes as soon as it has [DONE]: the resumed stream is a success, the seam's
+// repeat is recorded, and the continuing target is not charged.
+func TestResumeClientLeavingAtItsEnd(t *testing.T) {
+	p1 := newFakeUpstream(t, brokenChat(cutChat))
+	p2 := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		continuingChat(w, r)
+		<-r.Context().Done() // closes only when the router does
+	})
+	tr, rs := resumeRouter(t, "", "", catalog.ContinuePrefix, p1, p2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp := rs.post(t, ctx, streamReq)
+	br := bufio.NewReader(resp.Body)
+	for {
+		ev, err := readEvent(br)
+		if err != nil {
+			t.Fatalf("the resumed stream ended before [DONE]: %v", err)
+		}
+		if ev == doneEv {
+			break
+		}
+	}
+	resp.Body.Close()
+	pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
+	logs := tr.logs.String()
+	for _, want := range []string{`"outcome":"success"`, `"chars_dropped":6`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+	if tr.targetCooling(1) {
+		t.Error("the continuing target, which answered in full, is cooling")
+	}
 }
 
 // TestResumeChatCutWithPrefix: openai-go reads one stream made of the broken stream and a

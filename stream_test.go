@@ -435,6 +435,51 @@ func TestStreamEndNotHeldForTheUpstreamsClose(t *testing.T) {
 	}
 }
 
+// A client that closes as soon as it has the stream's terminator (the SDKs do), while the
+// upstream has not closed yet: the answer was whole, so the request is a success and the
+// target is not charged; passed through, and translated (an Anthropic client).
+func TestStreamClientLeavingAtItsEndIsASuccess(t *testing.T) {
+	for _, tc := range []struct{ name, path, body, last string }{
+		{"openai", "/v1/chat/completions", streamReq, doneEv},
+		{"anthropic", "/v1/messages", `{"model":"m","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			"event: message_stop\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				sseReply(roleChunkEv("Hel"), chunkEv("lo")+stopEv+usageEv+doneEv)(w, r)
+				<-r.Context().Done() // closes only when the router does
+			})
+			tr, rs := newStreamRouter(t, nil, up)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := rs.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(resp.Body)
+			for {
+				ev, err := readEvent(br)
+				if err != nil {
+					t.Fatalf("stream ended before its terminator: %v", err)
+				}
+				if strings.HasPrefix(ev, tc.last) {
+					break
+				}
+			}
+			resp.Body.Close() // the client has its answer and goes
+			pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
+			if logs := tr.logs.String(); !strings.Contains(logs, `"outcome":"success"`) || !strings.Contains(logs, `"status":200`) {
+				t.Errorf("a stream the client had whole was not logged as a success:\n%s", logs)
+			}
+			if tr.targetCooling(0) {
+				t.Error("the target that answered in full is cooling")
+			}
+		})
+	}
+}
+
 func TestStreamStallAfterFirstEventEndsWithErrorEvent(t *testing.T) {
 	up := newFakeUpstream(t, stallAfter(chunkEv("Hel")))
 	tr, rs := newStreamRouter(t, func(h *Handler) {
