@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -239,7 +240,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ep *endpoint)
 	bounded := boundBodyRead(w, r, rt.bodyTimeout)
 	body, release, err := reqbody.ReadLimited(r.Body, r.ContentLength, limit)
 	if bounded != nil {
-		bounded()
+		_ = bounded.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
 		switch {

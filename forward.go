@@ -125,9 +125,10 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 }
 
 // boundBodyRead sets a read deadline for the request body, unless the server's own read
-// timeout is as short, and returns the func that lifts it again once the body is read (nil when
-// none was set). The deadline is wall-clock time, for the kernel: never the handler's clock.
-func boundBodyRead(w http.ResponseWriter, r *http.Request, d time.Duration) func() {
+// timeout is as short, and returns the controller that set it, for the caller to lift it again
+// once the body is read (nil when none was set). The deadline is wall-clock time, for the
+// kernel: never the handler's clock.
+func boundBodyRead(w http.ResponseWriter, r *http.Request, d time.Duration) *http.ResponseController {
 	if d <= 0 || r.ContentLength == 0 {
 		return nil
 	}
@@ -139,7 +140,7 @@ func boundBodyRead(w http.ResponseWriter, r *http.Request, d time.Duration) func
 	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
 		return nil // not supported here (a test recorder, HTTP/3): Caddy's read_body is the bound
 	}
-	return func() { _ = rc.SetReadDeadline(time.Time{}) }
+	return rc
 }
 
 // call is one client request on its way through the attempt loop.
