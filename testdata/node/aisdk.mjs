@@ -5,6 +5,7 @@
 import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, streamText, tool, stepCountIs } from 'ai';
 import { z } from 'zod';
+import { step, report } from './steps.mjs';
 
 const openai = createOpenAI({ baseURL: process.env.ROUTER_BASE_URL, apiKey: 'gateway-key' });
 const tools = {
@@ -15,15 +16,6 @@ const tools = {
   }),
 };
 const common = { prompt: 'Weather in Paris?', tools, stopWhen: stepCountIs(3), maxRetries: 0 };
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (e) {
-    out[name] = { error: String(e && e.message ? e.message : e) };
-  }
-}
 
 await step('whole', async () => {
   const r = await generateText({ model: openai('m'), ...common });
@@ -40,4 +32,4 @@ await step('chat', async () => {
   return { text: r.text, steps: r.steps.length };
 });
 
-console.log(JSON.stringify(out));
+report();

@@ -2,6 +2,7 @@
 // ROUTER_BASE_URL is the router's root: the client adds /openai/deployments/{deployment}/...
 // and the api-version query, and sends the key in api-key. Prints one JSON object.
 import { AzureOpenAI } from 'openai';
+import { step, report } from './steps.mjs';
 
 const client = new AzureOpenAI({
   endpoint: process.env.ROUTER_BASE_URL,
@@ -11,15 +12,6 @@ const client = new AzureOpenAI({
   timeout: 10_000,
 });
 const messages = [{ role: 'user', content: 'hi' }];
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (e) {
-    out[name] = { error: String(e && e.message ? e.message : e), status: e?.status };
-  }
-}
 
 await step('plain', async () => {
   const c = await client.chat.completions.create({ model: 'gpt-4o', messages });
@@ -61,4 +53,4 @@ await step('unknown', async () => {
   return { ok: true };
 });
 
-console.log(JSON.stringify(out));
+report();

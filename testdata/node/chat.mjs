@@ -1,6 +1,7 @@
 // Drives the router with the official openai npm package; node_test.go runs it.
 // ROUTER_BASE_URL is the router's OpenAI base URL (with /v1). Prints one JSON object.
 import OpenAI from 'openai';
+import { step, report } from './steps.mjs';
 
 const client = new OpenAI({
   baseURL: process.env.ROUTER_BASE_URL,
@@ -9,15 +10,6 @@ const client = new OpenAI({
   timeout: 10_000,
 });
 const messages = [{ role: 'user', content: 'hi' }];
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (e) {
-    out[name] = { error: String(e && e.message ? e.message : e) };
-  }
-}
 
 await step('plain', async () => {
   const c = await client.chat.completions.create({ model: 'm', messages });
@@ -67,4 +59,4 @@ await step('embedding', async () => {
   return { vector: Array.from(e.data[0].embedding) };
 });
 
-console.log(JSON.stringify(out));
+report();

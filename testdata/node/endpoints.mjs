@@ -2,19 +2,10 @@
 // (TestNodeEndpoints) runs it against fakes and checks what they received. ROUTER_BASE_URL is
 // the router's base URL (with /v1). Prints one JSON object: what the SDK returned for each call.
 import OpenAI, { toFile } from 'openai';
+import { step, report } from './steps.mjs';
 
 const base = process.env.ROUTER_BASE_URL;
 const client = new OpenAI({ baseURL: base, apiKey: 'gateway-key', maxRetries: 0, timeout: 10_000 });
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (e) {
-    out[name] = { error: String(e && e.message ? e.message : e), status: e && e.status };
-  }
-}
-
 // Bytes that a text round trip would break: NUL, invalid UTF-8, CRLF and a fake boundary.
 const upload = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0xfe, 0x0d, 0x0a, 0x2d, 0x2d, 0x78, 0x0d, 0x0a, 0x41]);
 const b64 = (buf) => Buffer.from(buf).toString('base64');
@@ -104,4 +95,4 @@ await step('unknownFile', async () => {
   return { status: 200 };
 });
 
-console.log(JSON.stringify(out));
+report();

@@ -3,6 +3,7 @@
 // object: a function call round whole and streamed, a count of tokens, the model list, and an
 // unknown model's error.
 import { GoogleGenAI } from '@google/genai';
+import { step, report } from './steps.mjs';
 
 const ai = new GoogleGenAI({ apiKey: 'gateway-key', httpOptions: { baseUrl: process.env.ROUTER_BASE_URL } });
 const config = {
@@ -12,16 +13,6 @@ const config = {
     parameters: { type: 'OBJECT', properties: { city: { type: 'STRING' } }, required: ['city'] },
   }] }],
 };
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (e) {
-    out[name] = { error: String(e && e.message ? e.message : e) };
-  }
-}
-
 function turn(res) {
   const cand = res.candidates?.[0];
   return {
@@ -73,4 +64,4 @@ await step('unknown', async () => {
   return { ok: true };
 });
 
-console.log(JSON.stringify(out));
+report();

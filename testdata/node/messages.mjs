@@ -3,6 +3,7 @@
 // JSON object: a whole tool round, the same round through the .stream() helper, and a stream
 // that breaks after it began.
 import Anthropic from '@anthropic-ai/sdk';
+import { step, report } from './steps.mjs';
 
 const client = new Anthropic({
   baseURL: process.env.ROUTER_BASE_URL,
@@ -14,16 +15,6 @@ const tools = [{
   name: 'get_weather', description: 'The weather in a city',
   input_schema: { type: 'object', properties: { city: { type: 'string' } } },
 }];
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (e) {
-    out[name] = { error: String(e && e.message ? e.message : e) };
-  }
-}
-
 function summary(m) {
   const text = m.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
   const tool = m.content.find((b) => b.type === 'tool_use');
@@ -56,4 +47,4 @@ await step('broken', async () => {
   return { text };
 });
 
-console.log(JSON.stringify(out));
+report();

@@ -3,6 +3,7 @@
 // through responses.create whole, the same round streamed (stream: true, and the
 // responses.stream() helper's finalResponse), and a stream that breaks after it began.
 import OpenAI from 'openai';
+import { step, report } from './steps.mjs';
 
 const client = new OpenAI({
   baseURL: process.env.ROUTER_BASE_URL,
@@ -14,16 +15,6 @@ const tools = [{
   type: 'function', name: 'get_weather', description: 'The weather in a city', strict: false,
   parameters: { type: 'object', properties: { city: { type: 'string' } } },
 }];
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (e) {
-    out[name] = { error: String(e && e.message ? e.message : e) };
-  }
-}
-
 function summary(r) {
   const call = r.output.find((i) => i.type === 'function_call');
   return {
@@ -76,4 +67,4 @@ await step('broken', async () => {
   return { text };
 });
 
-console.log(JSON.stringify(out));
+report();

@@ -3,23 +3,15 @@
 // /v1). Prints one JSON object: the text each client assembled, and any error it raised.
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
+import { step, report } from './steps.mjs';
 
 const base = process.env.ROUTER_BASE_URL;
 const openai = new OpenAI({ baseURL: base + '/v1', apiKey: 'gateway-key', maxRetries: 0, timeout: 10_000 });
 const anthropic = new Anthropic({ baseURL: base, apiKey: 'gateway-key', maxRetries: 0, timeout: 10_000 });
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (e) {
-    out[name] = { error: String(e && e.message ? e.message : e) };
-  }
-}
-
 const messages = [{ role: 'user', content: 'a pangram' }];
 
 // The iterator: every chunk's content, in order.
+
 await step('chatIterator', async () => {
   const stream = await openai.chat.completions.create({ model: 'chat', messages, stream: true });
   let text = '';
@@ -63,4 +55,4 @@ await step('refused', async () => {
   return { text };
 });
 
-console.log(JSON.stringify(out));
+report();

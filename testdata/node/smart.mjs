@@ -4,6 +4,7 @@
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
+import { step, report } from './steps.mjs';
 
 const client = new OpenAI({
   baseURL: process.env.ROUTER_BASE_URL,
@@ -13,15 +14,6 @@ const client = new OpenAI({
 });
 const messages = [{ role: 'user', content: 'hi' }];
 const model = 'smart/cheap';
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (e) {
-    out[name] = { error: String(e && e.message ? e.message : e) };
-  }
-}
 
 await step('plain', async () => {
   const c = await client.chat.completions.create({ model, messages });
@@ -74,4 +66,4 @@ await step('geminiStream', async () => {
   return { text, router: '' };
 });
 
-console.log(JSON.stringify(out));
+report();
