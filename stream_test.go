@@ -437,12 +437,22 @@ func TestStreamEndNotHeldForTheUpstreamsClose(t *testing.T) {
 
 // A client that closes as soon as it has the stream's terminator (the SDKs do), while the
 // upstream has not closed yet: the answer was whole, so the request is a success and the
-// target is not charged; passed through, and translated (an Anthropic client).
+// target is not charged; passed through (by hand and through openai-go, which closes at
+// [DONE]), and translated (an Anthropic client; anthropic-sdk-go is not used here because it
+// reads on to the end of the body).
 func TestStreamClientLeavingAtItsEndIsASuccess(t *testing.T) {
-	for _, tc := range []struct{ name, path, body, last string }{
-		{"openai", "/v1/chat/completions", streamReq, doneEv},
-		{"anthropic", "/v1/messages", `{"model":"m","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
-			"event: message_stop\n"},
+	for _, tc := range []struct {
+		name  string
+		drive func(t *testing.T, rs *routerServer)
+	}{
+		{"openai", rawStreamUntil("/v1/chat/completions", streamReq, doneEv)},
+		{"openai-go", func(t *testing.T, rs *routerServer) {
+			if r := runSDKStream(t, rs); r.err != nil || r.text != "Hello" {
+				t.Fatalf("openai-go: text %q, err %v", r.text, r.err)
+			}
+		}},
+		{"anthropic", rawStreamUntil("/v1/messages",
+			`{"model":"m","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, "event: message_stop\n")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
@@ -450,25 +460,7 @@ func TestStreamClientLeavingAtItsEndIsASuccess(t *testing.T) {
 				<-r.Context().Done() // closes only when the router does
 			})
 			tr, rs := newStreamRouter(t, nil, up)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+tc.path, strings.NewReader(tc.body))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := rs.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			br := bufio.NewReader(resp.Body)
-			for {
-				ev, err := readEvent(br)
-				if err != nil {
-					t.Fatalf("stream ended before its terminator: %v", err)
-				}
-				if strings.HasPrefix(ev, tc.last) {
-					break
-				}
-			}
-			resp.Body.Close() // the client has its answer and goes
+			tc.drive(t, rs) // reads up to the terminator, then goes
 			pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
 			if logs := tr.logs.String(); !strings.Contains(logs, `"outcome":"success"`) || !strings.Contains(logs, `"status":200`) {
 				t.Errorf("a stream the client had whole was not logged as a success:\n%s", logs)
@@ -477,6 +469,32 @@ func TestStreamClientLeavingAtItsEndIsASuccess(t *testing.T) {
 				t.Error("the target that answered in full is cooling")
 			}
 		})
+	}
+}
+
+// rawStreamUntil posts body to path, reads events up to the one that starts with last, and
+// closes the response: the client has its answer and goes.
+func rawStreamUntil(path, body, last string) func(t *testing.T, rs *routerServer) {
+	return func(t *testing.T, rs *routerServer) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := rs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		for {
+			ev, err := readEvent(br)
+			if err != nil {
+				t.Fatalf("stream ended before its terminator: %v", err)
+			}
+			if strings.HasPrefix(ev, last) {
+				return
+			}
+		}
 	}
 }
 
