@@ -43,6 +43,10 @@ const (
 	defaultResponseHeaderTimeout = 5 * time.Minute
 	defaultFirstEventTimeout     = 30 * time.Second
 	defaultStreamIdleTimeout     = 2 * time.Minute
+	// defaultStreamEndGrace is how long an upstream has to close a stream after its terminator
+	// was relayed. A well-behaved one closes at once; waiting for that keeps its HTTP/1.1
+	// connection for reuse, and the client's response ends when the wait does.
+	defaultStreamEndGrace = time.Second
 )
 
 // Handler is the llm_router HTTP handler. It serves OpenAI's chat completions, completions,
@@ -218,6 +222,8 @@ type Handler struct {
 	smart *smartState
 	// envProxy, when set, stands in for the environment's proxy settings (tests).
 	envProxy func(*http.Request) (*url.URL, error)
+	// streamEndGrace, when set, stands in for defaultStreamEndGrace (tests).
+	streamEndGrace time.Duration
 	// shared is the fleet's shared state (the llm_router_state app), nil without one; and
 	// fleetLimits names the fleet-wide rpm window of each limited gateway key (see fleet.go).
 	shared      *fleet
@@ -243,6 +249,7 @@ type runtimeSettings struct {
 	attempts                             int
 	tryDuration, cooldown, maxCooldown   time.Duration
 	firstEventTimeout, streamIdleTimeout time.Duration
+	streamEndGrace                       time.Duration
 	dialTimeout, responseHeaderTimeout   time.Duration
 	hedgeAfter                           time.Duration
 	resumes                              int
@@ -278,6 +285,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		responseHeaderTimeout: orDefault(time.Duration(h.ResponseHeaderTimeout), defaultResponseHeaderTimeout),
 		firstEventTimeout:     orDefault(time.Duration(h.FirstEventTimeout), defaultFirstEventTimeout),
 		streamIdleTimeout:     orDefault(time.Duration(h.StreamIdleTimeout), defaultStreamIdleTimeout),
+		streamEndGrace:        orDefault(h.streamEndGrace, defaultStreamEndGrace),
 		hedgeAfter:            time.Duration(h.HedgeAfter),
 		resumes:               h.Resume,
 		envProxy:              h.envProxy,

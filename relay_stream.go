@@ -54,11 +54,11 @@ func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, bo
 
 	client := h.commitStream(c, t, n, resp, wd)
 	stats, err := sse.Relay(client, nil, rd, filter, first)
-	if err == nil && !stats.Done && !ep.endsAtEOF {
+	switch {
+	case stats.Done && err == nil:
+		h.awaitUpstreamEnd(t, rd, wd)
+	case err == nil && !ep.endsAtEOF:
 		err = errNoTerminator
-	}
-	if err != nil && answeredWhole(stats.Done, client) {
-		err = nil
 	}
 	usage := parseUsage(stats.Usage).after(parseUsage(stats.FirstUsage))
 	return h.endStream(c, t, resp, wd, client, nil, stats.Events, stats.ClientGone, usage, err)
@@ -98,9 +98,12 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 			}
 			events++
 		}
-		ev, rerr := rd.Next()
-		if rerr != nil && answeredWhole(tr.Done(), client) {
-			rerr = io.EOF // Finish still closes the client's framing
+		var ev []byte
+		rerr := io.EOF
+		if tr.Done() {
+			h.awaitUpstreamEnd(t, rd, wd) // Finish still closes the client's framing
+		} else {
+			ev, rerr = rd.Next()
 		}
 		if rerr == io.EOF {
 			if out, err = tr.Finish(out[:0]); len(out) > 0 && err == nil {
@@ -126,13 +129,24 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 	return h.endStream(c, t, resp, wd, client, tr, events, gone, usage, err)
 }
 
-// answeredWhole says a stream whose read failed had already answered: its terminator was
-// relayed (done) and flushed, as every read is preceded by a flush that did not fail. A failed
-// read for the upstream's end then does not undo the answer. The common cause is a client that
-// closes as soon as it has the terminator, as the SDKs do: that cancels the read. It is
-// neither a failure of the target nor a client that left early.
-func answeredWhole(done bool, client *lazyFlusher) bool {
-	return done && client.err == nil
+// awaitUpstreamEnd reads the rest of a stream whose terminator was relayed: from a
+// well-behaved upstream, only its end, which keeps an HTTP/1.1 connection for reuse. The
+// answer is whole, so nothing read here is relayed, no failure here undoes it (the common one
+// is a client that closes at the terminator, as the SDKs do, which cancels the read), and an
+// upstream that keeps the stream open is cancelled after streamEndGrace: the client's
+// response ends when this returns, and some clients (anthropic-sdk-go) read on to its end.
+// The first read flushes the terminator to the client; a failed flush is the client's error,
+// which the caller's last flush returns.
+func (h *Handler) awaitUpstreamEnd(t *target, rd *sse.Reader, wd *watchdog) {
+	wd.streamEnded(h.runtime.streamEndGrace)
+	for {
+		if _, err := rd.Next(); err != nil {
+			break
+		}
+	}
+	if wd.fired.Load() { // its connection is lost for reuse, and it will be every time
+		h.logger.Debug(wd.why, zap.String("target", t.Label))
+	}
 }
 
 // beforeFirstEvent says why a stream that failed to bring its first event failed.

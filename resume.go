@@ -490,7 +490,13 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 		return res
 	}
 	for {
-		ev, err := rd.Next()
+		var ev []byte
+		err := io.EOF
+		if st.done || tr != nil && tr.Done() {
+			h.awaitUpstreamEnd(t, rd, wd) // the answer is whole: only its framing is left to close
+		} else {
+			ev, err = rd.Next()
+		}
 		if err == io.EOF && tr != nil {
 			out, err = tr.Finish(out[:0])
 			if err == nil {
@@ -523,7 +529,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 				err = errNoTerminator
 			}
 		}
-		if err == io.EOF && st.done || err != nil && answeredWhole(st.done, client) {
+		if err == io.EOF && st.done {
 			break
 		}
 		if err != nil {

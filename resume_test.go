@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -122,39 +123,53 @@ func lastMessage(t *testing.T, body []byte) (role, text string, m map[string]jso
 	return role, text, m, top
 }
 
-// TestResumeClientLeavingAtItsEnd: the continuation's upstream does not close after [DONE],
-// and the client goes as soon as it has [DONE]: the resumed stream is a success, the seam's
-// repeat is recorded, and the continuing target is not charged.
+// TestResumeClientLeavingAtItsEnd: the continuation's upstream does not close after [DONE].
+// The client goes as soon as it has [DONE], or reads on to the end of the body (which ends
+// once the upstream had streamEndGrace to close, not after stream_idle_timeout): either way
+// the resumed stream is a success, the seam's repeat is recorded, and the continuing target
+// is not charged.
 func TestResumeClientLeavingAtItsEnd(t *testing.T) {
-	p1 := newFakeUpstream(t, brokenChat(cutChat))
-	p2 := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		continuingChat(w, r)
-		<-r.Context().Done() // closes only when the router does
-	})
-	tr, rs := resumeRouter(t, "", "", catalog.ContinuePrefix, p1, p2)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp := rs.post(t, ctx, streamReq)
-	br := bufio.NewReader(resp.Body)
-	for {
-		ev, err := readEvent(br)
-		if err != nil {
-			t.Fatalf("the resumed stream ended before [DONE]: %v", err)
-		}
-		if ev == doneEv {
-			break
-		}
-	}
-	resp.Body.Close()
-	pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
-	logs := tr.logs.String()
-	for _, want := range []string{`"outcome":"success"`, `"chars_dropped":6`} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("log lacks %s:\n%s", want, logs)
-		}
-	}
-	if tr.targetCooling(1) {
-		t.Error("the continuing target, which answered in full, is cooling")
+	for _, toTheEnd := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reads to the end %v", toTheEnd), func(t *testing.T) {
+			p1 := newFakeUpstream(t, brokenChat(cutChat))
+			p2 := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				continuingChat(w, r)
+				<-r.Context().Done() // closes only when the router does
+			})
+			tr, rs := resumeRouter(t, "", "", catalog.ContinuePrefix, p1, p2, func(h *Handler) {
+				h.StreamIdleTimeout = caddy.Duration(time.Minute) // the first target's cut is no stall
+				h.streamEndGrace = 10 * time.Millisecond
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp := rs.post(t, ctx, streamReq)
+			br := bufio.NewReader(resp.Body)
+			for {
+				ev, err := readEvent(br)
+				if err != nil {
+					t.Fatalf("the resumed stream ended before [DONE]: %v", err)
+				}
+				if ev == doneEv {
+					break
+				}
+			}
+			if toTheEnd {
+				if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+					t.Fatalf("after [DONE]: %q, %v", rest, err)
+				}
+			}
+			resp.Body.Close()
+			pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
+			logs := tr.logs.String()
+			for _, want := range []string{`"outcome":"success"`, `"chars_dropped":6`} {
+				if !strings.Contains(logs, want) {
+					t.Errorf("log lacks %s:\n%s", want, logs)
+				}
+			}
+			if tr.targetCooling(1) {
+				t.Error("the continuing target, which answered in full, is cooling")
+			}
+		})
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -438,8 +439,8 @@ func TestStreamEndNotHeldForTheUpstreamsClose(t *testing.T) {
 // A client that closes as soon as it has the stream's terminator (the SDKs do), while the
 // upstream has not closed yet: the answer was whole, so the request is a success and the
 // target is not charged; passed through (by hand and through openai-go, which closes at
-// [DONE]), and translated (an Anthropic client; anthropic-sdk-go is not used here because it
-// reads on to the end of the body).
+// [DONE]), and translated (an Anthropic client; anthropic-sdk-go reads on to the end of the
+// body instead: TestStreamEndsAtItsTerminator).
 func TestStreamClientLeavingAtItsEndIsASuccess(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -470,6 +471,87 @@ func TestStreamClientLeavingAtItsEndIsASuccess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An upstream that keeps its stream open after the terminator: the client's response still
+// ends there, once the upstream had streamEndGrace to close. openai-go and the raw readers
+// here read on to the end of the body, as anthropic-sdk-go and every Gemini array client do;
+// before the grace they waited for stream_idle_timeout (2 minutes). The answer is whole, so
+// the request is a success and the target is not charged.
+func TestStreamEndsAtItsTerminator(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		drive func(t *testing.T, ctx context.Context, rs *routerServer)
+	}{
+		{"openai", func(t *testing.T, ctx context.Context, rs *routerServer) {
+			got := readWhole(t, ctx, rs, "/v1/chat/completions", streamReq)
+			if want := roleChunkEv("Hel") + chunkEv("lo") + stopEv + usageEv + doneEv; got != want {
+				t.Errorf("relayed %q, want %q", got, want)
+			}
+		}},
+		{"anthropic-sdk-go", func(t *testing.T, ctx context.Context, rs *routerServer) {
+			client := anthropicClient(rs)
+			st := client.Messages.NewStreaming(ctx, anthropicsdk.MessageNewParams{
+				Model: "m", MaxTokens: 64,
+				Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))},
+			})
+			defer st.Close()
+			var msg anthropicsdk.Message
+			for st.Next() {
+				if err := msg.Accumulate(st.Current()); err != nil {
+					t.Fatalf("accumulate: %v", err)
+				}
+			}
+			if err := st.Err(); err != nil || len(msg.Content) != 1 || msg.Content[0].Text != "Hello" {
+				t.Fatalf("anthropic-sdk-go: content %+v, err %v", msg.Content, err)
+			}
+		}},
+		{"gemini array", func(t *testing.T, ctx context.Context, rs *routerServer) {
+			got := readWhole(t, ctx, rs, "/v1beta/models/m:streamGenerateContent", geminiHi)
+			var chunks []map[string]any
+			if err := json.Unmarshal([]byte(got), &chunks); err != nil || len(chunks) == 0 {
+				t.Errorf("not a whole JSON array of chunks (%v): %q", err, got)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				sseReply(roleChunkEv("Hel"), chunkEv("lo")+stopEv+usageEv+doneEv)(w, r)
+				<-r.Context().Done() // closes only when the router does
+			})
+			tr, rs := newStreamRouter(t, func(h *Handler) { h.streamEndGrace = 10 * time.Millisecond }, up)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			tc.drive(t, ctx, rs)
+			if ctx.Err() != nil {
+				t.Fatal("the client waited on the upstream's close")
+			}
+			pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
+			if logs := tr.logs.String(); !strings.Contains(logs, `"outcome":"success"`) {
+				t.Errorf("a whole answer was not logged as a success:\n%s", logs)
+			}
+			if tr.targetCooling(0) {
+				t.Error("the target that answered in full is cooling")
+			}
+		})
+	}
+}
+
+// readWhole posts body to path and reads the reply to its end.
+func readWhole(t *testing.T, ctx context.Context, rs *routerServer, path, body string) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := rs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading to the end: %v (got %q)", err, got)
+	}
+	return string(got)
 }
 
 // rawStreamUntil posts body to path, reads events up to the one that starts with last, and

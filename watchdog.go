@@ -22,6 +22,8 @@ type watchdog struct {
 	// beforeRead, when set, runs before each read of the upstream: the stream relay flushes
 	// what it wrote there, just before it may wait.
 	beforeRead func() error
+	// ending says the stream's terminator was relayed: the timer bounds the upstream's close.
+	ending bool
 }
 
 // startWatchdog cancels the call when t runs out; set src before reading through it.
@@ -55,6 +57,18 @@ func (wd *watchdog) Read(p []byte) (int, error) {
 		wd.timer.Reset(wd.idle)
 	}
 	return n, err
+}
+
+// streamEnded bounds what is left of a stream whose terminator was relayed, its upstream's
+// close, by grace: the answer is whole, so an upstream that keeps the stream open after it
+// is cancelled then, not after stream_idle_timeout. What it sends meanwhile does not rearm
+// the bound.
+func (wd *watchdog) streamEnded(grace time.Duration) {
+	if wd.ending {
+		return
+	}
+	wd.ending, wd.idle, wd.why = true, 0, "upstream kept its stream open after its end"
+	wd.timer.Reset(grace)
 }
 
 func (wd *watchdog) stop() { wd.timer.Stop() }

@@ -27,7 +27,9 @@ type Stats struct {
 // then every further event of r, each filtered, written whole with ONE Write
 // call, and followed by flush() (nil means no flush). An event the filter
 // empties is neither written nor flushed. It returns when r ends (nil error
-// on io.EOF) or on the first read, write or flush error; a short write counts
+// on io.EOF), once the stream's terminator is written (Stats.Done: the answer
+// is whole, and what an upstream sends after it is not relayed; the caller
+// reads the upstream's end), or on the first read, write or flush error; a short write counts
 // as io.ErrShortWrite. It never writes a partial event and never writes
 // anything after an error: the caller decides the terminal error event
 // (ErrorEvent), unless Stats.ClientGone says there is nobody to tell.
@@ -83,6 +85,9 @@ func Relay(w io.Writer, flush func() error, r *Reader, f Filter, first []byte) (
 						return st, err
 					}
 				}
+			}
+			if st.Done {
+				return st, nil
 			}
 		}
 		var err error

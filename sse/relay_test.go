@@ -160,11 +160,11 @@ func TestRelay(t *testing.T) {
 // the stream is already in normal form.
 func TestRelayPassesBytesUntouched(t *testing.T) {
 	var sb strings.Builder
-	sb.WriteString(anthropicStream)
 	for range 50 {
 		sb.WriteString("event: content_block_delta\nid: 3\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"\\u00e9 \\\"q\\\" 😀\"}}\n\n")
 	}
 	sb.WriteString(": comment\n\n")
+	sb.WriteString(anthropicStream)
 	in := sb.String()
 	var got strings.Builder
 	r := NewReader(iotest.HalfReader(strings.NewReader(in)), 0)
@@ -212,8 +212,16 @@ func TestRelayStopsOnError(t *testing.T) {
 		{
 			name: "read error mid-stream",
 			rec:  &recorder{},
-			src:  io.MultiReader(strings.NewReader("data: 1\n\ndata: [DONE]\n\ndata: {\"cut"), iotest.ErrReader(errBoom)),
+			src:  io.MultiReader(strings.NewReader("data: 1\n\ndata: 2\n\ndata: {\"cut"), iotest.ErrReader(errBoom)),
 			err:  errBoom,
+			log:  []string{"data: 1\n\n", "FLUSH", "data: 2\n\n", "FLUSH"},
+			st:   Stats{Events: 2, Bytes: 18},
+		},
+		{
+			// The answer is whole at its terminator: nothing after it is read or relayed.
+			name: "events after the terminator",
+			rec:  &recorder{},
+			src:  io.MultiReader(strings.NewReader("data: 1\n\ndata: [DONE]\n\ndata: 3\n\n"), iotest.ErrReader(errBoom)),
 			log:  []string{"data: 1\n\n", "FLUSH", "data: [DONE]\n\n", "FLUSH"},
 			st:   Stats{Events: 2, Bytes: 23, Done: true},
 		},
