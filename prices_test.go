@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
@@ -92,5 +93,68 @@ func TestCostUsesCachePrices(t *testing.T) {
 	// No cache prices known: cached tokens cost the input price.
 	if got := usageCost(&catalog.ModelInfo{InputPrice: 3, OutputPrice: 15}, u); formatCost(got) != formatCost((1250*3+20*15)/1e6) {
 		t.Fatalf("cost without cache prices %v", got)
+	}
+}
+
+// TestCachedTokensChargedInEveryDialect: cached prompt tokens are charged at the cache
+// prices whichever wire reports them: Gemini's cachedContentTokenCount (a whole reply, whose
+// cost header the client reads) and Anthropic's cache counts, passed through to an Anthropic
+// client and translated for an OpenAI one (streams, whose cost the log line has). Every
+// cached token counts in tokens_in, as OpenAI's prompt_tokens have them.
+func TestCachedTokensChargedInEveryDialect(t *testing.T) {
+	prices := []catalog.ModelInfo{{Name: "m", InputPrice: 3, OutputPrice: 15, CacheReadPrice: 0.3, CacheWritePrice: 3.75}}
+	anthropicCached := func(w http.ResponseWriter, r *http.Request) {
+		ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+		sseReply(ev("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[],"stop_reason":null,"usage":{"input_tokens":50,"cache_read_input_tokens":1000,"cache_creation_input_tokens":200,"output_tokens":1}}}`),
+			ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)+
+				ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}`)+
+				ev("content_block_stop", `{"type":"content_block_stop","index":0}`)+
+				ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":20}}`)+
+				ev("message_stop", `{"type":"message_stop"}`))(w, r)
+	}
+	anthropicCost := formatCost((50*3 + 1000*0.3 + 200*3.75 + 20*15) / 1e6)
+	for _, tc := range []struct {
+		name, api, path, body string
+		reply                 http.HandlerFunc
+		header                string // the cost header, for a whole reply
+		logged                []string
+	}{
+		{name: "gemini, whole", api: "gemini", path: "/v1/chat/completions", body: `{"model":"m","messages":[{"role":"user","content":"hi"}]}`,
+			reply: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, `{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP","index":0}],
+					"usageMetadata":{"promptTokenCount":1000,"cachedContentTokenCount":800,"candidatesTokenCount":10,"totalTokenCount":1010},"modelVersion":"m-up"}`)
+			},
+			header: formatCost((200*3 + 800*0.3 + 10*15) / 1e6), logged: []string{`"tokens_in":1000`, `"tokens_out":10`}},
+		{name: "anthropic, passed through", api: "anthropic", path: "/v1/messages",
+			body:  `{"model":"m","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			reply: anthropicCached, logged: []string{`"tokens_in":1250`, `"tokens_out":20`, `"cost_usd":` + strings.TrimRight(anthropicCost, "0")}},
+		{name: "anthropic, translated", api: "anthropic", path: "/v1/chat/completions",
+			body:  `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			reply: anthropicCached, logged: []string{`"tokens_in":1250`, `"tokens_out":20`, `"cost_usd":` + strings.TrimRight(anthropicCost, "0")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newFakeUpstream(t, tc.reply)
+			base := up.URL + "/v1"
+			if tc.api == "gemini" {
+				base = up.URL + "/v1beta"
+			}
+			pc := provider("p1", base, []string{"sk-upstream-key-0001"}, "m", "m-up")
+			pc.API = tc.api
+			tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}, Models: prices})
+			rec := tr.do(jsonRequest(http.MethodPost, tc.path, tc.body))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			if got := rec.Header().Get("X-LLM-Router-Cost"); got != tc.header {
+				t.Errorf("cost header %q, want %q", got, tc.header)
+			}
+			logs := tr.logs.String()
+			for _, want := range tc.logged {
+				if !strings.Contains(logs, want) {
+					t.Errorf("the log line lacks %s:\n%s", want, logs)
+				}
+			}
+		})
 	}
 }

@@ -124,9 +124,7 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 			break
 		}
 	}
-	u := tr.Usage()
-	usage := tokenUsage{PromptTokens: int64(u.PromptTokens), CompletionTokens: int64(u.CompletionTokens)}
-	return h.endStream(c, t, resp, wd, client, tr, events, gone, usage, err)
+	return h.endStream(c, t, resp, wd, client, tr, events, gone, pivotUsage(tr.Usage()), err)
 }
 
 // awaitUpstreamEnd reads the rest of a stream whose terminator was relayed: from a

@@ -484,8 +484,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 		if u := st.usage; u.known() {
 			res.usage = u
 		} else if tr != nil {
-			u := tr.Usage()
-			res.usage = tokenUsage{PromptTokens: int64(u.PromptTokens), CompletionTokens: int64(u.CompletionTokens)}
+			res.usage = pivotUsage(tr.Usage())
 		}
 		return res
 	}
@@ -587,12 +586,6 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 	res.out = outcome{done: true, class: selector.Success, status: resp.StatusCode}
 	res.usage = st.usage
 	return res
-}
-
-// plus is the sum of two usages.
-func (u tokenUsage) plus(v tokenUsage) tokenUsage {
-	return tokenUsage{PromptTokens: u.PromptTokens + v.PromptTokens, CompletionTokens: u.CompletionTokens + v.CompletionTokens,
-		InputTokens: u.InputTokens + v.InputTokens, OutputTokens: u.OutputTokens + v.OutputTokens}
 }
 
 // continuationBody is the call's request for t with the answer so far (have) as a partial

@@ -5,6 +5,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
+	"github.com/llmrouter/caddy-llm-router/dialect/openai"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 )
 
@@ -22,7 +23,10 @@ type tokenUsage struct {
 	CacheReadTokens, CacheWriteTokens int64
 }
 
-func (u tokenUsage) input() int64  { return u.PromptTokens + u.InputTokens }
+// input is every prompt token, cached or not, in either dialect.
+func (u tokenUsage) input() int64 {
+	return u.PromptTokens + u.InputTokens + u.CacheReadTokens + u.CacheWriteTokens
+}
 func (u tokenUsage) output() int64 { return u.CompletionTokens + u.OutputTokens }
 func (u tokenUsage) known() bool   { return u.input() > 0 || u.output() > 0 }
 
@@ -45,6 +49,14 @@ func (u tokenUsage) after(first tokenUsage) tokenUsage {
 		CacheReadTokens:  pick(u.CacheReadTokens, first.CacheReadTokens),
 		CacheWriteTokens: pick(u.CacheWriteTokens, first.CacheWriteTokens),
 	}
+}
+
+// plus is the sum of two usages.
+func (u tokenUsage) plus(v tokenUsage) tokenUsage {
+	return tokenUsage{PromptTokens: u.PromptTokens + v.PromptTokens, CompletionTokens: u.CompletionTokens + v.CompletionTokens,
+		InputTokens: u.InputTokens + v.InputTokens, OutputTokens: u.OutputTokens + v.OutputTokens,
+		CachedTokens: u.CachedTokens + v.CachedTokens, CacheReadTokens: u.CacheReadTokens + v.CacheReadTokens,
+		CacheWriteTokens: u.CacheWriteTokens + v.CacheWriteTokens}
 }
 
 // usageKeys are the token counts of both dialects, in tokenUsage's field order.
@@ -77,10 +89,22 @@ func parseUsage(raw []byte) tokenUsage {
 // reply: OpenAI's and Anthropic's top-level usage object, Gemini's usageMetadata.
 func replyUsage(api catalog.API, body []byte) tokenUsage {
 	if api == catalog.APIGemini {
-		u := gemini.UsageOf(body)
-		return tokenUsage{PromptTokens: int64(u.PromptTokens), CompletionTokens: int64(u.CompletionTokens)}
+		return pivotUsage(gemini.UsageOf(body))
 	}
 	return parseUsage(jsonscan.ObjectKey(body, "usage"))
+}
+
+// pivotUsage is usage in the pivot's terms (a translator's, or Gemini's read as OpenAI's):
+// its prompt tokens include the cached ones and Anthropic's cache writes, which are kept
+// apart so that each is charged at its own price.
+func pivotUsage(u openai.Usage) tokenUsage {
+	t := tokenUsage{PromptTokens: int64(u.PromptTokens), CompletionTokens: int64(u.CompletionTokens)}
+	if d := u.PromptTokensDetails; d != nil {
+		t.CachedTokens = min(int64(d.CachedTokens), t.PromptTokens)
+		t.CacheWriteTokens = min(int64(d.CacheWriteTokens), t.PromptTokens-t.CachedTokens)
+		t.PromptTokens -= t.CacheWriteTokens // on top, as Anthropic counts them
+	}
+	return t
 }
 
 // count reads a raw JSON value as a non-negative integer, or 0.
@@ -113,7 +137,7 @@ func usageCost(mi *catalog.ModelInfo, u tokenUsage) float64 {
 	if write == 0 {
 		write = mi.InputPrice
 	}
-	fresh := float64(u.input() - u.CachedTokens)
+	fresh := float64(u.PromptTokens + u.InputTokens - u.CachedTokens)
 	usd := fresh*mi.InputPrice + float64(u.CachedTokens+u.CacheReadTokens)*read +
 		float64(u.CacheWriteTokens)*write + float64(u.output())*mi.OutputPrice
 	return usd / 1e6
