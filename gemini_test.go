@@ -421,3 +421,27 @@ func TestGeminiSignaturesInMixedPools(t *testing.T) {
 		t.Errorf("the replayed call's signature: %d requests", len(got))
 	}
 }
+
+// TestGeminiNoReasoningOnAModelThatAlwaysThinks: reasoning_effort none reaches Gemini 2.5 Pro,
+// which refuses a thinking budget of 0, as its smallest budget.
+func TestGeminiNoReasoningOnAModelThatAlwaysThinks(t *testing.T) {
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(readBody(r), `"thinkingBudget":0`) {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":{"code":400,"message":"Budget 0 is invalid. This model only works in thinking mode.","status":"INVALID_ARGUMENT"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP","index":0}],"modelVersion":"gemini-2.5-pro"}`)
+	})
+	pc := provider("p1", up.URL+"/v1beta", []string{"sk-upstream-key-0001"}, "m", "gemini-2.5-pro")
+	pc.API = "gemini"
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
+	rec := tr.chat(`{"model":"m","reasoning_effort":"none","messages":[{"role":"user","content":"hi"}]}`)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if body := string(up.requests[0].Body); !strings.Contains(body, `"thinkingBudget":128`) || strings.Contains(body, "includeThoughts") {
+		t.Errorf("the upstream was asked %s", body)
+	}
+}

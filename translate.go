@@ -92,7 +92,7 @@ func (c *call) translate(t *target) ([]byte, error) {
 	case catalog.APIAnthropic:
 		return anthropic.RequestFromOpenAI(pivot, anthropic.FromOpenAIOptions{Model: t.Upstream})
 	case catalog.APIGemini:
-		return gemini.RequestFromOpenAI(pivot, gemini.FromOpenAIOptions{})
+		return gemini.RequestFromOpenAI(pivot, gemini.FromOpenAIOptions{Model: t.Upstream})
 	}
 	return pivot, nil
 }

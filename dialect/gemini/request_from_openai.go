@@ -22,6 +22,8 @@ const (
 	BudgetLow     = 1024
 	BudgetMedium  = 8192
 	BudgetHigh    = 24576
+	// BudgetFloor is the smallest budget of the models that always think (2.5 Pro's).
+	BudgetFloor = 128
 )
 
 // maxStops is how many stop sequences Gemini accepts.
@@ -34,6 +36,10 @@ type FromOpenAIOptions struct {
 	// which Gemini 3 accepts in place of the signature it would otherwise require (a
 	// conversation begun on another provider, then failed over to Gemini).
 	NoDummySignature bool
+	// Model is the upstream model id. reasoning_effort none asks a model that cannot turn
+	// thinking off (the Pro models and Gemini 3, by their ids) for the least thinking it
+	// takes, BudgetFloor, instead of a budget of 0 that it refuses.
+	Model string
 }
 
 // RequestFromOpenAI translates an OpenAI chat completion request body into a Gemini
@@ -74,8 +80,8 @@ type FromOpenAIOptions struct {
 //     several Gemini models refuse penalties at all); n > 1 becomes candidateCount on whole
 //     requests only (a stream translates candidate 0 alone, so more would be paid for and
 //     lost);
-//   - reasoning_effort becomes thinkingConfig: none thinkingBudget 0 (off; 2.5 Pro cannot turn
-//     thinking off and refuses it), minimal BudgetMinimal, low BudgetLow, medium BudgetMedium,
+//   - reasoning_effort becomes thinkingConfig: none thinkingBudget 0 (off), or BudgetFloor
+//     without thoughts for a model that always thinks (see Model), minimal BudgetMinimal, low BudgetLow, medium BudgetMedium,
 //     high and xhigh BudgetHigh, includeThoughts true when the budget is not 0. Thoughts count
 //     against maxOutputTokens, so with a client's limit the budget is at most half of it (but
 //     at least 128, 2.5 Pro's floor);
@@ -235,15 +241,26 @@ func fromOpenAIRequest(r *openai.Request, x extras, opts FromOpenAIOptions) (*Re
 		}
 	}
 	if budget, ok := effortBudget(r.ReasoningEffort); ok {
-		if g.MaxOutputTokens != nil && budget > *g.MaxOutputTokens/2 {
-			budget = max(*g.MaxOutputTokens/2, 128)
+		thoughts := budget > 0
+		if budget == BudgetNone && alwaysThinks(opts.Model) {
+			budget = BudgetFloor // the least it takes; its thoughts stay unsent, as none asks
 		}
-		g.ThinkingConfig = &ThinkingConfig{ThinkingBudget: &budget, IncludeThoughts: budget > 0}
+		if g.MaxOutputTokens != nil && budget > *g.MaxOutputTokens/2 {
+			budget = max(*g.MaxOutputTokens/2, BudgetFloor)
+		}
+		g.ThinkingConfig = &ThinkingConfig{ThinkingBudget: &budget, IncludeThoughts: thoughts}
 	}
 	if !g.empty() {
 		out.GenerationConfig = g
 	}
 	return out, nil
+}
+
+// alwaysThinks says a model cannot turn thinking off: Gemini 2.5 Pro refuses a budget of 0,
+// and Gemini 3's models think at their lowest level at least.
+func alwaysThinks(model string) bool {
+	m := strings.ToLower(model)
+	return strings.Contains(m, "-pro") || strings.Contains(m, "gemini-3")
 }
 
 func effortBudget(effort string) (int, bool) {

@@ -85,6 +85,17 @@ func TestRequestFromOpenAIMappings(t *testing.T) {
 			jsonEq(t, string(got), c.want)
 		})
 	}
+	for model, want := range map[string]string{
+		"gemini-2.5-flash":      `{"thinkingBudget":0}`,
+		"gemini-2.5-pro":        `{"thinkingBudget":128}`,
+		"models/gemini-3-flash": `{"thinkingBudget":128}`,
+	} {
+		got, err := RequestFromOpenAI([]byte(`{"reasoning_effort":"none","messages":[{"role":"user","content":"hi"}]}`), FromOpenAIOptions{Model: model})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jsonEq(t, string(got), `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"thinkingConfig":`+want+`}}`)
+	}
 	got, err := RequestFromOpenAI([]byte(`{"messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]}]}`), FromOpenAIOptions{NoDummySignature: true})
 	if err != nil || strings.Contains(string(got), "thoughtSignature") {
 		t.Fatalf("NoDummySignature: %s %v", got, err)
