@@ -164,11 +164,40 @@ func eachLiveTarget(f func(h *Handler, t *target)) {
 	live.Unlock()
 	seen := make(map[*selector.State]bool)
 	for _, h := range handlers {
-		for _, t := range h.targets {
+		h.eachTarget(seen, func(t *target) { f(h, t) })
+	}
+}
+
+// eachTarget calls f once per target of h not in seen, and adds it there: the listed ones,
+// then those of discovered models and of the wildcard ids in use. A target is known by its
+// health, which a reload's new config shares with the old.
+func (h *Handler) eachTarget(seen map[*selector.State]bool, f func(t *target)) {
+	each := func(ts []*target) {
+		for _, t := range ts {
 			if !seen[t.health] {
 				seen[t.health] = true
-				f(h, t)
+				f(t)
 			}
+		}
+	}
+	each(h.targets)
+	if h.disc != nil {
+		if s := h.disc.set.Load(); s != nil {
+			for _, p := range s.pools {
+				each(p.targets)
+			}
+		}
+	}
+	for _, name := range h.wildNames {
+		wp := h.wild[name]
+		wp.mu.RLock()
+		pools := make([]*pool, 0, len(wp.ids))
+		for _, e := range wp.ids {
+			pools = append(pools, e.pool)
+		}
+		wp.mu.RUnlock()
+		for _, p := range pools {
+			each(p.targets) // f may take locks of its own: not under wp.mu
 		}
 	}
 }

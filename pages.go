@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
@@ -43,7 +44,7 @@ func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 	for _, p := range h.cat.Providers {
 		rows[p.Name] = &providerRow{Name: p.Name, Nodes: len(p.Nodes), Keys: p.KeyCount}
 	}
-	for _, t := range h.targets {
+	h.eachTarget(make(map[*selector.State]bool, len(h.targets)), func(t *target) {
 		ts := h.targetStatus(t, now)
 		row := rows[ts.Provider]
 		row.Targets++
@@ -52,7 +53,7 @@ func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 		switch ts.State {
 		case "healthy":
 			row.Healthy++
-			continue
+			return
 		case "cooling":
 			row.Cooling++
 		default:
@@ -60,7 +61,7 @@ func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(page.Cooling) == maxCoolingRows {
 			page.More++
-			continue
+			return
 		}
 		reason := ts.LastFailure
 		if ts.LastStatus > 0 {
@@ -71,7 +72,7 @@ func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
 			Left:  humanize.RelTime(now, *ts.CoolingUntil, "from now", "ago"),
 			Until: ts.CoolingUntil.Format(time.RFC3339),
 		})
-	}
+	})
 	for _, p := range h.cat.Providers {
 		page.Providers = append(page.Providers, *rows[p.Name])
 	}

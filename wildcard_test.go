@@ -269,3 +269,52 @@ func TestWildcardOnModelsPage(t *testing.T) {
 		t.Errorf("models page: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// TestStatusShowsWildcardAndDiscoveredTargets: the status page, the admin API's targets and
+// the cooling gauge count the targets of wildcard ids in use and of discovered models, not
+// only the listed ones: a cooling wildcard id is where an operator looks first.
+func TestStatusShowsWildcardAndDiscoveredTargets(t *testing.T) {
+	refusing := newFakeUpstream(t, status(http.StatusTooManyRequests))
+	lists := newModelsUpstream(t, openRouterList)
+	disc := provider("or", lists.URL+"/v1", []string{discoverKey})
+	disc.Discover = &catalog.DiscoverConfig{Exclude: []string{"*embed*"}}
+	tr := newTestRouter(t, &Handler{StatusPage: "/status", Providers: []catalog.ProviderConfig{
+		wildProvider("w", refusing.URL, "sk-wild-9Xq2"), disc,
+	}})
+	if rec := tr.chat(`{"model":"w/vendor/busy-model","messages":[]}`); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+
+	body := strings.ReplaceAll(tr.do(httptest.NewRequest(http.MethodGet, "/status", nil)).Body.String(), "\n", "")
+	for _, want := range []string{
+		// w: the listed model and the id in use, one cooling; or: its two discovered models.
+		`<td>w</td><td class="n">1</td><td class="n">1</td><td class="n">2</td><td class="n ok">1</td><td class="n bad">1</td>`,
+		`<td>or</td><td class="n">1</td><td class="n">1</td><td class="n">2</td><td class="n ok">2</td>`,
+		"<td>w/vendor/busy-model</td>", "rate_limited (429)",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("status page lacks %s:\n%s", want, body)
+		}
+	}
+
+	rec := httptest.NewRecorder()
+	if err := serveAdminTargets(rec, httptest.NewRequest(http.MethodGet, "/llm_router/targets", nil)); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	var out struct{ Targets []targetStatus }
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range out.Targets {
+		states[ts.UpstreamModel] = ts.State
+	}
+	for model, want := range map[string]string{"vendor/busy-model": "cooling", "listed-up": "healthy", "openai/gpt-4o-mini": "healthy"} {
+		if states[model] != want {
+			t.Errorf("admin targets: %s is %q, want %q (all: %v)", model, states[model], want, states)
+		}
+	}
+	if strings.Contains(rec.Body.String(), "sk-wild") || strings.Contains(body, "sk-wild") {
+		t.Error("a key reached the status page or the admin API")
+	}
+}
