@@ -423,7 +423,7 @@ func (h *Handler) buildDiscovered() *discoveredSet {
 	}
 	publics := make(map[string]*public)
 	var order []string
-	taken := func(name string) bool { return h.pools[name] != nil }
+	taken := func(name string) bool { return h.pools[name] != nil || h.cat.Lookup(name) != nil }
 	for _, d := range h.disc.providers {
 		d.entry.mu.Lock()
 		models := d.entry.models
@@ -479,9 +479,64 @@ func (h *Handler) buildDiscovered() *discoveredSet {
 		set.pools[name] = h.discoveredPoolOf(name, catalog.KindModel, pub.cts, pub.targets, pub.members, pub.info, defStrategy, set)
 		set.entries = append(set.entries, newModelEntry(pub.info, pub.providers, pub.cts, created, createdAt))
 	}
+	h.discoveredAliases(set, defStrategy)
 	set.models = len(order)
 	set.reply = marshalModelList(set.entries, h.wildNames)
 	return set
+}
+
+// discoveredAliases adds to set the pool of each alias with discovered members: its listed
+// targets, then those of each member the lists have, each once; its /v1/models entry names
+// their providers. A member no list has is logged, as a typo would be at load time.
+func (h *Handler) discoveredAliases(set *discoveredSet, strategy selector.Strategy) {
+	for _, a := range h.cat.Aliases {
+		if len(a.Deferred) == 0 {
+			continue
+		}
+		var (
+			cts     []*catalog.Target
+			targets []*target
+			members []selector.Member
+			missing []string
+		)
+		seen := make(map[*selector.State]bool)
+		add := func(p *pool) {
+			for i, t := range p.targets {
+				if !seen[t.health] {
+					seen[t.health] = true
+					cts, targets = append(cts, p.route.Targets[i]), append(targets, t)
+					members = append(members, selector.Member{Target: t.health, Key: t.key, Weight: t.Provider.Weight})
+				}
+			}
+		}
+		if p := h.pools[a.Name]; p != nil {
+			add(p)
+		}
+		for _, name := range a.Deferred {
+			if p := set.pools[name]; p != nil {
+				add(p)
+			} else {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			h.logger.Warn("alias members are in no discovered list", zap.String("alias", a.Name), zap.Strings("members", missing))
+		}
+		if len(targets) == len(a.Targets) {
+			continue // nothing discovered: the listed pool, if any, is the whole alias
+		}
+		s := strategy
+		if a.Strategy != "" {
+			s, _ = selector.ParseStrategy(a.Strategy)
+		}
+		route := &catalog.Route{Name: a.Name, Kind: catalog.KindAlias, Targets: cts, Strategy: a.Strategy, Deferred: a.Deferred}
+		set.pools[a.Name] = newPool(route, targets, members, s, set.refs.cursor("llm_router/cursor/"+a.Name))
+		for i := range set.entries {
+			if set.entries[i].ID == a.Name {
+				set.entries[i].Providers, set.entries[i].Serves = providerNames(cts), familiesServed(cts)
+			}
+		}
+	}
 }
 
 func (h *Handler) discoveredPoolOf(name string, kind catalog.RouteKind, cts []*catalog.Target, targets []*target,
@@ -491,17 +546,8 @@ func (h *Handler) discoveredPoolOf(name string, kind catalog.RouteKind, cts []*c
 			strategy = s
 		}
 	}
-	p := &pool{route: &catalog.Route{Name: name, Kind: kind, Targets: cts, Strategy: info.Strategy, Info: info},
-		targets: targets}
-	for _, t := range targets {
-		p.apis |= apiBit(t.Provider.API)
-		p.caps |= t.Provider.Serves
-		if t.Provider.Responses {
-			p.apis |= responsesBit
-		}
-	}
-	p.sel = selector.NewPool(members, strategy, set.refs.cursor("llm_router/cursor/"+name))
-	return p
+	route := &catalog.Route{Name: name, Kind: kind, Targets: cts, Strategy: info.Strategy, Info: info}
+	return newPool(route, targets, members, strategy, set.refs.cursor("llm_router/cursor/"+name))
 }
 
 // discoveredInfo is a discovered model's metadata: its configured metadata, then the price

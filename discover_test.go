@@ -338,3 +338,55 @@ func TestDiscoverPicksUpListFetchedByOtherConfig(t *testing.T) {
 		t.Fatal("b does not serve the list a fetched")
 	}
 }
+
+// TestAliasOfDiscoveredModels: an alias may name discovered models, bare or as
+// `<provider>/<id>`, beside listed ones. Before any list has them, an alias of discovered
+// models only says so (503), and one with a listed member serves that; once a list came, the
+// alias fails over from its listed member to the discovered ones, /v1/models names their
+// provider, and a member no list has is logged.
+func TestAliasOfDiscoveredModels(t *testing.T) {
+	local := newFakeUpstream(t, status(http.StatusServiceUnavailable))
+	lists := newModelsUpstream(t, openRouterList)
+	lists.set(openRouterList, http.StatusInternalServerError) // no list at load
+	disc := provider("or", lists.URL+"/v1", []string{discoverKey})
+	disc.Discover = &catalog.DiscoverConfig{Exclude: []string{"*embed*"}, Interval: transport.Duration(time.Minute)}
+	tick := make(chan time.Time)
+	h := &Handler{Strategy: "priority",
+		Providers: []catalog.ProviderConfig{provider("local", local.URL+"/v1", nil, "qwen", "qwen-up"), disc},
+		Aliases: []catalog.AliasConfig{
+			{Name: "fast", Targets: []string{"qwen", "meta-llama/llama-3.3-70b-instruct", "vendor/missing"}},
+			{Name: "only", Targets: []string{"or/openai/gpt-4o-mini"}},
+		}}
+	h.discoverTick, h.discoverRounds = tick, make(chan struct{})
+	tr := newTestRouter(t, h)
+
+	if rec := tr.chat(`{"model":"only","messages":[]}`); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "model_not_discovered") {
+		t.Fatalf("before any list: %d %s", rec.Code, rec.Body)
+	}
+	if rec := tr.chat(`{"model":"fast","messages":[]}`); rec.Code != http.StatusServiceUnavailable || local.calls.Load() != 1 {
+		t.Fatalf("before any list, the listed member answers: %d %s", rec.Code, rec.Body)
+	}
+
+	lists.set(openRouterList, 0)
+	tr.clock.Advance(2 * time.Minute) // the next fetch is due; the listed member's cooldown is over
+	round(t, tr, tick)
+	for alias, want := range map[string]string{"fast": "meta-llama/llama-3.3-70b-instruct", "only": "openai/gpt-4o-mini"} {
+		rec := tr.chat(`{"model":"` + alias + `","messages":[]}`)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", alias, rec.Code, rec.Body)
+		}
+		got := lists.received()
+		if m := upstreamModel(t, got[len(got)-1].Body); m != want {
+			t.Errorf("%s reached %q, want %q", alias, m, want)
+		}
+	}
+	if local.calls.Load() != 2 {
+		t.Errorf("the listed member was called %d times, want 2", local.calls.Load())
+	}
+	if e := listedModels(t, tr)["fast"]; strings.Join(e.Providers, ",") != "local,or" {
+		t.Errorf("/v1/models: fast's providers %v", e.Providers)
+	}
+	if logs := tr.logs.String(); !strings.Contains(logs, "alias members are in no discovered list") || !strings.Contains(logs, "vendor/missing") {
+		t.Errorf("the missing member is not logged:\n%s", logs)
+	}
+}

@@ -301,15 +301,11 @@ func (h *Handler) pinnedCooling(w http.ResponseWriter, pin *stickyOwner, ts []*t
 // accountPool is a pool over account targets, made per call.
 func accountPool(name string, ts []*target, strategy string, cursor *atomic.Uint64) *pool {
 	s, _ := selector.ParseStrategy(strategy)
-	p := &pool{route: &catalog.Route{Name: name}, targets: ts}
 	members := make([]selector.Member, len(ts))
 	for i, t := range ts {
-		p.apis |= apiBit(t.Provider.API)
-		p.caps |= t.Provider.Serves
 		members[i] = selector.Member{Target: t.health, Key: t.key, Weight: t.Provider.Weight}
 	}
-	p.sel = selector.NewPool(members, s, cursor)
-	return p
+	return newPool(&catalog.Route{Name: name}, ts, members, s, cursor)
 }
 
 // prepareAccounts makes the account targets: one per provider x key x node, with the key's

@@ -67,8 +67,11 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 	if vp != nil {
 		p = vp
 	}
-	if p == nil {
-		p = h.discoveredPool(f.Model)
+	if p == nil || len(p.route.Deferred) > 0 {
+		// An alias with discovered members has its whole pool in the discovered set.
+		if dp := h.discoveredPool(f.Model); dp != nil {
+			p = dp
+		}
 	}
 	if p == nil && h.wild != nil {
 		var err error
@@ -76,6 +79,12 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 			h.wildcardRefused(w, ep.dialect, f.Model, err)
 			return
 		}
+	}
+	if p == nil && h.cat.Lookup(f.Model) != nil {
+		// An alias of discovered models only, before any list had one of them.
+		writeError(w, ep.dialect, http.StatusServiceUnavailable, errUnavailable, "model_not_discovered",
+			fmt.Sprintf("the alias %q names discovered models only, and no provider's list has one of them yet", clipEcho(f.Model)))
+		return
 	}
 	if p == nil {
 		writeError(w, ep.dialect, http.StatusNotFound, errInvalidRequest, "model_not_found",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -55,18 +56,21 @@ func modelList(cat *catalog.Catalog, now time.Time) []modelEntry {
 		data = append(data, newModelEntry(&m.Info, m.Providers, m.Route.Targets, created, createdAt))
 	}
 	for _, a := range cat.Aliases {
-		seen := make(map[string]bool)
-		var providers []string
-		for _, t := range a.Targets {
-			if !seen[t.Provider.Name] {
-				seen[t.Provider.Name] = true
-				providers = append(providers, t.Provider.Name)
-			}
-		}
 		data = append(data, modelEntry{ID: a.Name, Object: "model", Created: created, OwnedBy: "llm_router",
-			Type: "model", DisplayName: a.Name, CreatedAt: createdAt, Providers: providers, Serves: familiesServed(a.Targets)})
+			Type: "model", DisplayName: a.Name, CreatedAt: createdAt, Providers: providerNames(a.Targets), Serves: familiesServed(a.Targets)})
 	}
 	return data
+}
+
+// providerNames are the providers of targets, each once, in order.
+func providerNames(targets []*catalog.Target) []string {
+	var names []string
+	for _, t := range targets {
+		if !slices.Contains(names, t.Provider.Name) {
+			names = append(names, t.Provider.Name)
+		}
+	}
+	return names
 }
 
 // newModelEntry is the list entry of a public model with metadata mi.

@@ -113,7 +113,7 @@ func (h *Handler) provisionSmart(resolve func(string) string) error {
 		if err := c.Check(); err != nil {
 			return err
 		}
-		if h.pools[c.Name] != nil {
+		if h.pools[c.Name] != nil || h.cat.Lookup(c.Name) != nil {
 			return fmt.Errorf("router %q: the name is already a model, alias or provider/model name", c.Name)
 		}
 		if s.routers[c.Name] != nil {

@@ -139,6 +139,21 @@ type pool struct {
 	caps catalog.Capability
 }
 
+// newPool is the pool of route r over targets (r.Targets' own, in order), picked among
+// members (one per target) by strategy.
+func newPool(r *catalog.Route, targets []*target, members []selector.Member, strategy selector.Strategy, cursor *atomic.Uint64) *pool {
+	p := &pool{route: r, targets: targets}
+	for _, t := range targets {
+		p.apis |= apiBit(t.Provider.API)
+		p.caps |= t.Provider.Serves
+		if t.Provider.Responses {
+			p.apis |= responsesBit
+		}
+	}
+	p.sel = selector.NewPool(members, strategy, cursor)
+	return p
+}
+
 // recordName is the model name a request on p is recorded under in logs and metrics.
 func (p *pool) recordName() string {
 	if p.metricName != "" {
@@ -216,6 +231,9 @@ func (h *Handler) preparePools() error {
 	routes := h.cat.Routes()
 	h.pools = make(map[string]*pool, len(routes))
 	for _, r := range routes {
+		if len(r.Targets) == 0 {
+			continue // an alias of discovered models only: the discovered set has its pool
+		}
 		strategy := defStrategy
 		if r.Strategy != "" {
 			s, err := selector.ParseStrategy(r.Strategy)
@@ -224,20 +242,14 @@ func (h *Handler) preparePools() error {
 			}
 			strategy = s
 		}
-		p := &pool{route: r, targets: make([]*target, len(r.Targets))}
+		ts := make([]*target, len(r.Targets))
 		members := make([]selector.Member, len(r.Targets))
 		for i, ct := range r.Targets {
 			t := targets[ct]
-			p.targets[i] = t
-			p.apis |= apiBit(ct.Provider.API)
-			p.caps |= ct.Provider.Serves
-			if ct.Provider.Responses {
-				p.apis |= responsesBit
-			}
+			ts[i] = t
 			members[i] = selector.Member{Target: t.health, Key: t.key, Weight: ct.Provider.Weight}
 		}
-		p.sel = selector.NewPool(members, strategy, h.held.cursor("llm_router/cursor/"+r.Name))
-		h.pools[r.Name] = p
+		h.pools[r.Name] = newPool(r, ts, members, strategy, h.held.cursor("llm_router/cursor/"+r.Name))
 	}
 	h.prepareWildcards(ups, defStrategy, keyStates, secrets)
 	return nil

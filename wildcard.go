@@ -228,25 +228,15 @@ func (wp *wildPool) newEntry(id string) *wildEntry {
 func (wp *wildPool) newPool(id string, refs *heldEntries) *pool {
 	cts := wp.prov.WildcardTargets(id)
 	name := wp.prov.Name + "/" + id
-	p := &pool{
-		route:      &catalog.Route{Name: name, Kind: catalog.KindProviderModel, Targets: cts},
-		targets:    make([]*target, len(cts)),
-		metricName: wildcardMetricName(wp.prov.Name),
-		apis:       apiBit(wp.prov.API),
-		caps:       wp.prov.Serves,
-	}
-	if wp.prov.Responses {
-		p.apis |= responsesBit
-	}
-	var members []selector.Member
-	p.targets, members = wp.makeTargets(cts, refs)
+	targets, members := wp.makeTargets(cts, refs)
 	var cursor *atomic.Uint64
 	if refs != nil {
 		cursor = refs.cursor("llm_router/cursor/" + name)
 	} else {
 		cursor = new(atomic.Uint64)
 	}
-	p.sel = selector.NewPool(members, wp.strategy, cursor)
+	p := newPool(&catalog.Route{Name: name, Kind: catalog.KindProviderModel, Targets: cts}, targets, members, wp.strategy, cursor)
+	p.metricName = wildcardMetricName(wp.prov.Name)
 	return p
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,6 +173,10 @@ type Route struct {
 	// Info is the model's metadata (nil for aliases); for provider/model and upstream-id routes
 	// it is the public model's.
 	Info *ModelInfo
+	// Deferred are an alias's members that name no configured model but may name a discovered
+	// one (a bare name while some provider discovers, or `<provider>/<id>` of a provider that
+	// does): they are resolved against each discovered list, and Targets holds the rest.
+	Deferred []string
 }
 
 // Model is a routable public model.
@@ -600,40 +605,55 @@ func (b *builder) addAliases(aliases []AliasConfig) error {
 		}
 		byName[a.Name] = a
 	}
-	resolved := make(map[string][]*Target, len(aliases))
-	var expand func(a *AliasConfig, stack []string) ([]*Target, error)
-	expand = func(a *AliasConfig, stack []string) ([]*Target, error) {
-		if ts, ok := resolved[a.Name]; ok {
-			return ts, nil
+	type expanded struct {
+		targets  []*Target
+		deferred []string
+	}
+	resolved := make(map[string]expanded, len(aliases))
+	var expand func(a *AliasConfig, stack []string) (expanded, error)
+	expand = func(a *AliasConfig, stack []string) (expanded, error) {
+		if ex, ok := resolved[a.Name]; ok {
+			return ex, nil
 		}
 		for _, s := range stack {
 			if s == a.Name {
-				return nil, fmt.Errorf("alias %q refers to itself through %s", a.Name, strings.Join(stack, " -> "))
+				return expanded{}, fmt.Errorf("alias %q refers to itself through %s", a.Name, strings.Join(stack, " -> "))
 			}
 		}
 		stack = append(stack, a.Name)
-		var out []*Target
+		var out expanded
 		seen := make(map[*Target]bool)
 		for _, member := range a.Targets {
 			var ts []*Target
 			switch {
 			case byName[member] != nil:
-				var err error
-				if ts, err = expand(byName[member], stack); err != nil {
-					return nil, err
+				inner, err := expand(byName[member], stack)
+				if err != nil {
+					return expanded{}, err
+				}
+				ts = inner.targets
+				for _, d := range inner.deferred {
+					if !slices.Contains(out.deferred, d) {
+						out.deferred = append(out.deferred, d)
+					}
 				}
 			case b.cat.routes[member] != nil:
 				ts = b.cat.routes[member].Targets
 			case b.lostWithSkippedProvider(member):
 				b.warnings = append(b.warnings, fmt.Sprintf("alias %q: member %q has no usable provider", a.Name, member))
 				continue
+			case b.mayBeDiscovered(member):
+				if !slices.Contains(out.deferred, member) {
+					out.deferred = append(out.deferred, member)
+				}
+				continue
 			default:
-				return nil, fmt.Errorf("alias %q: unknown member %q", a.Name, member)
+				return expanded{}, fmt.Errorf("alias %q: unknown member %q", a.Name, member)
 			}
 			for _, t := range ts {
 				if !seen[t] {
 					seen[t] = true
-					out = append(out, t)
+					out.targets = append(out.targets, t)
 				}
 			}
 		}
@@ -642,20 +662,35 @@ func (b *builder) addAliases(aliases []AliasConfig) error {
 	}
 	for i := range aliases {
 		a := &aliases[i]
-		ts, err := expand(a, nil)
+		ex, err := expand(a, nil)
 		if err != nil {
 			return err
 		}
-		if len(ts) == 0 {
+		if len(ex.targets) == 0 && len(ex.deferred) == 0 {
 			b.warnings = append(b.warnings, fmt.Sprintf("alias %q skipped: none of its members has a usable provider", a.Name))
 			continue
 		}
-		r := &Route{Name: a.Name, Kind: KindAlias, Targets: ts, Strategy: a.Strategy}
+		r := &Route{Name: a.Name, Kind: KindAlias, Targets: ex.targets, Strategy: a.Strategy, Deferred: ex.deferred}
 		// An alias wins over a provider/model or upstream id of the same name.
 		b.cat.routes[a.Name] = r
 		b.cat.Aliases = append(b.cat.Aliases, r)
 	}
 	return nil
+}
+
+// mayBeDiscovered reports whether name, which no configured model has, may name a discovered
+// one: `<provider>/<id>` of a provider that discovers, or another name (ids have slashes of
+// their own) while any provider does.
+func (b *builder) mayBeDiscovered(name string) bool {
+	prefix, _, _ := strings.Cut(name, "/")
+	discovers := false
+	for _, p := range b.cat.Providers {
+		if p.Name == prefix {
+			return p.Discover != nil
+		}
+		discovers = discovers || p.Discover != nil
+	}
+	return discovers
 }
 
 // lostWithSkippedProvider reports whether name would have resolved had no provider been skipped.

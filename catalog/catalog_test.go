@@ -650,6 +650,42 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// TestAliasDeferredMembers: with a provider that discovers, a member no configured model has
+// is kept for the discovered lists (an alias of only such members too); without one, or
+// qualified by a provider that does not discover, it is still an unknown member.
+func TestAliasDeferredMembers(t *testing.T) {
+	cfg := func(members ...string) Config {
+		return Config{
+			Providers: []ProviderConfig{
+				{Name: "local", BaseURLs: []string{"http://127.0.0.1:1"}, Models: []ModelRoute{{Name: "qwen"}}},
+				{Name: "or", BaseURLs: []string{"https://or.example"}, Keys: []string{"o-1"}, Discover: &DiscoverConfig{}},
+			},
+			Aliases: []AliasConfig{{Name: "inner", Targets: []string{"or/vendor/b"}}, {Name: "fast", Targets: members}},
+		}
+	}
+	cat, _, err := Build(nil, cfg("qwen", "vendor/a", "inner", "vendor/a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cat.Lookup("fast")
+	if r == nil || len(r.Targets) != 1 || !slices.Equal(r.Deferred, []string{"vendor/a", "or/vendor/b"}) {
+		t.Fatalf("fast: %+v", r)
+	}
+	if r := cat.Lookup("inner"); r == nil || len(r.Targets) != 0 || !slices.Equal(r.Deferred, []string{"or/vendor/b"}) {
+		t.Fatalf("an alias of discovered members only: %+v", r)
+	}
+	if _, _, err := Build(nil, cfg("local/vendor/a")); err == nil || !strings.Contains(err.Error(), `unknown member "local/vendor/a"`) {
+		t.Fatalf("a member of a provider that does not discover: %v", err)
+	}
+	noDiscovery := cfg("vendor/a")
+	noDiscovery.Providers[1].Discover = nil
+	noDiscovery.Providers[1].Models = []ModelRoute{{Name: "m"}}
+	noDiscovery.Aliases = noDiscovery.Aliases[1:]
+	if _, _, err := Build(nil, noDiscovery); err == nil || !strings.Contains(err.Error(), `unknown member "vendor/a"`) {
+		t.Fatalf("no provider discovers: %v", err)
+	}
+}
+
 func TestAliases(t *testing.T) {
 	base := func(aliases ...AliasConfig) Config {
 		return Config{

@@ -265,8 +265,8 @@ type AliasConfig struct {
 	// Name is the alias clients send. It must not shadow a public model name.
 	Name string `json:"name"`
 
-	// Targets are the names the alias stands for: public model names, `provider/model` names or
-	// other aliases' members, in priority order.
+	// Targets are the names the alias stands for: public model names, `provider/model` names,
+	// other aliases or discovered models' names, in priority order.
 	Targets []string `json:"targets"`
 
 	// Strategy overrides the router's selection strategy for this alias.
