@@ -55,7 +55,13 @@ func serveRouter(t testing.TB, tr *testRouter) *routerServer {
 // still open; the request is bounded by ctx.
 func (rs *routerServer) post(t testing.TB, ctx context.Context, body string, header ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+"/v1/chat/completions", strings.NewReader(body))
+	return rs.postTo(t, ctx, "/v1/chat/completions", body, header...)
+}
+
+// postTo is post to another path.
+func (rs *routerServer) postTo(t testing.TB, ctx context.Context, path, body string, header ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,12 +546,7 @@ func TestStreamEndsAtItsTerminator(t *testing.T) {
 // readWhole posts body to path and reads the reply to its end.
 func readWhole(t *testing.T, ctx context.Context, rs *routerServer, path, body string) string {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := rs.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := rs.postTo(t, ctx, path, body)
 	defer resp.Body.Close()
 	got, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -560,12 +561,7 @@ func rawStreamUntil(path, body, last string) func(t *testing.T, rs *routerServer
 	return func(t *testing.T, rs *routerServer) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := rs.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := rs.postTo(t, ctx, path, body)
 		defer resp.Body.Close()
 		br := bufio.NewReader(resp.Body)
 		for {
