@@ -29,8 +29,8 @@ type Stats struct {
 // empties is neither written nor flushed. It returns when r ends (nil error
 // on io.EOF), once the stream's terminator is written (Stats.Done: the answer
 // is whole, and what an upstream sends after it is not relayed; the caller
-// reads the upstream's end), or on the first read, write or flush error; a short write counts
-// as io.ErrShortWrite. It never writes a partial event and never writes
+// reads the upstream's end), or on the first read, write or flush error; a
+// short write counts as io.ErrShortWrite. It never writes a partial event and never writes
 // anything after an error: the caller decides the terminal error event
 // (ErrorEvent), unless Stats.ClientGone says there is nobody to tell.
 //

@@ -81,10 +81,10 @@ type FromOpenAIOptions struct {
 //     requests only (a stream translates candidate 0 alone, so more would be paid for and
 //     lost);
 //   - reasoning_effort becomes thinkingConfig: none thinkingBudget 0 (off), or BudgetFloor
-//     without thoughts for a model that always thinks (see Model), minimal BudgetMinimal, low BudgetLow, medium BudgetMedium,
-//     high and xhigh BudgetHigh, includeThoughts true when the budget is not 0. Thoughts count
-//     against maxOutputTokens, so with a client's limit the budget is at most half of it (but
-//     at least 128, 2.5 Pro's floor);
+//     without thoughts for a model that always thinks (see Model), minimal BudgetMinimal, low
+//     BudgetLow, medium BudgetMedium, high and xhigh BudgetHigh, includeThoughts true when the
+//     effort is not none. Thoughts count against maxOutputTokens, so with a client's limit
+//     the budget is at most half of it (but at least BudgetFloor);
 //   - user, metadata, logprobs, logit_bias, audio and the rest are dropped.
 func RequestFromOpenAI(body []byte, opts FromOpenAIOptions) ([]byte, error) {
 	var r openai.Request
