@@ -194,7 +194,7 @@ func (h *Handler) serveStateful(w http.ResponseWriter, r *http.Request, client *
 		if !h.permit(w, sse.OpenAI, client, m) {
 			return true
 		}
-		p := h.pools[m]
+		p := h.namedPool(m)
 		if p == nil {
 			writeError(w, sse.OpenAI, http.StatusNotFound, errInvalidRequest, "model_not_found",
 				fmt.Sprintf("the model %q named in X-LLM-Router-Model does not exist; GET /v1/models lists them", clipEcho(m)))

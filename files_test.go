@@ -531,3 +531,27 @@ func TestDefaultStickyStoreIsShared(t *testing.T) {
 		t.Fatal("handlers do not share the process's sticky store")
 	}
 }
+
+// X-LLM-Router-Model may name a discovered model: a key scoped to it reaches its provider's
+// files.
+func TestFilesModelHeaderNamesADiscoveredModel(t *testing.T) {
+	accounts := newFakeAccounts()
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/v1/models" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, openRouterList)
+			return
+		}
+		accounts.ServeHTTP(w, r)
+	})
+	p := provider("or", up.URL+"/v1", []string{"sk-acct-A-000001"})
+	p.Discover = &catalog.DiscoverConfig{}
+	p.Serves = []string{"chat", "files"}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}, Auth: &AuthConfig{Keys: []GatewayKey{
+		{Name: "scoped", Key: "gw-scoped-00000001", Models: []string{"openai/gpt-4o-mini"}}}}})
+	body, ct := form(t, "purpose", "batch", "file", "@x")
+	rec := tr.send(http.MethodPost, "/v1/files", ct, body, "Authorization", "Bearer gw-scoped-00000001", "X-LLM-Router-Model", "openai/gpt-4o-mini")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("upload for a discovered model: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -63,15 +63,9 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 	if !h.permit(w, ep.dialect, client, f.Model) {
 		return
 	}
-	p := h.pools[f.Model]
-	if vp != nil {
-		p = vp
-	}
-	if p == nil || len(p.route.Deferred) > 0 {
-		// An alias with discovered members has its whole pool in the discovered set.
-		if dp := h.discoveredPool(f.Model); dp != nil {
-			p = dp
-		}
+	p := vp
+	if p == nil {
+		p = h.namedPool(f.Model)
 	}
 	if p == nil && h.wild != nil {
 		var err error
@@ -131,6 +125,19 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 		}
 	}
 	h.forwardCall(c)
+}
+
+// namedPool is the pool of a configured or discovered name, or nil (virtual models and
+// wildcard ids have their own lookups).
+func (h *Handler) namedPool(name string) *pool {
+	p := h.pools[name]
+	if p == nil || len(p.route.Deferred) > 0 {
+		// An alias with discovered members has its whole pool in the discovered set.
+		if dp := h.discoveredPool(name); dp != nil {
+			p = dp
+		}
+	}
+	return p
 }
 
 // boundBodyRead sets a read deadline for the request body, unless the server's own read
