@@ -83,18 +83,11 @@ type discoveredSet struct {
 	// ats are the fetch times of the lists it was built from, by provider: a list another
 	// config's loop stored since (during a reload) makes it stale.
 	ats []int64
+	// smart is the virtual models built over this set, when some candidate is discovered
+	// (discoveredRouters); nil: the config's (Handler.smart).
+	smart *smartState
 }
 
-// discoveredPool returns the pool of a discovered name, or nil. No lock: one atomic load.
-func (h *Handler) discoveredPool(name string) *pool {
-	if h.disc == nil {
-		return nil
-	}
-	if s := h.disc.set.Load(); s != nil {
-		return s.pools[name]
-	}
-	return nil
-}
 
 // discoveredNames are the names of the discovered pools now served (for metrics cleanup).
 func (h *Handler) discoveredNames() []string {
@@ -480,6 +473,7 @@ func (h *Handler) buildDiscovered() *discoveredSet {
 		set.entries = append(set.entries, newModelEntry(pub.info, pub.providers, pub.cts, created, createdAt))
 	}
 	h.discoveredAliases(set, defStrategy)
+	h.discoveredRouters(set, created, createdAt)
 	set.models = len(order)
 	set.reply = marshalModelList(set.entries, h.wildNames)
 	return set
@@ -537,6 +531,32 @@ func (h *Handler) discoveredAliases(set *discoveredSet, strategy selector.Strate
 			}
 		}
 	}
+}
+
+// discoveredRouters builds the virtual models again over set when the config's left a
+// candidate out (it may be a discovered model), keeping their measurements, and lists them
+// as they are now.
+func (h *Handler) discoveredRouters(set *discoveredSet, created int64, createdAt string) {
+	if h.smart == nil || !h.smart.missing {
+		return
+	}
+	prev := h.smart.stats
+	if old := h.disc.set.Load(); old != nil && old.smart != nil {
+		prev = old.smart.stats
+	}
+	s, err := h.buildSmart(func(name string) *pool { return h.poolIn(set, name) }, prev, false)
+	if err != nil {
+		h.logger.Warn("virtual models not rebuilt over the discovered models", zap.Error(err))
+		return
+	}
+	set.smart = s
+	entries := set.entries[:0:0]
+	for _, e := range set.entries {
+		if e.Router == nil {
+			entries = append(entries, e)
+		}
+	}
+	set.entries = append(entries, virtualEntries(s, created, createdAt)...)
 }
 
 func (h *Handler) discoveredPoolOf(name string, kind catalog.RouteKind, cts []*catalog.Target, targets []*target,

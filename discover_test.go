@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	vroute "github.com/llmrouter/caddy-llm-router/route"
 	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
@@ -388,5 +389,52 @@ func TestAliasOfDiscoveredModels(t *testing.T) {
 	}
 	if logs := tr.logs.String(); !strings.Contains(logs, "alias members are in no discovered list") || !strings.Contains(logs, "vendor/missing") {
 		t.Errorf("the missing member is not logged:\n%s", logs)
+	}
+}
+
+// TestVirtualModelOverDiscoveredModels: a router's candidates may be discovered models. The
+// config's decision leaves them out until a list has them; each list then builds the virtual
+// model again over them, with the list's prices, so `optimize cost` picks the cheapest one,
+// and /v1/models lists it among the candidates.
+func TestVirtualModelOverDiscoveredModels(t *testing.T) {
+	local := newFakeUpstream(t, okChat)
+	lists := newModelsUpstream(t, openRouterList)
+	lists.set(openRouterList, http.StatusInternalServerError) // no list at load
+	disc := provider("or", lists.URL+"/v1", []string{discoverKey})
+	disc.Discover = &catalog.DiscoverConfig{Exclude: []string{"*embed*"}, Interval: transport.Duration(time.Minute)}
+	tick := make(chan time.Time)
+	h := &Handler{
+		Providers: []catalog.ProviderConfig{provider("local", local.URL+"/v1", nil, "qwen", "qwen-up"), disc},
+		Models:    []catalog.ModelInfo{{Name: "qwen", InputPrice: 1, OutputPrice: 2}},
+		Routers: []vroute.Config{{Name: "cheap", Optimize: "cost",
+			Models: []string{"qwen", "meta-llama/llama-3.3-70b-instruct", "or/openai/gpt-4o-mini"}}},
+	}
+	h.discoverTick, h.discoverRounds = tick, make(chan struct{})
+	tr := newTestRouter(t, h)
+	route := func() string {
+		t.Helper()
+		rec := tr.chat(`{"model":"cheap","messages":[{"role":"user","content":"hi"}]}`)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("cheap: %d %s", rec.Code, rec.Body)
+		}
+		return rec.Header().Get("X-LLM-Router-Route")
+	}
+	if got := route(); got != "cheap -> qwen" {
+		t.Fatalf("before any list: %q", got)
+	}
+
+	lists.set(openRouterList, 0)
+	tr.clock.Advance(2 * time.Minute)
+	round(t, tr, tick)
+	if got := route(); got != "cheap -> or/openai/gpt-4o-mini" {
+		t.Fatalf("after the list (gpt-4o-mini is the cheapest at 0.15/0.6): %q", got)
+	}
+	got := lists.received()
+	if m := upstreamModel(t, got[len(got)-1].Body); m != "openai/gpt-4o-mini" {
+		t.Errorf("the discovered candidate's upstream got %q", m)
+	}
+	e := listedModels(t, tr)["cheap"]
+	if e.Router == nil || strings.Join(e.Router.Models, ",") != "qwen,meta-llama/llama-3.3-70b-instruct,or/openai/gpt-4o-mini" {
+		t.Errorf("/v1/models: cheap is %+v", e.Router)
 	}
 }

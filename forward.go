@@ -128,12 +128,22 @@ func (h *Handler) serveCompletion(w http.ResponseWriter, r *http.Request, route 
 }
 
 // namedPool is the pool of a configured or discovered name, or nil (virtual models and
-// wildcard ids have their own lookups).
+// wildcard ids have their own lookups). No lock: a map lookup and, with discovery, an
+// atomic load.
 func (h *Handler) namedPool(name string) *pool {
+	var set *discoveredSet
+	if h.disc != nil {
+		set = h.disc.set.Load()
+	}
+	return h.poolIn(set, name)
+}
+
+// poolIn is namedPool with the discovered set (nil: none).
+func (h *Handler) poolIn(set *discoveredSet, name string) *pool {
 	p := h.pools[name]
-	if p == nil || len(p.route.Deferred) > 0 {
+	if (p == nil || len(p.route.Deferred) > 0) && set != nil {
 		// An alias with discovered members has its whole pool in the discovered set.
-		if dp := h.discoveredPool(name); dp != nil {
+		if dp := set.pools[name]; dp != nil {
 			p = dp
 		}
 	}

@@ -140,7 +140,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		// discovery: found with one atomic load and a map lookup. Unpriced, like the others
 		// here (a priced model adds the cost header's two allocations, listed or not).
 		tr := newTestRouter(b, scaleHandler(scaleUpstream(b, false)))
-		pl := tr.discoveredPool("groq/model-042")
+		pl := tr.namedPool("groq/model-042")
 		if pl == nil {
 			b.Fatal("no discovered pool")
 		}

@@ -218,8 +218,13 @@ type Handler struct {
 	accountCursors map[string]*atomic.Uint64
 	// sticky, when set, stands in for the process's store of sticky ids (tests).
 	sticky stickyStore
-	// smart holds the virtual models; nil when there are none.
+	// smart holds the virtual models over the config's pools; nil when there are none. A
+	// request decides by smartNow, which may be a discovered set's.
 	smart *smartState
+	// smartCfgs and smartCards are the virtual models' configs and scorecards, kept to build
+	// them again over each discovered set (smartNow).
+	smartCfgs  []vroute.Config
+	smartCards map[string]*vroute.ScorecardModel
 	// envProxy, when set, stands in for the environment's proxy settings (tests).
 	envProxy func(*http.Request) (*url.URL, error)
 	// streamEndGrace, when set, stands in for defaultStreamEndGrace (tests).
@@ -344,7 +349,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	addLive(h)
 	h.modelEntries = modelList(cat, h.now())
-	h.modelEntries = append(h.modelEntries, h.virtualEntries(h.now().Unix(), h.now().UTC().Format(time.RFC3339))...)
+	h.modelEntries = append(h.modelEntries, virtualEntries(h.smart, h.now().Unix(), h.now().UTC().Format(time.RFC3339))...)
 	for _, p := range cat.Providers {
 		if p.Wildcard {
 			h.wildNames = append(h.wildNames, p.Name)

@@ -58,7 +58,7 @@ func (h *Handler) finish(rec *record) {
 			selected = d.Selected().Name
 		}
 		routeSelected.WithLabelValues(d.Router.Name, selected).Inc()
-		defer h.smart.put(sc)
+		defer sc.health.s.put(sc)
 	}
 
 	level := zapcore.InfoLevel

@@ -40,6 +40,8 @@ type smartState struct {
 	chat [][]*target
 	// scratch holds *smartScratch: one request's decision and health questions, reused.
 	scratch sync.Pool
+	// missing says a candidate was left out for want of a pool; a discovered list may have it.
+	missing bool
 }
 
 // smartScratch is what one virtual model request's decision needs, pooled so that a decision
@@ -68,14 +70,43 @@ func (h *Handler) provisionSmart(resolve func(string) string) error {
 			cards[sc.Models[i].Name] = &sc.Models[i]
 		}
 	}
-	s := &smartState{routers: make(map[string]*vroute.Router), stats: make(map[string]*vroute.Stats)}
+	seen := make(map[string]bool, len(cfgs))
+	for i := range cfgs {
+		c := &cfgs[i]
+		if err := c.Check(); err != nil {
+			return err
+		}
+		if h.pools[c.Name] != nil || h.cat.Lookup(c.Name) != nil {
+			return fmt.Errorf("router %q: the name is already a model, alias or provider/model name", c.Name)
+		}
+		if seen[c.Name] {
+			return fmt.Errorf("router %q: defined twice", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	h.smartCfgs, h.smartCards = cfgs, cards
+	s, err := h.buildSmart(h.namedPool, nil, true)
+	h.smart = s
+	return err
+}
+
+// buildSmart makes the virtual models over the pools that lookup finds for their candidates'
+// names. prev are the measurements of an earlier build, kept for the models it had. A
+// candidate lookup does not find is left out (logged when logMissing), and the state says
+// so: a discovered list may have it later.
+func (h *Handler) buildSmart(lookup func(string) *pool, prev map[string]*vroute.Stats, logMissing bool) (*smartState, error) {
+	cards := h.smartCards
+	s := &smartState{routers: make(map[string]*vroute.Router), stats: make(map[string]*vroute.Stats, len(prev))}
+	for name, st := range prev {
+		s.stats[name] = st
+	}
 	s.scratch.New = func() any { return new(smartScratch) }
 	models := make(map[string]*vroute.Model)
 	model := func(name string) (*vroute.Model, error) {
 		if m := models[name]; m != nil {
 			return m, nil
 		}
-		p := h.pools[name]
+		p := lookup(name)
 		if p == nil {
 			return nil, nil
 		}
@@ -108,17 +139,8 @@ func (h *Handler) provisionSmart(resolve func(string) string) error {
 		models[name] = m
 		return m, nil
 	}
-	for i := range cfgs {
-		c := &cfgs[i]
-		if err := c.Check(); err != nil {
-			return err
-		}
-		if h.pools[c.Name] != nil || h.cat.Lookup(c.Name) != nil {
-			return fmt.Errorf("router %q: the name is already a model, alias or provider/model name", c.Name)
-		}
-		if s.routers[c.Name] != nil {
-			return fmt.Errorf("router %q: defined twice", c.Name)
-		}
+	for i := range h.smartCfgs {
+		c := &h.smartCfgs[i]
 		r := &vroute.Router{Name: c.Name, MaxPrice: c.MaxPricePerMTok, Explain: c.Explain == nil || *c.Explain}
 		r.Goal, _ = vroute.ParseGoal(c.Optimize)
 		r.Tier, _ = vroute.ParseTier(c.Tier, true)
@@ -134,11 +156,14 @@ func (h *Handler) provisionSmart(resolve func(string) string) error {
 			}
 			m, err := model(n)
 			if err != nil {
-				return fmt.Errorf("router %q: %w", c.Name, err)
+				return nil, fmt.Errorf("router %q: %w", c.Name, err)
 			}
 			if m == nil {
-				h.logger.Warn("router candidate is not served by any provider: left out",
-					zap.String("router", c.Name), zap.String("model", n))
+				s.missing = true
+				if logMissing {
+					h.logger.Warn("router candidate is not served by any provider: left out",
+						zap.String("router", c.Name), zap.String("model", n))
+				}
 				continue
 			}
 			r.Candidates = append(r.Candidates, m)
@@ -146,8 +171,18 @@ func (h *Handler) provisionSmart(resolve func(string) string) error {
 		s.routers[c.Name] = r
 		s.order = append(s.order, r)
 	}
-	h.smart = s
-	return nil
+	return s, nil
+}
+
+// smartNow is the virtual models a request decides by now: the last discovered set's, when
+// their candidates include discovered models, or the config's.
+func (h *Handler) smartNow() *smartState {
+	if h.disc != nil {
+		if set := h.disc.set.Load(); set != nil && set.smart != nil {
+			return set.smart
+		}
+	}
+	return h.smart
 }
 
 // fillModel copies the decision's part of a model's metadata.
@@ -228,10 +263,11 @@ func (h *Handler) smartRequest(w http.ResponseWriter, r *http.Request, rt route,
 		}
 		f = nf
 	}
-	if h.smart == nil {
+	smart := h.smartNow()
+	if smart == nil {
 		return body, f, nil, nil, true
 	}
-	vr := h.smart.routers[f.Model]
+	vr := smart.routers[f.Model]
 	if vr == nil {
 		return body, f, nil, nil, true
 	}
@@ -248,17 +284,17 @@ func (h *Handler) smartRequest(w http.ResponseWriter, r *http.Request, rt route,
 		return body, f, nil, nil, false
 	}
 	req := vroute.Scan(dialect, body, f.Stream)
-	sc = h.smart.scratch.Get().(*smartScratch)
-	sc.health = smartHealth{s: h.smart, client: client, now: h.now().UnixNano(),
+	sc = smart.scratch.Get().(*smartScratch)
+	sc.health = smartHealth{s: smart, client: client, now: h.now().UnixNano(),
 		native: ep == responsesEndpoint && needsStoredState(body)}
 	vr.Decide(&sc.d, &req, opts, &sc.health, sc.health.now)
 	m := sc.d.Selected()
 	if m == nil {
 		h.noCandidate(w, ep.dialect, &sc.d)
-		h.smart.put(sc)
+		smart.put(sc)
 		return body, f, nil, nil, false
 	}
-	return body, f, sc, h.smart.pools[m.ID], true
+	return body, f, sc, smart.pools[m.ID], true
 }
 
 // noCandidate answers a request no candidate could take: 503 when some were only cooling (a
@@ -289,7 +325,7 @@ func (h *Handler) noCandidate(w http.ResponseWriter, d sse.Dialect, dec *vroute.
 	writeError(w, d, http.StatusBadRequest, errInvalidRequest, "no_candidate_fits", msg)
 }
 
-// put gives a request's scratch back once the request is over.
+// put gives a request's scratch back to the state it came from once the request is over.
 func (s *smartState) put(sc *smartScratch) {
 	sc.health = smartHealth{}
 	s.scratch.Put(sc)
@@ -335,7 +371,7 @@ func (c *call) nextCandidate(h *Handler, attempted bool) bool {
 	if !d.Next(why) {
 		return false
 	}
-	c.p = h.smart.pools[d.Selected().ID]
+	c.p = c.rec.smart.health.s.pools[d.Selected().ID] // the state the decision was made in
 	return true
 }
 
@@ -581,10 +617,11 @@ func mergeOptions(dst, src *vroute.Options) {
 // to first token (a whole reply's first token comes with all of it) and, for streams, output
 // tokens per second after it.
 func (h *Handler) observeLatency(rec *record, stream bool) {
-	if h.smart == nil || rec.target == nil || rec.outcome != "success" || len(rec.attempts) > 0 || rec.ttfb <= 0 {
+	smart := h.smartNow()
+	if smart == nil || rec.target == nil || rec.outcome != "success" || len(rec.attempts) > 0 || rec.ttfb <= 0 {
 		return
 	}
-	st := h.smart.stats[rec.target.Model]
+	st := smart.stats[rec.target.Model]
 	if st == nil {
 		return
 	}
@@ -596,13 +633,13 @@ func (h *Handler) observeLatency(rec *record, stream bool) {
 	st.Observe(now.UnixNano(), rec.ttfb.Seconds(), rec.usage.output(), gen)
 }
 
-// virtualEntries are the /v1/models entries of the virtual models.
-func (h *Handler) virtualEntries(created int64, createdAt string) []modelEntry {
-	if h.smart == nil {
+// virtualEntries are the /v1/models entries of the virtual models of s (nil: none).
+func virtualEntries(s *smartState, created int64, createdAt string) []modelEntry {
+	if s == nil {
 		return nil
 	}
-	out := make([]modelEntry, 0, len(h.smart.order))
-	for _, r := range h.smart.order {
+	out := make([]modelEntry, 0, len(s.order))
+	for _, r := range s.order {
 		names := make([]string, len(r.Candidates))
 		for i, m := range r.Candidates {
 			names[i] = m.Name

@@ -29,8 +29,9 @@ type Config struct {
 	// must not be the name of a model or alias.
 	Name string `json:"name"`
 
-	// Models are the candidates: public model names (or `provider/model` names, or aliases). A
-	// name that no provider serves is dropped with a warning. Default: every public model.
+	// Models are the candidates: public model names (or `provider/model` names, aliases or
+	// discovered models' names). A name that no provider serves is dropped with a warning, until
+	// a provider's discovered list has it. Default: every configured public model.
 	Models []string `json:"models,omitempty"`
 
 	// Exclude removes models from the candidates (useful with the default of every model).
