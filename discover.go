@@ -88,7 +88,6 @@ type discoveredSet struct {
 	smart *smartState
 }
 
-
 // discoveredNames are the names of the discovered pools now served (for metrics cleanup).
 func (h *Handler) discoveredNames() []string {
 	if h.disc == nil {
@@ -533,11 +532,11 @@ func (h *Handler) discoveredAliases(set *discoveredSet, strategy selector.Strate
 	}
 }
 
-// discoveredRouters builds the virtual models again over set when the config's left a
-// candidate out (it may be a discovered model), keeping their measurements, and lists them
-// as they are now.
+// discoveredRouters builds the virtual models again over set when some candidate may be, or
+// include, a discovered model (smartState.rebuildOnDiscovery), keeping their measurements,
+// and lists them as they are now.
 func (h *Handler) discoveredRouters(set *discoveredSet, created int64, createdAt string) {
-	if h.smart == nil || !h.smart.missing {
+	if h.smart == nil || !h.smart.rebuildOnDiscovery {
 		return
 	}
 	prev := h.smart.stats

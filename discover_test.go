@@ -438,3 +438,33 @@ func TestVirtualModelOverDiscoveredModels(t *testing.T) {
 		t.Errorf("/v1/models: cheap is %+v", e.Router)
 	}
 }
+
+// TestVirtualModelOverADiscoveredAlias: a candidate that is an alias with discovered members
+// reaches them once a list has them, though the config's build found the alias.
+func TestVirtualModelOverADiscoveredAlias(t *testing.T) {
+	local := newFakeUpstream(t, okChat)
+	lists := newModelsUpstream(t, openRouterList)
+	lists.set(openRouterList, http.StatusInternalServerError)
+	disc := provider("or", lists.URL+"/v1", []string{discoverKey})
+	disc.Discover = &catalog.DiscoverConfig{Exclude: []string{"*embed*"}, Interval: transport.Duration(time.Minute)}
+	tick := make(chan time.Time)
+	h := &Handler{
+		Providers: []catalog.ProviderConfig{provider("local", local.URL+"/v1", nil, "qwen", "qwen-up"), disc},
+		Aliases:   []catalog.AliasConfig{{Name: "mix", Targets: []string{"qwen", "or/openai/gpt-4o-mini"}}},
+		Routers:   []vroute.Config{{Name: "mixed", Optimize: "spread", Models: []string{"mix"}}},
+	}
+	h.discoverTick, h.discoverRounds = tick, make(chan struct{})
+	tr := newTestRouter(t, h)
+	lists.set(openRouterList, 0)
+	tr.clock.Advance(2 * time.Minute)
+	round(t, tr, tick)
+	before := lists.calls.Load()
+	for range 4 {
+		if rec := tr.chat(`{"model":"mixed","messages":[{"role":"user","content":"hi"}]}`); rec.Code != http.StatusOK {
+			t.Fatalf("mixed: %d %s", rec.Code, rec.Body)
+		}
+	}
+	if n := lists.calls.Load() - before; n != 2 || local.calls.Load() != 2 {
+		t.Errorf("4 requests: %d to the discovered member, %d to the configured one; want 2 each", n, local.calls.Load())
+	}
+}

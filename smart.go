@@ -40,8 +40,9 @@ type smartState struct {
 	chat [][]*target
 	// scratch holds *smartScratch: one request's decision and health questions, reused.
 	scratch sync.Pool
-	// missing says a candidate was left out for want of a pool; a discovered list may have it.
-	missing bool
+	// rebuildOnDiscovery says a candidate was left out for want of a pool, or is an alias with
+	// discovered members: each discovered set builds the state again (discoveredRouters).
+	rebuildOnDiscovery bool
 }
 
 // smartScratch is what one virtual model request's decision needs, pooled so that a decision
@@ -110,6 +111,9 @@ func (h *Handler) buildSmart(lookup func(string) *pool, prev map[string]*vroute.
 		if p == nil {
 			return nil, nil
 		}
+		if len(p.route.Deferred) > 0 {
+			s.rebuildOnDiscovery = true
+		}
 		m := &vroute.Model{Name: name, ID: len(s.pools), Tier: vroute.Medium}
 		statsName := name
 		if info := p.route.Info; info != nil {
@@ -159,7 +163,7 @@ func (h *Handler) buildSmart(lookup func(string) *pool, prev map[string]*vroute.
 				return nil, fmt.Errorf("router %q: %w", c.Name, err)
 			}
 			if m == nil {
-				s.missing = true
+				s.rebuildOnDiscovery = true
 				if logMissing {
 					h.logger.Warn("router candidate is not served by any provider: left out",
 						zap.String("router", c.Name), zap.String("model", n))
