@@ -318,3 +318,25 @@ func TestStatusShowsWildcardAndDiscoveredTargets(t *testing.T) {
 		t.Error("a key reached the status page or the admin API")
 	}
 }
+
+// TestAliasOfAWildcardID: an alias may name `<provider>/<id>` of a `model *` provider. It
+// reaches the id there, fails over to its next member, and the id's target cools for a
+// client that sends the id itself too: one state.
+func TestAliasOfAWildcardID(t *testing.T) {
+	wild := newFakeUpstream(t, status(http.StatusTooManyRequests, "Retry-After", "30"))
+	local := newFakeUpstream(t, okChat)
+	tr := newTestRouter(t, &Handler{Strategy: "priority",
+		Providers: []catalog.ProviderConfig{wildProvider("or", wild.URL, "sk-wild-7Tq1"), provider("local", local.URL+"/v1", nil, "qwen", "qwen-up")},
+		Aliases:   []catalog.AliasConfig{{Name: "fast", Targets: []string{"or/vendor/busy-model", "qwen"}}},
+	})
+	rec := tr.chat(`{"model":"fast","messages":[]}`)
+	if rec.Code != http.StatusOK || rec.Header().Get("X-LLM-Router-Provider") != "local" {
+		t.Fatalf("fast: %d from %q: %s", rec.Code, rec.Header().Get("X-LLM-Router-Provider"), rec.Body)
+	}
+	if got := wild.received(); len(got) != 1 || upstreamModel(t, got[0].Body) != "vendor/busy-model" {
+		t.Fatalf("the wildcard provider got %d requests", len(got))
+	}
+	if rec := tr.chat(`{"model":"or/vendor/busy-model","messages":[]}`); rec.Code == http.StatusOK || wild.calls.Load() != 1 {
+		t.Errorf("the id sent as a wildcard: %d, %d upstream calls; its target should be cooling", rec.Code, wild.calls.Load())
+	}
+}

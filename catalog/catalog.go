@@ -263,6 +263,8 @@ type builder struct {
 	byModel    map[string][]*Target
 	modelOrder []string
 	byProvider map[string]map[string][]*Target
+	// wildMembers are the targets made for alias members of `model *` providers, by name.
+	wildMembers map[string][]*Target
 }
 
 func (b *builder) addProvider(pc *ProviderConfig) error {
@@ -639,6 +641,8 @@ func (b *builder) addAliases(aliases []AliasConfig) error {
 				}
 			case b.cat.routes[member] != nil:
 				ts = b.cat.routes[member].Targets
+			case b.wildcardTargets(member) != nil:
+				ts = b.wildcardTargets(member)
 			case b.lostWithSkippedProvider(member):
 				b.warnings = append(b.warnings, fmt.Sprintf("alias %q: member %q has no usable provider", a.Name, member))
 				continue
@@ -674,6 +678,28 @@ func (b *builder) addAliases(aliases []AliasConfig) error {
 		// An alias wins over a provider/model or upstream id of the same name.
 		b.cat.routes[a.Name] = r
 		b.cat.Aliases = append(b.cat.Aliases, r)
+	}
+	return nil
+}
+
+// wildcardTargets are the targets of name as `<provider>/<id>` of a `model *` provider, made
+// on the first call and then kept, or nil. They join the catalog's targets: an alias member
+// is then a target like a listed model's, with the state of the same id sent as a wildcard.
+func (b *builder) wildcardTargets(name string) []*Target {
+	if ts, ok := b.wildMembers[name]; ok {
+		return ts
+	}
+	prefix, id, _ := strings.Cut(name, "/")
+	for _, p := range b.cat.Providers {
+		if p.Name == prefix && p.Wildcard && CheckUpstreamID(id) == nil {
+			ts := p.WildcardTargets(id)
+			if b.wildMembers == nil {
+				b.wildMembers = make(map[string][]*Target)
+			}
+			b.wildMembers[name] = ts
+			b.cat.Targets = append(b.cat.Targets, ts...)
+			return ts
+		}
 	}
 	return nil
 }

@@ -686,6 +686,40 @@ func TestAliasDeferredMembers(t *testing.T) {
 	}
 }
 
+// TestAliasWildcardMembers: `<provider>/<id>` of a `model *` provider is an alias member with
+// targets of its own, in the catalog's targets, the same as the id's wildcard targets.
+func TestAliasWildcardMembers(t *testing.T) {
+	cfg := func(members ...string) Config {
+		return Config{
+			Providers: []ProviderConfig{
+				{Name: "or", BaseURLs: []string{"https://or.example"}, Keys: []string{"o-1", "o-2"}, Models: []ModelRoute{{Name: "*"}}},
+				{Name: "local", BaseURLs: []string{"http://127.0.0.1:1"}, Models: []ModelRoute{{Name: "qwen"}}},
+			},
+			Aliases: []AliasConfig{{Name: "fast", Targets: members}, {Name: "again", Targets: []string{"or/vendor/a"}}},
+		}
+	}
+	cat, _, err := Build(nil, cfg("or/vendor/a", "qwen"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cat.Lookup("fast")
+	if r == nil || len(r.Targets) != 3 || r.Targets[0].Upstream != "vendor/a" || r.Targets[2].Model != "qwen" {
+		t.Fatalf("fast: %+v", r)
+	}
+	want := cat.Providers[0].WildcardTargets("vendor/a")
+	for i, tg := range r.Targets[:2] {
+		if tg.StateID != want[i].StateID || !slices.Contains(cat.Targets, tg) {
+			t.Errorf("member target %d: state %s, want %s; in the catalog's targets: %v", i, tg.StateID, want[i].StateID, slices.Contains(cat.Targets, tg))
+		}
+	}
+	if again := cat.Lookup("again"); again == nil || again.Targets[0] != r.Targets[0] {
+		t.Error("a second alias naming the same id made targets of its own")
+	}
+	if _, _, err := Build(nil, cfg("or/ bad id")); err == nil || !strings.Contains(err.Error(), "unknown member") {
+		t.Fatalf("an invalid wildcard id: %v", err)
+	}
+}
+
 func TestAliases(t *testing.T) {
 	base := func(aliases ...AliasConfig) Config {
 		return Config{

@@ -266,7 +266,8 @@ type AliasConfig struct {
 	Name string `json:"name"`
 
 	// Targets are the names the alias stands for: public model names, `provider/model` names,
-	// other aliases or discovered models' names, in priority order.
+	// other aliases, `provider/<id>` of a `model *` provider or discovered models' names, in
+	// priority order.
 	Targets []string `json:"targets"`
 
 	// Strategy overrides the router's selection strategy for this alias.
