@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
 // Streaming end to end: the real handler behind a real HTTP server, so that flushes and client
@@ -520,26 +521,44 @@ func TestStreamEndsAtItsTerminator(t *testing.T) {
 			}
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-				sseReply(roleChunkEv("Hel"), chunkEv("lo")+stopEv+usageEv+doneEv)(w, r)
-				<-r.Context().Done() // closes only when the router does
+		// The grace ends the upstream's stream by cancelling the call: an HTTP/1.1 connection
+		// is closed, an HTTP/2 stream reset, and h1 aborts its read.
+		for _, upstream := range []string{"http1", "h2", "h1"} {
+			t.Run(tc.name+" over "+upstream, func(t *testing.T) {
+				up := newUnstartedFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+					sseReply(roleChunkEv("Hel"), chunkEv("lo")+stopEv+usageEv+doneEv)(w, r)
+					<-r.Context().Done() // closes only when the router does
+				})
+				if upstream == "h2" {
+					up.EnableHTTP2 = true
+					up.StartTLS()
+				} else {
+					up.Start()
+				}
+				tr, rs := newStreamRouter(t, func(h *Handler) {
+					h.streamEndGrace = 10 * time.Millisecond
+					switch upstream {
+					case "h2":
+						h.Providers[0].Transport = &transport.Config{TLSTrustedCACerts: []string{writePEM(t, "ca.pem", pemCert(up.Certificate().Raw))}}
+					case "h1":
+						h.Providers[0].Transport = &transport.Config{Protocol: "h1"}
+					}
+				}, up)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				tc.drive(t, ctx, rs)
+				if ctx.Err() != nil {
+					t.Fatal("the client waited on the upstream's close")
+				}
+				pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
+				if logs := tr.logs.String(); !strings.Contains(logs, `"outcome":"success"`) {
+					t.Errorf("a whole answer was not logged as a success:\n%s", logs)
+				}
+				if tr.targetCooling(0) {
+					t.Error("the target that answered in full is cooling")
+				}
 			})
-			tr, rs := newStreamRouter(t, func(h *Handler) { h.streamEndGrace = 10 * time.Millisecond }, up)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			tc.drive(t, ctx, rs)
-			if ctx.Err() != nil {
-				t.Fatal("the client waited on the upstream's close")
-			}
-			pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
-			if logs := tr.logs.String(); !strings.Contains(logs, `"outcome":"success"`) {
-				t.Errorf("a whole answer was not logged as a success:\n%s", logs)
-			}
-			if tr.targetCooling(0) {
-				t.Error("the target that answered in full is cooling")
-			}
-		})
+		}
 	}
 }
 
