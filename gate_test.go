@@ -630,3 +630,42 @@ func TestGateNoAuthIsOpen(t *testing.T) {
 	}
 	noSecrets(t, tr, "provision", httptest.NewRecorder(), gtSecrets...)
 }
+
+// TestGatewayKeyNotPassedOn: a request the gateway key admitted to the next handler (a
+// reverse_proxy in the same route, say) arrives there without the key, whichever header
+// carried it; another credential beside it stays.
+func TestGatewayKeyNotPassedOn(t *testing.T) {
+	tr, _ := gateRouter(t)
+	for _, tc := range []struct {
+		header  []string
+		kept    string // a header the next handler still gets
+		dropped string
+	}{
+		{[]string{"Authorization", "Bearer " + gtAliceSecret}, "", "Authorization"},
+		{[]string{"Authorization", "Basic dXNlcjpwdw==", "X-Api-Key", gtAliceSecret}, "Authorization", "X-Api-Key"},
+		{[]string{"X-Goog-Api-Key", gtAliceSecret}, "", "X-Goog-Api-Key"},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/elsewhere", nil)
+		for i := 0; i+1 < len(tc.header); i += 2 {
+			req.Header.Set(tc.header[i], tc.header[i+1])
+		}
+		var seen http.Header
+		rec := httptest.NewRecorder()
+		req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), rec, &caddyhttp.Server{})
+		if err := tr.ServeHTTP(rec, req, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			seen = r.Header.Clone()
+			return nil
+		})); err != nil {
+			t.Fatal(err)
+		}
+		if seen == nil {
+			t.Fatalf("%v: not passed on (%d %s)", tc.header, rec.Code, rec.Body)
+		}
+		if seen.Get(tc.dropped) != "" {
+			t.Errorf("%v: the next handler got the gateway key in %s", tc.header, tc.dropped)
+		}
+		if tc.kept != "" && seen.Get(tc.kept) == "" {
+			t.Errorf("%v: %s was dropped too", tc.header, tc.kept)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/gate"
 	vroute "github.com/llmrouter/caddy-llm-router/route"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
@@ -466,6 +467,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				"this router does not serve "+clipEcho(path))
 			return nil
 		}
+	}
+	if client != nil {
+		gate.DropCredential(r.Header) // the gateway key is the router's, not the next handler's
 	}
 	return next.ServeHTTP(w, r)
 }

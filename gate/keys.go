@@ -194,7 +194,7 @@ func (k *Keys) Len() int {
 // digest, without early exit, so timing tells neither which key nearly matched nor its
 // position. On failure it returns nil and one of the Reason constants.
 func (k *Keys) Authenticate(h http.Header) (*Client, string) {
-	cred, reason := credential(h)
+	cred, _, reason := credential(h)
 	if cred == "" {
 		return nil, reason
 	}
@@ -213,9 +213,20 @@ func (k *Keys) Authenticate(h http.Header) (*Client, string) {
 	return &k.clients[match], ""
 }
 
-// credential picks the presented credential. A Basic or other Authorization header is only an
-// error when no API-key header offers a credential, since some clients send both.
-func credential(h http.Header) (string, string) {
+// DropCredential removes from h the header Authenticate took the credential from: a request
+// the gateway key admitted to another handler must not carry the key on (a reverse_proxy
+// would send it to its backend). Another credential, such as a Basic Authorization header
+// beside an x-api-key, stays.
+func DropCredential(h http.Header) {
+	if _, name, _ := credential(h); name != "" {
+		delete(h, name)
+	}
+}
+
+// credential picks the presented credential and the header it came in. A Basic or other
+// Authorization header is only an error when no API-key header offers a credential, since
+// some clients send both.
+func credential(h http.Header) (cred, header, reason string) {
 	unsupported := false
 	if auth := strings.TrimSpace(h.Get("Authorization")); auth != "" {
 		scheme, rest := auth, ""
@@ -224,23 +235,19 @@ func credential(h http.Header) (string, string) {
 		}
 		if strings.EqualFold(scheme, "Bearer") {
 			if tok := strings.TrimSpace(rest); tok != "" {
-				return tok, ""
+				return tok, "Authorization", ""
 			}
 		} else {
 			unsupported = true
 		}
 	}
-	if v := strings.TrimSpace(h.Get("X-Api-Key")); v != "" {
-		return v, ""
-	}
-	if v := strings.TrimSpace(h.Get("Api-Key")); v != "" {
-		return v, ""
-	}
-	if v := strings.TrimSpace(h.Get("X-Goog-Api-Key")); v != "" {
-		return v, ""
+	for _, name := range [...]string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"} {
+		if v := strings.TrimSpace(h.Get(name)); v != "" {
+			return v, name, ""
+		}
 	}
 	if unsupported {
-		return "", ReasonUnsupported
+		return "", "", ReasonUnsupported
 	}
-	return "", ReasonMissing
+	return "", "", ReasonMissing
 }
