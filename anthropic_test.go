@@ -439,7 +439,8 @@ func TestAnthropicErrorsInAnthropicShape(t *testing.T) {
 	checkBody(t, "cut stream", []byte(data), "api_error")
 }
 
-// TestCountTokens: forwarded to an Anthropic provider, estimated for a pool without one.
+// TestCountTokens: forwarded to an Anthropic provider, estimated for a pool without one or
+// whose Anthropic providers all failed.
 func TestCountTokens(t *testing.T) {
 	body := `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("word ", 400) + `"}]}`
 	count := func(rs *routerServer) (*http.Response, int) {
@@ -469,6 +470,14 @@ func TestCountTokens(t *testing.T) {
 	if _, n := count(rs); n != 1234 || len(up.received()) != 1 || up.received()[0].Path != "/v1/messages/count_tokens" {
 		t.Errorf("forwarded count %d, upstream requests %+v", n, up.received())
 	}
+	// The Anthropic provider is rate limited: the estimate, marked, and the failure named.
+	up, tr, rs := newDialectRouter(t, "anthropic", status(http.StatusTooManyRequests))
+	resp, n = count(rs)
+	if n < 400 || n > 700 || resp.Header.Get("X-LLM-Router-Estimate") != "true" || len(up.received()) != 1 ||
+		!strings.Contains(resp.Header.Get("X-LLM-Router-Failures"), "429 rate_limited") {
+		t.Errorf("after a 429: estimate %d, headers %v, upstream calls %d", n, resp.Header, len(up.received()))
+	}
+	pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"outcome":"estimated"`) })
 }
 
 // TestFailoverAcrossDialects: one pool mixes an Anthropic provider and an OpenAI one; an

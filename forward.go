@@ -300,6 +300,16 @@ func (h *Handler) forward(c *call) {
 				zap.Int("status", out.status), zap.String("class", out.class.String()), zap.String("reason", out.reason))
 		}
 	}
+	if c.ep == countTokensEndpoint || c.ep == geminiCountEndpoint {
+		// No provider could count: the estimate, marked as one, serves a client that only sizes
+		// its context (Claude Code counts before its turns) better than an error would.
+		if len(failures) > 0 {
+			c.w.Header().Set("X-LLM-Router-Failures", failureSummary(failures))
+		}
+		h.serveCountEstimate(c.w, c.ep.dialect, c.body)
+		c.rec.status, c.rec.outcome = http.StatusOK, "estimated"
+		return
+	}
 	c.rec.status, c.rec.outcome = h.fail(c.w, c.ep.dialect, &c.rec, c.p, failures, last)
 }
 

@@ -332,9 +332,9 @@ func errorBodyIn(d sse.Dialect, api catalog.API, status int, body []byte) []byte
 }
 
 // serveCountEstimate answers a count of tokens (Anthropic's count_tokens, Gemini's
-// countTokens) for a pool with no provider of the client's dialect to ask: an estimate (the
-// bytes of what the model reads over four, plus fixed costs per image and message), never a
-// 404, as Claude Code counts in bursts.
+// countTokens) for a pool with no provider of the client's dialect to ask, or none that could
+// answer: an estimate (the bytes of what the model reads over four, plus fixed costs per image
+// and message), never a 404 or a 5xx, as Claude Code counts in bursts.
 func (h *Handler) serveCountEstimate(w http.ResponseWriter, d sse.Dialect, body []byte) {
 	var out []byte
 	n, err := 0, error(nil)
