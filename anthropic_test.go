@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -578,5 +579,52 @@ func TestAnthropicPassthroughStreamUsage(t *testing.T) {
 	pollUntil(t, "the request's log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
 	if logs := tr.logs.String(); !strings.Contains(logs, `"tokens_in":20,"tokens_out":7`) {
 		t.Errorf("want tokens_in 20 (message_start) and tokens_out 7 (message_delta) in:\n%s", logs)
+	}
+}
+
+// TestOutputLimitCappedToTheModels: a request that asks for more output than the target's
+// model writes (Claude Code asks 32,000 of every model) is capped to its max_output instead
+// of refused, through anthropic-sdk-go to an OpenAI upstream and through openai-go passed
+// through; a model without a known limit gets the request as sent.
+func TestOutputLimitCappedToTheModels(t *testing.T) {
+	var asked atomic.Int64
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			MaxTokens           int64 `json:"max_tokens"`
+			MaxCompletionTokens int64 `json:"max_completion_tokens"`
+		}
+		_ = json.Unmarshal([]byte(readBody(r)), &req)
+		n := max(req.MaxTokens, req.MaxCompletionTokens)
+		asked.Store(n)
+		if n > 16384 { // as OpenAI answers
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":{"message":"max_tokens is too large: this model supports at most 16384 completion tokens","type":"invalid_request_error","param":"max_tokens","code":"invalid_value"}}`)
+			return
+		}
+		okChat(w, r)
+	})
+	tr := newTestRouter(t, &Handler{
+		Providers: []catalog.ProviderConfig{provider("oai", up.URL+"/v1", []string{"sk-oai-upstream-01"}, "m", "gpt-up", "free", "free-up")},
+		Models:    []catalog.ModelInfo{{Name: "m", MaxOutput: 16384}},
+	})
+	rs := serveRouter(t, tr)
+
+	ac := anthropicClient(rs)
+	msg, err := ac.Messages.New(context.Background(), anthropicsdk.MessageNewParams{Model: "m", MaxTokens: 32000,
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
+	if err != nil || len(msg.Content) == 0 || asked.Load() != 16384 {
+		t.Fatalf("anthropic-sdk-go with max_tokens 32000: %v, upstream asked for %d", err, asked.Load())
+	}
+	oc := sdkClient(rs)
+	res, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "m",
+		MaxCompletionTokens: openai.Int(64000), Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+	if err != nil || len(res.Choices) == 0 || asked.Load() != 16384 {
+		t.Fatalf("openai-go with max_completion_tokens 64000: %v, upstream asked for %d", err, asked.Load())
+	}
+	// No known limit: sent as asked, and the upstream's refusal reaches the client.
+	if _, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "free",
+		MaxCompletionTokens: openai.Int(64000), Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}); err == nil || asked.Load() != 64000 {
+		t.Fatalf("a model without max_output: %v, upstream asked for %d", err, asked.Load())
 	}
 }

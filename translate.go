@@ -59,7 +59,7 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 		if gemini {
 			return reqbody.Whole(c.body).WithLease(c.lease), nil
 		}
-		return reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), nil
+		return t.capOutput(reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
 	}
 	if c.translated == nil {
 		c.translated = new([3]translatedBody)
@@ -78,7 +78,18 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 	if gemini {
 		return reqbody.Whole(tb.body), nil
 	}
-	return reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), nil
+	return t.capOutput(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
+}
+
+// capOutput is body (scanned as f) with its output limits lowered to the most t's model
+// writes (its max_output), when they ask for more: the upstream would refuse the request
+// (OpenAI and Anthropic answer 400), and Claude Code asks 32,000 of every model. Only a body
+// that needs it is copied.
+func (t *target) capOutput(body reqbody.Body, f reqbody.Fields) reqbody.Body {
+	if t.info == nil || t.info.MaxOutput <= 0 || f.MaxTokens <= int64(t.info.MaxOutput) {
+		return body
+	}
+	return reqbody.Whole(reqbody.CapMaxTokens(body.Bytes(), int64(t.info.MaxOutput)))
 }
 
 // translate puts the client's request in t's dialect: to the pivot (unless the client speaks

@@ -28,6 +28,9 @@ type Fields struct {
 	// instructions, cut out before forwarding): the offset of its key's opening quote and the
 	// offset just past its value; both 0 when there is none.
 	RouterKey, RouterEnd int
+	// MaxTokens is the largest of the top-level output limits given as integers (max_tokens,
+	// max_completion_tokens, max_output_tokens; see CapMaxTokens); 0 when there is none.
+	MaxTokens int64
 }
 
 // Errors returned by Scan. Their messages are meant for the client (an HTTP
@@ -59,6 +62,7 @@ const (
 	keyStream
 	keyStreamOptions
 	keyRouter
+	keyMaxTokens
 )
 
 // Scan finds the top-level "model", "stream", "stream_options" and "llm_router" keys of the
@@ -148,6 +152,13 @@ func Scan(b []byte) (Fields, error) {
 						semErr = fmt.Errorf("%w (byte %d)", ErrStreamNotBool, valueStart)
 					}
 				}
+			case keyMaxTokens:
+				if i, err = skipValue(b, i, 1); err != nil {
+					return f, err
+				}
+				if n, ok := parseCount(b[valueStart:i]); ok && n > f.MaxTokens {
+					f.MaxTokens = n
+				}
 			case keyRouter:
 				if i, err = skipValue(b, i, 1); err != nil {
 					return f, err
@@ -196,7 +207,7 @@ func Scan(b []byte) (Fields, error) {
 func classifyKey(raw []byte, esc bool) keyKind {
 	if esc {
 		// Six bytes per escaped character at most; longer cannot be ours.
-		if len(raw) > 6*len("stream_options") {
+		if len(raw) > 6*len("max_completion_tokens") {
 			return keyOther
 		}
 		var buf [32]byte
@@ -221,12 +232,39 @@ func classifyKey(raw []byte, esc bool) keyKind {
 		if string(raw) == "stream_options" {
 			return keyStreamOptions
 		}
-	case len("llm_router"):
-		if string(raw) == "llm_router" {
+	case len("llm_router"): // and len("max_tokens")
+		switch string(raw) {
+		case "llm_router":
 			return keyRouter
+		case "max_tokens":
+			return keyMaxTokens
+		}
+	case len("max_completion_tokens"):
+		if string(raw) == "max_completion_tokens" {
+			return keyMaxTokens
+		}
+	case len("max_output_tokens"):
+		if string(raw) == "max_output_tokens" {
+			return keyMaxTokens
 		}
 	}
 	return keyOther
+}
+
+// parseCount reads a JSON number that is a plain non-negative integer (no sign, fraction or
+// exponent), as token limits are written.
+func parseCount(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // skipValue returns the offset just past the JSON value that starts at b[i],
