@@ -628,3 +628,35 @@ func TestOutputLimitCappedToTheModels(t *testing.T) {
 		t.Fatalf("a model without max_output: %v, upstream asked for %d", err, asked.Load())
 	}
 }
+
+// TestReasoningModelGetsMaxCompletionTokens: OpenAI's reasoning models refuse max_tokens, which
+// every translation into chat writes (and many OpenAI clients send): a target whose upstream id
+// is one of them gets max_completion_tokens instead; another model keeps max_tokens.
+func TestReasoningModelGetsMaxCompletionTokens(t *testing.T) {
+	var last atomic.Value
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body := readBody(r)
+		last.Store(body)
+		if strings.Contains(body, `"max_tokens"`) && strings.Contains(body, `"gpt-5-mini"`) { // as OpenAI answers
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}}`)
+			return
+		}
+		okChat(w, r)
+	})
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("oai", up.URL+"/v1", []string{"sk-oai-upstream-01"}, "reasoner", "gpt-5-mini", "plain", "gpt-4o"),
+	}})
+	ac := anthropicClient(serveRouter(t, tr))
+	for model, want := range map[string]string{"reasoner": `"max_completion_tokens":1024`, "plain": `"max_tokens":1024`} {
+		msg, err := ac.Messages.New(context.Background(), anthropicsdk.MessageNewParams{Model: model, MaxTokens: 1024,
+			Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
+		if err != nil || len(msg.Content) == 0 {
+			t.Fatalf("%s: %v", model, err)
+		}
+		if body := last.Load().(string); !strings.Contains(body, want) {
+			t.Errorf("%s: the upstream got %s, want %s in it", model, body, want)
+		}
+	}
+}

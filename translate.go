@@ -59,7 +59,7 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 		if gemini {
 			return reqbody.Whole(c.body).WithLease(c.lease), nil
 		}
-		return t.capOutput(reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
+		return t.shapeOutput(reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
 	}
 	if c.translated == nil {
 		c.translated = new([3]translatedBody)
@@ -78,18 +78,31 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 	if gemini {
 		return reqbody.Whole(tb.body), nil
 	}
-	return t.capOutput(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
+	return t.shapeOutput(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
 }
 
-// capOutput is body (scanned as f) with its output limits lowered to the most t's model
-// writes (its max_output), when they ask for more: the upstream would refuse the request
-// (OpenAI and Anthropic answer 400), and Claude Code asks 32,000 of every model. Only a body
-// that needs it is copied.
-func (t *target) capOutput(body reqbody.Body, f reqbody.Fields) reqbody.Body {
-	if t.info == nil || t.info.MaxOutput <= 0 || f.MaxTokens <= int64(t.info.MaxOutput) {
+// shapeOutput is body (scanned as f) with its output limits fitted to t: lowered to the most
+// t's model writes (its max_output) when they ask for more, as the upstream would refuse them
+// (OpenAI and Anthropic answer 400, and Claude Code asks 32,000 of every model); and
+// max_tokens written as max_completion_tokens for an OpenAI reasoning model, which refuses
+// the other. Only a body that needs it is copied.
+func (t *target) shapeOutput(body reqbody.Body, f reqbody.Fields) reqbody.Body {
+	var limit int64
+	if t.info != nil && t.info.MaxOutput > 0 && f.MaxTokens > int64(t.info.MaxOutput) {
+		limit = int64(t.info.MaxOutput)
+	}
+	rename := f.LegacyMaxTokens && t.Provider.API.Wire() == catalog.APIOpenAI && needsCompletionTokens(t.Upstream)
+	if limit == 0 && !rename {
 		return body
 	}
-	return reqbody.Whole(reqbody.CapMaxTokens(body.Bytes(), int64(t.info.MaxOutput)))
+	return reqbody.Whole(reqbody.ShapeOutput(body.Bytes(), limit, rename))
+}
+
+// needsCompletionTokens says an upstream id is one of OpenAI's reasoning models (o1, o3,
+// o4-mini, the gpt-5 family), which refuse max_tokens for max_completion_tokens. A vendor-
+// prefixed id (`openai/gpt-5` at OpenRouter) is another service's, which takes max_tokens.
+func needsCompletionTokens(id string) bool {
+	return strings.HasPrefix(id, "gpt-5") || len(id) >= 2 && id[0] == 'o' && id[1] >= '1' && id[1] <= '9'
 }
 
 // translate puts the client's request in t's dialect: to the pivot (unless the client speaks

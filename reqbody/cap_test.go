@@ -9,13 +9,14 @@ func TestScanMaxTokensAndCap(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		max  int64
-		want string // after CapMaxTokens(in, 1000)
+		want string // after ShapeOutput(in, 1000, false)
 	}{
 		{`{"model":"m","max_tokens":32000,"messages":[]}`, 32000, `{"model":"m","max_tokens":1000,"messages":[]}`},
-		{`{"model":"m","max_completion_tokens": 4096 ,"max_tokens":64000}`, 64000, `{"model":"m","max_completion_tokens": 1000 ,"max_tokens":1000}`},
+		{`{"model":"m","max_completion_tokens": 4096 ,"max_tokens":64000}`, 64000, `{"model":"m","max_completion_tokens":1000,"max_tokens":1000}`},
 		{`{"model":"m","max_output_tokens":999}`, 999, `{"model":"m","max_output_tokens":999}`},
 		{`{"model":"m","max_tokens":null,"messages":[{"max_tokens":99999}]}`, 0, `{"model":"m","max_tokens":null,"messages":[{"max_tokens":99999}]}`},
 		{`{"model":"m","max_tokens":1e5}`, 0, `{"model":"m","max_tokens":1e5}`},
+		{` { "model" : "m" , "max_tokens" : 5 } `, 5, `{"model":"m","max_tokens":5}`},
 	} {
 		f, err := Scan([]byte(tc.in))
 		if err != nil {
@@ -24,9 +25,28 @@ func TestScanMaxTokensAndCap(t *testing.T) {
 		if f.MaxTokens != tc.max {
 			t.Errorf("%s: MaxTokens %d, want %d", tc.in, f.MaxTokens, tc.max)
 		}
-		got := CapMaxTokens([]byte(tc.in), 1000)
+		got := ShapeOutput([]byte(tc.in), 1000, false)
 		if string(got) != tc.want || !json.Valid(got) {
-			t.Errorf("CapMaxTokens(%s) = %s, want %s", tc.in, got, tc.want)
+			t.Errorf("ShapeOutput(%s) = %s, want %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestShapeOutputCompletionTokens(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"model":"o3","max_tokens":32000,"messages":[]}`:                           `{"model":"o3","max_completion_tokens":1000,"messages":[]}`,
+		`{"model":"o3","max_tokens":500,"max_completion_tokens":20000}`:             `{"model":"o3","max_completion_tokens":1000}`,
+		`{"max_completion_tokens":800,"model":"o3","max_tokens":900,"stream":true}`: `{"max_completion_tokens":800,"model":"o3","stream":true}`,
+	} {
+		f, err := Scan([]byte(in))
+		if err != nil || !f.LegacyMaxTokens {
+			t.Fatalf("%s: LegacyMaxTokens %v, %v", in, f.LegacyMaxTokens, err)
+		}
+		if got := ShapeOutput([]byte(in), 1000, true); string(got) != want {
+			t.Errorf("ShapeOutput(%s) = %s, want %s", in, got, want)
+		}
+	}
+	if f, _ := Scan([]byte(`{"model":"o3","max_completion_tokens":5,"max_tokens":null}`)); f.LegacyMaxTokens {
+		t.Error("a null max_tokens counts as one")
 	}
 }

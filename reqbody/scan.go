@@ -29,8 +29,11 @@ type Fields struct {
 	// offset just past its value; both 0 when there is none.
 	RouterKey, RouterEnd int
 	// MaxTokens is the largest of the top-level output limits given as integers (max_tokens,
-	// max_completion_tokens, max_output_tokens; see CapMaxTokens); 0 when there is none.
-	MaxTokens int64
+	// max_completion_tokens, max_output_tokens; see ShapeOutput); 0 when there is none.
+	// LegacyMaxTokens says a top-level max_tokens is there, which OpenAI's reasoning models
+	// refuse.
+	MaxTokens       int64
+	LegacyMaxTokens bool
 }
 
 // Errors returned by Scan. Their messages are meant for the client (an HTTP
@@ -158,6 +161,9 @@ func Scan(b []byte) (Fields, error) {
 				}
 				if n, ok := parseCount(b[valueStart:i]); ok && n > f.MaxTokens {
 					f.MaxTokens = n
+				}
+				if b[keyStart+5] == 't' && !keyEsc { // "max_tokens, not "max_completion_ or "max_output_
+					f.LegacyMaxTokens = f.LegacyMaxTokens || string(b[valueStart:i]) != "null"
 				}
 			case keyRouter:
 				if i, err = skipValue(b, i, 1); err != nil {

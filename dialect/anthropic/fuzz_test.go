@@ -89,7 +89,7 @@ func FuzzRequests(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, fn := range []func([]byte) ([]byte, error){
 			func(b []byte) ([]byte, error) { return RequestFromOpenAI(b, FromOpenAIOptions{}) },
-			func(b []byte) ([]byte, error) { return RequestToOpenAI(b, ToOpenAIOptions{MaxTokensCap: 100}) },
+			func(b []byte) ([]byte, error) { return RequestToOpenAI(b, ToOpenAIOptions{Model: "m"}) },
 			func(b []byte) ([]byte, error) { return ResponseToOpenAI(b, ReplyOptions{Created: 1}) },
 			func(b []byte) ([]byte, error) { return ResponseFromOpenAI(b, ReplyOptions{}) },
 		} {

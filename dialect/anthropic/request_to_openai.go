@@ -19,12 +19,6 @@ const maxOpenAIStops = 4
 type ToOpenAIOptions struct {
 	// Model is the upstream model id to write; empty keeps the request's.
 	Model string
-	// MaxTokensCap, when > 0, caps max_tokens: the target model's output limit from the
-	// catalog. Claude Code asks for 32000, which gpt-4o (16384) refuses.
-	MaxTokensCap int
-	// MaxCompletionTokens writes the limit as max_completion_tokens instead of max_tokens,
-	// which OpenAI's reasoning models (o-series, gpt-5) require.
-	MaxCompletionTokens bool
 }
 
 // RequestToOpenAI translates a Messages request body (from /v1/messages) for an OpenAI-dialect
@@ -56,8 +50,7 @@ func RequestToOpenAI(body []byte, opts ToOpenAIOptions) ([]byte, error) {
 //   - client tools become function tools (server tools such as web_search, bash or
 //     text_editor, which only Anthropic runs, are dropped); tool_choice auto/any/tool/none
 //     becomes auto/required/named/none and disable_parallel_tool_use parallel_tool_calls false;
-//   - max_tokens (capped by MaxTokensCap, as max_completion_tokens if asked), temperature,
-//     top_p and stream are kept; a stream also asks for
+//   - max_tokens, temperature, top_p and stream are kept; a stream also asks for
 //     stream_options.include_usage, which the reply's usage needs; stop_sequences become stop
 //     (the first four: OpenAI refuses more); metadata.user_id becomes user; thinking enabled
 //     becomes reasoning_effort by budget (under 4096 low, under 16384 medium, else high);
@@ -70,15 +63,8 @@ func ToOpenAIRequest(r *Request, opts ToOpenAIOptions) *openai.Request {
 		out.Model = opts.Model
 	}
 	if r.MaxTokens > 0 {
-		mt := r.MaxTokens
-		if opts.MaxTokensCap > 0 && mt > opts.MaxTokensCap {
-			mt = opts.MaxTokensCap
-		}
-		if opts.MaxCompletionTokens {
-			out.MaxCompletionTokens = &mt
-		} else {
-			out.MaxTokens = &mt
-		}
+		mt := r.MaxTokens // capped, or made max_completion_tokens, per target by the router
+		out.MaxTokens = &mt
 	}
 	if r.Stream {
 		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}

@@ -166,9 +166,9 @@ func TestRequestToOpenAI(t *testing.T) {
 		"response_format":{"type":"json_schema","json_schema":{"name":"response","schema":{"type":"object","properties":{"a":{"type":"number"}}}}},
 		"seed":9,"presence_penalty":0.1,"frequency_penalty":0.3}`)
 
-	got, err = RequestToOpenAI([]byte(in), ToOpenAIOptions{Model: "gpt-4o", DropSignatures: true, MaxCompletionTokens: true})
+	got, err = RequestToOpenAI([]byte(in), ToOpenAIOptions{Model: "gpt-4o", DropSignatures: true})
 	if err != nil || strings.Contains(string(got), SignatureMarker) || strings.Contains(string(got), `"stream"`) ||
-		!strings.Contains(string(got), `"max_completion_tokens":300`) || !strings.Contains(string(got), `"n":2`) {
+		!strings.Contains(string(got), `"max_tokens":300`) || !strings.Contains(string(got), `"n":2`) {
 		t.Fatalf("DropSignatures / no stream: %s %v", got, err)
 	}
 }

@@ -24,9 +24,6 @@ type ToOpenAIOptions struct {
 	// IncludeUsage, with Stream, asks for stream_options.include_usage: Gemini's last chunk
 	// carries usageMetadata, so the client's stream needs it.
 	IncludeUsage bool
-	// MaxCompletionTokens writes maxOutputTokens as max_completion_tokens instead of
-	// max_tokens, which OpenAI's reasoning models (o-series, gpt-5) require.
-	MaxCompletionTokens bool
 	// DropSignatures leaves thought signatures out of tool call ids. OpenAI refuses tool call
 	// ids longer than 40 bytes, and a signature is hundreds; only an upstream that hands the
 	// ids back to a Gemini model needs them.
@@ -327,11 +324,7 @@ func toOpenAIRequest(r *geminiRequest, opts ToOpenAIOptions) (*openai.Request, o
 	}
 
 	if g := r.GenerationConfig; g != nil {
-		if opts.MaxCompletionTokens {
-			out.MaxCompletionTokens = g.MaxOutputTokens
-		} else {
-			out.MaxTokens = g.MaxOutputTokens
-		}
+		out.MaxTokens = g.MaxOutputTokens // max_completion_tokens for a reasoning model: the router's
 		out.Temperature, out.TopP = g.Temperature, g.TopP
 		for _, s := range g.StopSequences {
 			if s != "" && len(out.Stop) < maxOpenAIStops {
