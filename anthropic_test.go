@@ -631,32 +631,56 @@ func TestOutputLimitCappedToTheModels(t *testing.T) {
 
 // TestReasoningModelGetsMaxCompletionTokens: OpenAI's reasoning models refuse max_tokens, which
 // every translation into chat writes (and many OpenAI clients send): a target whose upstream id
-// is one of them gets max_completion_tokens instead; another model keeps max_tokens.
+// is one of them gets max_completion_tokens instead, and keeps the reasoning_effort that
+// Claude Code's thinking becomes. A model known not to reason (its supports lack reasoning)
+// keeps max_tokens and loses reasoning_effort, which it would refuse.
 func TestReasoningModelGetsMaxCompletionTokens(t *testing.T) {
 	var last atomic.Value
+	refuse := func(w http.ResponseWriter, message, param string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":{"message":"`+message+`","type":"invalid_request_error","param":"`+param+`","code":"unsupported_parameter"}}`)
+	}
 	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		body := readBody(r)
 		last.Store(body)
-		if strings.Contains(body, `"max_tokens"`) && strings.Contains(body, `"gpt-5-mini"`) { // as OpenAI answers
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}}`)
-			return
+		switch { // as OpenAI answers
+		case strings.Contains(body, `"max_tokens"`) && strings.Contains(body, `"gpt-5-mini"`):
+			refuse(w, "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "max_tokens")
+		case strings.Contains(body, `"reasoning_effort"`) && strings.Contains(body, `"gpt-4o"`):
+			refuse(w, "Unrecognized request argument supplied: reasoning_effort", "reasoning_effort")
+		default:
+			okChat(w, r)
 		}
-		okChat(w, r)
 	})
-	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
-		provider("oai", up.URL+"/v1", []string{"sk-oai-upstream-01"}, "reasoner", "gpt-5-mini", "plain", "gpt-4o"),
-	}})
+	tr := newTestRouter(t, &Handler{
+		Providers: []catalog.ProviderConfig{
+			provider("oai", up.URL+"/v1", []string{"sk-oai-upstream-01"}, "reasoner", "gpt-5-mini", "plain", "gpt-4o"),
+		},
+		Models: []catalog.ModelInfo{{Name: "plain", Supports: []string{"tools", "vision"}}},
+	})
 	ac := anthropicClient(serveRouter(t, tr))
-	for model, want := range map[string]string{"reasoner": `"max_completion_tokens":1024`, "plain": `"max_tokens":1024`} {
-		msg, err := ac.Messages.New(context.Background(), anthropicsdk.MessageNewParams{Model: model, MaxTokens: 1024,
-			Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
-		if err != nil || len(msg.Content) == 0 {
-			t.Fatalf("%s: %v", model, err)
+	for _, tc := range []struct {
+		model         string
+		thinking      bool
+		want, wantNot string
+	}{
+		{"reasoner", false, `"max_completion_tokens":16000`, `"max_tokens"`},
+		{"reasoner", true, `"reasoning_effort":"medium"`, `"max_tokens"`},
+		{"plain", false, `"max_tokens":16000`, `"max_completion_tokens"`},
+		{"plain", true, `"max_tokens":16000`, `"reasoning_effort"`},
+	} {
+		params := anthropicsdk.MessageNewParams{Model: anthropicsdk.Model(tc.model), MaxTokens: 16000,
+			Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}}
+		if tc.thinking {
+			params.Thinking = anthropicsdk.ThinkingConfigParamOfEnabled(8192)
 		}
-		if body := last.Load().(string); !strings.Contains(body, want) {
-			t.Errorf("%s: the upstream got %s, want %s in it", model, body, want)
+		msg, err := ac.Messages.New(context.Background(), params)
+		if err != nil || len(msg.Content) == 0 {
+			t.Fatalf("%s (thinking %v): %v", tc.model, tc.thinking, err)
+		}
+		if body := last.Load().(string); !strings.Contains(body, tc.want) || strings.Contains(body, tc.wantNot) {
+			t.Errorf("%s (thinking %v): the upstream got %s, want %s in it and no %s", tc.model, tc.thinking, body, tc.want, tc.wantNot)
 		}
 	}
 }

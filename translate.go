@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,7 +60,7 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 		if gemini {
 			return reqbody.Whole(c.body).WithLease(c.lease), nil
 		}
-		return t.shapeOutput(reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
+		return t.fitBody(reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
 	}
 	if c.translated == nil {
 		c.translated = new([3]translatedBody)
@@ -78,24 +79,26 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 	if gemini {
 		return reqbody.Whole(tb.body), nil
 	}
-	return t.shapeOutput(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
+	return t.fitBody(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
 }
 
-// shapeOutput is body (scanned as f) with its output limits fitted to t: lowered to the most
-// t's model writes (its max_output) when they ask for more, as the upstream would refuse them
-// (OpenAI and Anthropic answer 400, and Claude Code asks 32,000 of every model); and
-// max_tokens written as max_completion_tokens for an OpenAI reasoning model, which refuses
-// the other. Only a body that needs it is copied.
-func (t *target) shapeOutput(body reqbody.Body, f reqbody.Fields) reqbody.Body {
-	var limit int64
-	if t.info != nil && t.info.MaxOutput > 0 && f.MaxTokens > int64(t.info.MaxOutput) {
-		limit = int64(t.info.MaxOutput)
+// fitBody is body (scanned as f) fitted to t: its output limits lowered to the most t's
+// model writes (its max_output) when they ask for more, as the upstream would refuse them
+// (OpenAI and Anthropic answer 400, and Claude Code asks 32,000 of every model); max_tokens
+// written as max_completion_tokens for an OpenAI reasoning model, which refuses the other;
+// and reasoning_effort dropped for a model known not to reason, which refuses it. Only a body
+// that needs it is copied.
+func (t *target) fitBody(body reqbody.Body, f reqbody.Fields) reqbody.Body {
+	reasoner := needsCompletionTokens(t.Upstream)
+	fit := reqbody.Fit{CompletionTokens: reasoner && t.Provider.API.Wire() == catalog.APIOpenAI}
+	if mi := t.info; mi != nil {
+		fit.Limit = int64(mi.MaxOutput)
+		fit.NoReasoning = !reasoner && len(mi.Supports) > 0 && !slices.Contains(mi.Supports, "reasoning")
 	}
-	rename := f.LegacyMaxTokens && t.Provider.API.Wire() == catalog.APIOpenAI && needsCompletionTokens(t.Upstream)
-	if limit == 0 && !rename {
+	if !fit.Needed(f) {
 		return body
 	}
-	return reqbody.Whole(reqbody.ShapeOutput(body.Bytes(), limit, rename))
+	return reqbody.Whole(reqbody.FitTo(body.Bytes(), fit))
 }
 
 // needsCompletionTokens says an upstream id is one of OpenAI's reasoning models (o1, o3,

@@ -6,25 +6,43 @@ import (
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 )
 
-// ShapeOutput returns the JSON object b rewritten for a target's output limit, as a new
-// slice: each top-level limit (max_tokens, max_completion_tokens, max_output_tokens) above
-// limit lowered to it, when limit > 0, as a target whose model writes at most limit tokens
-// refuses more (OpenAI and Anthropic answer 400); and with completionTokens, max_tokens
-// written as max_completion_tokens (dropped when that is there too), which OpenAI's
-// reasoning models require. Members are kept byte for byte but for those; the whitespace
-// between them is not. b must be valid JSON, as Scan leaves it; the caller checks Fields
-// first, so a body that needs neither is not copied.
-func ShapeOutput(b []byte, limit int64, completionTokens bool) []byte {
+// Fit is how a request body is fitted to one target (see FitTo).
+type Fit struct {
+	// Limit, when > 0, lowers each top-level output limit (max_tokens, max_completion_tokens,
+	// max_output_tokens) above it to it: a target whose model writes at most Limit tokens
+	// refuses more (OpenAI and Anthropic answer 400).
+	Limit int64
+	// CompletionTokens writes max_tokens as max_completion_tokens (dropping it when that is
+	// there too), which OpenAI's reasoning models require.
+	CompletionTokens bool
+	// NoReasoning drops reasoning_effort, which a model that does not reason refuses.
+	NoReasoning bool
+}
+
+// Needed says f changes a body scanned as fields.
+func (f Fit) Needed(fields Fields) bool {
+	return f.Limit > 0 && fields.MaxTokens > f.Limit || f.CompletionTokens && fields.LegacyMaxTokens ||
+		f.NoReasoning && fields.ReasoningEffort
+}
+
+// FitTo returns the JSON object b fitted by f, as a new slice. Members are kept byte for byte
+// but for those f changes; the whitespace between them is not. b must be valid JSON, as Scan
+// leaves it; check Needed first, so that a body that needs nothing is not copied.
+func FitTo(b []byte, f Fit) []byte {
 	both := false
-	if completionTokens {
+	if f.CompletionTokens {
 		both = jsonscan.ObjectKey(b, "max_completion_tokens") != nil
 	}
 	out := append(make([]byte, 0, len(b)+16), '{')
 	for k, v, next, ok := jsonscan.Field(b, 0); ok; k, v, next, ok = jsonscan.Field(b, next) {
 		key := k
 		switch string(k) {
+		case "reasoning_effort":
+			if f.NoReasoning {
+				continue
+			}
 		case "max_tokens":
-			if completionTokens {
+			if f.CompletionTokens {
 				if both {
 					continue // the other limit stands
 				}
@@ -32,8 +50,8 @@ func ShapeOutput(b []byte, limit int64, completionTokens bool) []byte {
 			}
 			fallthrough
 		case "max_completion_tokens", "max_output_tokens":
-			if n, isCount := parseCount(v); isCount && limit > 0 && n > limit {
-				v = strconv.AppendInt(nil, limit, 10)
+			if n, isCount := parseCount(v); isCount && f.Limit > 0 && n > f.Limit {
+				v = strconv.AppendInt(nil, f.Limit, 10)
 			}
 		}
 		if len(out) > 1 {

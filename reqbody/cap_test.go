@@ -9,7 +9,7 @@ func TestScanMaxTokensAndCap(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		max  int64
-		want string // after ShapeOutput(in, 1000, false)
+		want string // after FitTo(in, Fit{Limit: 1000})
 	}{
 		{`{"model":"m","max_tokens":32000,"messages":[]}`, 32000, `{"model":"m","max_tokens":1000,"messages":[]}`},
 		{`{"model":"m","max_completion_tokens": 4096 ,"max_tokens":64000}`, 64000, `{"model":"m","max_completion_tokens":1000,"max_tokens":1000}`},
@@ -25,14 +25,14 @@ func TestScanMaxTokensAndCap(t *testing.T) {
 		if f.MaxTokens != tc.max {
 			t.Errorf("%s: MaxTokens %d, want %d", tc.in, f.MaxTokens, tc.max)
 		}
-		got := ShapeOutput([]byte(tc.in), 1000, false)
+		got := FitTo([]byte(tc.in), Fit{Limit: 1000})
 		if string(got) != tc.want || !json.Valid(got) {
-			t.Errorf("ShapeOutput(%s) = %s, want %s", tc.in, got, tc.want)
+			t.Errorf("FitTo(%s) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }
 
-func TestShapeOutputCompletionTokens(t *testing.T) {
+func TestFitCompletionTokensAndReasoning(t *testing.T) {
 	for in, want := range map[string]string{
 		`{"model":"o3","max_tokens":32000,"messages":[]}`:                           `{"model":"o3","max_completion_tokens":1000,"messages":[]}`,
 		`{"model":"o3","max_tokens":500,"max_completion_tokens":20000}`:             `{"model":"o3","max_completion_tokens":1000}`,
@@ -42,11 +42,20 @@ func TestShapeOutputCompletionTokens(t *testing.T) {
 		if err != nil || !f.LegacyMaxTokens {
 			t.Fatalf("%s: LegacyMaxTokens %v, %v", in, f.LegacyMaxTokens, err)
 		}
-		if got := ShapeOutput([]byte(in), 1000, true); string(got) != want {
-			t.Errorf("ShapeOutput(%s) = %s, want %s", in, got, want)
+		if got := FitTo([]byte(in), Fit{Limit: 1000, CompletionTokens: true}); string(got) != want {
+			t.Errorf("FitTo(%s) = %s, want %s", in, got, want)
 		}
 	}
 	if f, _ := Scan([]byte(`{"model":"o3","max_completion_tokens":5,"max_tokens":null}`)); f.LegacyMaxTokens {
 		t.Error("a null max_tokens counts as one")
+	}
+	in := `{"model":"gpt-4o","reasoning_effort":"high","messages":[]}`
+	f, _ := Scan([]byte(in))
+	fit := Fit{NoReasoning: true}
+	if !f.ReasoningEffort || !fit.Needed(f) || (Fit{Limit: 10}).Needed(f) {
+		t.Fatalf("%s: ReasoningEffort %v", in, f.ReasoningEffort)
+	}
+	if got := FitTo([]byte(in), fit); string(got) != `{"model":"gpt-4o","messages":[]}` {
+		t.Errorf("FitTo(%s) = %s", in, got)
 	}
 }

@@ -29,11 +29,11 @@ type Fields struct {
 	// offset just past its value; both 0 when there is none.
 	RouterKey, RouterEnd int
 	// MaxTokens is the largest of the top-level output limits given as integers (max_tokens,
-	// max_completion_tokens, max_output_tokens; see ShapeOutput); 0 when there is none.
+	// max_completion_tokens, max_output_tokens; see Fit); 0 when there is none.
 	// LegacyMaxTokens says a top-level max_tokens is there, which OpenAI's reasoning models
-	// refuse.
-	MaxTokens       int64
-	LegacyMaxTokens bool
+	// refuse, and ReasoningEffort a reasoning_effort, which other models refuse.
+	MaxTokens                        int64
+	LegacyMaxTokens, ReasoningEffort bool
 }
 
 // Errors returned by Scan. Their messages are meant for the client (an HTTP
@@ -66,6 +66,7 @@ const (
 	keyStreamOptions
 	keyRouter
 	keyMaxTokens
+	keyReasoningEffort
 )
 
 // Scan finds the top-level "model", "stream", "stream_options" and "llm_router" keys of the
@@ -165,6 +166,11 @@ func Scan(b []byte) (Fields, error) {
 				if b[keyStart+5] == 't' && !keyEsc { // "max_tokens, not "max_completion_ or "max_output_
 					f.LegacyMaxTokens = f.LegacyMaxTokens || string(b[valueStart:i]) != "null"
 				}
+			case keyReasoningEffort:
+				if i, err = skipValue(b, i, 1); err != nil {
+					return f, err
+				}
+				f.ReasoningEffort = f.ReasoningEffort || string(b[valueStart:i]) != "null"
 			case keyRouter:
 				if i, err = skipValue(b, i, 1); err != nil {
 					return f, err
@@ -252,6 +258,10 @@ func classifyKey(raw []byte, esc bool) keyKind {
 	case len("max_output_tokens"):
 		if string(raw) == "max_output_tokens" {
 			return keyMaxTokens
+		}
+	case len("reasoning_effort"):
+		if string(raw) == "reasoning_effort" {
+			return keyReasoningEffort
 		}
 	}
 	return keyOther
