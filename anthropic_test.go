@@ -633,7 +633,8 @@ func TestOutputLimitCappedToTheModels(t *testing.T) {
 // every translation into chat writes (and many OpenAI clients send): a target whose upstream id
 // is one of them gets max_completion_tokens instead, and keeps the reasoning_effort that
 // Claude Code's thinking becomes. A model known not to reason (its supports lack reasoning)
-// keeps max_tokens and loses reasoning_effort, which it would refuse.
+// keeps max_tokens and loses reasoning_effort, which it would refuse. A reasoning model also
+// loses the sampling parameters it refuses.
 func TestReasoningModelGetsMaxCompletionTokens(t *testing.T) {
 	var last atomic.Value
 	refuse := func(w http.ResponseWriter, message, param string) {
@@ -649,6 +650,8 @@ func TestReasoningModelGetsMaxCompletionTokens(t *testing.T) {
 			refuse(w, "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "max_tokens")
 		case strings.Contains(body, `"reasoning_effort"`) && strings.Contains(body, `"gpt-4o"`):
 			refuse(w, "Unrecognized request argument supplied: reasoning_effort", "reasoning_effort")
+		case strings.Contains(body, `"temperature"`) && strings.Contains(body, `"gpt-5-mini"`):
+			refuse(w, "Unsupported value: 'temperature' does not support 0.2 with this model. Only the default (1) value is supported.", "temperature")
 		default:
 			okChat(w, r)
 		}
@@ -681,6 +684,17 @@ func TestReasoningModelGetsMaxCompletionTokens(t *testing.T) {
 		}
 		if body := last.Load().(string); !strings.Contains(body, tc.want) || strings.Contains(body, tc.wantNot) {
 			t.Errorf("%s (thinking %v): the upstream got %s, want %s in it and no %s", tc.model, tc.thinking, body, tc.want, tc.wantNot)
+		}
+	}
+	// An OpenAI client's sampling parameters, which the reasoning model refuses and the other
+	// takes.
+	oc := sdkClient(serveRouter(t, tr))
+	for model, kept := range map[string]bool{"reasoner": false, "plain": true} {
+		_, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: model,
+			Temperature: openai.Float(0.2), TopP: openai.Float(0.9), Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+		body := last.Load().(string)
+		if err != nil || strings.Contains(body, `"temperature":0.2`) != kept || strings.Contains(body, `"top_p"`) != kept {
+			t.Errorf("openai-go to %s with temperature 0.2: %v; the upstream got %s", model, err, body)
 		}
 	}
 }

@@ -82,15 +82,15 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 	return t.fitBody(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
 }
 
-// fitBody is body (scanned as f) fitted to t: its output limits lowered to the most t's
-// model writes (its max_output) when they ask for more, as the upstream would refuse them
-// (OpenAI and Anthropic answer 400, and Claude Code asks 32,000 of every model); max_tokens
-// written as max_completion_tokens for an OpenAI reasoning model, which refuses the other;
-// and reasoning_effort dropped for a model known not to reason, which refuses it. Only a body
-// that needs it is copied.
+// fitBody is body (scanned as f) fitted to t, where the upstream would refuse it with a 400:
+// its output limits lowered to the most t's model writes (its max_output; Claude Code asks
+// 32,000 of every model); for an OpenAI reasoning model, max_tokens written as
+// max_completion_tokens and the sampling parameters dropped; and reasoning_effort or thinking
+// dropped for a model known not to reason. Only a body that needs it is copied.
 func (t *target) fitBody(body reqbody.Body, f reqbody.Fields) reqbody.Body {
 	reasoner := needsCompletionTokens(t.Upstream)
-	fit := reqbody.Fit{CompletionTokens: reasoner && t.Provider.API.Wire() == catalog.APIOpenAI}
+	openAIReasoner := reasoner && t.Provider.API.Wire() == catalog.APIOpenAI
+	fit := reqbody.Fit{CompletionTokens: openAIReasoner, NoSampling: openAIReasoner}
 	if mi := t.info; mi != nil {
 		fit.Limit = int64(mi.MaxOutput)
 		fit.NoReasoning = !reasoner && len(mi.Supports) > 0 && !slices.Contains(mi.Supports, "reasoning")

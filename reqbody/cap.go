@@ -15,14 +15,18 @@ type Fit struct {
 	// CompletionTokens writes max_tokens as max_completion_tokens (dropping it when that is
 	// there too), which OpenAI's reasoning models require.
 	CompletionTokens bool
-	// NoReasoning drops reasoning_effort, which a model that does not reason refuses.
+	// NoReasoning drops reasoning_effort and thinking, which a model that does not reason
+	// refuses.
 	NoReasoning bool
+	// NoSampling drops temperature, top_p, the penalties, logprobs, top_logprobs and
+	// logit_bias, which OpenAI's reasoning models refuse.
+	NoSampling bool
 }
 
 // Needed says f changes a body scanned as fields.
 func (f Fit) Needed(fields Fields) bool {
 	return f.Limit > 0 && fields.MaxTokens > f.Limit || f.CompletionTokens && fields.LegacyMaxTokens ||
-		f.NoReasoning && fields.ReasoningEffort
+		f.NoReasoning && fields.Reasoning || f.NoSampling && fields.Sampling
 }
 
 // FitTo returns the JSON object b fitted by f, as a new slice. Members are kept byte for byte
@@ -37,8 +41,12 @@ func FitTo(b []byte, f Fit) []byte {
 	for k, v, next, ok := jsonscan.Field(b, 0); ok; k, v, next, ok = jsonscan.Field(b, next) {
 		key := k
 		switch string(k) {
-		case "reasoning_effort":
+		case "reasoning_effort", "thinking":
 			if f.NoReasoning {
+				continue
+			}
+		case "temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias":
+			if f.NoSampling {
 				continue
 			}
 		case "max_tokens":

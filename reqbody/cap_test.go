@@ -52,10 +52,25 @@ func TestFitCompletionTokensAndReasoning(t *testing.T) {
 	in := `{"model":"gpt-4o","reasoning_effort":"high","messages":[]}`
 	f, _ := Scan([]byte(in))
 	fit := Fit{NoReasoning: true}
-	if !f.ReasoningEffort || !fit.Needed(f) || (Fit{Limit: 10}).Needed(f) {
-		t.Fatalf("%s: ReasoningEffort %v", in, f.ReasoningEffort)
+	if !f.Reasoning || !fit.Needed(f) || (Fit{Limit: 10}).Needed(f) {
+		t.Fatalf("%s: Reasoning %v", in, f.Reasoning)
 	}
 	if got := FitTo([]byte(in), fit); string(got) != `{"model":"gpt-4o","messages":[]}` {
 		t.Errorf("FitTo(%s) = %s", in, got)
+	}
+}
+
+func TestFitNoSampling(t *testing.T) {
+	in := `{"model":"o3","temperature":0.2,"top_p":null,"logit_bias":{"1":2},"messages":[],"stream":true}`
+	f, err := Scan([]byte(in))
+	fit := Fit{NoSampling: true}
+	if err != nil || !f.Sampling || !fit.Needed(f) {
+		t.Fatalf("%s: Sampling %v, %v", in, f.Sampling, err)
+	}
+	if got := FitTo([]byte(in), fit); string(got) != `{"model":"o3","messages":[],"stream":true}` {
+		t.Errorf("FitTo(%s) = %s", in, got)
+	}
+	if f, _ := Scan([]byte(`{"model":"o3","top_p":null}`)); f.Sampling {
+		t.Error("a null top_p counts as sampling")
 	}
 }

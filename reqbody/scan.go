@@ -31,9 +31,11 @@ type Fields struct {
 	// MaxTokens is the largest of the top-level output limits given as integers (max_tokens,
 	// max_completion_tokens, max_output_tokens; see Fit); 0 when there is none.
 	// LegacyMaxTokens says a top-level max_tokens is there, which OpenAI's reasoning models
-	// refuse, and ReasoningEffort a reasoning_effort, which other models refuse.
-	MaxTokens                        int64
-	LegacyMaxTokens, ReasoningEffort bool
+	// refuse, as they refuse the Sampling parameters (temperature, top_p, the penalties,
+	// logprobs, top_logprobs, logit_bias); Reasoning says reasoning_effort or thinking is
+	// there, which a model that does not reason refuses.
+	MaxTokens                            int64
+	LegacyMaxTokens, Reasoning, Sampling bool
 }
 
 // Errors returned by Scan. Their messages are meant for the client (an HTTP
@@ -66,7 +68,8 @@ const (
 	keyStreamOptions
 	keyRouter
 	keyMaxTokens
-	keyReasoningEffort
+	keyReasoning
+	keySampling
 )
 
 // Scan finds the top-level "model", "stream", "stream_options" and "llm_router" keys of the
@@ -166,11 +169,17 @@ func Scan(b []byte) (Fields, error) {
 				if b[keyStart+5] == 't' && !keyEsc { // "max_tokens, not "max_completion_ or "max_output_
 					f.LegacyMaxTokens = f.LegacyMaxTokens || string(b[valueStart:i]) != "null"
 				}
-			case keyReasoningEffort:
+			case keyReasoning, keySampling:
 				if i, err = skipValue(b, i, 1); err != nil {
 					return f, err
 				}
-				f.ReasoningEffort = f.ReasoningEffort || string(b[valueStart:i]) != "null"
+				if string(b[valueStart:i]) != "null" {
+					if kind == keyReasoning {
+						f.Reasoning = true
+					} else {
+						f.Sampling = true
+					}
+				}
 			case keyRouter:
 				if i, err = skipValue(b, i, 1); err != nil {
 					return f, err
@@ -225,44 +234,29 @@ func classifyKey(raw []byte, esc bool) keyKind {
 		var buf [32]byte
 		raw, _ = jsonstr.AppendUnquoted(buf[:0], raw) // scanString validated it
 	}
-	switch len(raw) {
-	case len("model"):
-		if string(raw) == "model" {
-			return keyModel
-		}
+	switch string(raw) {
+	case "model":
+		return keyModel
+	case "stream":
+		return keyStream
+	case "stream_options":
+		return keyStreamOptions
+	case "llm_router":
+		return keyRouter
+	case "max_tokens", "max_completion_tokens", "max_output_tokens":
+		return keyMaxTokens
+	case "reasoning_effort", "thinking":
+		return keyReasoning
+	case "temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias":
+		return keySampling
+	}
+	if len(raw) == len("model") {
 		for i, c := range raw {
 			if c|0x20 != "model"[i] {
 				return keyOther
 			}
 		}
 		return keyModelFold
-	case len("stream"):
-		if string(raw) == "stream" {
-			return keyStream
-		}
-	case len("stream_options"):
-		if string(raw) == "stream_options" {
-			return keyStreamOptions
-		}
-	case len("llm_router"): // and len("max_tokens")
-		switch string(raw) {
-		case "llm_router":
-			return keyRouter
-		case "max_tokens":
-			return keyMaxTokens
-		}
-	case len("max_completion_tokens"):
-		if string(raw) == "max_completion_tokens" {
-			return keyMaxTokens
-		}
-	case len("max_output_tokens"):
-		if string(raw) == "max_output_tokens" {
-			return keyMaxTokens
-		}
-	case len("reasoning_effort"):
-		if string(raw) == "reasoning_effort" {
-			return keyReasoningEffort
-		}
 	}
 	return keyOther
 }
