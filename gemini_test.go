@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
@@ -422,11 +423,23 @@ func TestGeminiSignaturesInMixedPools(t *testing.T) {
 	}
 }
 
-// TestGeminiNoReasoningOnAModelThatAlwaysThinks: reasoning_effort none reaches Gemini 2.5 Pro,
-// which refuses a thinking budget of 0, as its smallest budget.
-func TestGeminiNoReasoningOnAModelThatAlwaysThinks(t *testing.T) {
+// TestGeminiBodyFitsEachTarget: a Gemini body is translated once per model it depends on, not
+// once per call. reasoning_effort none reaches Gemini 2.5 Flash as a budget of 0 and 2.5 Pro,
+// which refuses 0, as its smallest budget; and maxOutputTokens is capped at each model's
+// max_output. The pool fails over from one to the other.
+func TestGeminiBodyFitsEachTarget(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]string{}
 	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(readBody(r), `"thinkingBudget":0`) {
+		body := readBody(r)
+		mu.Lock()
+		got[r.URL.Path] = body
+		mu.Unlock()
+		if strings.Contains(r.URL.Path, "flash") {
+			status(http.StatusServiceUnavailable)(w, r)
+			return
+		}
+		if strings.Contains(body, `"thinkingBudget":0`) {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"error":{"code":400,"message":"Budget 0 is invalid. This model only works in thinking mode.","status":"INVALID_ARGUMENT"}}`)
 			return
@@ -434,14 +447,26 @@ func TestGeminiNoReasoningOnAModelThatAlwaysThinks(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP","index":0}],"modelVersion":"gemini-2.5-pro"}`)
 	})
-	pc := provider("p1", up.URL+"/v1beta", []string{"sk-upstream-key-0001"}, "m", "gemini-2.5-pro")
+	pc := provider("g", up.URL+"/v1beta", []string{"sk-upstream-key-0001"}, "flash", "gemini-2.5-flash", "pro", "gemini-2.5-pro")
 	pc.API = "gemini"
-	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
-	rec := tr.chat(`{"model":"m","reasoning_effort":"none","messages":[{"role":"user","content":"hi"}]}`)
+	tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{pc},
+		Models:  []catalog.ModelInfo{{Name: "flash", MaxOutput: 8192}, {Name: "pro", MaxOutput: 65536}},
+		Aliases: []catalog.AliasConfig{{Name: "m", Targets: []string{"flash", "pro"}}}})
+	rec := tr.chat(`{"model":"m","reasoning_effort":"none","max_tokens":32000,"messages":[{"role":"user","content":"hi"}]}`)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
-	if body := string(up.requests[0].Body); !strings.Contains(body, `"thinkingBudget":128`) || strings.Contains(body, "includeThoughts") {
-		t.Errorf("the upstream was asked %s", body)
+	for path, want := range map[string][]string{
+		"/v1beta/models/gemini-2.5-flash:generateContent": {`"thinkingBudget":0`, `"maxOutputTokens":8192`},
+		"/v1beta/models/gemini-2.5-pro:generateContent":   {`"thinkingBudget":128`, `"maxOutputTokens":32000`},
+	} {
+		for _, w := range want {
+			if !strings.Contains(got[path], w) {
+				t.Errorf("%s got %s, want %s in it", path, got[path], w)
+			}
+		}
+	}
+	if strings.Contains(got["/v1beta/models/gemini-2.5-pro:generateContent"], "includeThoughts") {
+		t.Error("thoughts were asked for with reasoning_effort none")
 	}
 }

@@ -37,6 +37,9 @@ var errTranslation = errors.New("request cannot be translated")
 type translatedBody struct {
 	body []byte
 	f    reqbody.Fields
+	// gemini are the options a Gemini body was translated with: they depend on the target's
+	// model, so a target of another model may need its own (the body is not spliced per target).
+	gemini gemini.FromOpenAIOptions
 }
 
 // wireIndex indexes call.translated by an API's wire.
@@ -55,9 +58,9 @@ func wireIndex(api catalog.API) int {
 // and upstream dialect, then spliced per target). Gemini bodies name no model (it is in the
 // URL), so they go as they are.
 func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
-	gemini := t.Provider.API == catalog.APIGemini
+	isGemini := t.Provider.API == catalog.APIGemini
 	if c.ep.native(t.Provider) {
-		if gemini {
+		if isGemini {
 			return reqbody.Whole(c.body).WithLease(c.lease), nil
 		}
 		return t.fitBody(reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
@@ -66,17 +69,21 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 		c.translated = new([3]translatedBody)
 	}
 	tb := &c.translated[wireIndex(t.Provider.API)]
-	if tb.body == nil {
-		out, err := c.translate(t)
-		if err == nil && !gemini {
+	var gopts gemini.FromOpenAIOptions
+	if isGemini {
+		gopts = t.geminiOptions()
+	}
+	if tb.body == nil || isGemini && tb.gemini != gopts {
+		out, err := c.translate(t, gopts)
+		if err == nil && !isGemini {
 			tb.f, err = reqbody.Scan(out)
 		}
 		if err != nil {
 			return reqbody.Body{}, fmt.Errorf("%w: %w", errTranslation, err)
 		}
-		tb.body = out
+		tb.body, tb.gemini = out, gopts
 	}
-	if gemini {
+	if isGemini {
 		return reqbody.Whole(tb.body), nil
 	}
 	return t.fitBody(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
@@ -108,9 +115,19 @@ func needsCompletionTokens(id string) bool {
 	return strings.HasPrefix(id, "gpt-5") || len(id) >= 2 && id[0] == 'o' && id[1] >= '1' && id[1] <= '9'
 }
 
+// geminiOptions are the options of a translation for t, a Gemini target: what depends on its
+// model.
+func (t *target) geminiOptions() gemini.FromOpenAIOptions {
+	o := gemini.FromOpenAIOptions{AlwaysThinks: gemini.AlwaysThinks(t.Upstream)}
+	if t.info != nil {
+		o.MaxOutputTokens = t.info.MaxOutput
+	}
+	return o
+}
+
 // translate puts the client's request in t's dialect: to the pivot (unless the client speaks
-// it), then from the pivot to t's wire (unless t speaks it).
-func (c *call) translate(t *target) ([]byte, error) {
+// it), then from the pivot to t's wire (unless t speaks it), with gopts for a Gemini target.
+func (c *call) translate(t *target, gopts gemini.FromOpenAIOptions) ([]byte, error) {
 	pivot, err := c.pivotRequest(t.Upstream)
 	if err != nil {
 		return nil, err
@@ -119,7 +136,7 @@ func (c *call) translate(t *target) ([]byte, error) {
 	case catalog.APIAnthropic:
 		return anthropic.RequestFromOpenAI(pivot, anthropic.FromOpenAIOptions{Model: t.Upstream})
 	case catalog.APIGemini:
-		return gemini.RequestFromOpenAI(pivot, gemini.FromOpenAIOptions{Model: t.Upstream})
+		return gemini.RequestFromOpenAI(pivot, gopts)
 	}
 	return pivot, nil
 }

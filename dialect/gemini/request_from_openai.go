@@ -36,10 +36,13 @@ type FromOpenAIOptions struct {
 	// which Gemini 3 accepts in place of the signature it would otherwise require (a
 	// conversation begun on another provider, then failed over to Gemini).
 	NoDummySignature bool
-	// Model is the upstream model id. reasoning_effort none asks a model that cannot turn
-	// thinking off (the Pro models and Gemini 3, by their ids) for the least thinking it
-	// takes, BudgetFloor, instead of a budget of 0 that it refuses.
-	Model string
+	// AlwaysThinks says the target model cannot turn thinking off (see AlwaysThinks):
+	// reasoning_effort none then asks for the least thinking it takes, BudgetFloor, instead of
+	// a budget of 0 that it refuses.
+	AlwaysThinks bool
+	// MaxOutputTokens, when > 0, caps maxOutputTokens: the target model's output limit, above
+	// which Gemini refuses the request.
+	MaxOutputTokens int
 }
 
 // RequestFromOpenAI translates an OpenAI chat completion request body into a Gemini
@@ -74,14 +77,15 @@ type FromOpenAIOptions struct {
 //     allowedFunctionNames; parallel_tool_calls is dropped (Gemini has no switch);
 //   - response_format json_object becomes responseMimeType application/json; json_schema also
 //     responseJsonSchema (JSON Schema as sent; responseSchema is the OpenAPI subset again);
-//   - max_completion_tokens (else max_tokens) becomes maxOutputTokens; stop stopSequences
+//   - max_completion_tokens (else max_tokens) becomes maxOutputTokens (capped at
+//     MaxOutputTokens); stop stopSequences
 //     (the first five, empty ones dropped); temperature, top_p (topP), seed and non-zero
 //     presence/frequency penalties are kept (zero ones are dropped: SDKs send the defaults, and
 //     several Gemini models refuse penalties at all); n > 1 becomes candidateCount on whole
 //     requests only (a stream translates candidate 0 alone, so more would be paid for and
 //     lost);
 //   - reasoning_effort becomes thinkingConfig: none thinkingBudget 0 (off), or BudgetFloor
-//     without thoughts for a model that always thinks (see Model), minimal BudgetMinimal, low
+//     without thoughts for a model that always thinks (see AlwaysThinks), minimal BudgetMinimal, low
 //     BudgetLow, medium BudgetMedium, high and xhigh BudgetHigh, includeThoughts true when the
 //     effort is not none. Thoughts count against maxOutputTokens, so with a client's limit
 //     the budget is at most half of it (but at least BudgetFloor);
@@ -218,6 +222,9 @@ func fromOpenAIRequest(r *openai.Request, x extras, opts FromOpenAIOptions) (*Re
 	case r.MaxTokens != nil && *r.MaxTokens > 0:
 		g.MaxOutputTokens = r.MaxTokens
 	}
+	if limit := opts.MaxOutputTokens; limit > 0 && g.MaxOutputTokens != nil && *g.MaxOutputTokens > limit {
+		g.MaxOutputTokens = &limit
+	}
 	for _, s := range r.Stop {
 		if s != "" && len(g.StopSequences) < maxStops {
 			g.StopSequences = append(g.StopSequences, s)
@@ -242,7 +249,7 @@ func fromOpenAIRequest(r *openai.Request, x extras, opts FromOpenAIOptions) (*Re
 	}
 	if budget, ok := effortBudget(r.ReasoningEffort); ok {
 		thoughts := budget > 0
-		if budget == BudgetNone && alwaysThinks(opts.Model) {
+		if budget == BudgetNone && opts.AlwaysThinks {
 			budget = BudgetFloor // the least it takes; its thoughts stay unsent, as none asks
 		}
 		if g.MaxOutputTokens != nil && budget > *g.MaxOutputTokens/2 {
@@ -256,9 +263,9 @@ func fromOpenAIRequest(r *openai.Request, x extras, opts FromOpenAIOptions) (*Re
 	return out, nil
 }
 
-// alwaysThinks says a model cannot turn thinking off: Gemini 2.5 Pro refuses a budget of 0,
-// and Gemini 3's models think at their lowest level at least.
-func alwaysThinks(model string) bool {
+// AlwaysThinks says a model, by its id, cannot turn thinking off: Gemini 2.5 Pro refuses a
+// budget of 0, and Gemini 3's models think at their lowest level at least.
+func AlwaysThinks(model string) bool {
 	m := strings.ToLower(model)
 	return strings.Contains(m, "-pro") || strings.Contains(m, "gemini-3")
 }

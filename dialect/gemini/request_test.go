@@ -90,11 +90,16 @@ func TestRequestFromOpenAIMappings(t *testing.T) {
 		"gemini-2.5-pro":        `{"thinkingBudget":128}`,
 		"models/gemini-3-flash": `{"thinkingBudget":128}`,
 	} {
-		got, err := RequestFromOpenAI([]byte(`{"reasoning_effort":"none","messages":[{"role":"user","content":"hi"}]}`), FromOpenAIOptions{Model: model})
+		got, err := RequestFromOpenAI([]byte(`{"reasoning_effort":"none","messages":[{"role":"user","content":"hi"}]}`), FromOpenAIOptions{AlwaysThinks: AlwaysThinks(model)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		jsonEq(t, string(got), `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"thinkingConfig":`+want+`}}`)
+	}
+	if got, err := RequestFromOpenAI([]byte(`{"max_tokens":32000,"messages":[{"role":"user","content":"hi"}]}`), FromOpenAIOptions{MaxOutputTokens: 8192}); err != nil {
+		t.Fatal(err)
+	} else {
+		jsonEq(t, string(got), `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":8192}}`)
 	}
 	got, err := RequestFromOpenAI([]byte(`{"messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]}]}`), FromOpenAIOptions{NoDummySignature: true})
 	if err != nil || strings.Contains(string(got), "thoughtSignature") {
