@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestScanMaxTokensAndCap(t *testing.T) {
+func TestFitLimit(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		max  int64
