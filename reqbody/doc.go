@@ -7,7 +7,9 @@
 // formed, and Rewrite splices the upstream model id into the original bytes,
 // so key order, whitespace, number precision and unknown fields reach the
 // upstream exactly as the client sent them. ReadLimited reads the body once
-// under a size cap into a pooled buffer that every retry shares.
+// under a size cap into a pooled buffer that every retry shares. Scan also
+// notes the output limits and the parameters some models refuse, so that
+// FitTo copies and fits a body to a target only when that target needs it.
 //
 // The package imports no Caddy code.
 package reqbody
