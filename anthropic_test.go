@@ -622,6 +622,14 @@ func TestOutputLimitCappedToTheModels(t *testing.T) {
 	if err != nil || len(res.Choices) == 0 || asked.Load() != 16384 {
 		t.Fatalf("openai-go with max_completion_tokens 64000: %v, upstream asked for %d", err, asked.Load())
 	}
+	// The reply says what was fitted, and so does the log line.
+	rec := tr.chat(`{"model":"m","max_tokens":32000,"messages":[{"role":"user","content":"hi"}]}`)
+	if got := rec.Header().Get("X-LLM-Router-Fitted"); rec.Code != http.StatusOK || got != "output limit 32000 capped at 16384" {
+		t.Errorf("X-LLM-Router-Fitted %q (status %d)", got, rec.Code)
+	}
+	if !strings.Contains(tr.logs.String(), `"fitted":"output limit 32000 capped at 16384"`) {
+		t.Errorf("the log line does not say what was fitted:\n%s", tr.logs)
+	}
 	// No known limit: sent as asked, and the upstream's refusal reaches the client.
 	if _, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "free",
 		MaxCompletionTokens: openai.Int(64000), Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}); err == nil || asked.Load() != 64000 {
@@ -685,6 +693,13 @@ func TestReasoningModelGetsMaxCompletionTokens(t *testing.T) {
 		if body := last.Load().(string); !strings.Contains(body, tc.want) || strings.Contains(body, tc.wantNot) {
 			t.Errorf("%s (thinking %v): the upstream got %s, want %s in it and no %s", tc.model, tc.thinking, body, tc.want, tc.wantNot)
 		}
+	}
+	rec := tr.chat(`{"model":"reasoner","max_tokens":100,"temperature":0.5,"messages":[{"role":"user","content":"hi"}]}`)
+	if got := rec.Header().Get("X-LLM-Router-Fitted"); got != "max_tokens sent as max_completion_tokens; sampling parameters dropped" {
+		t.Errorf("X-LLM-Router-Fitted %q", got)
+	}
+	if got := tr.chat(`{"model":"plain","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`).Header().Get("X-LLM-Router-Fitted"); got != "" {
+		t.Errorf("a body that needed nothing: X-LLM-Router-Fitted %q", got)
 	}
 	// An OpenAI client's sampling parameters, which the reasoning model refuses and the other
 	// takes.

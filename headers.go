@@ -97,6 +97,9 @@ func (h *Handler) setRouteHeaders(c *call, t *target, n int) {
 		// The attempts that failed before this one, as README promises on every reply.
 		hdr["X-Llm-Router-Failures"] = []string{failureSummary(c.rec.attempts)}
 	}
+	if c.rec.fitted = c.fitted(t); c.rec.fitted != "" {
+		hdr["X-Llm-Router-Fitted"] = []string{c.rec.fitted}
+	}
 	if repl, ok := c.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// Served on demand: most configs never read them, so nothing is boxed per request.
 		repl.Map(func(key string) (any, bool) {

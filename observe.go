@@ -28,6 +28,8 @@ type record struct {
 	stream bool
 	// notes are what hedging and resuming did, if anything.
 	notes streamNotes
+	// fitted says what the body sent to the target that answered was fitted to (see fitBody).
+	fitted string
 }
 
 // finish counts and logs a request once it is over. The log line is built only when its level
@@ -86,6 +88,9 @@ func (h *Handler) finish(rec *record) {
 	}
 	if rec.client != "" {
 		fields = append(fields, zap.String("client", rec.client))
+	}
+	if rec.fitted != "" {
+		fields = append(fields, zap.String("fitted", rec.fitted))
 	}
 	if rec.usage.known() {
 		fields = append(fields, zap.Int64("tokens_in", rec.usage.input()), zap.Int64("tokens_out", rec.usage.output()))

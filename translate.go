@@ -95,6 +95,14 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 // max_completion_tokens and the sampling parameters dropped; and reasoning_effort or thinking
 // dropped for a model known not to reason. Only a body that needs it is copied.
 func (t *target) fitBody(body reqbody.Body, f reqbody.Fields) reqbody.Body {
+	if fit := t.fit(); fit.Needed(f) {
+		return reqbody.Whole(reqbody.FitTo(body.Bytes(), fit))
+	}
+	return body
+}
+
+// fit is how a body in t's wire is fitted to t (see fitBody).
+func (t *target) fit() reqbody.Fit {
 	reasoner := needsCompletionTokens(t.Upstream)
 	openAIReasoner := reasoner && t.Provider.API.Wire() == catalog.APIOpenAI
 	fit := reqbody.Fit{CompletionTokens: openAIReasoner, NoSampling: openAIReasoner}
@@ -102,10 +110,23 @@ func (t *target) fitBody(body reqbody.Body, f reqbody.Fields) reqbody.Body {
 		fit.Limit = int64(mi.MaxOutput)
 		fit.NoReasoning = !reasoner && len(mi.Supports) > 0 && !slices.Contains(mi.Supports, "reasoning")
 	}
-	if !fit.Needed(f) {
-		return body
+	return fit
+}
+
+// fitted says what fitBody changed in the body sent to t, for X-LLM-Router-Fitted; "" for
+// nothing, and for a Gemini target, whose body is fitted in its translation.
+func (c *call) fitted(t *target) string {
+	if c.ep.body != bodyJSON || t.Provider.API == catalog.APIGemini {
+		return ""
 	}
-	return reqbody.Whole(reqbody.FitTo(body.Bytes(), fit))
+	f := c.f
+	if !c.ep.native(t.Provider) {
+		if c.translated == nil {
+			return ""
+		}
+		f = c.translated[wireIndex(t.Provider.API)].f
+	}
+	return t.fit().Describe(f)
 }
 
 // needsCompletionTokens says an upstream id is one of OpenAI's reasoning models (o1, o3,

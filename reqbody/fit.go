@@ -2,6 +2,7 @@ package reqbody
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 )
@@ -27,6 +28,25 @@ type Fit struct {
 func (f Fit) Needed(fields Fields) bool {
 	return f.Limit > 0 && fields.MaxTokens > f.Limit || f.CompletionTokens && fields.LegacyMaxTokens ||
 		f.NoReasoning && fields.Reasoning || f.NoSampling && fields.Sampling
+}
+
+// Describe says what f changes in a body scanned as fields, for the client and the log
+// ("max_tokens 32000 capped at 16384, ..."); "" when nothing.
+func (f Fit) Describe(fields Fields) string {
+	var parts []string
+	if f.Limit > 0 && fields.MaxTokens > f.Limit {
+		parts = append(parts, "output limit "+strconv.FormatInt(fields.MaxTokens, 10)+" capped at "+strconv.FormatInt(f.Limit, 10))
+	}
+	if f.CompletionTokens && fields.LegacyMaxTokens {
+		parts = append(parts, "max_tokens sent as max_completion_tokens")
+	}
+	if f.NoSampling && fields.Sampling {
+		parts = append(parts, "sampling parameters dropped")
+	}
+	if f.NoReasoning && fields.Reasoning {
+		parts = append(parts, "reasoning dropped")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // FitTo returns the JSON object b fitted by f, as a new slice. Members are kept byte for byte
