@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 )
 
 func init() {
@@ -14,8 +15,8 @@ func init() {
 }
 
 // adminAPI serves the router's state on Caddy's admin endpoint:
-// GET /llm_router/targets, GET /llm_router/models and GET /llm_router/usage (fleet-wide usage
-// with a shared state, see fleet_admin.go).
+// GET /llm_router/targets, GET /llm_router/models, GET /llm_router/usage (fleet-wide usage
+// with a shared state, see fleet_admin.go) and DELETE /llm_router/cooldowns.
 type adminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -32,7 +33,43 @@ func (adminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/llm_router/targets", Handler: caddy.AdminHandlerFunc(serveAdminTargets)},
 		{Pattern: "/llm_router/models", Handler: caddy.AdminHandlerFunc(serveAdminModels)},
 		{Pattern: "/llm_router/usage", Handler: caddy.AdminHandlerFunc(serveAdminUsage)},
+		{Pattern: "/llm_router/cooldowns", Handler: caddy.AdminHandlerFunc(serveAdminCooldowns)},
 	}
+}
+
+// serveAdminCooldowns ends cooldowns early: DELETE /llm_router/cooldowns, optionally
+// ?provider=NAME and ?target=LABEL (as /llm_router/targets lists them). An operator who has
+// fixed a key or an upstream need not wait out a 10-minute cooldown. Each target's and each
+// key's cooldown in this instance ends; the reply counts them.
+func serveAdminCooldowns(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodDelete {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Message: "use DELETE to end cooldowns"}
+	}
+	provider, label := r.URL.Query().Get("provider"), r.URL.Query().Get("target")
+	cleared := 0
+	eachLiveTarget(func(h *Handler, t *target) {
+		if provider != "" && t.Provider.Name != provider || label != "" && t.Label != label {
+			return
+		}
+		now := h.now().UnixNano()
+		if t.health.EndCooldown(now) {
+			cleared++
+		}
+		if t.key != nil && t.key.EndCooldown(now) {
+			cleared++
+		}
+	})
+	if cleared > 0 {
+		// Every config's pools, as a reload's two share their targets' state.
+		for i, h := range liveHandlers() {
+			h.forgetPoolCaches()
+			if i == 0 {
+				h.logger.Info("cooldowns ended early through the admin API",
+					zap.String("provider", provider), zap.String("target", label), zap.Int("cleared", cleared))
+			}
+		}
+	}
+	return writeAdminJSON(w, map[string]int{"cleared": cleared})
 }
 
 // targetStatus is one target's public state: never its key, only the key's fingerprint.

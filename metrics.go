@@ -156,16 +156,21 @@ func forgetSeries(h *Handler) {
 
 // eachLiveTarget calls f once per distinct target of every live handler.
 func eachLiveTarget(f func(h *Handler, t *target)) {
+	seen := make(map[*selector.State]bool)
+	for _, h := range liveHandlers() {
+		h.eachTarget(seen, func(t *target) { f(h, t) })
+	}
+}
+
+// liveHandlers are the handlers of the configs in use: two during a reload.
+func liveHandlers() []*Handler {
 	live.Lock()
+	defer live.Unlock()
 	handlers := make([]*Handler, 0, len(live.handlers))
 	for h := range live.handlers {
 		handlers = append(handlers, h)
 	}
-	live.Unlock()
-	seen := make(map[*selector.State]bool)
-	for _, h := range handlers {
-		h.eachTarget(seen, func(t *target) { f(h, t) })
-	}
+	return handlers
 }
 
 // eachTarget calls f once per target of h not in seen, and adds it there: the listed ones,

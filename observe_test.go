@@ -135,6 +135,40 @@ func TestObserveAdminTargetsAfter429(t *testing.T) {
 	}
 }
 
+// TestAdminCooldownsEnd: DELETE /llm_router/cooldowns ends cooldowns early, filtered by
+// provider or target: the target is tried again at once, not after its Retry-After.
+func TestAdminCooldownsEnd(t *testing.T) {
+	tr, bad, _ := observedRouter(t)
+	if rec := tr.chat(`{"model":"m"}`); rec.Code != http.StatusOK { // cools obsbad for 30 s
+		t.Fatalf("status %d", rec.Code)
+	}
+	clear := func(method, query string) (*httptest.ResponseRecorder, error) {
+		rec := httptest.NewRecorder()
+		return rec, serveAdminCooldowns(rec, httptest.NewRequest(method, "/llm_router/cooldowns"+query, nil))
+	}
+	if _, err := clear(http.MethodGet, ""); err == nil {
+		t.Error("GET ended cooldowns")
+	}
+	if rec, err := clear(http.MethodDelete, "?provider=obsgood"); err != nil || strings.TrimSpace(rec.Body.String()) != `{"cleared":0}` {
+		t.Fatalf("another provider's: %v %s", err, rec.Body)
+	}
+	if !tr.pools["m"].targets[0].cooling(tr.clock.Now().UnixNano()) {
+		t.Fatal("the cooldown ended for a filter that does not name it")
+	}
+	rec, err := clear(http.MethodDelete, "?provider=obsbad")
+	if err != nil || strings.TrimSpace(rec.Body.String()) != `{"cleared":1}` {
+		t.Fatalf("obsbad's: %v %s", err, rec.Body)
+	}
+	before := bad.calls.Load()
+	tr.chat(`{"model":"m"}`)
+	if bad.calls.Load() != before+1 {
+		t.Error("the target whose cooldown was ended is not tried first again")
+	}
+	if !strings.Contains(tr.logs.String(), "cooldowns ended early through the admin API") {
+		t.Error("not logged")
+	}
+}
+
 func TestObservePagesRenderAndEscape(t *testing.T) {
 	tr, _, _ := observedRouter(t)
 	tr.chat(`{"model":"m"}`) // cools "bad"
