@@ -78,17 +78,17 @@ type FromOpenAIOptions struct {
 //   - response_format json_object becomes responseMimeType application/json; json_schema also
 //     responseJsonSchema (JSON Schema as sent; responseSchema is the OpenAPI subset again);
 //   - max_completion_tokens (else max_tokens) becomes maxOutputTokens (capped at
-//     MaxOutputTokens); stop stopSequences
-//     (the first five, empty ones dropped); temperature, top_p (topP), seed and non-zero
-//     presence/frequency penalties are kept (zero ones are dropped: SDKs send the defaults, and
-//     several Gemini models refuse penalties at all); n > 1 becomes candidateCount on whole
-//     requests only (a stream translates candidate 0 alone, so more would be paid for and
-//     lost);
+//     MaxOutputTokens); stop becomes stopSequences (the first five, empty ones dropped);
+//     temperature, top_p (topP), seed and non-zero presence/frequency penalties are kept
+//     (zero ones are dropped: SDKs send the defaults, and several Gemini models refuse
+//     penalties at all); n > 1 becomes candidateCount on whole requests only (a stream
+//     translates candidate 0 alone, so more would be paid for and lost);
 //   - reasoning_effort becomes thinkingConfig: none thinkingBudget 0 (off), or BudgetFloor
-//     without thoughts for a model that always thinks (see AlwaysThinks), minimal BudgetMinimal, low
-//     BudgetLow, medium BudgetMedium, high and xhigh BudgetHigh, includeThoughts true when the
-//     effort is not none. Thoughts count against maxOutputTokens, so with a client's limit
-//     the budget is at most half of it (but at least BudgetFloor);
+//     without thoughts for a model that always thinks (see AlwaysThinks), minimal
+//     BudgetMinimal, low BudgetLow, medium BudgetMedium, high and xhigh BudgetHigh,
+//     includeThoughts true when the effort is not none. Thoughts count against
+//     maxOutputTokens, so with a client's limit the budget is at most half of it (but at
+//     least BudgetFloor);
 //   - user, metadata, logprobs, logit_bias, audio and the rest are dropped.
 func RequestFromOpenAI(body []byte, opts FromOpenAIOptions) ([]byte, error) {
 	var r openai.Request
