@@ -479,6 +479,13 @@ func TestCountTokens(t *testing.T) {
 		t.Errorf("after a 429: estimate %d, headers %v, upstream calls %d", n, resp.Header, len(up.received()))
 	}
 	pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"outcome":"estimated"`) })
+	// anthropic-sdk-go, as Claude Code counts, reads the estimate as a count.
+	ac := anthropicClient(rs)
+	res, err := ac.Messages.CountTokens(context.Background(), anthropicsdk.MessageCountTokensParams{Model: "m",
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock(strings.Repeat("word ", 400)))}})
+	if err != nil || res.InputTokens < 400 || res.InputTokens > 700 {
+		t.Errorf("anthropic-sdk-go's count after a 429: %v, %+v", err, res)
+	}
 }
 
 // TestFailoverAcrossDialects: one pool mixes an Anthropic provider and an OpenAI one; an
