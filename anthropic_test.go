@@ -720,3 +720,43 @@ func TestReasoningModelGetsMaxCompletionTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestThinkingBudgetStaysUnderTheCappedLimit: Claude Code's max_tokens 32000 with a thinking
+// budget of 31999, to a Claude model that writes at most 16000: the limit is capped and the
+// budget kept under it, as Anthropic requires, so the request is not refused.
+func TestThinkingBudgetStaysUnderTheCappedLimit(t *testing.T) {
+	var last atomic.Value
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			MaxTokens int64 `json:"max_tokens"`
+			Thinking  struct {
+				BudgetTokens int64 `json:"budget_tokens"`
+			} `json:"thinking"`
+		}
+		body := readBody(r)
+		last.Store(body)
+		_ = json.Unmarshal([]byte(body), &req)
+		if req.MaxTokens > 16000 || req.Thinking.BudgetTokens >= req.MaxTokens { // as Anthropic answers
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens must be greater than thinking.budget_tokens, and at most 16000"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-up","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}`)
+	})
+	pc := provider("ant", up.URL+"/v1", []string{"sk-ant-upstream-01"}, "c", "claude-up")
+	pc.API = "anthropic"
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc},
+		Models: []catalog.ModelInfo{{Name: "c", MaxOutput: 16000, Supports: []string{"reasoning"}}}})
+	ac := anthropicClient(serveRouter(t, tr))
+	msg, err := ac.Messages.New(context.Background(), anthropicsdk.MessageNewParams{Model: "c", MaxTokens: 32000,
+		Thinking: anthropicsdk.ThinkingConfigParamOfEnabled(31999),
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
+	if err != nil || len(msg.Content) == 0 {
+		t.Fatalf("anthropic-sdk-go: %v (the upstream got %v)", err, last.Load())
+	}
+	if body := last.Load().(string); !strings.Contains(body, `"max_tokens":16000`) || !strings.Contains(body, `"budget_tokens":15999`) {
+		t.Errorf("the upstream got %s", body)
+	}
+}

@@ -11,7 +11,9 @@ import (
 type Fit struct {
 	// Limit, when > 0, lowers each top-level output limit (max_tokens, max_completion_tokens,
 	// max_output_tokens) above it to it: a target whose model writes at most Limit tokens
-	// refuses more (OpenAI and Anthropic answer 400).
+	// refuses more (OpenAI and Anthropic answer 400). An Anthropic thinking budget that would
+	// no longer be under the limit is lowered under it, or dropped when that leaves less than
+	// the 1024 Anthropic takes.
 	Limit int64
 	// CompletionTokens writes max_tokens as max_completion_tokens (dropping it when that is
 	// there too), which OpenAI's reasoning models require.
@@ -65,6 +67,16 @@ func FitTo(b []byte, f Fit) []byte {
 			if f.NoReasoning {
 				continue
 			}
+			if string(k) == "thinking" && f.Limit > 0 {
+				// Anthropic wants the thinking budget under max_tokens, and at least 1024.
+				if n, isCount := parseCount(jsonscan.ObjectKey(v, "budget_tokens")); isCount && n >= f.Limit {
+					if f.Limit <= minThinkingBudget {
+						continue
+					}
+					v = strconv.AppendInt([]byte(`{"type":"enabled","budget_tokens":`), f.Limit-1, 10)
+					v = append(v, '}')
+				}
+			}
 		case "temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias":
 			if f.NoSampling {
 				continue
@@ -92,3 +104,6 @@ func FitTo(b []byte, f Fit) []byte {
 }
 
 var maxCompletionTokens = []byte("max_completion_tokens")
+
+// minThinkingBudget is the least thinking budget Anthropic takes.
+const minThinkingBudget = 1024

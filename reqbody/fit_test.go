@@ -74,3 +74,16 @@ func TestFitNoSampling(t *testing.T) {
 		t.Error("a null top_p counts as sampling")
 	}
 }
+
+func TestFitThinkingBudgetUnderTheLimit(t *testing.T) {
+	for limit, want := range map[int64]string{
+		16000: `{"model":"c","max_tokens":16000,"thinking":{"type":"enabled","budget_tokens":15999},"messages":[]}`,
+		1000:  `{"model":"c","max_tokens":1000,"messages":[]}`,
+		40000: `{"model":"c","max_tokens":32000,"thinking":{"type":"enabled","budget_tokens":31999},"messages":[]}`,
+	} {
+		in := `{"model":"c","max_tokens":32000,"thinking":{"type":"enabled","budget_tokens":31999},"messages":[]}`
+		if got := FitTo([]byte(in), Fit{Limit: limit}); string(got) != want {
+			t.Errorf("limit %d: %s, want %s", limit, got, want)
+		}
+	}
+}
