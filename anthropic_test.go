@@ -673,7 +673,7 @@ func TestReasoningModelGetsMaxCompletionTokens(t *testing.T) {
 	})
 	tr := newTestRouter(t, &Handler{
 		Providers: []catalog.ProviderConfig{
-			provider("oai", up.URL+"/v1", []string{"sk-oai-upstream-01"}, "reasoner", "gpt-5-mini", "plain", "gpt-4o"),
+			provider("oai", up.URL+"/v1", []string{"sk-oai-upstream-01"}, "reasoner", "gpt-5-mini", "plain", "gpt-4o", "chat5", "gpt-5-chat-latest"),
 		},
 		Models: []catalog.ModelInfo{{Name: "plain", Supports: []string{"tools", "vision"}}},
 	})
@@ -711,7 +711,7 @@ func TestReasoningModelGetsMaxCompletionTokens(t *testing.T) {
 	// An OpenAI client's sampling parameters, which the reasoning model refuses and the other
 	// takes.
 	oc := sdkClient(serveRouter(t, tr))
-	for model, kept := range map[string]bool{"reasoner": false, "plain": true} {
+	for model, kept := range map[string]bool{"reasoner": false, "plain": true, "chat5": true} {
 		_, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: model,
 			Temperature: openai.Float(0.2), TopP: openai.Float(0.9), Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
 		body := last.Load().(string)

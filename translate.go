@@ -105,7 +105,8 @@ func (t *target) fitBody(body reqbody.Body, f reqbody.Fields) reqbody.Body {
 func (t *target) fit() reqbody.Fit {
 	reasoner := needsCompletionTokens(t.Upstream)
 	openAIReasoner := reasoner && t.Provider.API.Wire() == catalog.APIOpenAI
-	fit := reqbody.Fit{CompletionTokens: openAIReasoner, NoSampling: openAIReasoner}
+	// gpt-5-chat-latest takes max_completion_tokens like the others, and a temperature too.
+	fit := reqbody.Fit{CompletionTokens: openAIReasoner, NoSampling: openAIReasoner && !strings.Contains(t.Upstream, "-chat")}
 	if mi := t.info; mi != nil {
 		fit.Limit = int64(mi.MaxOutput)
 		fit.NoReasoning = !reasoner && len(mi.Supports) > 0 && !slices.Contains(mi.Supports, "reasoning")
