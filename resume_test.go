@@ -464,16 +464,8 @@ func TestResumeResponsesRefused(t *testing.T) {
 	p1 := newFakeUpstream(t, brokenChat(cutChat))
 	p2 := newFakeUpstream(t, continuingChat)
 	_, rs := resumeRouter(t, "", "", catalog.ContinuePrefix, p1, p2)
-	req, _ := http.NewRequest(http.MethodPost, rs.URL+"/v1/responses",
-		strings.NewReader(`{"model":"m","stream":true,"store":false,"input":"a pangram"}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := rs.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(b), "not resumed: resuming serves OpenAI chat completions and Anthropic messages streams only") {
+	b := readWhole(t, context.Background(), rs, "/v1/responses", `{"model":"m","stream":true,"store":false,"input":"a pangram"}`)
+	if !strings.Contains(b, "not resumed: resuming serves OpenAI chat completions and Anthropic messages streams only") {
 		t.Fatalf("want the error event saying why it was not resumed:\n%s", b)
 	}
 	if p2.calls.Load() != 0 {
