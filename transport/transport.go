@@ -34,6 +34,17 @@ const (
 	WriteBufferSize = 16 << 10
 	// tcpKeepAlive is the interval of TCP keepalive probes on upstream connections.
 	tcpKeepAlive = 30 * time.Second
+	// http2PingAfter is how long an HTTP/2 connection may go without a frame from the
+	// upstream before the transport pings it, and http2PingTimeout how long the ping has to be
+	// answered before the connection is closed. One HTTP/2 connection carries every concurrent
+	// request of a provider to a host, and a dead one (a NAT or firewall that dropped it
+	// without a reset) is otherwise kept until TCP's keepalive gives up, minutes later: every
+	// request sent on it until then waits out its header timeout.
+	http2PingAfter   = 15 * time.Second
+	http2PingTimeout = 10 * time.Second
+	// http2WriteTimeout closes an HTTP/2 connection on which written bytes have not moved for
+	// this long (the upstream stopped reading TCP, not HTTP/2's flow control).
+	http2WriteTimeout = 30 * time.Second
 )
 
 // Config is one provider's egress settings. The zero value is the default: the proxy from the
@@ -109,6 +120,9 @@ type Options struct {
 	// ResponseHeaderTimeout bounds the wait for an upstream's response headers after the
 	// request was written. 0: no bound.
 	ResponseHeaderTimeout time.Duration
+	// HTTP2PingAfter replaces the http2PingAfter constant, and the ping's timeout with it
+	// (tests). 0: the constants.
+	HTTP2PingAfter time.Duration
 	// EnvProxy replaces http.ProxyFromEnvironment for NetworkProxy `env` (tests). net/http
 	// reads the environment once per process, so tests cannot change it between cases.
 	EnvProxy func(*http.Request) (*url.URL, error)
@@ -216,6 +230,11 @@ func New(c *Config, o Options) (*http.Transport, error) {
 		MaxIdleConnsPerHost:   orDefault(c.KeepAliveIdleConnsPerHost, DefaultIdleConnsPerHost),
 		IdleConnTimeout:       orDefault(time.Duration(c.KeepAlive), DefaultIdleTimeout),
 		WriteBufferSize:       WriteBufferSize,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout:  orDefault(o.HTTP2PingAfter, http2PingAfter),
+			PingTimeout:      orDefault(o.HTTP2PingAfter, http2PingTimeout),
+			WriteByteTimeout: http2WriteTimeout,
+		},
 	}
 	t.MaxIdleConns = max(1024, t.MaxIdleConnsPerHost)
 

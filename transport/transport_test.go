@@ -66,6 +66,9 @@ func TestDefaults(t *testing.T) {
 	if p := tr.Protocols; p == nil || !p.HTTP1() || !p.HTTP2() || p.UnencryptedHTTP2() {
 		t.Errorf("protocols %v", p)
 	}
+	if h := tr.HTTP2; h == nil || h.SendPingTimeout != http2PingAfter || h.PingTimeout != http2PingTimeout || h.WriteByteTimeout != http2WriteTimeout {
+		t.Errorf("HTTP/2 health checks %+v", h)
+	}
 	tr = newTransport(t, &Config{MaxConnsPerHost: 8, KeepAliveIdleConnsPerHost: 4, KeepAlive: Duration(time.Second), NetworkProxy: "none"}, opts)
 	if tr.MaxIdleConnsPerHost != 4 || tr.IdleConnTimeout != time.Second || tr.MaxConnsPerHost != 8 || tr.Proxy != nil {
 		t.Errorf("configured pool: %d %s %d, proxy %v", tr.MaxIdleConnsPerHost, tr.IdleConnTimeout, tr.MaxConnsPerHost, tr.Proxy != nil)
@@ -466,6 +469,67 @@ func TestIdleConnectionsClosedByServerAreReaped(t *testing.T) {
 	}
 	if d := cc.dialed.Load() - dialed; d != 0 {
 		t.Errorf("the trickle dialed %d new connections; the one left open should serve it", d)
+	}
+}
+
+// An HTTP/2 connection that went dead without a reset (a NAT or firewall dropped it: writes
+// vanish, nothing arrives) is pinged once it has been silent, and closed when the ping goes
+// unanswered, so the next request dials a new connection instead of waiting out its header
+// timeout on the dead one.
+func TestDeadHTTP2ConnectionClosedByPing(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(okHandler))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	tr := newTransport(t, nil, Options{DialTimeout: 5 * time.Second, HTTP2PingAfter: 50 * time.Millisecond})
+	tr.TLSClientConfig = &tls.Config{RootCAs: testCAOnly(srv)}
+	var cc connCounter
+	cc.wrap(tr)
+	var dead atomic.Bool
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &blackHoleConn{Conn: conn, dead: &dead}, nil
+	}
+
+	resp, err := post(t, tr, srv.URL)
+	if err != nil || resp.ProtoMajor != 2 {
+		t.Fatalf("first request: %v (want it over HTTP/2)", err)
+	}
+	dead.Store(true)
+	waitFor(t, "the transport to close the dead HTTP/2 connection", func() bool { return cc.open.Load() == 0 })
+	dead.Store(false)
+	if _, err := post(t, tr, srv.URL); err != nil {
+		t.Fatalf("after the dead connection: %v", err)
+	}
+	if d := cc.dialed.Load(); d != 2 {
+		t.Errorf("%d connections dialed, want 2", d)
+	}
+}
+
+// blackHoleConn is a connection whose path died silently while dead is set: what is written
+// is lost and what arrives is never delivered.
+type blackHoleConn struct {
+	net.Conn
+	dead *atomic.Bool
+}
+
+func (c *blackHoleConn) Write(p []byte) (int, error) {
+	if c.dead.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *blackHoleConn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if err != nil || !c.dead.Load() {
+			return n, err
+		}
 	}
 }
 
