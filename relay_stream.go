@@ -180,8 +180,7 @@ func firstEvent(ev []byte) (real bool, reason string) {
 // watchdog bounds the upstream's silence instead of its first event.
 func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, wd *watchdog) *lazyFlusher {
 	w := c.w
-	wd.idle, wd.why = t.conn.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout"
-	wd.timer.Reset(t.conn.streamIdleTimeout)
+	wd.waitEach(t.conn.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout")
 	hdr := w.Header()
 	writeReplyHeader(hdr, resp.Header)
 	hdr.Del("Content-Length")

@@ -549,8 +549,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 				continue
 			}
 			answered = true
-			wd.idle, wd.why = t.conn.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout"
-			wd.timer.Reset(t.conn.streamIdleTimeout)
+			wd.waitEach(t.conn.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout")
 		}
 		in := ev
 		if tr != nil {

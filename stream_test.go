@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -994,5 +995,61 @@ func TestStreamBurstSharesOneFlush(t *testing.T) {
 	// The upstream's single write may reach the relay in one read or, at worst, two.
 	if w.flushes < 1 || w.flushes > 2 || w.writes < 1 || w.writes > w.flushes {
 		t.Errorf("%d writes and %d flushes for a 6-event burst, want 1 or 2 of each", w.writes, w.flushes)
+	}
+}
+
+// TestStreamSlowClientIsNotAStall: a client that stops reading for longer than
+// stream_idle_timeout (a busy consumer, a paused terminal) holds the relay in its writes once
+// the socket buffers are full. That time is the client's, not the upstream's silence: the
+// stream must reach [DONE] and the upstream must not be cooled for it.
+func TestStreamSlowClientIsNotAStall(t *testing.T) {
+	big := chunkEv(strings.Repeat("x", 32<<10))
+	parts := []string{roleChunkEv("Hel")}
+	for range 256 { // 8 MiB: more than the kernel buffers on both sides of the client's socket
+		parts = append(parts, big)
+	}
+	parts = append(parts, stopEv, doneEv)
+	up := newFakeUpstream(t, sseReply(parts...))
+	tr, rs := newStreamRouter(t, func(h *Handler) {
+		h.StreamIdleTimeout = caddy.Duration(200 * time.Millisecond)
+	}, up)
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := new(net.Dialer).DialContext(ctx, network, addr)
+		if err == nil {
+			err = c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		}
+		return c, err
+	}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rs.URL+"/v1/chat/completions", strings.NewReader(streamReq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if ev, err := readEvent(br); err != nil || ev != roleChunkEv("Hel") {
+		t.Fatalf("first event %q, %v", ev, err)
+	}
+	time.Sleep(time.Second) // the client is busy: five idle timeouts without reading
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatalf("reading the rest: %v", err)
+	}
+	if !strings.HasSuffix(string(rest), stopEv+doneEv) {
+		t.Errorf("the slow client's stream did not end with [DONE]: ...%q", lastBytes(string(rest)))
+	}
+	if n := strings.Count(string(rest), big); n != 256 {
+		t.Errorf("the client got %d of the 256 large chunks", n)
+	}
+	if tr.targetCooling(0) {
+		t.Error("the upstream is cooling because its client read slowly")
+	}
+	if logs := tr.logs.String(); strings.Contains(logs, "stream failed") {
+		t.Errorf("a slow client logged as an upstream failure:\n%s", logs)
 	}
 }

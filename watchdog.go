@@ -16,8 +16,9 @@ type watchdog struct {
 	// why says what bound fired, for the attempt's failure reason. It changes only on the
 	// reading goroutine, which alone reads it after the timer fired.
 	why string
-	// idle, when set, restarts the timer on every read that brings bytes; it is only touched
-	// by the goroutine that reads.
+	// idle, when set, bounds each wait for the upstream: the timer runs only while a read of
+	// it is in progress, so the time the relay spends writing to a client that reads slowly
+	// is not counted as the upstream's silence. It is only touched by the goroutine that reads.
 	idle time.Duration
 	// beforeRead, when set, runs before each read of the upstream: the stream relay flushes
 	// what it wrote there, just before it may wait.
@@ -52,11 +53,20 @@ func (wd *watchdog) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	n, err := wd.src.Read(p)
-	if n > 0 && wd.idle > 0 {
-		wd.timer.Reset(wd.idle)
+	if wd.idle == 0 {
+		return wd.src.Read(p)
 	}
+	wd.timer.Reset(wd.idle)
+	n, err := wd.src.Read(p)
+	wd.timer.Stop()
 	return n, err
+}
+
+// waitEach makes idle the bound of each wait for the upstream from the next read on (see
+// idle), with why as its reason; what bound the watchdog until now stops.
+func (wd *watchdog) waitEach(idle time.Duration, why string) {
+	wd.idle, wd.why = idle, why
+	wd.timer.Stop()
 }
 
 // streamEnded bounds what is left of a stream whose terminator was relayed, its upstream's
