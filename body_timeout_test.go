@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,38 @@ func TestCaddyfileBodyTimeout(t *testing.T) {
 	}
 	if err := new(Handler).UnmarshalCaddyfile(caddyfile.NewTestDispenser("llm_router {\n body_timeout\n}")); err == nil {
 		t.Error("a body_timeout without a duration parsed")
+	}
+}
+
+// TestBodyAnnouncedLengthHoldsNoMemory: clients that announce a body of max_body and then
+// send nothing more (within body_timeout) hold what their bytes need, not the buffer their
+// Content-Length asks for: twenty of them used to hold 16 MiB each.
+func TestBodyAnnouncedLengthHoldsNoMemory(t *testing.T) {
+	up := newFakeUpstream(t, okChat)
+	_, rs := newStreamRouter(t, nil, up)
+	const clients = 20
+	runtime.GC()
+	runtime.GC() // twice: the buffer pools keep what the first collection left them
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range clients {
+		c, err := net.Dial("tcp", rs.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"model\":", defaultMaxBody)
+	}
+	pollUntil(t, "every client's request to reach the handler", func() bool { return rs.active.Load() == clients })
+	const bound = 40 << 20
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		var now runtime.MemStats
+		runtime.ReadMemStats(&now)
+		if grew := int64(now.HeapInuse) - int64(before.HeapInuse); grew > bound {
+			t.Fatalf("%d clients that sent 9 bytes each grew the heap by %d MiB, want under %d MiB",
+				clients, grew>>20, bound>>20)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -56,11 +56,18 @@ func putBuf(p *pooled) {
 // io.Reader discourages, so a broken reader cannot spin forever.
 const maxEmptyReads = 100
 
+// maxPresize is the largest buffer a Content-Length sizes before its bytes arrive: a client
+// that announces max_body and sends nothing must not hold max_body of memory for as long as
+// body_timeout lets it wait. Chat bodies are mostly below it; a larger body grows its buffer
+// as it arrives, doubling, so it costs at most a few copies of itself.
+const maxPresize = 64 << 10
+
 // ReadLimited reads r whole into a pooled buffer, failing with ErrTooLarge
 // as soon as more than max bytes arrive: it never reads more than max+1
-// bytes. contentLength (-1 if unknown) sizes the buffer in one go, and one
-// above max is refused before anything is read; it is only a hint, so a
-// body longer or shorter than announced is still measured by what arrives.
+// bytes. contentLength (-1 if unknown) sizes the buffer in one go up to
+// maxPresize, and one above max is refused before anything is read; it is
+// only a hint, so a body longer or shorter than announced is still measured
+// by what arrives.
 // Errors from r are returned as they are. The returned release func (never
 // nil) gives the buffer back: call it once the request is fully done,
 // retries included, or hand it to NewLease. The bytes must not be used after.
@@ -73,7 +80,7 @@ func ReadLimited(r io.Reader, contentLength int64, max int64) ([]byte, func(), e
 	}
 	size := int64(1) << minClassShift
 	if contentLength >= 0 {
-		size = contentLength + 1 // +1 so the final EOF needs no bigger buffer
+		size = min(contentLength+1, maxPresize) // +1 so the final EOF needs no bigger buffer
 	}
 	p := getBuf(size)
 	limit := max + 1

@@ -213,3 +213,25 @@ func TestReadLimitedConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestReadLimitedDoesNotTrustAnnouncedLength: a Content-Length is only a hint, so it sizes no
+// buffer beyond maxPresize before the bytes arrive. A client that announces 10 MiB and sends
+// a few bytes would otherwise hold a 16 MiB buffer per connection.
+func TestReadLimitedDoesNotTrustAnnouncedLength(t *testing.T) {
+	const body = `{"model":"m"}`
+	got, release, err := ReadLimited(strings.NewReader(body), 10<<20, 10<<20)
+	if err != nil || string(got) != body {
+		t.Fatalf("ReadLimited = %q, %v", got, err)
+	}
+	defer release()
+	if c := cap(got); c > maxPresize {
+		t.Errorf("a %d-byte body that announced 10 MiB got a %d-byte buffer, want at most %d", len(body), c, maxPresize)
+	}
+	// A body as long as it says still arrives whole, past the presized buffer.
+	big := strings.Repeat("a", 3<<20)
+	got2, release2, err := ReadLimited(strings.NewReader(big), int64(len(big)), 10<<20)
+	if err != nil || string(got2) != big {
+		t.Fatalf("ReadLimited of 3 MiB = %d bytes, %v", len(got2), err)
+	}
+	release2()
+}
