@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/internal/decompress"
 	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
@@ -238,12 +239,32 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ep *endpoint)
 	rt := &h.runtime
 	limit, setting := h.bodyLimit(ep)
 	bounded := boundBodyRead(w, r, rt.bodyTimeout)
-	body, release, err := reqbody.ReadLimited(r.Body, r.ContentLength, limit)
+	src, hint := io.Reader(r.Body), r.ContentLength
+	coding := strings.Join(r.Header.Values("Content-Encoding"), ",")
+	var err error
+	if coding != "" {
+		// Codex CLI and others compress large bodies (zstd, gzip). The router reads, and sends
+		// on, the decoded JSON; max_body bounds what it decodes to, so a small bomb gets 413.
+		var dec io.ReadCloser
+		if dec, err = decompress.NewReader(coding, r.Body); err == nil {
+			defer dec.Close()
+			src, hint = dec, -1
+		}
+	}
+	release := func() {}
+	if err == nil {
+		body, release, err = reqbody.ReadLimited(src, hint, limit)
+	}
 	if bounded != nil {
 		_ = bounded.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
 		switch {
+		case errors.Is(err, decompress.ErrUnsupported):
+			w.Header().Set("Accept-Encoding", decompress.Codings)
+			writeError(w, ep.dialect, http.StatusUnsupportedMediaType, errInvalidRequest, "unsupported_content_encoding",
+				fmt.Sprintf("the request body's Content-Encoding %q is not supported; send it as %s, or uncompressed",
+					clipEcho(coding), decompress.Codings))
 		case errors.Is(err, reqbody.ErrTooLarge):
 			writeError(w, ep.dialect, http.StatusRequestEntityTooLarge, errInvalidRequest, "request_too_large",
 				fmt.Sprintf("request body is larger than the limit of %d bytes (%s)", limit, setting))
@@ -253,6 +274,9 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ep *endpoint)
 				fmt.Sprintf("the request body did not arrive within %s", rt.bodyTimeout))
 		case r.Context().Err() != nil:
 			h.logger.Debug("client went away while sending its request", zap.Int("status", 499))
+		case coding != "":
+			writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "invalid_content_encoding",
+				fmt.Sprintf("the request body could not be decoded as its Content-Encoding %q says", clipEcho(coding)))
 		default:
 			writeError(w, ep.dialect, http.StatusBadRequest, errInvalidRequest, "unreadable_body", "could not read the request body")
 		}

@@ -36,7 +36,8 @@ func connectionNamed(conn []string, k string) bool {
 
 // copyRequestHeader copies the client's headers that an upstream may see: never its
 // credentials, cookies, hop-by-hop headers (those named by its Connection header too) or its
-// address.
+// address, nor the framing of its body (Content-Length, Content-Encoding): the router sends
+// a body of its own, decoded, spliced or translated.
 func copyRequestHeader(dst, src http.Header) {
 	conn := src["Connection"]
 	for k, v := range src {
@@ -45,7 +46,7 @@ func copyRequestHeader(dst, src http.Header) {
 		}
 		switch k {
 		case "Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Cookie",
-			"Content-Length", "Accept-Encoding", "Host", "Expect",
+			"Content-Length", "Content-Encoding", "Accept-Encoding", "Host", "Expect",
 			"Openai-Organization", "Openai-Project",
 			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":
 			continue

@@ -89,7 +89,8 @@ type Handler struct {
 	// evidence of virtual models (route.Scorecard). Placeholders work in the paths.
 	Scorecards []string `json:"scorecards,omitempty"`
 
-	// MaxBody is the largest request body accepted, in bytes; larger ones get 413. Default 10 MiB.
+	// MaxBody is the largest request body accepted, in bytes; larger ones get 413. A body sent
+	// with a Content-Encoding (gzip, deflate, zstd) is measured decoded. Default 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
 
 	// MaxUpload is the largest multipart upload accepted, in bytes, on the endpoints that take

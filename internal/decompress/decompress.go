@@ -1,5 +1,6 @@
 // Package decompress undoes the content codings an upstream may put on a reply, asked or not,
-// so that the relay frames and checks the bytes the upstream meant.
+// so that the relay frames and checks the bytes the upstream meant, and those a client puts on
+// its request body, so that the router reads the JSON the client meant.
 package decompress
 
 import (
@@ -17,6 +18,9 @@ import (
 
 // ErrUnsupported is wrapped by NewReader for a coding it cannot undo.
 var ErrUnsupported = errors.New("unsupported content-encoding")
+
+// Codings lists what NewReader undoes, as an Accept-Encoding value.
+const Codings = "gzip, deflate, zstd"
 
 // NewReader returns a reader of body with the codings listed in contentEncoding (the header's
 // value, codings in the order they were applied) undone; body itself when there is nothing to
