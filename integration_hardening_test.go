@@ -1,12 +1,15 @@
 package llmrouter
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -218,5 +221,179 @@ func TestWarnKeyHeaderLogged(t *testing.T) {
 	}
 	if strings.Contains(tr.logs.String(), "HH44JJ55") {
 		t.Error("the warning quotes the key")
+	}
+}
+
+// TestIntegrationSecretsSweep runs a real Caddy with a debug log, an access log (with the
+// README's filter), metrics, the status and models pages, and upstreams that quote the key
+// they were sent (whole, masked, cut, in headers, in a stream's error event, in a broken
+// reply), and clients that send right, wrong and misplaced keys in every dialect. No provider
+// key, gateway key or secret header value, nor any 6-character run of one, may be in a reply
+// (status, headers, body), a log line, the access log, /metrics, /config/ or the router's
+// admin API.
+func TestIntegrationSecretsSweep(t *testing.T) {
+	const (
+		provKey1   = "sk-prov-Q7vX2mKp9LwZ4rTbN8"
+		provKey2   = "sk-prov-H3jK8sDf5GhJ2kLmP4"
+		headerVal  = "hdr-Z9xC4vB7nM1qW3eR5t"
+		gatewayKey = "gw-Y6tR4eW2qA8sD0fG7h"
+		scopedKey  = "gw-U1iO3pL5kJ7hG9fD2s"
+	)
+	t.Setenv("LLMR_SWEEP_PROVIDER", provKey1+","+provKey2)
+	t.Setenv("LLMR_SWEEP_HEADER", headerVal)
+	t.Setenv("LLMR_SWEEP_GW", gatewayKey)
+	t.Setenv("LLMR_SWEEP_GW_SCOPED", scopedKey)
+	var keysSeen sync.Map
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		keysSeen.Store(key, true)
+		org := r.Header.Get("X-Org")
+		body := readBody(r)
+		switch {
+		case strings.Contains(body, `"echo"`): // a refusal quoting the key, in the body and headers
+			w.Header().Set("Www-Authenticate", `Bearer error="invalid_token", error_description="key `+key+` revoked"`)
+			w.Header().Set("X-Echo-Key", key)
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s","org":"%s"}}`, key, org)
+		case strings.Contains(body, `"masked"`): // a client error, passed through, quoting it masked
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Debug-Key", key[:10])
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"error":{"message":"key %s**********%s; org %s***"}}`, key[:7], key[len(key)-4:], org[:8])
+		case strings.Contains(body, `"cut"`): // a crash quoting a piece of it
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, `{"error":{"message":"upstream crashed handling %s"}}`, key[5:14])
+		case strings.Contains(body, `"streamerr"`): // an error event mid-stream
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, chunkEv("Hel"))
+			fmt.Fprintf(w, "data: {\"error\":{\"message\":\"key %s over quota\"}}\n\n", key)
+		case strings.Contains(body, `"garbage"`): // a 200 that is not JSON, quoting it
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"id":"x","oops %s`, key)
+		default:
+			okChat(w, r)
+		}
+	})
+	it := newIntegration(t)
+	port := freePort(t)
+	dir := t.TempDir()
+	logFile, accessFile := filepath.Join(dir, "caddy.log"), filepath.Join(dir, "access.log")
+	globals := fmt.Sprintf("\tlog {\n\t\toutput file %s\n\t\tlevel DEBUG\n\t}\n\tmetrics\n", logFile)
+	it.load(it.globals(port, globals) + fmt.Sprintf(`http://localhost:%d {
+%s	llm_router {
+		status_page /status
+		models_page /models-page
+		attempts 2
+		provider p {
+			base_url %s/v1
+			keys {env.LLMR_SWEEP_PROVIDER}
+			header X-Org {env.LLMR_SWEEP_HEADER}
+			model m
+			model echo
+			model masked
+			model cut
+			model streamerr
+			model garbage
+			model *
+		}
+		auth {
+			key alice {env.LLMR_SWEEP_GW}
+			key bob {env.LLMR_SWEEP_GW_SCOPED} {
+				models m
+				rpm 1
+			}
+		}
+	}
+}
+`, port, fmt.Sprintf(accessLogFilter, accessFile), up.URL))
+
+	base := fmt.Sprintf("http://localhost:%d", port)
+	var seen bytes.Buffer
+	record := func(what string, r reply, want int) {
+		t.Helper()
+		fmt.Fprintf(&seen, "== %s: %d\n", what, r.status)
+		_ = r.header.Write(&seen)
+		seen.WriteString(r.body + "\n")
+		if want != 0 && r.status != want {
+			t.Errorf("%s: status %d, want %d: %s", what, r.status, want, r.body)
+		}
+	}
+	bearer := []string{"Authorization", "Bearer " + gatewayKey}
+	record("stream", it.post(base+"/v1/chat/completions", `{"model":"streamerr","stream":true,"messages":[]}`, bearer...), 200)
+	record("stream anthropic", it.post(base+"/v1/messages",
+		`{"model":"streamerr","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, bearer...), 200)
+	// The refusal comes last: it cools both keys.
+	for _, m := range []string{"m", "masked", "cut", "garbage", "p/any-id", "no-such-model", "echo"} {
+		record(m, it.post(base+"/v1/chat/completions", `{"model":"`+m+`","messages":[{"role":"user","content":"hi"}]}`, bearer...), 0)
+		record(m+" anthropic", it.post(base+"/v1/messages",
+			`{"model":"`+m+`","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, "X-Api-Key", gatewayKey), 0)
+		record(m+" gemini", it.post(base+"/v1beta/models/"+m+":generateContent",
+			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`, "X-Goog-Api-Key", gatewayKey), 0)
+	}
+	wrong := gatewayKey[:len(gatewayKey)-1] + "X"
+	for _, h := range [][]string{{"Authorization", "Bearer " + wrong}, {"X-Api-Key", wrong}, {"Api-Key", wrong},
+		{"Authorization", "Basic " + wrong}, {"Authorization", wrong}, {"X-Api-Key", provKey1}} {
+		record("wrong "+h[0], it.post(base+"/v1/chat/completions", `{"model":"m","messages":[]}`, h...), http.StatusUnauthorized)
+		record("wrong anthropic "+h[0], it.post(base+"/v1/messages", `{"model":"m","messages":[]}`, h...), http.StatusUnauthorized)
+	}
+	record("wrong ?key", it.post(base+"/v1beta/models/m:generateContent?key="+wrong, `{"contents":[]}`), http.StatusUnauthorized)
+	record("out of scope", it.post(base+"/v1/chat/completions", `{"model":"echo","messages":[]}`, "Authorization", "Bearer "+scopedKey), http.StatusForbidden)
+	record("rpm 1", it.post(base+"/v1/chat/completions", `{"model":"m","messages":[]}`, "Authorization", "Bearer "+scopedKey), 0)
+	record("rpm 2", it.post(base+"/v1/chat/completions", `{"model":"m","messages":[]}`, "Authorization", "Bearer "+scopedKey), http.StatusTooManyRequests)
+	record("models", it.get(base+"/v1/models"), http.StatusOK)
+	for _, page := range []string{"/status", "/models-page"} {
+		req, err := http.NewRequest(http.MethodGet, base+page, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+gatewayKey)
+		record(page, it.do(req), http.StatusOK)
+	}
+	for _, p := range []string{"/config/", "/llm_router/targets", "/llm_router/models", "/llm_router/usage", "/metrics"} {
+		code, body := it.adminDo(http.MethodGet, p, "", "")
+		fmt.Fprintf(&seen, "== admin %s: %d\n%s\n", p, code, body)
+		if code != http.StatusOK {
+			t.Errorf("admin %s: %d %s", p, code, body)
+		}
+	}
+	code, body := it.adminDo(http.MethodDelete, "/llm_router/cooldowns", "", "")
+	fmt.Fprintf(&seen, "== admin DELETE /llm_router/cooldowns: %d\n%s\n", code, body)
+	it.load(it.globals(port, "")) // closes the log files
+	logs, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	access, err := os.ReadFile(accessFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing is vacuous: both keys were used, and each document holds what it should.
+	for _, k := range []string{provKey1, provKey2} {
+		if _, ok := keysSeen.Load(k); !ok {
+			t.Errorf("the upstream never got the key %s...", k[:8])
+		}
+	}
+	for name, want := range map[string][2]string{
+		"replies":    {seen.String(), "[redacted]"},
+		"metrics":    {seen.String(), "caddy_llm_router_requests_total"},
+		"status":     {seen.String(), "p#0/"},
+		"log":        {string(logs), `"msg":"cooldown started"`},
+		"access log": {string(access), `"msg":"handled request"`},
+	} {
+		if !strings.Contains(want[0], want[1]) {
+			t.Errorf("%s: %q not found", name, want[1])
+		}
+	}
+	for name, doc := range map[string]string{"replies and admin API": seen.String(), "log": string(logs), "access log": string(access)} {
+		for _, secret := range []string{provKey1, provKey2, headerVal, gatewayKey, scopedKey} {
+			core := secret[strings.LastIndexByte(secret, '-')+1:] // the random part
+			for i := 0; i+6 <= len(core); i++ {
+				if at := strings.Index(doc, core[i:i+6]); at >= 0 {
+					t.Errorf("%s: %q of %s... found: %s", name, core[i:i+6], secret[:4], doc[max(0, at-160):min(len(doc), at+40)])
+					break
+				}
+			}
+		}
 	}
 }
