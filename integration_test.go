@@ -700,3 +700,89 @@ func metricValue(text, series string) float64 {
 	}
 	return 0
 }
+
+// TestIntegrationReloadMidRequest: a config reload (POST /load with another upstream) while
+// whole requests and streams are in flight cuts none of them: each ends whole, a stream with
+// its [DONE], though the old handler is cleaned up meanwhile; the request sent after the
+// reload goes to the new config's upstream.
+func TestIntegrationReloadMidRequest(t *testing.T) {
+	release := make(chan struct{})
+	old := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(readBody(r), `"stream":true`) {
+			<-release
+			okChat(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, roleChunkEv("Hel"))
+		_ = http.NewResponseController(w).Flush()
+		<-release
+		_, _ = io.WriteString(w, chunkEv("lo")+stopEv+usageEv+doneEv)
+	})
+	next := newFakeUpstream(t, okChat)
+	it := newIntegration(t)
+	port := freePort(t)
+	config := func(upstream string) string {
+		return it.globals(port, "") + fmt.Sprintf(`http://localhost:%d {
+	llm_router {
+		provider p {
+			base_url %s/v1
+			keys sk-reload-midrequest
+			model m
+		}
+	}
+}
+`, port, upstream)
+	}
+	it.load(config(old.URL))
+	url := fmt.Sprintf("http://localhost:%d/v1/chat/completions", port)
+	const inFlight = 6
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	results := make(chan result, inFlight)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	for i := range inFlight {
+		body := `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
+		if i%2 == 0 {
+			body = `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+		}
+		go func() {
+			resp, err := client.Post(url, "application/json", strings.NewReader(body))
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			results <- result{resp.StatusCode, string(b), err}
+		}()
+	}
+	pollUntil(t, "every request to reach the old upstream", func() bool { return old.calls.Load() == inFlight })
+
+	it.load(config(next.URL))
+	if r := it.post(url, `{"model":"m","messages":[]}`); r.status != http.StatusOK || next.calls.Load() != 1 {
+		t.Errorf("after the reload: status %d, the new upstream got %d requests: %s", r.status, next.calls.Load(), r.body)
+	}
+	close(release)
+	for range inFlight {
+		r := <-results
+		switch {
+		case r.err != nil:
+			t.Errorf("an in-flight request failed across the reload: %v (got %q)", r.err, r.body)
+		case r.status != http.StatusOK:
+			t.Errorf("an in-flight request got %d across the reload: %s", r.status, r.body)
+		case strings.HasPrefix(r.body, "data:"):
+			if !strings.HasSuffix(r.body, usageEv+doneEv) || strings.Contains(r.body, `"error"`) {
+				t.Errorf("a stream in flight was cut by the reload: %q", r.body)
+			}
+		case !json.Valid([]byte(r.body)):
+			t.Errorf("a whole reply in flight was cut by the reload: %q", r.body)
+		}
+	}
+	if n := old.calls.Load(); n != inFlight {
+		t.Errorf("the old upstream got %d requests, want the %d in flight only", n, inFlight)
+	}
+}
