@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	anthropicopt "github.com/anthropics/anthropic-sdk-go/option"
+
+	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -169,6 +173,8 @@ func TestGateAuth(t *testing.T) {
 		{name: "x-api-key", header: []string{"X-Api-Key", gtBobSecret}, body: chat("b"), status: 200, calls: 1, read: true},
 		{name: "api-key literal", header: []string{"Api-Key", gtLiteralSecret}, body: chat("b"), status: 200, calls: 1, read: true},
 		{name: "basic beside a valid x-api-key", header: []string{"Authorization", "Basic Zm9vOmJhcg==", "X-Api-Key", gtBobSecret}, status: 200, calls: 1, read: true},
+		{name: "stale bearer beside a valid x-api-key", header: []string{"Authorization", "Bearer " + gtWrongSecret, "X-Api-Key", gtBobSecret}, status: 200, calls: 1, read: true},
+		{name: "wrong bearer and wrong x-api-key", header: []string{"Authorization", "Bearer " + gtWrongSecret, "X-Api-Key", gtWrongSecret + "2"}, status: 401, code: "invalid_api_key"},
 		{name: "scoped key, other model", header: []string{"Authorization", "Bearer " + gtAliceSecret}, body: chat("b"), status: 403, code: "model_not_allowed", read: true},
 		{name: "scoped key, provider/other model", header: []string{"Authorization", "Bearer " + gtAliceSecret}, body: chat("groq/b"), status: 403, code: "model_not_allowed", read: true},
 		{name: "scoped key, upstream id of other model", header: []string{"Authorization", "Bearer " + gtAliceSecret}, body: chat("b-up"), status: 403, code: "model_not_allowed", read: true},
@@ -643,6 +649,7 @@ func TestGatewayKeyNotPassedOn(t *testing.T) {
 	}{
 		{[]string{"Authorization", "Bearer " + gtAliceSecret}, "", "Authorization"},
 		{[]string{"Authorization", "Basic dXNlcjpwdw==", "X-Api-Key", gtAliceSecret}, "Authorization", "X-Api-Key"},
+		{[]string{"Authorization", "Bearer " + gtWrongSecret, "X-Api-Key", gtAliceSecret}, "Authorization", "X-Api-Key"},
 		{[]string{"X-Goog-Api-Key", gtAliceSecret}, "", "X-Goog-Api-Key"},
 	} {
 		req := httptest.NewRequest(http.MethodGet, "/elsewhere", nil)
@@ -668,4 +675,35 @@ func TestGatewayKeyNotPassedOn(t *testing.T) {
 			t.Errorf("%v: %s was dropped too", tc.header, tc.kept)
 		}
 	}
+}
+
+// TestAnthropicSDKWithTwoCredentials: the Anthropic SDK given an API key and an auth token
+// (one of them a stale ANTHROPIC_AUTH_TOKEN from the environment) sends both, as x-api-key and
+// Authorization: Bearer. The gateway key in either admits the call.
+func TestAnthropicSDKWithTwoCredentials(t *testing.T) {
+	tr, up := gateRouter(t)
+	rs := serveRouter(t, tr)
+	for _, tc := range []struct{ apiKey, authToken string }{
+		{gtBobSecret, "sk-ant-stale-token"},
+		{"sk-ant-stale-key", gtBobSecret},
+	} {
+		c := anthropicsdk.NewClient(
+			anthropicopt.WithBaseURL(rs.URL),
+			anthropicopt.WithAPIKey(tc.apiKey),
+			anthropicopt.WithAuthToken(tc.authToken),
+			anthropicopt.WithMaxRetries(0),
+			anthropicopt.WithHTTPClient(rs.Client()),
+		)
+		msg, err := c.Messages.New(context.Background(), anthropicsdk.MessageNewParams{
+			Model: "b", MaxTokens: 64,
+			Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("Hi"))},
+		})
+		if err != nil {
+			t.Fatalf("x-api-key %q, bearer %q: %v", tc.apiKey, tc.authToken, err)
+		}
+		if len(msg.Content) == 0 || msg.Content[0].Text == "" {
+			t.Errorf("empty reply: %+v", msg)
+		}
+	}
+	noGatewayKeyUpstream(t, up, gtSecrets[:3]...)
 }

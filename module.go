@@ -20,7 +20,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
-	"github.com/llmrouter/caddy-llm-router/gate"
 	vroute "github.com/llmrouter/caddy-llm-router/route"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
@@ -470,7 +469,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	if client != nil {
-		gate.DropCredential(r.Header) // the gateway key is the router's, not the next handler's
+		h.guard.keys.DropCredential(r.Header) // the gateway key is the router's, not the next handler's
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -187,67 +187,75 @@ func (k *Keys) Len() int {
 	return len(k.clients)
 }
 
-// Authenticate finds the client for the credential in h. Exactly one credential is taken, by
-// precedence: "Authorization: Bearer <k>" (scheme case-insensitive), else "x-api-key: <k>"
-// (Anthropic SDKs), else "api-key: <k>" (Azure style), else "x-goog-api-key: <k>" (Google's
-// SDKs); a request never gets a second guess from another header. The presented value is hashed once and compared in constant time with every
-// digest, without early exit, so timing tells neither which key nearly matched nor its
-// position. On failure it returns nil and one of the Reason constants.
+// Authenticate finds the client for a credential in h. A credential may come as
+// "Authorization: Bearer <k>" (scheme case-insensitive), "x-api-key: <k>" (Anthropic SDKs),
+// "api-key: <k>" (Azure style) or "x-goog-api-key: <k>" (Google's SDKs). A client may send
+// more than one (the Anthropic SDKs send both of the first two when given an API key and an
+// auth token, one of them perhaps a stale token from the environment), so the first, in that
+// order, that is a gateway key admits the request. Each presented value is hashed once and
+// compared in constant time with every digest, without early exit, so timing tells neither
+// which key nearly matched nor its position. On failure it returns nil and one of the Reason
+// constants.
 func (k *Keys) Authenticate(h http.Header) (*Client, string) {
-	cred, _, reason := credential(h)
-	if cred == "" {
-		return nil, reason
-	}
-	if k == nil || len(k.digests) == 0 {
-		return nil, ReasonInvalid
-	}
-	d := sha256.Sum256([]byte(cred))
-	match := -1
-	for i := range k.digests {
-		eq := subtle.ConstantTimeCompare(d[:], k.digests[i][:])
-		match = subtle.ConstantTimeSelect(eq, i, match)
-	}
-	if match < 0 {
-		return nil, ReasonInvalid
-	}
-	return &k.clients[match], ""
+	c, _, reason := k.match(h)
+	return c, reason
 }
 
-// DropCredential removes from h the header Authenticate took the credential from: a request
+// DropCredential removes from h the header whose credential Authenticate admitted: a request
 // the gateway key admitted to another handler must not carry the key on (a reverse_proxy
 // would send it to its backend). Another credential, such as a Basic Authorization header
 // beside an x-api-key, stays.
-func DropCredential(h http.Header) {
-	if _, name, _ := credential(h); name != "" {
+func (k *Keys) DropCredential(h http.Header) {
+	if _, name, _ := k.match(h); name != "" {
 		delete(h, name)
 	}
 }
 
-// credential picks the presented credential and the header it came in. A Basic or other
-// Authorization header is only an error when no API-key header offers a credential, since
-// some clients send both.
-func credential(h http.Header) (cred, header, reason string) {
-	unsupported := false
-	if auth := strings.TrimSpace(h.Get("Authorization")); auth != "" {
-		scheme, rest := auth, ""
-		if i := strings.IndexAny(auth, " \t"); i >= 0 {
-			scheme, rest = auth[:i], auth[i+1:]
-		}
-		if strings.EqualFold(scheme, "Bearer") {
-			if tok := strings.TrimSpace(rest); tok != "" {
-				return tok, "Authorization", ""
+// credentialHeaders are the headers a credential may come in, in the order they are tried.
+var credentialHeaders = [...]string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key"}
+
+// match returns the client of the first credential in h that is a gateway key, and the header
+// it came in.
+func (k *Keys) match(h http.Header) (c *Client, header, reason string) {
+	reason = ReasonMissing
+	for _, name := range credentialHeaders {
+		cred, unsupported := credentialIn(h, name)
+		if cred == "" {
+			if unsupported && reason == ReasonMissing {
+				reason = ReasonUnsupported
 			}
-		} else {
-			unsupported = true
+			continue
+		}
+		reason = ReasonInvalid
+		if k == nil || len(k.digests) == 0 {
+			continue
+		}
+		d := sha256.Sum256([]byte(cred))
+		found := -1
+		for i := range k.digests {
+			eq := subtle.ConstantTimeCompare(d[:], k.digests[i][:])
+			found = subtle.ConstantTimeSelect(eq, i, found)
+		}
+		if found >= 0 {
+			return &k.clients[found], name, ""
 		}
 	}
-	for _, name := range [...]string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"} {
-		if v := strings.TrimSpace(h.Get(name)); v != "" {
-			return v, name, ""
-		}
+	return nil, "", reason
+}
+
+// credentialIn returns the credential offered in header name of h, if any. An Authorization
+// header offers one only with the Bearer scheme: another scheme is unsupported.
+func credentialIn(h http.Header, name string) (cred string, unsupported bool) {
+	v := strings.TrimSpace(h.Get(name))
+	if name != "Authorization" || v == "" {
+		return v, false
 	}
-	if unsupported {
-		return "", "", ReasonUnsupported
+	scheme, rest := v, ""
+	if i := strings.IndexAny(v, " \t"); i >= 0 {
+		scheme, rest = v[:i], v[i+1:]
 	}
-	return "", "", ReasonMissing
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", true
+	}
+	return strings.TrimSpace(rest), false
 }

@@ -62,10 +62,13 @@ func TestAuthenticate(t *testing.T) {
 		{"wrong x-api-key", header("x-api-key", "nope"), "", ReasonInvalid},
 		{"wrong api-key", header("api-key", "nope"), "", ReasonInvalid},
 		{"x-goog-api-key", header("x-goog-api-key", secretB), "bravo", ""},
-		{"api-key wins over x-goog-api-key", header("api-key", "nope", "x-goog-api-key", secretA), "", ReasonInvalid},
-		// Precedence: one credential is chosen and checked; a wrong one is not rescued by another.
-		{"bearer wins over x-api-key", header("Authorization", "Bearer nope", "x-api-key", secretA), "", ReasonInvalid},
-		{"x-api-key wins over api-key", header("x-api-key", "nope", "api-key", secretA), "", ReasonInvalid},
+		// Several credentials (the Anthropic SDKs send Authorization and x-api-key when given
+		// both): the first that is a gateway key admits, in header order.
+		{"x-goog-api-key after a wrong api-key", header("api-key", "nope", "x-goog-api-key", secretA), "alpha", ""},
+		{"x-api-key after a wrong bearer", header("Authorization", "Bearer nope", "x-api-key", secretA), "alpha", ""},
+		{"api-key after a wrong x-api-key", header("x-api-key", "nope", "api-key", secretA), "alpha", ""},
+		{"bearer before x-api-key", header("Authorization", "Bearer "+secretB, "x-api-key", secretA), "bravo", ""},
+		{"every credential wrong", header("Authorization", "Bearer nope", "x-api-key", "nope2", "api-key", "nope3", "x-goog-api-key", "nope4"), "", ReasonInvalid},
 		{"empty bearer falls to x-api-key", header("Authorization", "Bearer ", "x-api-key", secretA), "alpha", ""},
 		{"basic plus x-api-key", header("Authorization", "Basic abc", "x-api-key", secretB), "bravo", ""},
 		{"basic plus wrong x-api-key", header("Authorization", "Basic abc", "x-api-key", "nope"), "", ReasonInvalid},
