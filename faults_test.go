@@ -6,6 +6,7 @@ import (
 	"compress/zlib"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 )
 
 // Faults an independent chaos upstream produced, each of which once reached the client as a
@@ -292,5 +295,84 @@ func TestUnsupportedEncodingFailsOver(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(tr.logs.String()), []byte("unsupported content-encoding")) {
 		t.Errorf("no log line names the unsupported coding:\n%s", tr.logs.String())
+	}
+}
+
+// TestErrorInA2xxReplyFailsOver: an upstream (or a proxy in front of it) that puts its failure
+// in a 200 has not answered. Passed on, the client got an error with a success status; through
+// a translation, an empty answer with finish "stop". The target is charged and the next one
+// answers; with no other target the client hears 502 in its own dialect.
+func TestErrorInA2xxReplyFailsOver(t *testing.T) {
+	errorIn200 := func(body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, body)
+		}
+	}
+	const openAIShaped = `{"error":{"message":"upstream overloaded","type":"server_error","code":500}}`
+	for _, up := range []struct {
+		name, api, base, body string
+		good                  http.HandlerFunc
+	}{
+		{"openai", "openai", "/v1", openAIShaped, openAIAgentUpstream},
+		{"anthropic", "anthropic", "/v1", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, anthropicAgentUpstream},
+		// A proxy in front of an Anthropic provider that answers in OpenAI's shape: translated,
+		// this was an empty success.
+		{"anthropic behind a proxy", "anthropic", "/v1", openAIShaped, anthropicAgentUpstream},
+		{"gemini", "gemini", "/v1beta", `{"error":{"code":500,"message":"Internal error encountered.","status":"INTERNAL"}}`, geminiAgentUpstream},
+	} {
+		for _, cl := range []struct{ name, path, body string }{
+			{"openai client", "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`},
+			{"anthropic client", "/v1/messages", `{"model":"m","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`},
+			{"gemini client", "/v1beta/models/m:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`},
+		} {
+			t.Run(up.name+" upstream/"+cl.name, func(t *testing.T) {
+				newRouter := func(replies ...http.HandlerFunc) *testRouter {
+					h := &Handler{Strategy: "priority"}
+					for i, reply := range replies {
+						u := newFakeUpstream(t, reply)
+						p := provider(fmt.Sprintf("p%d", i+1), u.URL+up.base, []string{"sk-upstream-key-0001"}, "m", "m-up")
+						p.API = up.api
+						h.Providers = append(h.Providers, p)
+					}
+					return newTestRouter(t, h)
+				}
+				tr := newRouter(errorIn200(up.body), up.good)
+				rec := tr.do(jsonRequest(http.MethodPost, cl.path, cl.body))
+				if rec.Code != http.StatusOK || rec.Header().Get("X-LLM-Router-Provider") != "p2" {
+					t.Fatalf("status %d from %q, want 200 from p2: %s", rec.Code, rec.Header().Get("X-LLM-Router-Provider"), rec.Body)
+				}
+				if hasErrorObject(rec.Body.Bytes()) {
+					t.Errorf("the client got an error as its answer: %s", rec.Body)
+				}
+				if !tr.pools["m"].targets[0].health.Cooling(tr.clock.Now().UnixNano()) {
+					t.Error("the target that answered 200 with an error is not cooling")
+				}
+				if logs := tr.logs.String(); !strings.Contains(logs, "a 2xx reply that is an error") {
+					t.Errorf("no log line says why the attempt failed:\n%s", logs)
+				}
+
+				rec = newRouter(errorIn200(up.body)).do(jsonRequest(http.MethodPost, cl.path, cl.body))
+				if rec.Code != http.StatusBadGateway {
+					t.Fatalf("only target answers 200 with an error: status %d, want 502: %s", rec.Code, rec.Body)
+				}
+				switch cl.name {
+				case "gemini client":
+					checkGeminiError(t, "502", rec.Body.Bytes(), http.StatusBadGateway, gemini.StatusName(http.StatusBadGateway))
+				case "anthropic client":
+					var e struct {
+						Type  string
+						Error struct{ Type, Message string }
+					}
+					if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Type != "error" || e.Error.Message == "" {
+						t.Errorf("not an Anthropic error (%v): %s", err, rec.Body)
+					}
+				default:
+					if _, err := parseAPIError(rec.Body.Bytes()); err != nil {
+						t.Errorf("not an OpenAI error (%v): %s", err, rec.Body)
+					}
+				}
+			})
+		}
 	}
 }
