@@ -219,6 +219,14 @@ func (c *call) finishRequest(req *http.Request) {
 	}
 }
 
+// streamsText says the endpoint's streams are generated text, which the upstream is asked for
+// as chat or text completions (or in its own dialect's equivalent): a streamed request there
+// must be answered with a stream. Image and audio streams are not: an upstream may answer those
+// whole (whisper-1 ignores "stream"), and their clients take it.
+func (ep *endpoint) streamsText() bool {
+	return ep.openaiPath == "/chat/completions" || ep == completionEndpoint
+}
+
 // wantsJSON says a 2xx reply must be one JSON value to count as an answer.
 func (ep *endpoint) wantsJSON(h http.Header) bool {
 	return ep.reply != replyDocument || strings.Contains(h.Get("Content-Type"), "json")

@@ -81,6 +81,11 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 		// left alone: its "error" member is part of the answer's own schema.
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "a 2xx reply that is an error: " + snippet(reply)}
 	}
+	if c.f.Stream && c.ep.streamsText() {
+		// An upstream that ignored "stream": the client's SDK reads a whole reply as a stream
+		// without events, and returns an empty answer with no error.
+		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "a whole reply to a streamed request"}
+	}
 	if reply, err = c.replyFor(t, reply); err != nil {
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply not translatable: " + err.Error()}
 	}
