@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 )
 
@@ -455,6 +456,63 @@ func TestWholeReplyToStreamFailsOver(t *testing.T) {
 				if text, err := read(rs); err == nil {
 					t.Errorf("%s: the only target answered whole, and the SDK returned %q with no error", name, text)
 				}
+			}
+		})
+	}
+}
+
+// TestUpstreamErrorEventEndsThePassedStream: an upstream that fails its stream with an error
+// event of its own (Anthropic's overloaded_error mid-stream) gave the client that event, as it
+// came. The router then added a second one, "upstream closed the stream before its end", and
+// logged that as the reason; when the upstream went on to its terminator, the request was
+// logged a success and the target credited. The upstream's event now ends the stream, and the
+// target is charged with it.
+func TestUpstreamErrorEventEndsThePassedStream(t *testing.T) {
+	const (
+		openAIError    = `data: {"error":{"message":"Overloaded","type":"server_error"}}` + "\n\n"
+		anthropicError = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
+	)
+	for _, tc := range []struct {
+		name, api, path, body string
+		events                []string
+		errorEvent            string
+	}{
+		{"openai, then the close", "openai", "/v1/chat/completions", streamReq, []string{roleChunkEv("Hel")}, openAIError},
+		{"openai, then [DONE]", "openai", "/v1/chat/completions", streamReq, []string{roleChunkEv("Hel")}, openAIError + doneEv},
+		{"anthropic, then the close", "anthropic", "/v1/messages", `{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			anthropicHelloStream[:3], anthropicError},
+		{"anthropic, then message_stop", "anthropic", "/v1/messages", `{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			anthropicHelloStream[:3], anthropicError + anthropicHelloStream[5]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newFakeUpstream(t, sseReply(append(tc.events, tc.errorEvent)...))
+			p := provider("p1", up.URL+"/v1", []string{"sk-errev-0001"}, "m", "m-up")
+			p.API = tc.api
+			tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+			rs := serveRouter(t, tr)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp := rs.postTo(t, ctx, tc.path, tc.body)
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d, %v: %q", resp.StatusCode, err, b)
+			}
+			checkStreamHygiene(t, string(b))
+			rest, ok := strings.CutPrefix(string(b), strings.Join(tc.events, ""))
+			if !ok {
+				t.Fatalf("the events before the error are not relayed as they came: %q", b)
+			}
+			errorEvent, _, _ := strings.Cut(tc.errorEvent, "\n\n")
+			if rest != errorEvent+"\n\n" {
+				t.Errorf("after the relayed events\n got %q\nwant only the upstream's error event %q", rest, errorEvent+"\n\n")
+			}
+			if !tr.pools["m"].targets[0].health.Cooling(tr.clock.Now().UnixNano()) {
+				t.Error("the target that failed its stream is not cooling")
+			}
+			logs := tr.logs.String()
+			if !strings.Contains(logs, "upstream sent an error event mid-stream") || !strings.Contains(logs, `"outcome":"failed"`) {
+				t.Errorf("the request is not logged as failed by the upstream's error event:\n%s", logs)
 			}
 		})
 	}

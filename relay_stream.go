@@ -214,7 +214,9 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 		return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
 	}
 	if errors.Is(err, errStreamErrorEvent) {
-		clientGone = false // the tap kept the upstream's error event from the client
+		// The upstream's error event ended the stream (the tap kept it from the client, or it
+		// was relayed): the write that stopped the relay did not fail.
+		clientGone = false
 	}
 	if clientGone || client.err != nil || c.r.Context().Err() != nil {
 		return outcome{done: true, class: selector.ClientGone, usage: usage}
@@ -247,9 +249,11 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	} else {
 		reason = h.notResumable(c, reason)
 	}
-	if end, ok := tr.(dialect.ErrorEnder); ok {
+	switch end, ok := tr.(dialect.ErrorEnder); {
+	case client.relayedError: // the client has the upstream's own error event
+	case ok:
 		_, _ = client.Write(end.AppendError(nil, http.StatusInternalServerError, reason))
-	} else {
+	default:
 		errType := errUpstream
 		if c.ep.dialect == sse.Anthropic || c.ep.dialect == sse.Gemini {
 			errType = "" // the dialect's own type for a failure on the server's side
@@ -290,6 +294,9 @@ type lazyFlusher struct {
 	// tap, when set, reads every event the client gets, so that a broken stream can be
 	// resumed (resume.go); it keeps an upstream's error event from the client.
 	tap *streamTap
+	// relayedError says an error event of the upstream's reached the client: it ended the
+	// stream.
+	relayedError bool
 }
 
 // errorKey is looked for first: the rare event that has it is then parsed.
@@ -313,7 +320,12 @@ func (f *lazyFlusher) Write(p []byte) (int, error) {
 	}
 	if f.target != nil && bytes.Contains(q, errorKey) {
 		if data, ok := sse.Data(q); ok && hasErrorObject(data) {
-			q = f.target.scrub(q)
+			// The upstream failed its stream with an error event of the client's dialect (the
+			// stream passes through): it goes out, without the key, and ends the stream, which
+			// then needs no error event of the router's.
+			f.hold(f.target.scrub(q))
+			f.relayedError = true
+			return len(p), errStreamErrorEvent
 		}
 	}
 	f.hold(q)
