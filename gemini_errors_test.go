@@ -197,6 +197,8 @@ func TestGeminiArrayStream(t *testing.T) {
 	for api, cut := range map[string]http.HandlerFunc{
 		"gemini": cutAfter("data: "+`{"candidates":[{"content":{"role":"model","parts":[{"text":"Hel"}]},"index":0}]}`+"\r\n\r\n", "data: {"),
 		"openai": cutAfter(roleChunkEv("Hel"), chunkEv("lo")[:20]),
+		// Through the pivot and on to Gemini: two translators in a chain.
+		"anthropic": cutAfter(strings.Join(anthropicHelloStream[:3], ""), "event: content_block_delta\ndata: {"),
 	} {
 		_, tr, _ := newGeminiRouter(t, api, cut)
 		rec := tr.do(jsonRequest(http.MethodPost, "/v1beta/models/m:streamGenerateContent", geminiHi))

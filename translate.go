@@ -333,7 +333,7 @@ func (c *call) streamTranslator(t *target, includeUsage bool) dialect.StreamTran
 	case second == nil:
 		return first
 	}
-	return &dialect.Chain{First: first, Second: second}
+	return dialect.NewChain(first, second)
 }
 
 // streamFromPivot is the translator of a pivot stream into the client's dialect, nil for an

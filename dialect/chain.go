@@ -58,3 +58,21 @@ func (c *Chain) feed(dst, out []byte) ([]byte, error) {
 	}
 	return dst, nil
 }
+
+// EndingChain is a Chain whose Second ends a broken stream its own way (an ErrorEnder: a
+// Gemini client's JSON array must still be closed).
+type EndingChain struct{ Chain }
+
+// AppendError is Second's.
+func (c *EndingChain) AppendError(dst []byte, status int, message string) []byte {
+	return c.Second.(ErrorEnder).AppendError(dst, status, message)
+}
+
+// NewChain chains first and second: an EndingChain when second is an ErrorEnder, so that the
+// relay ends a broken stream with second's framing, else a Chain.
+func NewChain(first, second StreamTranslator) StreamTranslator {
+	if _, ok := second.(ErrorEnder); ok {
+		return &EndingChain{Chain{First: first, Second: second}}
+	}
+	return &Chain{First: first, Second: second}
+}
