@@ -327,6 +327,7 @@ func TestErrorInA2xxReplyFailsOver(t *testing.T) {
 			{"openai client", "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`},
 			{"anthropic client", "/v1/messages", `{"model":"m","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`},
 			{"gemini client", "/v1beta/models/m:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`},
+			{"responses client", "/v1/responses", `{"model":"m","input":"hi"}`},
 		} {
 			t.Run(up.name+" upstream/"+cl.name, func(t *testing.T) {
 				newRouter := func(replies ...http.HandlerFunc) *testRouter {
@@ -376,6 +377,17 @@ func TestErrorInA2xxReplyFailsOver(t *testing.T) {
 				}
 			})
 		}
+	}
+	// A Responses provider's failed response is an answer of its API: its "error" member is in
+	// the Responses schema, and the client reads the status.
+	const failed = `{"id":"resp_1","object":"response","status":"failed","error":{"code":"server_error","message":"The model failed"},"output":[]}`
+	up := newFakeUpstream(t, errorIn200(failed))
+	p := provider("p1", up.URL+"/v1", []string{"sk-upstream-key-0001"}, "m", "m-up")
+	on := true
+	p.Responses = &on
+	rec := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}}).do(jsonRequest(http.MethodPost, "/v1/responses", `{"model":"m","input":"hi"}`))
+	if rec.Code != http.StatusOK || rec.Body.String() != failed {
+		t.Errorf("a failed response from a Responses provider: status %d: %s, want it passed through", rec.Code, rec.Body)
 	}
 }
 

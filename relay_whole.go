@@ -74,11 +74,12 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 	}
 	reply := buf.Bytes()
 	usage := replyUsage(t.Provider.API, reply)
-	if usage == (tokenUsage{}) && c.ep != responsesEndpoint && hasErrorObject(reply) {
+	responsesObject := c.ep == responsesEndpoint && t.Provider.Responses
+	if usage == (tokenUsage{}) && !responsesObject && hasErrorObject(reply) {
 		// Some upstreams (and the proxies in front of them) put a failure in a 200: passed on, it
 		// is an error with a success status, and translated, an empty answer. An answer reports
-		// its usage, so only a reply without one pays for this look. A Responses object is
-		// left alone: its "error" member is part of the answer's own schema.
+		// its usage, so only a reply without one pays for this look. A Responses object that
+		// passes through is left alone: its "error" member is part of its own schema.
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "a 2xx reply that is an error: " + snippet(reply)}
 	}
 	if c.f.Stream && c.ep.streamsText() {
