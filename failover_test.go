@@ -648,3 +648,23 @@ func TestFailoverStreamBeforeOpen(t *testing.T) {
 		t.Errorf("the 429 target cools for %s, want 3s", got)
 	}
 }
+
+// TestFailoverRetryAfterZero: a 429 that says Retry-After: 0 (retry at once) cools its target
+// for a second, not for the default cooldown, so the target is not lost for a minute.
+func TestFailoverRetryAfterZero(t *testing.T) {
+	up := newFakeUpstream(t, hfByKey(map[string]http.HandlerFunc{
+		"k-ra0-1": status(http.StatusTooManyRequests, "Retry-After", "0"),
+		"k-ra0-2": okChat,
+	}))
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("p", up.URL+"/v1", []string{"k-ra0-1", "k-ra0-2"}, "ra0-model", "ra0-model"),
+	}})
+	t0 := tr.clock.Now()
+	if rec := tr.chat(`{"model":"ra0-model"}`); rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	k1 := tr.pools["ra0-model"].targets[0]
+	if got, want := k1.health.CoolUntil(), t0.Add(time.Second).UnixNano(); got != want {
+		t.Errorf("key 1 cools until %v, want one second after the 429 (%v)", time.Unix(0, got), time.Unix(0, want))
+	}
+}

@@ -11,6 +11,11 @@ import (
 // (the handler then uses its own cooldown) rather than parking a target for days.
 const maxRetryAfter = 24 * time.Hour
 
+// retryNow is the wait RetryAfter gives for a header that says to retry at once (0, or a date
+// already past): the target is still the one that refused, so the same moment's next attempt
+// goes elsewhere, but it is back a second later, not after the handler's default cooldown.
+const retryNow = time.Second
+
 // HTTP-date layouts of RFC 9110, section 5.6.7 (IMF-fixdate and the two obsolete forms).
 var httpDateLayouts = [...]string{
 	"Mon, 02 Jan 2006 15:04:05 GMT",
@@ -26,8 +31,8 @@ var bodyHints = bytesList("retrydelay", "try again in", "retry in", "retry after
 // (delta-seconds, or an HTTP-date taken relative to now), else a hint in the body (Gemini's
 // "retryDelay": "12.5s", or message text such as "Please try again in 1m30.5s"), else 0.
 //
-// A header that parses decides alone, even when it says 0 or a past date. Negative values
-// and values above 24 hours give 0. Only the first 8 KiB of body are read. Never panics.
+// A header that parses decides alone, even when it says 0 or a past date (those give a one
+// second wait). Negative values and values above 24 hours give 0. Only the first 8 KiB of body are read. Never panics.
 func RetryAfter(header string, body []byte, now time.Time) time.Duration {
 	if d, ok := parseRetryAfterHeader(header, now); ok {
 		return d
@@ -68,13 +73,19 @@ func parseRetryAfterHeader(h string, now time.Time) (time.Duration, bool) {
 		if n != len(h) {
 			return 0, false
 		}
+		if secs == 0 {
+			return retryNow, true
+		}
 		return seconds(secs), true
 	}
 	for _, layout := range httpDateLayouts {
 		t, err := time.Parse(layout, h)
 		if err == nil {
 			d := t.Sub(now)
-			if d <= 0 || d > maxRetryAfter {
+			switch {
+			case d <= 0:
+				return retryNow, true
+			case d > maxRetryAfter:
 				return 0, true
 			}
 			return d, true
