@@ -11,6 +11,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/azure"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 )
@@ -125,6 +126,13 @@ func TestAzureIngress(t *testing.T) {
 	if s.Err() != nil || acc.Choices[0].Message.Content != "Hello world" {
 		t.Fatalf("stream: %v %+v", s.Err(), acc.Choices)
 	}
+	// Azure serves the Responses API at /openai/responses, without a deployment in the path:
+	// the model is the body's.
+	resp, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "gpt-4o",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")}})
+	if err != nil || resp.OutputText() != "hi" {
+		t.Fatalf("responses: %v %+v", err, resp)
+	}
 	_, err = client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "no-such-deployment", Messages: msgs})
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound || apiErr.Code != "model_not_found" {
@@ -153,8 +161,8 @@ func TestAzureIngress(t *testing.T) {
 }
 
 // TestNodeAzureOpenAI drives the router's Azure paths with the openai npm package's
-// AzureOpenAI client: chat whole and streamed, embeddings, a deployment fixed in the client's
-// URL, and an unknown deployment.
+// AzureOpenAI client: chat whole and streamed, embeddings, responses.create, a deployment fixed
+// in the client's URL, and an unknown deployment.
 func TestNodeAzureOpenAI(t *testing.T) {
 	node := nodeReady(t)
 	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
@@ -175,6 +183,7 @@ func TestNodeAzureOpenAI(t *testing.T) {
 	stdout, stderr := runNodeScript(t, node, "azure.mjs", serveRouter(t, tr).URL)
 	var out struct {
 		Plain, Deployment struct{ Text, Finish, Error string }
+		Responses         struct{ Text, Status, Error string }
 		Stream            struct {
 			Text, Finish, Error string
 			Usage               struct {
@@ -202,6 +211,9 @@ func TestNodeAzureOpenAI(t *testing.T) {
 	}
 	if out.Embeddings.N != 1 || len(out.Embeddings.Vector) != 2 || out.Embeddings.Vector[1] != -2 {
 		t.Errorf("embeddings: %+v", out.Embeddings)
+	}
+	if out.Responses.Text != "hi" || out.Responses.Status != "completed" {
+		t.Errorf("responses.create: %+v", out.Responses)
 	}
 	if out.Deployment.Text != "hi" {
 		t.Errorf("deployment in the client's URL: %+v", out.Deployment)

@@ -78,14 +78,15 @@ type route struct {
 // routeFor returns the route of a request, or ok false for a path the router does not serve
 // as a model call. OpenAI and Anthropic paths are accepted with and without the /v1 prefix, as
 // clients configured with a bare host send the latter; Azure's v1 API (`/openai/v1/...`) is
-// OpenAI's under another prefix.
+// OpenAI's under another prefix, and so is Azure's Responses API (`/openai/responses`, the
+// model in the body, no deployment in the path), where Azure clients send responses.create.
 func routeFor(r *http.Request) (route, bool) {
 	path := r.URL.Path
 	if ep := endpointFor(path); ep != nil {
 		return route{ep: ep}, true
 	}
 	if rest, ok := strings.CutPrefix(path, "/openai"); ok {
-		if ep := endpointFor(rest); ep != nil && strings.HasPrefix(rest, "/v1/") {
+		if ep := endpointFor(rest); ep != nil && (strings.HasPrefix(rest, "/v1/") || rest == "/responses") {
 			return route{ep: ep}, true
 		}
 		return azureRoute(strings.TrimPrefix(r.URL.EscapedPath(), "/openai"))

@@ -1,6 +1,7 @@
 // Drives the router with the openai npm package's AzureOpenAI client; node_test.go runs it.
 // ROUTER_BASE_URL is the router's root: the client adds /openai/deployments/{deployment}/...
-// and the api-version query, and sends the key in api-key. Prints one JSON object.
+// (/openai/responses for responses.create) and the api-version query, and sends the key in
+// api-key. Prints one JSON object.
 import { AzureOpenAI } from 'openai';
 import { step, report } from './steps.mjs';
 
@@ -36,6 +37,12 @@ await step('stream', async () => {
 await step('embeddings', async () => {
   const e = await client.embeddings.create({ model: 'gpt-4o', input: 'x' });
   return { n: e.data.length, vector: e.data[0].embedding };
+});
+
+// responses.create goes to /openai/responses: Azure's Responses API names no deployment.
+await step('responses', async () => {
+  const r = await client.responses.create({ model: 'gpt-4o', input: 'hi' });
+  return { text: r.output_text, status: r.status };
 });
 
 // The deployment fixed in the client (its URL) names the model, whatever the body says.
