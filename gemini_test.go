@@ -331,7 +331,8 @@ func TestGeminiSDK(t *testing.T) {
 
 // TestNodeGenAI drives the router with Google's @google/genai npm package through a function
 // call round, whole and streamed, to a Gemini provider and to an OpenAI-compatible one, with
-// countTokens, the model list and an unknown model.
+// countTokens, the model list and an unknown model; the tool's schema reaches the OpenAI one
+// as JSON Schema.
 func TestNodeGenAI(t *testing.T) {
 	node := nodeReady(t)
 	for _, kind := range []struct {
@@ -339,7 +340,7 @@ func TestNodeGenAI(t *testing.T) {
 		reply http.HandlerFunc
 	}{{"gemini", geminiAgentUpstream}, {"openai", openAIAgentUpstream}} {
 		t.Run(kind.api, func(t *testing.T) {
-			_, _, rs := newGeminiRouter(t, kind.api, kind.reply)
+			up, _, rs := newGeminiRouter(t, kind.api, kind.reply)
 			stdout, stderr := runNodeScript(t, node, "genai.mjs", rs.URL)
 			type turn struct {
 				Text, Finish, Error string
@@ -386,6 +387,25 @@ func TestNodeGenAI(t *testing.T) {
 			}
 			if !strings.Contains(out.Unknown.Error, "nope") || !strings.Contains(out.Unknown.Error, "404") {
 				t.Errorf("unknown model: %+v", out.Unknown)
+			}
+			if kind.api != "openai" {
+				return
+			}
+			// The SDK's "minLength": "1" reaches the OpenAI upstream as JSON Schema's integer.
+			for i, r := range up.received() {
+				var body struct {
+					Tools []struct {
+						Function struct {
+							Parameters struct {
+								Properties struct{ City map[string]any }
+							}
+						}
+					}
+				}
+				if err := json.Unmarshal(r.Body, &body); err != nil || len(body.Tools) != 1 ||
+					body.Tools[0].Function.Parameters.Properties.City["minLength"] != float64(1) {
+					t.Errorf("request %d: tools %s", i, r.Body)
+				}
 			}
 		})
 	}

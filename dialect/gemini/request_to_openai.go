@@ -52,7 +52,8 @@ type ToOpenAIOptions struct {
 //     name (Gemini pairs calls and responses by name and order when ids are absent);
 //   - tools' functionDeclarations become function tools: parametersJsonSchema as it is, or
 //     parameters (Gemini's OpenAPI subset) as JSON Schema (upper-case types such as "STRING"
-//     lowered, nullable turned into a "null" type, propertyOrdering dropped); built-in tools
+//     lowered, nullable turned into a "null" type, int64 counts such as "minItems": "1" written
+//     as numbers, propertyOrdering dropped); built-in tools
 //     (googleSearch, codeExecution, ...) are dropped; toolConfig.functionCallingConfig AUTO
 //     and VALIDATED become auto, NONE none, ANY required, or the named function when
 //     allowedFunctionNames names one;
@@ -416,7 +417,8 @@ func inlinePart(b *Blob) openai.ContentPart {
 }
 
 // jsonSchema appends Gemini's OpenAPI-subset schema v (valid JSON) as JSON Schema: types in
-// lower case, nullable as a "null" type, propertyOrdering dropped, nested schemas alike.
+// lower case, nullable as a "null" type, counts (minItems, maxLength, ...) sent as strings
+// written as numbers, propertyOrdering dropped, nested schemas alike.
 func jsonSchema(dst, v []byte) []byte {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 || v[0] != '{' {
@@ -448,6 +450,8 @@ func jsonSchema(dst, v []byte) []byte {
 		switch string(k) {
 		case "type":
 			dst = schemaType(dst, val, nullable)
+		case "minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties":
+			dst = schemaCount(dst, val)
 		case "properties", "$defs", "definitions", "patternProperties":
 			if len(val) == 0 || val[0] != '{' {
 				dst = append(dst, val...)
@@ -488,6 +492,18 @@ func jsonSchema(dst, v []byte) []byte {
 		}
 	}
 	return append(dst, '}')
+}
+
+// schemaCount appends a count keyword's value as a JSON number. Gemini's schema holds counts
+// as int64, which Google's JSON writes as a string ("minItems": "1", the type @google/genai
+// declares them with), and JSON Schema as an integer: OpenAI and Anthropic refuse the string.
+func schemaCount(dst, val []byte) []byte {
+	if s, ok := wire.Unquote(val); ok {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return strconv.AppendInt(dst, n, 10)
+		}
+	}
+	return append(dst, val...)
 }
 
 func schemaType(dst, val []byte, nullable bool) []byte {

@@ -10,7 +10,8 @@ const config = {
   systemInstruction: 'Be brief.',
   tools: [{ functionDeclarations: [{
     name: 'get_weather', description: 'The weather in a city',
-    parameters: { type: 'OBJECT', properties: { city: { type: 'STRING' } }, required: ['city'] },
+    // The SDK types a schema's counts as strings, as Google's JSON writes int64.
+    parameters: { type: 'OBJECT', properties: { city: { type: 'STRING', minLength: '1' } }, required: ['city'] },
   }] }],
 };
 function turn(res) {
