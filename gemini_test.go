@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
@@ -488,5 +489,48 @@ func TestGeminiBodyFitsEachTarget(t *testing.T) {
 	}
 	if strings.Contains(got["/v1beta/models/gemini-2.5-pro:generateContent"], "includeThoughts") {
 		t.Error("thoughts were asked for with reasoning_effort none")
+	}
+}
+
+// TestGeminiClientReplaysCallsMadeElsewhere: a Gemini client whose function call came from
+// an OpenAI provider of its pool replays it without a thought signature (none was made); when
+// that turn fails over to the pool's Gemini provider, the call reaches it with the dummy
+// signature Gemini 3 accepts instead of being refused. A replay with its own signature, or to
+// a Gemini-only pool, goes as the client sent it.
+func TestGeminiClientReplaysCallsMadeElsewhere(t *testing.T) {
+	gem := newFakeUpstream(t, geminiAgentUpstream)
+	var oaiCalls atomic.Int32
+	oai := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if oaiCalls.Add(1) > 1 {
+			status(http.StatusServiceUnavailable)(w, r)
+			return
+		}
+		openAIAgentUpstream(w, r)
+	})
+	pg := provider("gem", gem.URL+"/v1beta", []string{"sk-gem-upstream-01"}, "m", "m-up")
+	pg.API = "gemini"
+	tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
+		provider("oai", oai.URL+"/v1", []string{"sk-oai-upstream-01"}, "m", "gpt-up"), pg,
+	}})
+	c := geminiClient(t, serveRouter(t, tr))
+	cfg := &genai.GenerateContentConfig{Tools: []*genai.Tool{geminiWeatherTool}}
+	contents := []*genai.Content{genai.NewContentFromText("Weather in Paris?", genai.RoleUser)}
+	res, err := c.Models.GenerateContent(context.Background(), "m", contents, cfg)
+	if err != nil || len(res.FunctionCalls()) != 1 {
+		t.Fatalf("first turn (OpenAI): %v %+v", err, res)
+	}
+	contents = append(contents, res.Candidates[0].Content,
+		genai.NewContentFromFunctionResponse("get_weather", map[string]any{"result": "18C"}, genai.RoleUser))
+	res, err = c.Models.GenerateContent(context.Background(), "m", contents, cfg)
+	if err != nil || res.Text() != "It is 18C in Paris." {
+		t.Fatalf("second turn (failed over to Gemini): %v %+v", err, res)
+	}
+	got := gem.received()
+	if len(got) != 1 || !strings.Contains(string(got[0].Body), `"thoughtSignature":"`+gemini.DummySignature+`"`) {
+		t.Fatalf("the replayed call reached Gemini as %s", got[0].Body)
+	}
+	var sent struct{ Contents []json.RawMessage }
+	if err := json.Unmarshal(got[0].Body, &sent); err != nil || len(sent.Contents) != 3 {
+		t.Fatalf("the body Gemini got: %v %s", err, got[0].Body)
 	}
 }

@@ -61,6 +61,9 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 	isGemini := t.Provider.API == catalog.APIGemini
 	if c.ep.native(t.Provider) {
 		if isGemini {
+			if c.p.mixesWires() {
+				return c.signedGeminiBody(), nil
+			}
 			return reqbody.Whole(c.body).WithLease(c.lease), nil
 		}
 		return t.fitBody(reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
@@ -87,6 +90,25 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 		return reqbody.Whole(tb.body), nil
 	}
 	return t.fitBody(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
+}
+
+// signedGeminiBody is a Gemini client's body for a Gemini target of a pool that mixes wires:
+// a function call that another wire's provider made came to the client without a thought
+// signature, and Gemini 3 refuses it replayed so; it gets the dummy one (SignReplayedCalls).
+// Worked out once per call; the Gemini slot of c.translated is free, as a Gemini client's
+// body is never translated to Gemini.
+func (c *call) signedGeminiBody() reqbody.Body {
+	if c.translated == nil {
+		c.translated = new([3]translatedBody)
+	}
+	tb := &c.translated[wireIndex(catalog.APIGemini)]
+	if tb.body == nil {
+		tb.body = gemini.SignReplayedCalls(c.body)
+	}
+	if len(tb.body) == len(c.body) {
+		return reqbody.Whole(c.body).WithLease(c.lease)
+	}
+	return reqbody.Whole(tb.body)
 }
 
 // fitBody is body (scanned as f) fitted to t, where the upstream would refuse it with a 400:

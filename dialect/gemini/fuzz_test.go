@@ -96,3 +96,24 @@ func FuzzRequests(f *testing.F) {
 		_, _ = ParseError(body)
 	})
 }
+
+// FuzzSignReplayedCalls: a client's body, valid JSON of any shape, stays valid JSON, and only
+// grows by whole dummy signature members.
+func FuzzSignReplayedCalls(f *testing.F) {
+	f.Add([]byte(`{"contents":[{"role":"model","parts":[{"functionCall":{"name":"a"}},{"function_call":{}}]},{"role":"model","parts":[{ }]}]}`))
+	f.Add([]byte(`{"contents":{"role":"model"},"functionCall":1}`))
+	f.Add([]byte(`{"contents":[{"role":"model","parts":{"functionCall":{}}},{"role":"model","parts":[{"functionCall":null,"thoughtSignature":""}]}]}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if !json.Valid(in) {
+			return
+		}
+		out := SignReplayedCalls(in)
+		if !json.Valid(out) {
+			t.Fatalf("not JSON: %s", out)
+		}
+		dummy := []byte(`"thoughtSignature":"` + DummySignature + `",`)
+		if !bytes.Equal(bytes.ReplaceAll(out, dummy, nil), bytes.ReplaceAll(in, dummy, nil)) {
+			t.Fatalf("changed beyond the signatures:\n%s\n%s", in, out)
+		}
+	})
+}

@@ -1,10 +1,13 @@
 package gemini
 
 import (
+	"bytes"
 	"encoding/base64"
 	"hash/fnv"
 	"strconv"
 	"strings"
+
+	"github.com/llmrouter/caddy-llm-router/dialect/internal/wire"
 )
 
 // SignatureMarker separates a tool call id from the thought signature encoded into it (see
@@ -87,4 +90,76 @@ func callID(responseID, name string, args []byte, n int) string {
 	b = append(b, '_')
 	b = strconv.AppendInt(b, int64(n), 10)
 	return string(b)
+}
+
+// SignReplayedCalls returns a Gemini request body in which each model turn whose function
+// calls carry no thought signature has DummySignature on its first call, as RequestFromOpenAI
+// does for a pivot request: for a Gemini client's conversation whose calls another provider
+// of its pool made, replayed to a Gemini model that would refuse them unsigned. Keys may be
+// lowerCamel or snake_case, as Google's parser takes both. body is returned as it is (not
+// copied) when no turn needs a signature; it must be valid JSON.
+func SignReplayedCalls(body []byte) []byte {
+	if !bytes.Contains(body, []byte("unctionCall")) && !bytes.Contains(body, []byte("unction_call")) {
+		return body
+	}
+	var at []int // offsets just after the '{' of each call part to sign
+	for k, v, p, ok := wire.Field(body, 0); ok; k, v, p, ok = wire.Field(body, p) {
+		if string(k) != "contents" {
+			continue
+		}
+		base := p - len(v)
+		for c, q := wire.Elem(v, 0); c != nil; c, q = wire.Elem(v, q) {
+			if off := unsignedCall(c); off >= 0 {
+				at = append(at, base+q-len(c)+off)
+			}
+		}
+	}
+	if len(at) == 0 {
+		return body
+	}
+	const field = `"thoughtSignature":"` + DummySignature + `",`
+	out := make([]byte, 0, len(body)+len(at)*len(field))
+	prev := 0
+	for _, i := range at {
+		out = append(append(out, body[prev:i]...), field...)
+		prev = i
+	}
+	return append(out, body[prev:]...)
+}
+
+// unsignedCall returns, for a model turn whose function calls carry no thought signature, the
+// offset in content just after the '{' of its first call part; -1 for any other content.
+func unsignedCall(content []byte) int {
+	var role, parts []byte
+	partsEnd := 0
+	for k, v, p, ok := wire.Field(content, 0); ok; k, v, p, ok = wire.Field(content, p) {
+		switch string(k) {
+		case "role":
+			role = v
+		case "parts":
+			parts, partsEnd = v, p
+		}
+	}
+	if string(role) != `"model"` || parts == nil {
+		return -1
+	}
+	first := -1
+	for part, q := wire.Elem(parts, 0); part != nil; part, q = wire.Elem(parts, q) {
+		call, signed := false, false
+		for k, v, p, ok := wire.Field(part, 0); ok; k, v, p, ok = wire.Field(part, p) {
+			switch string(k) {
+			case "functionCall", "function_call":
+				call = true
+			case "thoughtSignature", "thought_signature":
+				signed = !wire.EmptyString(v)
+			}
+		}
+		if call && signed {
+			return -1
+		}
+		if call && first < 0 {
+			first = partsEnd - len(parts) + q - len(part) + 1
+		}
+	}
+	return first
 }

@@ -263,3 +263,40 @@ func TestToolIDs(t *testing.T) {
 		t.Fatalf("call ids %q %q", a, b)
 	}
 }
+
+func TestSignReplayedCalls(t *testing.T) {
+	const dummy = `"thoughtSignature":"` + DummySignature + `",`
+	for _, c := range []struct{ name, in, want string }{
+		{"unsigned turns get the dummy on their first call",
+			`{"contents":[{"role":"user","parts":[{"text":"hi"}]},` +
+				`{"parts":[{"text":"Checking."},{"functionCall":{"name":"a","args":{}}},{"functionCall":{"name":"b"}}],"role":"model"},` +
+				`{"role":"user","parts":[{"functionResponse":{"name":"a","response":{}}}]},` +
+				`{"role":"model","parts":[{"function_call":{"name":"c"}}]}],"tools":[{"functionDeclarations":[{"name":"functionCall"}]}]}`,
+			`{"contents":[{"role":"user","parts":[{"text":"hi"}]},` +
+				`{"parts":[{"text":"Checking."},{` + dummy + `"functionCall":{"name":"a","args":{}}},{"functionCall":{"name":"b"}}],"role":"model"},` +
+				`{"role":"user","parts":[{"functionResponse":{"name":"a","response":{}}}]},` +
+				`{"role":"model","parts":[{` + dummy + `"function_call":{"name":"c"}}]}],"tools":[{"functionDeclarations":[{"name":"functionCall"}]}]}`},
+		{"a turn signed by Gemini stays as it is",
+			`{"contents":[{"role":"model","parts":[{"functionCall":{"name":"a"},"thoughtSignature":"c2ln"},{"functionCall":{"name":"b"}}]},` +
+				`{"role":"model","parts":[{"functionCall":{"name":"c"}},{"thought_signature":"c2ln","function_call":{"name":"d"}}]}]}`, ""},
+		{"no calls", `{"contents":[{"role":"user","parts":[{"text":"functionCall"}]}]}`, ""},
+		{"a call in a user turn is not the model's", `{"contents":[{"role":"user","parts":[{"functionCall":{"name":"a"}}]}]}`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := []byte(c.in)
+			got := SignReplayedCalls(in)
+			if c.want == "" {
+				if len(got) != len(in) || &got[0] != &in[0] {
+					t.Fatalf("changed or copied: %s", got)
+				}
+				return
+			}
+			if !json.Valid(got) {
+				t.Fatalf("not JSON: %s", got)
+			}
+			if string(got) != c.want {
+				t.Fatalf("got  %s\nwant %s", got, c.want)
+			}
+		})
+	}
+}
