@@ -534,3 +534,38 @@ func TestGeminiClientReplaysCallsMadeElsewhere(t *testing.T) {
 		t.Fatalf("the body Gemini got: %v %s", err, got[0].Body)
 	}
 }
+
+// TestGeminiCandidatesFromOpenAI: a Gemini client's candidateCount is OpenAI's n, and every
+// choice the OpenAI upstream answers is one of the client's candidates, in index order.
+func TestGeminiCandidatesFromOpenAI(t *testing.T) {
+	up, _, rs := newGeminiRouter(t, "openai", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"c1","object":"chat.completion","model":"m-up","choices":[`+
+			`{"index":1,"message":{"role":"assistant","content":"Two"},"finish_reason":"length"},`+
+			`{"index":0,"message":{"role":"assistant","content":"One"},"finish_reason":"stop"}],`+
+			`"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`)
+	})
+	res, err := geminiClient(t, rs).Models.GenerateContent(context.Background(), "m", genai.Text("Count."),
+		&genai.GenerateContentConfig{CandidateCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(up.received()[0].Body), `"n":2`) {
+		t.Errorf("the upstream was not asked for 2 choices: %s", up.received()[0].Body)
+	}
+	if len(res.Candidates) != 2 {
+		t.Fatalf("%d candidates, want 2: %+v", len(res.Candidates), res.Candidates)
+	}
+	for i, want := range []struct {
+		text   string
+		finish genai.FinishReason
+	}{{"One", genai.FinishReasonStop}, {"Two", genai.FinishReasonMaxTokens}} {
+		c := res.Candidates[i]
+		if c.Index != int32(i) || c.Content == nil || len(c.Content.Parts) != 1 || c.Content.Parts[0].Text != want.text || c.FinishReason != want.finish {
+			t.Errorf("candidate %d: %+v", i, c)
+		}
+	}
+	if res.UsageMetadata == nil || res.UsageMetadata.TotalTokenCount != 5 {
+		t.Errorf("usage %+v", res.UsageMetadata)
+	}
+}

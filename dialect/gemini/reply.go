@@ -2,10 +2,12 @@ package gemini
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,13 +125,14 @@ func compactArgs(args json.RawMessage) []byte {
 }
 
 // ResponseFromOpenAI translates an OpenAI upstream's whole 2xx chat.completion for a Gemini
-// client: the first choice (index 0) becomes candidates[0] with content {role: model, parts}
+// client: each choice becomes a candidate (in index order, its index kept; more than one
+// when the client's candidateCount asked n) with content {role: model, parts}
 // (reasoning_content a thought part, content and refusal text parts, each tool call a
 // functionCall part with args parsed from its arguments ({} when they are not a JSON
 // object) and the id and thoughtSignature decoded from its id, see SplitToolID), finishReason
-// by FinishReasonFromOpenAI, index 0; usageMetadata from usage (candidates = completion -
-// reasoning, thoughts = reasoning, cached content = cached tokens); modelVersion opts.Model
-// (else the reply's model); responseId the reply's id.
+// by FinishReasonFromOpenAI; usageMetadata from usage (candidates = completion - reasoning,
+// thoughts = reasoning, cached content = cached tokens); modelVersion opts.Model (else the
+// reply's model); responseId the reply's id.
 func ResponseFromOpenAI(body []byte, opts ReplyOptions) ([]byte, error) {
 	var r openai.Response
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -138,13 +141,36 @@ func ResponseFromOpenAI(body []byte, opts ReplyOptions) ([]byte, error) {
 	if len(r.Choices) == 0 {
 		return nil, errors.New("gemini: OpenAI reply without choices")
 	}
-	c := &r.Choices[0]
+	slices.SortStableFunc(r.Choices, func(a, b openai.Choice) int { return cmp.Compare(a.Index, b.Index) })
+	out := Response{Candidates: make([]Candidate, 0, len(r.Choices)), ModelVersion: r.Model, ResponseID: r.ID}
+	empty := false
 	for i := range r.Choices {
-		if r.Choices[i].Index == 0 {
-			c = &r.Choices[i]
-			break
-		}
+		c, e := candidateFromOpenAI(&r.Choices[i])
+		out.Candidates = append(out.Candidates, c)
+		empty = empty || e
 	}
+	if opts.Model != "" {
+		out.ModelVersion = opts.Model
+	}
+	if r.Usage != nil {
+		out.UsageMetadata = usageFromPivot(*r.Usage)
+	} else {
+		out.UsageMetadata = &UsageMetadata{}
+	}
+	b, err := json.Marshal(&out)
+	if err != nil {
+		return nil, err
+	}
+	if !empty {
+		return b, nil
+	}
+	// An empty answer has one empty text part, as Gemini writes it, not an empty object.
+	return bytes.ReplaceAll(b, []byte(`"parts":[{}]`), []byte(`"parts":[{"text":""}]`)), nil
+}
+
+// candidateFromOpenAI is the candidate of one pivot choice; empty says it has nothing to say,
+// and its one part is written as {} (ResponseFromOpenAI makes it an empty text part).
+func candidateFromOpenAI(c *openai.Choice) (cand Candidate, empty bool) {
 	m := &c.Message
 	parts := []Part{}
 	if m.ReasoningContent != "" {
@@ -163,32 +189,10 @@ func ResponseFromOpenAI(body []byte, opts ReplyOptions) ([]byte, error) {
 	if m.Refusal != "" && finish == "stop" && m.Content.String("") == "" {
 		finish = "content_filter"
 	}
-	empty := len(parts) == 0
-	if empty {
-		parts = append(parts, Part{}) // written as {}; replaced below
+	if empty = len(parts) == 0; empty {
+		parts = append(parts, Part{})
 	}
-	out := Response{
-		Candidates:   []Candidate{{Content: &Content{Role: "model", Parts: parts}, FinishReason: FinishReasonFromOpenAI(finish), Index: 0}},
-		ModelVersion: r.Model,
-		ResponseID:   r.ID,
-	}
-	if opts.Model != "" {
-		out.ModelVersion = opts.Model
-	}
-	if r.Usage != nil {
-		out.UsageMetadata = usageFromPivot(*r.Usage)
-	} else {
-		out.UsageMetadata = &UsageMetadata{}
-	}
-	b, err := json.Marshal(&out)
-	if err != nil {
-		return nil, err
-	}
-	if !empty {
-		return b, nil
-	}
-	// An empty answer has one empty text part, as Gemini writes it, not an empty object.
-	return bytes.Replace(b, []byte(`"parts":[{}]`), []byte(`"parts":[{"text":""}]`), 1), nil
+	return Candidate{Content: &Content{Role: "model", Parts: parts}, FinishReason: FinishReasonFromOpenAI(finish), Index: c.Index}, empty
 }
 
 // callPart is the functionCall part of a pivot tool call.

@@ -69,6 +69,14 @@ func TestResponseFromOpenAI(t *testing.T) {
 		t.Fatal(err)
 	}
 	jsonEq(t, string(got), `{"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":0,"totalTokenCount":0},"modelVersion":"m","responseId":"c"}`)
+	// n > 1: every choice a candidate, in index order; an empty one keeps its empty text part.
+	got, err = ResponseFromOpenAI([]byte(`{"id":"c","model":"m","choices":[{"index":1,"message":{"role":"assistant","content":""},"finish_reason":"content_filter"},`+
+		`{"index":0,"message":{"role":"assistant","content":"A"},"finish_reason":"stop"}]}`), ReplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, string(got), `{"candidates":[{"content":{"role":"model","parts":[{"text":"A"}]},"finishReason":"STOP","index":0},`+
+		`{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"SAFETY","index":1}],"usageMetadata":{"promptTokenCount":0,"totalTokenCount":0},"modelVersion":"m","responseId":"c"}`)
 	if _, err := ResponseFromOpenAI([]byte(`{"choices":[]}`), ReplyOptions{}); err == nil {
 		t.Fatal("no choices: no error")
 	}
