@@ -569,3 +569,41 @@ func TestGeminiCandidatesFromOpenAI(t *testing.T) {
 		t.Errorf("usage %+v", res.UsageMetadata)
 	}
 }
+
+// TestGeminiMediaToAnthropic: a Gemini client's inline image and PDF reach an Anthropic
+// upstream as an image block and a document block, beside the text: none is dropped.
+func TestGeminiMediaToAnthropic(t *testing.T) {
+	up, _, rs := newGeminiRouter(t, "anthropic", anthropicAgentUpstream)
+	contents := []*genai.Content{genai.NewContentFromParts([]*genai.Part{
+		genai.NewPartFromText("Summarise the page and the picture."),
+		genai.NewPartFromBytes([]byte("%PDF-1.4"), "application/pdf"),
+		genai.NewPartFromBytes([]byte{0x89, 'P', 'N', 'G'}, "image/png"),
+	}, genai.RoleUser)}
+	if _, err := geminiClient(t, rs).Models.GenerateContent(context.Background(), "m", contents, nil); err != nil {
+		t.Fatal(err)
+	}
+	var sent struct {
+		Messages []struct {
+			Content []struct {
+				Type   string
+				Text   string
+				Source *struct {
+					Type      string
+					MediaType string `json:"media_type"`
+					Data      string
+				}
+			}
+		}
+	}
+	body := up.received()[0].Body
+	if err := json.Unmarshal(body, &sent); err != nil || len(sent.Messages) != 1 {
+		t.Fatalf("%v: %s", err, body)
+	}
+	blocks := sent.Messages[0].Content
+	if len(blocks) != 3 || blocks[0].Type != "text" ||
+		blocks[1].Type != "document" || blocks[1].Source == nil || blocks[1].Source.Type != "base64" ||
+		blocks[1].Source.MediaType != "application/pdf" || blocks[1].Source.Data != "JVBERi0xLjQ=" ||
+		blocks[2].Type != "image" || blocks[2].Source == nil || blocks[2].Source.MediaType != "image/png" {
+		t.Errorf("the Anthropic request's blocks: %s", body)
+	}
+}

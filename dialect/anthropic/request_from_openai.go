@@ -63,7 +63,8 @@ func RequestFromOpenAI(body []byte, opts FromOpenAIOptions) ([]byte, error) {
 //     become tool_result blocks of a user message, followed by any user text);
 //   - text parts become text blocks, never empty or blank ones (Anthropic answers 400);
 //     image_url parts become image blocks (data URLs a base64 source, http(s) URLs a url
-//     source); other part types are dropped;
+//     source); file parts with a base64 PDF data URL become document blocks; other part
+//     types are dropped;
 //   - assistant tool_calls become tool_use blocks (arguments that are not a JSON object become
 //     {}); reasoning_content is dropped, because Anthropic refuses thinking blocks without the
 //     signature only Anthropic can make; refusal becomes text; trailing whitespace of the final
@@ -285,9 +286,32 @@ func userBlocks(c *openai.Content) (Blocks, error) {
 				return nil, err
 			}
 			out = append(out, Block{Type: "image", Source: src})
+		case "file":
+			if src := pdfSource(p.Raw); src != nil {
+				out = append(out, Block{Type: "document", Source: src})
+			}
 		}
 	}
 	return out, nil
+}
+
+// pdfSource is the document source of a file part whose file_data is a base64 PDF data URL
+// (what OpenAI clients send, and what a Gemini client's inline PDF becomes), nil for any
+// other file part: Anthropic's documents take PDFs inline, and a file_id is OpenAI's own.
+func pdfSource(raw []byte) *Source {
+	var v struct {
+		File struct {
+			FileData string `json:"file_data"`
+		} `json:"file"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	data, ok := strings.CutPrefix(v.File.FileData, "data:application/pdf;base64,")
+	if !ok || data == "" {
+		return nil
+	}
+	return &Source{Type: "base64", MediaType: "application/pdf", Data: data}
 }
 
 // imageSource turns an image URL into an Anthropic image source.

@@ -31,16 +31,20 @@ func TestRequestFromOpenAI(t *testing.T) {
 				"stop_sequences":["END"],"metadata":{"user_id":"u-1"}}`,
 		},
 		{
-			name: "images",
+			name: "images and PDFs",
 			in: `{"model":"m","max_tokens":100,"messages":[{"role":"user","content":[
 				{"type":"text","text":"What is this?"},
 				{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}},
 				{"type":"image_url","image_url":{"url":"https://example.com/cat.jpg","detail":"high"}},
-				{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]}`,
+				{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}},
+				{"type":"file","file":{"filename":"a.pdf","file_data":"data:application/pdf;base64,JVBERi0="}},
+				{"type":"file","file":{"file_id":"file-1"}},
+				{"type":"file","file":{"file_data":"data:text/csv;base64,YSxi"}}]}]}`,
 			want: `{"model":"m","max_tokens":100,"messages":[{"role":"user","content":[
 				{"type":"text","text":"What is this?"},
 				{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}},
-				{"type":"image","source":{"type":"url","url":"https://example.com/cat.jpg"}}]}]}`,
+				{"type":"image","source":{"type":"url","url":"https://example.com/cat.jpg"}},
+				{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0="}}]}]}`,
 		},
 		{
 			name: "tools, tool calls, tool results, empty result, parallel off",
