@@ -607,3 +607,46 @@ func TestGeminiMediaToAnthropic(t *testing.T) {
 		t.Errorf("the Anthropic request's blocks: %s", body)
 	}
 }
+
+// TestGeminiOpenAIEndpointToolFinish: Google's OpenAI-compatible endpoint streams a turn that
+// called a tool with finish_reason "stop" (its whole replies say "tool_calls"); openai-go,
+// streaming through a provider on it, reads "tool_calls", so that the agent runs the tool. A
+// text turn still ends with "stop".
+func TestGeminiOpenAIEndpointToolFinish(t *testing.T) {
+	const head = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"gemini-up","choices":[`
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(readBody(r), `"tools"`) {
+			sseReply(cleanStream)(w, r)
+			return
+		}
+		sseReply(head+`{"delta":{"role":"assistant","tool_calls":[{"function":{"arguments":"{\"city\":\"Paris\"}","name":"get_weather"},"id":"x1","type":"function","index":0}]},"index":0}]}`+"\n\n",
+			head+`{"delta":{"role":"assistant"},"finish_reason":"stop","index":0}],"usage":{"prompt_tokens":9,"completion_tokens":5,"total_tokens":14}}`+"\n\n",
+			"data: [DONE]\n\n")(w, r)
+	})
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{provider("gemini-openai", up.URL+"/v1beta/openai", []string{"sk-gem-upstream-01"}, "m", "gemini-up")}})
+	// The provider's base URL is the test's, not Google's: say what Google's would have said.
+	tr.pools["m"].targets[0].Provider.StopAfterToolCalls = true
+	c := sdkClient(serveRouter(t, tr))
+	stream := func(params openai.ChatCompletionNewParams) (openai.ChatCompletion, string) {
+		t.Helper()
+		s := c.Chat.Completions.NewStreaming(context.Background(), params)
+		defer s.Close()
+		var acc openai.ChatCompletionAccumulator
+		for s.Next() {
+			acc.AddChunk(s.Current())
+		}
+		if err := s.Err(); err != nil || len(acc.Choices) != 1 {
+			t.Fatalf("stream: %v %+v", err, acc.ChatCompletion)
+		}
+		return acc.ChatCompletion, string(acc.Choices[0].FinishReason)
+	}
+	msgs := []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Weather in Paris?")}
+	res, finish := stream(openai.ChatCompletionNewParams{Model: "m", Messages: msgs,
+		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: "get_weather"})}})
+	if finish != "tool_calls" || len(res.Choices[0].Message.ToolCalls) != 1 || res.Usage.TotalTokens != 14 {
+		t.Errorf("tool turn: finish %q, %d tool calls, %d tokens", finish, len(res.Choices[0].Message.ToolCalls), res.Usage.TotalTokens)
+	}
+	if _, finish = stream(openai.ChatCompletionNewParams{Model: "m", Messages: msgs}); finish != "stop" {
+		t.Errorf("text turn: finish %q", finish)
+	}
+}

@@ -241,5 +241,6 @@ func (ep *endpoint) streamFilter(p *catalog.Provider) sse.Filter {
 	f := ep.filter
 	f.KeepEventNames = f.KeepEventNames || p.SSEKeepEventNames
 	f.KeepComments = f.KeepComments || p.SSEKeepComments
+	f.ToolCallsFinish = p.StopAfterToolCalls && ep == chatEndpoint
 	return f
 }

@@ -102,10 +102,13 @@ func resolveServes(pc *ProviderConfig, p *Provider) error {
 }
 
 // allOpenAI reports whether every node is OpenAI's own API.
-func allOpenAI(nodes []string) bool {
+func allOpenAI(nodes []string) bool { return allOnHost(nodes, "api.openai.com") }
+
+// allOnHost reports whether there are nodes and every one is on host.
+func allOnHost(nodes []string, host string) bool {
 	for _, n := range nodes {
 		u, err := url.Parse(n)
-		if err != nil || !strings.EqualFold(u.Hostname(), "api.openai.com") {
+		if err != nil || !strings.EqualFold(u.Hostname(), host) {
 			return false
 		}
 	}

@@ -88,6 +88,12 @@ type Provider struct {
 	Weight int
 	// SSEKeepEventNames and SSEKeepComments are the provider's stream filter overrides.
 	SSEKeepEventNames, SSEKeepComments bool
+	// StopAfterToolCalls says the provider's chat streams end a turn that called tools with
+	// finish_reason "stop" where OpenAI's say "tool_calls", as Google's OpenAI-compatible
+	// endpoint does (set for an `api openai` provider whose nodes are all on
+	// generativelanguage.googleapis.com): the relay writes "tool_calls" for OpenAI clients,
+	// whose agents stop at a "stop".
+	StopAfterToolCalls bool
 	// Continuation is how the provider continues a partial answer (ProviderConfig.Continuation,
 	// its default resolved): one of the Continue constants.
 	Continuation string
@@ -357,6 +363,7 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 		}
 		p.Nodes = append(p.Nodes, node)
 	}
+	p.StopAfterToolCalls = p.API == APIOpenAI && allOnHost(p.Nodes, "generativelanguage.googleapis.com")
 	if p.Responses, err = servesResponses(pc, p); err != nil {
 		return err
 	}

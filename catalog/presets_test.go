@@ -68,6 +68,10 @@ func TestPresetTable(t *testing.T) {
 		if p.KeyHeader != wantHeader {
 			t.Errorf("%s: key header %s, want %s", name, p.KeyHeader, wantHeader)
 		}
+		// Only Google's OpenAI-compatible endpoint ends tool call turns with "stop".
+		if p.StopAfterToolCalls != (name == "gemini-openai") {
+			t.Errorf("%s: StopAfterToolCalls %v", name, p.StopAfterToolCalls)
+		}
 	}
 }
 

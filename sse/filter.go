@@ -13,6 +13,10 @@ import "bytes"
 type Filter struct {
 	KeepEventNames bool // keep "event:" lines
 	KeepComments   bool // keep ":" comment lines
+	// ToolCallsFinish makes Relay write an OpenAI chat chunk's finish_reason "stop" as
+	// "tool_calls" when its choice streamed tool calls: for upstreams that end such a turn
+	// with "stop", at which OpenAI clients' agents stop instead of running the tools.
+	ToolCallsFinish bool
 }
 
 // Append appends the filtered event (still ending in a blank line) to dst and

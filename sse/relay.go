@@ -41,6 +41,10 @@ func Relay(w io.Writer, flush func() error, r *Reader, f Filter, first []byte) (
 	var (
 		st   Stats
 		outp *[]byte
+		// called and fixed serve f.ToolCallsFinish: the choices (by index) that streamed
+		// tool calls, and the rewritten event.
+		called uint64
+		fixed  []byte
 	)
 	defer func() {
 		if outp != nil && cap(*outp) == initialBuf {
@@ -50,6 +54,11 @@ func Relay(w io.Writer, flush func() error, r *Reader, f Filter, first []byte) (
 	ev := first
 	for {
 		if len(ev) > 0 {
+			if f.ToolCallsFinish {
+				if out, ok := toolCallsFinish(fixed[:0], ev, &called); ok {
+					ev, fixed = out, out
+				}
+			}
 			if !st.Done && isTerminal(ev) {
 				st.Done = true
 			}

@@ -1,6 +1,8 @@
 package sse
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"runtime/debug"
@@ -274,6 +276,7 @@ func TestRelayAllocations(t *testing.T) {
 		{"filtered", "event: x\ndata: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n", Filter{}},
 		{"crlf", "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\r\n\r\n", Filter{}},
 		{"keepalive", ": keepalive\n\n", Filter{}},
+		{"tool calls finish, text", "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n", Filter{ToolCallsFinish: true}},
 	}
 	// A collection empties the sync.Pool and would make a run allocate.
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
@@ -299,4 +302,70 @@ func TestRelayAllocations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRelayToolCallsFinish: with ToolCallsFinish, a "stop" that ends a choice which streamed
+// tool calls is written "tool_calls", in its own chunk or with the calls; every other chunk
+// passes as it came.
+func TestRelayToolCallsFinish(t *testing.T) {
+	const head = `data: {"id":"c","object":"chat.completion.chunk","choices":[`
+	for _, tc := range []struct{ name, in, want string }{
+		{"finish in a chunk of its own",
+			head + `{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}` + "\n\n" +
+				head + `{"index":0,"delta":{},"finish_reason": "stop"}]}` + "\n\ndata: [DONE]\n\n",
+			head + `{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}` + "\n\n" +
+				head + `{"index":0,"delta":{},"finish_reason": "tool_calls"}]}` + "\n\ndata: [DONE]\n\n"},
+		{"finish with the calls, two choices",
+			head + `{"index":1,"delta":{"content":"no call"}},{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1"}]},"finish_reason":"stop"}]}` + "\n\n" +
+				head + `{"index":1,"delta":{},"finish_reason":"stop"}]}` + "\n\n",
+			head + `{"index":1,"delta":{"content":"no call"}},{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1"}]},"finish_reason":"tool_calls"}]}` + "\n\n" +
+				head + `{"index":1,"delta":{},"finish_reason":"stop"}]}` + "\n\n"},
+		{"text that names tool_calls is text",
+			head + `{"index":0,"delta":{"content":"tool_calls"}}]}` + "\n\n" + head + `{"index":0,"delta":{"tool_calls":[]},"finish_reason":"stop"}]}` + "\n\n", ""},
+		{"length stays length",
+			head + `{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1"}]}}]}` + "\n\n" + head + `{"index":0,"delta":{},"finish_reason":"length"}]}` + "\n\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.want
+			if want == "" {
+				want = tc.in
+			}
+			var got strings.Builder
+			r := NewReader(strings.NewReader(tc.in), 0)
+			defer r.Release()
+			if _, err := Relay(&got, nil, r, Filter{ToolCallsFinish: true}, nil); err != nil || got.String() != want {
+				t.Fatalf("%v\ngot  %s\nwant %s", err, got.String(), want)
+			}
+			// Without the setting, the stream passes as it came.
+			got.Reset()
+			r2 := NewReader(strings.NewReader(tc.in), 0)
+			defer r2.Release()
+			if _, err := Relay(&got, nil, r2, Filter{}, nil); err != nil || got.String() != tc.in {
+				t.Fatalf("without ToolCallsFinish: %v %s", err, got.String())
+			}
+		})
+	}
+}
+
+// FuzzToolCallsFinish: any event, no panic; the rewrite only ever turns a "stop" into
+// "tool_calls", and a JSON chunk stays JSON.
+func FuzzToolCallsFinish(f *testing.F) {
+	f.Add([]byte("data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{}]},\"finish_reason\":\"stop\"}]}\n\n"))
+	f.Add([]byte("data: {\"choices\":[{\"index\":63,\"delta\":{\"tool_calls\":[1]}},{\"index\":63,\"finish_reason\" : \"stop\"}]}\n\n"))
+	f.Add([]byte("data: {\"choices\":[{\"index\":-1,\"finish_reason\":\"stop\"}],\"choices\":{}}\n\n"))
+	f.Fuzz(func(t *testing.T, ev []byte) {
+		called := uint64(1) // choice 0 called a tool in an earlier chunk
+		out, ok := toolCallsFinish(nil, ev, &called)
+		if !ok {
+			return
+		}
+		if !bytes.Equal(bytes.ReplaceAll(out, []byte(`"tool_calls"`), []byte(`"stop"`)), bytes.ReplaceAll(ev, []byte(`"tool_calls"`), []byte(`"stop"`))) {
+			t.Fatalf("changed beyond a finish reason:\n%q\n%q", ev, out)
+		}
+		if _, data, _ := strings.Cut(string(ev), "data: "); json.Valid([]byte(strings.TrimSpace(data))) {
+			if _, d2, _ := strings.Cut(string(out), "data: "); !json.Valid([]byte(strings.TrimSpace(d2))) {
+				t.Fatalf("not JSON after the rewrite: %q", out)
+			}
+		}
+	})
 }
