@@ -147,11 +147,12 @@ type callExt struct {
 
 // admits reports whether target t may serve the call: its provider's API has the endpoint and
 // the provider serves the endpoint's capability, it serves the client's dialect natively when
-// the call needs that (stored state), and it holds the call's pinned id, if any. Targets that
-// may not are passed over, never counted as attempts.
+// the call needs that (stored state), it holds the call's pinned id, if any, and the request
+// translates into its dialect (translates). Targets that may not are passed over, never
+// counted as attempts.
 func (c *call) admits(t *target) bool {
 	return c.ep.servedBy(t.Provider.API) && t.Provider.Serves.Has(c.ep.capability()) &&
-		(!c.nativeOnly || c.ep.native(t.Provider)) && (c.pin == nil || c.pin.holds(t))
+		(!c.nativeOnly || c.ep.native(t.Provider)) && (c.pin == nil || c.pin.holds(t)) && c.translates(t)
 }
 
 // nextAdmitted is the next healthy target not yet tried that the call admits and that also

@@ -189,6 +189,9 @@ type call struct {
 	nativeOnly bool
 	// smart is a virtual model's decision: c.p is its selected candidate's pool.
 	smart *vroute.Decision
+	// untranslated is the first translation error of a target passed over for it (see
+	// translates): the client's answer when no target takes the request.
+	untranslated error
 	callExt
 }
 
@@ -299,6 +302,13 @@ func (h *Handler) forward(c *call) {
 			ce.Write(zap.String("model", c.rec.model), zap.String("target", t.Label), zap.Int("attempt", n),
 				zap.Int("status", out.status), zap.String("class", out.class.String()), zap.String("reason", out.reason))
 		}
+	}
+	if failures == nil && c.untranslated != nil {
+		// No target was tried, and one was passed over because the request does not
+		// translate into its dialect: that is what the client can fix.
+		writeError(c.w, c.ep.dialect, http.StatusBadRequest, errInvalidRequest, "invalid_request", c.untranslated.Error())
+		c.rec.status, c.rec.outcome = http.StatusBadRequest, "client_error"
+		return
 	}
 	if c.ep == countTokensEndpoint || c.ep == geminiCountEndpoint {
 		// No provider could count: the estimate, marked as one, serves a client that only sizes

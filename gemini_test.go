@@ -3,6 +3,7 @@ package llmrouter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -648,5 +649,38 @@ func TestGeminiOpenAIEndpointToolFinish(t *testing.T) {
 	}
 	if _, finish = stream(openai.ChatCompletionNewParams{Model: "m", Messages: msgs}); finish != "stop" {
 		t.Errorf("text turn: finish %q", finish)
+	}
+}
+
+// TestUntranslatableTargetPassedOver: a conversation of system messages alone, which OpenAI
+// takes and Gemini does not, goes past the pool's Gemini provider to its OpenAI one, whatever
+// the order; a pool with no target that takes it answers the translation's 400.
+func TestUntranslatableTargetPassedOver(t *testing.T) {
+	gem := newFakeUpstream(t, geminiAgentUpstream)
+	oai := newFakeUpstream(t, okChat)
+	pg := provider("gem", gem.URL+"/v1beta", []string{"sk-gem-upstream-01"}, "m", "m-up")
+	pg.API = "gemini"
+	only := provider("gem2", gem.URL+"/v1beta", []string{"sk-gem-upstream-02"}, "g", "m-up")
+	only.API = "gemini"
+	tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
+		pg, provider("oai", oai.URL+"/v1", []string{"sk-oai-upstream-01"}, "m", "gpt-up"), only,
+	}})
+	c := sdkClient(serveRouter(t, tr))
+	params := openai.ChatCompletionNewParams{Model: "m", Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Say hi.")}}
+	res, err := c.Chat.Completions.New(context.Background(), params)
+	if err != nil || res.Choices[0].Message.Content != "hi" {
+		t.Fatalf("mixed pool: %v %+v", err, res)
+	}
+	if gem.calls.Load() != 0 || oai.calls.Load() != 1 {
+		t.Errorf("Gemini called %d times, OpenAI %d", gem.calls.Load(), oai.calls.Load())
+	}
+	params.Model = "g"
+	_, err = c.Chat.Completions.New(context.Background(), params)
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || !strings.Contains(apiErr.Message, "no user or assistant message") {
+		t.Fatalf("Gemini-only pool: %v", err)
+	}
+	if gem.calls.Load() != 0 {
+		t.Errorf("an untranslatable request reached Gemini")
 	}
 }

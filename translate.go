@@ -40,6 +40,9 @@ type translatedBody struct {
 	// gemini are the options a Gemini body was translated with: they depend on the target's
 	// model, so a target of another model may need its own (the body is not spliced per target).
 	gemini gemini.FromOpenAIOptions
+	// err is why the request does not translate into this wire (the client's fault); no
+	// target of the wire takes it.
+	err error
 }
 
 // wireIndex indexes call.translated by an API's wire.
@@ -68,10 +71,28 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 		}
 		return t.fitBody(reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
 	}
+	tb, err := c.translation(t)
+	if err != nil {
+		return reqbody.Body{}, err
+	}
+	if isGemini {
+		return reqbody.Whole(tb.body), nil
+	}
+	return t.fitBody(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
+}
+
+// translation is the request translated into t's wire (t does not speak the client's
+// dialect): translated once per call and wire (and for Gemini, per distinct options), the
+// result kept, a failure too. The error wraps errTranslation.
+func (c *call) translation(t *target) (*translatedBody, error) {
 	if c.translated == nil {
 		c.translated = new([3]translatedBody)
 	}
 	tb := &c.translated[wireIndex(t.Provider.API)]
+	if tb.err != nil {
+		return nil, tb.err
+	}
+	isGemini := t.Provider.API == catalog.APIGemini
 	var gopts gemini.FromOpenAIOptions
 	if isGemini {
 		gopts = t.geminiOptions()
@@ -82,14 +103,31 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 			tb.f, err = reqbody.Scan(out)
 		}
 		if err != nil {
-			return reqbody.Body{}, fmt.Errorf("%w: %w", errTranslation, err)
+			tb.err = fmt.Errorf("%w: %w", errTranslation, err)
+			return nil, tb.err
 		}
 		tb.body, tb.gemini = out, gopts
 	}
-	if isGemini {
-		return reqbody.Whole(tb.body), nil
+	return tb, nil
+}
+
+// translates reports whether the request can go to t: always when t speaks the client's
+// dialect, else when it translates into t's wire. A target it does not translate for is
+// passed over, as one whose provider does not serve the endpoint is: another target of the
+// pool may take the request as it is (OpenAI takes a conversation of system messages alone,
+// Anthropic and Gemini do not). The first such error is kept for the client, in case no
+// target takes the request.
+func (c *call) translates(t *target) bool {
+	if c.ep.body != bodyJSON || c.ep.native(t.Provider) {
+		return true
 	}
-	return t.fitBody(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
+	if _, err := c.translation(t); err != nil {
+		if c.untranslated == nil {
+			c.untranslated = err
+		}
+		return false
+	}
+	return true
 }
 
 // signedGeminiBody is a Gemini client's body for a Gemini target of a pool that mixes wires:
