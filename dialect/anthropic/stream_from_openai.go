@@ -36,8 +36,9 @@ type StreamFromOpenAIOptions struct {
 }
 
 type toolState struct {
-	block int  // Anthropic block index
-	args  bool // an arguments delta was written
+	block int    // Anthropic block index
+	args  bool   // an arguments delta was written
+	id    []byte // the upstream's raw call id, to tell a new call that reuses an index
 }
 
 // StreamFromOpenAI translates an OpenAI upstream's chunk stream into Anthropic Messages events
@@ -50,10 +51,11 @@ type toolState struct {
 // role writes nothing and a relay that commits on its first written byte can still retry an
 // error that follows it. Text, reasoning and each tool call are content blocks with
 // consecutive indexes: a block is started when the kind of content changes or a new tool call
-// index appears, and stopped before the next one starts, so every delta matches its open
-// block's type (text_delta, thinking_delta, input_json_delta). finish_reason closes the open
-// block; usage (also a usage-only chunk with choices: []) is kept; [DONE] writes message_delta
-// (stop_reason, usage) and message_stop. A turn that called tools has stop_reason tool_use even
+// appears (a new index, or an index reused under another id, as Ollama sends), and stopped
+// before the next one starts, so every delta matches its open block's type (text_delta,
+// thinking_delta, input_json_delta). finish_reason closes the open block; usage (also a
+// usage-only chunk with choices: []) is kept; [DONE] writes message_delta (stop_reason,
+// usage) and message_stop. A turn that called tools has stop_reason tool_use even
 // when the upstream said "stop".
 type StreamFromOpenAI struct {
 	opts       StreamFromOpenAIOptions
@@ -61,10 +63,10 @@ type StreamFromOpenAI struct {
 	done       bool
 	open       int // index of the open block, -1 when none
 	openKind   blockKind
-	openTool   int // pivot index of the open tool call
-	next       int // next block index
-	tools      []toolState
-	seen       []bool // pivot tool index seen
+	openTool   int         // tools index of the open tool call
+	next       int         // next block index
+	tools      []toolState // the calls in the order they began
+	slot       []int       // pivot tool index -> its latest call in tools, -1 before its first
 	calledTool bool
 	finish     string
 	usage      rawUsage
@@ -281,30 +283,39 @@ func (t *StreamFromOpenAI) closeOpen(dst []byte) []byte {
 }
 
 func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
+	id := wire.Key(tc, "id")
+	hasID := wire.IsString(id) && !wire.EmptyString(id)
 	var idx int
 	if raw := wire.Key(tc, "index"); raw != nil {
 		idx = int(wire.Int(raw))
-	} else if id := wire.Key(tc, "id"); !wire.EmptyString(id) || len(t.seen) == 0 {
-		idx = len(t.seen) // no index (some servers): an id means a new call
+	} else if len(t.slot) == 0 || hasID && !t.sameID(t.slot[len(t.slot)-1], id) {
+		idx = len(t.slot) // no index (some servers): another id means a new call
 	} else {
-		idx = len(t.seen) - 1
+		idx = len(t.slot) - 1
 	}
 	if idx < 0 || idx >= maxTools {
 		return dst, ErrMalformed
 	}
-	for idx >= len(t.seen) {
-		t.seen = append(t.seen, false)
-		t.tools = append(t.tools, toolState{block: -1})
+	for idx >= len(t.slot) {
+		t.slot = append(t.slot, -1)
 	}
-	if !t.seen[idx] {
-		t.seen[idx] = true
+	// Ollama gives every call of a turn index 0: a call under an index already taken by a call
+	// of another id is a new call, or its arguments would be glued to the first one's.
+	call := t.slot[idx]
+	if call < 0 || hasID && !t.sameID(call, id) {
+		if len(t.tools) >= maxTools {
+			return dst, ErrMalformed
+		}
+		call = len(t.tools)
+		t.slot[idx] = call
+		t.tools = append(t.tools, toolState{id: append([]byte(nil), id...)})
 		t.calledTool = true
 		dst = t.closeOpen(dst)
 		dst = t.startBlock(dst)
-		t.openKind, t.openTool = kindTool, idx
-		t.tools[idx].block = t.open
+		t.openKind, t.openTool = kindTool, call
+		t.tools[call].block = t.open
 		dst = append(dst, `"tool_use","id":`...)
-		if id := wire.Key(tc, "id"); wire.IsString(id) && !wire.EmptyString(id) {
+		if hasID {
 			dst = appendToolID(dst, id)
 		} else {
 			dst = append(dst, `"toolu_`...)
@@ -323,11 +334,17 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	if !wire.IsString(args) || wire.EmptyString(args) {
 		return dst, nil
 	}
-	if t.open < 0 || t.openKind != kindTool || t.openTool != idx {
+	if t.open < 0 || t.openKind != kindTool || t.openTool != call {
 		return dst, ErrInterleaved
 	}
-	t.tools[idx].args = true
+	t.tools[call].args = true
 	return t.delta(dst, `"input_json_delta","partial_json":`, args), nil
+}
+
+// sameID reports whether call (a tools index) has the raw id, or had none to compare.
+func (t *StreamFromOpenAI) sameID(call int, id []byte) bool {
+	known := t.tools[call].id
+	return !wire.IsString(known) || wire.EmptyString(known) || string(known) == string(id)
 }
 
 func (t *StreamFromOpenAI) end(dst []byte) []byte {

@@ -1,0 +1,107 @@
+package llmrouter
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
+)
+
+// Anthropic clients served by upstreams of the other dialects, streamed: each case is an
+// upstream stream shape seen in the wild, read through anthropic-sdk-go, asserting what the
+// client's agent loop acts on (blocks, tool inputs, stop reason, usage).
+
+// chatChoiceEv is one OpenAI chat stream event whose choices are choice (raw JSON).
+func chatChoiceEv(choice string) string {
+	return `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[` + choice + "]}\n\n"
+}
+
+// streamAnthropic sends params streamed through anthropic-sdk-go and accumulates the reply as
+// the SDK's own helper does; a stream of zero events without an error fails the test.
+func streamAnthropic(t *testing.T, rs *routerServer, params anthropicsdk.MessageNewParams) *anthropicsdk.Message {
+	t.Helper()
+	c := anthropicClient(rs)
+	st := c.Messages.NewStreaming(context.Background(), params)
+	defer st.Close()
+	var msg anthropicsdk.Message
+	events := 0
+	for st.Next() {
+		events++
+		if err := msg.Accumulate(st.Current()); err != nil {
+			t.Fatalf("accumulate event %d: %v", events, err)
+		}
+	}
+	if err := st.Err(); err != nil {
+		t.Fatalf("SDK stream error after %d events: %v", events, err)
+	}
+	if events == 0 {
+		t.Fatal("the SDK saw zero events and no error: a silent failure")
+	}
+	return &msg
+}
+
+func weatherParams() anthropicsdk.MessageNewParams {
+	return anthropicsdk.MessageNewParams{
+		Model: "m", MaxTokens: 1024,
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("Weather in Paris and Rome?"))},
+		Tools:    []anthropicsdk.ToolUnionParam{weatherTool},
+	}
+}
+
+// toolCities returns the city of each tool_use block, failing on one whose input is no object
+// with a city, or that has no id.
+func toolCities(t *testing.T, msg *anthropicsdk.Message) []string {
+	t.Helper()
+	var cities []string
+	for _, b := range msg.Content {
+		if b.Type != "tool_use" {
+			continue
+		}
+		var in struct{ City string }
+		if err := json.Unmarshal(b.Input, &in); err != nil || in.City == "" || b.ID == "" || b.Name != "get_weather" {
+			t.Fatalf("tool_use %q (id %q) with input %s (%v)", b.Name, b.ID, b.Input, err)
+		}
+		cities = append(cities, in.City)
+	}
+	return cities
+}
+
+// TestAnthropicClientParallelCallsUnderOneIndex: Ollama's OpenAI API gives every parallel call
+// of a turn index 0, each with its own id. Each must reach the Anthropic client as its own
+// tool_use block; glued together, the calls' arguments made one input that is no JSON, and the
+// agent lost both calls. A server that repeats a call's id on each of its deltas still makes
+// one call.
+func TestAnthropicClientParallelCallsUnderOneIndex(t *testing.T) {
+	call := func(id, args string) string {
+		if id != "" {
+			id = `"id":"` + id + `","type":"function",`
+		}
+		return chatChoiceEv(`{"index":0,"delta":{"tool_calls":[{"index":0,` + id + `"function":{"name":"get_weather","arguments":` + args + `}}]},"finish_reason":null}`)
+	}
+	start := chatChoiceEv(`{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}`)
+	end := chatChoiceEv(`{"index":0,"delta":{},"finish_reason":"tool_calls"}`)
+	for _, c := range []struct {
+		name   string
+		stream []string
+		want   []string
+	}{
+		{"two calls under index 0", []string{start,
+			call("call_a", `"{\"city\":"`), call("", `"\"Paris\"}"`),
+			call("call_b", `"{\"city\":"`), call("", `"\"Rome\"}"`), end, doneEv}, []string{"Paris", "Rome"}},
+		{"one call, its id on every delta", []string{start,
+			call("call_a", `"{\"city\":"`), call("call_a", `"\"Paris\"}"`), end, doneEv}, []string{"Paris"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, rs := newDialectRouter(t, "", sseReply(c.stream...))
+			msg := streamAnthropic(t, rs, weatherParams())
+			if cities := toolCities(t, msg); !slices.Equal(cities, c.want) || msg.StopReason != anthropicsdk.StopReasonToolUse {
+				t.Fatalf("calls for %v, stop %q; want %v, tool_use", cities, msg.StopReason, c.want)
+			}
+			if len(c.want) == 2 && (msg.Content[0].ID != "call_a" || msg.Content[1].ID != "call_b") {
+				t.Errorf("ids %q, %q; want call_a, call_b", msg.Content[0].ID, msg.Content[1].ID)
+			}
+		})
+	}
+}
