@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
+	"github.com/openai/openai-go/v3"
 )
 
 // Anthropic clients served by upstreams of the other dialects, streamed: each case is an
@@ -103,5 +104,58 @@ func TestAnthropicClientParallelCallsUnderOneIndex(t *testing.T) {
 				t.Errorf("ids %q, %q; want call_a, call_b", msg.Content[0].ID, msg.Content[1].ID)
 			}
 		})
+	}
+}
+
+// TestOpenAIClientToolWithoutInputFromAnthropic: Anthropic streams a call of a tool that takes
+// no input as a tool_use block with one empty partial_json. An OpenAI client must get arguments
+// "{}" for it, as OpenAI sends and as the whole reply has; it got "", which OpenAI clients'
+// agent loops fail to parse. The call after it, behind a thinking block, keeps its own index
+// and input, and the usage keeps the cached tokens.
+func TestOpenAIClientToolWithoutInputFromAnthropic(t *testing.T) {
+	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+	_, _, rs := newDialectRouter(t, "anthropic", sseReply(
+		ev("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":20,"cache_read_input_tokens":100,"cache_creation_input_tokens":50,"output_tokens":1}}}`),
+		ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`),
+		ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Two calls."}}`),
+		ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"c2ln"}}`),
+		ev("content_block_stop", `{"type":"content_block_stop","index":0}`),
+		ev("content_block_start", `{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"now","input":{}}}`),
+		ev("content_block_delta", `{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}`),
+		ev("content_block_stop", `{"type":"content_block_stop","index":1}`),
+		ev("content_block_start", `{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_2","name":"get_weather","input":{}}}`),
+		ev("content_block_delta", `{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}}`),
+		ev("content_block_delta", `{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}}`),
+		ev("content_block_stop", `{"type":"content_block_stop","index":2}`),
+		ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":9}}`),
+		ev("message_stop", `{"type":"message_stop"}`)))
+	c := sdkClient(rs)
+	st := c.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{Model: "m",
+		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Time, and weather in Paris?")},
+		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}})
+	defer st.Close()
+	var acc openai.ChatCompletionAccumulator
+	for st.Next() {
+		acc.AddChunk(st.Current())
+	}
+	if err := st.Err(); err != nil {
+		t.Fatalf("SDK stream error: %v", err)
+	}
+	if len(acc.Choices) != 1 {
+		t.Fatalf("accumulated %+v", acc.ChatCompletion)
+	}
+	ch := acc.Choices[0]
+	calls := ch.Message.ToolCalls
+	if len(calls) != 2 || ch.FinishReason != "tool_calls" {
+		t.Fatalf("tool calls %+v, finish %q", calls, ch.FinishReason)
+	}
+	if calls[0].ID != "toolu_1" || calls[0].Function.Name != "now" || calls[0].Function.Arguments != "{}" {
+		t.Errorf("the call without input: %s %s(%q); want arguments {}", calls[0].ID, calls[0].Function.Name, calls[0].Function.Arguments)
+	}
+	if calls[1].ID != "toolu_2" || calls[1].Function.Arguments != `{"city":"Paris"}` {
+		t.Errorf("the second call: %s(%q)", calls[1].ID, calls[1].Function.Arguments)
+	}
+	if u := acc.Usage; u.PromptTokens != 170 || u.PromptTokensDetails.CachedTokens != 100 || u.CompletionTokens != 9 {
+		t.Errorf("usage %+v; want 170 prompt tokens (100 cached) and 9 completion tokens", u)
 	}
 }

@@ -37,7 +37,8 @@ const (
 
 type blockState struct {
 	kind blockKind
-	tool int // the pivot tool_calls index of a tool_use block
+	tool int  // the pivot tool_calls index of a tool_use block
+	args bool // the tool_use block's arguments were written
 }
 
 // StreamToOpenAI translates an Anthropic upstream's stream into OpenAI chat.completion.chunk
@@ -49,9 +50,10 @@ type blockState struct {
 // content, thinking_delta reasoning_content; each tool_use block becomes one tool call with its
 // own index (counted over tool_use blocks only, so a thinking or text block before it does not
 // shift it) whose first chunk has id and name, and each input_json_delta becomes an arguments
-// delta of that index; message_delta gives the stop reason and output usage; message_stop
-// writes the final chunk (empty delta, mapped finish_reason), then the usage chunk when asked
-// for, then [DONE]. ping, signature_delta, citations and server-tool blocks write nothing.
+// delta of that index (a call without input gets arguments "{}" at its content_block_stop);
+// message_delta gives the stop reason and output usage; message_stop writes the final chunk
+// (empty delta, mapped finish_reason), then the usage chunk when asked for, then [DONE].
+// ping, signature_delta, citations and server-tool blocks write nothing.
 type StreamToOpenAI struct {
 	opts StreamToOpenAIOptions
 	// w writes the chunks; its id and model come from message_start.
@@ -155,7 +157,7 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 		case wire.Is(ct, "tool_use"):
 			b.kind, b.tool = kindTool, t.tools
 			t.tools++
-			dst = t.toolStart(dst, b.tool, wire.Key(cb, "id"), wire.Key(cb, "name"), wire.Key(cb, "input"))
+			dst, b.args = t.toolStart(dst, b.tool, wire.Key(cb, "id"), wire.Key(cb, "name"), wire.Key(cb, "input"))
 		default:
 			b.kind = kindOther
 		}
@@ -176,8 +178,20 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 			}
 		case wire.Is(dt, "input_json_delta"):
 			if s := wire.Key(d, "partial_json"); b.kind == kindTool && wire.IsString(s) && !wire.EmptyString(s) {
+				b.args = true
 				dst = t.toolArgs(dst, b.tool, s)
 			}
+		}
+	case "content_block_stop":
+		b, err := t.block(data)
+		if err != nil {
+			return dst, err
+		}
+		if b.kind == kindTool && !b.args {
+			// A call without input streams only an empty partial_json: its arguments are "{}",
+			// as OpenAI sends them, not "", which OpenAI clients fail to parse.
+			b.args = true
+			dst = t.toolArgs(dst, b.tool, []byte(`"{}"`))
 		}
 	case "message_delta":
 		if sr := wire.Path(data, "delta", "stop_reason"); wire.IsString(sr) {
@@ -217,7 +231,8 @@ func (t *StreamToOpenAI) block(data []byte) (*blockState, error) {
 	return &t.blocks[i], nil
 }
 
-func (t *StreamToOpenAI) toolStart(dst []byte, idx int, id, name, input []byte) []byte {
+// toolStart writes a tool call's first chunk, and reports whether it carried the arguments.
+func (t *StreamToOpenAI) toolStart(dst []byte, idx int, id, name, input []byte) ([]byte, bool) {
 	dst = t.w.Open(dst)
 	dst = append(dst, `"tool_calls":[{"index":`...)
 	dst = strconv.AppendInt(dst, int64(idx), 10)
@@ -238,13 +253,14 @@ func (t *StreamToOpenAI) toolStart(dst []byte, idx int, id, name, input []byte) 
 	dst = append(dst, `,"arguments":`...)
 	// Streamed tool_use blocks start with input {} and send the input as deltas; a block that
 	// starts with its whole input (some compatible servers) gives it as the first arguments.
-	if len(input) > 0 && input[0] == '{' && string(input) != "{}" {
+	args := len(input) > 0 && input[0] == '{' && string(input) != "{}"
+	if args {
 		dst = jsonstr.Append(dst, string(input))
 	} else {
 		dst = append(dst, `""`...)
 	}
 	dst = append(dst, "}}]"...)
-	return append(dst, openai.ChunkTail...)
+	return append(dst, openai.ChunkTail...), args
 }
 
 func (t *StreamToOpenAI) toolArgs(dst []byte, idx int, partial []byte) []byte {
