@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
@@ -157,5 +158,25 @@ func TestOpenAIClientToolWithoutInputFromAnthropic(t *testing.T) {
 	}
 	if u := acc.Usage; u.PromptTokens != 170 || u.PromptTokensDetails.CachedTokens != 100 || u.CompletionTokens != 9 {
 		t.Errorf("usage %+v; want 170 prompt tokens (100 cached) and 9 completion tokens", u)
+	}
+}
+
+// TestAnthropicClientUsageWithoutUpstreamUsage: an OpenAI-compatible server that ignores
+// stream_options sends no usage. message_delta's counts replace message_start's in the
+// client, so its input_tokens must stay the estimate message_start gave: the client ended
+// with 0, and a client that sizes its context by it (Claude Code) saw an empty one.
+func TestAnthropicClientUsageWithoutUpstreamUsage(t *testing.T) {
+	_, _, rs := newDialectRouter(t, "", sseReply(
+		chatChoiceEv(`{"index":0,"delta":{"role":"assistant","content":"Sunny."},"finish_reason":null}`),
+		chatChoiceEv(`{"index":0,"delta":{},"finish_reason":"stop"}`),
+		doneEv))
+	params := weatherParams()
+	params.Messages = []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock(strings.Repeat("weather ", 200)))}
+	msg := streamAnthropic(t, rs, params)
+	if len(msg.Content) != 1 || msg.Content[0].Text != "Sunny." || msg.StopReason != anthropicsdk.StopReasonEndTurn {
+		t.Fatalf("content %+v, stop %q", msg.Content, msg.StopReason)
+	}
+	if msg.Usage.InputTokens < 200 {
+		t.Errorf("input_tokens %d at the end of the stream; want message_start's estimate (200 words and more)", msg.Usage.InputTokens)
 	}
 }

@@ -27,7 +27,7 @@ type StreamFromOpenAIOptions struct {
 	MessageID string
 	// InputTokens is message_start's usage.input_tokens when the first chunk carries no usage
 	// (OpenAI reports usage only at the end of a stream): pass EstimateTokens' count, or 0.
-	// The true counts go in message_delta.
+	// The true counts go in message_delta; when the upstream reports none, it repeats this.
 	InputTokens int
 	// DropReasoning drops reasoning_content instead of writing thinking blocks. The router
 	// never forges a signature, so a thinking block it writes has none; a client that replays
@@ -210,10 +210,7 @@ func (t *StreamFromOpenAI) start(dst []byte) []byte {
 	} else {
 		dst = jsonstr.Append(dst, t.opts.Model)
 	}
-	u := t.usage
-	if !t.haveUsage {
-		u = rawUsage{input: int64(t.opts.InputTokens)}
-	}
+	u := t.reported()
 	dst = append(dst, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
 	dst = strconv.AppendInt(dst, u.input, 10)
 	dst = append(dst, `,"cache_creation_input_tokens":`...)
@@ -224,6 +221,16 @@ func (t *StreamFromOpenAI) start(dst []byte) []byte {
 	dst = strconv.AppendInt(dst, u.cacheWrite, 10)
 	dst = append(dst, `,"ephemeral_1h_input_tokens":0},"output_tokens":0}}}`+"\n\n"...)
 	return dst
+}
+
+// reported is the usage the client is told: the upstream's, or the estimate of the input when
+// the upstream reported none (a server that ignores stream_options), as message_delta's counts
+// replace message_start's in the client.
+func (t *StreamFromOpenAI) reported() rawUsage {
+	if !t.haveUsage {
+		return rawUsage{input: int64(t.opts.InputTokens)}
+	}
+	return t.usage
 }
 
 // ensure makes an open block of kind k (text or thinking), closing another one first.
@@ -355,14 +362,15 @@ func (t *StreamFromOpenAI) end(dst []byte) []byte {
 	t.done = true
 	dst = append(dst, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\""...)
 	dst = append(dst, StopReason(t.finish, t.calledTool)...)
+	u := t.reported()
 	dst = append(dst, `","stop_sequence":null},"usage":{"input_tokens":`...)
-	dst = strconv.AppendInt(dst, t.usage.input, 10)
+	dst = strconv.AppendInt(dst, u.input, 10)
 	dst = append(dst, `,"output_tokens":`...)
-	dst = strconv.AppendInt(dst, t.usage.output, 10)
+	dst = strconv.AppendInt(dst, u.output, 10)
 	dst = append(dst, `,"cache_creation_input_tokens":`...)
-	dst = strconv.AppendInt(dst, t.usage.cacheWrite, 10)
+	dst = strconv.AppendInt(dst, u.cacheWrite, 10)
 	dst = append(dst, `,"cache_read_input_tokens":`...)
-	dst = strconv.AppendInt(dst, t.usage.cacheRead, 10)
+	dst = strconv.AppendInt(dst, u.cacheRead, 10)
 	dst = append(dst, "}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
 	return dst
 }
