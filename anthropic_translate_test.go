@@ -3,6 +3,8 @@ package llmrouter
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -178,5 +180,54 @@ func TestAnthropicClientUsageWithoutUpstreamUsage(t *testing.T) {
 	}
 	if msg.Usage.InputTokens < 200 {
 		t.Errorf("input_tokens %d at the end of the stream; want message_start's estimate (200 words and more)", msg.Usage.InputTokens)
+	}
+}
+
+// TestAnthropicClientStopReasons: an OpenAI upstream's finish reasons reach an Anthropic
+// client as the same stop reason whole and streamed. A turn that only refused (OpenAI's
+// refusal field) is a refusal; streamed, it was end_turn, and the client took the refusal for
+// the model's answer.
+func TestAnthropicClientStopReasons(t *testing.T) {
+	for _, c := range []struct {
+		name, message, delta, finish string
+		want                         anthropicsdk.StopReason
+		text                         string
+	}{
+		{"length", `"content":"abc"`, `"content":"abc"`, "length", anthropicsdk.StopReasonMaxTokens, "abc"},
+		{"content filter", `"content":null`, `"content":""`, "content_filter", anthropicsdk.StopReasonRefusal, ""},
+		{"refusal", `"content":null,"refusal":"I can't help with that."`, `"refusal":"I can't help with that."`, "stop", anthropicsdk.StopReasonRefusal, "I can't help with that."},
+		{"tool call finished with stop", `"content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]`,
+			`"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]`, "stop", anthropicsdk.StopReasonToolUse, ""},
+	} {
+		for _, stream := range []bool{false, true} {
+			t.Run(c.name+map[bool]string{false: ", whole", true: ", streamed"}[stream], func(t *testing.T) {
+				reply := sseReply(chatChoiceEv(`{"index":0,"delta":{"role":"assistant",`+c.delta+`},"finish_reason":"`+c.finish+`"}`), doneEv)
+				if !stream {
+					reply = func(w http.ResponseWriter, r *http.Request) {
+						w.Header().Set("Content-Type", "application/json")
+						_, _ = io.WriteString(w, `{"id":"c1","object":"chat.completion","created":1,"model":"m-up","choices":[{"index":0,"message":{"role":"assistant",`+
+							c.message+`},"finish_reason":"`+c.finish+`"}],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}`)
+					}
+				}
+				_, _, rs := newDialectRouter(t, "", reply)
+				var msg *anthropicsdk.Message
+				if stream {
+					msg = streamAnthropic(t, rs, weatherParams())
+				} else {
+					ac := anthropicClient(rs)
+					var err error
+					if msg, err = ac.Messages.New(context.Background(), weatherParams()); err != nil {
+						t.Fatalf("SDK error: %v", err)
+					}
+				}
+				text := ""
+				for _, b := range msg.Content {
+					text += b.Text
+				}
+				if msg.StopReason != c.want || text != c.text {
+					t.Errorf("stop %q, text %q; want %q, %q", msg.StopReason, text, c.want, c.text)
+				}
+			})
+		}
 	}
 }

@@ -56,7 +56,7 @@ type toolState struct {
 // thinking_delta, input_json_delta). finish_reason closes the open block; usage (also a
 // usage-only chunk with choices: []) is kept; [DONE] writes message_delta (stop_reason,
 // usage) and message_stop. A turn that called tools has stop_reason tool_use even
-// when the upstream said "stop".
+// when the upstream said "stop", and one that only refused (OpenAI's refusal deltas) refusal.
 type StreamFromOpenAI struct {
 	opts       StreamFromOpenAIOptions
 	started    bool
@@ -68,6 +68,8 @@ type StreamFromOpenAI struct {
 	tools      []toolState // the calls in the order they began
 	slot       []int       // pivot tool index -> its latest call in tools, -1 before its first
 	calledTool bool
+	answered   bool // a content delta was written
+	refused    bool // a refusal delta was written
 	finish     string
 	usage      rawUsage
 	haveUsage  bool
@@ -128,10 +130,11 @@ func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 			dst = t.delta(dst, `"thinking_delta","thinking":`, r)
 		}
 	}
-	for _, key := range [...]string{"content", "refusal"} {
+	for i, key := range [...]string{"content", "refusal"} {
 		if c := wire.Key(delta, key); wire.IsString(c) && !wire.EmptyString(c) {
 			dst = t.ensure(dst, kindText)
 			dst = t.delta(dst, `"text_delta","text":`, c)
+			t.answered, t.refused = t.answered || i == 0, t.refused || i == 1
 		}
 	}
 	tcs := wire.Key(delta, "tool_calls")
@@ -361,7 +364,11 @@ func (t *StreamFromOpenAI) end(dst []byte) []byte {
 	dst = t.closeOpen(dst)
 	t.done = true
 	dst = append(dst, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\""...)
-	dst = append(dst, StopReason(t.finish, t.calledTool)...)
+	finish := t.finish
+	if finish == "stop" && t.refused && !t.answered {
+		finish = "content_filter" // a turn that only refused, as ResponseFromOpenAI has it
+	}
+	dst = append(dst, StopReason(finish, t.calledTool)...)
 	u := t.reported()
 	dst = append(dst, `","stop_sequence":null},"usage":{"input_tokens":`...)
 	dst = strconv.AppendInt(dst, u.input, 10)
