@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/shared"
 )
 
 // Anthropic clients served by upstreams of the other dialects, streamed: each case is an
@@ -229,5 +231,72 @@ func TestAnthropicClientStopReasons(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestOpenAIClientThinkingToolLoopOnAnthropic: an OpenAI client that asks for reasoning and
+// runs tools on an Anthropic model. Anthropic refuses to continue a tool-calling turn with
+// thinking enabled unless that turn starts with its signed thinking block, which an OpenAI
+// client never has to send back; the second request of every tool loop was a 400. The first
+// turn keeps its thinking; the turn that sends the tool's result goes without.
+func TestOpenAIClientThinkingToolLoopOnAnthropic(t *testing.T) {
+	up, _, rs := newDialectRouter(t, "anthropic", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Thinking *struct{ Type string }
+			Messages []struct {
+				Role    string
+				Content []struct{ Type string }
+			}
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Errorf("upstream body: %v", err)
+		}
+		enabled := req.Thinking != nil && req.Thinking.Type == "enabled"
+		w.Header().Set("Content-Type", "application/json")
+		for i := len(req.Messages) - 1; i >= 0; i-- {
+			if m := req.Messages[i]; m.Role == "assistant" {
+				if enabled && len(m.Content) > 0 && m.Content[0].Type != "thinking" {
+					w.WriteHeader(http.StatusBadRequest)
+					_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.0.type: Expected `+
+						"`thinking`"+` or `+"`redacted_thinking`"+`, but found `+"`"+m.Content[0].Type+"`"+`. When `+"`thinking`"+` is enabled, a final `+
+						"`assistant`"+` message must start with a thinking block"}}`)
+					return
+				}
+				_, _ = io.WriteString(w, `{"id":"msg_2","type":"message","role":"assistant","model":"m-up","content":[{"type":"text","text":"It is 18C in Paris."}],"stop_reason":"end_turn","usage":{"input_tokens":30,"output_tokens":6}}`)
+				return
+			}
+		}
+		_, _ = io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[{"type":"thinking","thinking":"Ask the tool.","signature":"c2ln"},{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}}],"stop_reason":"tool_use","usage":{"input_tokens":20,"output_tokens":7}}`)
+	})
+	c := sdkClient(rs)
+	params := openai.ChatCompletionNewParams{
+		Model: "m", ReasoningEffort: shared.ReasoningEffortHigh,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Weather in Paris?")},
+		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+			Name: "get_weather", Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+		})},
+	}
+	res, err := c.Chat.Completions.New(context.Background(), params)
+	if err != nil {
+		t.Fatalf("first turn: %v", err)
+	}
+	msg := res.Choices[0].Message
+	if len(msg.ToolCalls) != 1 || msg.ToolCalls[0].Function.Arguments != `{"city":"Paris"}` {
+		t.Fatalf("first turn: %+v", msg)
+	}
+	params.Messages = append(params.Messages, msg.ToParam(), openai.ToolMessage("18C", msg.ToolCalls[0].ID))
+	res, err = c.Chat.Completions.New(context.Background(), params)
+	if err != nil {
+		t.Fatalf("the turn with the tool's result: %v", err)
+	}
+	if got := res.Choices[0].Message.Content; got != "It is 18C in Paris." {
+		t.Errorf("second turn: %q", got)
+	}
+	var thinking []bool
+	for _, r := range up.received() {
+		thinking = append(thinking, bytes.Contains(r.Body, []byte(`"thinking":{"type":"enabled"`)))
+	}
+	if !slices.Equal(thinking, []bool{true, false}) {
+		t.Errorf("thinking enabled in the upstream requests: %v; want [true false]", thinking)
 	}
 }
