@@ -78,13 +78,18 @@ func toolCities(t *testing.T, msg *anthropicsdk.Message) []string {
 // of a turn index 0, each with its own id. Each must reach the Anthropic client as its own
 // tool_use block; glued together, the calls' arguments made one input that is no JSON, and the
 // agent lost both calls. A server that repeats a call's id on each of its deltas still makes
-// one call.
+// one call, with an index or without: without, each delta that repeated the id began a new
+// call with an input of a fragment.
 func TestAnthropicClientParallelCallsUnderOneIndex(t *testing.T) {
 	call := func(id, args string) string {
 		if id != "" {
 			id = `"id":"` + id + `","type":"function",`
 		}
 		return chatChoiceEv(`{"index":0,"delta":{"tool_calls":[{"index":0,` + id + `"function":{"name":"get_weather","arguments":` + args + `}}]},"finish_reason":null}`)
+	}
+	// noIndex is call as servers that send no index write it.
+	noIndex := func(id, args string) string {
+		return strings.Replace(call(id, args), `"tool_calls":[{"index":0,`, `"tool_calls":[{`, 1)
 	}
 	start := chatChoiceEv(`{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}`)
 	end := chatChoiceEv(`{"index":0,"delta":{},"finish_reason":"tool_calls"}`)
@@ -98,6 +103,11 @@ func TestAnthropicClientParallelCallsUnderOneIndex(t *testing.T) {
 			call("call_b", `"{\"city\":"`), call("", `"\"Rome\"}"`), end, doneEv}, []string{"Paris", "Rome"}},
 		{"one call, its id on every delta", []string{start,
 			call("call_a", `"{\"city\":"`), call("call_a", `"\"Paris\"}"`), end, doneEv}, []string{"Paris"}},
+		{"no index, two calls", []string{start,
+			noIndex("call_a", `"{\"city\":"`), noIndex("", `"\"Paris\"}"`),
+			noIndex("call_b", `"{\"city\":\"Rome\"}"`), end, doneEv}, []string{"Paris", "Rome"}},
+		{"no index, one call, its id on every delta", []string{start,
+			noIndex("call_a", `"{\"city\":"`), noIndex("call_a", `"\"Paris\"}"`), end, doneEv}, []string{"Paris"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, _, rs := newDialectRouter(t, "", sseReply(c.stream...))
