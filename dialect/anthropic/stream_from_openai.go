@@ -351,8 +351,12 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	return t.delta(dst, `"input_json_delta","partial_json":`, args), nil
 }
 
-// sameID reports whether call (a tools index) has the raw id, or had none to compare.
+// sameID reports whether call (a tools index, -1 for none yet) has the raw id, or had none
+// to compare.
 func (t *StreamFromOpenAI) sameID(call int, id []byte) bool {
+	if call < 0 {
+		return true
+	}
 	known := t.tools[call].id
 	return !wire.IsString(known) || wire.EmptyString(known) || string(known) == string(id)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -309,6 +310,24 @@ func TestStreamFromOpenAIInterleaved(t *testing.T) {
 	})
 	if !errors.Is(err, ErrInterleaved) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// More calls than maxTools is malformed, under one reused index too; a call that comes after
+// the refusal, under a new index or none, is refused the same way, not a panic.
+func TestStreamFromOpenAITooManyCalls(t *testing.T) {
+	tr := NewStreamFromOpenAI(StreamFromOpenAIOptions{})
+	var err error
+	for i := 0; i <= maxTools && err == nil; i++ {
+		_, err = tr.Event(nil, oaDelta(`{"tool_calls":[{"index":0,"id":"c`+strconv.Itoa(i)+`","function":{"name":"f","arguments":"{}"}}]}`))
+	}
+	if !errors.Is(err, ErrMalformed) || len(tr.tools) != maxTools {
+		t.Fatalf("after %d calls: %v", len(tr.tools), err)
+	}
+	for _, tc := range []string{`{"index":5,"id":"x","function":{"name":"f"}}`, `{"id":"y","function":{"name":"f"}}`, `{"function":{"arguments":"{}"}}`} {
+		if _, err := tr.Event(nil, oaDelta(`{"tool_calls":[`+tc+`]}`)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v", tc, err)
+		}
 	}
 }
 
