@@ -684,3 +684,32 @@ func TestUntranslatableTargetPassedOver(t *testing.T) {
 		t.Errorf("an untranslatable request reached Gemini")
 	}
 }
+
+// TestGeminiSDKParallelCallsUnderOneIndex: Ollama's OpenAI API streams every parallel call of a
+// turn under index 0, each with its own id. Google's SDK must get two function calls.
+func TestGeminiSDKParallelCallsUnderOneIndex(t *testing.T) {
+	call := func(id, city string) string {
+		return `{"id":"c1","object":"chat.completion.chunk","model":"m-up","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"` + id +
+			`","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"` + city + `\"}"}}]},"finish_reason":null}]}`
+	}
+	_, _, rs := newGeminiRouter(t, "openai", sseReply(
+		"data: "+call("call_1", "Paris")+"\n\n",
+		"data: "+call("call_2", "Rome")+"\n\n",
+		`data: {"id":"c1","object":"chat.completion.chunk","model":"m-up","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}`+"\n\n",
+		"data: [DONE]\n\n"))
+	c := geminiClient(t, rs)
+	var cities []any
+	for res, err := range c.Models.GenerateContentStream(context.Background(), "m",
+		[]*genai.Content{genai.NewContentFromText("Weather in Paris and Rome?", genai.RoleUser)},
+		&genai.GenerateContentConfig{Tools: []*genai.Tool{geminiWeatherTool}}) {
+		if err != nil {
+			t.Fatalf("SDK stream error: %v", err)
+		}
+		for _, fc := range res.FunctionCalls() {
+			cities = append(cities, fc.Args["city"])
+		}
+	}
+	if len(cities) != 2 || cities[0] != "Paris" || cities[1] != "Rome" {
+		t.Fatalf("function calls for %v, want Paris and Rome", cities)
+	}
+}

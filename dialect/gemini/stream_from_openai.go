@@ -50,7 +50,8 @@ type StreamFromOpenAI struct {
 	finish    string
 	sawFinish bool
 	called    bool
-	tools     []pendingTool
+	tools     []pendingTool // the calls in the order they began
+	slot      []int         // pivot tool index -> its latest call in tools, -1 before its first
 	usage     openai.Usage
 	id, model []byte // raw JSON strings from the first chunk
 	haveID    bool
@@ -137,7 +138,7 @@ func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	}
 	if fr := wire.Key(choice, "finish_reason"); wire.IsString(fr) {
 		t.finish, t.sawFinish = string(fr[1:len(fr)-1]), true
-		if dst, err = t.flushTools(dst, -1); err != nil {
+		if dst, err = t.flushTools(dst); err != nil {
 			return t.abandon(dst, mark, started), err
 		}
 	}
@@ -257,32 +258,44 @@ func (t *StreamFromOpenAI) abandon(dst []byte, mark int, started bool) []byte {
 }
 
 func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
+	id := wire.Key(tc, "id")
+	hasID := wire.IsString(id) && !wire.EmptyString(id)
 	var idx int
 	if raw := wire.Key(tc, "index"); raw != nil {
 		idx = int(wire.Int(raw))
-	} else if id := wire.Key(tc, "id"); !wire.EmptyString(id) || len(t.tools) == 0 {
-		idx = len(t.tools) // no index (some servers): an id means a new call
+	} else if len(t.slot) == 0 || hasID && !t.sameID(t.slot[len(t.slot)-1], id) {
+		idx = len(t.slot) // no index (some servers): another id means a new call
 	} else {
-		idx = len(t.tools) - 1
+		idx = len(t.slot) - 1
 	}
 	if idx < 0 || idx >= maxTools {
 		return dst, ErrMalformed
 	}
-	if idx >= len(t.tools) {
+	for idx >= len(t.slot) {
+		t.slot = append(t.slot, -1)
+	}
+	// Ollama gives every call of a turn index 0: a call under an index already taken by a
+	// call of another id is a new call, or its arguments would be glued to the first one's.
+	call := t.slot[idx]
+	if call < 0 || hasID && !t.sameID(call, id) {
+		if len(t.tools) >= maxTools {
+			return dst, ErrMalformed
+		}
+		// The calls begun before this one are whole: Gemini sends each call in one part.
 		var err error
-		if dst, err = t.flushTools(dst, idx); err != nil {
+		if dst, err = t.flushTools(dst); err != nil {
 			return dst, err
 		}
-		for idx >= len(t.tools) {
-			t.tools = append(t.tools, pendingTool{})
-		}
+		call = len(t.tools)
+		t.slot[idx] = call
+		t.tools = append(t.tools, pendingTool{})
 	}
-	pt := &t.tools[idx]
+	pt := &t.tools[call]
 	if pt.emitted {
 		return dst, ErrMalformed // more of a call already written whole
 	}
 	t.called = true
-	if id := wire.Key(tc, "id"); wire.IsString(id) && !wire.EmptyString(id) && pt.id == "" {
+	if hasID && pt.id == "" {
 		pt.id, _ = wire.Unquote(id)
 	}
 	if name := wire.Path(tc, "function", "name"); wire.IsString(name) && !wire.EmptyString(name) && pt.name == "" {
@@ -297,12 +310,21 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// flushTools writes every pending call before index before (all of them when before < 0) as a
-// functionCall part of the open chunk.
-func (t *StreamFromOpenAI) flushTools(dst []byte, before int) ([]byte, error) {
+// sameID reports whether call (a tools index) has the raw id, or had none to compare.
+func (t *StreamFromOpenAI) sameID(call int, id []byte) bool {
+	known := t.tools[call].id
+	if known == "" {
+		return true
+	}
+	s, ok := wire.Unquote(id)
+	return ok && s == known
+}
+
+// flushTools writes every pending call as a functionCall part of the open chunk.
+func (t *StreamFromOpenAI) flushTools(dst []byte) ([]byte, error) {
 	for i := range t.tools {
 		pt := &t.tools[i]
-		if pt.emitted || (before >= 0 && i >= before) {
+		if pt.emitted {
 			continue
 		}
 		pt.emitted = true
@@ -347,7 +369,7 @@ func (t *StreamFromOpenAI) flushTools(dst []byte, before int) ([]byte, error) {
 func (t *StreamFromOpenAI) end(dst []byte) ([]byte, error) {
 	var err error
 	mark, started := len(dst), t.started
-	if dst, err = t.flushTools(dst, -1); err != nil {
+	if dst, err = t.flushTools(dst); err != nil {
 		return t.abandon(dst, mark, started), err
 	}
 	if !t.chunkOpen {

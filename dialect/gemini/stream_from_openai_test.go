@@ -84,6 +84,39 @@ func TestStreamFromOpenAIToolsAndUsage(t *testing.T) {
 	}
 }
 
+// Ollama's OpenAI API gives every parallel call of a turn index 0, each with its own id: each
+// must reach the Gemini client as its own functionCall, not one call with glued arguments. A
+// server that repeats a call's id on every delta, with no index, still makes one call.
+func TestStreamFromOpenAICallsUnderOneIndex(t *testing.T) {
+	for name, tc := range map[string]struct {
+		stream [][]byte
+		want   string
+	}{
+		"two calls under index 0": {[][]byte{
+			oaDelta(`{"role":"assistant","tool_calls":[{"index":0,"id":"call_A","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]}`),
+			oaDelta(`{"tool_calls":[{"index":0,"id":"call_B","type":"function","function":{"name":"get_weather","arguments":"{\"city\":"}}]}`),
+			oaDelta(`{"tool_calls":[{"index":0,"function":{"arguments":"\"Rome\"}"}}]}`),
+			oaFinish("tool_calls"), oaDone,
+		}, `[{"functionCall":{"id":"call_A","name":"get_weather","args":{"city":"Paris"}}},
+			{"functionCall":{"id":"call_B","name":"get_weather","args":{"city":"Rome"}}}]`},
+		"no index, one call, its id on every delta": {[][]byte{
+			oaDelta(`{"tool_calls":[{"id":"call_A","type":"function","function":{"name":"get_time","arguments":"{\"tz\":"}}]}`),
+			oaDelta(`{"tool_calls":[{"id":"call_A","function":{"arguments":"\"UTC\"}"}}]}`),
+			oaFinish("tool_calls"), oaDone,
+		}, `[{"functionCall":{"id":"call_A","name":"get_time","args":{"tz":"UTC"}}}]`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, err := run(NewStreamFromOpenAI(StreamFromOpenAIOptions{Model: "gemini-x"}), tc.stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts, _ := assemble(t, out)
+			b, _ := json.Marshal(parts)
+			jsonEq(t, string(b), tc.want)
+		})
+	}
+}
+
 func TestStreamFromOpenAIText(t *testing.T) {
 	out, err := run(NewStreamFromOpenAI(StreamFromOpenAIOptions{}), [][]byte{oaDelta(`{"role":"assistant"}`), oaDelta(`{"content":"Hi \"you\""}`), oaFinish("length"), oaDone})
 	if err != nil {
