@@ -10,7 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	anthropicopt "github.com/anthropics/anthropic-sdk-go/option"
+
 	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
+	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/shared"
 )
@@ -308,5 +311,60 @@ func TestOpenAIClientThinkingToolLoopOnAnthropic(t *testing.T) {
 	}
 	if !slices.Equal(thinking, []bool{true, false}) {
 		t.Errorf("thinking enabled in the upstream requests: %v; want [true false]", thinking)
+	}
+}
+
+// TestAnthropicClientToolTurnFromAnotherWire: in a pool that mixes an OpenAI and an Anthropic
+// provider, an Anthropic client with thinking on (Claude Code) replays a tool turn the OpenAI
+// provider made: it has no signed thinking block, and Anthropic refuses to continue it with
+// thinking on. The Anthropic target gets the turn without thinking and answers, and the reply
+// says what was fitted.
+func TestAnthropicClientToolTurnFromAnotherWire(t *testing.T) {
+	anth := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Thinking *struct{ Type string }
+			Messages []struct {
+				Role    string
+				Content []struct{ Type string }
+			}
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Errorf("upstream body: %v", err)
+		}
+		last := req.Messages[len(req.Messages)-2]
+		w.Header().Set("Content-Type", "application/json")
+		if req.Thinking != nil && last.Role == "assistant" && last.Content[0].Type != "thinking" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.0.type: Expected thinking or redacted_thinking, but found tool_use"}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"msg_2","type":"message","role":"assistant","model":"m-up","content":[{"type":"text","text":"It is 18C in Paris."}],"stop_reason":"end_turn","usage":{"input_tokens":30,"output_tokens":6}}`)
+	})
+	oa := newFakeUpstream(t, status(http.StatusInternalServerError))
+	pa := provider("anth", anth.URL+"/v1", []string{"sk-anth-key-0001"}, "m", "m-up")
+	pa.API = "anthropic"
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("oa", oa.URL+"/v1", []string{"sk-oa-key-0001"}, "m", "m-up"), pa,
+	}})
+	rs := serveRouter(t, tr)
+	var raw *http.Response
+	c := anthropicClient(rs)
+	msg, err := c.Messages.New(context.Background(), anthropicsdk.MessageNewParams{
+		Model: "m", MaxTokens: 16000, Thinking: anthropicsdk.ThinkingConfigParamOfEnabled(8192),
+		Tools: []anthropicsdk.ToolUnionParam{weatherTool},
+		Messages: []anthropicsdk.MessageParam{
+			anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("Weather in Paris?")),
+			anthropicsdk.NewAssistantMessage(anthropicsdk.NewToolUseBlock("call_1", map[string]any{"city": "Paris"}, "get_weather")),
+			anthropicsdk.NewUserMessage(anthropicsdk.NewToolResultBlock("call_1", "18C", false)),
+		},
+	}, anthropicopt.WithResponseInto(&raw))
+	if err != nil {
+		t.Fatalf("the turn with the tool's result: %v", err)
+	}
+	if len(msg.Content) != 1 || msg.Content[0].Text != "It is 18C in Paris." {
+		t.Fatalf("reply %+v", msg.Content)
+	}
+	if got := raw.Header.Get("X-LLM-Router-Fitted"); !strings.Contains(got, "reasoning dropped") {
+		t.Errorf("X-LLM-Router-Fitted %q, want it to say the reasoning was dropped", got)
 	}
 }

@@ -143,6 +143,9 @@ type callExt struct {
 	abort bool
 	// sticky is the id the call is about (a file's, a batch's, a response's), for forgets.
 	sticky string
+	// unsignedTurn caches anthropic.UnsignedToolTurn of the client's body: 0 not yet asked,
+	// 1 no, 2 yes (see fitFor).
+	unsignedTurn uint8
 }
 
 // admits reports whether target t may serve the call: its provider's API has the endpoint and

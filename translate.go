@@ -69,7 +69,7 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 			}
 			return reqbody.Whole(c.body).WithLease(c.lease), nil
 		}
-		return t.fitBody(reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
+		return c.fitBody(t, reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
 	}
 	tb, err := c.translation(t)
 	if err != nil {
@@ -78,7 +78,7 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 	if isGemini {
 		return reqbody.Whole(tb.body), nil
 	}
-	return t.fitBody(reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
+	return c.fitBody(t, reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
 }
 
 // translation is the request translated into t's wire (t does not speak the client's
@@ -153,12 +153,31 @@ func (c *call) signedGeminiBody() reqbody.Body {
 // its output limits lowered to the most t's model writes (its max_output; Claude Code asks
 // 32,000 of every model); for an OpenAI reasoning model, max_tokens written as
 // max_completion_tokens and the sampling parameters dropped; and reasoning_effort or thinking
-// dropped for a model known not to reason. Only a body that needs it is copied.
-func (t *target) fitBody(body reqbody.Body, f reqbody.Fields) reqbody.Body {
-	if fit := t.fit(); fit.Needed(f) {
+// dropped for a model known not to reason, or for a turn Anthropic would refuse to continue
+// with thinking (see fitFor). Only a body that needs it is copied.
+func (c *call) fitBody(t *target, body reqbody.Body, f reqbody.Fields) reqbody.Body {
+	if fit := c.fitFor(t); fit.Needed(f) {
 		return reqbody.Whole(reqbody.FitTo(body.Bytes(), fit))
 	}
 	return body
+}
+
+// fitFor is how the call's body is fitted to t: t's own fit, and no thinking for an Anthropic
+// client's tool turn that another wire's provider of a mixed pool made. That turn comes back
+// without a signed thinking block, and an Anthropic target refuses to continue it with
+// thinking on (a 400 the client did not cause); without thinking it answers.
+func (c *call) fitFor(t *target) reqbody.Fit {
+	fit := t.fit()
+	if c.ep == messagesEndpoint && c.f.Reasoning && t.Provider.API.Wire() == catalog.APIAnthropic && c.p.mixesWires() {
+		if c.unsignedTurn == 0 {
+			c.unsignedTurn = 1
+			if anthropic.UnsignedToolTurn(c.body) {
+				c.unsignedTurn = 2
+			}
+		}
+		fit.NoReasoning = fit.NoReasoning || c.unsignedTurn == 2
+	}
+	return fit
 }
 
 // fit is how a body in t's wire is fitted to t (see fitBody).
@@ -187,7 +206,7 @@ func (c *call) fitted(t *target) string {
 		}
 		f = c.translated[wireIndex(t.Provider.API)].f
 	}
-	return t.fit().Describe(f)
+	return c.fitFor(t).Describe(f)
 }
 
 // needsCompletionTokens says an upstream id is one of OpenAI's reasoning models (o1, o3,

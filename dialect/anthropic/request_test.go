@@ -304,3 +304,26 @@ func TestRequestLimitsAndIDs(t *testing.T) {
 	}
 	jsonEq(t, string(got), `{"model":"m","max_tokens":32000,"messages":[{"role":"user","content":"x"}]}`)
 }
+
+func TestUnsignedToolTurn(t *testing.T) {
+	const call = `{"role":"assistant","content":[{"type":"text","text":"Checking."},{"type":"tool_use","id":"t1","name":"f","input":{}}]}`
+	const signed = `{"role":"assistant","content":[{"type":"thinking","thinking":"x","signature":"s"},{"type":"tool_use","id":"t1","name":"f","input":{}}]}`
+	const result = `{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"ok"}]}`
+	const user = `{"role":"user","content":"Hi"}`
+	for name, tc := range map[string]struct {
+		body string
+		want bool
+	}{
+		"unsigned call, thinking on":      {`{"thinking":{"type":"enabled","budget_tokens":2048},"messages":[` + user + `,` + call + `,` + result + `]}`, true},
+		"unsigned call, adaptive":         {`{"thinking":{"type":"adaptive"},"messages":[` + user + `,` + call + `,` + result + `]}`, true},
+		"signed call":                     {`{"thinking":{"type":"enabled","budget_tokens":2048},"messages":[` + user + `,` + signed + `,` + result + `]}`, false},
+		"thinking off":                    {`{"thinking":{"type":"disabled"},"messages":[` + user + `,` + call + `,` + result + `]}`, false},
+		"no thinking":                     {`{"messages":[` + user + `,` + call + `,` + result + `]}`, false},
+		"earlier call, last turn is text": {`{"thinking":{"type":"enabled","budget_tokens":2048},"messages":[` + user + `,` + call + `,` + result + `,{"role":"assistant","content":"Done."},` + user + `]}`, false},
+		"first turn":                      {`{"thinking":{"type":"enabled","budget_tokens":2048},"messages":[` + user + `]}`, false},
+	} {
+		if got := UnsignedToolTurn([]byte(tc.body)); got != tc.want {
+			t.Errorf("%s: %v, want %v", name, got, tc.want)
+		}
+	}
+}
