@@ -1,14 +1,19 @@
 package llmrouter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,13 +30,7 @@ import (
 // what Codex reports. The same round runs through an `api anthropic` provider, the request and
 // stream crossing the pivot twice.
 func TestCodexCLI(t *testing.T) {
-	node := nodeReady(t)
-	launcher := filepath.Join(nodeDir, "node_modules", "@openai", "codex", "bin", "codex.js")
-	if _, err := os.Stat(launcher); err != nil {
-		skipOrFail(t, "no Codex CLI in %s: %v", nodeDir, err)
-	}
-	launcher, _ = filepath.Abs(launcher)
-
+	node, launcher := codexReady(t)
 	work := t.TempDir()
 	target := filepath.Join(work, "hello.txt")
 	for _, api := range []string{"openai", "anthropic"} {
@@ -39,7 +38,7 @@ func TestCodexCLI(t *testing.T) {
 			_ = os.Remove(target)
 			var rec requestLog
 			up := newFakeUpstream(t, codexUpstream(api, target, &rec))
-			out, stderr, tr, err := runCodex(t, node, launcher, work, api, up.URL+"/v1")
+			out, stderr, tr, err := runCodex(t, node, launcher, work, api, up.URL+"/v1", "Write hello.txt, then say you are done.")
 			requests := rec.list()
 			if err != nil {
 				t.Fatalf("codex: %v\nstdout: %s\nstderr: %s\nupstream requests: %q\nrouter log:\n%s", err, lastBytes(string(out)),
@@ -70,15 +69,84 @@ func TestCodexCLI(t *testing.T) {
 	// A stream cut after it began: Codex reports the router's response.failed as the turn's
 	// error and exits non-zero, never taking the cut for an answer.
 	cut := newFakeUpstream(t, sseReply(roleChunkEv("Hel")))
-	out, stderr, _, err := runCodex(t, node, launcher, work, "openai", cut.URL+"/v1")
+	out, stderr, _, err := runCodex(t, node, launcher, work, "openai", cut.URL+"/v1", "Write hello.txt, then say you are done.")
 	if err == nil || !strings.Contains(stderr, "upstream closed the stream before its end") {
 		t.Errorf("codex after a cut stream: %v\nstdout: %s\nstderr: %s", err, out, lastBytes(stderr))
 	}
 }
 
-// runCodex runs `codex exec` in work through a router whose one provider is the upstream at
-// baseURL, of the given API.
-func runCodex(t *testing.T, node, launcher, work, api, baseURL string) ([]byte, string, *testRouter, error) {
+// codexReady returns node's path and Codex CLI's launcher; it skips (fails in CI) without them.
+func codexReady(t *testing.T) (node, launcher string) {
+	t.Helper()
+	node = nodeReady(t)
+	launcher = filepath.Join(nodeDir, "node_modules", "@openai", "codex", "bin", "codex.js")
+	if _, err := os.Stat(launcher); err != nil {
+		skipOrFail(t, "no Codex CLI in %s: %v", nodeDir, err)
+	}
+	launcher, _ = filepath.Abs(launcher)
+	return node, launcher
+}
+
+// TestCodexCLIViewImage: Codex's view_image tool answers with a function_call_output whose
+// output is an input_image part. A chat tool message holds text only, so the image goes to
+// a chat-only upstream as a user message after the tool message, and the turn goes on (it
+// was a 400, and every later turn of the session carried the same item).
+func TestCodexCLIViewImage(t *testing.T) {
+	node, launcher := codexReady(t)
+	work := t.TempDir()
+	pic := filepath.Join(work, "dot.png")
+	img := image.NewRGBA(image.Rect(0, 0, 2, 2))
+	img.Set(0, 0, color.RGBA{R: 255, A: 255})
+	var pngBytes bytes.Buffer
+	if err := png.Encode(&pngBytes, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pic, pngBytes.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var rec requestLog
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req agentRequest
+		_ = json.Unmarshal(body, &req)
+		const head = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[`
+		var evs []string
+		if !req.answered() && slices.Contains(req.toolNames(), "view_image") {
+			call, _ := json.Marshal(map[string]string{"path": pic})
+			args, _ := json.Marshal(string(call))
+			evs = []string{
+				head + `{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_v1","type":"function","function":{"name":"view_image","arguments":""}}]},"finish_reason":null}]}` + "\n\n",
+				head + `{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":` + string(args) + `}}]},"finish_reason":null}]}` + "\n\n",
+				head + `{"index":0,"delta":{},"finish_reason":"tool_calls"}]}` + "\n\n",
+			}
+		} else {
+			// The image must follow the tool message, in a user message of its own.
+			seen := "none"
+			for i, m := range req.Messages {
+				if m.Role == "tool" && i+1 < len(req.Messages) {
+					next := req.Messages[i+1]
+					if next.Role == "user" && bytes.Contains(next.Content, []byte(`"image_url":{"url":"data:image/png;base64,`)) {
+						seen = "after the tool message"
+					}
+				}
+			}
+			rec.add("image " + seen)
+			evs = []string{head + `{"index":0,"delta":{"role":"assistant","content":"I see a red dot."},"finish_reason":"stop"}]}` + "\n\n"}
+		}
+		sseReply(append(evs, doneEv)...)(w, r)
+	})
+	out, stderr, tr, err := runCodex(t, node, launcher, work, "openai", up.URL+"/v1", "Look at dot.png and say what it shows.")
+	if err != nil {
+		t.Fatalf("codex: %v\nstdout: %s\nstderr: %s\nrouter log:\n%s", err, lastBytes(string(out)), lastBytes(stderr), lastBytes(tr.logs.String()))
+	}
+	if got := rec.list(); !slices.Equal(got, []string{"image after the tool message"}) || !strings.Contains(string(out), "I see a red dot.") {
+		t.Errorf("upstream saw %q; codex said:\n%s\nstderr: %s", got, out, lastBytes(stderr))
+	}
+}
+
+// runCodex runs `codex exec` with prompt in work through a router whose one provider is the
+// upstream at baseURL, of the given API.
+func runCodex(t *testing.T, node, launcher, work, api, baseURL, prompt string) ([]byte, string, *testRouter, error) {
 	t.Helper()
 	pc := provider("up", baseURL, []string{"sk-cdx-9f3a7c41d2"}, "m", "m-up")
 	pc.API = api
@@ -106,8 +174,7 @@ request_max_retries = 0
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, launcher, "exec", "--skip-git-repo-check",
-		"--dangerously-bypass-approvals-and-sandbox", "--color", "never", "-C", work,
-		"Write hello.txt, then say you are done.")
+		"--dangerously-bypass-approvals-and-sandbox", "--color", "never", "-C", work, prompt)
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "CODEX_HOME="+home, "HOME="+home, "GW_KEY=gw-codex-key-1",
 		"OPENAI_API_KEY=", "OPENAI_BASE_URL=", "RUST_LOG=error", "NO_COLOR=1")

@@ -50,8 +50,9 @@ func (r *Request) NeedsNative() bool {
 //     output_text parts become text, input_image parts image_url parts (detail kept), refusal
 //     parts text; a function_call becomes a tool call of an assistant message (consecutive
 //     calls, and calls right after assistant text, share one message); a function_call_output
-//     becomes a tool message (array output: its text parts joined); reasoning items are
-//     dropped (their content is the provider's, opaque to another one);
+//     becomes a tool message (array output: its text parts joined, its images in a user
+//     message after the run of tool messages, as chat tool messages hold text only);
+//     reasoning items are dropped (their content is the provider's, opaque to another one);
 //   - function tools become chat function tools; other tool types are dropped (see the
 //     package doc); tool_choice auto/none/required and {"type":"function","name"} are kept,
 //     hosted-tool choices become auto;
@@ -190,8 +191,15 @@ func appendInput(msgs []openai.Message, raw json.RawMessage) ([]openai.Message, 
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return nil, badRequest("input: %v", err)
 	}
+	// images are those of the function_call_outputs just read: a chat tool message holds text
+	// only, so they follow the run of tool messages as a user message (a message between a
+	// call's results would orphan the later ones).
+	var images []openai.ContentPart
 	for i := range items {
 		it := &items[i]
+		if it.Type != "function_call_output" && it.Type != "reasoning" {
+			msgs, images = appendImages(msgs, images)
+		}
 		typ := it.Type
 		if typ == "" && it.Role == "" && it.ID != "" {
 			typ = "item_reference" // the SDKs may omit the type of a reference
@@ -221,10 +229,11 @@ func appendInput(msgs []openai.Message, raw json.RawMessage) ([]openai.Message, 
 			if it.CallID == "" {
 				return nil, badRequest("input[%d]: function_call_output needs call_id", i)
 			}
-			text, err := outputText(it.Output)
+			text, more, err := appendOutput(images, it.Output)
 			if err != nil {
 				return nil, badRequest("input[%d]: %v", i, err)
 			}
+			images = more
 			msgs = append(msgs, openai.Message{Role: "tool", ToolCallID: it.CallID, Content: openai.TextContent(text)})
 		case "reasoning":
 		case "item_reference":
@@ -233,7 +242,17 @@ func appendInput(msgs []openai.Message, raw json.RawMessage) ([]openai.Message, 
 			return nil, badRequest("input[%d]: items of type %q need a provider that serves the Responses API natively", i, it.Type)
 		}
 	}
+	msgs, _ = appendImages(msgs, images)
 	return msgs, nil
+}
+
+// appendImages appends the images of tool outputs as a user message, and returns the emptied
+// list.
+func appendImages(msgs []openai.Message, images []openai.ContentPart) ([]openai.Message, []openai.ContentPart) {
+	if len(images) == 0 {
+		return msgs, images
+	}
+	return append(msgs, openai.Message{Role: "user", Content: &openai.Content{Parts: images}}), nil
 }
 
 func message(it *item) (openai.Message, error) {
@@ -267,15 +286,12 @@ func message(it *item) (openai.Message, error) {
 		case "refusal":
 			cp = append(cp, openai.ContentPart{Type: "text", Text: p.Refusal})
 		case "input_image":
-			var url string
-			if len(p.ImageURL) > 0 && p.ImageURL[0] == '"' {
-				_ = json.Unmarshal(p.ImageURL, &url)
-			}
-			if url == "" {
-				return m, badRequest("an input_image without image_url (file_id needs the provider's file store)")
+			img, err := imagePart(&p)
+			if err != nil {
+				return m, err
 			}
 			images = true
-			cp = append(cp, openai.ContentPart{Type: "image_url", ImageURL: &openai.ImageURL{URL: url, Detail: p.Detail}})
+			cp = append(cp, img)
 		default:
 			return m, badRequest("content parts of type %q are not translated for a chat-only provider", p.Type)
 		}
@@ -290,30 +306,48 @@ func message(it *item) (openai.Message, error) {
 	return m, nil
 }
 
-// outputText is a function_call_output's output: a string, or content parts whose text is
-// joined.
-func outputText(raw json.RawMessage) (string, error) {
+// imagePart is an input_image part as a chat image_url part.
+func imagePart(p *part) (openai.ContentPart, error) {
+	var url string
+	if len(p.ImageURL) > 0 && p.ImageURL[0] == '"' {
+		_ = json.Unmarshal(p.ImageURL, &url)
+	}
+	if url == "" {
+		return openai.ContentPart{}, badRequest("an input_image without image_url (file_id needs the provider's file store)")
+	}
+	return openai.ContentPart{Type: "image_url", ImageURL: &openai.ImageURL{URL: url, Detail: p.Detail}}, nil
+}
+
+// appendOutput reads a function_call_output's output: a string, or content parts whose text is
+// joined and whose images are appended to images (Codex's view_image answers with one).
+func appendOutput(images []openai.ContentPart, raw json.RawMessage) (string, []openai.ContentPart, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
+		return "", images, nil
 	}
 	if raw[0] == '"' {
 		var s string
 		err := json.Unmarshal(raw, &s)
-		return s, err
+		return s, images, err
 	}
 	var parts []part
 	if err := json.Unmarshal(raw, &parts); err != nil {
-		return "", err
+		return "", images, err
 	}
 	var b []byte
-	for _, p := range parts {
-		switch p.Type {
+	for i := range parts {
+		switch p := &parts[i]; p.Type {
 		case "input_text", "output_text", "text":
 			b = append(b, p.Text...)
+		case "input_image":
+			img, err := imagePart(p)
+			if err != nil {
+				return "", images, err
+			}
+			images = append(images, img)
 		default:
-			return "", badRequest("function_call_output parts of type %q are not translated", p.Type)
+			return "", images, badRequest("function_call_output parts of type %q are not translated", p.Type)
 		}
 	}
-	return string(b), nil
+	return string(b), images, nil
 }

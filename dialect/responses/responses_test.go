@@ -56,6 +56,36 @@ func TestRequestItems(t *testing.T) {
 	}
 }
 
+// A tool's images (Codex's view_image) follow the run of tool messages as one user message:
+// a message between the results of one turn's calls would orphan the later ones.
+func TestRequestToolOutputImages(t *testing.T) {
+	m := translate(t, `{"model":"m","input":[
+		{"type":"function_call","call_id":"c1","name":"view_image","arguments":"{}"},
+		{"type":"function_call","call_id":"c2","name":"shell","arguments":"{}"},
+		{"type":"function_call_output","call_id":"c1","output":[{"type":"input_image","image_url":"data:image/png;base64,AAAA","detail":"high"}]},
+		{"type":"reasoning","id":"rs_1","summary":[]},
+		{"type":"function_call_output","call_id":"c2","output":[{"type":"input_text","text":"ok"},{"type":"input_image","image_url":"https://x/y.png"}]},
+		{"role":"user","content":"and now?"}
+	]}`)
+	want := `{"messages":[{"role":"assistant","tool_calls":[{"function":{"arguments":"{}","name":"view_image"},"id":"c1","type":"function"},{"function":{"arguments":"{}","name":"shell"},"id":"c2","type":"function"}]},` +
+		`{"content":"","role":"tool","tool_call_id":"c1"},{"content":"ok","role":"tool","tool_call_id":"c2"},` +
+		`{"content":[{"image_url":{"detail":"high","url":"data:image/png;base64,AAAA"},"type":"image_url"},{"image_url":{"url":"https://x/y.png"},"type":"image_url"}],"role":"user"},` +
+		`{"content":"and now?","role":"user"}],"model":"up-1"}`
+	if got := js(m); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	// At the end of the input too, and an image by file id is still refused.
+	m = translate(t, `{"model":"m","input":[{"type":"function_call","call_id":"c1","name":"view_image","arguments":"{}"},
+		{"type":"function_call_output","call_id":"c1","output":[{"type":"input_image","image_url":"data:image/png;base64,AAAA"}]}]}`)
+	if msgs := m["messages"].([]any); len(msgs) != 3 || msgs[2].(map[string]any)["role"] != "user" {
+		t.Fatalf("the image did not end the input: %s", js(m))
+	}
+	if _, err := RequestToOpenAI([]byte(`{"model":"m","input":[{"type":"function_call_output","call_id":"c1","output":[{"type":"input_image","file_id":"f"}]}]}`),
+		ToOpenAIOptions{}); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("an image by file_id: err %v, want ErrBadRequest", err)
+	}
+}
+
 func TestRequestRefused(t *testing.T) {
 	for _, tc := range []struct {
 		body   string
