@@ -13,6 +13,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/responses"
+	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 )
@@ -403,5 +404,78 @@ func TestNodeAISDK(t *testing.T) {
 	want := []string{"/v1/responses", "/v1/responses", "/v1/responses", "/v1/responses", "/v1/chat/completions", "/v1/chat/completions"}
 	if got := paths.list(); !slices.Equal(got, want) {
 		t.Errorf("the SDK called %q, want %q", got, want)
+	}
+}
+
+// TestResponsesReasoningToolRoundThroughAnthropic: a Responses client that asks for reasoning
+// and runs a tool through an Anthropic provider. Anthropic wants the assistant message that a
+// tool loop goes on with to begin with its signed thinking block, which no translated history
+// carries (the reasoning item's signature is not kept): the follow-up goes without thinking, or
+// Anthropic answers 400 and the client cannot finish its tool round.
+func TestResponsesReasoningToolRoundThroughAnthropic(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(byStream(stream), func(t *testing.T) {
+			var thinking requestLog
+			up, rs := newResponsesRouter(t, "anthropic", false, func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				var req struct {
+					Thinking *struct{ Type string } `json:"thinking"`
+					Messages []struct {
+						Role    string `json:"role"`
+						Content []struct{ Type string }
+					} `json:"messages"`
+				}
+				_ = json.Unmarshal(body, &req)
+				on := req.Thinking != nil && req.Thinking.Type == "enabled"
+				thinking.add(map[bool]string{false: "off", true: "on"}[on])
+				for i := len(req.Messages) - 1; on && i >= 0; i-- {
+					m := req.Messages[i]
+					if m.Role != "assistant" {
+						continue
+					}
+					if len(m.Content) == 0 || m.Content[0].Type != "thinking" {
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(http.StatusBadRequest)
+						_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.0.type: Expected `+
+							"`thinking`"+` or `+"`redacted_thinking`"+`, but found `+"`tool_use`"+`. When `+"`thinking`"+` is enabled, a final `+"`assistant`"+` message must start with a thinking block."}}`)
+						return
+					}
+					break
+				}
+				r.Body = io.NopCloser(strings.NewReader(string(body)))
+				anthropicAgentUpstream(w, r)
+			})
+			params := responses.ResponseNewParams{
+				Model:     "m",
+				Input:     responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")},
+				Tools:     []responses.ToolUnionParam{responsesWeatherTool},
+				Reasoning: shared.ReasoningParam{Effort: shared.ReasoningEffortMedium},
+				Store:     openai.Bool(false),
+			}
+			res := sendResponses(t, rs, params, stream)
+			var call *responses.ResponseOutputItemUnion
+			for i := range res.Output {
+				if res.Output[i].Type == "function_call" {
+					call = &res.Output[i]
+				}
+			}
+			if call == nil {
+				t.Fatalf("first turn output %+v", res.Output)
+			}
+			out := responses.ResponseInputItemParamOfFunctionCallOutput("18C")
+			out.OfFunctionCallOutput.CallID = openai.String(call.CallID)
+			params.Input = responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+				responses.ResponseInputItemParamOfMessage("Weather in Paris?", responses.EasyInputMessageRoleUser),
+				responses.ResponseInputItemParamOfFunctionCall(call.Arguments.OfString, call.CallID, call.Name),
+				out,
+			}}
+			res = sendResponses(t, rs, params, stream)
+			if res.OutputText() != "It is 18C in Paris." {
+				t.Fatalf("second turn: status %q, output %+v", res.Status, res.Output)
+			}
+			if got := thinking.list(); !slices.Equal(got, []string{"on", "off"}) || len(up.received()) != 2 {
+				t.Errorf("thinking per request %q: want on for the question, off for the tool round's end", got)
+			}
+		})
 	}
 }

@@ -82,9 +82,10 @@ func RequestFromOpenAI(body []byte, opts FromOpenAIOptions) ([]byte, error) {
 //     default max_tokens, max_tokens grows to budget+default; with the client's, the budget
 //     shrinks to half of it, and below 1024 there is no thinking. Thinking also drops
 //     temperature and top_p (Anthropic requires the defaults with it), and is itself dropped
-//     when tool_choice forces a tool (Anthropic refuses the combination) and when the request
-//     sends the results of the last assistant turn's tool calls: Anthropic then wants that
-//     turn to start with its signed thinking block, which an OpenAI client cannot send back;
+//     when tool_choice forces a tool (Anthropic refuses the combination) and while the turn's
+//     last assistant message goes on (its tool results follow, or it ends the request as a
+//     prefill): Anthropic then wants it to begin with a signed thinking block, which an OpenAI
+//     client cannot send back;
 //   - response_format json_object and json_schema become an instruction appended to the
 //     system prompt (respond with one JSON value only; the schema is quoted): Anthropic's own
 //     structured output needs a beta, so this is best effort, not a guarantee;
@@ -172,7 +173,7 @@ func FromOpenAIRequest(r *openai.Request, opts FromOpenAIOptions) (*Request, err
 	if budget := effortBudget(r.ReasoningEffort); budget > 0 {
 		forced := out.ToolChoice != nil && (out.ToolChoice.Type == "any" || out.ToolChoice.Type == "tool")
 		switch {
-		case forced, out.continuesToolTurn():
+		case forced, out.continuesAssistant():
 		case !explicit:
 			out.MaxTokens = budget + maxTokens
 			out.Thinking = &Thinking{Type: "enabled", BudgetTokens: budget}
@@ -222,32 +223,37 @@ func (r *Request) appendBlocks(role string, blocks Blocks) {
 	r.Messages = append(r.Messages, Message{Role: role, Content: blocks})
 }
 
-// continuesToolTurn reports whether the last assistant message called tools without a thinking
-// block before its calls, so that the request continues a tool-calling turn that Anthropic
-// refuses to continue with thinking enabled.
-func (r *Request) continuesToolTurn() bool {
-	for i := len(r.Messages) - 1; i >= 0; i-- {
-		if r.Messages[i].Role != "assistant" {
-			continue
-		}
-		for _, b := range r.Messages[i].Content {
-			switch b.Type {
-			case "thinking", "redacted_thinking":
-				return false
-			case "tool_use":
-				return true
-			}
-		}
-		return false
-	}
-	return false
-}
-
 func hasNonResult(bs Blocks) bool {
 	for _, b := range bs {
 		if b.Type != "tool_result" {
 			return true
 		}
+	}
+	return false
+}
+
+// continuesAssistant reports whether the request goes on with its last assistant message: that
+// message ends the request (a prefill) or called tools, whose results follow. With thinking on,
+// Anthropic then requires that message to begin with its signed thinking block, which the pivot
+// never carries: it answers 400 unless thinking stays off for the rest of the turn.
+func (r *Request) continuesAssistant() bool {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		m := &r.Messages[i]
+		if m.Role != "assistant" {
+			continue
+		}
+		if len(m.Content) > 0 && (m.Content[0].Type == "thinking" || m.Content[0].Type == "redacted_thinking") {
+			return false // signed: Anthropic continues it with thinking on
+		}
+		if i == len(r.Messages)-1 {
+			return true
+		}
+		for _, b := range m.Content {
+			if b.Type == "tool_use" {
+				return true
+			}
+		}
+		return false
 	}
 	return false
 }

@@ -108,6 +108,27 @@ func TestRequestFromOpenAI(t *testing.T) {
 			want: `{"model":"m","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}`,
 		},
 		{
+			// Anthropic wants the assistant message a tool loop goes on with to begin with its
+			// signed thinking block, which the pivot never carries: 400 with thinking on.
+			name: "reasoning effort while tool results follow the last assistant message: no thinking",
+			in: `{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"Looking.","reasoning_content":"hmm","tool_calls":[{"id":"c","type":"function","function":{"name":"ls","arguments":"{}"}}]},` +
+				`{"role":"tool","tool_call_id":"c","content":"a.txt"}],"tools":[{"type":"function","function":{"name":"ls"}}],"reasoning_effort":"medium"}`,
+			want: `{"model":"m","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"x"}]},{"role":"assistant","content":[{"type":"text","text":"Looking."},{"type":"tool_use","id":"c","name":"ls","input":{}}]},` +
+				`{"role":"user","content":[{"type":"tool_result","tool_use_id":"c","content":[{"type":"text","text":"a.txt"}]}]}],"tools":[{"name":"ls","input_schema":{"type":"object","properties":{}}}]}`,
+		},
+		{
+			name: "reasoning effort with an assistant prefill: no thinking",
+			in:   `{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"{"}],"reasoning_effort":"low"}`,
+			want: `{"model":"m","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"x"}]},{"role":"assistant","content":[{"type":"text","text":"{"}]}]}`,
+		},
+		{
+			name: "reasoning effort on a new user turn after a tool round: thinking",
+			in: `{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"ls","arguments":"{}"}}]},` +
+				`{"role":"tool","tool_call_id":"c","content":"a.txt"},{"role":"assistant","content":"One file."},{"role":"user","content":"thanks"}],"reasoning_effort":"low"}`,
+			want: `{"model":"m","max_tokens":6144,"messages":[{"role":"user","content":[{"type":"text","text":"x"}]},{"role":"assistant","content":[{"type":"tool_use","id":"c","name":"ls","input":{}}]},` +
+				`{"role":"user","content":[{"type":"tool_result","tool_use_id":"c","content":[{"type":"text","text":"a.txt"}]}]},{"role":"assistant","content":[{"type":"text","text":"One file."}]},{"role":"user","content":[{"type":"text","text":"thanks"}]}],"thinking":{"type":"enabled","budget_tokens":2048}}`,
+		},
+		{
 			name: "json_object and json_schema",
 			in:   `{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"a","schema":{"type":"object"}}}}`,
 			want: `{"model":"m","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}],"system":[{"type":"text","text":"Respond with a single valid JSON value and nothing else (no prose, no code fences) that conforms to this JSON schema:\n{\"type\":\"object\"}"}]}`,
