@@ -479,3 +479,50 @@ func TestResponsesReasoningToolRoundThroughAnthropic(t *testing.T) {
 		})
 	}
 }
+
+// TestResponsesUntranslatableGoesNative: in a pool that mixes a chat-only provider with one
+// that serves the Responses API, a request only the latter can take (Codex's history with a
+// custom tool call, as its apply_patch is with OpenAI's models) goes to it, whichever target
+// comes first, instead of a 400 for having been picked the chat one. Requests the pivot can
+// express still go to the chat provider first.
+func TestResponsesUntranslatableGoesNative(t *testing.T) {
+	chat := newFakeUpstream(t, openAIAgentUpstream)
+	native := newFakeUpstream(t, nativeResponsesUpstream)
+	on := true
+	pn := provider("native", native.URL+"/v1", []string{"sk-native-0002"}, "m", "m-up")
+	pn.Responses = &on
+	tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
+		provider("chat", chat.URL+"/v1", []string{"sk-chat-0001"}, "m", "m-up"), pn}})
+	rs := serveRouter(t, tr)
+	patch := responses.ResponseInputParam{
+		responses.ResponseInputItemParamOfMessage("Fix the typo.", responses.EasyInputMessageRoleUser),
+		responses.ResponseInputItemParamOfCustomToolCall("call_p1", "*** Begin Patch\n*** End Patch", "apply_patch"),
+		responses.ResponseInputItemParamOfCustomToolCallOutput("call_p1", "Done!"),
+	}
+	for _, stream := range []bool{false, true} {
+		res := sendResponses(t, rs, responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
+			Input: responses.ResponseNewParamsInputUnion{OfInputItemList: patch}}, stream)
+		if res.Status != responses.ResponseStatusCompleted || len(res.Output) != 1 || res.Output[0].Name != "get_weather" {
+			t.Fatalf("%s: response %+v", byStream(stream), res.Output)
+		}
+	}
+	if len(chat.received()) != 0 || len(native.received()) != 2 {
+		t.Fatalf("chat got %d, native %d requests: the custom tool call must go to the native provider only",
+			len(chat.received()), len(native.received()))
+	}
+	sendResponses(t, rs, responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")}}, false)
+	if len(chat.received()) != 1 {
+		t.Errorf("a translatable request went to the chat provider %d times, want 1 (it comes first)", len(chat.received()))
+	}
+
+	// Without a native provider, the translation's 400 stays, in OpenAI's shape.
+	_, rs = newResponsesRouter(t, "", false, openAIAgentUpstream)
+	c := sdkClient(rs)
+	_, err := c.Responses.New(context.Background(), responses.ResponseNewParams{Model: "m",
+		Input: responses.ResponseNewParamsInputUnion{OfInputItemList: patch}})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || !strings.Contains(apiErr.Message, "custom_tool_call") {
+		t.Fatalf("err %v, want the translation's 400", err)
+	}
+}
