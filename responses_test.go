@@ -526,3 +526,28 @@ func TestResponsesUntranslatableGoesNative(t *testing.T) {
 		t.Fatalf("err %v, want the translation's 400", err)
 	}
 }
+
+// TestResponsesHostedToolChoice: a chat-only provider cannot run a hosted tool. One among the
+// tools is dropped (Codex always sends web_search with its functions), but a tool_choice that
+// forces one is a 400 in OpenAI's shape, never an answer made without the tool.
+func TestResponsesHostedToolChoice(t *testing.T) {
+	up, rs := newResponsesRouter(t, "", false, openAIAgentUpstream)
+	c := sdkClient(rs)
+	search := responses.ToolUnionParam{OfWebSearch: &responses.WebSearchToolParam{Type: responses.WebSearchToolTypeWebSearch}}
+	params := responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")},
+		Tools: []responses.ToolUnionParam{responsesWeatherTool, search}}
+	if res, err := c.Responses.New(context.Background(), params); err != nil || len(res.Output) != 1 || res.Output[0].Name != "get_weather" {
+		t.Fatalf("with a hosted tool among functions: %v %+v", err, res)
+	}
+	params.ToolChoice = responses.ResponseNewParamsToolChoiceUnion{OfHostedTool: &responses.ToolChoiceTypesParam{Type: responses.ToolChoiceTypesTypeWebSearchPreview}}
+	_, err := c.Responses.New(context.Background(), params)
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || apiErr.Type != "invalid_request_error" ||
+		!strings.Contains(apiErr.Message, `tool_choice forces a tool of type "web_search_preview"`) {
+		t.Fatalf("forced hosted tool: err %v, want a 400 that says why", err)
+	}
+	if n := len(up.received()); n != 1 {
+		t.Errorf("the upstream got %d requests, want 1 (the forced one is refused before)", n)
+	}
+}

@@ -55,7 +55,8 @@ func (r *Request) NeedsNative() bool {
 //     reasoning items are dropped (their content is the provider's, opaque to another one);
 //   - function tools become chat function tools; other tool types are dropped (see the
 //     package doc); tool_choice auto/none/required and {"type":"function","name"} are kept,
-//     hosted-tool choices become auto;
+//     allowed_tools keeps its mode (not its list); a choice that forces a dropped tool, or
+//     requires a call when only dropped tools were given, returns ErrBadRequest;
 //   - text.format becomes response_format; reasoning.effort reasoning_effort;
 //     max_output_tokens max_tokens; temperature, top_p, parallel_tool_calls, user and stream
 //     are kept, and a stream asks for its usage (stream_options.include_usage), which
@@ -98,6 +99,9 @@ func ToOpenAIRequest(r *Request, opts ToOpenAIOptions) (*openai.Request, error) 
 	}
 	if out.ToolChoice, err = toolChoice(r.ToolChoice); err != nil {
 		return nil, err
+	}
+	if len(out.Tools) == 0 && out.ToolChoice != nil && out.ToolChoice.Mode == "required" && len(r.Tools) > 0 {
+		return nil, badRequest("tool_choice required, and none of the tools is a function a chat-only provider can call")
 	}
 	if len(out.Tools) == 0 && out.ToolChoice != nil && out.ToolChoice.Function == "" {
 		out.ToolChoice = nil // a choice without tools: most chat servers refuse it
@@ -160,17 +164,27 @@ func toolChoice(raw json.RawMessage) (*openai.ToolChoice, error) {
 	var v struct {
 		Type string `json:"type"`
 		Name string `json:"name"`
+		Mode string `json:"mode"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, badRequest("tool_choice: %v", err)
 	}
-	if v.Type == "function" {
+	switch v.Type {
+	case "function":
 		if v.Name == "" {
 			return nil, badRequest("tool_choice of type function without a name")
 		}
 		return &openai.ToolChoice{Function: v.Name}, nil
+	case "allowed_tools":
+		// Its list narrows the tools the model may call this turn; the mode is kept.
+		if v.Mode == "required" {
+			return &openai.ToolChoice{Mode: "required"}, nil
+		}
+		return &openai.ToolChoice{Mode: "auto"}, nil
 	}
-	return &openai.ToolChoice{Mode: "auto"}, nil // a hosted tool, which was dropped
+	// A hosted tool (web_search, file_search...), a custom or an MCP one: dropped from the
+	// tools, it cannot be forced, and answering without it would answer another question.
+	return nil, badRequest("tool_choice forces a tool of type %q, which a chat-only provider cannot run", v.Type)
 }
 
 func appendInput(msgs []openai.Message, raw json.RawMessage) ([]openai.Message, error) {

@@ -86,6 +86,14 @@ func TestRequestToolOutputImages(t *testing.T) {
 	}
 }
 
+func TestRequestAllowedTools(t *testing.T) {
+	m := translate(t, `{"model":"m","input":"x","tools":[{"type":"function","name":"f"},{"type":"web_search"}],
+		"tool_choice":{"type":"allowed_tools","mode":"required","tools":[{"type":"function","name":"f"}]}}`)
+	if got := js(m["tool_choice"]); got != `"required"` {
+		t.Errorf("tool_choice %s, want the mode kept", got)
+	}
+}
+
 func TestRequestRefused(t *testing.T) {
 	for _, tc := range []struct {
 		body   string
@@ -102,6 +110,10 @@ func TestRequestRefused(t *testing.T) {
 		{`{"model":"m","input":42}`, false},
 		{`{"model":"m","input":"x","text":{"format":{"type":"grammar"}}}`, false},
 		{`{"model":"m","input":"x","tool_choice":"sometimes"}`, false},
+		// Forcing a tool that was dropped would answer without it.
+		{`{"model":"m","input":"x","tools":[{"type":"web_search"}],"tool_choice":{"type":"web_search"}}`, false},
+		{`{"model":"m","input":"x","tools":[{"type":"file_search","vector_store_ids":["v"]},{"type":"function","name":"f"}],"tool_choice":{"type":"file_search"}}`, false},
+		{`{"model":"m","input":"x","tools":[{"type":"web_search"}],"tool_choice":"required"}`, false},
 		{`not json`, false},
 	} {
 		_, err := RequestToOpenAI([]byte(tc.body), ToOpenAIOptions{})

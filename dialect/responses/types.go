@@ -9,7 +9,7 @@
 // items returns ErrNeedsNative; an input item or content part of a type the pivot has no place
 // for returns ErrBadRequest. Hosted tools (web_search, file_search, computer use, custom
 // freeform tools...) are dropped from tools: a chat-only model cannot run them, and the request
-// is still answerable without them.
+// is still answerable without them, unless its tool_choice forces one (ErrBadRequest).
 package responses
 
 import "encoding/json"
