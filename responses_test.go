@@ -551,3 +551,24 @@ func TestResponsesHostedToolChoice(t *testing.T) {
 		t.Errorf("the upstream got %d requests, want 1 (the forced one is refused before)", n)
 	}
 }
+
+// TestResponsesItemReferenceWord: only an input item of type item_reference needs stored
+// state; a tool whose parameters name a property item_reference goes to a chat-only provider
+// like any other (it was a 400 stored_state_unsupported).
+func TestResponsesItemReferenceWord(t *testing.T) {
+	up, rs := newResponsesRouter(t, "", false, openAIAgentUpstream)
+	tool := responses.ToolParamOfFunction("get_weather", map[string]any{"type": "object",
+		"properties": map[string]any{"item_reference": map[string]any{"type": "string"}}}, false)
+	res := sendResponses(t, rs, responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")},
+		Tools: []responses.ToolUnionParam{tool}}, false)
+	if len(res.Output) != 1 || res.Output[0].Name != "get_weather" || len(up.received()) != 1 {
+		t.Fatalf("output %+v, upstream requests %d", res.Output, len(up.received()))
+	}
+	for _, body := range []string{`{"model":"m","input":[{"type":"item_reference","id":"msg_1"}]}`,
+		`{"model":"m","input":[{"role":"user","content":"hi"}, {"id":"msg_1", "type" : "item_reference"}]}`} {
+		if !needsStoredState([]byte(body)) {
+			t.Errorf("%s: an item_reference not seen", body)
+		}
+	}
+}

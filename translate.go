@@ -261,12 +261,23 @@ func (c *call) pivotRequest(upstream string) ([]byte, error) {
 
 // needsStoredState reports whether a Responses request depends on state kept by the provider
 // that made an earlier response: previous_response_id, store: true, or an item_reference input
-// item (the quoted word can only be a JSON token there: inside a string its quotes would be
-// escaped).
+// item (looked for only when the quoted word is in the body: inside a string its quotes would
+// be escaped).
 func needsStoredState(body []byte) bool {
 	id := jsonscan.ObjectKey(body, "previous_response_id")
 	return len(id) > 2 && id[0] == '"' || string(jsonscan.ObjectKey(body, "store")) == "true" ||
-		bytes.Contains(body, []byte(`"item_reference"`))
+		bytes.Contains(body, []byte(`"item_reference"`)) && hasItemReference(jsonscan.ObjectKey(body, "input"))
+}
+
+// hasItemReference reports whether an input item list holds an item_reference. The word alone
+// says nothing: a tool's schema, or a JSON schema output, may name a property so.
+func hasItemReference(input []byte) bool {
+	for e, p := jsonscan.Elem(input, 0); e != nil; e, p = jsonscan.Elem(input, p) {
+		if string(jsonscan.ObjectKey(e, "type")) == `"item_reference"` {
+			return true
+		}
+	}
+	return false
 }
 
 func storedStateMessage(model string) string {
