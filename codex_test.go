@@ -27,13 +27,13 @@ import (
 // the Responses API: its request is translated to chat completions, the upstream's streamed
 // tool call comes back as a function_call item that Codex runs (a shell command that writes a
 // file), the command's output goes out again as a function_call_output, and the final text is
-// what Codex reports. The same round runs through an `api anthropic` provider, the request and
-// stream crossing the pivot twice.
+// what Codex reports. The same round runs through an `api anthropic` and an `api gemini`
+// provider, the request and stream crossing the pivot twice.
 func TestCodexCLI(t *testing.T) {
 	node, launcher := codexReady(t)
 	work := t.TempDir()
 	target := filepath.Join(work, "hello.txt")
-	for _, api := range []string{"openai", "anthropic"} {
+	for _, api := range []string{"openai", "anthropic", "gemini"} {
 		t.Run(api, func(t *testing.T) {
 			_ = os.Remove(target)
 			var rec requestLog
@@ -53,7 +53,7 @@ func TestCodexCLI(t *testing.T) {
 			if len(requests) < 2 {
 				t.Fatalf("upstream requests %q: want the tool round and the answer", requests)
 			}
-			path := map[string]string{"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}[api]
+			path := map[string]string{"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "gemini": "/v1/models/m-up:streamGenerateContent"}[api]
 			for _, s := range requests {
 				if !strings.HasPrefix(s, path+" stream=1") {
 					t.Errorf("upstream requests %q: every one a streamed %s", requests, path)
@@ -189,7 +189,8 @@ request_max_retries = 0
 // any other gets streamed text. The tool may be any of the shapes Codex versions declare: shell
 // (command as an argv array), shell_command or exec_command (a command line).
 //
-// With api "anthropic" it answers as the Messages API does.
+// With api "anthropic" it answers as the Messages API does, with "gemini" as Gemini's
+// streamGenerateContent (alt=sse) does: the call whole in one chunk, STOP in the next.
 func codexUpstream(api, target string, rec *requestLog) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -217,9 +218,25 @@ func codexUpstream(api, target string, rec *requestLog) http.HandlerFunc {
 				}
 			}
 		}
+		if api == "gemini" {
+			req.Stream = strings.HasSuffix(r.URL.Path, ":streamGenerateContent") // Gemini's is in the URL
+		}
 		rec.add(fmt.Sprintf("%s %s answered=%d tools=%s", r.URL.Path, streamFlag(req.Stream), boolInt(answered), strings.Join(names, ",")))
 		if !req.Stream {
 			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		if api == "gemini" {
+			const usage = `"usageMetadata":{"promptTokenCount":900,"candidatesTokenCount":20,"totalTokenCount":920}`
+			var evs []string
+			if name != "" && !answered {
+				evs = []string{`data: {"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"` + name + `","args":` + string(args) + `}}]},"index":0}],"modelVersion":"m-up"}` + "\n\n",
+					`data: {"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"STOP","index":0}],` + usage + `,"modelVersion":"m-up"}` + "\n\n"}
+			} else {
+				evs = []string{`data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Done: the file "}]},"index":0}],"modelVersion":"m-up"}` + "\n\n",
+					`data: {"candidates":[{"content":{"role":"model","parts":[{"text":"is written."}]},"finishReason":"STOP","index":0}],` + usage + `,"modelVersion":"m-up"}` + "\n\n"}
+			}
+			sseReply(evs...)(w, r)
 			return
 		}
 		if api == "anthropic" {
