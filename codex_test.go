@@ -60,7 +60,7 @@ func TestCodexCLI(t *testing.T) {
 					break
 				}
 			}
-			if last := requests[len(requests)-1]; !strings.Contains(last, "answered=1") {
+			if last := requests[len(requests)-1]; !strings.Contains(last, "answered=1 paired=1") {
 				t.Errorf("the command's output did not reach the upstream: %q", requests)
 			}
 		})
@@ -221,7 +221,14 @@ func codexUpstream(api, target string, rec *requestLog) http.HandlerFunc {
 		if api == "gemini" {
 			req.Stream = strings.HasSuffix(r.URL.Path, ":streamGenerateContent") // Gemini's is in the URL
 		}
-		rec.add(fmt.Sprintf("%s %s answered=%d tools=%s", r.URL.Path, streamFlag(req.Stream), boolInt(answered), strings.Join(names, ",")))
+		// The second turn must replay the call and answer it under the same id (Gemini pairs
+		// by name): the call id made the round trip through Codex.
+		pair := map[string][2]string{"openai": {`"id":"call_c1"`, `"tool_call_id":"call_c1"`},
+			"anthropic": {`"id":"toolu_c1"`, `"tool_use_id":"toolu_c1"`},
+			"gemini":    {`"functionCall":{"name":"` + name + `"`, `"functionResponse":{"name":"` + name + `"`}}[api]
+		paired := bytes.Contains(body, []byte(pair[0])) && bytes.Contains(body, []byte(pair[1]))
+		rec.add(fmt.Sprintf("%s %s answered=%d paired=%d tools=%s", r.URL.Path, streamFlag(req.Stream), boolInt(answered),
+			boolInt(paired), strings.Join(names, ",")))
 		if !req.Stream {
 			w.WriteHeader(http.StatusTeapot)
 			return
