@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/dialect"
+	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
@@ -225,8 +226,12 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	switch {
 	case wd.fired.Load():
 		reason = wd.why
+	case errors.Is(err, errNoTerminator) && client.failure != "":
+		reason = "upstream failed the stream: " + client.failure
 	case errors.Is(err, errNoTerminator):
 		reason = "upstream closed the stream before its end"
+	case errors.Is(err, errStreamErrorEvent) && client.failure != "":
+		reason = "upstream sent an error event mid-stream: " + client.failure
 	case errors.Is(err, errStreamErrorEvent):
 		reason = "upstream sent an error event mid-stream"
 	case errors.Is(err, sse.ErrEventTooLarge):
@@ -268,6 +273,25 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	return outcome{done: true, class: selector.UpstreamDown, status: resp.StatusCode, reason: reason, usage: usage}
 }
 
+// failureMessage reads an error event's data: an {"error":{...}} object (OpenAI's chunk,
+// Anthropic's and Gemini's events), the Responses API's error event ({"type":"error",
+// "message"}) or its response.failed (the message in response.error). failed is false for any
+// other event; msg may then be empty.
+func failureMessage(data []byte) (msg string, failed bool) {
+	e := jsonscan.ObjectKey(data, "error")
+	switch typ := string(jsonscan.ObjectKey(data, "type")); {
+	case len(e) > 0 && e[0] == '{':
+	case typ == `"error"`:
+		e = data
+	case typ == `"response.failed"`:
+		e = jsonscan.ObjectKey(jsonscan.ObjectKey(data, "response"), "error")
+	default:
+		return "", false
+	}
+	_ = json.Unmarshal(jsonscan.ObjectKey(e, "message"), &msg)
+	return msg, true
+}
+
 // errNoTerminator is a stream that ended cleanly at the transport but without its dialect's
 // end ([DONE], message_stop, response.completed): to a client, a cut.
 var errNoTerminator = errors.New("stream ended without its terminator")
@@ -297,6 +321,10 @@ type lazyFlusher struct {
 	// relayedError says an error event of the upstream's reached the client: it ended the
 	// stream.
 	relayedError bool
+	// failure is the message of the last error event relayed as it came (an error chunk,
+	// Anthropic's error event, the Responses API's error or response.failed), scrubbed: why a
+	// stream that then ends without its terminator failed.
+	failure string
 }
 
 // errorKey is looked for first: the rare event that has it is then parsed.
@@ -319,13 +347,21 @@ func (f *lazyFlusher) Write(p []byte) (int, error) {
 		}
 	}
 	if f.target != nil && bytes.Contains(q, errorKey) {
-		if data, ok := sse.Data(q); ok && hasErrorObject(data) {
-			// The upstream failed its stream with an error event of the client's dialect (the
-			// stream passes through): it goes out, without the key, and ends the stream, which
-			// then needs no error event of the router's.
-			f.hold(f.target.scrub(q))
-			f.relayedError = true
-			return len(p), errStreamErrorEvent
+		if data, ok := sse.Data(q); ok {
+			if msg, failed := failureMessage(data); failed {
+				q = f.target.scrub(q)
+				f.failure = f.target.scrubString(msg)
+				if hasErrorObject(data) {
+					// The upstream failed its stream with an error event of the client's dialect
+					// that its clients raise (the stream passes through): it goes out, without
+					// the key, and ends the stream, which then needs no error event of the
+					// router's. A Responses response.failed, which they do not raise, is relayed
+					// and the router's own follows at the stream's end.
+					f.hold(q)
+					f.relayedError = true
+					return len(p), errStreamErrorEvent
+				}
+			}
 		}
 	}
 	f.hold(q)

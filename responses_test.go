@@ -572,3 +572,37 @@ func TestResponsesItemReferenceWord(t *testing.T) {
 		}
 	}
 }
+
+// TestResponsesNativeStreamFailed: a provider that serves the Responses API ends a stream that
+// failed with response.failed, which its own clients do not raise. The router's closing error
+// event, which openai-go raises, says what the upstream said, not that the stream was cut,
+// and neither shows the provider's key.
+func TestResponsesNativeStreamFailed(t *testing.T) {
+	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+	failing := sseReply(
+		ev("response.created", `{"type":"response.created","sequence_number":0,"response":{"id":"resp_up1","object":"response","created_at":1,"status":"in_progress","error":null,"model":"m-up","output":[]}}`),
+		ev("response.output_item.added", `{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"id":"msg_1","type":"message","status":"in_progress","role":"assistant","content":[]}}`),
+		ev("response.failed", `{"type":"response.failed","sequence_number":2,"response":{"id":"resp_up1","object":"response","created_at":1,"status":"failed","error":{"code":"server_error","message":"The model produced invalid content. (key sk-upstream-key-0001)"},"model":"m-up","output":[]}}`))
+	_, rs := newResponsesRouter(t, "", true, failing)
+	c := sdkClient(rs)
+	st := c.Responses.NewStreaming(context.Background(), responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")}})
+	defer st.Close()
+	var seen []string
+	for st.Next() {
+		seen = append(seen, st.Current().Type)
+	}
+	if err := st.Err(); err == nil || !strings.Contains(err.Error(), "The model produced invalid content.") {
+		t.Fatalf("after %q: err %v, want the upstream's failure", seen, err)
+	}
+	if !slices.Contains(seen, "response.failed") {
+		t.Errorf("the upstream's response.failed did not reach the client: %q", seen)
+	}
+	// The provider's event, and the router's that quotes it, never show the provider's key (a
+	// router of its own: the failure cooled the one target of the first).
+	_, rs = newResponsesRouter(t, "", true, failing)
+	raw := readWhole(t, context.Background(), rs, "/v1/responses", `{"model":"m","input":"hi","stream":true}`)
+	if strings.Count(raw, "The model produced invalid content.") != 3 || strings.Contains(raw, "sk-upstream") {
+		t.Errorf("want the failure in both events and no key:\n%s", raw)
+	}
+}
