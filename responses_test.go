@@ -114,7 +114,8 @@ func sendResponses(t *testing.T, rs *routerServer, params responses.ResponseNewP
 	st := c.Responses.NewStreaming(context.Background(), params)
 	defer st.Close()
 	var done *responses.Response
-	var text, args strings.Builder
+	var text strings.Builder
+	args := map[string]string{} // item id -> its argument deltas
 	seen := map[string]int{}
 	for st.Next() {
 		ev := st.Current()
@@ -123,7 +124,7 @@ func sendResponses(t *testing.T, rs *routerServer, params responses.ResponseNewP
 		case "response.output_text.delta":
 			text.WriteString(ev.Delta)
 		case "response.function_call_arguments.delta":
-			args.WriteString(ev.Delta)
+			args[ev.ItemID] += ev.Delta
 		case "response.completed":
 			r := ev.Response
 			done = &r
@@ -139,8 +140,8 @@ func sendResponses(t *testing.T, rs *routerServer, params responses.ResponseNewP
 		t.Errorf("text deltas %q, response.completed %q", text.String(), done.OutputText())
 	}
 	for _, it := range done.Output {
-		if it.Type == "function_call" && it.Arguments.OfString != args.String() {
-			t.Errorf("argument deltas %q, response.completed %q", args.String(), it.Arguments.OfString)
+		if it.Type == "function_call" && it.Arguments.OfString != args[it.ID] {
+			t.Errorf("argument deltas of %s %q, response.completed %q", it.ID, args[it.ID], it.Arguments.OfString)
 		}
 	}
 	return done
@@ -604,5 +605,26 @@ func TestResponsesNativeStreamFailed(t *testing.T) {
 	raw := readWhole(t, context.Background(), rs, "/v1/responses", `{"model":"m","input":"hi","stream":true}`)
 	if strings.Count(raw, "The model produced invalid content.") != 3 || strings.Contains(raw, "sk-upstream") {
 		t.Errorf("want the failure in both events and no key:\n%s", raw)
+	}
+}
+
+// TestResponsesParallelCallsUnderOneIndex: Ollama's OpenAI API streams every parallel call of
+// a turn under index 0, each with its own id. openai-go (and Codex CLI) must get two calls.
+func TestResponsesParallelCallsUnderOneIndex(t *testing.T) {
+	call := func(id, city string) string {
+		return `data: {"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"` + id +
+			`","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"` + city + `\"}"}}]}}]}` + "\n\n"
+	}
+	_, rs := newResponsesRouter(t, "", false, sseReply(call("call_1", "Paris"), call("call_2", "Rome"),
+		`data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}`+"\n\n", "data: [DONE]\n\n"))
+	res := sendResponses(t, rs, responses.ResponseNewParams{Model: "m",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris and Rome?")},
+		Tools: []responses.ToolUnionParam{responsesWeatherTool}}, true)
+	var got []string
+	for _, o := range res.Output {
+		got = append(got, o.CallID+" "+o.Arguments.OfString)
+	}
+	if want := []string{`call_1 {"city":"Paris"}`, `call_2 {"city":"Rome"}`}; !slices.Equal(got, want) {
+		t.Fatalf("calls %q, want %q", got, want)
 	}
 }

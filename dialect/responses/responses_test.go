@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -269,6 +270,42 @@ func TestStreamToolCalls(t *testing.T) {
 	out := evs[len(evs)-1].data["response"].(map[string]any)["output"].([]any)
 	if len(out) != 3 || out[2].(map[string]any)["arguments"] != "{}" {
 		t.Errorf("output %s", js(out))
+	}
+}
+
+// Ollama's OpenAI API gives every parallel call of a turn index 0, each with its own id: each
+// must be its own function_call item. A server that repeats a call's id on every delta, with
+// no index, still makes one call.
+func TestStreamCallsUnderOneIndex(t *testing.T) {
+	for name, tc := range map[string]struct {
+		chunks []string
+		want   string // the output's calls: call_id=arguments, space-separated
+	}{
+		"two calls under index 0": {[]string{
+			`{"id":"c3","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"shell","arguments":"{\"cmd\":\"ls\"}"}}]}}]}`,
+			`{"id":"c3","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_b","type":"function","function":{"name":"shell","arguments":"{\"cmd\":"}}]}}]}`,
+			`{"id":"c3","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"pwd\"}"}}]}}]}`,
+		}, `call_a={"cmd":"ls"} call_b={"cmd":"pwd"}`},
+		"no index, its id on every delta": {[]string{
+			`{"id":"c3","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_a","type":"function","function":{"name":"shell","arguments":"{\"cmd\":"}}]}}]}`,
+			`{"id":"c3","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_a","function":{"arguments":"\"ls\"}"}}]}}]}`,
+		}, `call_a={"cmd":"ls"}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			chunks := append(tc.chunks, `{"id":"c3","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}`, `[DONE]`)
+			evs, err := run(t, NewStreamFromOpenAI(ReplyOptions{Model: "pub"}), chunks...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range evs[len(evs)-1].data["response"].(map[string]any)["output"].([]any) {
+				it := o.(map[string]any)
+				got = append(got, fmt.Sprint(it["call_id"], "=", it["arguments"]))
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("calls %q, want %q", strings.Join(got, " "), tc.want)
+			}
+		})
 	}
 }
 

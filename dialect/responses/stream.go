@@ -256,11 +256,13 @@ func (t *StreamFromOpenAI) textDelta(dst, s []byte) []byte {
 }
 
 func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
+	id := wire.Key(tc, "id")
+	hasID := wire.IsString(id) && !wire.EmptyString(id)
 	var idx int
 	if raw := wire.Key(tc, "index"); raw != nil {
 		idx = int(wire.Int(raw))
-	} else if id := wire.Key(tc, "id"); !wire.EmptyString(id) || len(t.tools) == 0 {
-		idx = len(t.tools) // no index (some servers): an id means a new call
+	} else if len(t.tools) == 0 || hasID && !t.sameCall(t.tools[len(t.tools)-1], id) {
+		idx = len(t.tools) // no index (some servers): another id means a new call
 	} else {
 		idx = len(t.tools) - 1
 	}
@@ -270,11 +272,16 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	for idx >= len(t.tools) {
 		t.tools = append(t.tools, -1)
 	}
-	if t.tools[idx] < 0 {
+	// Ollama gives every call of a turn index 0: a call under an index already taken by a
+	// call of another id is a new call, or its arguments would be glued to the first one's.
+	if t.tools[idx] < 0 || hasID && !t.sameCall(t.tools[idx], id) {
+		if len(t.items) >= maxTools {
+			return dst, ErrMalformed
+		}
 		dst = t.closeOpen(dst)
 		it := outItem{kind: kindFunctionCall}
-		if id := wire.Key(tc, "id"); wire.IsString(id) && !wire.EmptyString(id) {
-			it.callID = append([]byte(nil), id[1:len(id)-1]...)
+		if hasID {
+			it.callID, it.givenID = append([]byte(nil), id[1:len(id)-1]...), true
 		} else {
 			it.callID = itemID("call_", t.coreID(), idx)
 		}
@@ -304,6 +311,13 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	dst = append(dst, `,"delta":`...)
 	dst = append(dst, args...)
 	return append(dst, "}\n\n"...), nil
+}
+
+// sameCall reports whether output item out, a function call, has the raw id, or had none of
+// the upstream's to compare.
+func (t *StreamFromOpenAI) sameCall(out int, id []byte) bool {
+	it := &t.items[out]
+	return !it.givenID || string(it.callID) == string(id[1:len(id)-1])
 }
 
 func (t *StreamFromOpenAI) coreID() []byte {
