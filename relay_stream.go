@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/dialect"
+	"github.com/llmrouter/caddy-llm-router/dialect/responses"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/selector"
 	"github.com/llmrouter/caddy-llm-router/sse"
@@ -263,6 +264,11 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 		if c.ep.dialect == sse.Anthropic || c.ep.dialect == sse.Gemini {
 			errType = "" // the dialect's own type for a failure on the server's side
 		}
+		if code := upstreamErrorCode(err); code != "" && c.ep.dialect == sse.Responses {
+			// Codex CLI acts on the code of a failed response: context_length_exceeded makes it
+			// say the context is full, rate_limit_exceeded makes it wait and retry.
+			errType = code
+		}
 		_, _ = client.Write(sse.ErrorEvent(c.ep.dialect, errType, reason))
 	}
 	_ = client.flush()
@@ -271,6 +277,22 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 		zap.Int("events", events), zap.String("reason", reason))
 	// The request is over, but the target is charged: the attempt loop cools it.
 	return outcome{done: true, class: selector.UpstreamDown, status: resp.StatusCode, reason: reason, usage: usage}
+}
+
+// upstreamErrorCode is the code of the upstream's error chunk that broke a translated stream
+// (context_length_exceeded, rate_limit_exceeded, ...), when it is a plain identifier; "" for
+// any other failure.
+func upstreamErrorCode(err error) string {
+	var se *responses.StreamError
+	if !errors.As(err, &se) || len(se.Code) == 0 || len(se.Code) > 64 {
+		return ""
+	}
+	for _, r := range se.Code {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return ""
+		}
+	}
+	return se.Code
 }
 
 // failureMessage reads an error event's data: an {"error":{...}} object (OpenAI's chunk,

@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -626,5 +627,34 @@ func TestResponsesParallelCallsUnderOneIndex(t *testing.T) {
 	}
 	if want := []string{`call_1 {"city":"Paris"}`, `call_2 {"city":"Rome"}`}; !slices.Equal(got, want) {
 		t.Fatalf("calls %q, want %q", got, want)
+	}
+}
+
+// TestResponsesStreamKeepsUpstreamErrorCode: a chat upstream that fails a translated stream
+// with context_length_exceeded (or rate_limit_exceeded) reaches a Responses client with that
+// code in response.failed: Codex CLI acts on it (the context is full; wait and retry).
+func TestResponsesStreamKeepsUpstreamErrorCode(t *testing.T) {
+	_, rs := newResponsesRouter(t, "", false, sseReply(
+		`data: {"id":"c1","choices":[{"index":0,"delta":{"content":"Hel"}}]}`+"\n\n",
+		`data: {"error":{"message":"This model's maximum context length is 128000 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}`+"\n\n"))
+	resp, err := rs.Client().Post(rs.URL+"/v1/responses", "application/json",
+		strings.NewReader(`{"model":"m","input":"hi","stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	i := bytes.LastIndex(body, []byte("data: "))
+	var failed struct {
+		Type     string
+		Response struct {
+			Error struct{ Code, Message string }
+		}
+	}
+	if i < 0 || json.Unmarshal(bytes.TrimSpace(body[i+6:]), &failed) != nil || failed.Type != "response.failed" {
+		t.Fatalf("the stream did not end with response.failed:\n%s", body)
+	}
+	if failed.Response.Error.Code != "context_length_exceeded" || !strings.Contains(failed.Response.Error.Message, "maximum context length") {
+		t.Errorf("response.failed error %+v, want the upstream's code and message", failed.Response.Error)
 	}
 }
