@@ -172,8 +172,12 @@ func firstEvent(ev []byte) (real bool, reason string) {
 		return false, "stream ended before its first chunk"
 	case !json.Valid(data):
 		return false, "stream's first event is not JSON"
-	case hasErrorObject(data):
-		return false, "stream began with an error event"
+	case bytes.Contains(data, errorKey):
+		// An error chunk or event of any dialect, the Responses API's error and
+		// response.failed included.
+		if msg, failed := failureMessage(data); failed {
+			return false, "stream began with an error event: " + msg
+		}
 	}
 	return true, ""
 }

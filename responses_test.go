@@ -658,3 +658,32 @@ func TestResponsesStreamKeepsUpstreamErrorCode(t *testing.T) {
 		t.Errorf("response.failed error %+v, want the upstream's code and message", failed.Response.Error)
 	}
 }
+
+// TestResponsesNativeStreamOpensWithError: a provider with responses on whose stream opens with
+// the Responses API's error event (a rate limit, say) has sent the client nothing yet: the
+// next target answers, and the client sees one clean stream.
+func TestResponsesNativeStreamOpensWithError(t *testing.T) {
+	on := true
+	for name, first := range map[string]string{
+		"error":           "event: error\ndata: {\"type\":\"error\",\"sequence_number\":0,\"code\":\"rate_limit_exceeded\",\"message\":\"Rate limit reached.\"}\n\n",
+		"response.failed": "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":0,\"response\":{\"id\":\"resp_x\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"Overloaded.\"},\"output\":[]}}\n\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := newFakeUpstream(t, sseReply(first))
+			good := newFakeUpstream(t, nativeResponsesUpstream)
+			pb := provider("bad", bad.URL+"/v1", []string{"sk-bad-0001"}, "m", "m-up")
+			pg := provider("good", good.URL+"/v1", []string{"sk-good-0001"}, "m", "m-up")
+			pb.Responses, pg.Responses = &on, &on
+			tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{pb, pg}})
+			res := sendResponses(t, serveRouter(t, tr), responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
+				Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")},
+				Tools: []responses.ToolUnionParam{responsesWeatherTool}}, true)
+			if res.Status != responses.ResponseStatusCompleted || len(res.Output) != 1 || res.Output[0].Name != "get_weather" {
+				t.Fatalf("response %+v", res.Output)
+			}
+			if len(bad.received()) != 1 || len(good.received()) != 1 {
+				t.Fatalf("bad got %d, good %d requests: want one each", len(bad.received()), len(good.received()))
+			}
+		})
+	}
+}
