@@ -36,9 +36,8 @@ type StreamFromOpenAIOptions struct {
 }
 
 type toolState struct {
-	block int    // Anthropic block index
-	args  bool   // an arguments delta was written
-	id    []byte // the upstream's raw call id, to tell a new call that reuses an index
+	block int  // Anthropic block index
+	args  bool // an arguments delta was written
 }
 
 // StreamFromOpenAI translates an OpenAI upstream's chunk stream into Anthropic Messages events
@@ -63,10 +62,10 @@ type StreamFromOpenAI struct {
 	done       bool
 	open       int // index of the open block, -1 when none
 	openKind   blockKind
-	openTool   int         // tools index of the open tool call
-	next       int         // next block index
-	tools      []toolState // the calls in the order they began
-	slot       []int       // pivot tool index -> its latest call in tools, -1 before its first
+	openTool   int // tools index of the open tool call
+	next       int // next block index
+	calls      wire.ToolCalls
+	tools      []toolState // the calls in the order they began (calls' numbers)
 	calledTool bool
 	answered   bool // a content delta was written
 	refused    bool // a refusal delta was written
@@ -293,39 +292,19 @@ func (t *StreamFromOpenAI) closeOpen(dst []byte) []byte {
 }
 
 func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
-	id := wire.Key(tc, "id")
-	hasID := wire.IsString(id) && !wire.EmptyString(id)
-	var idx int
-	if raw := wire.Key(tc, "index"); raw != nil {
-		idx = int(wire.Int(raw))
-	} else if len(t.slot) == 0 || hasID && !t.sameID(t.slot[len(t.slot)-1], id) {
-		idx = len(t.slot) // no index (some servers): another id means a new call
-	} else {
-		idx = len(t.slot) - 1
-	}
-	if idx < 0 || idx >= maxTools {
+	call, begun, ok := t.calls.Call(tc, maxTools)
+	if !ok {
 		return dst, ErrMalformed
 	}
-	for idx >= len(t.slot) {
-		t.slot = append(t.slot, -1)
-	}
-	// Ollama gives every call of a turn index 0: a call under an index already taken by a call
-	// of another id is a new call, or its arguments would be glued to the first one's.
-	call := t.slot[idx]
-	if call < 0 || hasID && !t.sameID(call, id) {
-		if len(t.tools) >= maxTools {
-			return dst, ErrMalformed
-		}
-		call = len(t.tools)
-		t.slot[idx] = call
-		t.tools = append(t.tools, toolState{id: append([]byte(nil), id...)})
+	if begun {
+		t.tools = append(t.tools, toolState{})
 		t.calledTool = true
 		dst = t.closeOpen(dst)
 		dst = t.startBlock(dst)
 		t.openKind, t.openTool = kindTool, call
 		t.tools[call].block = t.open
 		dst = append(dst, `"tool_use","id":`...)
-		if hasID {
+		if id := wire.Key(tc, "id"); wire.IsString(id) && !wire.EmptyString(id) {
 			dst = appendToolID(dst, id)
 		} else {
 			dst = append(dst, `"toolu_`...)
@@ -349,16 +328,6 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	}
 	t.tools[call].args = true
 	return t.delta(dst, `"input_json_delta","partial_json":`, args), nil
-}
-
-// sameID reports whether call (a tools index, -1 for none yet) has the raw id, or had none
-// to compare.
-func (t *StreamFromOpenAI) sameID(call int, id []byte) bool {
-	if call < 0 {
-		return true
-	}
-	known := t.tools[call].id
-	return !wire.IsString(known) || wire.EmptyString(known) || string(known) == string(id)
 }
 
 func (t *StreamFromOpenAI) end(dst []byte) []byte {

@@ -50,8 +50,8 @@ type StreamFromOpenAI struct {
 	finish    string
 	sawFinish bool
 	called    bool
-	tools     []pendingTool // the calls in the order they began
-	slot      []int         // pivot tool index -> its latest call in tools, -1 before its first
+	calls     wire.ToolCalls
+	tools     []pendingTool // the calls in the order they began (calls' numbers)
 	usage     openai.Usage
 	id, model []byte // raw JSON strings from the first chunk
 	haveID    bool
@@ -258,36 +258,16 @@ func (t *StreamFromOpenAI) abandon(dst []byte, mark int, started bool) []byte {
 }
 
 func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
-	id := wire.Key(tc, "id")
-	hasID := wire.IsString(id) && !wire.EmptyString(id)
-	var idx int
-	if raw := wire.Key(tc, "index"); raw != nil {
-		idx = int(wire.Int(raw))
-	} else if len(t.slot) == 0 || hasID && !t.sameID(t.slot[len(t.slot)-1], id) {
-		idx = len(t.slot) // no index (some servers): another id means a new call
-	} else {
-		idx = len(t.slot) - 1
-	}
-	if idx < 0 || idx >= maxTools {
+	call, begun, ok := t.calls.Call(tc, maxTools)
+	if !ok {
 		return dst, ErrMalformed
 	}
-	for idx >= len(t.slot) {
-		t.slot = append(t.slot, -1)
-	}
-	// Ollama gives every call of a turn index 0: a call under an index already taken by a
-	// call of another id is a new call, or its arguments would be glued to the first one's.
-	call := t.slot[idx]
-	if call < 0 || hasID && !t.sameID(call, id) {
-		if len(t.tools) >= maxTools {
-			return dst, ErrMalformed
-		}
+	if begun {
 		// The calls begun before this one are whole: Gemini sends each call in one part.
 		var err error
 		if dst, err = t.flushTools(dst); err != nil {
 			return dst, err
 		}
-		call = len(t.tools)
-		t.slot[idx] = call
 		t.tools = append(t.tools, pendingTool{})
 	}
 	pt := &t.tools[call]
@@ -295,7 +275,7 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 		return dst, ErrMalformed // more of a call already written whole
 	}
 	t.called = true
-	if hasID && pt.id == "" {
+	if id := wire.Key(tc, "id"); wire.IsString(id) && !wire.EmptyString(id) && pt.id == "" {
 		pt.id, _ = wire.Unquote(id)
 	}
 	if name := wire.Path(tc, "function", "name"); wire.IsString(name) && !wire.EmptyString(name) && pt.name == "" {
@@ -308,16 +288,6 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 		}
 	}
 	return dst, nil
-}
-
-// sameID reports whether call (a tools index) has the raw id, or had none to compare.
-func (t *StreamFromOpenAI) sameID(call int, id []byte) bool {
-	known := t.tools[call].id
-	if known == "" {
-		return true
-	}
-	s, ok := wire.Unquote(id)
-	return ok && s == known
 }
 
 // flushTools writes every pending call as a functionCall part of the open chunk.

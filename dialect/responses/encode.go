@@ -22,9 +22,7 @@ type outItem struct {
 	text []byte
 	// callID and name are a function call's, escaped, no quotes.
 	callID, name []byte
-	// givenID says callID is the upstream's, not one the router made for a call without one.
-	givenID bool
-	done    bool
+	done         bool
 }
 
 // usage is a reply's token counts in the Responses API's terms.

@@ -35,8 +35,9 @@ type StreamFromOpenAI struct {
 	done     bool
 	seq      int64
 	items    []outItem
-	open     int   // index of the open message or reasoning item, -1 when none
-	tools    []int // output index of each pivot tool call index, -1 when unseen
+	open     int // index of the open message or reasoning item, -1 when none
+	calls    wire.ToolCalls
+	tools    []int // each call's output index
 	finish   string
 	u        usage
 	haveID   bool
@@ -256,42 +257,25 @@ func (t *StreamFromOpenAI) textDelta(dst, s []byte) []byte {
 }
 
 func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
-	id := wire.Key(tc, "id")
-	hasID := wire.IsString(id) && !wire.EmptyString(id)
-	var idx int
-	if raw := wire.Key(tc, "index"); raw != nil {
-		idx = int(wire.Int(raw))
-	} else if len(t.tools) == 0 || hasID && !t.sameCall(t.tools[len(t.tools)-1], id) {
-		idx = len(t.tools) // no index (some servers): another id means a new call
-	} else {
-		idx = len(t.tools) - 1
-	}
-	if idx < 0 || idx >= maxTools {
+	call, begun, ok := t.calls.Call(tc, maxTools)
+	if !ok {
 		return dst, ErrMalformed
 	}
-	for idx >= len(t.tools) {
-		t.tools = append(t.tools, -1)
-	}
-	// Ollama gives every call of a turn index 0: a call under an index already taken by a
-	// call of another id is a new call, or its arguments would be glued to the first one's.
-	if t.tools[idx] < 0 || hasID && !t.sameCall(t.tools[idx], id) {
-		if len(t.items) >= maxTools {
-			return dst, ErrMalformed
-		}
+	if begun {
 		dst = t.closeOpen(dst)
 		it := outItem{kind: kindFunctionCall}
-		if hasID {
-			it.callID, it.givenID = append([]byte(nil), id[1:len(id)-1]...), true
+		if id := wire.Key(tc, "id"); wire.IsString(id) && !wire.EmptyString(id) {
+			it.callID = append([]byte(nil), id[1:len(id)-1]...)
 		} else {
-			it.callID = itemID("call_", t.coreID(), idx)
+			it.callID = itemID("call_", t.coreID(), call)
 		}
 		if name := wire.Path(tc, "function", "name"); wire.IsString(name) {
 			it.name = append([]byte(nil), name[1:len(name)-1]...)
 		}
 		dst = t.addItem(dst, it)
-		t.tools[idx] = len(t.items) - 1
+		t.tools = append(t.tools, len(t.items)-1)
 	}
-	out := t.tools[idx]
+	out := t.tools[call]
 	it := &t.items[out]
 	if it.done {
 		return dst, ErrMalformed // a call continued after finish_reason
@@ -311,13 +295,6 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	dst = append(dst, `,"delta":`...)
 	dst = append(dst, args...)
 	return append(dst, "}\n\n"...), nil
-}
-
-// sameCall reports whether output item out, a function call, has the raw id, or had none of
-// the upstream's to compare.
-func (t *StreamFromOpenAI) sameCall(out int, id []byte) bool {
-	it := &t.items[out]
-	return !it.givenID || string(it.callID) == string(id[1:len(id)-1])
 }
 
 func (t *StreamFromOpenAI) coreID() []byte {
