@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -247,6 +248,40 @@ func TestAnthropicClientStopReasons(t *testing.T) {
 	}
 }
 
+// anthropicThinkingRule is a fake Anthropic upstream's check of Anthropic's rule for thinking:
+// with thinking on, the last assistant message must begin with a (signed) thinking block. A
+// request that breaks it gets the 400 Anthropic gives, and ok false. continued says the
+// request has an assistant message. It sets the reply's Content-Type.
+func anthropicThinkingRule(t *testing.T, w http.ResponseWriter, r *http.Request) (ok, continued bool) {
+	t.Helper()
+	var req struct {
+		Thinking *struct{ Type string }
+		Messages []struct {
+			Role    string
+			Content []struct{ Type string }
+		}
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		t.Errorf("upstream body: %v", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	for i := len(req.Messages) - 1; i >= 0; i-- {
+		m := req.Messages[i]
+		if m.Role != "assistant" {
+			continue
+		}
+		if req.Thinking != nil && req.Thinking.Type != "disabled" && len(m.Content) > 0 && m.Content[0].Type != "thinking" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.`+strconv.Itoa(i)+
+				`.content.0.type: Expected thinking or redacted_thinking, but found `+m.Content[0].Type+
+				`. When thinking is enabled, a final assistant message must start with a thinking block"}}`)
+			return false, true
+		}
+		return true, true
+	}
+	return true, false
+}
+
 // TestOpenAIClientThinkingToolLoopOnAnthropic: an OpenAI client that asks for reasoning and
 // runs tools on an Anthropic model. Anthropic refuses to continue a tool-calling turn with
 // thinking enabled unless that turn starts with its signed thinking block, which an OpenAI
@@ -254,30 +289,13 @@ func TestAnthropicClientStopReasons(t *testing.T) {
 // turn keeps its thinking; the turn that sends the tool's result goes without.
 func TestOpenAIClientThinkingToolLoopOnAnthropic(t *testing.T) {
 	up, _, rs := newDialectRouter(t, "anthropic", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Thinking *struct{ Type string }
-			Messages []struct {
-				Role    string
-				Content []struct{ Type string }
-			}
+		ok, continued := anthropicThinkingRule(t, w, r)
+		if !ok {
+			return
 		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			t.Errorf("upstream body: %v", err)
-		}
-		enabled := req.Thinking != nil && req.Thinking.Type == "enabled"
-		w.Header().Set("Content-Type", "application/json")
-		for i := len(req.Messages) - 1; i >= 0; i-- {
-			if m := req.Messages[i]; m.Role == "assistant" {
-				if enabled && len(m.Content) > 0 && m.Content[0].Type != "thinking" {
-					w.WriteHeader(http.StatusBadRequest)
-					_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.0.type: Expected `+
-						"`thinking`"+` or `+"`redacted_thinking`"+`, but found `+"`"+m.Content[0].Type+"`"+`. When `+"`thinking`"+` is enabled, a final `+
-						"`assistant`"+` message must start with a thinking block"}}`)
-					return
-				}
-				_, _ = io.WriteString(w, `{"id":"msg_2","type":"message","role":"assistant","model":"m-up","content":[{"type":"text","text":"It is 18C in Paris."}],"stop_reason":"end_turn","usage":{"input_tokens":30,"output_tokens":6}}`)
-				return
-			}
+		if continued {
+			_, _ = io.WriteString(w, `{"id":"msg_2","type":"message","role":"assistant","model":"m-up","content":[{"type":"text","text":"It is 18C in Paris."}],"stop_reason":"end_turn","usage":{"input_tokens":30,"output_tokens":6}}`)
+			return
 		}
 		_, _ = io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[{"type":"thinking","thinking":"Ask the tool.","signature":"c2ln"},{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}}],"stop_reason":"tool_use","usage":{"input_tokens":20,"output_tokens":7}}`)
 	})
@@ -321,21 +339,7 @@ func TestOpenAIClientThinkingToolLoopOnAnthropic(t *testing.T) {
 // says what was fitted.
 func TestAnthropicClientToolTurnFromAnotherWire(t *testing.T) {
 	anth := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Thinking *struct{ Type string }
-			Messages []struct {
-				Role    string
-				Content []struct{ Type string }
-			}
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			t.Errorf("upstream body: %v", err)
-		}
-		last := req.Messages[len(req.Messages)-2]
-		w.Header().Set("Content-Type", "application/json")
-		if req.Thinking != nil && last.Role == "assistant" && last.Content[0].Type != "thinking" {
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.0.type: Expected thinking or redacted_thinking, but found tool_use"}}`)
+		if ok, _ := anthropicThinkingRule(t, w, r); !ok {
 			return
 		}
 		_, _ = io.WriteString(w, `{"id":"msg_2","type":"message","role":"assistant","model":"m-up","content":[{"type":"text","text":"It is 18C in Paris."}],"stop_reason":"end_turn","usage":{"input_tokens":30,"output_tokens":6}}`)
