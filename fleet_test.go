@@ -183,7 +183,7 @@ func TestFleetRedisKilledUnderLoad(t *testing.T) {
 	second := newFakeUpstream(t, okChat)
 	clock := newFakeClock()
 	cfg := fleetConfig(rs.addr)
-	cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+	cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 	t.Setenv("FLEET_GATEWAY_KEY", "gw-fleet-secret-key-123456")
 	mk := func() *Handler {
 		h := twoProviders(first.URL, second.URL)()
@@ -333,7 +333,7 @@ func TestFleetSlowRedisBoundsTheWait(t *testing.T) {
 	up := newFakeUpstream(t, okChat)
 	clock := newFakeClock()
 	cfg := fleetConfig(rs.addr)
-	cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+	cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 	tr := newFleetRouters(t, 1, cfg, clock, func() *Handler {
 		return &Handler{
 			Providers: []catalog.ProviderConfig{provider("p", up.URL, []string{"sk-p-key-000000001"}, "m", "up-m")},

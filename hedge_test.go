@@ -113,13 +113,23 @@ func TestNoHedgeWaitsForSlowTarget(t *testing.T) {
 // TestHedgePrimaryWinsWhenItAnswers: the primary answers after the hedge started but first;
 // the hedge is cancelled and the client reads the primary's stream once.
 func TestHedgePrimaryWinsWhenItAnswers(t *testing.T) {
-	bClosed := make(chan struct{})
+	bClosed, bArrived := make(chan struct{}), make(chan struct{})
 	never := make(chan struct{})
 	a := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(150 * time.Millisecond)
+		// The primary answers once the hedge is on its way, however late a loaded machine
+		// starts it.
+		select {
+		case <-bArrived:
+		case <-time.After(5 * time.Second):
+			t.Error("the hedge never reached its upstream")
+		}
 		sseReply(cleanStream)(w, r)
 	})
-	b := newFakeUpstream(t, slowFirstEvent(never, bClosed))
+	hedge := slowFirstEvent(never, bClosed)
+	b := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		close(bArrived)
+		hedge(w, r)
+	})
 	tr, rs := newStreamRouter(t, func(h *Handler) { h.HedgeAfter = caddy.Duration(50 * time.Millisecond) }, a, b)
 	resp, body := rs.stream(t)
 	checkStreamHygiene(t, body)
