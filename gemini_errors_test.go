@@ -107,7 +107,7 @@ func TestGeminiErrors(t *testing.T) {
 	}{
 		{http.MethodPost, "/v1beta/models/nope:generateContent", geminiHi, http.StatusNotFound, "NOT_FOUND"},
 		{http.MethodPost, "/v1beta/models/v:generateContent", `{"contents":`, http.StatusBadRequest, "INVALID_ARGUMENT"},
-		{http.MethodPost, "/v1beta/models/v:embedContent", geminiHi, http.StatusNotFound, "NOT_FOUND"},
+		{http.MethodPost, "/v1beta/models/v:predict", geminiHi, http.StatusNotFound, "NOT_FOUND"},
 		{http.MethodPost, "/v1beta/cachedContents", `{}`, http.StatusNotFound, "NOT_FOUND"},
 		{http.MethodGet, "/v1beta/models/v:generateContent", "", http.StatusMethodNotAllowed, "INVALID_ARGUMENT"},
 		{http.MethodGet, "/v1beta/models/nope", "", http.StatusNotFound, "NOT_FOUND"},

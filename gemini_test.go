@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -711,5 +712,55 @@ func TestGeminiSDKParallelCallsUnderOneIndex(t *testing.T) {
 	}
 	if len(cities) != 2 || cities[0] != "Paris" || cities[1] != "Rome" {
 		t.Fatalf("function calls for %v, want Paris and Rome", cities)
+	}
+}
+
+// TestGeminiSDKEmbedContent: Google's Go SDK embeds (batchEmbedContents) through a Gemini
+// provider (passed through, each request's model the upstream id) and through an OpenAI one
+// (translated to /v1/embeddings and back, vectors in input order).
+func TestGeminiSDKEmbedContent(t *testing.T) {
+	for _, api := range []string{"gemini", "openai"} {
+		t.Run(api, func(t *testing.T) {
+			up, _, rs := newGeminiRouter(t, api, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if api == "gemini" {
+					_, _ = io.WriteString(w, `{"embeddings":[{"values":[0.1,0.2]},{"values":[0.3,0.4]}]}`)
+					return
+				}
+				_, _ = io.WriteString(w, `{"object":"list","model":"m-up","data":[{"object":"embedding","index":1,"embedding":[0.3,0.4]},`+
+					`{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"usage":{"prompt_tokens":4,"total_tokens":4}}`)
+			})
+			dims := int32(2)
+			res, err := geminiClient(t, rs).Models.EmbedContent(context.Background(), "m",
+				[]*genai.Content{genai.NewContentFromText("Hello", genai.RoleUser), genai.NewContentFromText("world", genai.RoleUser)},
+				&genai.EmbedContentConfig{OutputDimensionality: &dims, TaskType: "RETRIEVAL_DOCUMENT"})
+			if err != nil {
+				t.Fatalf("SDK error: %v", err)
+			}
+			if len(res.Embeddings) != 2 || !slices.Equal(res.Embeddings[0].Values, []float32{0.1, 0.2}) || !slices.Equal(res.Embeddings[1].Values, []float32{0.3, 0.4}) {
+				t.Fatalf("embeddings %+v", res.Embeddings)
+			}
+			got := up.received()
+			if len(got) != 1 {
+				t.Fatalf("upstream got %d requests", len(got))
+			}
+			switch api {
+			case "gemini":
+				if got[0].Path != "/v1beta/models/m-up:batchEmbedContents" || strings.Contains(string(got[0].Body), `"models/m"`) ||
+					!strings.Contains(string(got[0].Body), `"models/m-up"`) {
+					t.Errorf("passthrough to %s: %s", got[0].Path, got[0].Body)
+				}
+			case "openai":
+				var body struct {
+					Model      string
+					Input      []string
+					Dimensions int
+				}
+				if err := json.Unmarshal(got[0].Body, &body); err != nil || got[0].Path != "/v1/embeddings" || body.Model != "m-up" ||
+					!slices.Equal(body.Input, []string{"Hello", "world"}) || body.Dimensions != 2 {
+					t.Errorf("translated to %s: %s", got[0].Path, got[0].Body)
+				}
+			}
+		})
 	}
 }

@@ -61,6 +61,13 @@ var (
 	// geminiCountEndpoint is Gemini's countTokens: forwarded to Gemini providers, estimated
 	// for a pool without one.
 	geminiCountEndpoint = &endpoint{geminiMethod: "countTokens", dialect: sse.Gemini}
+	// geminiEmbedEndpoint and geminiBatchEmbedEndpoint are Gemini's embedContent and
+	// batchEmbedContents (what Google's SDKs call): passed through to Gemini providers,
+	// translated into OpenAI's embeddings for OpenAI-compatible ones.
+	geminiEmbedEndpoint = &endpoint{openaiPath: "/embeddings", geminiMethod: "embedContent", dialect: sse.Gemini,
+		endpointExt: endpointExt{cap: catalog.CapEmbeddings}}
+	geminiBatchEmbedEndpoint = &endpoint{openaiPath: "/embeddings", geminiMethod: "batchEmbedContents", dialect: sse.Gemini,
+		endpointExt: endpointExt{cap: catalog.CapEmbeddings}}
 )
 
 // route is what a request's path says of it: the endpoint, and for the APIs that name the
@@ -141,7 +148,7 @@ func azureRoute(escaped string) (route, bool) {
 }
 
 // geminiRoute reads Gemini's `/v1beta/models/{model}:{method}` (and /v1/): generateContent,
-// streamGenerateContent and countTokens. The model may hold slashes (`openrouter/x/y`), so
+// streamGenerateContent, countTokens, embedContent and batchEmbedContents. The model may hold slashes (`openrouter/x/y`), so
 // the method is what follows the last colon.
 func geminiRoute(r *http.Request) (route, bool) {
 	rest, ok := cutGeminiModels(r.URL.Path)
@@ -161,6 +168,10 @@ func geminiRoute(r *http.Request) (route, bool) {
 		rt.array = r.URL.Query().Get("alt") != "sse"
 	case "countTokens":
 		rt.ep = geminiCountEndpoint
+	case "embedContent":
+		rt.ep = geminiEmbedEndpoint
+	case "batchEmbedContents":
+		rt.ep = geminiBatchEmbedEndpoint
 	default:
 		return route{}, false
 	}

@@ -258,7 +258,7 @@ func (h *Handler) preparePools() error {
 // preparedEndpoints are the endpoints whose upstream requests are made at load time; an
 // endpoint missing here still works, its URL parsed by every attempt.
 var preparedEndpoints = []*endpoint{chatEndpoint, completionEndpoint, embeddingEndpoint,
-	messagesEndpoint, countTokensEndpoint, responsesEndpoint, geminiCountEndpoint,
+	messagesEndpoint, countTokensEndpoint, responsesEndpoint, geminiCountEndpoint, geminiEmbedEndpoint, geminiBatchEmbedEndpoint,
 	imageGenerationEndpoint, imageEditEndpoint, imageVariationEndpoint, speechEndpoint,
 	transcriptionEndpoint, translationEndpoint, moderationEndpoint, rerankEndpoint}
 

@@ -64,7 +64,17 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 	isGemini := t.Provider.API == catalog.APIGemini
 	if c.ep.native(t.Provider) {
 		if isGemini {
-			if c.p.mixesWires() {
+			switch {
+			case c.ep == geminiBatchEmbedEndpoint:
+				// Each request of the batch names the model, which must be the URL's.
+				body, changed, err := gemini.EmbedModels(c.body, t.Upstream)
+				if err != nil {
+					return reqbody.Body{}, fmt.Errorf("%w: %w", errTranslation, err)
+				}
+				if changed {
+					return reqbody.Whole(body), nil
+				}
+			case c.p.mixesWires() && c.ep.cap != catalog.CapEmbeddings:
 				return c.signedGeminiBody(), nil
 			}
 			return reqbody.Whole(c.body).WithLease(c.lease), nil
@@ -251,6 +261,9 @@ func (c *call) pivotRequest(upstream string) ([]byte, error) {
 	case sse.Responses:
 		return responses.RequestToOpenAI(c.body, responses.ToOpenAIOptions{Model: upstream})
 	case sse.Gemini:
+		if c.ep.cap == catalog.CapEmbeddings {
+			return gemini.EmbedRequestToOpenAI(c.body, c.ep == geminiBatchEmbedEndpoint, upstream)
+		}
 		// The pivot request goes only to other wires, none of which replays a thought
 		// signature, and OpenAI refuses tool call ids over 40 bytes.
 		return gemini.RequestToOpenAI(c.body, gemini.ToOpenAIOptions{Model: upstream, Stream: c.f.Stream, IncludeUsage: true,
@@ -387,6 +400,9 @@ func (c *call) replyFor(t *target, reply []byte) ([]byte, error) {
 	case sse.Responses:
 		return responses.ResponseFromOpenAI(pivot, responses.ReplyOptions{Model: c.p.route.Name})
 	case sse.Gemini:
+		if c.ep.cap == catalog.CapEmbeddings {
+			return gemini.EmbedResponseFromOpenAI(pivot, c.ep == geminiBatchEmbedEndpoint)
+		}
 		return gemini.ResponseFromOpenAI(pivot, gemini.ReplyOptions{Model: c.p.route.Name})
 	}
 	return pivot, nil

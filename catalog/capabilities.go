@@ -54,14 +54,17 @@ const (
 
 // resolveServes sets p.Serves from pc.Serves, or from the defaults of p's API: chat,
 // completions and embeddings for `api openai` and `azure` (everything OpenAI serves when every
-// node is api.openai.com), chat alone for `api anthropic` and `gemini`, which may serve
+// node is api.openai.com), chat alone for `api anthropic`, which may serve nothing else, chat
+// and embeddings for `gemini` (Google's embedContent, for Gemini clients), which may serve
 // nothing else; `azure` may not serve files or batches (Azure keeps them per resource). The name
 // `responses` in the list stands for `responses on`. It runs after p.Responses is resolved.
 func resolveServes(pc *ProviderConfig, p *Provider) error {
 	if len(pc.Serves) == 0 {
 		switch {
-		case p.API == APIAnthropic, p.API == APIGemini:
+		case p.API == APIAnthropic:
 			p.Serves = CapChat
+		case p.API == APIGemini:
+			p.Serves = CapChat | CapEmbeddings
 		case allOpenAI(p.Nodes):
 			p.Serves = openAIEverything
 		default:
@@ -90,9 +93,13 @@ func resolveServes(pc *ProviderConfig, p *Provider) error {
 			p.Serves |= 1 << i
 		}
 	}
-	if (p.API == APIAnthropic || p.API == APIGemini) && p.Serves != CapChat {
+	if p.API == APIAnthropic && p.Serves != CapChat {
 		return fmt.Errorf("provider %q: an api %s provider serves only chat (generation), not %s",
 			pc.Name, p.API, strings.Join((p.Serves&^CapChat).Names(), ", "))
+	}
+	if p.API == APIGemini && p.Serves&^(CapChat|CapEmbeddings) != 0 {
+		return fmt.Errorf("provider %q: an api %s provider serves only chat (generation) and embeddings, not %s",
+			pc.Name, p.API, strings.Join((p.Serves&^(CapChat|CapEmbeddings)).Names(), ", "))
 	}
 	if p.API == APIAzure && p.Serves&(CapFiles|CapBatches) != 0 {
 		// Azure keeps files and batches per resource, not per deployment: not routed yet.

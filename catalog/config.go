@@ -122,7 +122,9 @@ type ProviderConfig struct {
 	// provider serves its endpoint; a model none of whose providers does gets 400
 	// unsupported_endpoint. The list replaces the default. Default: `chat completions
 	// embeddings` for `api openai`, everything OpenAI serves (all but rerank) when every base
-	// URL is on api.openai.com, and `chat` for `api anthropic`, which may serve nothing else.
+	// URL is on api.openai.com, `chat` for `api anthropic`, which may serve nothing else, and
+	// `chat embeddings` for `api gemini` (Gemini clients' embedContent), which may serve
+	// nothing else.
 	Serves []string `json:"serves,omitempty"`
 
 	// SSEKeepEventNames keeps `event:` lines in relayed OpenAI-style streams. Default false: they

@@ -300,3 +300,62 @@ func TestSignReplayedCalls(t *testing.T) {
 		})
 	}
 }
+
+func TestEmbedRequestToOpenAI(t *testing.T) {
+	for name, tc := range map[string]struct {
+		body  string
+		batch bool
+		want  string // "" for a bad request
+	}{
+		"one": {`{"content":{"parts":[{"text":"Hello"},{"text":"world"}]},"taskType":"RETRIEVAL_DOCUMENT","outputDimensionality":256}`, false,
+			`{"model":"up","input":["Hello\nworld"],"encoding_format":"float","dimensions":256}`},
+		"batch": {`{"requests":[{"model":"models/pub","content":{"parts":[{"text":"a"}]}},{"model":"models/pub","content":{"role":"user","parts":[{"text":"b"}]}}]}`, true,
+			`{"model":"up","input":["a","b"],"encoding_format":"float"}`},
+		"an image":         {`{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"AAAA"}}]}}`, false, ""},
+		"two sizes":        {`{"requests":[{"content":{"parts":[{"text":"a"}]},"outputDimensionality":8},{"content":{"parts":[{"text":"b"}]},"outputDimensionality":16}]}`, true, ""},
+		"one size of two":  {`{"requests":[{"content":{"parts":[{"text":"a"}]}},{"content":{"parts":[{"text":"b"}]},"outputDimensionality":16}]}`, true, ""},
+		"no requests":      {`{"requests":[]}`, true, ""},
+		"no content":       {`{"taskType":"RETRIEVAL_QUERY"}`, false, ""},
+		"not a batch body": {`{"requests":{}}`, true, ""},
+	} {
+		got, err := EmbedRequestToOpenAI([]byte(tc.body), tc.batch, "up")
+		switch {
+		case tc.want == "" && !errors.Is(err, ErrBadRequest):
+			t.Errorf("%s: %s, %v; want a bad request", name, got, err)
+		case tc.want != "" && (err != nil || string(got) != tc.want):
+			t.Errorf("%s: %s, %v\nwant %s", name, got, err, tc.want)
+		}
+	}
+}
+
+func TestEmbedResponseFromOpenAI(t *testing.T) {
+	reply := `{"object":"list","data":[{"object":"embedding","index":1,"embedding":[0.5,-1e-3]},{"object":"embedding","index":0,"embedding":[1,2]}],"model":"up","usage":{"prompt_tokens":4,"total_tokens":4}}`
+	got, err := EmbedResponseFromOpenAI([]byte(reply), true)
+	if err != nil || string(got) != `{"embeddings":[{"values":[1,2]},{"values":[0.5,-1e-3]}]}` {
+		t.Errorf("batch: %s, %v", got, err)
+	}
+	got, err = EmbedResponseFromOpenAI([]byte(`{"data":[{"index":0,"embedding":[0.25]}]}`), false)
+	if err != nil || string(got) != `{"embedding":{"values":[0.25]}}` {
+		t.Errorf("one: %s, %v", got, err)
+	}
+	for _, bad := range []string{`{"data":[]}`, `{"data":[{"index":0,"embedding":"AAAA"}]}`, `nope`} {
+		if got, err := EmbedResponseFromOpenAI([]byte(bad), true); err == nil {
+			t.Errorf("%s: %s, want an error", bad, got)
+		}
+	}
+	if _, err := EmbedResponseFromOpenAI([]byte(reply), false); err == nil {
+		t.Error("two vectors for embedContent: no error")
+	}
+}
+
+func TestEmbedModels(t *testing.T) {
+	in := `{"requests":[{"model":"models/pub","content":{"parts":[{"text":"a"}]}},{"content":{"parts":[{"text":"b"}]}}]}`
+	got, changed, err := EmbedModels([]byte(in), "gemini-embedding-001")
+	if err != nil || !changed || !strings.Contains(string(got), `"model":"models/gemini-embedding-001"`) || strings.Contains(string(got), "models/pub") {
+		t.Errorf("%s, %v", got, err)
+	}
+	same := `{"requests":[{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"a"}]}}]}`
+	if got, changed, err := EmbedModels([]byte(same), "gemini-embedding-001"); err != nil || changed || string(got) != same {
+		t.Errorf("a body that names the upstream id was rewritten: %s, %v", got, err)
+	}
+}
