@@ -63,6 +63,11 @@ func TestCodexCLI(t *testing.T) {
 			if last := requests[len(requests)-1]; !strings.Contains(last, "answered=1 paired=1") {
 				t.Errorf("the command's output did not reach the upstream: %q", requests)
 			}
+			// Codex sends its sub-agent tools as the namespace multi_agent_v1: each reaches the
+			// upstream as a function of its own.
+			if !strings.Contains(requests[0], "multi_agent_v1__spawn_agent") {
+				t.Errorf("the sub-agent tools did not reach the upstream: %q", requests[0])
+			}
 		})
 	}
 

@@ -687,3 +687,57 @@ func TestResponsesNativeStreamOpensWithError(t *testing.T) {
 		})
 	}
 }
+
+// TestResponsesNamespaceTools: a namespace tool (Codex CLI sends its sub-agent tools so)
+// reaches a chat-only upstream as functions named <namespace>__<name>; the model's call of one
+// comes back as the function in its namespace, whole and streamed, and the call replayed on the
+// next turn reaches the upstream under the chat name again.
+func TestResponsesNamespaceTools(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "whole", true: "streamed"}[stream], func(t *testing.T) {
+			// The agent fake, calling the namespaced function by its chat name.
+			up, rs := newResponsesRouter(t, "", false, func(w http.ResponseWriter, r *http.Request) {
+				rec := httptest.NewRecorder()
+				openAIAgentUpstream(rec, r)
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(rec.Code)
+				_, _ = w.Write(bytes.ReplaceAll(rec.Body.Bytes(), []byte(`"get_weather"`), []byte(`"crm__lookup"`)))
+			})
+			lookup := responses.ToolParamOfNamespace("CRM tools", "crm", []responses.NamespaceToolToolUnionParam{{
+				OfFunction: &responses.NamespaceToolToolFunctionParam{Name: "lookup",
+					Parameters: map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}}},
+			}})
+			params := responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
+				Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")},
+				Tools: []responses.ToolUnionParam{lookup}}
+			res := sendResponses(t, rs, params, stream)
+			if len(res.Output) != 1 || res.Output[0].Type != "function_call" {
+				t.Fatalf("output %+v", res.Output)
+			}
+			call := res.Output[0].AsFunctionCall()
+			if call.Name != "lookup" || call.Namespace != "crm" {
+				t.Fatalf("call of %q in namespace %q, want lookup in crm", call.Name, call.Namespace)
+			}
+			first := up.received()[0].Body
+			if !bytes.Contains(first, []byte(`"name":"crm__lookup"`)) {
+				t.Errorf("the upstream's tools: %s", first)
+			}
+			replay := call.ToParam()
+			out := responses.ResponseInputItemParamOfFunctionCallOutput("18C")
+			out.OfFunctionCallOutput.CallID = openai.String(call.CallID)
+			params.Input = responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+				responses.ResponseInputItemParamOfMessage("Weather in Paris?", responses.EasyInputMessageRoleUser),
+				{OfFunctionCall: &replay}, out,
+			}}
+			if res = sendResponses(t, rs, params, stream); res.OutputText() != "It is 18C in Paris." {
+				t.Fatalf("second turn: %q", res.OutputText())
+			}
+			second := up.received()[1].Body
+			if !bytes.Contains(second, []byte(`"name":"crm__lookup"`)) || !bytes.Contains(second, []byte(`"tool_call_id":"`+call.CallID+`"`)) {
+				t.Errorf("the replayed call: %s", second)
+			}
+		})
+	}
+}

@@ -398,7 +398,7 @@ func (c *call) replyFor(t *target, reply []byte) ([]byte, error) {
 	case sse.Anthropic:
 		return anthropic.ResponseFromOpenAI(pivot, anthropic.ReplyOptions{Model: c.p.route.Name, DropReasoning: dropReasoning})
 	case sse.Responses:
-		return responses.ResponseFromOpenAI(pivot, responses.ReplyOptions{Model: c.p.route.Name})
+		return responses.ResponseFromOpenAI(pivot, responses.ReplyOptions{Model: c.p.route.Name, Namespaces: responses.Namespaces(c.body)})
 	case sse.Gemini:
 		if c.ep.cap == catalog.CapEmbeddings {
 			return gemini.EmbedResponseFromOpenAI(pivot, c.ep == geminiBatchEmbedEndpoint)
@@ -453,7 +453,7 @@ func (c *call) streamFromPivot() dialect.StreamTranslator {
 		return anthropic.NewStreamFromOpenAI(anthropic.StreamFromOpenAIOptions{Model: c.p.route.Name, InputTokens: n,
 			DropReasoning: c.p.hasAPI(catalog.APIAnthropic)})
 	case sse.Responses:
-		return responses.NewStreamFromOpenAI(responses.ReplyOptions{Model: c.p.route.Name})
+		return responses.NewStreamFromOpenAI(responses.ReplyOptions{Model: c.p.route.Name, Namespaces: responses.Namespaces(c.body)})
 	case sse.Gemini:
 		return gemini.NewStreamFromOpenAI(gemini.StreamFromOpenAIOptions{Model: c.p.route.Name, Array: c.route.array})
 	}

@@ -20,9 +20,10 @@ type outItem struct {
 	id   []byte // escaped, no quotes
 	// text is the message's text, the reasoning summary, or the call's arguments.
 	text []byte
-	// callID and name are a function call's, escaped, no quotes.
-	callID, name []byte
-	done         bool
+	// callID, name and namespace are a function call's, escaped, no quotes; namespace is nil
+	// for a function of no namespace.
+	callID, name, namespace []byte
+	done                    bool
 }
 
 // usage is a reply's token counts in the Responses API's terms.
@@ -76,6 +77,10 @@ func appendItem(dst []byte, it *outItem, done bool) []byte {
 		dst = appendQuoted(dst, it.callID)
 		dst = append(dst, `,"name":`...)
 		dst = appendQuoted(dst, it.name)
+		if it.namespace != nil {
+			dst = append(dst, `,"namespace":`...)
+			dst = appendQuoted(dst, it.namespace)
+		}
 		dst = append(dst, `,"arguments":`...)
 		if done {
 			dst = appendQuoted(dst, it.arguments())

@@ -1,6 +1,7 @@
 package responses
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -16,6 +17,48 @@ type ReplyOptions struct {
 	Model string
 	// Created is the response's created_at (unix seconds); 0 means now.
 	Created int64
+	// Namespaces are the request's namespace tools (see Namespaces): a call of a function named
+	// <namespace>__<name> is written as name in namespace.
+	Namespaces []string
+}
+
+// namespaceSep joins a namespace and a function name into one chat function name (chat allows
+// [A-Za-z0-9_-] in names).
+const namespaceSep = "__"
+
+// NamespacedName is the chat function name of function name in namespace ns.
+func NamespacedName(ns, name string) string { return ns + namespaceSep + name }
+
+// split returns the namespace and the name of a called function's escaped name: no namespace
+// for a name that is not one of o.Namespaces' functions.
+func (o *ReplyOptions) split(name []byte) (ns, fn []byte) {
+	for _, n := range o.Namespaces {
+		if len(name) > len(n)+len(namespaceSep) && string(name[:len(n)]) == n && string(name[len(n):len(n)+len(namespaceSep)]) == namespaceSep {
+			return name[:len(n)], name[len(n)+len(namespaceSep):]
+		}
+	}
+	return nil, name
+}
+
+// Namespaces are the names of the namespace tools of a Responses request body, for
+// ReplyOptions; nil (and no scan) for a body that names none.
+func Namespaces(body []byte) []string {
+	if !bytes.Contains(body, []byte(`"namespace"`)) {
+		return nil
+	}
+	var r struct {
+		Tools []struct{ Type, Name string } `json:"tools"`
+	}
+	if json.Unmarshal(body, &r) != nil {
+		return nil
+	}
+	var out []string
+	for _, t := range r.Tools {
+		if t.Type == "namespace" && t.Name != "" {
+			out = append(out, t.Name)
+		}
+	}
+	return out
 }
 
 // ResponseFromOpenAI translates a chat-only upstream's whole 2xx chat completion into a
@@ -71,7 +114,8 @@ func AppendResponse(dst []byte, r *openai.Response, opts ReplyOptions) []byte {
 	}
 	for i, tc := range c.Message.ToolCalls {
 		it := outItem{kind: kindFunctionCall, id: itemID("fc_", core, len(items)),
-			callID: escape(tc.ID), name: escape(tc.Function.Name), text: escape(tc.Function.Arguments)}
+			callID: escape(tc.ID), text: escape(tc.Function.Arguments)}
+		it.namespace, it.name = opts.split(escape(tc.Function.Name))
 		if tc.ID == "" {
 			it.callID = itemID("call_", core, i)
 		}

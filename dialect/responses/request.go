@@ -88,14 +88,30 @@ func ToOpenAIRequest(r *Request, opts ToOpenAIOptions) (*openai.Request, error) 
 		return nil, err
 	}
 	for _, t := range r.Tools {
-		if t.Type != "function" {
-			continue
+		switch t.Type {
+		case "function":
+			if t.Name == "" {
+				return nil, badRequest("a function tool without a name")
+			}
+			out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: &openai.FunctionDef{
+				Name: t.Name, Description: t.Description, Parameters: rawOrNil(t.Parameters), Strict: t.Strict}})
+		case "namespace":
+			// Chat has no namespaces: each function of one is a function named
+			// <namespace>__<name>, and the replies split the name again (ReplyOptions).
+			if t.Name == "" {
+				return nil, badRequest("a namespace tool without a name")
+			}
+			for _, f := range t.Tools {
+				if f.Type != "function" {
+					continue
+				}
+				if f.Name == "" {
+					return nil, badRequest("a function tool of namespace %q without a name", t.Name)
+				}
+				out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: &openai.FunctionDef{
+					Name: NamespacedName(t.Name, f.Name), Description: f.Description, Parameters: rawOrNil(f.Parameters), Strict: f.Strict}})
+			}
 		}
-		if t.Name == "" {
-			return nil, badRequest("a function tool without a name")
-		}
-		out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: &openai.FunctionDef{
-			Name: t.Name, Description: t.Description, Parameters: rawOrNil(t.Parameters), Strict: t.Strict}})
 	}
 	if out.ToolChoice, err = toolChoice(r.ToolChoice); err != nil {
 		return nil, err
@@ -162,9 +178,10 @@ func toolChoice(raw json.RawMessage) (*openai.ToolChoice, error) {
 		return nil, badRequest("tool_choice %q", mode)
 	}
 	var v struct {
-		Type string `json:"type"`
-		Name string `json:"name"`
-		Mode string `json:"mode"`
+		Type      string `json:"type"`
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+		Mode      string `json:"mode"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, badRequest("tool_choice: %v", err)
@@ -173,6 +190,9 @@ func toolChoice(raw json.RawMessage) (*openai.ToolChoice, error) {
 	case "function":
 		if v.Name == "" {
 			return nil, badRequest("tool_choice of type function without a name")
+		}
+		if v.Namespace != "" {
+			return &openai.ToolChoice{Function: NamespacedName(v.Namespace, v.Name)}, nil
 		}
 		return &openai.ToolChoice{Function: v.Name}, nil
 	case "allowed_tools":
@@ -233,7 +253,11 @@ func appendInput(msgs []openai.Message, raw json.RawMessage) ([]openai.Message, 
 			if args == "" {
 				args = "{}"
 			}
-			tc := openai.ToolCall{ID: it.CallID, Type: "function", Function: openai.FunctionCall{Name: it.Name, Arguments: args}}
+			name := it.Name
+			if it.Namespace != "" {
+				name = NamespacedName(it.Namespace, name)
+			}
+			tc := openai.ToolCall{ID: it.CallID, Type: "function", Function: openai.FunctionCall{Name: name, Arguments: args}}
 			if n := len(msgs); n > 0 && msgs[n-1].Role == "assistant" {
 				msgs[n-1].ToolCalls = append(msgs[n-1].ToolCalls, tc)
 			} else {

@@ -270,7 +270,7 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 			it.callID = itemID("call_", t.coreID(), call)
 		}
 		if name := wire.Path(tc, "function", "name"); wire.IsString(name) {
-			it.name = append([]byte(nil), name[1:len(name)-1]...)
+			it.namespace, it.name = t.opts.split(append([]byte(nil), name[1:len(name)-1]...))
 		}
 		dst = t.addItem(dst, it)
 		t.tools = append(t.tools, len(t.items)-1)
@@ -282,7 +282,7 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	}
 	if len(it.name) == 0 {
 		if name := wire.Path(tc, "function", "name"); wire.IsString(name) {
-			it.name = append(it.name, name[1:len(name)-1]...)
+			it.namespace, it.name = t.opts.split(append(it.name, name[1:len(name)-1]...))
 		}
 	}
 	args := wire.Path(tc, "function", "arguments")

@@ -7,7 +7,9 @@
 // What the pivot cannot express is refused, never dropped in silence: a request that continues
 // a stored response (previous_response_id), asks to be stored (store: true) or refers to stored
 // items returns ErrNeedsNative; an input item or content part of a type the pivot has no place
-// for returns ErrBadRequest. Hosted tools (web_search, file_search, computer use, custom
+// for returns ErrBadRequest. The functions of a namespace tool become chat functions named
+// <namespace>__<name> (NamespacedName), and the replies' calls of them are written back in
+// their namespace (ReplyOptions.Namespaces). Hosted tools (web_search, file_search, computer use, custom
 // freeform tools...) are dropped from tools: a chat-only model cannot run them, and the request
 // is still answerable without them, unless its tool_choice forces one (ErrBadRequest).
 package responses
@@ -44,6 +46,9 @@ type Tool struct {
 	Description string          `json:"description"`
 	Parameters  json.RawMessage `json:"parameters"`
 	Strict      *bool           `json:"strict"`
+	// Tools are a namespace tool's own (function and custom tools), called by their name and
+	// the namespace's (Codex CLI's sub-agent tools come so).
+	Tools []Tool `json:"tools"`
 }
 
 // TextConfig is the request's text: its format is chat's response_format.
@@ -75,6 +80,7 @@ type item struct {
 	Content   json.RawMessage `json:"content"`
 	CallID    string          `json:"call_id"`
 	Name      string          `json:"name"`
+	Namespace string          `json:"namespace"`
 	Arguments string          `json:"arguments"`
 	Output    json.RawMessage `json:"output"`
 }
