@@ -741,3 +741,48 @@ func TestResponsesNamespaceTools(t *testing.T) {
 		})
 	}
 }
+
+// TestResponsesInputFile: an input_file given inline (a PDF as a data URL, what openai-node
+// and openai-go send for a local file) reaches a chat-only provider as a chat file part and an
+// Anthropic one as a document block; a file Anthropic cannot read inline is a 400, not an
+// answer made without it.
+func TestResponsesInputFile(t *testing.T) {
+	const pdf = "data:application/pdf;base64,JVBERi0xLjQK"
+	send := func(rs *routerServer, data string) (*responses.Response, error) {
+		c := sdkClient(rs)
+		return c.Responses.New(context.Background(), responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
+			Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+				responses.ResponseInputItemParamOfMessage(responses.ResponseInputMessageContentListParam{
+					responses.ResponseInputContentParamOfInputText("Summarise the report."),
+					{OfInputFile: &responses.ResponseInputFileParam{FileData: openai.String(data), Filename: openai.String("report.pdf")}},
+				}, responses.EasyInputMessageRoleUser),
+			}}})
+	}
+	for api, want := range map[string]string{
+		"":          `{"type":"file","file":{"filename":"report.pdf","file_data":"` + pdf + `"}}`,
+		"anthropic": `{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0xLjQK"}}`,
+	} {
+		t.Run("to "+map[string]string{"": "openai", "anthropic": "anthropic"}[api], func(t *testing.T) {
+			reply := openAIAgentUpstream
+			if api == "anthropic" {
+				reply = anthropicAgentUpstream
+			}
+			up, rs := newResponsesRouter(t, api, false, reply)
+			if _, err := send(rs, pdf); err != nil {
+				t.Fatalf("SDK error: %v", err)
+			}
+			if body := up.received()[0].Body; !bytes.Contains(body, []byte(want)) {
+				t.Errorf("upstream body %s\nwant it to hold %s", body, want)
+			}
+		})
+	}
+	up, rs := newResponsesRouter(t, "anthropic", false, anthropicAgentUpstream)
+	_, err := send(rs, "data:text/csv;base64,YSxi")
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || !strings.Contains(apiErr.Message, "PDF") {
+		t.Errorf("a CSV for an Anthropic model: %v, want a 400 that says only PDFs", err)
+	}
+	if n := len(up.received()); n != 0 {
+		t.Errorf("the upstream got %d requests", n)
+	}
+}

@@ -63,7 +63,8 @@ func RequestFromOpenAI(body []byte, opts FromOpenAIOptions) ([]byte, error) {
 //     become tool_result blocks of a user message, followed by any user text);
 //   - text parts become text blocks, never empty or blank ones (Anthropic answers 400);
 //     image_url parts become image blocks (data URLs a base64 source, http(s) URLs a url
-//     source); file parts with a base64 PDF data URL become document blocks; other part
+//     source); file parts with a base64 PDF data URL become document blocks, and other
+//     files are a bad request (dropped, the model would answer without them); other part
 //     types are dropped;
 //   - assistant tool_calls become tool_use blocks (arguments that are not a JSON object become
 //     {}); reasoning_content is dropped, because Anthropic refuses thinking blocks without the
@@ -316,9 +317,12 @@ func userBlocks(c *openai.Content) (Blocks, error) {
 			}
 			out = append(out, Block{Type: "image", Source: src})
 		case "file":
-			if src := pdfSource(p.Raw); src != nil {
-				out = append(out, Block{Type: "document", Source: src})
+			src := pdfSource(p.Raw)
+			if src == nil {
+				// Dropped, the model would answer without the file it was asked about.
+				return nil, badRequest("only PDF files given inline (a data URL) reach an Anthropic model")
 			}
+			out = append(out, Block{Type: "document", Source: src})
 		}
 	}
 	return out, nil

@@ -37,9 +37,7 @@ func TestRequestFromOpenAI(t *testing.T) {
 				{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}},
 				{"type":"image_url","image_url":{"url":"https://example.com/cat.jpg","detail":"high"}},
 				{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}},
-				{"type":"file","file":{"filename":"a.pdf","file_data":"data:application/pdf;base64,JVBERi0="}},
-				{"type":"file","file":{"file_id":"file-1"}},
-				{"type":"file","file":{"file_data":"data:text/csv;base64,YSxi"}}]}]}`,
+				{"type":"file","file":{"filename":"a.pdf","file_data":"data:application/pdf;base64,JVBERi0="}}]}]}`,
 			want: `{"model":"m","max_tokens":100,"messages":[{"role":"user","content":[
 				{"type":"text","text":"What is this?"},
 				{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}},
@@ -156,6 +154,9 @@ func TestRequestFromOpenAIErrors(t *testing.T) {
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,notbase64"}}]}]}`,
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"ftp://x"}}]}]}`,
 		`{"model":"m","messages":[{"role":"wizard","content":"x"}]}`,
+		// A file Anthropic cannot read inline would be dropped: the model would answer without it.
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"file","file":{"file_id":"file-1"}}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"file","file":{"file_data":"data:text/csv;base64,YSxi"}}]}]}`,
 	} {
 		if _, err := RequestFromOpenAI([]byte(in), FromOpenAIOptions{}); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("%s: err = %v", in, err)

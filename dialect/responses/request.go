@@ -330,6 +330,13 @@ func message(it *item) (openai.Message, error) {
 			}
 			images = true
 			cp = append(cp, img)
+		case "input_file":
+			f, err := filePart(&p)
+			if err != nil {
+				return m, err
+			}
+			images = true // a file keeps the content in parts, as an image does
+			cp = append(cp, f)
 		default:
 			return m, badRequest("content parts of type %q are not translated for a chat-only provider", p.Type)
 		}
@@ -342,6 +349,28 @@ func message(it *item) (openai.Message, error) {
 	}
 	m.Content = &openai.Content{Parts: cp}
 	return m, nil
+}
+
+// filePart is an input_file part with its file inline as a chat file part (file_data and
+// filename), which OpenAI's chat API reads and the Anthropic and Gemini translations take on.
+// A file_id or file_url names a file only the provider that holds it can read.
+func filePart(p *part) (openai.ContentPart, error) {
+	if p.FileData == "" {
+		return openai.ContentPart{}, badRequest("an input_file without file_data (file_id and file_url need the provider's file store)")
+	}
+	var f struct {
+		Type string `json:"type"`
+		File struct {
+			Filename string `json:"filename,omitempty"`
+			FileData string `json:"file_data"`
+		} `json:"file"`
+	}
+	f.Type, f.File.Filename, f.File.FileData = "file", p.Filename, p.FileData
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return openai.ContentPart{}, err
+	}
+	return openai.ContentPart{Type: "file", Raw: raw}, nil
 }
 
 // imagePart is an input_image part as a chat image_url part.

@@ -93,4 +93,7 @@ type part struct {
 	ImageURL json.RawMessage `json:"image_url"`
 	Detail   string          `json:"detail"`
 	FileID   string          `json:"file_id"`
+	// FileData (base64, as a data URL) and Filename are an input_file's inline file.
+	FileData string `json:"file_data"`
+	Filename string `json:"filename"`
 }
