@@ -417,17 +417,20 @@ func inlinePart(b *Blob) openai.ContentPart {
 }
 
 // jsonSchema appends Gemini's OpenAPI-subset schema v (valid JSON) as JSON Schema: types in
-// lower case, nullable as a "null" type, counts (minItems, maxLength, ...) sent as strings
+// lower case, nullable as a "null" type (an alternative of anyOf when there is no type), counts (minItems, maxLength, ...) sent as strings
 // written as numbers, propertyOrdering dropped, nested schemas alike.
 func jsonSchema(dst, v []byte) []byte {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 || v[0] != '{' {
 		return append(dst, v...)
 	}
-	nullable := false
+	nullable, typed := false, false
 	for k, val, p, ok := wire.Field(v, 0); ok; k, val, p, ok = wire.Field(v, p) {
-		if string(k) == "nullable" && string(val) == "true" {
-			nullable = true
+		switch string(k) {
+		case "nullable":
+			nullable = string(val) == "true"
+		case "type":
+			typed = true
 		}
 	}
 	dst = append(dst, '{')
@@ -485,6 +488,11 @@ func jsonSchema(dst, v []byte) []byte {
 				}
 				m++
 				dst = jsonSchema(dst, e)
+			}
+			if nullable && !typed && string(k) == "anyOf" {
+				// @google/genai writes a union with null as nullable beside anyOf, with no
+				// type to put the null in: it is one more alternative.
+				dst = append(dst, `,{"type":"null"}`...)
 			}
 			dst = append(dst, ']')
 		default:
