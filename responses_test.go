@@ -357,12 +357,21 @@ func TestResponsesStreamFailover(t *testing.T) {
 		`data: {"id":"c0","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}`+"\n\n",
 		`data: {"error":{"message":"overloaded","type":"server_error"}}`+"\n\n"))
 	good := newFakeUpstream(t, openAIAgentUpstream)
-	tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
-		provider("bad", bad.URL+"/v1", []string{"sk-bad-0001"}, "m", "m-up"),
-		provider("good", good.URL+"/v1", []string{"sk-good-0001"}, "m", "m-up"),
-	}})
-	rs := serveRouter(t, tr)
-	res := sendResponses(t, rs, responses.ResponseNewParams{Model: "m",
+	responsesFailOver(t, bad, good, false)
+}
+
+// responsesFailOver streams a tool round through a priority pool of bad, then good (providers
+// with responses on when native) and checks that the client got good's whole answer after one
+// request to each.
+func responsesFailOver(t *testing.T, bad, good *fakeUpstream, native bool) {
+	t.Helper()
+	pb := provider("bad", bad.URL+"/v1", []string{"sk-bad-0001"}, "m", "m-up")
+	pg := provider("good", good.URL+"/v1", []string{"sk-good-0001"}, "m", "m-up")
+	if native {
+		pb.Responses, pg.Responses = &native, &native
+	}
+	tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{pb, pg}})
+	res := sendResponses(t, serveRouter(t, tr), responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
 		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")},
 		Tools: []responses.ToolUnionParam{responsesWeatherTool}}, true)
 	if res.Status != responses.ResponseStatusCompleted || len(res.Output) != 1 || res.Output[0].Name != "get_weather" {
@@ -663,27 +672,12 @@ func TestResponsesStreamKeepsUpstreamErrorCode(t *testing.T) {
 // the Responses API's error event (a rate limit, say) has sent the client nothing yet: the
 // next target answers, and the client sees one clean stream.
 func TestResponsesNativeStreamOpensWithError(t *testing.T) {
-	on := true
 	for name, first := range map[string]string{
 		"error":           "event: error\ndata: {\"type\":\"error\",\"sequence_number\":0,\"code\":\"rate_limit_exceeded\",\"message\":\"Rate limit reached.\"}\n\n",
 		"response.failed": "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":0,\"response\":{\"id\":\"resp_x\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"Overloaded.\"},\"output\":[]}}\n\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			bad := newFakeUpstream(t, sseReply(first))
-			good := newFakeUpstream(t, nativeResponsesUpstream)
-			pb := provider("bad", bad.URL+"/v1", []string{"sk-bad-0001"}, "m", "m-up")
-			pg := provider("good", good.URL+"/v1", []string{"sk-good-0001"}, "m", "m-up")
-			pb.Responses, pg.Responses = &on, &on
-			tr := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{pb, pg}})
-			res := sendResponses(t, serveRouter(t, tr), responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
-				Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")},
-				Tools: []responses.ToolUnionParam{responsesWeatherTool}}, true)
-			if res.Status != responses.ResponseStatusCompleted || len(res.Output) != 1 || res.Output[0].Name != "get_weather" {
-				t.Fatalf("response %+v", res.Output)
-			}
-			if len(bad.received()) != 1 || len(good.received()) != 1 {
-				t.Fatalf("bad got %d, good %d requests: want one each", len(bad.received()), len(good.received()))
-			}
+			responsesFailOver(t, newFakeUpstream(t, sseReply(first)), newFakeUpstream(t, nativeResponsesUpstream), true)
 		})
 	}
 }
