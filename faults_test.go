@@ -331,14 +331,7 @@ func TestErrorInA2xxReplyFailsOver(t *testing.T) {
 		} {
 			t.Run(up.name+" upstream/"+cl.name, func(t *testing.T) {
 				newRouter := func(replies ...http.HandlerFunc) *testRouter {
-					h := &Handler{Strategy: "priority"}
-					for i, reply := range replies {
-						u := newFakeUpstream(t, reply)
-						p := provider(fmt.Sprintf("p%d", i+1), u.URL+up.base, []string{"sk-upstream-key-0001"}, "m", "m-up")
-						p.API = up.api
-						h.Providers = append(h.Providers, p)
-					}
-					return newTestRouter(t, h)
+					return priorityRouter(t, up.api, up.base, "sk-upstream-key-0001", replies...)
 				}
 				tr := newRouter(errorIn200(up.body), up.good)
 				rec := tr.do(jsonRequest(http.MethodPost, cl.path, cl.body))
@@ -416,14 +409,7 @@ func TestWholeReplyToStreamFailsOver(t *testing.T) {
 	} {
 		t.Run(up.api+" upstream", func(t *testing.T) {
 			newRouter := func(replies ...http.HandlerFunc) (*testRouter, *routerServer) {
-				h := &Handler{Strategy: "priority"}
-				for i, reply := range replies {
-					u := newFakeUpstream(t, reply)
-					p := provider(fmt.Sprintf("p%d", i+1), u.URL+up.base, []string{"sk-whole-0001"}, "m", "m-up")
-					p.API = up.api
-					h.Providers = append(h.Providers, p)
-				}
-				tr := newTestRouter(t, h)
+				tr := priorityRouter(t, up.api, up.base, "sk-whole-0001", replies...)
 				return tr, serveRouter(t, tr)
 			}
 			whole := func(w http.ResponseWriter, r *http.Request) {
@@ -528,4 +514,18 @@ func TestUpstreamErrorEventEndsThePassedStream(t *testing.T) {
 			}
 		})
 	}
+}
+
+// priorityRouter serves model "m" from one provider of api (base the path under each fake's
+// URL, key the providers' key) per reply, p1, p2, ... in priority order.
+func priorityRouter(t *testing.T, api, base, key string, replies ...http.HandlerFunc) *testRouter {
+	t.Helper()
+	h := &Handler{Strategy: "priority"}
+	for i, reply := range replies {
+		u := newFakeUpstream(t, reply)
+		p := provider(fmt.Sprintf("p%d", i+1), u.URL+base, []string{key}, "m", "m-up")
+		p.API = api
+		h.Providers = append(h.Providers, p)
+	}
+	return newTestRouter(t, h)
 }
