@@ -764,3 +764,19 @@ func TestGeminiSDKEmbedContent(t *testing.T) {
 		})
 	}
 }
+
+// TestGeminiCountTokensNamesTheUpstreamModel: a countTokens body in its generateContentRequest
+// form names the model (Google's REST examples do), the public name the client knows; the
+// Gemini upstream gets the upstream id there, as in the URL, and counts for that model.
+func TestGeminiCountTokensNamesTheUpstreamModel(t *testing.T) {
+	up, tr, _ := newGeminiRouter(t, "gemini", geminiAgentUpstream)
+	rec := tr.do(jsonRequest(http.MethodPost, "/v1beta/models/m:countTokens",
+		`{"generateContentRequest":{"model":"models/m","contents":[{"role":"user","parts":[{"text":"Hi"}]}]}}`))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"totalTokens":9`) {
+		t.Fatalf("countTokens: %d %s", rec.Code, rec.Body)
+	}
+	got := up.received()[0]
+	if got.Path != "/v1beta/models/m-up:countTokens" || !strings.Contains(string(got.Body), `"model":"models/m-up"`) {
+		t.Errorf("upstream got %s %s", got.Path, got.Body)
+	}
+}

@@ -64,18 +64,24 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 	isGemini := t.Provider.API == catalog.APIGemini
 	if c.ep.native(t.Provider) {
 		if isGemini {
+			var rename func([]byte, string) ([]byte, bool, error)
 			switch {
 			case c.ep == geminiBatchEmbedEndpoint:
-				// Each request of the batch names the model, which must be the URL's.
-				body, changed, err := gemini.EmbedModels(c.body, t.Upstream)
+				rename = gemini.EmbedModels // each request of the batch names the model
+			case c.ep == geminiCountEndpoint:
+				rename = gemini.CountModel // so may the request it counts
+			case c.p.mixesWires() && c.ep.cap != catalog.CapEmbeddings:
+				return c.signedGeminiBody(), nil
+			}
+			if rename != nil {
+				// The body names the public model, which must be the URL's upstream id.
+				body, changed, err := rename(c.body, t.Upstream)
 				if err != nil {
 					return reqbody.Body{}, fmt.Errorf("%w: %w", errTranslation, err)
 				}
 				if changed {
 					return reqbody.Whole(body), nil
 				}
-			case c.p.mixesWires() && c.ep.cap != catalog.CapEmbeddings:
-				return c.signedGeminiBody(), nil
 			}
 			return reqbody.Whole(c.body).WithLease(c.lease), nil
 		}

@@ -134,3 +134,27 @@ func AppendModelList(dst []byte, models []Model) []byte {
 	}
 	return append(dst, "]}"...)
 }
+
+// CountModel writes "models/<upstream>" as the model of a countTokens body's
+// generateContentRequest when it names another (the public name, which may be an alias):
+// Google counts for the model the request names, and refuses one that is not the URL's.
+// changed is false, and the body returned as it is, when it needs nothing; the common body,
+// {"contents":[...]}, is not decoded.
+func CountModel(body []byte, upstream string) (out []byte, changed bool, err error) {
+	if !bytes.Contains(body, []byte(`"generateContentRequest"`)) {
+		return body, false, nil
+	}
+	var b map[string]json.RawMessage
+	if err := json.Unmarshal(body, &b); err != nil {
+		return nil, false, badRequest("countTokens body: %v", err)
+	}
+	var r map[string]json.RawMessage
+	if json.Unmarshal(b["generateContentRequest"], &r) != nil || !setModel(r, upstream) {
+		return body, false, nil
+	}
+	if b["generateContentRequest"], err = json.Marshal(r); err != nil {
+		return nil, false, err
+	}
+	out, err = json.Marshal(b)
+	return out, err == nil, err
+}

@@ -124,11 +124,8 @@ func EmbedModels(body []byte, upstream string) (out []byte, changed bool, err er
 	if err := json.Unmarshal(b["requests"], &reqs); err != nil {
 		return nil, false, badRequest("batchEmbedContents requests: %v", err)
 	}
-	want, _ := json.Marshal("models/" + upstream)
 	for _, r := range reqs {
-		if m, ok := r["model"]; ok && !bytes.Equal(m, want) {
-			r["model"], changed = want, true
-		}
+		changed = setModel(r, upstream) || changed
 	}
 	if !changed {
 		return body, false, nil
@@ -138,4 +135,15 @@ func EmbedModels(body []byte, upstream string) (out []byte, changed bool, err er
 	}
 	out, err = json.Marshal(b)
 	return out, err == nil, err
+}
+
+// setModel sets a request object's model to "models/<upstream>" when it names another, and
+// reports whether it did.
+func setModel(r map[string]json.RawMessage, upstream string) bool {
+	want, _ := json.Marshal("models/" + upstream)
+	if m, ok := r["model"]; ok && !bytes.Equal(m, want) {
+		r["model"] = want
+		return true
+	}
+	return false
 }

@@ -361,3 +361,19 @@ func TestEmbedModels(t *testing.T) {
 		t.Errorf("a body that names the upstream id was rewritten: %s, %v", got, err)
 	}
 }
+
+func TestCountModel(t *testing.T) {
+	plain := `{"contents":[{"parts":[{"text":"a"}]}]}`
+	if got, changed, err := CountModel([]byte(plain), "gemini-2.5-flash"); err != nil || changed || string(got) != plain {
+		t.Errorf("a body without generateContentRequest: %s %v %v", got, changed, err)
+	}
+	in := `{"generateContentRequest":{"model":"models/fast","contents":[{"parts":[{"text":"a"}]}]}}`
+	got, changed, err := CountModel([]byte(in), "gemini-2.5-flash")
+	if err != nil || !changed || !strings.Contains(string(got), `"model":"models/gemini-2.5-flash"`) || strings.Contains(string(got), "models/fast") {
+		t.Errorf("an alias in generateContentRequest: %s %v %v", got, changed, err)
+	}
+	same := `{"generateContentRequest":{"model":"models/gemini-2.5-flash","contents":[]}}`
+	if got, changed, err := CountModel([]byte(same), "gemini-2.5-flash"); err != nil || changed || string(got) != same {
+		t.Errorf("the upstream id already: %s %v %v", got, changed, err)
+	}
+}
