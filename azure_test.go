@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
@@ -226,5 +228,41 @@ func TestNodeAzureOpenAI(t *testing.T) {
 		if json.Unmarshal(rq.Body, &body) != nil || body.Model != "gpt-4o-up" || rq.Header.Get("Authorization") != "Bearer sk-p" {
 			t.Errorf("request %d: model %q, authorization %q", i, body.Model, rq.Header.Get("Authorization"))
 		}
+	}
+}
+
+// TestAzureResponsesRetrieve: an Azure client's responses.retrieve (GET
+// /openai/responses/{id}?api-version=...) reaches the provider that made the response, at its
+// /responses/{id}, without Azure's api-version.
+func TestAzureResponsesRetrieve(t *testing.T) {
+	var query atomic.Value
+	native := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			query.Store(r.URL.RawQuery)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"id":"resp_up1","object":"response","created_at":1,"status":"completed","model":"m-up","output":[]}`)
+			return
+		}
+		nativeResponsesUpstream(w, r)
+	})
+	on := true
+	pn := provider("native", native.URL+"/v1", []string{"sk-upstream-key-0002"}, "gpt-4o", "m-up")
+	pn.Responses = &on
+	rs := serveRouter(t, newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pn}}))
+	client := openai.NewClient(azure.WithEndpoint(rs.URL, "2025-04-01-preview"), azure.WithAPIKey("unused"),
+		azure.WithUnsafeAllowHTTP(), option.WithMaxRetries(0))
+	ctx := context.Background()
+	created, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "gpt-4o", Store: openai.Bool(true),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")}})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	got, err := client.Responses.Get(ctx, created.ID, responses.ResponseGetParams{})
+	if err != nil || got.ID != "resp_up1" {
+		t.Fatalf("retrieve %q: %v %+v", created.ID, err, got)
+	}
+	last := native.received()[len(native.received())-1]
+	if q, _ := query.Load().(string); last.Path != "/v1/responses/resp_up1" || strings.Contains(q, "api-version") {
+		t.Errorf("the provider got GET %s?%s", last.Path, q)
 	}
 }

@@ -77,11 +77,15 @@ type statefulRoute struct {
 	kind, id string
 	// upstream is the path after a node's base URL.
 	upstream string
+	// azure says the path came under Azure's /openai prefix.
+	azure bool
 }
 
-// matchStateful parses a stateful path (with or without /v1).
+// matchStateful parses a stateful path (with or without /v1, and under Azure's /openai, where
+// Azure clients send them: azure is then set).
 func matchStateful(path string) (statefulRoute, bool) {
-	rest := strings.TrimPrefix(path, "/v1")
+	rest, azure := strings.CutPrefix(path, "/openai")
+	rest = strings.TrimPrefix(rest, "/v1")
 	// Every request passes here: the common paths are told apart without allocating.
 	if !strings.HasPrefix(rest, "/files") && !strings.HasPrefix(rest, "/batches") && !strings.HasPrefix(rest, "/responses/") {
 		return statefulRoute{}, false
@@ -90,7 +94,7 @@ func matchStateful(path string) (statefulRoute, bool) {
 	if len(seg) > 3 || len(seg) > 1 && seg[1] == "" {
 		return statefulRoute{}, false
 	}
-	sr := statefulRoute{upstream: rest}
+	sr := statefulRoute{upstream: rest, azure: azure}
 	switch {
 	case seg[0] == "files" && len(seg) == 1:
 		sr.ops = []statefulOp{{http.MethodPost, fileUploadEndpoint, false}, {http.MethodGet, fileListEndpoint, true}}
@@ -143,6 +147,13 @@ func (h *Handler) serveStateful(w http.ResponseWriter, r *http.Request, client *
 	sr, ok := matchStateful(r.URL.Path)
 	if !ok {
 		return false
+	}
+	if sr.azure && r.URL.RawQuery != "" {
+		// An Azure client's api-version is Azure's: the provider that holds the id is reached
+		// as OpenAI's API (an azure provider's own api-version is its ExtraQuery).
+		q := r.URL.Query()
+		q.Del("api-version")
+		r.URL.RawQuery = q.Encode()
 	}
 	var op *statefulOp
 	allow := make([]string, 0, 2)
