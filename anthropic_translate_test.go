@@ -249,7 +249,8 @@ func TestAnthropicClientStopReasons(t *testing.T) {
 }
 
 // anthropicThinkingRule is a fake Anthropic upstream's check of Anthropic's rule for thinking:
-// with thinking on, the last assistant message must begin with a (signed) thinking block. A
+// with thinking on, the last assistant message, when it called tools, must begin with a
+// (signed) thinking block. A
 // request that breaks it gets the 400 Anthropic gives, and ok false. continued says the
 // request has an assistant message. It sets the reply's Content-Type.
 func anthropicThinkingRule(t *testing.T, w http.ResponseWriter, r *http.Request) (ok, continued bool) {
@@ -258,7 +259,7 @@ func anthropicThinkingRule(t *testing.T, w http.ResponseWriter, r *http.Request)
 		Thinking *struct{ Type string }
 		Messages []struct {
 			Role    string
-			Content []struct{ Type string }
+			Content json.RawMessage // a string, or blocks
 		}
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
@@ -270,10 +271,20 @@ func anthropicThinkingRule(t *testing.T, w http.ResponseWriter, r *http.Request)
 		if m.Role != "assistant" {
 			continue
 		}
-		if req.Thinking != nil && req.Thinking.Type != "disabled" && len(m.Content) > 0 && m.Content[0].Type != "thinking" {
+		// The rule holds for a tool turn, which the request continues with the tool's results;
+		// an earlier turn of text (a string, or text blocks) needs no thinking block.
+		first, calls := "text", false
+		var blocks []struct{ Type string }
+		if json.Unmarshal(m.Content, &blocks) == nil && len(blocks) > 0 {
+			first = blocks[0].Type
+			for _, b := range blocks {
+				calls = calls || b.Type == "tool_use"
+			}
+		}
+		if req.Thinking != nil && req.Thinking.Type != "disabled" && calls && first != "thinking" {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.`+strconv.Itoa(i)+
-				`.content.0.type: Expected thinking or redacted_thinking, but found `+m.Content[0].Type+
+				`.content.0.type: Expected thinking or redacted_thinking, but found `+first+
 				`. When thinking is enabled, a final assistant message must start with a thinking block"}}`)
 			return false, true
 		}

@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,8 +39,48 @@ func TestClaudeCode(t *testing.T) {
 	work := t.TempDir()
 	target := filepath.Join(work, "hello.txt")
 	for _, api := range []string{"openai", "anthropic", "gemini"} {
-		t.Run(api, func(t *testing.T) { runClaudeCode(t, claude, work, target, api) })
+		t.Run(api, func(t *testing.T) { runClaudeCode(t, claude, work, target, api, nil, new(requestLog)) })
 	}
+	// A pool of an OpenAI and an Anthropic provider of one model: the OpenAI one makes the tool
+	// call, then fails, so the turn with the tool's result goes to the Anthropic one, which
+	// refuses (as Anthropic does) to continue an unsigned tool turn with thinking on. Claude
+	// Code keeps thinking on.
+	t.Run("mixed pool", func(t *testing.T) {
+		var rec requestLog
+		call := claudeUpstream("openai", target, &rec)
+		oa := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			var req agentRequest
+			if json.Unmarshal(body, &req) == nil && req.answered() {
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			call(w, r)
+		})
+		answer := claudeUpstream("anthropic", target, &rec)
+		var continued atomic.Int64
+		anth := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			ok, turn := anthropicThinkingRule(t, w, r)
+			if !ok {
+				return
+			}
+			if turn {
+				continued.Add(1)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			answer(w, r)
+		})
+		pa := provider("anth", anth.URL+"/v1", []string{"sk-upstream-cc-0002"}, "m", "m-up")
+		pa.API = "anthropic"
+		runClaudeCode(t, claude, work, target, "openai", &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
+			provider("oa", oa.URL+"/v1", []string{"sk-upstream-cc-0001"}, "m", "m-up"), pa}}, &rec)
+		if continued.Load() == 0 {
+			t.Error("the Anthropic provider never got the turn with the tool's result")
+		}
+	})
 }
 
 // claudeUpstream answers like a model driving Claude Code's Write tool, in the given API's
@@ -125,20 +167,22 @@ func claudeUpstream(api, target string, rec *requestLog) http.HandlerFunc {
 }
 
 // runClaudeCode runs one Claude Code session through a router whose provider speaks api.
-func runClaudeCode(t *testing.T, claude, work, target, api string) {
+// runClaudeCode runs one Claude Code session against a router with one provider of api, or,
+// when h is set, with h's providers, whose upstreams log their requests in rec.
+func runClaudeCode(t *testing.T, claude, work, target, api string, h *Handler, rec *requestLog) {
 	_ = os.Remove(target)
-	var rec requestLog
-	up := newFakeUpstream(t, claudeUpstream(api, target, &rec))
-	base := up.URL + "/v1"
-	if api == "gemini" {
-		base = up.URL + "/v1beta"
+	if h == nil {
+		up := newFakeUpstream(t, claudeUpstream(api, target, rec))
+		base := up.URL + "/v1"
+		if api == "gemini" {
+			base = up.URL + "/v1beta"
+		}
+		pc := provider("up", base, []string{"sk-upstream-cc-0001"}, "m", "m-up")
+		pc.API = api
+		h = &Handler{Providers: []catalog.ProviderConfig{pc}}
 	}
-	pc := provider("up", base, []string{"sk-upstream-cc-0001"}, "m", "m-up")
-	pc.API = api
-	tr := newTestRouter(t, &Handler{
-		Providers: []catalog.ProviderConfig{pc},
-		Auth:      &AuthConfig{Keys: []GatewayKey{{Name: "cc", Key: "gw-claude-code-key-1"}}},
-	})
+	h.Auth = &AuthConfig{Keys: []GatewayKey{{Name: "cc", Key: "gw-claude-code-key-1"}}}
+	tr := newTestRouter(t, h)
 	rs := serveRouter(t, tr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
