@@ -36,8 +36,7 @@ type StreamFromOpenAIOptions struct {
 }
 
 type toolState struct {
-	block int  // Anthropic block index
-	args  bool // an arguments delta was written
+	args bool // an arguments delta was written
 }
 
 // StreamFromOpenAI translates an OpenAI upstream's chunk stream into Anthropic Messages events
@@ -302,7 +301,6 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 		dst = t.closeOpen(dst)
 		dst = t.startBlock(dst)
 		t.openKind, t.openTool = kindTool, call
-		t.tools[call].block = t.open
 		dst = append(dst, `"tool_use","id":`...)
 		if id := wire.Key(tc, "id"); wire.IsString(id) && !wire.EmptyString(id) {
 			dst = appendToolID(dst, id)
