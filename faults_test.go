@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
@@ -17,6 +18,7 @@ import (
 	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/klauspost/compress/zstd"
+	"github.com/openai/openai-go/v3"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
@@ -528,4 +530,66 @@ func priorityRouter(t *testing.T, api, base, key string, replies ...http.Handler
 		h.Providers = append(h.Providers, p)
 	}
 	return newTestRouter(t, h)
+}
+
+// TestStreamLabelledJSON: a server that streams server-sent events under Content-Type
+// application/json (or none) still streams: the body is read as the stream it is, and
+// openai-go gets the text, not a failover for "a reply that is not one JSON value".
+func TestStreamLabelledJSON(t *testing.T) {
+	for _, ct := range []string{"application/json", ""} {
+		t.Run("content type "+ct, func(t *testing.T) {
+			tr := priorityRouter(t, "openai", "/v1", "sk-upstream-key-0001", func(w http.ResponseWriter, r *http.Request) {
+				w.Header()["Content-Type"] = nil
+				if ct != "" {
+					w.Header().Set("Content-Type", ct)
+				}
+				_, _ = io.WriteString(w, cleanStream)
+			})
+			c := sdkClient(serveRouter(t, tr))
+			st := c.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{Model: "m",
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+			var acc openai.ChatCompletionAccumulator
+			for st.Next() {
+				acc.AddChunk(st.Current())
+			}
+			if err := st.Err(); err != nil || len(acc.Choices) == 0 || acc.Choices[0].Message.Content != "Hello world" {
+				t.Fatalf("stream: %v %+v", err, acc.Choices)
+			}
+		})
+	}
+}
+
+// TestStreamLabelledJSONFirstEventNotHeld: telling such a stream from a whole reply waits for
+// its first bytes only: a first event that comes alone reaches the client before the rest.
+func TestStreamLabelledJSONFirstEventNotHeld(t *testing.T) {
+	seen := make(chan struct{})
+	tr := priorityRouter(t, "openai", "/v1", "sk-upstream-key-0001", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, roleChunkEv("Hel"))
+		_ = http.NewResponseController(w).Flush()
+		select {
+		case <-seen:
+		case <-time.After(5 * time.Second):
+		}
+		_, _ = io.WriteString(w, chunkEv("lo")+stopEv+doneEv)
+	})
+	rs := serveRouter(t, tr)
+	start := time.Now() // the router sends the head with the first event
+	resp, err := rs.Client().Post(rs.URL+"/v1/chat/completions", "application/json", strings.NewReader(streamReq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if ev, err := readEvent(br); err != nil || ev != roleChunkEv("Hel") {
+		t.Fatalf("first event %q, %v", ev, err)
+	}
+	close(seen)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the first event took %s: it was held for the rest", d)
+	}
+	rest, _ := io.ReadAll(br)
+	if !strings.HasSuffix(string(rest), doneEv) {
+		t.Errorf("rest %q", rest)
+	}
 }

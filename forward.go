@@ -1,6 +1,8 @@
 package llmrouter
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -406,7 +408,36 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	if isEventStream(resp.Header) {
 		return h.relayStream(c, t, n, resp, body, wd, includeUsage)
 	}
+	if c.f.Stream && c.ep.streamsText() {
+		// Some servers label their stream application/json, or nothing: a body that begins as
+		// server-sent events is one. (A whole reply to a streamed request fails over.)
+		br := bufio.NewReaderSize(body, 256)
+		if beginsSSE(br) {
+			return h.relayStream(c, t, n, resp, br, wd, includeUsage)
+		}
+		body = br
+	}
 	return h.relayWhole(c, t, n, resp, body, wd)
+}
+
+// beginsSSE reports whether br's body begins (blank lines skipped) with a server-sent event's
+// field (data, event, id or retry) or a comment. It waits for the first bytes only, never for
+// more than the first event may hold, so a slow stream's first event is not delayed.
+func beginsSSE(br *bufio.Reader) bool {
+	if _, err := br.Peek(1); err != nil {
+		return false
+	}
+	p, _ := br.Peek(br.Buffered())
+	if trimmed := bytes.TrimLeft(p, "\r\n"); len(trimmed) < len("retry:") && len(p) < br.Size() {
+		p, _ = br.Peek(min(br.Size(), len(p)+len("retry:"))) // a read that brought a few bytes
+	}
+	p = bytes.TrimLeft(p, "\r\n")
+	for _, f := range [...]string{"data:", "event:", "id:", "retry:", ":"} {
+		if bytes.HasPrefix(p, []byte(f)) {
+			return true
+		}
+	}
+	return false
 }
 
 // timeout is a watchdog's bound and what to say when it fires.
