@@ -148,18 +148,9 @@ func TestOpenAIClientToolWithoutInputFromAnthropic(t *testing.T) {
 		ev("content_block_stop", `{"type":"content_block_stop","index":2}`),
 		ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":9}}`),
 		ev("message_stop", `{"type":"message_stop"}`)))
-	c := sdkClient(rs)
-	st := c.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{Model: "m",
+	acc := streamChat(t, sdkClient(rs), openai.ChatCompletionNewParams{Model: "m",
 		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Time, and weather in Paris?")},
 		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}})
-	defer st.Close()
-	var acc openai.ChatCompletionAccumulator
-	for st.Next() {
-		acc.AddChunk(st.Current())
-	}
-	if err := st.Err(); err != nil {
-		t.Fatalf("SDK stream error: %v", err)
-	}
 	if len(acc.Choices) != 1 {
 		t.Fatalf("accumulated %+v", acc.ChatCompletion)
 	}

@@ -26,6 +26,22 @@ func sdkClient(rs *routerServer) openai.Client {
 	)
 }
 
+// streamChat streams params through c with openai-go and returns what its accumulator made of
+// the chunks; an SDK error fails the test.
+func streamChat(t *testing.T, c openai.Client, params openai.ChatCompletionNewParams) openai.ChatCompletionAccumulator {
+	t.Helper()
+	st := c.Chat.Completions.NewStreaming(context.Background(), params)
+	defer st.Close()
+	var acc openai.ChatCompletionAccumulator
+	for st.Next() {
+		acc.AddChunk(st.Current())
+	}
+	if err := st.Err(); err != nil {
+		t.Fatalf("SDK stream error: %v", err)
+	}
+	return acc
+}
+
 var sdkParams = openai.ChatCompletionNewParams{
 	Model:    "m",
 	Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},

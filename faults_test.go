@@ -1,7 +1,6 @@
 package llmrouter
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
@@ -545,15 +544,10 @@ func TestStreamLabelledJSON(t *testing.T) {
 				}
 				_, _ = io.WriteString(w, cleanStream)
 			})
-			c := sdkClient(serveRouter(t, tr))
-			st := c.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{Model: "m",
+			acc := streamChat(t, sdkClient(serveRouter(t, tr)), openai.ChatCompletionNewParams{Model: "m",
 				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
-			var acc openai.ChatCompletionAccumulator
-			for st.Next() {
-				acc.AddChunk(st.Current())
-			}
-			if err := st.Err(); err != nil || len(acc.Choices) == 0 || acc.Choices[0].Message.Content != "Hello world" {
-				t.Fatalf("stream: %v %+v", err, acc.Choices)
+			if len(acc.Choices) == 0 || acc.Choices[0].Message.Content != "Hello world" {
+				t.Fatalf("stream: %+v", acc.Choices)
 			}
 		})
 	}
@@ -580,10 +574,7 @@ func TestStreamLabelledJSONFirstEventNotHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if ev, err := readEvent(br); err != nil || ev != roleChunkEv("Hel") {
-		t.Fatalf("first event %q, %v", ev, err)
-	}
+	br := readFirstEvent(t, resp, roleChunkEv("Hel"))
 	close(seen)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("the first event took %s: it was held for the rest", d)

@@ -631,14 +631,9 @@ func TestGeminiOpenAIEndpointToolFinish(t *testing.T) {
 	c := sdkClient(serveRouter(t, tr))
 	stream := func(params openai.ChatCompletionNewParams) (openai.ChatCompletion, string) {
 		t.Helper()
-		s := c.Chat.Completions.NewStreaming(context.Background(), params)
-		defer s.Close()
-		var acc openai.ChatCompletionAccumulator
-		for s.Next() {
-			acc.AddChunk(s.Current())
-		}
-		if err := s.Err(); err != nil || len(acc.Choices) != 1 {
-			t.Fatalf("stream: %v %+v", err, acc.ChatCompletion)
+		acc := streamChat(t, c, params)
+		if len(acc.Choices) != 1 {
+			t.Fatalf("stream: %+v", acc.ChatCompletion)
 		}
 		return acc.ChatCompletion, string(acc.Choices[0].FinishReason)
 	}

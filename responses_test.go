@@ -148,6 +148,21 @@ func sendResponses(t *testing.T, rs *routerServer, params responses.ResponseNewP
 	return done
 }
 
+// weatherAnswered is the second turn's input of a weather tool round: the question, the
+// model's call and the tool's output, 18C.
+func weatherAnswered(call *responses.ResponseOutputItemUnion) responses.ResponseNewParamsInputUnion {
+	return weatherAnsweredWith(responses.ResponseInputItemParamOfFunctionCall(call.Arguments.OfString, call.CallID, call.Name), call.CallID)
+}
+
+// weatherAnsweredWith is weatherAnswered with the call replayed as the item call.
+func weatherAnsweredWith(call responses.ResponseInputItemUnionParam, callID string) responses.ResponseNewParamsInputUnion {
+	out := responses.ResponseInputItemParamOfFunctionCallOutput("18C")
+	out.OfFunctionCallOutput.CallID = openai.String(callID)
+	return responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+		responses.ResponseInputItemParamOfMessage("Weather in Paris?", responses.EasyInputMessageRoleUser), call, out,
+	}}
+}
+
 // responsesToolRound drives one tool round through the router: the model calls get_weather,
 // the client answers with its output, the model says the result.
 func responsesToolRound(t *testing.T, rs *routerServer, stream bool, wantModel, wantCallID string) {
@@ -175,13 +190,7 @@ func responsesToolRound(t *testing.T, rs *routerServer, stream bool, wantModel, 
 	if u := res.Usage; u.InputTokens != 20 || u.OutputTokens != 7 || u.TotalTokens != 27 {
 		t.Errorf("first turn usage %+v", u)
 	}
-	out := responses.ResponseInputItemParamOfFunctionCallOutput("18C")
-	out.OfFunctionCallOutput.CallID = openai.String(call.CallID)
-	params.Input = responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
-		responses.ResponseInputItemParamOfMessage("Weather in Paris?", responses.EasyInputMessageRoleUser),
-		responses.ResponseInputItemParamOfFunctionCall(call.Arguments.OfString, call.CallID, call.Name),
-		out,
-	}}
+	params.Input = weatherAnswered(call)
 	res = sendResponses(t, rs, params, stream)
 	if res.Status != responses.ResponseStatusCompleted || res.OutputText() != "It is 18C in Paris." {
 		t.Fatalf("second turn: status %q, text %q, output %+v", res.Status, res.OutputText(), res.Output)
@@ -473,13 +482,7 @@ func TestResponsesReasoningToolRoundThroughAnthropic(t *testing.T) {
 			if call == nil {
 				t.Fatalf("first turn output %+v", res.Output)
 			}
-			out := responses.ResponseInputItemParamOfFunctionCallOutput("18C")
-			out.OfFunctionCallOutput.CallID = openai.String(call.CallID)
-			params.Input = responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
-				responses.ResponseInputItemParamOfMessage("Weather in Paris?", responses.EasyInputMessageRoleUser),
-				responses.ResponseInputItemParamOfFunctionCall(call.Arguments.OfString, call.CallID, call.Name),
-				out,
-			}}
+			params.Input = weatherAnswered(call)
 			res = sendResponses(t, rs, params, stream)
 			if res.OutputText() != "It is 18C in Paris." {
 				t.Fatalf("second turn: status %q, output %+v", res.Status, res.Output)
@@ -718,13 +721,8 @@ func TestResponsesNamespaceTools(t *testing.T) {
 			if !bytes.Contains(first, []byte(`"name":"crm__lookup"`)) {
 				t.Errorf("the upstream's tools: %s", first)
 			}
-			replay := call.ToParam()
-			out := responses.ResponseInputItemParamOfFunctionCallOutput("18C")
-			out.OfFunctionCallOutput.CallID = openai.String(call.CallID)
-			params.Input = responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
-				responses.ResponseInputItemParamOfMessage("Weather in Paris?", responses.EasyInputMessageRoleUser),
-				{OfFunctionCall: &replay}, out,
-			}}
+			replay := call.ToParam() // keeps the call's namespace
+			params.Input = weatherAnsweredWith(responses.ResponseInputItemUnionParam{OfFunctionCall: &replay}, call.CallID)
 			if res = sendResponses(t, rs, params, stream); res.OutputText() != "It is 18C in Paris." {
 				t.Fatalf("second turn: %q", res.OutputText())
 			}

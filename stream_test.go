@@ -1031,10 +1031,7 @@ func TestStreamSlowClientIsNotAStall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if ev, err := readEvent(br); err != nil || ev != roleChunkEv("Hel") {
-		t.Fatalf("first event %q, %v", ev, err)
-	}
+	br := readFirstEvent(t, resp, roleChunkEv("Hel"))
 	time.Sleep(time.Second) // the client is busy: five idle timeouts without reading
 	rest, err := io.ReadAll(br)
 	if err != nil {
@@ -1052,4 +1049,15 @@ func TestStreamSlowClientIsNotAStall(t *testing.T) {
 	if logs := tr.logs.String(); strings.Contains(logs, "stream failed") {
 		t.Errorf("a slow client logged as an upstream failure:\n%s", logs)
 	}
+}
+
+// readFirstEvent reads resp's first event, which must be want, and returns the reader of the
+// rest of the stream.
+func readFirstEvent(t *testing.T, resp *http.Response, want string) *bufio.Reader {
+	t.Helper()
+	br := bufio.NewReader(resp.Body)
+	if ev, err := readEvent(br); err != nil || ev != want {
+		t.Fatalf("first event %q, %v", ev, err)
+	}
+	return br
 }
