@@ -334,15 +334,7 @@ func TestOpenAISDKThroughAnthropicUpstream(t *testing.T) {
 					return res.Choices[0].Message
 				}
 				params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
-				st := c.Chat.Completions.NewStreaming(context.Background(), params)
-				defer st.Close()
-				var acc openai.ChatCompletionAccumulator
-				for st.Next() {
-					acc.AddChunk(st.Current())
-				}
-				if err := st.Err(); err != nil {
-					t.Fatalf("SDK stream error: %v", err)
-				}
+				acc := streamChat(t, c, params)
 				if len(acc.Choices) != 1 || acc.Usage.CompletionTokens == 0 {
 					t.Fatalf("accumulated %+v", acc.ChatCompletion)
 				}
