@@ -108,9 +108,17 @@ func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	if u != nil {
 		t.readUsage(u)
 	}
+	// Azure opens with a content-filter chunk whose id and model are empty: take each from the
+	// first chunk that has it.
 	if t.id == nil {
-		t.id = append(make([]byte, 0, 48), wire.Key(data, "id")...)
-		t.model = append(make([]byte, 0, 32), wire.Key(data, "model")...)
+		if id := wire.Key(data, "id"); wire.IsString(id) && !wire.EmptyString(id) {
+			t.id = append(make([]byte, 0, 48), id...)
+		}
+	}
+	if t.model == nil {
+		if m := wire.Key(data, "model"); wire.IsString(m) && !wire.EmptyString(m) {
+			t.model = append(make([]byte, 0, 32), m...)
+		}
 	}
 	choice := wire.FirstChoice(wire.Key(data, "choices"))
 	if choice == nil {

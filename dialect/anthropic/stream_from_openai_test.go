@@ -352,3 +352,22 @@ func TestStreamFromOpenAINothingBeforeContent(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Azure OpenAI opens a stream with a content-filter chunk whose id and model are empty; the
+// message's id and model come from the chunks after it.
+func TestStreamFromOpenAIIDAfterAzureFilterChunk(t *testing.T) {
+	filter := chunk(`{"id":"","object":"","created":0,"model":"","choices":[],"prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}`)
+	out, err := runFromOpenAI(t, StreamFromOpenAIOptions{}, append([][]byte{filter}, oaTextStream()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start struct {
+		Message struct{ ID, Model string } `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(parseSSE(t, out)[0].Data), &start); err != nil {
+		t.Fatal(err)
+	}
+	if start.Message.ID != "msg_chatcmpl-9" || start.Message.Model == "" {
+		t.Fatalf("message_start id %q, model %q", start.Message.ID, start.Message.Model)
+	}
+}

@@ -53,8 +53,7 @@ type StreamFromOpenAI struct {
 	calls     wire.ToolCalls
 	tools     []pendingTool // the calls in the order they began (calls' numbers)
 	usage     openai.Usage
-	id, model []byte // raw JSON strings from the first chunk
-	haveID    bool
+	id, model []byte // raw JSON strings, from the first chunk that has each
 	chunkOpen bool
 	parts     int // parts written in the open chunk
 }
@@ -97,12 +96,15 @@ func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	if u := wire.Key(data, "usage"); u != nil {
 		t.readUsage(u)
 	}
-	if !t.haveID {
-		t.haveID = true
-		if id := wire.Key(data, "id"); wire.IsString(id) {
+	// Azure opens with a content-filter chunk whose id and model are empty: take each from the
+	// first chunk that has it.
+	if t.id == nil {
+		if id := wire.Key(data, "id"); wire.IsString(id) && !wire.EmptyString(id) {
 			t.id = append(t.id[:0], id...)
 		}
-		if m := wire.Key(data, "model"); wire.IsString(m) {
+	}
+	if t.model == nil {
+		if m := wire.Key(data, "model"); wire.IsString(m) && !wire.EmptyString(m) {
 			t.model = append(t.model[:0], m...)
 		}
 	}

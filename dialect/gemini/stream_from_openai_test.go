@@ -265,3 +265,22 @@ func TestAppendErrorEvent(t *testing.T) {
 		t.Fatalf("%q", s)
 	}
 }
+
+// Azure OpenAI opens a stream with a content-filter chunk whose id and model are empty; the
+// Gemini client's responseId and modelVersion come from the chunks after it.
+func TestStreamFromOpenAIIDAfterAzureFilterChunk(t *testing.T) {
+	filter := data(`{"id":"","object":"","created":0,"model":"","choices":[],"prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}`)
+	out, err := run(NewStreamFromOpenAI(StreamFromOpenAIOptions{}), [][]byte{filter, oaDelta(`{"role":"assistant","content":"Hi"}`), oaFinish("stop"), oaDone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range parseSSE(t, out) {
+		var r Response
+		if err := json.Unmarshal([]byte(e), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.ResponseID != "chatcmpl-1" || r.ModelVersion != "gpt-4o" {
+			t.Fatalf("responseId %q, modelVersion %q: %s", r.ResponseID, r.ModelVersion, e)
+		}
+	}
+}
