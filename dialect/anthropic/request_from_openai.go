@@ -323,6 +323,8 @@ func userBlocks(c *openai.Content) (Blocks, error) {
 				return nil, badRequest("only PDF files given inline (a data URL) reach an Anthropic model")
 			}
 			out = append(out, Block{Type: "document", Source: src})
+		default: // input_audio, or a type newer than this translation
+			return nil, badRequest("a user content part of type %q cannot be sent to an Anthropic model", p.Type)
 		}
 	}
 	return out, nil

@@ -36,7 +36,6 @@ func TestRequestFromOpenAI(t *testing.T) {
 				{"type":"text","text":"What is this?"},
 				{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}},
 				{"type":"image_url","image_url":{"url":"https://example.com/cat.jpg","detail":"high"}},
-				{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}},
 				{"type":"file","file":{"filename":"a.pdf","file_data":"data:application/pdf;base64,JVBERi0="}}]}]}`,
 			want: `{"model":"m","max_tokens":100,"messages":[{"role":"user","content":[
 				{"type":"text","text":"What is this?"},
@@ -157,6 +156,10 @@ func TestRequestFromOpenAIErrors(t *testing.T) {
 		// A file Anthropic cannot read inline would be dropped: the model would answer without it.
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"file","file":{"file_id":"file-1"}}]}]}`,
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"file","file":{"file_data":"data:text/csv;base64,YSxi"}}]}]}`,
+		// Anthropic takes no audio, and a part type this translation does not know is not
+		// dropped either.
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"video_url","video_url":{"url":"https://x.test/a.mp4"}}]}]}`,
 	} {
 		if _, err := RequestFromOpenAI([]byte(in), FromOpenAIOptions{}); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("%s: err = %v", in, err)

@@ -358,13 +358,18 @@ func userParts(c *openai.Content) ([]Part, error) {
 					FileData string `json:"file_data"`
 				} `json:"file"`
 			}
-			if json.Unmarshal(p.Raw, &v) == nil && strings.HasPrefix(v.File.FileData, "data:") {
-				part, err := urlPart(v.File.FileData)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, part)
+			if json.Unmarshal(p.Raw, &v) != nil || !strings.HasPrefix(v.File.FileData, "data:") {
+				// A file_id names an OpenAI upload; dropped, the model would answer without
+				// the file it was asked about.
+				return nil, badRequest("only files given inline (a data URL) reach a Gemini model")
 			}
+			part, err := urlPart(v.File.FileData)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, part)
+		default:
+			return nil, badRequest("a user content part of type %q cannot be sent to a Gemini model", p.Type)
 		}
 	}
 	return out, nil

@@ -117,6 +117,10 @@ func TestRequestFromOpenAIErrors(t *testing.T) {
 		`{"messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`,
 		`{"messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"nobody","content":"r"}]}`,
 		`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,raw"}}]}]}`,
+		// A file_id names an OpenAI upload Gemini cannot read, and a part type this translation
+		// does not know is not dropped either: the model would answer without it.
+		`{"messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"file","file":{"file_id":"file-1"}}]}]}`,
+		`{"messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"video_url","video_url":{"url":"https://x.test/a.mp4"}}]}]}`,
 	} {
 		if _, err := RequestFromOpenAI([]byte(in), FromOpenAIOptions{}); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("%s: %v, want ErrBadRequest", in, err)
