@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/dialect"
+	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
 	"github.com/llmrouter/caddy-llm-router/dialect/responses"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/selector"
@@ -284,9 +285,21 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 }
 
 // upstreamErrorCode is the code of the upstream's error chunk that broke a translated stream
-// (context_length_exceeded, rate_limit_exceeded, ...), when it is a plain identifier; "" for
-// any other failure.
+// (context_length_exceeded, rate_limit_exceeded, ...), when it is a plain identifier, or the
+// code an Anthropic error event's type stands for; "" for any other failure.
 func upstreamErrorCode(err error) string {
+	var ae *anthropic.Error
+	if errors.As(err, &ae) {
+		switch {
+		case ae.Type == anthropic.ErrRateLimit:
+			return "rate_limit_exceeded"
+		case ae.Type == anthropic.ErrOverloaded:
+			return "server_is_overloaded"
+		case ae.Type == anthropic.ErrInvalidRequest && strings.Contains(ae.Message, "prompt is too long"):
+			return "context_length_exceeded"
+		}
+		return ""
+	}
 	var se *responses.StreamError
 	if !errors.As(err, &se) || len(se.Code) == 0 || len(se.Code) > 64 {
 		return ""

@@ -645,29 +645,45 @@ func TestResponsesParallelCallsUnderOneIndex(t *testing.T) {
 // TestResponsesStreamKeepsUpstreamErrorCode: a chat upstream that fails a translated stream
 // with context_length_exceeded (or rate_limit_exceeded) reaches a Responses client with that
 // code in response.failed: Codex CLI acts on it (the context is full; wait and retry).
+// An Anthropic upstream's error event says the same with its error type.
 func TestResponsesStreamKeepsUpstreamErrorCode(t *testing.T) {
-	_, rs := newResponsesRouter(t, "", false, sseReply(
-		`data: {"id":"c1","choices":[{"index":0,"delta":{"content":"Hel"}}]}`+"\n\n",
-		`data: {"error":{"message":"This model's maximum context length is 128000 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}`+"\n\n"))
-	resp, err := rs.Client().Post(rs.URL+"/v1/responses", "application/json",
-		strings.NewReader(`{"model":"m","input":"hi","stream":true}`))
-	if err != nil {
-		t.Fatal(err)
+	const anthropicStart = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m-up\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":0}}}\n\n" +
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n" +
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n"
+	anthropicError := func(typ, msg string) string {
+		return "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"" + typ + "\",\"message\":\"" + msg + "\"}}\n\n"
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	i := bytes.LastIndex(body, []byte("data: "))
-	var failed struct {
-		Type     string
-		Response struct {
-			Error struct{ Code, Message string }
-		}
-	}
-	if i < 0 || json.Unmarshal(bytes.TrimSpace(body[i+6:]), &failed) != nil || failed.Type != "response.failed" {
-		t.Fatalf("the stream did not end with response.failed:\n%s", body)
-	}
-	if failed.Response.Error.Code != "context_length_exceeded" || !strings.Contains(failed.Response.Error.Message, "maximum context length") {
-		t.Errorf("response.failed error %+v, want the upstream's code and message", failed.Response.Error)
+	for _, c := range []struct{ name, api, stream, code, message string }{
+		{"openai", "", `data: {"id":"c1","choices":[{"index":0,"delta":{"content":"Hel"}}]}` + "\n\n" +
+			`data: {"error":{"message":"This model's maximum context length is 128000 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}` + "\n\n",
+			"context_length_exceeded", "maximum context length"},
+		{"anthropic overloaded", "anthropic", anthropicStart + anthropicError("overloaded_error", "Overloaded"), "server_is_overloaded", "Overloaded"},
+		{"anthropic rate limit", "anthropic", anthropicStart + anthropicError("rate_limit_error", "Slow down."), "rate_limit_exceeded", "Slow down."},
+		{"anthropic prompt too long", "anthropic", anthropicStart + anthropicError("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"), "context_length_exceeded", "prompt is too long"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, rs := newResponsesRouter(t, c.api, false, sseReply(c.stream))
+			resp, err := rs.Client().Post(rs.URL+"/v1/responses", "application/json",
+				strings.NewReader(`{"model":"m","input":"hi","stream":true}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			i := bytes.LastIndex(body, []byte("data: "))
+			var failed struct {
+				Type     string
+				Response struct {
+					Error struct{ Code, Message string }
+				}
+			}
+			if i < 0 || json.Unmarshal(bytes.TrimSpace(body[i+6:]), &failed) != nil || failed.Type != "response.failed" {
+				t.Fatalf("the stream did not end with response.failed:\n%s", body)
+			}
+			if failed.Response.Error.Code != c.code || !strings.Contains(failed.Response.Error.Message, c.message) {
+				t.Errorf("response.failed error %+v, want code %s and the upstream's message", failed.Response.Error, c.code)
+			}
+		})
 	}
 }
 
