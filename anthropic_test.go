@@ -316,48 +316,56 @@ func TestOpenAISDKThroughAnthropicUpstream(t *testing.T) {
 	for _, stream := range []bool{false, true} {
 		t.Run(map[bool]string{false: "whole", true: "streamed"}[stream], func(t *testing.T) {
 			up, _, rs := newDialectRouter(t, "anthropic", anthropicAgentUpstream)
-			c := sdkClient(rs)
-			params := openai.ChatCompletionNewParams{
-				Model:    "m",
-				Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."), openai.UserMessage("Weather in Paris?")},
-				Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
-					Name: "get_weather", Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
-				})},
-			}
-			send := func() openai.ChatCompletionMessage {
-				t.Helper()
-				if !stream {
-					res, err := c.Chat.Completions.New(context.Background(), params)
-					if err != nil {
-						t.Fatalf("SDK error: %v", err)
-					}
-					return res.Choices[0].Message
-				}
-				params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
-				acc := streamChat(t, c, params)
-				if len(acc.Choices) != 1 || acc.Usage.CompletionTokens == 0 {
-					t.Fatalf("accumulated %+v", acc.ChatCompletion)
-				}
-				return acc.Choices[0].Message
-			}
-			msg := send()
-			if len(msg.ToolCalls) != 1 || msg.ToolCalls[0].Function.Name != "get_weather" || msg.ToolCalls[0].ID == "" {
-				t.Fatalf("first turn: %+v", msg)
-			}
-			var args struct{ City string }
-			if err := json.Unmarshal([]byte(msg.ToolCalls[0].Function.Arguments), &args); err != nil || args.City != "Paris" {
-				t.Fatalf("arguments %q (%v)", msg.ToolCalls[0].Function.Arguments, err)
-			}
-			params.Messages = append(params.Messages, msg.ToParam(), openai.ToolMessage("18C", msg.ToolCalls[0].ID))
-			msg = send()
-			if msg.Content != "It is 18C in Paris." {
-				t.Fatalf("second turn: %+v", msg)
-			}
+			openAIToolRound(t, rs, stream)
 			r := up.received()[1]
 			if r.Path != "/v1/messages" || hfModelOf(t, r) != "m-up" || r.Header.Get("X-Api-Key") != "sk-upstream-key-0001" {
 				t.Errorf("upstream request to %s for %q", r.Path, hfModelOf(t, r))
 			}
 		})
+	}
+}
+
+// openAIToolRound drives one tool round through the router with openai-go, whole or streamed
+// (asking for the usage chunk): the model calls get_weather, the client answers, the model
+// says the result.
+func openAIToolRound(t *testing.T, rs *routerServer, stream bool) {
+	t.Helper()
+	c := sdkClient(rs)
+	params := openai.ChatCompletionNewParams{
+		Model:    "m",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."), openai.UserMessage("Weather in Paris?")},
+		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+			Name: "get_weather", Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+		})},
+	}
+	send := func() openai.ChatCompletionMessage {
+		t.Helper()
+		if !stream {
+			res, err := c.Chat.Completions.New(context.Background(), params)
+			if err != nil {
+				t.Fatalf("SDK error: %v", err)
+			}
+			return res.Choices[0].Message
+		}
+		params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+		acc := streamChat(t, c, params)
+		if len(acc.Choices) != 1 || acc.Usage.CompletionTokens == 0 {
+			t.Fatalf("accumulated %+v", acc.ChatCompletion)
+		}
+		return acc.Choices[0].Message
+	}
+	msg := send()
+	if len(msg.ToolCalls) != 1 || msg.ToolCalls[0].Function.Name != "get_weather" || msg.ToolCalls[0].ID == "" {
+		t.Fatalf("first turn: %+v", msg)
+	}
+	var args struct{ City string }
+	if err := json.Unmarshal([]byte(msg.ToolCalls[0].Function.Arguments), &args); err != nil || args.City != "Paris" {
+		t.Fatalf("arguments %q (%v)", msg.ToolCalls[0].Function.Arguments, err)
+	}
+	params.Messages = append(params.Messages, msg.ToParam(), openai.ToolMessage("18C", msg.ToolCalls[0].ID))
+	msg = send()
+	if msg.Content != "It is 18C in Paris." {
+		t.Fatalf("second turn: %+v", msg)
 	}
 }
 

@@ -252,63 +252,12 @@ func TestGeminiSDK(t *testing.T) {
 		for _, stream := range []bool{false, true} {
 			t.Run(kind.api+map[bool]string{false: " whole", true: " streamed"}[stream], func(t *testing.T) {
 				up, _, rs := newGeminiRouter(t, kind.api, kind.reply)
-				c := geminiClient(t, rs)
-				cfg := &genai.GenerateContentConfig{Tools: []*genai.Tool{geminiWeatherTool},
-					SystemInstruction: genai.NewContentFromText("Be brief.", genai.RoleUser)}
-				contents := []*genai.Content{genai.NewContentFromText("Weather in Paris?", genai.RoleUser)}
-				send := func() *genai.GenerateContentResponse {
-					t.Helper()
-					if !stream {
-						res, err := c.Models.GenerateContent(context.Background(), "m", contents, cfg)
-						if err != nil {
-							t.Fatalf("SDK error: %v", err)
-						}
-						return res
-					}
-					// Assemble the stream as a client would: parts in order, the last usage.
-					out := &genai.GenerateContentResponse{Candidates: []*genai.Candidate{{Content: &genai.Content{Role: genai.RoleModel}}}}
-					chunks := 0
-					for res, err := range c.Models.GenerateContentStream(context.Background(), "m", contents, cfg) {
-						if err != nil {
-							t.Fatalf("SDK stream error: %v", err)
-						}
-						chunks++
-						if len(res.Candidates) > 0 {
-							cand := res.Candidates[0]
-							if cand.Content != nil {
-								out.Candidates[0].Content.Parts = append(out.Candidates[0].Content.Parts, cand.Content.Parts...)
-							}
-							if cand.FinishReason != "" {
-								out.Candidates[0].FinishReason = cand.FinishReason
-							}
-						}
-						if res.UsageMetadata != nil {
-							out.UsageMetadata = res.UsageMetadata
-						}
-					}
-					if chunks == 0 {
-						t.Fatal("the stream yielded nothing")
-					}
-					return out
-				}
-				res := send()
-				calls := res.FunctionCalls()
-				if len(calls) != 1 || calls[0].Name != "get_weather" || calls[0].Args["city"] != "Paris" ||
-					res.Candidates[0].FinishReason != genai.FinishReasonStop || res.UsageMetadata == nil || res.UsageMetadata.CandidatesTokenCount != 7 {
-					t.Fatalf("first turn: calls %+v, candidate %+v, usage %+v", calls, res.Candidates[0], res.UsageMetadata)
-				}
-				contents = append(contents, res.Candidates[0].Content,
-					genai.NewContentFromFunctionResponse("get_weather", map[string]any{"result": "18C"}, genai.RoleUser))
-				res = send()
 				// The Anthropic fake's stream reports 20 input tokens on both turns.
 				wantPrompt := int32(30)
 				if kind.api == "anthropic" && stream {
 					wantPrompt = 20
 				}
-				if res.Text() != "It is 18C in Paris." || res.UsageMetadata == nil || res.UsageMetadata.PromptTokenCount != wantPrompt ||
-					res.UsageMetadata.CandidatesTokenCount != 6 {
-					t.Fatalf("second turn: %q usage %+v", res.Text(), res.UsageMetadata)
-				}
+				geminiToolRound(t, geminiClient(t, rs), stream, wantPrompt)
 				if n := len(up.received()); n != 2 {
 					t.Fatalf("upstream got %d requests, want 2", n)
 				}
@@ -329,6 +278,64 @@ func TestGeminiSDK(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// geminiToolRound drives one function call round through the router with Google's Go SDK,
+// whole or streamed: the model calls get_weather, the client answers, the model says the
+// result. wantPrompt is the second turn's prompt token count.
+func geminiToolRound(t *testing.T, c *genai.Client, stream bool, wantPrompt int32) {
+	t.Helper()
+	cfg := &genai.GenerateContentConfig{Tools: []*genai.Tool{geminiWeatherTool},
+		SystemInstruction: genai.NewContentFromText("Be brief.", genai.RoleUser)}
+	contents := []*genai.Content{genai.NewContentFromText("Weather in Paris?", genai.RoleUser)}
+	send := func() *genai.GenerateContentResponse {
+		t.Helper()
+		if !stream {
+			res, err := c.Models.GenerateContent(context.Background(), "m", contents, cfg)
+			if err != nil {
+				t.Fatalf("SDK error: %v", err)
+			}
+			return res
+		}
+		// Assemble the stream as a client would: parts in order, the last usage.
+		out := &genai.GenerateContentResponse{Candidates: []*genai.Candidate{{Content: &genai.Content{Role: genai.RoleModel}}}}
+		chunks := 0
+		for res, err := range c.Models.GenerateContentStream(context.Background(), "m", contents, cfg) {
+			if err != nil {
+				t.Fatalf("SDK stream error: %v", err)
+			}
+			chunks++
+			if len(res.Candidates) > 0 {
+				cand := res.Candidates[0]
+				if cand.Content != nil {
+					out.Candidates[0].Content.Parts = append(out.Candidates[0].Content.Parts, cand.Content.Parts...)
+				}
+				if cand.FinishReason != "" {
+					out.Candidates[0].FinishReason = cand.FinishReason
+				}
+			}
+			if res.UsageMetadata != nil {
+				out.UsageMetadata = res.UsageMetadata
+			}
+		}
+		if chunks == 0 {
+			t.Fatal("the stream yielded nothing")
+		}
+		return out
+	}
+	res := send()
+	calls := res.FunctionCalls()
+	if len(calls) != 1 || calls[0].Name != "get_weather" || calls[0].Args["city"] != "Paris" ||
+		res.Candidates[0].FinishReason != genai.FinishReasonStop || res.UsageMetadata == nil || res.UsageMetadata.CandidatesTokenCount != 7 {
+		t.Fatalf("first turn: calls %+v, candidate %+v, usage %+v", calls, res.Candidates[0], res.UsageMetadata)
+	}
+	contents = append(contents, res.Candidates[0].Content,
+		genai.NewContentFromFunctionResponse("get_weather", map[string]any{"result": "18C"}, genai.RoleUser))
+	res = send()
+	if res.Text() != "It is 18C in Paris." || res.UsageMetadata == nil || res.UsageMetadata.PromptTokenCount != wantPrompt ||
+		res.UsageMetadata.CandidatesTokenCount != 6 {
+		t.Fatalf("second turn: %q usage %+v", res.Text(), res.UsageMetadata)
 	}
 }
 
