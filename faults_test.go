@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/openai/openai-go/v3"
@@ -393,71 +392,6 @@ var anthropicHelloStream = []string{
 	"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
 	"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":3}}\n\n",
 	"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
-}
-
-// TestWholeReplyToStreamFailsOver: an upstream that ignores "stream" and answers whole has not
-// answered a stream: relayed, openai-go and anthropic-sdk-go read it as a stream of no events
-// and returned an empty answer with no error. The next target streams the answer; with no
-// other target, the SDK raises the router's error.
-func TestWholeReplyToStreamFailsOver(t *testing.T) {
-	for _, up := range []struct {
-		api, base, whole string
-		good             http.HandlerFunc
-	}{
-		{"openai", "/v1", `{"id":"c1","object":"chat.completion","model":"m-up","choices":[{"index":0,"message":{"role":"assistant","content":"whole"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`, sseReply(cleanStream)},
-		{"anthropic", "/v1", `{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[{"type":"text","text":"whole"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}`, sseReply(anthropicHelloStream...)},
-		{"gemini", "/v1beta", `{"candidates":[{"content":{"role":"model","parts":[{"text":"whole"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4}}`, geminiAgentUpstream},
-	} {
-		t.Run(up.api+" upstream", func(t *testing.T) {
-			newRouter := func(replies ...http.HandlerFunc) (*testRouter, *routerServer) {
-				tr := priorityRouter(t, up.api, up.base, "sk-whole-0001", replies...)
-				return tr, serveRouter(t, tr)
-			}
-			whole := func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = io.WriteString(w, up.whole)
-			}
-			openaiStream := func(rs *routerServer) (string, error) {
-				c := sdkClient(rs)
-				s := c.Chat.Completions.NewStreaming(context.Background(), sdkParams)
-				text := ""
-				for s.Next() {
-					for _, c := range s.Current().Choices {
-						text += c.Delta.Content
-					}
-				}
-				return text, s.Err()
-			}
-			anthropicStream := func(rs *routerServer) (string, error) {
-				c := anthropicClient(rs)
-				s := c.Messages.NewStreaming(context.Background(), anthropicsdk.MessageNewParams{Model: "m", MaxTokens: 50,
-					Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
-				text := ""
-				for s.Next() {
-					if d, ok := s.Current().AsAny().(anthropicsdk.ContentBlockDeltaEvent); ok {
-						text += d.Delta.Text
-					}
-				}
-				return text, s.Err()
-			}
-			for name, read := range map[string]func(*routerServer) (string, error){"openai-go": openaiStream, "anthropic-sdk-go": anthropicStream} {
-				tr, rs := newRouter(whole, up.good)
-				if text, err := read(rs); err != nil || text != "Hello world" {
-					t.Errorf("%s: text %q, err %v; want the second target's streamed answer", name, text, err)
-				}
-				if !tr.pools["m"].targets[0].health.Cooling(tr.clock.Now().UnixNano()) {
-					t.Errorf("%s: the target that answered a stream whole is not cooling", name)
-				}
-				if logs := tr.logs.String(); !strings.Contains(logs, "a whole reply to a streamed request") {
-					t.Errorf("%s: no log line says why the attempt failed:\n%s", name, logs)
-				}
-				_, rs = newRouter(whole)
-				if text, err := read(rs); err == nil {
-					t.Errorf("%s: the only target answered whole, and the SDK returned %q with no error", name, text)
-				}
-			}
-		})
-	}
 }
 
 // TestUpstreamErrorEventEndsThePassedStream: an upstream that fails its stream with an error

@@ -410,7 +410,7 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	}
 	if c.f.Stream && c.ep.streamsText() {
 		// Some servers label their stream application/json, or nothing: a body that begins as
-		// server-sent events is one. (A whole reply to a streamed request fails over.)
+		// server-sent events is one. (A whole reply is made a stream: see streamWhole.)
 		br := bufio.NewReaderSize(body, 256)
 		if beginsSSE(br) {
 			return h.relayStream(c, t, n, resp, br, wd, includeUsage)

@@ -29,7 +29,13 @@ import (
 func (h *Handler) relayStream(c *call, t *target, n int, resp *http.Response, body io.Reader, wd *watchdog, includeUsage bool) outcome {
 	rd := sse.NewReader(body, 0)
 	defer rd.Release()
-	if tr := c.streamTranslator(t, includeUsage); tr != nil {
+	return h.relayEvents(c, t, n, resp, rd, wd, c.streamTranslator(t, includeUsage))
+}
+
+// relayEvents relays the stream rd frames: through tr into the client's dialect, or as it
+// comes when tr is nil.
+func (h *Handler) relayEvents(c *call, t *target, n int, resp *http.Response, rd *sse.Reader, wd *watchdog, tr dialect.StreamTranslator) outcome {
+	if tr != nil {
 		return h.relayTranslated(c, t, n, resp, rd, wd, tr)
 	}
 	ep := c.ep

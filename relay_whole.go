@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/llmrouter/caddy-llm-router/dialect/openai"
 	"github.com/llmrouter/caddy-llm-router/embeddings"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/selector"
+	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
 // upstreamError classifies a non-2xx reply; a client error is passed through as it is, but for
@@ -83,9 +85,9 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "a 2xx reply that is an error: " + snippet(reply)}
 	}
 	if c.f.Stream && c.ep.streamsText() {
-		// An upstream that ignored "stream": the client's SDK reads a whole reply as a stream
-		// without events, and returns an empty answer with no error.
-		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "a whole reply to a streamed request"}
+		// An upstream that ignored "stream": relayed, the client's SDK would read a stream
+		// without events and return an empty answer with no error.
+		return h.streamWhole(c, t, n, resp, reply, wd, usage)
 	}
 	if reply, err = c.replyFor(t, reply); err != nil {
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply not translatable: " + err.Error()}
@@ -109,6 +111,43 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 	_, _ = w.Write(reply)
 	return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
 }
+
+// streamWhole answers a streamed request whose upstream answered whole, as some
+// OpenAI-compatible servers and the proxies in front of them do: the answer is there and paid
+// for, so it goes to the client as the stream it asked for instead of failing over. The reply
+// becomes pivot chunks (openai.ReplyChunks), which the client's dialect gets through its
+// stream translator, as any pivot stream; X-LLM-Router-Whole-Reply says so. The stream's
+// usage is the reply's. A text completion and a Responses object from a provider that serves
+// that API have no pivot to go through: they fail over.
+func (h *Handler) streamWhole(c *call, t *target, n int, resp *http.Response, reply []byte, wd *watchdog, usage tokenUsage) outcome {
+	if c.ep == completionEndpoint || c.ep.dialect == sse.Responses && c.ep.native(t.Provider) {
+		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "a whole reply to a streamed request"}
+	}
+	second := c.streamFromPivot()
+	// Chained, the pivot stream carries usage for the translator; to an OpenAI client it goes
+	// when a stream from the upstream would have had it.
+	includeUsage := second != nil || h.IncludeUsage && c.ep.includeUsage || asksUsage(c.body)
+	pivot, err := c.pivotReply(t, reply)
+	var chunks []byte
+	if err == nil {
+		chunks, err = openai.ReplyChunks(nil, pivot, includeUsage)
+	}
+	if err != nil {
+		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply not translatable: " + err.Error()}
+	}
+	hdr := c.w.Header()
+	hdr["X-Llm-Router-Whole-Reply"] = wholeReplyValue
+	rd := sse.NewReader(bytes.NewReader(chunks), 0)
+	defer rd.Release()
+	out := h.relayEvents(c, t, n, resp, rd, wd, second)
+	if !out.done {
+		delete(hdr, "X-Llm-Router-Whole-Reply") // the next attempt's reply is its own
+	}
+	out.usage = usage
+	return out
+}
+
+var wholeReplyValue = []string{"true"}
 
 // asksBase64 reports whether an embeddings request asked for base64-encoded vectors.
 func asksBase64(body []byte) bool {

@@ -390,13 +390,7 @@ func (c *call) replyFor(t *target, reply []byte) ([]byte, error) {
 	// An unsigned thinking block that the client replays to an Anthropic target of the same
 	// pool would be refused: in a pool with one, reasoning from another upstream is dropped.
 	dropReasoning := c.p.hasAPI(catalog.APIAnthropic)
-	pivot, err := reply, error(nil)
-	switch t.Provider.API.Wire() {
-	case catalog.APIAnthropic:
-		pivot, err = anthropic.ResponseToOpenAI(reply, anthropic.ReplyOptions{Model: c.p.route.Name})
-	case catalog.APIGemini:
-		pivot, err = gemini.ResponseToOpenAI(reply, gemini.ReplyOptions{Model: c.p.route.Name, DropSignatures: c.p.mixesWires()})
-	}
+	pivot, err := c.pivotReply(t, reply)
 	if err != nil {
 		return nil, err
 	}
@@ -412,6 +406,18 @@ func (c *call) replyFor(t *target, reply []byte) ([]byte, error) {
 		return gemini.ResponseFromOpenAI(pivot, gemini.ReplyOptions{Model: c.p.route.Name})
 	}
 	return pivot, nil
+}
+
+// pivotReply is an upstream's whole 2xx reply as a pivot reply: translated from the upstream's
+// wire, an OpenAI upstream's as it came.
+func (c *call) pivotReply(t *target, reply []byte) ([]byte, error) {
+	switch t.Provider.API.Wire() {
+	case catalog.APIAnthropic:
+		return anthropic.ResponseToOpenAI(reply, anthropic.ReplyOptions{Model: c.p.route.Name})
+	case catalog.APIGemini:
+		return gemini.ResponseToOpenAI(reply, gemini.ReplyOptions{Model: c.p.route.Name, DropSignatures: c.p.mixesWires()})
+	}
+	return reply, nil
 }
 
 // streamTranslator is the translator of t's stream into the client's dialect, or nil when the

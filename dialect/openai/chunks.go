@@ -1,8 +1,13 @@
 package openai
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
 
+	"github.com/llmrouter/caddy-llm-router/dialect/internal/wire"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 )
 
@@ -114,4 +119,131 @@ func AppendUsage(dst []byte, u Usage) []byte {
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
+}
+
+// ErrNoChoices is a whole reply without a choice: as a stream it would be only [DONE], which
+// clients take for an empty success.
+var ErrNoChoices = errors.New("openai: reply without choices")
+
+// ReplyChunks appends the stream that a whole chat.completion reply (valid JSON) would have
+// come as, for an upstream that answered a streamed request whole. Per choice: a chunk with
+// the role and the reasoning (reasoning_content, or reasoning as OpenRouter and vLLM name
+// it), one per content text (a string, or each text part), one with the refusal, one per tool
+// call (index, id, type, name and the whole arguments) and one with the finish reason; then
+// the usage chunk when includeUsage and the reply has usage, and [DONE]. Values are copied as
+// they came, strings still escaped; a reply written over several lines is compacted first, so
+// that each event is one data line.
+func ReplyChunks(dst, reply []byte, includeUsage bool) ([]byte, error) {
+	if bytes.ContainsAny(reply, "\r\n") {
+		var b bytes.Buffer
+		if err := json.Compact(&b, reply); err != nil {
+			return dst, fmt.Errorf("openai: reply: %w", err)
+		}
+		reply = b.Bytes()
+	}
+	choices := wire.Key(reply, "choices")
+	if len(choices) == 0 || choices[0] != '[' {
+		return dst, ErrNoChoices
+	}
+	w := ChunkWriter{ID: wire.Key(reply, "id"), Model: wire.Key(reply, "model"), FallbackID: `"chatcmpl-whole"`,
+		Created: wire.Int(wire.Key(reply, "created"))}
+	n := 0
+	for c, p := wire.Elem(choices, 0); c != nil; c, p = wire.Elem(choices, p) {
+		index := wire.Key(c, "index")
+		if index == nil {
+			index = strconv.AppendInt(nil, int64(n), 10)
+		}
+		n++
+		// open starts a chunk of this choice with an open delta.
+		open := func() {
+			dst = w.Head(dst)
+			dst = append(dst, `{"index":`...)
+			dst = append(dst, index...)
+			dst = append(dst, `,"delta":{`...)
+		}
+		said := false
+		// say writes a chunk whose delta is key and the JSON string s, unless s is empty.
+		say := func(key string, s []byte) {
+			if wire.IsString(s) && !wire.EmptyString(s) {
+				open()
+				dst = append(append(append(dst, key...), s...), ChunkTail...)
+				said = true
+			}
+		}
+		msg := wire.Key(c, "message")
+		open()
+		dst = append(dst, `"role":"assistant"`...)
+		if r := wire.Key(msg, "reasoning_content"); wire.IsString(r) && !wire.EmptyString(r) {
+			dst, said = append(append(dst, `,"reasoning_content":`...), r...), true
+		} else if r = wire.Key(msg, "reasoning"); wire.IsString(r) && !wire.EmptyString(r) {
+			dst, said = append(append(dst, `,"reasoning":`...), r...), true
+		}
+		dst = append(dst, ChunkTail...)
+		content := wire.Key(msg, "content")
+		say(`"content":`, content)
+		for part, q := wire.Elem(content, 0); part != nil; part, q = wire.Elem(content, q) {
+			if wire.Is(wire.Key(part, "type"), "text") {
+				say(`"content":`, wire.Key(part, "text"))
+			}
+		}
+		say(`"refusal":`, wire.Key(msg, "refusal"))
+		calls := 0
+		tools := wire.Key(msg, "tool_calls")
+		for tc, q := wire.Elem(tools, 0); tc != nil; tc, q = wire.Elem(tools, q) {
+			open()
+			dst = append(dst, `"tool_calls":[{"index":`...)
+			dst = strconv.AppendInt(dst, int64(calls), 10)
+			calls++
+			if id := wire.Key(tc, "id"); wire.IsString(id) {
+				dst = append(append(dst, `,"id":`...), id...)
+			}
+			typ := wire.Key(tc, "type")
+			if !wire.IsString(typ) {
+				typ = []byte(`"function"`)
+			}
+			dst = append(append(dst, `,"type":`...), typ...)
+			fn := wire.Key(tc, "function")
+			dst = append(dst, `,"function":{"name":`...)
+			if name := wire.Key(fn, "name"); wire.IsString(name) {
+				dst = append(dst, name...)
+			} else {
+				dst = append(dst, `""`...)
+			}
+			dst = append(dst, `,"arguments":`...)
+			switch args := wire.Key(fn, "arguments"); {
+			case wire.IsString(args):
+				dst = append(dst, args...)
+			case args == nil:
+				dst = append(dst, `""`...)
+			default: // an object where its string belongs: the string it should have been
+				dst = jsonstr.Append(dst, string(args))
+			}
+			dst = append(dst, "}}]"+ChunkTail...)
+			said = true
+		}
+		if !said {
+			// An empty answer: its stream still says so in a content delta, as a streamed one does.
+			open()
+			dst = append(dst, `"content":""`+ChunkTail...)
+		}
+		reason := wire.Key(c, "finish_reason")
+		switch {
+		case wire.IsString(reason):
+		case calls > 0:
+			reason = []byte(`"` + FinishToolCalls + `"`)
+		default:
+			reason = []byte(`"` + FinishStop + `"`)
+		}
+		open()
+		dst = append(dst, `},"finish_reason":`...)
+		dst = append(append(dst, reason...), "}]}\n\n"...)
+	}
+	if n == 0 {
+		return dst, ErrNoChoices
+	}
+	if u := wire.Key(reply, "usage"); includeUsage && len(u) > 0 && u[0] == '{' {
+		dst = append(w.Head(dst), `],"usage":`...)
+		dst = append(append(dst, u...), "}\n\n"...)
+	}
+	return append(dst, "data: [DONE]\n\n"...), nil
 }

@@ -1,0 +1,227 @@
+package llmrouter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ignoresStream is reply behind an upstream that ignores "stream", as some OpenAI-compatible
+// servers and buffering proxies do: asked for a stream, it answers the whole reply that reply
+// gives a request without one (Gemini's streamGenerateContent as generateContent).
+func ignoresStream(reply http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(bytes.Replace(body, []byte(`"stream":true`), []byte(`"stream":false`), 1)))
+		r.URL.Path = strings.Replace(r.URL.Path, ":streamGenerateContent", ":generateContent", 1)
+		r.URL.RawQuery = ""
+		reply(w, r)
+	}
+}
+
+// TestWholeReplyToStreamIsStreamed: an upstream that answered a streamed request with its
+// whole reply was failed over, and when every target did so the client got an error, though
+// the answer had come and was paid for. Now the reply reaches the client as the stream it asked
+// for, in its dialect, through a tool round with each real SDK and each upstream wire; the
+// target is credited, and the tokens are counted.
+func TestWholeReplyToStreamIsStreamed(t *testing.T) {
+	for _, up := range []struct {
+		api    string
+		reply  http.HandlerFunc
+		callID string
+	}{
+		{"openai", openAIAgentUpstream, "call_1"},
+		{"anthropic", anthropicAgentUpstream, "toolu_1"},
+		{"gemini", geminiAgentUpstream, ""},
+	} {
+		for _, cl := range []struct {
+			name  string
+			round func(*testing.T, *routerServer)
+		}{
+			{"openai-go chat", func(t *testing.T, rs *routerServer) { openAIToolRound(t, rs, true) }},
+			{"anthropic-sdk-go", func(t *testing.T, rs *routerServer) { anthropicToolRound(t, rs, true, "m") }},
+			{"openai-go responses", func(t *testing.T, rs *routerServer) { responsesToolRound(t, rs, true, "m", up.callID) }},
+			{"genai", func(t *testing.T, rs *routerServer) { geminiToolRound(t, geminiClient(t, rs), true, 30) }},
+		} {
+			t.Run(up.api+" upstream/"+cl.name, func(t *testing.T) {
+				fake, tr, rs := newGeminiRouter(t, up.api, ignoresStream(up.reply))
+				cl.round(t, rs)
+				reqs := fake.received()
+				if len(reqs) != 2 {
+					t.Fatalf("upstream got %d requests, want one a turn", len(reqs))
+				}
+				for _, r := range reqs {
+					if !bytes.Contains(r.Body, []byte(`"stream":true`)) && !strings.Contains(r.Path, ":streamGenerateContent") {
+						t.Errorf("the upstream was not asked for a stream: %s %s", r.Path, r.Body)
+					}
+				}
+				pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
+				if tr.pools["m"].targets[0].health.Cooling(tr.clock.Now().UnixNano()) {
+					t.Error("the target that answered is cooling")
+				}
+				logs := tr.logs.String()
+				if strings.Count(logs, `"outcome":"success"`) != 2 || !strings.Contains(logs, `"tokens_in":20,"tokens_out":7`) ||
+					!strings.Contains(logs, `"tokens_in":30,"tokens_out":6`) {
+					t.Errorf("want two successes with the replies' tokens counted:\n%s", logs)
+				}
+			})
+		}
+	}
+}
+
+// TestWholeReplyToStreamFraming: the stream made of a whole reply is each dialect's own,
+// ended by its terminator, says so in X-LLM-Router-Whole-Reply, and carries what the whole
+// reply said: reasoning, text and the usage where the client's stream has it.
+func TestWholeReplyToStreamFraming(t *testing.T) {
+	const reply = `{
+  "id": "c9", "object": "chat.completion", "created": 1, "model": "m-up",
+  "choices": [{"index": 0, "message": {"role": "assistant", "reasoning_content": "Think \"twice\".", "content": "Hello\nworld"},
+    "finish_reason": "length"}],
+  "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
+}`
+	const (
+		chatPath  = "/v1/chat/completions"
+		chatBody  = `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+		usageBody = `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+		geminiIn  = `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
+	)
+	for _, tc := range []struct {
+		name, path, body string
+		want             []string // in order
+		not              []string
+		contentType      string
+	}{
+		{"openai chat", chatPath, chatBody,
+			[]string{`"reasoning_content":"Think \"twice\"."`, `"content":"Hello\nworld"`, `"finish_reason":"length"`, "data: [DONE]\n\n"},
+			[]string{`"usage"`}, "text/event-stream"},
+		{"openai chat with usage", chatPath, usageBody,
+			[]string{`"content":"Hello\nworld"`, `"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":5,"total_tokens":16}}`, "data: [DONE]\n\n"},
+			nil, "text/event-stream"},
+		{"anthropic", "/v1/messages", `{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			[]string{"event: message_start\n", `"text":"Hello\nworld"`, `"stop_reason":"max_tokens"`, `"output_tokens":5`,
+				"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"},
+			nil, "text/event-stream"},
+		{"responses", "/v1/responses", `{"model":"m","stream":true,"input":"hi"}`,
+			[]string{"event: response.created\n", `"delta":"Think \"twice\"."`, `"delta":"Hello\nworld"`, "event: response.incomplete\n",
+				`"reason":"max_output_tokens"`, `"input_tokens":11`},
+			nil, "text/event-stream"},
+		{"gemini sse", "/v1beta/models/m:streamGenerateContent?alt=sse", geminiIn,
+			[]string{`{"text":"Hello\nworld"}`, `"finishReason":"MAX_TOKENS"`, `"candidatesTokenCount":5`},
+			nil, "text/event-stream"},
+		{"gemini array", "/v1beta/models/m:streamGenerateContent", geminiIn,
+			[]string{"[", `{"text":"Hello\nworld"}`, `"finishReason":"MAX_TOKENS"`, "]"},
+			nil, "application/json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, tr, rs := newGeminiRouter(t, "openai", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, reply)
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp := rs.postTo(t, ctx, tc.path, tc.body)
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d, %v: %s", resp.StatusCode, err, b)
+			}
+			if got := resp.Header.Get("X-LLM-Router-Whole-Reply"); got != "true" {
+				t.Errorf("X-LLM-Router-Whole-Reply %q, want true", got)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != tc.contentType {
+				t.Errorf("Content-Type %q, want %q", ct, tc.contentType)
+			}
+			body := string(b)
+			if tc.contentType == "application/json" {
+				if !json.Valid(b) {
+					t.Errorf("the array is not JSON: %s", b)
+				}
+			} else if tc.name != "responses" { // whose response objects have "error": null, as OpenAI's
+				checkStreamHygiene(t, body)
+			}
+			rest := body
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("want %q (in this order) in the stream:\n%s", w, body)
+				}
+				rest = rest[i+len(w):]
+			}
+			if strings.HasSuffix(tc.want[len(tc.want)-1], "\n\n") && rest != "" {
+				t.Errorf("events after the terminator: %q", rest)
+			}
+			for _, s := range tc.not {
+				if strings.Contains(body, s) {
+					t.Errorf("%q in a stream that did not ask for it:\n%s", s, body)
+				}
+			}
+			if n := len(fake.received()); n != 1 {
+				t.Errorf("upstream got %d requests, want 1", n)
+			}
+			pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
+			if logs := tr.logs.String(); !strings.Contains(logs, `"tokens_in":11,"tokens_out":5`) {
+				t.Errorf("the reply's tokens are not counted:\n%s", logs)
+			}
+		})
+	}
+}
+
+// TestWholeReplyToStreamStillFailsOver: what is no answer still fails over to the next
+// target, which streams: an error object with a 200, and the whole replies that have no
+// pivot to be streamed through (a text completion, a Responses API object). The first target
+// cools, and the client never sees X-LLM-Router-Whole-Reply.
+func TestWholeReplyToStreamStillFailsOver(t *testing.T) {
+	const (
+		chatBody = `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+		errorObj = `{"error":{"message":"upstream overloaded","type":"server_error","code":500}}`
+	)
+	streamDone := sseReply(cleanStream)
+	for _, tc := range []struct {
+		name, path, body, whole, reason string
+		responses                       bool
+	}{
+		{"error object", "/v1/chat/completions", chatBody, errorObj, "a 2xx reply that is an error", false},
+		{"text completion", "/v1/completions", `{"model":"m","stream":true,"prompt":"hi"}`,
+			`{"id":"t1","object":"text_completion","model":"m-up","choices":[{"index":0,"text":"hi","finish_reason":"stop"}]}`,
+			"a whole reply to a streamed request", false},
+		{"responses object", "/v1/responses", `{"model":"m","stream":true,"input":"hi","store":false}`,
+			`{"id":"resp_1","object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}`,
+			"a whole reply to a streamed request", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &Handler{Strategy: "priority"}
+			for i, reply := range []http.HandlerFunc{func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, tc.whole)
+			}, streamDone} {
+				u := newFakeUpstream(t, reply)
+				p := provider(fmt.Sprintf("p%d", i+1), u.URL+"/v1", []string{"sk-whole-0001"}, "m", "m-up")
+				if tc.responses && i == 0 {
+					on := true
+					p.Responses = &on
+				}
+				h.Providers = append(h.Providers, p)
+			}
+			tr := newTestRouter(t, h)
+			rec := tr.do(jsonRequest(http.MethodPost, tc.path, tc.body))
+			if rec.Code != http.StatusOK || rec.Header().Get("X-LLM-Router-Provider") != "p2" {
+				t.Fatalf("status %d from %q, want 200 from p2: %s", rec.Code, rec.Header().Get("X-LLM-Router-Provider"), rec.Body)
+			}
+			if rec.Header().Get("X-LLM-Router-Whole-Reply") != "" {
+				t.Error("X-LLM-Router-Whole-Reply on a stream that came as one")
+			}
+			if !tr.pools["m"].targets[0].health.Cooling(tr.clock.Now().UnixNano()) {
+				t.Error("the first target is not cooling")
+			}
+			if logs := tr.logs.String(); !strings.Contains(logs, tc.reason) {
+				t.Errorf("no log line says %q:\n%s", tc.reason, logs)
+			}
+		})
+	}
+}
