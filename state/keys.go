@@ -11,7 +11,8 @@ import (
 //	cd:k:<key StateID>      a provider key's cooldown, the same
 //	rl:<hash>               a gateway key's rpm window (sorted set of admissions); TTL: 61 s
 //	st:<kind>:<hash of id>  a sticky id's owner; TTL: the one Put was given
-//	usage:<YYYY-MM-DD>      a day's usage counters (hash); TTL: usage_retention
+//	usage:<YYYY-MM-DD>      a day's usage counters (hash; and per instance, the number of the
+//	                        last flush applied, so a retried one counts once); TTL: usage_retention
 //	cooldowns               the pub/sub channel of cooldown starts (a channel, not a key)
 const (
 	cooldownKeys = "cd:"

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // maxUsageSeries bounds the distinct (model, provider, client) series summed between two
@@ -28,6 +30,24 @@ type usageDelta struct {
 type usageBuffer struct {
 	mu sync.Mutex
 	m  map[UsageKey]*usageDelta
+
+	// flushMu serialises flushes: Redis applies a batch only when its sequence number is
+	// above the last one it applied from this instance, so batches must arrive in order.
+	flushMu sync.Mutex
+	// pending is the batch whose write failed: it is written again, as the same batch,
+	// before anything newer, so Redis can tell a retry from new counts.
+	pending *usageBatch
+	// seq numbers this instance's batches (guarded by flushMu).
+	seq uint64
+}
+
+// usageBatch is one flush's increments, fixed when it is taken from the buffer.
+type usageBatch struct {
+	key string // the day's hash, of the day the batch was taken
+	seq uint64
+	// args are usageScript's arguments: the marker field, seq, the TTL, then field,
+	// increment pairs.
+	args []any
 }
 
 func (b *usageBuffer) init() { b.m = make(map[UsageKey]*usageDelta) }
@@ -70,28 +90,74 @@ func (r *Redis) flusher() {
 }
 
 // usage field names: "<dimension>:<name>:<counter>", dimension model, provider or client,
-// counter requests, tokens_in, tokens_out or cost_nano_usd.
+// counter requests, tokens_in, tokens_out or cost_nano_usd; and one "flush:<origin>" field per
+// instance, the sequence number of the last batch applied from it.
 var counters = [...]string{"requests", "tokens_in", "tokens_out", "cost_nano_usd"}
 
-// flushUsage sends the summed counts in one transaction (HINCRBY per field, EXPIRE on the
-// day's key). When it fails the counts are put back for the next flush; a reply lost after
-// Redis applied the transaction counts that flush twice.
+// usageScript applies one batch to a day's hash, once: a batch whose sequence number is not
+// above the last one applied from its instance is a retry of one Redis already applied
+// (its reply was lost), and changes nothing. The marker lives in the hash itself, so the
+// script touches one key (one hash slot on a cluster) and the marker expires with the counts.
+//
+// KEYS[1] the day's hash; ARGV[1] the marker field, ARGV[2] the batch's sequence number,
+// ARGV[3] the hash's TTL in ms, then field, increment pairs.
+var usageScript = redis.NewScript(`
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or 0)
+if last >= tonumber(ARGV[2]) then
+  return 0
+end
+for i = 4, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`)
+
+// flushUsage writes a failed batch again, then the counts summed since, each as one batch
+// applied once (usageScript): a write whose reply is lost after Redis applied it is retried
+// without counting twice. A batch that fails stays pending, and the counts go on summing in
+// the buffer until it is written.
 func (r *Redis) flushUsage(parent context.Context) {
+	b := &r.usage
+	b.flushMu.Lock()
+	defer b.flushMu.Unlock()
+	if b.pending != nil {
+		if err := r.writeUsage(parent, b.pending); err != nil {
+			r.failed(err)
+			return
+		}
+		b.pending = nil
+	}
+	batch := r.takeUsage()
+	if batch == nil {
+		return
+	}
+	if err := r.writeUsage(parent, batch); err != nil {
+		b.pending = batch
+		r.failed(err)
+	}
+}
+
+// takeUsage empties the buffer into a new batch for today's hash, nil when nothing was
+// counted. The cost below one nano-USD stays in the buffer for a later batch.
+func (r *Redis) takeUsage() *usageBatch {
 	b := &r.usage
 	b.mu.Lock()
 	if len(b.m) == 0 {
 		b.mu.Unlock()
-		return
+		return nil
 	}
 	taken := b.m
 	b.m = make(map[UsageKey]*usageDelta, len(taken))
 	b.mu.Unlock()
 
 	sums := make(map[string]int64)
-	kept := make(map[UsageKey]float64) // the cost below one nano-USD, kept for the next flush
+	kept := make(map[UsageKey]float64)
 	for k, d := range taken {
 		nano := math.Floor(d.nanoUSD)
-		kept[k] = d.nanoUSD - nano
+		if d.nanoUSD > nano {
+			kept[k] = d.nanoUSD - nano
+		}
 		vals := [4]int64{d.requests, d.in, d.out, int64(nano)}
 		for _, dim := range [3][2]string{{"model", k.Model}, {"provider", k.Provider}, {"client", k.Client}} {
 			if dim[1] == "" {
@@ -104,36 +170,35 @@ func (r *Redis) flushUsage(parent context.Context) {
 			}
 		}
 	}
-	key := r.key(usageKeys, r.opt.Now().UTC().Format(time.DateOnly))
-	ctx, cancel := context.WithTimeout(parent, r.opTimeout()+r.cfg.WriteTimeout)
-	defer cancel()
-	pipe := r.client.TxPipeline()
-	for f, v := range sums {
-		pipe.HIncrBy(ctx, key, f, v)
-	}
-	pipe.Expire(ctx, key, r.cfg.UsageRetention)
-	_, err := pipe.Exec(ctx)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for k, d := range taken {
-		if err == nil {
-			d = &usageDelta{nanoUSD: kept[k]}
-			if d.nanoUSD == 0 {
-				continue
+	if len(kept) > 0 {
+		b.mu.Lock()
+		for k, nano := range kept {
+			if cur := b.m[k]; cur != nil {
+				cur.nanoUSD += nano
+			} else if len(b.m) < maxUsageSeries {
+				b.m[k] = &usageDelta{nanoUSD: nano}
 			}
 		}
-		if cur := b.m[k]; cur != nil {
-			cur.requests += d.requests
-			cur.in += d.in
-			cur.out += d.out
-			cur.nanoUSD += d.nanoUSD
-		} else if len(b.m) < maxUsageSeries {
-			b.m[k] = d
-		}
+		b.mu.Unlock()
 	}
-	if err != nil {
-		r.failed(err)
+	if len(sums) == 0 {
+		return nil // only fractions of a nano-USD
 	}
+	b.seq++
+	batch := &usageBatch{key: r.key(usageKeys, r.opt.Now().UTC().Format(time.DateOnly)), seq: b.seq,
+		args: make([]any, 0, 3+2*len(sums))}
+	batch.args = append(batch.args, "flush:"+r.origin, batch.seq, r.cfg.UsageRetention.Milliseconds())
+	for f, v := range sums {
+		batch.args = append(batch.args, f, v)
+	}
+	return batch
+}
+
+// writeUsage applies one batch, bounded by the timeouts.
+func (r *Redis) writeUsage(parent context.Context, batch *usageBatch) error {
+	ctx, cancel := context.WithTimeout(parent, r.opTimeout()+r.cfg.WriteTimeout)
+	defer cancel()
+	return usageScript.Run(ctx, r.client, []string{batch.key}, batch.args...).Err()
 }
 
 // Counts are one name's usage counters.

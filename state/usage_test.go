@@ -1,0 +1,148 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// lossyProxy is a TCP proxy in front of Redis that can lose what goes one way: with
+// dropReplies, Redis still gets and runs every command but the client never hears back (a
+// reply lost in the network); with dropRequests, no command reaches Redis.
+type lossyProxy struct {
+	l                         net.Listener
+	target                    string
+	dropReplies, dropRequests atomic.Bool
+	wg                        sync.WaitGroup
+}
+
+func newLossyProxy(t *testing.T, target string) *lossyProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &lossyProxy{l: l, target: target}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() { _ = l.Close(); p.wg.Wait() })
+	return p
+}
+
+func (p *lossyProxy) addr() string { return p.l.Addr().String() }
+
+func (p *lossyProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.wg.Add(2)
+		go p.pipe(s, c, &p.dropRequests)
+		go p.pipe(c, s, &p.dropReplies)
+	}
+}
+
+// pipe copies from src to dst, discarding what it reads while drop is set; it closes both
+// ends when either does.
+func (p *lossyProxy) pipe(dst, src net.Conn, drop *atomic.Bool) {
+	defer p.wg.Done()
+	defer func() { _ = dst.Close(); _ = src.Close() }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !drop.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// A flush that Redis applied but whose reply was lost is written again after the reconnect,
+// and counted once; one whose command never reached Redis is counted once too, and the next
+// batch after them still counts.
+func TestUsageFlushCountsOnceWhenTheReplyIsLost(t *testing.T) {
+	addr := testRedis(t)
+	proxy := newLossyProxy(t, addr)
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	r, err := New(Config{Addrs: []string{proxy.addr()}, Prefix: "s:", DialTimeout: time.Second,
+		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, FlushInterval: time.Hour},
+		Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start()
+	t.Cleanup(func() { _ = r.Close() })
+	direct := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+	defer direct.Close()
+	requests := func() int64 {
+		t.Helper()
+		n, err := direct.HGet(context.Background(), "s:usage:2026-01-01", "model:m:requests").Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatal(err)
+		}
+		return n
+	}
+	k := UsageKey{Model: "m", Provider: "p", Client: "alice"}
+	flush := func(want int64, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !r.Up() { // a failed flush marked Redis down; the monitor finds it again
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: Redis not up again", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		r.FlushUsage()
+		if got := requests(); got != want {
+			t.Fatalf("%s: %d requests counted, want %d", what, got, want)
+		}
+	}
+
+	r.AddUsage(k, 10, 5, 0)
+	flush(1, "a plain flush")
+
+	proxy.dropReplies.Store(true)
+	r.AddUsage(k, 10, 5, 0)
+	r.FlushUsage()
+	if r.Up() {
+		t.Fatal("a flush without a reply did not fail")
+	}
+	if got := requests(); got != 2 {
+		t.Fatalf("Redis did not apply the flush whose reply was lost: %d requests", got)
+	}
+	proxy.dropReplies.Store(false)
+	flush(2, "the retry of a flush Redis applied")
+
+	proxy.dropRequests.Store(true)
+	r.AddUsage(k, 10, 5, 0)
+	r.FlushUsage()
+	if r.Up() {
+		t.Fatal("a flush that never reached Redis did not fail")
+	}
+	proxy.dropRequests.Store(false)
+	flush(3, "the retry of a flush Redis never got")
+
+	r.AddUsage(k, 10, 5, 0)
+	flush(4, "the next flush")
+	in, _ := direct.HGet(context.Background(), "s:usage:2026-01-01", "client:alice:tokens_in").Int64()
+	if in != 40 {
+		t.Errorf("tokens_in %d, want 40", in)
+	}
+}
