@@ -70,7 +70,10 @@ func (h *Handler) relayEvents(c *call, t *target, n int, resp *http.Response, rd
 		err = errNoTerminator
 	}
 	usage := parseUsage(stats.Usage).after(parseUsage(stats.FirstUsage))
-	return h.endStream(c, t, resp, wd, client, nil, stats.Events, stats.ClientGone, usage, err)
+	// The final usage comes at the end (the usage chunk, message_delta); before it there is
+	// none, or only Anthropic's message_start.
+	partial := !stats.Done && stats.FirstUsage == nil && (stats.Usage == nil || ep.dialect == sse.Anthropic)
+	return h.endStream(c, t, resp, wd, client, nil, stats.Events, stats.ClientGone, usage, partial, err)
 }
 
 // relayTranslated relays a stream in the upstream's dialect as a stream in the client's,
@@ -133,7 +136,7 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 			break
 		}
 	}
-	return h.endStream(c, t, resp, wd, client, tr, events, gone, pivotUsage(tr.Usage()), err)
+	return h.endStream(c, t, resp, wd, client, tr, events, gone, pivotUsage(tr.Usage()), !tr.Done(), err)
 }
 
 // awaitUpstreamEnd reads the rest of a stream whose terminator was relayed: from a
@@ -208,7 +211,8 @@ func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, w
 	c.rec.ttfb = h.now().Sub(c.rec.start)
 	t.conn.ttft.Observe(c.rec.ttfb.Seconds())
 	w.WriteHeader(resp.StatusCode)
-	client := &lazyFlusher{w: w, rc: http.NewResponseController(w), target: t, explain: c.streamExplainer(t), tap: h.newStreamTap(c)}
+	client := &lazyFlusher{w: w, rc: http.NewResponseController(w), dialect: c.ep.dialect, target: t,
+		explain: c.streamExplainer(t), tap: h.newStreamTap(c)}
 	c.rec.stream = true
 	wd.beforeRead = client.flush
 	return client
@@ -216,9 +220,10 @@ func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, w
 
 // endStream is the outcome of a committed stream that ended with err (nil: its terminator
 // came), after the explicit error event when the upstream failed it. tr is the stream's
-// translator, nil when it passed through.
+// translator, nil when it passed through. partial says usage is not the upstream's final
+// count: a client that left then is charged estimates for what is missing (goneUsage).
 func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdog, client *lazyFlusher,
-	tr dialect.StreamTranslator, events int, clientGone bool, usage tokenUsage, err error) outcome {
+	tr dialect.StreamTranslator, events int, clientGone bool, usage tokenUsage, partial bool, err error) outcome {
 	wd.beforeRead = nil
 	if err == nil {
 		err = client.flush()
@@ -232,6 +237,9 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 		clientGone = false
 	}
 	if clientGone || client.err != nil || c.r.Context().Err() != nil {
+		if partial {
+			usage = goneUsage(c, usage, client.text)
+		}
 		return outcome{done: true, class: selector.ClientGone, usage: usage}
 	}
 	var reason string
@@ -348,6 +356,10 @@ var errNoTerminator = errors.New("stream ended without its terminator")
 type lazyFlusher struct {
 	w  io.Writer
 	rc *http.ResponseController
+	// dialect is the client's: text counts the bytes of the model's text written in it (see
+	// sse.TextBytes), the output estimate of a stream the client leaves before its usage.
+	dialect sse.Dialect
+	text    int
 	// held is what was written since the last send (nil when nothing is held: a slow stream
 	// keeps no buffer between its events).
 	held *[]byte
@@ -380,6 +392,7 @@ func (f *lazyFlusher) Write(p []byte) (int, error) {
 	if f.err != nil {
 		return 0, f.err
 	}
+	f.text += sse.TextBytes(f.dialect, p)
 	if f.tap != nil {
 		if err := f.tap.see(p); err != nil {
 			return 0, err

@@ -7,6 +7,7 @@ import (
 	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
+	vroute "github.com/llmrouter/caddy-llm-router/route"
 )
 
 // tokenUsage is what an upstream reported, in either dialect's field names.
@@ -105,6 +106,25 @@ func pivotUsage(u openai.Usage) tokenUsage {
 		t.PromptTokens -= t.CacheWriteTokens // on top, as Anthropic counts them
 	}
 	return t
+}
+
+// goneUsage is the usage of a stream whose client left before the upstream's final usage,
+// which comes at the end: the provider bills what it generated all the same. What the
+// upstream reported stays (an Anthropic stream's input tokens, from message_start); a missing
+// input is estimated from the request, and the output from the text relayed at four bytes a
+// token, where that is more than the upstream reported so far.
+func goneUsage(c *call, u tokenUsage, textBytes int) tokenUsage {
+	if u.input() == 0 {
+		if d, ok := smartEndpoint(c.ep); ok {
+			u.PromptTokens = int64(vroute.Scan(d, c.body, true).PromptTokens)
+		} else {
+			u.PromptTokens = int64(len(c.body)+3) / 4
+		}
+	}
+	if out := int64(textBytes+3) / 4; out > u.output() {
+		u.CompletionTokens, u.OutputTokens = out, 0
+	}
+	return u
 }
 
 // count reads a raw JSON value as a non-negative integer, or 0.

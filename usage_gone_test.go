@@ -1,0 +1,162 @@
+package llmrouter
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// A client that leaves mid-stream leaves before the usage, which comes at the end, yet the
+// provider bills what it generated: the request is charged what the upstream reported so far
+// (an Anthropic stream's input tokens), and estimates of the rest, the input from the request
+// and the output from the text relayed; a whole stream is charged the upstream's own counts.
+func TestStreamClientGoneIsCharged(t *testing.T) {
+	prompt := strings.Repeat("tell me a story ", 25) // 400 bytes: about 100 tokens
+	chatBody := `{"model":"m","stream":true,"messages":[{"role":"user","content":"` + prompt + `"}]}`
+	messagesBody := `{"model":"m","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"` + prompt + `"}]}`
+	// Ten pieces of 20 bytes: 200 bytes of text, about 50 tokens; the last one marks the cut.
+	var pieces []string
+	for range 9 {
+		pieces = append(pieces, "once upon a time, a ")
+	}
+	pieces = append(pieces, "the end of part one.")
+	text := strings.Join(pieces, "")
+
+	openaiHead := []string{roleChunkEv("")}
+	for _, p := range pieces {
+		openaiHead = append(openaiHead, chunkEv(p))
+	}
+	openaiTail := []string{stopEv, `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[],"usage":{"prompt_tokens":97,"completion_tokens":51,"total_tokens":148}}` + "\n\n", doneEv}
+	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+	anthropicHead := []string{
+		ev("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":321,"output_tokens":1}}}`),
+		ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`),
+		ev("ping", `{"type": "ping"}`),
+	}
+	for _, p := range pieces {
+		anthropicHead = append(anthropicHead, ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"`+p+`"}}`))
+	}
+	anthropicTail := []string{
+		ev("content_block_stop", `{"type":"content_block_stop","index":0}`),
+		ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":55}}`),
+		ev("message_stop", `{"type":"message_stop"}`),
+	}
+
+	for _, tc := range []struct {
+		name, api, path, body string
+		head, tail            []string
+		// goneIn is the exact input a client that left is charged, 0 for an estimate.
+		goneIn int64
+		// wholeIn and wholeOut are the upstream's counts of the whole stream.
+		wholeIn, wholeOut int64
+	}{
+		{"openai passed through", "openai", "/v1/chat/completions", chatBody, openaiHead, openaiTail, 0, 97, 51},
+		{"anthropic passed through", "anthropic", "/v1/messages", messagesBody, anthropicHead, anthropicTail, 321, 321, 55},
+		{"anthropic to openai", "anthropic", "/v1/chat/completions", chatBody, anthropicHead, anthropicTail, 321, 321, 55},
+		{"openai to anthropic", "openai", "/v1/messages", messagesBody, openaiHead, openaiTail, 0, 97, 51},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			whole := make(chan bool, 1)
+			up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				if <-whole {
+					sseReply(append(tc.head[:len(tc.head):len(tc.head)], tc.tail...)...)(w, r)
+					return
+				}
+				sseReply(tc.head...)(w, r)
+				<-r.Context().Done() // the upstream would go on generating: the client leaves first
+			})
+			// A provider name of its own, so the metrics read are this case's alone.
+			name := "gone-" + strings.ReplaceAll(tc.name, " ", "-")
+			pc := provider(name, up.URL+"/v1", []string{"sk-upstream-key-0001"}, "m", "m-up")
+			pc.API = tc.api
+			tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
+			rs := serveRouter(t, tr)
+
+			// The client reads the stream up to the last piece of text, and leaves.
+			before := tokenCounters(t, name)
+			whole <- false
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			resp := rs.postTo(t, ctx, tc.path, tc.body)
+			br := bufio.NewReader(resp.Body)
+			var got strings.Builder
+			for !strings.Contains(got.String(), pieces[len(pieces)-1]) {
+				ev, err := readEvent(br)
+				got.WriteString(ev)
+				if err != nil {
+					t.Fatalf("stream ended before its last piece (%v): %q", err, got.String())
+				}
+			}
+			cancel()
+			_ = resp.Body.Close()
+			in, out := requestTokens(t, tr, 1, name, before, "client_gone")
+			wantOut := int64(len(text)) / 4
+			if out < wantOut*4/5 || out > wantOut*6/5 {
+				t.Errorf("client gone: tokens_out %d, want about %d (the text relayed at 4 bytes a token)", out, wantOut)
+			}
+			if tc.goneIn != 0 && in != tc.goneIn {
+				t.Errorf("client gone: tokens_in %d, want %d, as the upstream reported them", in, tc.goneIn)
+			}
+			if wantIn := int64(len(prompt)) / 4; tc.goneIn == 0 && (in < wantIn*4/5 || in > wantIn*6/5) {
+				t.Errorf("client gone: tokens_in %d, want about %d (the request at 4 bytes a token)", in, wantIn)
+			}
+
+			// The whole stream is charged exactly what the upstream reported.
+			before = tokenCounters(t, name)
+			whole <- true
+			ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp = rs.postTo(t, ctx, tc.path, tc.body)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if in, out := requestTokens(t, tr, 2, name, before, "success"); in != tc.wholeIn || out != tc.wholeOut {
+				t.Errorf("whole stream: tokens %d in, %d out; want the upstream's %d, %d", in, out, tc.wholeIn, tc.wholeOut)
+			}
+		})
+	}
+}
+
+// requestTokens waits for the log line of tr's nth request, checks its outcome and that
+// tokens_total{provider} moved by its counts since before, and returns them.
+func requestTokens(t *testing.T, tr *testRouter, n int, provider string, before [2]float64, outcome string) (in, out int64) {
+	t.Helper()
+	var lines []string
+	pollUntil(t, "the request's log line", func() bool {
+		lines = lines[:0]
+		for _, l := range strings.Split(tr.logs.String(), "\n") {
+			if strings.Contains(l, `"msg":"llm request"`) {
+				lines = append(lines, l)
+			}
+		}
+		return len(lines) >= n
+	})
+	var line struct {
+		Outcome   string `json:"outcome"`
+		TokensIn  int64  `json:"tokens_in"`
+		TokensOut int64  `json:"tokens_out"`
+	}
+	if err := json.Unmarshal([]byte(lines[n-1]), &line); err != nil {
+		t.Fatalf("%v: %s", err, lines[n-1])
+	}
+	if line.Outcome != outcome {
+		t.Errorf("outcome %q, want %q", line.Outcome, outcome)
+	}
+	if after := tokenCounters(t, provider); after[0]-before[0] != float64(line.TokensIn) || after[1]-before[1] != float64(line.TokensOut) {
+		t.Errorf("tokens_total moved by %v in, %v out; the log line says %d, %d",
+			after[0]-before[0], after[1]-before[1], line.TokensIn, line.TokensOut)
+	}
+	return line.TokensIn, line.TokensOut
+}
+
+// tokenCounters reads tokens_total{model="m",provider} for input and output.
+func tokenCounters(t *testing.T, provider string) [2]float64 {
+	t.Helper()
+	return [2]float64{counterValue(t, tokensTotal.WithLabelValues("m", provider, "input")),
+		counterValue(t, tokensTotal.WithLabelValues("m", provider, "output"))}
+}
