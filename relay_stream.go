@@ -238,7 +238,7 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	}
 	if clientGone || client.err != nil || c.r.Context().Err() != nil {
 		if partial {
-			usage = goneUsage(c, usage, client.text)
+			usage = goneUsage(c, usage, client.text.estimate())
 		}
 		return outcome{done: true, class: selector.ClientGone, usage: usage}
 	}
@@ -356,10 +356,10 @@ var errNoTerminator = errors.New("stream ended without its terminator")
 type lazyFlusher struct {
 	w  io.Writer
 	rc *http.ResponseController
-	// dialect is the client's: text counts the bytes of the model's text written in it (see
-	// sse.TextBytes), the output estimate of a stream the client leaves before its usage.
+	// dialect is the client's, text the estimate of the model's text written in it: the output
+	// of a stream the client leaves before its usage.
 	dialect sse.Dialect
-	text    int
+	text    textEstimate
 	// held is what was written since the last send (nil when nothing is held: a slow stream
 	// keeps no buffer between its events).
 	held *[]byte
@@ -392,7 +392,7 @@ func (f *lazyFlusher) Write(p []byte) (int, error) {
 	if f.err != nil {
 		return 0, f.err
 	}
-	f.text += sse.TextBytes(f.dialect, p)
+	f.text.see(f.dialect, p)
 	if f.tap != nil {
 		if err := f.tap.see(p); err != nil {
 			return 0, err
@@ -486,4 +486,39 @@ var (
 func isEventStream(h http.Header) bool {
 	ct := h.Get("Content-Type")
 	return len(ct) >= 17 && strings.EqualFold(ct[:17], "text/event-stream")
+}
+
+// textEstimate estimates the bytes of the model's text in what a stream wrote, from a sample of
+// its writes: a key scan of every event (sse.TextBytes) would cost every stream about as much
+// as the relay's own parsing, for an estimate that is needed only when a client leaves early.
+// Every write is scanned until text comes (a stream's prelude is a few events of none); after
+// that the next write and then one in textSampleEvery are, and their share of text stands for
+// the bytes written since.
+type textEstimate struct {
+	first                int // text bytes of the first write with text; 0: none yet
+	written, writes      int // bytes and writes after it
+	sampled, sampledText int // bytes and text bytes of the writes scanned after it
+}
+
+const textSampleEvery = 16
+
+func (e *textEstimate) see(d sse.Dialect, p []byte) {
+	if e.first == 0 {
+		e.first = sse.TextBytes(d, p)
+		return
+	}
+	e.writes++
+	e.written += len(p)
+	if e.writes == 1 || e.writes%textSampleEvery == 0 {
+		e.sampled += len(p)
+		e.sampledText += sse.TextBytes(d, p)
+	}
+}
+
+// estimate is the text bytes written, as the sample says.
+func (e *textEstimate) estimate() int {
+	if e.sampled == 0 {
+		return e.first
+	}
+	return e.first + int(int64(e.written)*int64(e.sampledText)/int64(e.sampled))
 }

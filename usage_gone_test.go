@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
 // A client that leaves mid-stream leaves before the usage, which comes at the end, yet the
@@ -159,4 +160,30 @@ func tokenCounters(t *testing.T, provider string) [2]float64 {
 	t.Helper()
 	return [2]float64{counterValue(t, tokensTotal.WithLabelValues("m", provider, "input")),
 		counterValue(t, tokensTotal.WithLabelValues("m", provider, "output"))}
+}
+
+// textEstimate scans only a sample of a long stream's writes, yet its estimate stays near the
+// text a scan of every write counts: the prelude without text, a first write that carries a
+// translated prelude with its first text, deltas of varying length, and a tail without text.
+func TestTextEstimateOfALongStream(t *testing.T) {
+	var writes [][]byte
+	writes = append(writes, []byte(`data: {"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}`+"\n\n"))
+	for i := range 300 {
+		piece := strings.Repeat("x", 3+i%11)
+		writes = append(writes, []byte(`data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"`+piece+`"}}]}`+"\n\n"))
+	}
+	writes = append(writes, []byte(`data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n"), []byte("data: [DONE]\n\n"))
+	var e textEstimate
+	exact, total := 0, 0
+	for _, w := range writes {
+		e.see(sse.OpenAI, w)
+		exact += sse.TextBytes(sse.OpenAI, w)
+		total += len(w)
+	}
+	if got := e.estimate(); got < exact*9/10 || got > exact*11/10 {
+		t.Errorf("estimate %d text bytes, a scan of every write counts %d", got, exact)
+	}
+	if e.sampled > total/8 {
+		t.Errorf("%d of the stream's %d bytes scanned: not a sample", e.sampled, total)
+	}
 }
