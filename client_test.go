@@ -165,6 +165,8 @@ func TestClientSDKStreamMidStreamFailure(t *testing.T) {
 		{"stall", stallAfter(chunkEv("Hel"))},
 		// A clean close without [DONE]: the SDK alone would take it for a complete answer.
 		{"closed without [DONE]", rawReply("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" + chunkEv("Hel"))},
+		// The SDK alone raised a JSON parse error, and the router logged a success.
+		{"a malformed chunk, then [DONE]", sseReply(chunkEv("Hel"), `data: {"choices":[{"delta":{"content":"lo"`+"\n\n", stopEv, doneEv)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newFakeUpstream(t, tc.reply)

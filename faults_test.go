@@ -451,6 +451,113 @@ func TestUpstreamErrorEventEndsThePassedStream(t *testing.T) {
 	}
 }
 
+// TestStreamMalformedEventMidStreamEnds: a passed-through stream (client and upstream in one
+// dialect, its events relayed undecoded) that carried an event a client cannot parse relayed
+// it as it came: the SDKs failed on it with a JSON parse error, and when the stream went on to
+// its terminator the request was logged a success and the target credited. The stream now
+// ends before that event with the dialect's own error event, and the target is charged.
+func TestStreamMalformedEventMidStreamEnds(t *testing.T) {
+	geminiChunk := func(text, finish string) string {
+		return `data: {"candidates":[{"content":{"role":"model","parts":[{"text":"` + text + `"}]}` + finish + `,"index":0}]}` + "\n\n"
+	}
+	responsesEv := func(typ, rest string) string {
+		return "event: " + typ + "\ndata: {\"type\":\"" + typ + "\"" + rest + "}\n\n"
+	}
+	for _, tc := range []struct {
+		name, api, base, path, body string
+		before                      []string // relayed as they came
+		malformed                   string
+		after                       []string // up to the terminator: never relayed
+		errorEvent                  string   // how the client's error event begins
+	}{
+		{"openai, a cut chunk", "openai", "/v1", "/v1/chat/completions", streamReq,
+			[]string{roleChunkEv("Hel")}, `data: {"id":"c1","choices":[{"delta":` + "\n\n",
+			[]string{chunkEv("lo"), stopEv, doneEv}, `data: {"error":{"message":"upstream sent an event that is not JSON`},
+		{"openai, a Python dict", "openai", "/v1", "/v1/chat/completions", streamReq,
+			[]string{roleChunkEv("Hel")}, "data: {'choices': [{'delta': {'content': 'lo'}}]}\n\n",
+			[]string{doneEv}, `data: {"error":{"message":"upstream sent an event that is not JSON`},
+		{"openai, empty data", "openai", "/v1", "/v1/chat/completions", streamReq,
+			[]string{roleChunkEv("Hel")}, "data:\n\n",
+			[]string{chunkEv("lo"), doneEv}, `data: {"error":{"message":"upstream sent an event that is not JSON`},
+		{"anthropic", "anthropic", "/v1", "/v1/messages", `{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			anthropicHelloStream[:2], "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\n\n",
+			anthropicHelloStream[2:], "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream sent an event that is not JSON"},
+		{"gemini", "gemini", "/v1beta", "/v1beta/models/m:streamGenerateContent?alt=sse", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`,
+			[]string{geminiChunk("Hel", "")}, `data: {"candidates":[{"content":{"parts":[{"text":NaN}]}}]}` + "\n\n",
+			[]string{geminiChunk("lo", `,"finishReason":"STOP"`)}, `data: {"error":{"code":500,"message":"upstream stream failed: gemini: malformed stream event`},
+		{"responses", "openai", "/v1", "/v1/responses", `{"model":"m","stream":true,"input":"hi"}`,
+			[]string{responsesEv("response.created", `,"response":{"id":"resp_1","object":"response","status":"in_progress","output":[]}`),
+				responsesEv("response.output_text.delta", `,"item_id":"msg_1","output_index":0,"content_index":0,"delta":"Hel"`)},
+			"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"lo\"}}\n\n",
+			[]string{responsesEv("response.completed", `,"response":{"id":"resp_1","object":"response","status":"completed","output":[]}`)},
+			"event: response.failed\ndata: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newFakeUpstream(t, sseReply(append(append(append([]string{}, tc.before...), tc.malformed), tc.after...)...))
+			p := provider("p1", up.URL+tc.base, []string{"sk-Qx7Lm2Vn9Rt4Wz8"}, "m", "m-up")
+			p.API = tc.api
+			on := true
+			if tc.path == "/v1/responses" {
+				p.Responses = &on
+			}
+			tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
+			rs := serveRouter(t, tr)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp := rs.postTo(t, ctx, tc.path, tc.body)
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d, %v: %q", resp.StatusCode, err, b)
+			}
+			checkStreamHygiene(t, string(b))
+			rest, ok := strings.CutPrefix(string(b), strings.Join(tc.before, ""))
+			if !ok {
+				t.Fatalf("the events before the malformed one are not relayed as they came: %q", b)
+			}
+			if !strings.HasPrefix(rest, tc.errorEvent) || strings.Count(rest, "\n\n") != 1 {
+				t.Errorf("after the relayed events\n got %q\nwant only an error event that begins %q", rest, tc.errorEvent)
+			}
+			if !tr.targetCooling(0) {
+				t.Error("the target that broke its stream is not cooling")
+			}
+			logs := tr.logs.String()
+			if !strings.Contains(logs, `"outcome":"failed"`) || strings.Contains(logs, `"outcome":"success"`) {
+				t.Errorf("the request is not logged as failed:\n%s", logs)
+			}
+		})
+	}
+}
+
+// TestAnthropicSDKMalformedEventMidStream: anthropic-sdk-go, given an event it cannot parse,
+// failed with a JSON error of its own; it now raises the router's error event, after the text
+// that came before.
+func TestAnthropicSDKMalformedEventMidStream(t *testing.T) {
+	events := append(append([]string{}, anthropicHelloStream[:3]...),
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"!\"\n\n")
+	events = append(events, anthropicHelloStream[3:]...)
+	tr := priorityRouter(t, "anthropic", "/v1", "sk-Qx7Lm2Vn9Rt4Wz8", sseReply(events...))
+	c := anthropicClient(serveRouter(t, tr))
+	st := c.Messages.NewStreaming(context.Background(), anthropicsdk.MessageNewParams{Model: "m", MaxTokens: 50,
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
+	defer st.Close()
+	text := ""
+	for st.Next() {
+		if d, ok := st.Current().AsAny().(anthropicsdk.ContentBlockDeltaEvent); ok {
+			text += d.Delta.Text
+		}
+	}
+	if err := st.Err(); err == nil || !strings.Contains(err.Error(), "upstream sent an event that is not JSON") {
+		t.Errorf("SDK error %v, want the router's error event", err)
+	}
+	if text != "Hello world" {
+		t.Errorf("text before the failure %q, want %q", text, "Hello world")
+	}
+	if !tr.targetCooling(0) {
+		t.Error("the target that broke its stream is not cooling")
+	}
+}
+
 // priorityRouter serves model "m" from one provider of api (base the path under each fake's
 // URL, key the providers' key) per reply, p1, p2, ... in priority order.
 func priorityRouter(t *testing.T, api, base, key string, replies ...http.HandlerFunc) *testRouter {

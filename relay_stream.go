@@ -256,6 +256,8 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 		reason = "upstream sent an error event mid-stream"
 	case errors.Is(err, sse.ErrEventTooLarge):
 		reason = "upstream sent an event larger than the relay accepts"
+	case errors.Is(err, sse.ErrMalformedEvent):
+		reason = "upstream sent an event that is not JSON mid-stream"
 	default:
 		reason = "upstream stream failed: " + transportReason(err)
 	}

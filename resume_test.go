@@ -242,6 +242,9 @@ func TestResumeChatRaw(t *testing.T) {
 		"error event": func(w http.ResponseWriter, r *http.Request, sent string) {
 			sseReply(sent, `data: {"error":{"message":"overloaded","type":"server_error"}}`+"\n\n")(w, r)
 		},
+		"malformed event": func(w http.ResponseWriter, r *http.Request, sent string) {
+			sseReply(sent, `data: {"choices":[{"delta":{"content":" lazy`+"\n\n", doneEv)(w, r)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p1 := newFakeUpstream(t, brokenChat(fail))

@@ -1,6 +1,14 @@
 package sse
 
-import "io"
+import (
+	"errors"
+	"io"
+)
+
+// ErrMalformedEvent is returned by Relay for an event whose data is neither "[DONE]" nor one
+// JSON value: every SDK fails on it with a parse error, so it is not relayed, and the stream
+// is broken there.
+var ErrMalformedEvent = errors.New("sse: event data is not JSON")
 
 // Stats is what a relay saw.
 type Stats struct {
@@ -26,7 +34,9 @@ type Stats struct {
 // Relay writes first (an already-read event in normal form, may be nil) and
 // then every further event of r, each filtered, written whole with ONE Write
 // call, and followed by flush() (nil means no flush). An event the filter
-// empties is neither written nor flushed. It returns when r ends (nil error
+// empties is neither written nor flushed. An event whose data a client cannot
+// parse (ErrMalformedEvent) ends the relay before it is written: the data is
+// checked as JSON in one pass, not decoded. It returns when r ends (nil error
 // on io.EOF), once the stream's terminator is written (Stats.Done: the answer
 // is whole, and what an upstream sends after it is not relayed; the caller
 // reads the upstream's end), or on the first read, write or flush error; a
@@ -45,6 +55,8 @@ func Relay(w io.Writer, flush func() error, r *Reader, f Filter, first []byte) (
 		// tool calls, and the rewritten event.
 		called uint64
 		fixed  []byte
+		// joined holds a multi-line event's data while it is checked.
+		joined []byte
 	)
 	defer func() {
 		if outp != nil && cap(*outp) == initialBuf {
@@ -54,14 +66,16 @@ func Relay(w io.Writer, flush func() error, r *Reader, f Filter, first []byte) (
 	ev := first
 	for {
 		if len(ev) > 0 {
+			terminal, valid := inspect(ev, &joined)
+			if !valid {
+				return st, ErrMalformedEvent
+			}
 			if f.ToolCallsFinish {
 				if out, ok := toolCallsFinish(fixed[:0], ev, &called); ok {
 					ev, fixed = out, out
 				}
 			}
-			if !st.Done && isTerminal(ev) {
-				st.Done = true
-			}
+			st.Done = st.Done || terminal
 			if u := Usage(ev); u != nil {
 				if st.Usage != nil && st.FirstUsage == nil {
 					st.FirstUsage = st.Usage

@@ -107,8 +107,8 @@ func TestRelay(t *testing.T) {
 		},
 		{
 			name:  "no done, no usage",
-			in:    "data: a\n\ndata: b",
-			log:   []string{"data: a\n\n", "FLUSH", "data: b\n\n", "FLUSH"},
+			in:    "data: \"a\"\n\ndata: \"b\"",
+			log:   []string{"data: \"a\"\n\n", "FLUSH", "data: \"b\"\n\n", "FLUSH"},
 			stats: Stats{Events: 2},
 		},
 		{
@@ -226,6 +226,41 @@ func TestRelayStopsOnError(t *testing.T) {
 			src:  io.MultiReader(strings.NewReader("data: 1\n\ndata: [DONE]\n\ndata: 3\n\n"), iotest.ErrReader(errBoom)),
 			log:  []string{"data: 1\n\n", "FLUSH", "data: [DONE]\n\n", "FLUSH"},
 			st:   Stats{Events: 2, Bytes: 23, Done: true},
+		},
+		{
+			// A client's SDK fails on the event with a parse error, and the stream would go on
+			// to its terminator as if whole: it ends before the event instead.
+			name: "malformed event mid-stream",
+			rec:  &recorder{},
+			src:  strings.NewReader("data: 1\n\ndata: {\"id\":\"c1\",\"choices\":[{\"delta\":\n\ndata: 3\n\ndata: [DONE]\n\n"),
+			err:  ErrMalformedEvent,
+			log:  []string{"data: 1\n\n", "FLUSH"},
+			st:   Stats{Events: 1, Bytes: 9},
+		},
+		{
+			name: "garbage after a valid multi-line event",
+			rec:  &recorder{},
+			src:  strings.NewReader("data: {\"a\":\ndata: 1}\n\ndata: <html>\n\ndata: [DONE]\n\n"),
+			err:  ErrMalformedEvent,
+			log:  []string{"data: {\"a\":\ndata: 1}\n\n", "FLUSH"},
+			st:   Stats{Events: 1, Bytes: 22},
+		},
+		{
+			// Joined, the lines are two JSON values: what a client parses is not one.
+			name: "multi-line event that is two values",
+			rec:  &recorder{},
+			src:  strings.NewReader("data: 1\n\ndata: {\"a\":1}\ndata: {\"b\":2}\n\ndata: [DONE]\n\n"),
+			err:  ErrMalformedEvent,
+			log:  []string{"data: 1\n\n", "FLUSH"},
+			st:   Stats{Events: 1, Bytes: 9},
+		},
+		{
+			name: "empty data",
+			rec:  &recorder{},
+			src:  strings.NewReader("data: 1\n\ndata:\n\ndata: [DONE]\n\n"),
+			err:  ErrMalformedEvent,
+			log:  []string{"data: 1\n\n", "FLUSH"},
+			st:   Stats{Events: 1, Bytes: 9},
 		},
 		{
 			name: "event too large",

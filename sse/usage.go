@@ -66,11 +66,13 @@ func IsDone(ev []byte) bool {
 	return ok && bytes.Equal(d, doneData)
 }
 
-// isTerminal reports whether ev is the normal end of a stream in any dialect
-// the router relays: OpenAI chat's "[DONE]", Anthropic's message_stop or the
-// Responses API's response.completed (response.incomplete: a whole response cut
-// by max_output_tokens). One pass over the lines.
-func isTerminal(ev []byte) bool {
+// inspect reads ev's lines once. terminal says ev is the normal end of a stream in any dialect
+// the router relays: OpenAI chat's "[DONE]", Anthropic's message_stop or the Responses API's
+// response.completed (response.incomplete: a whole response cut by max_output_tokens). valid
+// says its data, when it has any, is what the client's SDK can parse: "[DONE]" (or data that
+// begins so) or one JSON value (jsonscan.Valid: one pass, no allocation). joined, reused across calls, holds the data
+// of a multi-line event joined as a client joins it.
+func inspect(ev []byte, joined *[]byte) (terminal, valid bool) {
 	var data []byte
 	datas := 0
 	for pos := 0; pos < len(ev); {
@@ -81,16 +83,34 @@ func isTerminal(ev []byte) bool {
 		name, val := field(ev[pos:end])
 		switch string(name) {
 		case "data":
+			if datas == 1 {
+				*joined = append((*joined)[:0], data...)
+			}
+			if datas >= 1 {
+				*joined = append(append(*joined, '\n'), val...)
+			}
 			data = val
 			datas++
 		case "event":
 			if string(val) == "message_stop" || string(val) == "response.completed" || string(val) == "response.incomplete" {
-				return true
+				terminal = true
 			}
 		}
 		pos = end + 1
 	}
-	return datas == 1 && bytes.Equal(data, doneData)
+	switch {
+	case datas == 0:
+		return terminal, true
+	case datas > 1:
+		return terminal, jsonscan.Valid(*joined)
+	case bytes.Equal(data, doneData):
+		return true, true
+	case bytes.HasPrefix(data, doneData):
+		// Not the terminator, but the SDKs take it for one (they test the prefix): nothing they
+		// fail to parse.
+		return terminal, true
+	}
+	return terminal, jsonscan.Valid(data)
 }
 
 // field splits an SSE line into its field name and value, dropping the one

@@ -76,8 +76,36 @@ func TestIsDoneAndTerminal(t *testing.T) {
 		if got := IsDone([]byte(tc.ev)); got != tc.done {
 			t.Errorf("IsDone(%q) = %v, want %v", tc.ev, got, tc.done)
 		}
-		if got := isTerminal([]byte(tc.ev)); got != tc.terminal {
-			t.Errorf("isTerminal(%q) = %v, want %v", tc.ev, got, tc.terminal)
+		var joined []byte
+		if got, _ := inspect([]byte(tc.ev), &joined); got != tc.terminal {
+			t.Errorf("inspect(%q) says terminal %v, want %v", tc.ev, got, tc.terminal)
+		}
+	}
+}
+
+// TestInspectValid: an event's data is what a client can parse, or the relay ends the stream
+// before it.
+func TestInspectValid(t *testing.T) {
+	for ev, valid := range map[string]bool{
+		"data: {\"a\":1}\n\n":                     true,
+		"data:{\"a\":1} \n\n":                     true,
+		"data: [DONE]\n\n":                        true,
+		"data: [DONE] \n\n":                       true, // the SDKs test the prefix
+		"event: ping\n\n":                         true, // no data
+		"id: 1\nretry: 5\n\n":                     true,
+		": keepalive\n\n":                         true,
+		"data: {\"a\":\ndata: [1,\ndata: 2]}\n\n": true, // joined as a client joins it
+		"data: {\"a\":\n\n":                       false,
+		"data: {'a': 1}\n\n":                      false,
+		"data: {\"a\":NaN}\n\n":                   false,
+		"data:\n\n":                               false,
+		"data: hello\n\n":                         false,
+		"data: {\"a\":1}\ndata: {\"b\":2}\n\n":    false,
+		"event: message_stop\ndata: {\"type\":\"message_stop\"\n\n": false,
+	} {
+		var joined []byte
+		if _, got := inspect([]byte(ev), &joined); got != valid {
+			t.Errorf("inspect(%q) says valid %v, want %v", ev, got, valid)
 		}
 	}
 }

@@ -2,10 +2,10 @@ package gemini
 
 import (
 	"bytes"
-	"encoding/json"
 
 	"github.com/llmrouter/caddy-llm-router/dialect/internal/wire"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
+	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 )
 
 // Passthrough relays a Gemini upstream's alt=sse stream to a Gemini client as it came,
@@ -13,9 +13,9 @@ import (
 // terminator event; the chunk with a finishReason is its last) and the usage (cumulative
 // usageMetadata, the last one counts). With array framing it re-frames the events as the JSON
 // array that :streamGenerateContent without alt=sse returns: "[" + the first chunk, then
-// ",\r\n" + each next one, "]" at the end. It writes nothing for events without data, and an
-// error object returns an *Error, as StreamToOpenAI does. Create one per attempt; not safe
-// for concurrent use.
+// ",\r\n" + each next one, "]" at the end. It writes nothing for events without data, an
+// error object returns an *Error, as StreamToOpenAI does, and data that is not one JSON value
+// returns ErrMalformed. Create one per attempt; not safe for concurrent use.
 type Passthrough struct {
 	array, opened, done bool
 	usage               rawUsage
@@ -37,6 +37,11 @@ func (p *Passthrough) Event(dst, ev []byte) ([]byte, error) {
 		}
 		return dst, ErrMalformed
 	}
+	if !jsonscan.Valid(data) {
+		// Google's SDKs fail on it with a parse error (and it would break the array the
+		// client parses), while the stream might go on to a finishing chunk as if whole.
+		return dst, ErrMalformed
+	}
 	if wire.Key(data, "error") != nil {
 		e, _ := ParseError(data)
 		if e.Message == "" {
@@ -56,9 +61,6 @@ func (p *Passthrough) Event(dst, ev []byte) ([]byte, error) {
 	}
 	if !p.array {
 		return append(dst, ev...), nil
-	}
-	if !json.Valid(data) {
-		return dst, ErrMalformed // it would break the array the client parses
 	}
 	if p.opened {
 		dst = append(dst, ",\r\n"...)
