@@ -66,6 +66,75 @@ func TestStreamFaultsBeforeCommitFailOver(t *testing.T) {
 	}
 }
 
+// TestEmptyTranslatedStreamFailsOver: an upstream stream whose terminator came after nothing
+// (Anthropic's message_start and message_stop alone; an OpenAI role chunk, usage and [DONE]),
+// with no content and no stop reason, was translated into a complete empty answer ("stop",
+// end_turn, STOP, completed): the SDKs returned an empty success. It is no answer, like a
+// stream of [DONE] alone: the attempt fails over, and the next target answers.
+func TestEmptyTranslatedStreamFailsOver(t *testing.T) {
+	ah := anthropicHelloStream
+	openaiText := func(t *testing.T, rs *routerServer) string {
+		return streamChat(t, sdkClient(rs), sdkParams).Choices[0].Message.Content
+	}
+	anthropicText := func(t *testing.T, rs *routerServer) string {
+		c := anthropicClient(rs)
+		st := c.Messages.NewStreaming(context.Background(), anthropicsdk.MessageNewParams{Model: "m", MaxTokens: 50,
+			Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
+		defer st.Close()
+		var msg anthropicsdk.Message
+		for st.Next() {
+			if err := msg.Accumulate(st.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Err(); err != nil || len(msg.Content) == 0 {
+			t.Fatalf("anthropic-sdk-go: %+v, %v", msg.Content, err)
+		}
+		return msg.Content[0].Text
+	}
+	rawText := func(path, body string) func(*testing.T, *routerServer) string {
+		return func(t *testing.T, rs *routerServer) string {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp := rs.postTo(t, ctx, path, body)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if path != "/v1/responses" { // the Responses API's own objects carry "error": null
+				checkStreamHygiene(t, string(b))
+			}
+			if resp.Header.Get("X-LLM-Router-Provider") != "p2" || !strings.Contains(string(b), "Hel") {
+				t.Fatalf("from %q: %q", resp.Header.Get("X-LLM-Router-Provider"), b)
+			}
+			return "Hello world"
+		}
+	}
+	for _, tc := range []struct {
+		name, api   string
+		empty, good http.HandlerFunc
+		read        func(*testing.T, *routerServer) string
+	}{
+		{"anthropic upstream, openai-go", "anthropic", sseReply(ah[0], "event: ping\ndata: {\"type\": \"ping\"}\n\n", ah[5]), sseReply(ah...), openaiText},
+		{"anthropic upstream, gemini client", "anthropic", sseReply(ah[0], ah[5]), sseReply(ah...),
+			rawText("/v1beta/models/m:streamGenerateContent?alt=sse", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`)},
+		{"openai upstream, anthropic-sdk-go", "openai", sseReply(roleChunkEv(""), usageEv, doneEv), sseReply(cleanStream), anthropicText},
+		{"openai upstream, responses client", "openai", sseReply(roleChunkEv(""), doneEv), sseReply(cleanStream),
+			rawText("/v1/responses", `{"model":"m","stream":true,"input":"hi"}`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := priorityRouter(t, tc.api, "/v1", "sk-Qx7Lm2Vn9Rt4Wz8", tc.empty, tc.good)
+			if got := tc.read(t, serveRouter(t, tr)); got != "Hello world" {
+				t.Errorf("text %q, want the second target's answer", got)
+			}
+			if !tr.targetCooling(0) || tr.targetCooling(1) {
+				t.Errorf("cooling: empty %v good %v; want only the empty one", tr.targetCooling(0), tr.targetCooling(1))
+			}
+			if logs := tr.logs.String(); !strings.Contains(logs, "neither content nor a stop reason") {
+				t.Errorf("no log line gives the reason:\n%s", logs)
+			}
+		})
+	}
+}
+
 // TestStreamWithoutTerminatorEndsWithError: an upstream that frames its stream by closing the
 // connection and closes after one event has cut the answer: the client gets what came, then
 // an explicit error event, and the target is charged, not credited.

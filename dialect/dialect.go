@@ -13,6 +13,12 @@ import (
 // before its dialect's end (a terminator event, or Gemini's finish chunk): to a client, a cut.
 var ErrIncomplete = errors.New("upstream stream ended before its end")
 
+// ErrEmpty is what a translator returns at its upstream's terminator when the stream brought
+// neither content nor a stop reason: translated, it would be an empty answer that reads as
+// complete ("stop", end_turn), the success clients cannot tell from a failure. Nothing was
+// written yet, so the relay fails the attempt over.
+var ErrEmpty = errors.New("upstream stream ended with neither content nor a stop reason")
+
 // StreamTranslator turns one upstream stream into the client's dialect, event by event. One
 // value serves one attempt's stream; it is not safe for concurrent use.
 //

@@ -178,6 +178,11 @@ func AppendErrorEvent(dst []byte, errType, message string) []byte {
 // an error event, never a clean close.
 var ErrIncomplete = fmt.Errorf("anthropic: %w", dialect.ErrIncomplete)
 
+// ErrEmpty is returned by a stream translator at the upstream's terminator when nothing came
+// before it that the client could be given: no content and no stop reason (see
+// dialect.ErrEmpty).
+var ErrEmpty = fmt.Errorf("anthropic: %w", dialect.ErrEmpty)
+
 // ErrMalformed is returned by a stream translator for an event whose data is not the JSON the
 // dialect sends; like any upstream failure after commit it ends the stream with an error event.
 var ErrMalformed = errors.New("anthropic: malformed stream event")

@@ -89,13 +89,19 @@ func (t *StreamFromOpenAI) Usage() openai.Usage { return t.usage.pivot() }
 // and appends the resulting Anthropic events to dst, which it returns. An error chunk
 // ({"error":{...}}) returns dst unchanged and an *Error whose Type is the Anthropic type for
 // the upstream's error (end the client's stream with AppendErrorEvent); data that is not JSON
-// returns ErrMalformed. Events after [DONE] are ignored.
+// returns ErrMalformed; a [DONE] after neither content nor a finish_reason returns ErrEmpty,
+// and writes nothing. Events after [DONE] are ignored.
 func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	_, data, ok := wire.Event(ev)
 	if !ok || t.done {
 		return dst, nil
 	}
 	if string(data) == "[DONE]" {
+		if !t.started && t.finish == "" {
+			// A role chunk, usage, [DONE]: nothing to answer with, and no finish_reason to say
+			// the answer is empty.
+			return dst, ErrEmpty
+		}
 		return t.end(dst), nil
 	}
 	if !json.Valid(data) {

@@ -257,15 +257,27 @@ func TestStreamFromOpenAIWholeCallsInOneChunk(t *testing.T) {
 	}
 }
 
+// An empty answer is one when the upstream says it ended (finish_reason): it keeps its usage.
+// A stream of a role chunk and usage alone says nothing, and translated it would be an empty
+// end_turn: ErrEmpty, with nothing written, so the relay fails it over.
 func TestStreamFromOpenAIUsageOnlyAndEmpty(t *testing.T) {
-	out, err := runFromOpenAI(t, StreamFromOpenAIOptions{}, [][]byte{chunk(oaUsage), oaDone})
+	out, err := runFromOpenAI(t, StreamFromOpenAIOptions{}, [][]byte{oaDelta(`{"role":"assistant","content":""}`), oaFinish("stop"), chunk(oaUsage), oaDone})
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkAnthropicShape(t, out)
 	msg := sdkAccumulate(t, out)
-	if len(msg.Content) != 0 || msg.Usage.InputTokens != 20 || msg.Usage.CacheReadInputTokens != 100 || msg.Usage.OutputTokens != 30 {
+	if len(msg.Content) != 0 || msg.StopReason != "end_turn" || msg.Usage.InputTokens != 20 || msg.Usage.CacheReadInputTokens != 100 || msg.Usage.OutputTokens != 30 {
 		t.Fatalf("%+v", msg)
+	}
+	for name, evs := range map[string][][]byte{
+		"usage only":      {chunk(oaUsage), oaDone},
+		"role chunk only": {oaDelta(`{"role":"assistant","content":""}`), chunk(oaUsage), oaDone},
+		"empty finish":    {oaDelta(`{"role":"assistant","content":""}`), chunk(`{` + oaHead + `,"choices":[{"index":0,"delta":{},"finish_reason":null}]}`), oaDone},
+	} {
+		if out, err := runFromOpenAI(t, StreamFromOpenAIOptions{}, evs); !errors.Is(err, ErrEmpty) || len(out) != 0 {
+			t.Errorf("%s: err %v, wrote %q; want ErrEmpty and nothing", name, err, out)
+		}
 	}
 }
 

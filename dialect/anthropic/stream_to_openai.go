@@ -117,8 +117,9 @@ func (t *StreamToOpenAI) Usage() openai.Usage { return t.usage.pivot() }
 // the resulting chunks ("data: {...}\n\n", and "data: [DONE]\n\n" at message_stop) to dst,
 // which it returns; many events append nothing. An `event: error` returns dst unchanged and an
 // *Error with the upstream's type and message (classify it with FaultOf; after commit, end the
-// client's stream with an OpenAI error event). Data that is not JSON returns ErrMalformed.
-// Events after message_stop are ignored.
+// client's stream with an OpenAI error event). Data that is not JSON returns ErrMalformed;
+// a message_stop after neither content nor message_delta's stop reason returns ErrEmpty, and
+// writes nothing. Events after message_stop are ignored.
 func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	name, data, ok := wire.Event(ev)
 	if !ok || t.done {
@@ -199,6 +200,11 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 		}
 		t.usage.read(wire.Key(data, "usage"))
 	case "message_stop":
+		if !t.w.Role && t.stop == "" {
+			// message_start and message_stop alone (pings, empty blocks between them): Anthropic
+			// always sends message_delta, and an empty answer has its stop reason there.
+			return dst, ErrEmpty
+		}
 		dst = t.finish(dst)
 	case "error":
 		e := &Error{Type: ErrAPI, Message: "upstream stream error"}

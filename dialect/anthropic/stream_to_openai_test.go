@@ -284,3 +284,20 @@ func TestFinishReasonMapping(t *testing.T) {
 		}
 	}
 }
+
+// message_start and message_stop with nothing between them that counts are no answer at all
+// (an empty one has its stop reason, TestStreamToOpenAIEmptyReply), which translated would
+// read as an empty "stop": ErrEmpty, with nothing written.
+func TestStreamToOpenAINoAnswer(t *testing.T) {
+	stop := ev("message_stop", `{"type":"message_stop"}`)
+	for name, evs := range map[string][][]byte{
+		"start and stop": {ev("message_start", msgStart), stop},
+		"a ping and an empty block": {ev("message_start", msgStart), ev("ping", `{"type":"ping"}`),
+			ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`),
+			ev("content_block_stop", `{"type":"content_block_stop","index":0}`), stop},
+	} {
+		if out, err := runToOpenAI(t, StreamToOpenAIOptions{}, evs); !errors.Is(err, ErrEmpty) || len(out) != 0 {
+			t.Errorf("%s: err %v, wrote %q; want ErrEmpty and nothing", name, err, out)
+		}
+	}
+}

@@ -29,6 +29,10 @@ func badRequest(format string, args ...any) error {
 // close.
 var ErrIncomplete = fmt.Errorf("gemini: %w", dialect.ErrIncomplete)
 
+// ErrEmpty is returned by a stream translator at [DONE] when nothing came before it: no
+// content, no tool call and no finish_reason (see dialect.ErrEmpty).
+var ErrEmpty = fmt.Errorf("gemini: %w", dialect.ErrEmpty)
+
 // ErrMalformed is returned by a stream translator for an event whose data is not the JSON the
 // dialect sends; like any upstream failure after commit it ends the stream with an error event.
 var ErrMalformed = errors.New("gemini: malformed stream event")

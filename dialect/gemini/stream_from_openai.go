@@ -73,7 +73,8 @@ func (t *StreamFromOpenAI) Usage() openai.Usage { return t.usage }
 // and appends the resulting Gemini chunks to dst, which it returns. An error chunk
 // ({"error":{...}}) returns dst unchanged and an *Error (code from the OpenAI error type);
 // end the client's stream with AppendError. Data that is not JSON, or tool call arguments
-// that are not, return ErrMalformed. Events after the end are ignored.
+// that are not, return ErrMalformed; a [DONE] after neither content, a call nor a
+// finish_reason returns ErrEmpty, and writes nothing. Events after the end are ignored.
 func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	_, data, ok := wire.Event(ev)
 	if !ok || t.done {
@@ -81,6 +82,10 @@ func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	}
 	data = bytes.TrimSpace(data)
 	if string(data) == "[DONE]" {
+		if !t.started && !t.sawFinish && len(t.tools) == 0 {
+			// No content, no call and no finish_reason: translated, an empty STOP.
+			return dst, ErrEmpty
+		}
 		return t.end(dst)
 	}
 	mark, started := len(dst), t.started

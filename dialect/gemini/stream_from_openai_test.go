@@ -189,10 +189,16 @@ func TestStreamFromOpenAIEnds(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), `"finishReason":"STOP"`) {
 		t.Fatalf("no [DONE]: %v\n%s", err, out)
 	}
-	// Only [DONE]: one valid last chunk.
-	out, err = run(NewStreamFromOpenAI(StreamFromOpenAIOptions{}), [][]byte{oaDone})
+	// An empty answer that says it finished: one valid last chunk.
+	out, err = run(NewStreamFromOpenAI(StreamFromOpenAIOptions{}), [][]byte{oaDelta(`{"role":"assistant","content":""}`), oaFinish("stop"), oaDone})
 	if err != nil || len(parseSSE(t, out)) != 1 {
-		t.Fatalf("only [DONE]: %v %s", err, out)
+		t.Fatalf("empty answer: %v %s", err, out)
+	}
+	// Nothing before [DONE], not even a finish_reason: no answer (translated, an empty STOP).
+	for _, evs := range [][][]byte{{oaDone}, {oaDelta(`{"role":"assistant","content":""}`), oaDone}} {
+		if out, err := run(NewStreamFromOpenAI(StreamFromOpenAIOptions{}), evs); !errors.Is(err, ErrEmpty) || len(out) != 0 {
+			t.Fatalf("no answer: %v %q", err, out)
+		}
 	}
 	// Malformed data and broken arguments, leaving only whole chunks behind.
 	for _, evs := range [][][]byte{

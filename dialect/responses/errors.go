@@ -22,6 +22,10 @@ var ErrNeedsNative = fmt.Errorf("%w: needs a provider that serves the Responses 
 // before its terminator: the relay must end the client's stream with an error event.
 var ErrIncomplete = fmt.Errorf("responses: %w", dialect.ErrIncomplete)
 
+// ErrEmpty is returned by a stream translator at [DONE] when nothing came before it: no
+// output and no finish_reason (see dialect.ErrEmpty).
+var ErrEmpty = fmt.Errorf("responses: %w", dialect.ErrEmpty)
+
 // ErrMalformed is returned by a stream translator for an event whose data is not the JSON the
 // upstream's dialect sends.
 var ErrMalformed = errors.New("responses: malformed upstream event")

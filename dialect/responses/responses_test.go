@@ -324,12 +324,19 @@ func TestStreamEnds(t *testing.T) {
 	if _, err := NewStreamFromOpenAI(ReplyOptions{}).Event(nil, []byte("data: {nope\n\n")); !errors.Is(err, ErrMalformed) {
 		t.Errorf("garbage: %v", err)
 	}
-	// Length: response.incomplete with its reason; [DONE] alone still makes a whole sequence.
+	// Length: response.incomplete with its reason.
 	evs, err := run(t, NewStreamFromOpenAI(ReplyOptions{}), `{"id":"x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"length"}]}`, `[DONE]`)
 	if err != nil || evs[len(evs)-1].name != "response.incomplete" {
 		t.Errorf("length: %v %s", err, names(evs))
 	}
-	if evs, err = run(t, NewStreamFromOpenAI(ReplyOptions{}), `[DONE]`); err != nil || names(evs) != "created in_progress completed" {
+	// An empty answer that says it finished is a whole sequence; one that says nothing before
+	// [DONE] is no answer (translated, an empty completed response).
+	if evs, err = run(t, NewStreamFromOpenAI(ReplyOptions{}), `{"id":"x","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`, `[DONE]`); err != nil || names(evs) != "created in_progress completed" {
 		t.Errorf("empty: %v %s", err, names(evs))
+	}
+	for _, evs := range [][]string{{`[DONE]`}, {`{"id":"x","choices":[{"index":0,"delta":{"role":"assistant"}}]}`, `[DONE]`}} {
+		if _, err := run(t, NewStreamFromOpenAI(ReplyOptions{}), evs...); !errors.Is(err, ErrEmpty) {
+			t.Errorf("no answer %q: %v", evs, err)
+		}
 	}
 }

@@ -57,13 +57,18 @@ func (t *StreamFromOpenAI) Usage() openai.Usage { return t.usagePiv }
 
 // Event translates one upstream event in normal form and appends the resulting Responses
 // events to dst, which it returns. An error chunk ({"error":{...}}) returns dst unchanged and
-// a *StreamError; data that is not JSON returns ErrMalformed. Events after [DONE] are ignored.
+// a *StreamError; data that is not JSON returns ErrMalformed; a [DONE] after neither output
+// nor a finish_reason returns ErrEmpty, and writes nothing. Events after [DONE] are ignored.
 func (t *StreamFromOpenAI) Event(dst, ev []byte) ([]byte, error) {
 	_, data, ok := wire.Event(ev)
 	if !ok || t.done {
 		return dst, nil
 	}
 	if string(data) == "[DONE]" {
+		if !t.started && t.finish == "" {
+			// No output and no finish_reason: translated, an empty completed response.
+			return dst, ErrEmpty
+		}
 		return t.end(dst), nil
 	}
 	if !json.Valid(data) {
