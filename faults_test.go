@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -487,7 +488,7 @@ func TestUpstreamErrorEventEndsThePassedStream(t *testing.T) {
 			anthropicHelloStream[:3], anthropicError + anthropicHelloStream[5]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := newFakeUpstream(t, sseReply(append(tc.events, tc.errorEvent)...))
+			up := newFakeUpstream(t, sseReply(append(slices.Clip(tc.events), tc.errorEvent)...))
 			p := provider("p1", up.URL+"/v1", []string{"sk-errev-0001"}, "m", "m-up")
 			p.API = tc.api
 			tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
