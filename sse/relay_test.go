@@ -246,10 +246,10 @@ func TestRelayStopsOnError(t *testing.T) {
 			st:   Stats{Events: 1, Bytes: 22},
 		},
 		{
-			// Joined, the lines are two JSON values: what a client parses is not one.
-			name: "multi-line event that is two values",
+			// Joined, the lines are a cut object.
+			name: "multi-line event cut",
 			rec:  &recorder{},
-			src:  strings.NewReader("data: 1\n\ndata: {\"a\":1}\ndata: {\"b\":2}\n\ndata: [DONE]\n\n"),
+			src:  strings.NewReader("data: 1\n\ndata: {\"a\":1,\ndata: \"b\":\n\ndata: [DONE]\n\n"),
 			err:  ErrMalformedEvent,
 			log:  []string{"data: 1\n\n", "FLUSH"},
 			st:   Stats{Events: 1, Bytes: 9},

@@ -87,21 +87,24 @@ func TestIsDoneAndTerminal(t *testing.T) {
 // before it.
 func TestInspectValid(t *testing.T) {
 	for ev, valid := range map[string]bool{
-		"data: {\"a\":1}\n\n":                     true,
-		"data:{\"a\":1} \n\n":                     true,
-		"data: [DONE]\n\n":                        true,
-		"data: [DONE] \n\n":                       true, // the SDKs test the prefix
-		"event: ping\n\n":                         true, // no data
-		"id: 1\nretry: 5\n\n":                     true,
-		": keepalive\n\n":                         true,
-		"data: {\"a\":\ndata: [1,\ndata: 2]}\n\n": true, // joined as a client joins it
-		"data: {\"a\":\n\n":                       false,
-		"data: {'a': 1}\n\n":                      false,
-		"data: {\"a\":NaN}\n\n":                   false,
-		"data:\n\n":                               false,
-		"data: hello\n\n":                         false,
-		"data: {\"a\":1}\ndata: {\"b\":2}\n\n":    false,
+		"data: {\"a\":1}\n\n":                             true,
+		"data:{\"a\":1} \n\n":                             true,
+		"data: [DONE]\n\n":                                true,
+		"data: [DONE] \n\n":                               true, // the SDKs test the prefix
+		"event: ping\n\n":                                 true, // no data
+		"id: 1\nretry: 5\n\n":                             true,
+		": keepalive\n\n":                                 true,
+		"data: {\"a\":\ndata: [1,\ndata: 2]}\n\n":         true, // joined as a client joins it
+		"data: {\"a\":\n\n":                               false,
+		"data: {'a': 1}\n\n":                              false,
+		"data: [1,\n\n":                                   false,
+		"data: <html><body>Bad gateway</body></html>\n\n": false,
+		"data:\n\n":                                       false,
+		"data: hello\n\n":                                 false,
 		"event: message_stop\ndata: {\"type\":\"message_stop\"\n\n": false,
+		// Past the check, not JSON: the price of checking in a few byte compares.
+		"data: {\"a\":NaN}\n\n":                true,
+		"data: {\"a\":1}\ndata: {\"b\":2}\n\n": true,
 	} {
 		var joined []byte
 		if _, got := inspect([]byte(ev), &joined); got != valid {
