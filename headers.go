@@ -62,7 +62,10 @@ func copyRequestHeader(dst, src http.Header) {
 var jsonContentType = []string{"application/json"}
 
 // writeReplyHeader copies an upstream reply's end-to-end headers, except those that describe
-// the router's own provider account (rate-limit counters) or that the router sets itself.
+// the router's own provider account (rate-limit counters) or that the router sets itself. An
+// upstream that is itself a router sends X-LLM-Router-* headers about its own hop (its
+// failures, route, cost): passed on, they would describe this hop falsely, or stand in for
+// headers this hop did not set.
 func writeReplyHeader(dst, src http.Header) {
 	conn := src["Connection"]
 	for k, v := range src {
@@ -73,7 +76,8 @@ func writeReplyHeader(dst, src http.Header) {
 		case "Content-Length", "Set-Cookie", "Alt-Svc", "Server", "Date":
 			continue
 		}
-		if strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Anthropic-Ratelimit-") {
+		if strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Anthropic-Ratelimit-") ||
+			strings.HasPrefix(k, "X-Llm-Router-") {
 			continue
 		}
 		dst[k] = v

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 )
@@ -72,5 +73,52 @@ func TestConnectionNamed(t *testing.T) {
 	}
 	if connectionNamed(nil, "X-Foo") || connectionNamed([]string{""}, "X-Foo") || connectionNamed([]string{" , ,"}, "X-Foo") {
 		t.Error("an empty Connection header names something")
+	}
+}
+
+// TestChainedRouterHeadersDescribeThisHop: an upstream that is itself a router sends its own
+// X-LLM-Router-* headers (its failures, its cost, its provider). The client of the outer
+// router must see only the outer hop's: no failures it did not have, no cost it did not
+// charge, and its own provider on a passed-through client error too.
+func TestChainedRouterHeadersDescribeThisHop(t *testing.T) {
+	down := newFakeUpstream(t, status(http.StatusServiceUnavailable))
+	good := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body := readBody(r)
+		if strings.Contains(body, `"bad"`) {
+			status(http.StatusBadRequest)(w, r)
+			return
+		}
+		if strings.Contains(body, `"stream":true`) {
+			hfSSE(w, r)
+			return
+		}
+		okChat(w, r)
+	})
+	inner := newTestRouter(t, &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
+		provider("down", down.URL+"/v1", []string{"k-down"}, "m", "m", "bad", "bad"),
+		provider("good", good.URL+"/v1", []string{"k-good"}, "m", "m", "bad", "bad"),
+	}, Models: []catalog.ModelInfo{{Name: "m", InputPrice: 1000, OutputPrice: 1000}}})
+	innerSrv := serveRouter(t, inner)
+	outer := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("edge", innerSrv.URL+"/v1", nil, "m", "m", "bad", "bad"),
+	}})
+	for _, body := range []string{`{"model":"m","messages":[]}`, `{"model":"m","stream":true,"messages":[]}`, `{"model":"bad","messages":[]}`} {
+		inner.clock.Advance(time.Hour) // the inner router's failed target is back: it fails over each time
+		rec := outer.chat(body)
+		if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest {
+			t.Fatalf("%s: status %d: %s", body, rec.Code, rec.Body)
+		}
+		hdr := rec.Header()
+		for _, k := range []string{"X-Llm-Router-Failures", "X-Llm-Router-Cost"} {
+			if v := hdr.Get(k); v != "" {
+				t.Errorf("%s: the outer router had no %s, the client got %q", body, k, v)
+			}
+		}
+		if p, n := hdr.Get("X-Llm-Router-Provider"), hdr.Get("X-Llm-Router-Attempts"); p != "edge" || n != "1" {
+			t.Errorf("%s: provider %q after %q attempts, want edge after 1", body, p, n)
+		}
+	}
+	if down.calls.Load() != 3 {
+		t.Fatalf("the inner router failed over %d times, want 3: it sent no failures to hide", down.calls.Load())
 	}
 }
