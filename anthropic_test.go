@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
 	anthropicopt "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
@@ -545,6 +547,57 @@ func TestAnthropicSDKListsModels(t *testing.T) {
 	list, err := oc.Models.List(context.Background())
 	if err != nil || len(list.Data) != 1 || list.Data[0].ID != "m" || list.Data[0].OwnedBy != "p1" {
 		t.Errorf("OpenAI SDK model list %+v, %v", list, err)
+	}
+}
+
+// TestSDKsRetrieveAModel: openai-go's Models.Get and anthropic-sdk-go's Models.Get ask
+// GET /v1/models/{id} (the id path-escaped, so provider/model names arrive with their
+// slashes); each gets the same entry /v1/models lists. An unknown model, or one the gateway
+// key may not use, is a 404 that both SDKs raise as not found.
+func TestSDKsRetrieveAModel(t *testing.T) {
+	up := newFakeUpstream(t, okChat)
+	tr := newTestRouter(t, &Handler{
+		Providers: []catalog.ProviderConfig{
+			provider("p1", up.URL+"/v1", []string{"sk-upstream-key-0002"}, "m", "m-up", "other", "other-up"),
+			{Name: "any", BaseURLs: []string{up.URL + "/v1"}, Models: []catalog.ModelRoute{{Name: "*"}}},
+		},
+		Models: []catalog.ModelInfo{{Name: "m", ContextLength: 8192}},
+		Auth: &AuthConfig{Keys: []GatewayKey{
+			{Name: "all", Key: "gateway-key"},
+			{Name: "scoped", Key: "scoped-key", Models: []string{"m"}},
+		}},
+	})
+	rs := serveRouter(t, tr)
+	ac, oc := anthropicClient(rs), sdkClient(rs)
+	for id, owner := range map[string]string{"m": "p1", "p1/m": "p1", "m-up": "p1", "any/vendor/some-model": "any"} {
+		om, err := oc.Models.Get(context.Background(), id)
+		if err != nil || om.ID != id || om.OwnedBy != owner || om.Created == 0 {
+			t.Errorf("openai-go Models.Get(%q): %+v, %v", id, om, err)
+		}
+		if id != "any/vendor/some-model" && !strings.Contains(om.RawJSON(), `"context_length":8192`) {
+			t.Errorf("Models.Get(%q) lost the model's metadata: %s", id, om.RawJSON())
+		}
+		am, err := ac.Models.Get(context.Background(), id, anthropicsdk.ModelGetParams{})
+		if err != nil || am.ID != id || am.DisplayName != id || am.CreatedAt.IsZero() {
+			t.Errorf("anthropic-sdk-go Models.Get(%q): %+v, %v", id, am, err)
+		}
+	}
+	scoped := openai.NewClient(option.WithBaseURL(rs.URL+"/v1/"), option.WithAPIKey("scoped-key"),
+		option.WithMaxRetries(0), option.WithHTTPClient(rs.Client()))
+	for _, tc := range []struct {
+		c  openai.Client
+		id string
+	}{{oc, "nope"}, {oc, "p1/nope"}, {oc, "any/"}, {scoped, "other"}, {scoped, "p1/other"}} {
+		_, err := tc.c.Models.Get(context.Background(), tc.id)
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound || apiErr.Code != "model_not_found" {
+			t.Errorf("Models.Get(%q): %v, want a 404 model_not_found", tc.id, err)
+		}
+	}
+	_, err := ac.Models.Get(context.Background(), "nope", anthropicsdk.ModelGetParams{})
+	var aErr *anthropicsdk.Error
+	if !errors.As(err, &aErr) || aErr.StatusCode != http.StatusNotFound {
+		t.Errorf("anthropic-sdk-go Models.Get(nope): %v, want a 404", err)
 	}
 }
 

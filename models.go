@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
@@ -130,6 +131,58 @@ func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request, c *gate.Cl
 		}
 	}
 	writeJSON(w, r, http.StatusOK, body)
+}
+
+// serveModel answers GET /v1/models/{id}, what openai's models.retrieve and Anthropic's
+// models.get ask: the entry /v1/models lists for the name, or, for another name a request may
+// send (provider/model, an upstream id, an id of a `model *` provider), an entry of its own.
+// A name that does not exist, or that the client's key may not use, is a 404, as the list,
+// which shows neither, implies.
+func (h *Handler) serveModel(w http.ResponseWriter, r *http.Request, c *gate.Client, d sse.Dialect, id string) {
+	e, ok := h.modelEntryFor(id)
+	if !ok || c != nil && !c.Allows(id) {
+		writeError(w, d, http.StatusNotFound, errInvalidRequest, "model_not_found",
+			fmt.Sprintf("the model %q does not exist; GET /v1/models lists them", clipEcho(id)))
+		return
+	}
+	body, _ := json.Marshal(e)
+	writeJSON(w, r, http.StatusOK, body)
+}
+
+// modelEntryFor is the model list's entry for a name a client may send, if it names a model.
+func (h *Handler) modelEntryFor(id string) (modelEntry, bool) {
+	entries, _ := h.listing()
+	find := func(name string) (modelEntry, bool) {
+		for _, e := range entries {
+			if e.ID == name {
+				return e, true
+			}
+		}
+		return modelEntry{}, false
+	}
+	if e, ok := find(id); ok {
+		return e, true
+	}
+	now := h.now()
+	e := modelEntry{Object: "model", Type: "model", Created: now.Unix(), CreatedAt: now.UTC().Format(time.RFC3339)}
+	if len(entries) > 0 { // the list's load time, so both answers agree
+		e.Created, e.CreatedAt = entries[0].Created, entries[0].CreatedAt
+	}
+	if p := h.namedPool(id); p != nil && len(p.route.Targets) > 0 {
+		if p.route.Info != nil {
+			if base, ok := find(p.route.Info.Name); ok {
+				e = base
+			}
+		}
+		e.Providers, e.Serves = providerNames(p.route.Targets), familiesServed(p.route.Targets)
+		e.OwnedBy = e.Providers[0]
+	} else if prov, up, ok := strings.Cut(id, "/"); ok && h.wild[prov] != nil && catalog.CheckUpstreamID(up) == nil {
+		e.OwnedBy, e.Providers, e.Serves = prov, []string{prov}, h.wild[prov].prov.Serves.Names()
+	} else {
+		return modelEntry{}, false
+	}
+	e.ID, e.DisplayName = id, id
+	return e, true
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) {

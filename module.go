@@ -459,6 +459,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.serveGeminiModels(w, r, client, model)
 		return nil
 	}
+	if model, ok := strings.CutPrefix(path, "/v1/models/"); ok && model != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		h.serveModel(w, r, client, d, model)
+		return nil
+	}
 	// Under the API roots the router owns, an unknown path is an error in the client's
 	// dialect, never handed on to a handler that could answer an empty 200.
 	for _, root := range [...]string{"/v1/", "/v1beta/", "/openai/"} {
