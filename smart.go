@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -294,7 +295,7 @@ func (h *Handler) smartRequest(w http.ResponseWriter, r *http.Request, rt route,
 	vr.Decide(&sc.d, &req, opts, &sc.health, sc.health.now)
 	m := sc.d.Selected()
 	if m == nil {
-		h.noCandidate(w, ep.dialect, &sc.d)
+		h.noCandidate(w, ep.dialect, &sc.d, smart.pools)
 		smart.put(sc)
 		return body, f, nil, nil, false
 	}
@@ -302,17 +303,25 @@ func (h *Handler) smartRequest(w http.ResponseWriter, r *http.Request, rt route,
 }
 
 // noCandidate answers a request no candidate could take: 503 when some were only cooling (a
-// retry may find one back), 400 when none fits the request at all.
-func (h *Handler) noCandidate(w http.ResponseWriter, d sse.Dialect, dec *vroute.Decision) {
+// retry may find one back), with Retry-After when the first of them recovers; 400 when none
+// fits the request at all. pools are the candidates' pools, by vroute.Model.ID.
+func (h *Handler) noCandidate(w http.ResponseWriter, d sse.Dialect, dec *vroute.Decision, pools []*pool) {
 	var b strings.Builder
 	cooling := false
+	now := h.now().UnixNano()
+	var first int64 // the earliest recovery of a cooling candidate that fits
 	for i := 0; i < dec.NExcluded; i++ {
 		e := &dec.Excluded[i]
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(e.Model.Name + ": " + e.Why.String())
-		cooling = cooling || e.Why == vroute.Cooling
+		if e.Why == vroute.Cooling {
+			cooling = true
+			if r := pools[e.Model.ID].sel.Recovery(now); r > now && (first == 0 || r < first) {
+				first = r
+			}
+		}
 	}
 	if dec.ExcludedTotal > dec.NExcluded {
 		fmt.Fprintf(&b, " and %d more", dec.ExcludedTotal-dec.NExcluded)
@@ -322,7 +331,11 @@ func (h *Handler) noCandidate(w http.ResponseWriter, d sse.Dialect, dec *vroute.
 		msg = fmt.Sprintf("the virtual model %q has no candidate model", dec.Router.Name)
 	}
 	if cooling {
-		w.Header().Set("Retry-After", strconv.Itoa(int(h.runtime.cooldown.Seconds())))
+		wait := h.runtime.cooldown // a cooling candidate beyond the listed exclusions
+		if first > 0 {
+			wait = time.Duration(first - now)
+		}
+		w.Header().Set("Retry-After", retryAfterSeconds(wait))
 		writeError(w, d, http.StatusServiceUnavailable, errUpstream, "no_candidate_available", msg)
 		return
 	}

@@ -238,6 +238,29 @@ func TestSmartCoolingSkipped(t *testing.T) {
 	}
 }
 
+// TestSmartAllCoolingRetryAfter: when every candidate that fits is cooling, the 503's
+// Retry-After is when the first of them recovers, as for a plain model's exhausted pool, not
+// the configured cooldown: a client told 60s would wait for a model back in 7s, and one told
+// 60s about a model out for 5 minutes would come back to another 503.
+func TestSmartAllCoolingRetryAfter(t *testing.T) {
+	fx := newSmartFixture(t, nil)
+	now := fx.tr.clock.Now()
+	for name, d := range map[string]time.Duration{"tiny": 7 * time.Second, "mini": 20 * time.Second, "big": 5 * time.Minute} {
+		for _, tg := range fx.tr.pools[name].targets {
+			tg.health.CoolFor(now.UnixNano(), now.Add(d).UnixNano(), 0)
+		}
+	}
+	for models, want := range map[string]string{`["tiny","mini"]`: "7", `["mini","big"]`: "20", `["big"]`: "300"} {
+		rec := fx.tr.chat(smartChat("auto", "hi", `,"llm_router":{"models":`+models+`}`))
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "no_candidate_available") {
+			t.Fatalf("%s: %d %s", models, rec.Code, rec.Body)
+		}
+		if got := rec.Header().Get("Retry-After"); got != want {
+			t.Errorf("%s: Retry-After %q, want %q (the first candidate's recovery)", models, got, want)
+		}
+	}
+}
+
 // TestSmartFallback: when the chosen model's pool fails, the next-ranked candidate answers and
 // the explanation, the headers and the log line say so; when every candidate is out, the client
 // is told which and why.
