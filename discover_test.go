@@ -159,6 +159,54 @@ func TestDiscoverServesListWithMetadata(t *testing.T) {
 	}
 }
 
+// TestDiscoverListShapesOfRealProviders: Together answers GET /models with a bare JSON array
+// of model objects (its SDK's List returns []Model), not OpenAI's {"data":[...]}; and one entry
+// whose field has another type than OpenRouter's (a context length as a string, a price that
+// is no number) must cost that entry its metadata, not the provider its whole list.
+func TestDiscoverListShapesOfRealProviders(t *testing.T) {
+	for name, tc := range map[string]struct {
+		list string
+		want []string
+	}{
+		"together's bare array": {`[
+			{"id":"meta-llama/Llama-3.3-70B-Instruct-Turbo","object":"model","created":1733443200,"type":"chat",
+			 "display_name":"Llama 3.3 70B","organization":"Meta","context_length":131072,
+			 "pricing":{"hourly":0,"input":0.88,"output":0.88,"base":0,"finetune":0}},
+			{"id":"BAAI/bge-large-en-v1.5","object":"model","created":0,"type":"embedding","context_length":512,
+			 "pricing":{"hourly":0,"input":0.02,"output":0.02,"base":0,"finetune":0}}]`,
+			[]string{"meta-llama/Llama-3.3-70B-Instruct-Turbo", "BAAI/bge-large-en-v1.5"}},
+		"an entry with odd field types": {`{"object":"list","data":[
+			{"id":"good","context_length":8192},
+			{"id":"odd-length","context_length":"32k"},
+			{"id":"odd-price","pricing":{"prompt":"varies","completion":""}},
+			{"id":42}]}`,
+			[]string{"good", "odd-length", "odd-price"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			up := newModelsUpstream(t, tc.list)
+			tr := discoverRouter(t, up, &catalog.DiscoverConfig{}, nil)
+			ids := listedModels(t, tr)
+			if len(ids) != len(tc.want) {
+				t.Fatalf("models listed: %v, want %v", ids, tc.want)
+			}
+			for _, id := range tc.want {
+				if _, ok := ids[id]; !ok {
+					t.Fatalf("%s not listed: %v", id, ids)
+				}
+				if rec := tr.chat(`{"model":"` + id + `","messages":[{"role":"user","content":"hi"}]}`); rec.Code != http.StatusOK {
+					t.Errorf("%s: %d %s", id, rec.Code, rec.Body)
+				}
+			}
+			if e := ids[tc.want[0]]; e.ContextLength == 0 {
+				t.Errorf("%s lost its context length: %+v", tc.want[0], e)
+			}
+			if strings.Contains(tr.logs.String(), "model discovery failed") {
+				t.Errorf("the list was refused: %s", tr.logs)
+			}
+		})
+	}
+}
+
 func TestDiscoverPrefixAndConfiguredNameWins(t *testing.T) {
 	up := newModelsUpstream(t, openRouterList)
 	p := provider("or", up.URL+"/v1", []string{discoverKey}, "gpt-4o-mini", "openai/gpt-4o-mini")

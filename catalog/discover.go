@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -232,33 +233,53 @@ func ParseModelList(api API, body []byte) (models []DiscoveredModel, next string
 		}
 		return models, list.NextPageToken, nil
 	}
-	var list struct {
-		Data []struct {
-			ID            string `json:"id"`
-			Description   string `json:"description"`
-			ContextLength int    `json:"context_length"`
-			Pricing       *struct {
-				Prompt          json.Number `json:"prompt"`
-				Completion      json.Number `json:"completion"`
-				InputCacheRead  json.Number `json:"input_cache_read"`
-				InputCacheWrite json.Number `json:"input_cache_write"`
-			} `json:"pricing"`
-			TopProvider *struct {
-				ContextLength       int `json:"context_length"`
-				MaxCompletionTokens int `json:"max_completion_tokens"`
-			} `json:"top_provider"`
-			SupportedParameters []string `json:"supported_parameters"`
-			Architecture        *struct {
-				InputModalities []string `json:"input_modalities"`
-			} `json:"architecture"`
-		} `json:"data"`
-		HasMore bool   `json:"has_more"`
-		LastID  string `json:"last_id"`
+	type entry struct {
+		ID            string `json:"id"`
+		Description   string `json:"description"`
+		ContextLength int    `json:"context_length"`
+		Pricing       *struct {
+			Prompt          json.Number `json:"prompt"`
+			Completion      json.Number `json:"completion"`
+			InputCacheRead  json.Number `json:"input_cache_read"`
+			InputCacheWrite json.Number `json:"input_cache_write"`
+		} `json:"pricing"`
+		TopProvider *struct {
+			ContextLength       int `json:"context_length"`
+			MaxCompletionTokens int `json:"max_completion_tokens"`
+		} `json:"top_provider"`
+		SupportedParameters []string `json:"supported_parameters"`
+		Architecture        *struct {
+			InputModalities []string `json:"input_modalities"`
+		} `json:"architecture"`
 	}
-	if err := json.Unmarshal(body, &list); err != nil || list.Data == nil {
+	// Each entry is decoded on its own: one whose field has an unexpected type (a context
+	// length as a string, a price that is no number) loses its metadata, not the provider
+	// its list.
+	var list struct {
+		Data    []json.RawMessage `json:"data"`
+		HasMore bool              `json:"has_more"`
+		LastID  string            `json:"last_id"`
+	}
+	bare := false
+	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) > 0 && b[0] == '[' {
+		// Together's list is a bare array of the entries. One without a model could be any
+		// array: the last good list is kept (below).
+		if err := json.Unmarshal(b, &list.Data); err != nil {
+			return nil, "", ErrNotModelList
+		}
+		bare = true
+	} else if err := json.Unmarshal(body, &list); err != nil || list.Data == nil {
 		return nil, "", ErrNotModelList
 	}
-	for _, m := range list.Data {
+	for _, raw := range list.Data {
+		var m entry
+		if json.Unmarshal(raw, &m) != nil {
+			var id struct {
+				ID string `json:"id"`
+			}
+			_ = json.Unmarshal(raw, &id)
+			m = entry{ID: id.ID}
+		}
 		if m.ID == "" {
 			continue
 		}
@@ -296,6 +317,9 @@ func ParseModelList(api API, body []byte) (models []DiscoveredModel, next string
 		}
 		dm.Info.Supports = sup
 		models = append(models, dm)
+	}
+	if bare && len(models) == 0 {
+		return nil, "", ErrNotModelList
 	}
 	if list.HasMore && list.LastID != "" {
 		next = list.LastID

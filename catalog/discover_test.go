@@ -51,7 +51,7 @@ func TestModelsURL(t *testing.T) {
 }
 
 func TestParseModelListRejectsOtherShapes(t *testing.T) {
-	for _, body := range []string{`{}`, `[]`, `{"error":{"message":"x"}}`, `not json`} {
+	for _, body := range []string{`{}`, `[]`, `{"error":{"message":"x"}}`, `not json`, `[1,"x"]`, `[{"name":"x"}]`, `{"data":{"id":"x"}}`} {
 		if _, _, err := ParseModelList(APIOpenAI, []byte(body)); err == nil {
 			t.Errorf("%s parsed as a list", body)
 		}
