@@ -85,6 +85,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	            interval <duration>        # default 60s
 //	            timeout <duration>         # default 10s
 //	            concurrency <n>            # default 4
+//	            path <path>                # what a probe GETs; default the model list (OpenRouter: /key)
 //	        }]
 //	        response_header_timeout <duration>  # this provider's overrides of the router's timeouts
 //	        first_event_timeout <duration>

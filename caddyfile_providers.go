@@ -113,6 +113,8 @@ func unmarshalHealthCheck(d *caddyfile.Dispenser, p *catalog.ProviderConfig) err
 			}
 		case "concurrency":
 			hc.Concurrency, err = parseInt(d)
+		case "path":
+			hc.Path, err = oneArg(d)
 		default:
 			return d.Errf("unrecognized health_check option '%s'", d.Val())
 		}

@@ -21,6 +21,7 @@ func TestInlineProviderSyntax(t *testing.T) {
 			health_check {
 				interval 30s
 				concurrency 2
+				path /auth/key
 			}
 			first_event_timeout 2m
 		}
@@ -35,7 +36,7 @@ func TestInlineProviderSyntax(t *testing.T) {
 		{Name: "openrouter", Keys: []string{"{env.OR}"}, Models: []catalog.ModelRoute{{Name: "*"}},
 			Headers:           map[string]string{"X-Title": "app"},
 			Discover:          &catalog.DiscoverConfig{Include: []string{"qwen/*"}, Prefix: "or/", Interval: transport.Duration(600e9)},
-			HealthCheck:       &catalog.HealthCheckConfig{Interval: transport.Duration(30e9), Concurrency: 2},
+			HealthCheck:       &catalog.HealthCheckConfig{Interval: transport.Duration(30e9), Concurrency: 2, Path: "/auth/key"},
 			FirstEventTimeout: transport.Duration(120e9)},
 		{Name: "ollama", Models: []catalog.ModelRoute{{Name: "*"}}},
 	}

@@ -126,7 +126,7 @@ func (h *Handler) runProbes(ctx context.Context, pr *prober) {
 // probeOne sends one probe and acts on its outcome; it reports whether it ended a cooldown.
 func (h *Handler) probeOne(ctx context.Context, pr *prober, pb *probe, timeout time.Duration) bool {
 	pctx, cancel := context.WithTimeout(ctx, timeout)
-	status, hdr, body, err := h.getList(pctx, pr.wp, pb.ct, pr.wp.prov.ModelsURL(pb.ct.Node, ""))
+	status, hdr, body, err := h.getList(pctx, pr.wp, pb.ct, pr.wp.prov.ProbeURL(pb.ct.Node))
 	cancel()
 	if ctx.Err() != nil {
 		return false // the config is going away: say nothing of the upstream
@@ -139,7 +139,7 @@ func (h *Handler) probeOne(ctx context.Context, pr *prober, pb *probe, timeout t
 	case status == http.StatusOK:
 	default:
 		class = selector.Classify(status, body, hdr.Get("Retry-After") != "")
-		reason = "health check: GET models answered " + http.StatusText(status)
+		reason = "health check answered " + http.StatusText(status)
 	}
 	prov := pr.wp.prov.Name
 	switch class {

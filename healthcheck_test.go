@@ -187,3 +187,59 @@ func TestHealthCheckBoundedConcurrencyAndLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthCheckOpenRouterProbesTheKey: OpenRouter's model list answers any key, so a probe
+// of it would take a revoked key for a good one, end its cooldown at every interval and
+// never cool it. The openrouter preset probes GET /key, which refuses a bad key; a `path`
+// set in the config is what is probed for any provider.
+func TestHealthCheckOpenRouterProbesTheKey(t *testing.T) {
+	g := &keyGate{status: map[string]int{hcKeyA: http.StatusUnauthorized}}
+	var models atomic.Int64
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/models") {
+			models.Add(1)
+			_, _ = w.Write([]byte(`{"data":[{"id":"m-up"}]}`)) // any key, as OpenRouter's
+			return
+		}
+		g.handler(w, r)
+	})
+	for name, pc := range map[string]catalog.ProviderConfig{
+		"the preset": provider("openrouter", up.URL+"/api/v1", []string{hcKeyA, hcKeyB}, "m", "m-up"),
+		"a path":     provider("mine", up.URL+"/api/v1", []string{hcKeyA, hcKeyB}, "m", "m-up"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			pc.HealthCheck = &catalog.HealthCheckConfig{}
+			if pc.Name == "mine" {
+				pc.HealthCheck.Path = "/key"
+			}
+			h := &Handler{Providers: []catalog.ProviderConfig{pc}, Strategy: "priority"}
+			h.probeTick = make(chan time.Time)
+			tr := newTestRouter(t, h)
+			now := func() int64 { return tr.clock.Now().UnixNano() }
+			// A client's request finds the revoked key (401): it cools, and key B answers.
+			if rec := tr.chat(`{"model":"m","messages":[]}`); rec.Code != http.StatusOK || !keyOf(tr, hcKeyA).Cooling(now()) {
+				t.Fatalf("chat: %d, key A cooling %v", rec.Code, keyOf(tr, hcKeyA).Cooling(now()))
+			}
+			before := len(up.received())
+			tr.clock.Advance(time.Second)
+			tr.runProbes(context.Background(), tr.probers[0])
+			if !keyOf(tr, hcKeyA).Cooling(now()) || keyOf(tr, hcKeyB).Cooling(now()) {
+				t.Fatal("the probe took the revoked key for a good one and ended its cooldown")
+			}
+			for _, r := range up.received()[before:] {
+				if r.Path != "/api/v1/key" {
+					t.Errorf("the probe asked %s", r.Path)
+				}
+			}
+			if models.Load() != 0 {
+				t.Errorf("the probe asked the model list, which answers any key")
+			}
+		})
+	}
+	bad := provider("p", up.URL, []string{hcKeyA}, "m", "m-up")
+	bad.HealthCheck = &catalog.HealthCheckConfig{Path: "key?x=1"}
+	if err := provisionErr(&Handler{Providers: []catalog.ProviderConfig{bad}}); err == nil ||
+		!strings.Contains(err.Error(), "health_check path") {
+		t.Errorf("a path without / and with a query: %v", err)
+	}
+}

@@ -260,6 +260,11 @@ type HealthCheckConfig struct {
 
 	// Concurrency bounds the probes of this provider in flight at once. Default 4.
 	Concurrency int `json:"concurrency,omitempty"`
+
+	// Path is what a probe GETs, under each base URL (`/key`), with the provider's extra
+	// query; it must refuse a bad key. Default: the preset's key check where its model list
+	// answers any key (OpenRouter: `/key`), else the dialect's model list.
+	Path string `json:"path,omitempty"`
 }
 
 // AliasConfig is a public name for the union of other names' targets.

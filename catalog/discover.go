@@ -83,6 +83,13 @@ func (b *builder) discoverAndProbe(pc *ProviderConfig, p *Provider) error {
 		if time.Duration(c.Interval) < minDiscoverOrProbeInterval || c.Timeout < 0 || c.Concurrency < 0 {
 			return fmt.Errorf("provider %q: health_check interval must be at least 1s, timeout and concurrency not negative", pc.Name)
 		}
+		if c.Path == "" {
+			if ps, ok := LookupPreset(p.Preset); ok {
+				c.Path = ps.ProbePath
+			}
+		} else if c.Path[0] != '/' || strings.ContainsAny(c.Path, "?# \t\r\n") {
+			return fmt.Errorf("provider %q: health_check path %q must start with / and hold no query", pc.Name, clip(c.Path, 64))
+		}
 		p.HealthCheck = &c
 	}
 	return nil
@@ -192,6 +199,19 @@ func (p *Provider) ModelsURL(node, page string) string {
 	}
 	if qs != "" {
 		u += "?" + qs
+	}
+	return u
+}
+
+// ProbeURL is the URL a health check GETs at node: the health check's path, else the first
+// page of the model list.
+func (p *Provider) ProbeURL(node string) string {
+	if p.HealthCheck == nil || p.HealthCheck.Path == "" {
+		return p.ModelsURL(node, "")
+	}
+	u := node + p.HealthCheck.Path
+	if p.query != "" {
+		u += "?" + p.query
 	}
 	return u
 }

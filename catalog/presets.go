@@ -18,6 +18,10 @@ type Preset struct {
 	KeyHeader string
 	// Keyless says the service needs no key (a local server): none is sent unless keys are set.
 	Keyless bool
+	// ProbePath is what a health check GETs under the base URL instead of the model list, for
+	// a service whose model list answers any key (or none): a probe there would never find a
+	// revoked key, and would end its cooldown every interval.
+	ProbePath string
 }
 
 // presets is the table of known services, one row each. Each row cites the public page that
@@ -37,8 +41,10 @@ var presets = map[string]Preset{
 	// docs quoting it)
 	"cerebras": {BaseURL: "https://api.cerebras.ai/v1", API: APIOpenAI},
 	// https://openrouter.ai/docs/quick-start. OpenRouter's optional attribution headers can be
-	// added with `header HTTP-Referer <your-site>` and `header X-Title <your-app>`.
-	"openrouter": {BaseURL: "https://openrouter.ai/api/v1", API: APIOpenAI},
+	// added with `header HTTP-Referer <your-site>` and `header X-Title <your-app>`. Its
+	// /models answers without a valid key; GET /key describes the key that calls it, and
+	// refuses a bad one (third-party docs and clients; the page not re-checked).
+	"openrouter": {BaseURL: "https://openrouter.ai/api/v1", API: APIOpenAI, ProbePath: "/key"},
 	// https://api-docs.deepseek.com/ (base_url https://api.deepseek.com; /v1 is an alias)
 	"deepseek": {BaseURL: "https://api.deepseek.com", API: APIOpenAI},
 	// https://docs.x.ai/api/integrations (OpenAI SDK, baseURL https://api.x.ai/v1)
