@@ -418,7 +418,17 @@ func (b *builder) addProvider(pc *ProviderConfig) error {
 	hasRefs := len(pc.Keys) > 0 || pc.KeysFile != ""
 	if hasRefs && len(keys) == 0 {
 		b.skipped[pc.Name] = true
-		b.warnings = append(b.warnings, fmt.Sprintf("provider %q skipped: its keys resolved to nothing", pc.Name))
+		// Every reference resolved to nothing, so none is a literal key: they can be named,
+		// which tells the operator which variable or file to set.
+		refs := make([]string, 0, len(pc.Keys)+1)
+		for _, r := range pc.Keys {
+			refs = append(refs, clip(r, 64))
+		}
+		if pc.KeysFile != "" {
+			refs = append(refs, "keys_file "+clip(pc.KeysFile, 64))
+		}
+		b.warnings = append(b.warnings, fmt.Sprintf("provider %q skipped: its keys resolved to nothing (%s is empty or unset)",
+			pc.Name, strings.Join(refs, ", ")))
 		return nil
 	}
 	p.KeyCount = len(keys)

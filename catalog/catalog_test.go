@@ -429,6 +429,10 @@ func TestSkippedProvider(t *testing.T) {
 		if len(warnings) != 1 || !strings.Contains(warnings[0], `"groq"`) || !strings.Contains(warnings[0], "skipped") {
 			t.Fatalf("warnings %q; want exactly one, about groq", warnings)
 		}
+		// It names what to set: the references, each of which resolved to nothing.
+		if !strings.Contains(warnings[0], "{env.GROQ_1}, {env.GROQ_2}") {
+			t.Errorf("warning %q does not name the empty references", warnings[0])
+		}
 		if len(cat.Providers) != 1 || cat.Providers[0].Name != "nvidia" {
 			t.Errorf("providers %+v", cat.Providers)
 		}
