@@ -35,7 +35,8 @@ type GatewayKey struct {
 	Name string `json:"name"`
 
 	// Key is a reference to the secret, resolved at load time: `{env.NAME}` or `{file./path}`.
-	// A literal works but then shows in the adapted config and the admin API.
+	// A literal works but then shows in the adapted config and the admin API; one that reads
+	// as a reference left unresolved (`$NAME`, `env.NAME`, `{ENV.NAME}`) is a config error.
 	Key string `json:"key"`
 
 	// Models are the public model names and aliases this key may use. Empty: all.
@@ -75,7 +76,11 @@ func (h *Handler) provisionGuard(resolve catalog.Resolver) error {
 	}
 	keys := make([]gate.Key, len(h.Auth.Keys))
 	for i, k := range h.Auth.Keys {
-		keys[i] = gate.Key{Name: k.Name, Secret: resolve(k.Key), Models: k.Models, RPM: k.RPM}
+		secret := resolve(k.Key)
+		if err := catalog.CheckKeyReference(k.Key, secret); err != nil {
+			return fmt.Errorf("auth: gateway key %q: %w", k.Name, err)
+		}
+		keys[i] = gate.Key{Name: k.Name, Secret: secret, Models: k.Models, RPM: k.RPM}
 	}
 	if h.guard.keys, err = gate.NewKeys(keys); err != nil {
 		return fmt.Errorf("auth: %w", err)

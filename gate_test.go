@@ -707,3 +707,39 @@ func TestAnthropicSDKWithTwoCredentials(t *testing.T) {
 	}
 	noGatewayKeyUpstream(t, up, gtSecrets[:3]...)
 }
+
+// TestKeyReferenceTyposAreConfigErrors: a key written as `$NAME`, `env.NAME` or with braces the
+// replacer does not know (`{ENV.NAME}`, `{env.NAME` without its brace) resolves to itself.
+// As a gateway key, that is a key anyone who reads the Caddyfile can send; as a provider key,
+// one the provider refuses. Either is a config error that names the reference. Literal keys
+// and placeholders that resolve still load.
+func TestKeyReferenceTyposAreConfigErrors(t *testing.T) {
+	t.Setenv("LLMR_REF_TEST_KEY", "gw-from-env-4Kq9")
+	for _, ref := range []string{"$ALICE_KEY", "env.ALICE_KEY", "{ENV.ALICE_KEY}", "{env.ALICE_KEY", "file./run/secrets/alice"} {
+		for where, cfg := range map[string]string{
+			"gateway key":  "auth {\n key alice " + ref + "\n }\n provider p {\n base_url http://127.0.0.1:1/v1\n model m\n }",
+			"provider key": "provider p {\n base_url http://127.0.0.1:1/v1\n keys " + ref + "\n model m\n }",
+		} {
+			h, err := parseRouter("llm_router {\n " + cfg + "\n}")
+			if err != nil {
+				t.Fatalf("%s %s: parse: %v", where, ref, err)
+			}
+			err = provisionErr(h)
+			if err == nil || !strings.Contains(err.Error(), "{env.NAME}") || !strings.Contains(err.Error(), ref) {
+				t.Errorf("%s %s: provision error %v, want one that names the reference and the right form", where, ref, err)
+			}
+		}
+	}
+	h, err := parseRouter("llm_router {\n auth {\n key alice {env.LLMR_REF_TEST_KEY}\n key bob sk-literal-bob-7Yt3\n }\n provider p {\n base_url http://127.0.0.1:1/v1\n keys {env.LLMR_REF_TEST_KEY} sk-literal-1\n model m\n }\n}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTestRouter(t, h)
+	for key, want := range map[string]int{"gw-from-env-4Kq9": http.StatusOK, "sk-literal-bob-7Yt3": http.StatusOK, "{env.LLMR_REF_TEST_KEY}": http.StatusUnauthorized} {
+		req := httptest.NewRequest(http.MethodGet, "/v1/models/m", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		if rec := tr.do(req); rec.Code != want {
+			t.Errorf("gateway key %q: %d, want %d", key, rec.Code, want)
+		}
+	}
+}

@@ -200,6 +200,23 @@ func (c *Catalog) Lookup(name string) *Route { return c.routes[name] }
 // Resolver turns a key reference ({env.X}, {file.X}, or a literal) into its value.
 type Resolver func(string) string
 
+// CheckKeyReference refuses a key reference that resolution left as it was but that reads
+// as a reference, not a key: `$NAME` or `env.NAME` (a shell's or a half-written placeholder),
+// or one with braces (`{ENV.NAME}`, `{env.NAME` without its brace: a placeholder the
+// replacer does not know). Taken literally, such a key is the reference's own text: a
+// gateway key anyone who reads the config can send, or a provider key that is refused. The
+// error quotes the reference, which by then is no secret.
+func CheckKeyReference(ref, resolved string) error {
+	if ref != resolved {
+		return nil
+	}
+	r := strings.TrimSpace(ref)
+	if strings.ContainsAny(r, "{}") || strings.HasPrefix(r, "$") || strings.HasPrefix(r, "env.") || strings.HasPrefix(r, "file.") {
+		return fmt.Errorf("key reference %q is not a placeholder the config can resolve: write {env.NAME} or {file./path}", clip(r, 64))
+	}
+	return nil
+}
+
 // Build validates and merges configs and expands them into targets. Warnings are for the log:
 // providers skipped because their keys resolved to nothing, and names that lost every target
 // with them. Errors never contain a key.
@@ -514,7 +531,11 @@ func (b *builder) providerKeys(pc *ProviderConfig) ([]string, error) {
 		}
 	}
 	for _, ref := range pc.Keys {
-		add(b.resolve(ref))
+		v := b.resolve(ref)
+		if err := CheckKeyReference(ref, v); err != nil {
+			return nil, err
+		}
+		add(v)
 	}
 	if pc.KeysFile != "" {
 		path := b.resolve(pc.KeysFile)

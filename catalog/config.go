@@ -47,7 +47,8 @@ type ProviderConfig struct {
 	// adapted config and the admin API, so prefer placeholders (and never `{$NAME}`, which the
 	// Caddyfile adapter substitutes into the JSON). A provider with neither keys nor keys_file
 	// sends no key (local servers such as Ollama); one whose keys all resolve to nothing is
-	// skipped with a warning.
+	// skipped with a warning. An entry that reads as an unresolved reference (`$NAME`,
+	// `env.NAME`, `{ENV.NAME}`) is a config error.
 	Keys []string `json:"keys,omitempty"`
 
 	// KeysFile is the path of a file with one key a line; blank lines and lines starting with '#'
