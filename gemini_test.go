@@ -782,3 +782,48 @@ func TestGeminiCountTokensNamesTheUpstreamModel(t *testing.T) {
 		t.Errorf("upstream got %s %s", got.Path, got.Body)
 	}
 }
+
+// TestGeminiSDKListsWhatEachModelServes: Google's SDK reads a model's methods from
+// supportedGenerationMethods (its SupportedActions), and clients pick models by them. A model
+// whose providers serve only embeddings must not be listed as one that generates content,
+// and one that serves embeddings says embedContent; token limits come along.
+func TestGeminiSDKListsWhatEachModelServes(t *testing.T) {
+	up := newFakeUpstream(t, okChat)
+	chat := provider("chat", up.URL+"/v1", []string{"sk-gem-list-1"}, "talk", "talk-up")
+	chat.Serves = []string{"chat"}
+	emb := provider("emb", up.URL+"/v1", []string{"sk-gem-list-2"}, "vec", "vec-up")
+	emb.Serves = []string{"embeddings"}
+	both := provider("both", up.URL+"/v1", []string{"sk-gem-list-3"}, "duo", "duo-up")
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{chat, emb, both},
+		Models: []catalog.ModelInfo{{Name: "talk", ContextLength: 32000, MaxOutput: 4096}}})
+	rs := serveRouter(t, tr)
+	c := geminiClient(t, rs)
+	got := map[string]*genai.Model{}
+	for m, err := range c.Models.All(context.Background()) {
+		if err != nil {
+			t.Fatalf("Models.All: %v", err)
+		}
+		got[m.Name] = m
+	}
+	want := map[string][]string{
+		"models/talk": {"generateContent", "streamGenerateContent", "countTokens"},
+		"models/vec":  {"embedContent", "batchEmbedContents"},
+		"models/duo":  {"generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents"},
+	}
+	for name, methods := range want {
+		m := got[name]
+		if m == nil {
+			t.Fatalf("%s not listed: %v", name, got)
+		}
+		if !slices.Equal(m.SupportedActions, methods) {
+			t.Errorf("%s: methods %v, want %v", name, m.SupportedActions, methods)
+		}
+	}
+	if m := got["models/talk"]; m.InputTokenLimit != 32000 || m.OutputTokenLimit != 4096 {
+		t.Errorf("talk: limits %d/%d, want 32000/4096", m.InputTokenLimit, m.OutputTokenLimit)
+	}
+	m, err := c.Models.Get(context.Background(), "vec", nil)
+	if err != nil || !slices.Equal(m.SupportedActions, want["models/vec"]) {
+		t.Errorf("Models.Get(vec): %+v, %v", m, err)
+	}
+}

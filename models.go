@@ -210,10 +210,29 @@ type geminiModel struct {
 	DisplayName                string   `json:"displayName"`
 	Description                string   `json:"description,omitempty"`
 	InputTokenLimit            int      `json:"inputTokenLimit,omitempty"`
+	OutputTokenLimit           int      `json:"outputTokenLimit,omitempty"`
 	SupportedGenerationMethods []string `json:"supportedGenerationMethods"`
+	Thinking                   bool     `json:"thinking,omitempty"`
 }
 
-var geminiMethods = []string{"generateContent", "streamGenerateContent", "countTokens"}
+// Gemini's methods for what a model's providers serve: Google's clients pick models by them,
+// so an embeddings-only model must not read as one that generates content.
+var (
+	geminiChatMethods  = []string{"generateContent", "streamGenerateContent", "countTokens"}
+	geminiEmbedMethods = []string{"embedContent", "batchEmbedContents"}
+	geminiBothMethods  = append(append([]string(nil), geminiChatMethods...), geminiEmbedMethods...)
+)
+
+func geminiMethods(serves []string) []string {
+	chat, embed := slices.Contains(serves, "chat"), slices.Contains(serves, "embeddings")
+	switch {
+	case chat && embed:
+		return geminiBothMethods
+	case embed:
+		return geminiEmbedMethods
+	}
+	return geminiChatMethods
+}
 
 // serveGeminiModels answers Gemini's models.list, or models.get for one model: the same
 // models as /v1/models (a scoped key sees only its own), named `models/<public name>`.
@@ -223,7 +242,8 @@ func (h *Handler) serveGeminiModels(w http.ResponseWriter, r *http.Request, c *g
 	for _, e := range entries {
 		if (model == "" || e.ID == model) && (c == nil || c.Allows(e.ID)) {
 			list = append(list, geminiModel{Name: "models/" + e.ID, DisplayName: e.DisplayName, Description: e.Description,
-				InputTokenLimit: e.ContextLength, SupportedGenerationMethods: geminiMethods})
+				InputTokenLimit: e.ContextLength, OutputTokenLimit: e.MaxOutput,
+				SupportedGenerationMethods: geminiMethods(e.Serves), Thinking: slices.Contains(e.Supports, "reasoning")})
 		}
 	}
 	if model == "" {
