@@ -2,9 +2,11 @@ package llmrouter
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	vroute "github.com/llmrouter/caddy-llm-router/route"
 	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
@@ -81,4 +83,35 @@ func TestModelBlockMetadataSyntax(t *testing.T) {
 		len(h.PriceFiles) != 2 {
 		t.Fatalf("%+v %v", m, h.PriceFiles)
 	}
+}
+
+// TestModelMetadataTyposAreConfigErrors: a misspelt capability in `supports` made the list
+// known and lacking the real word, so `supports tools reasonig` dropped reasoning from every
+// request to the model and smart routing kept tool calls away from `supports tool`; a
+// misspelt tier was ignored unless a virtual model read it. Both fail the load now, naming
+// the word and the known ones, and every known word is one smart routing reads.
+func TestModelMetadataTyposAreConfigErrors(t *testing.T) {
+	for in, want := range map[string]string{
+		"supports tools reasonig": `unknown capability "reasonig"; known: tools, vision, audio, json_schema, reasoning`,
+		"supports tool":           `unknown capability "tool"`,
+		"tier huge":               `unknown tier "huge"`,
+	} {
+		h, err := parseRouter("llm_router {\n provider p {\n base_url http://127.0.0.1:1/v1\n model m\n }\n model m {\n " + in + "\n }\n}")
+		if err != nil {
+			t.Fatalf("%s: parse: %v", in, err)
+		}
+		if err := provisionErr(h); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `model "m"`) {
+			t.Errorf("%s: provision error %v, want one with %q", in, err, want)
+		}
+	}
+	for _, s := range catalog.SupportNames {
+		if _, ok := vroute.ParseCapability(s); !ok {
+			t.Errorf("%q is accepted in supports but smart routing does not read it", s)
+		}
+	}
+	h, err := parseRouter("llm_router {\n provider p {\n base_url http://127.0.0.1:1/v1\n model m\n }\n model m {\n supports tools vision audio json_schema reasoning\n tier large\n }\n}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newTestRouter(t, h) // every known word loads
 }

@@ -560,6 +560,9 @@ func (b *builder) providerKeys(pc *ProviderConfig) ([]string, error) {
 	return keys, nil
 }
 
+// SupportNames are the capabilities a model's Supports may list (package route reads them).
+var SupportNames = []string{"tools", "vision", "audio", "json_schema", "reasoning"}
+
 func (b *builder) indexModels(infos []ModelInfo) error {
 	infoByName := make(map[string]*ModelInfo, len(infos))
 	for i := range infos {
@@ -572,6 +575,20 @@ func (b *builder) indexModels(infos []ModelInfo) error {
 		}
 		if mi.InputPrice < 0 || mi.OutputPrice < 0 || mi.ContextLength < 0 {
 			return fmt.Errorf("model %q: prices and context length must not be negative", mi.Name)
+		}
+		// A misspelt capability is not harmless: a known supports list without `reasoning`
+		// drops reasoning from every request to the model, and smart routing leaves it out of
+		// requests that need what the list lacks.
+		for _, s := range mi.Supports {
+			if !slices.Contains(SupportNames, s) {
+				return fmt.Errorf("model %q: supports: unknown capability %q; known: %s",
+					mi.Name, clip(s, 64), strings.Join(SupportNames, ", "))
+			}
+		}
+		switch mi.Tier {
+		case "", "small", "medium", "large":
+		default:
+			return fmt.Errorf("model %q: unknown tier %q (want small, medium or large)", mi.Name, clip(mi.Tier, 64))
 		}
 		infoByName[mi.Name] = mi
 		if _, served := b.byModel[mi.Name]; !served && !b.declared[mi.Name] {

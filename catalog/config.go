@@ -203,8 +203,9 @@ type ModelInfo struct {
 	// MaxOutput is the most tokens the model writes in one reply, if known.
 	MaxOutput int `json:"max_output,omitempty"`
 
-	// Supports lists what the model can take or do beyond text: `tools`, `vision`,
-	// `json_schema`, `reasoning`. Empty means unknown, not none.
+	// Supports lists what the model can take or do beyond text: `tools`, `vision`, `audio`,
+	// `json_schema`, `reasoning` (another word is a config error). Empty means unknown, not
+	// none.
 	Supports []string `json:"supports,omitempty"`
 
 	// Strategy overrides the router's target selection strategy for this model:
