@@ -135,6 +135,19 @@ func TestAzureIngress(t *testing.T) {
 	if err != nil || resp.OutputText() != "hi" {
 		t.Fatalf("responses: %v %+v", err, resp)
 	}
+	// Azure clients list and retrieve models under /openai (the data plane's /openai/models,
+	// the v1 API's /openai/v1/models): the router's list.
+	v1 := openai.NewClient(option.WithBaseURL(rs.URL+"/openai/v1/"), option.WithAPIKey("gw-secret-team-1"), option.WithMaxRetries(0))
+	for name, c := range map[string]openai.Client{"azure": client, "v1": v1} {
+		list, err := c.Models.List(ctx)
+		if err != nil || len(list.Data) != 1 || list.Data[0].ID != "gpt-4o" {
+			t.Fatalf("%s: models.list: %v %+v", name, err, list)
+		}
+		m, err := c.Models.Get(ctx, "gpt-4o")
+		if err != nil || m.ID != "gpt-4o" || m.OwnedBy != "p" {
+			t.Fatalf("%s: models.retrieve: %v %+v", name, err, m)
+		}
+	}
 	_, err = client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "no-such-deployment", Messages: msgs})
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound || apiErr.Code != "model_not_found" {

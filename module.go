@@ -439,7 +439,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	switch path {
-	case "/v1/models", "/models", "/v1beta/models":
+	case "/v1/models", "/models", "/v1beta/models", "/openai/v1/models", "/openai/models":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, d, http.StatusMethodNotAllowed, errInvalidRequest, "method_not_allowed", "use GET for "+clipEcho(path))
@@ -459,7 +459,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.serveGeminiModels(w, r, client, model)
 		return nil
 	}
-	if model, ok := strings.CutPrefix(path, "/v1/models/"); ok && model != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	if model, ok := modelPath(path); ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		h.serveModel(w, r, client, d, model)
 		return nil
 	}
@@ -476,6 +476,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.guard.keys.DropCredential(r.Header) // the gateway key is the router's, not the next handler's
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// modelPath reads the model of a models.retrieve path: `/v1/models/{id}`, or Azure's
+// `/openai/v1/models/{id}` and `/openai/models/{id}`.
+func modelPath(path string) (string, bool) {
+	for _, prefix := range [...]string{"/v1/models/", "/openai/v1/models/", "/openai/models/"} {
+		if id, ok := strings.CutPrefix(path, prefix); ok && id != "" {
+			return id, true
+		}
+	}
+	return "", false
 }
 
 func orDefault[T int | int64 | time.Duration](v, def T) T {
