@@ -23,7 +23,7 @@ import (
 // `<public-name>=<upstream-id>`. A literal key cannot be given inline (it would read as a
 // model): use the block's keys. A block may follow.
 func inlineProvider(d *caddyfile.Dispenser, p *catalog.ProviderConfig) error {
-	for d.NextArg() {
+	for i := 1; d.NextArg(); i++ {
 		arg := d.Val()
 		switch {
 		case strings.HasPrefix(arg, "{") && strings.HasSuffix(arg, "}"):
@@ -39,6 +39,13 @@ func inlineProvider(d *caddyfile.Dispenser, p *catalog.ProviderConfig) error {
 			if name == "" || strings.Contains(up, "=") {
 				return d.Errf("provider '%s': inline argument is not a model name, model=upstream-id, *, discover or a {placeholder} key", p.Name)
 			}
+			if looksLikeKey(name) {
+				// Most likely {$NAME}, which the Caddyfile adapter replaced by the key before
+				// this parser ran: as a model name it would be listed on the public /v1/models.
+				// The error names the argument's place, never its text.
+				return d.Errf("provider '%s': inline argument %d looks like a literal key, which would be served as a model name; "+
+					"write keys as {env.NAME} ({$NAME} is replaced by its value when the Caddyfile is read)", p.Name, i)
+			}
 			mr := catalog.ModelRoute{Name: name}
 			if up != "" && up != name {
 				mr.Upstream = up
@@ -47,6 +54,21 @@ func inlineProvider(d *caddyfile.Dispenser, p *catalog.ProviderConfig) error {
 		}
 	}
 	return nil
+}
+
+// keyPrefixes start the keys of well-known services (OpenAI and most OpenAI-compatible ones,
+// Anthropic, OpenRouter, Groq, xAI, Google, NVIDIA, Cerebras, Perplexity, Fireworks, Hugging
+// Face); no model name starts so.
+var keyPrefixes = []string{"sk-", "gsk_", "xai-", "AIza", "nvapi-", "csk-", "pplx-", "fw_", "hf_"}
+
+// looksLikeKey reports whether an inline argument is a provider key rather than a model name.
+func looksLikeKey(s string) bool {
+	for _, p := range keyPrefixes {
+		if strings.HasPrefix(s, p) && len(s) >= len(p)+16 {
+			return true
+		}
+	}
+	return false
 }
 
 // unmarshalDiscover reads `discover [{ ... }]`.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	vroute "github.com/llmrouter/caddy-llm-router/route"
 	"github.com/llmrouter/caddy-llm-router/transport"
@@ -114,4 +116,27 @@ func TestModelMetadataTyposAreConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	newTestRouter(t, h) // every known word loads
+}
+
+// TestInlineLiteralKeyRefused: `provider mine {$MINE_KEY} m` looks like a key reference, but
+// the Caddyfile adapter replaces {$NAME} by its value before the router reads the line, so
+// the key arrived as an inline model name and was listed on the public /v1/models. An inline
+// argument that reads as a well-known service's key is a config error that never quotes it.
+func TestInlineLiteralKeyRefused(t *testing.T) {
+	const key = "sk-or-v1-7d3b9e1c5a8f2d4b6e0a9c1f"
+	t.Setenv("LLMR_INLINE_KEY", key)
+	for _, line := range []string{"provider mine {$LLMR_INLINE_KEY} m", "provider groq m {$LLMR_INLINE_KEY}", "provider mine gsk_4hG7kL2mN9pQ5rT8vW1xY3zA6"} {
+		_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(":8080 {\n\tllm_router {\n\t\t"+line+" {\n\t\t\tbase_url http://127.0.0.1:1/v1\n\t\t}\n\t}\n}\n"), nil)
+		if err == nil || !strings.Contains(err.Error(), "looks like a literal key") || !strings.Contains(err.Error(), ":3") {
+			t.Errorf("%s: %v, want an error at line 3 about a literal key", line, err)
+		}
+		if err != nil && (strings.Contains(err.Error(), key[8:20]) || strings.Contains(err.Error(), "4hG7kL2mN9")) {
+			t.Errorf("%s: the error quotes the key: %v", line, err)
+		}
+	}
+	// Model names that merely start like a prefix, and placeholders, still parse.
+	h, err := parseRouter("llm_router {\n provider mine {env.LLMR_INLINE_KEY} sk-small fw_tiny=fw-up {\n base_url http://127.0.0.1:1/v1\n }\n}")
+	if err != nil || len(h.Providers) != 1 || len(h.Providers[0].Models) != 2 {
+		t.Fatalf("short names: %v %+v", err, h)
+	}
 }
