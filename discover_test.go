@@ -207,6 +207,20 @@ func TestDiscoverListShapesOfRealProviders(t *testing.T) {
 	}
 }
 
+// TestDiscoverOpenAIListIsOnePage: an OpenAI-shaped list that says has_more (with last_id,
+// as Anthropic's does) is fetched once: its URL has no page to ask for, so a second fetch
+// would be the same page again.
+func TestDiscoverOpenAIListIsOnePage(t *testing.T) {
+	up := newModelsUpstream(t, `{"object":"list","data":[{"id":"a"},{"id":"b"}],"has_more":true,"first_id":"a","last_id":"b"}`)
+	tr := discoverRouter(t, up, &catalog.DiscoverConfig{}, nil)
+	if ids := listedModels(t, tr); len(ids) != 2 {
+		t.Fatalf("models listed: %v", ids)
+	}
+	if n := up.lists.Load(); n != 1 {
+		t.Errorf("the list was fetched %d times, want once", n)
+	}
+}
+
 func TestDiscoverPrefixAndConfiguredNameWins(t *testing.T) {
 	up := newModelsUpstream(t, openRouterList)
 	p := provider("or", up.URL+"/v1", []string{discoverKey}, "gpt-4o-mini", "openai/gpt-4o-mini")

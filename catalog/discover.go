@@ -341,7 +341,9 @@ func ParseModelList(api API, body []byte) (models []DiscoveredModel, next string
 	if bare && len(models) == 0 {
 		return nil, "", ErrNotModelList
 	}
-	if list.HasMore && list.LastID != "" {
+	if api == APIAnthropic && list.HasMore && list.LastID != "" {
+		// Only Anthropic's list pages (ModelsURL asks it with after_id): an OpenAI-shaped list
+		// that says has_more would be asked the same URL again, and every id counted twice.
 		next = list.LastID
 	}
 	return models, next, nil

@@ -59,6 +59,14 @@ func TestParseModelListRejectsOtherShapes(t *testing.T) {
 			t.Errorf("%s parsed as a Gemini list", body)
 		}
 	}
+	// Only Anthropic's list pages: the URL of an OpenAI-shaped list has no page to ask for,
+	// so its has_more would fetch the same page again.
+	paged := []byte(`{"data":[{"id":"a"}],"has_more":true,"first_id":"a","last_id":"a"}`)
+	for api, want := range map[API]string{APIAnthropic: "a", APIOpenAI: "", APIAzure: ""} {
+		if _, next, err := ParseModelList(api, paged); err != nil || next != want {
+			t.Errorf("%s: next page %q, %v; want %q", api, next, err, want)
+		}
+	}
 	ms, _, err := ParseModelList(APIOpenAI, []byte(`{"data":[{"id":"x","pricing":{"prompt":"-1","completion":"0"}}]}`))
 	if err != nil || len(ms) != 1 || ms[0].Info.InputPrice != 0 {
 		t.Errorf("a varying price (-1) is not unknown: %+v %v", ms, err)
