@@ -30,6 +30,9 @@ type record struct {
 	notes streamNotes
 	// fitted says what the body sent to the target that answered was fitted to (see fitBody).
 	fitted string
+	// took is the request's duration, and line the log line's one field (see finish).
+	took time.Duration
+	line [1]zap.Field
 }
 
 // finish counts and logs a request once it is over. The log line is built only when its level
@@ -71,49 +74,58 @@ func (h *Handler) finish(rec *record) {
 	if ce == nil {
 		return
 	}
-	fields := make([]zap.Field, 0, 15)
-	fields = append(fields,
-		zap.String("model", rec.model),
-		zap.String("outcome", rec.outcome),
-		zap.Int("status", rec.status),
-		zap.Int("attempts", len(rec.attempts)+boolInt(rec.target != nil)),
-		zap.Duration("duration", h.now().Sub(rec.start)),
-	)
+	rec.took = h.now().Sub(rec.start)
+	// The fields are added by the record itself as zap encodes the line: a slice of fifteen
+	// fields would cost every request a kilobyte of heap. The one field lives in the record,
+	// which is on the heap already.
+	rec.line[0] = zap.Inline(rec)
+	ce.Write(rec.line[:]...)
+}
+
+// MarshalLogObject adds the request line's fields (see finish).
+func (rec *record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("model", rec.model)
+	enc.AddString("outcome", rec.outcome)
+	enc.AddInt("status", rec.status)
+	enc.AddInt("attempts", len(rec.attempts)+boolInt(rec.target != nil))
+	enc.AddDuration("duration", rec.took)
 	if rec.target != nil {
-		fields = append(fields,
-			zap.String("provider", rec.target.Provider.Name),
-			zap.String("upstream_model", rec.target.Upstream),
-			zap.String("target", rec.target.Label),
-			zap.Duration("ttfb", rec.ttfb))
+		enc.AddString("provider", rec.target.Provider.Name)
+		enc.AddString("upstream_model", rec.target.Upstream)
+		enc.AddString("target", rec.target.Label)
+		enc.AddDuration("ttfb", rec.ttfb)
 	}
 	if rec.client != "" {
-		fields = append(fields, zap.String("client", rec.client))
+		enc.AddString("client", rec.client)
 	}
 	if rec.fitted != "" {
-		fields = append(fields, zap.String("fitted", rec.fitted))
+		enc.AddString("fitted", rec.fitted)
 	}
 	if rec.usage.known() {
-		fields = append(fields, zap.Int64("tokens_in", rec.usage.input()), zap.Int64("tokens_out", rec.usage.output()))
+		enc.AddInt64("tokens_in", rec.usage.input())
+		enc.AddInt64("tokens_out", rec.usage.output())
 	}
 	if rec.cost > 0 {
-		fields = append(fields, zap.Float64("cost_usd", rec.cost))
+		enc.AddFloat64("cost_usd", rec.cost)
 	}
 	if len(rec.attempts) > 0 {
-		fields = append(fields, zap.Array("failures", failureList(rec.attempts)))
+		_ = enc.AddArray("failures", failureList(rec.attempts))
 	}
 	if rec.cooling != "" {
-		fields = append(fields, zap.String("cooling", rec.cooling))
+		enc.AddString("cooling", rec.cooling)
 	}
 	if rec.smart != nil {
 		d := &rec.smart.d
 		if m := d.Selected(); m != nil && rec.target != nil {
-			fields = append(fields, zap.String("selected", m.Name))
+			enc.AddString("selected", m.Name)
 		}
-		fields = append(fields, zap.String("route_goal", d.Goal.String()), zap.String("route_tier", d.Tier.String()),
-			zap.String("route_reason", d.Reason()), zap.Int("route_fallbacks", d.NFallbacks))
+		enc.AddString("route_goal", d.Goal.String())
+		enc.AddString("route_tier", d.Tier.String())
+		enc.AddString("route_reason", d.Reason())
+		enc.AddInt("route_fallbacks", d.NFallbacks)
 	}
-	fields = rec.notes.appendFields(fields)
-	ce.Write(fields...)
+	rec.notes.addTo(enc)
+	return nil
 }
 
 func boolInt(b bool) int {

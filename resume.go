@@ -65,19 +65,20 @@ type resumeNote struct {
 	dropped  int // characters of the continuation dropped at the seam as a repeat
 }
 
-func (n *streamNotes) appendFields(fields []zap.Field) []zap.Field {
+// addTo adds what hedging and resuming did to the request line.
+func (n *streamNotes) addTo(enc zapcore.ObjectEncoder) {
 	if n.hedge.target != "" {
-		fields = append(fields, zap.Object("hedge", zapcore.ObjectMarshalerFunc(func(enc zapcore.ObjectEncoder) error {
+		_ = enc.AddObject("hedge", zapcore.ObjectMarshalerFunc(func(enc zapcore.ObjectEncoder) error {
 			enc.AddString("target", n.hedge.target)
 			enc.AddBool("won", n.hedge.won)
 			if n.hedge.failure != "" {
 				enc.AddString("error", n.hedge.failure)
 			}
 			return nil
-		})))
+		}))
 	}
 	if len(n.resumes) > 0 {
-		fields = append(fields, zap.Array("resumed", zapcore.ArrayMarshalerFunc(func(enc zapcore.ArrayEncoder) error {
+		_ = enc.AddArray("resumed", zapcore.ArrayMarshalerFunc(func(enc zapcore.ArrayEncoder) error {
 			for _, r := range n.resumes {
 				_ = enc.AppendObject(zapcore.ObjectMarshalerFunc(func(enc zapcore.ObjectEncoder) error {
 					enc.AddString("target", r.target)
@@ -88,12 +89,11 @@ func (n *streamNotes) appendFields(fields []zap.Field) []zap.Field {
 				}))
 			}
 			return nil
-		})))
+		}))
 	}
 	if n.notResumed != "" {
-		fields = append(fields, zap.String("not_resumed", n.notResumed))
+		enc.AddString("not_resumed", n.notResumed)
 	}
-	return fields
 }
 
 // resumable reports whether the call's stream can be resumed at all: resuming is on and the
