@@ -117,6 +117,12 @@ func setRequestBody(req *http.Request, b reqbody.Body) {
 		req.GetBody = ib.again
 		return
 	}
+	setLeasedBody(req, b, guard)
+}
+
+// setLeasedBody gives req the large body b, read from the pooled buffer under b's lease. It is
+// apart from setRequestBody so that only large bodies move b to the heap for GetBody's closure.
+func setLeasedBody(req *http.Request, b reqbody.Body, guard bool) {
 	cur := b.Reader()
 	req.Body = cur
 	req.GetBody = func() (io.ReadCloser, error) {
