@@ -250,7 +250,9 @@ func scanBody(ep *endpoint, r *http.Request, body []byte) (reqbody.Fields, error
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ep *endpoint) (body []byte, lease *reqbody.Lease, ok bool) {
 	rt := &h.runtime
 	limit, setting := h.bodyLimit(ep)
-	bounded := boundBodyRead(w, r, rt.bodyTimeout)
+	// The controller stays on the stack: boundBodyRead only uses it.
+	rc := http.NewResponseController(w)
+	bounded := boundBodyRead(rc, r, rt.bodyTimeout)
 	src, hint := io.Reader(r.Body), r.ContentLength
 	coding := strings.Join(r.Header.Values("Content-Encoding"), ",")
 	var err error
@@ -267,8 +269,8 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ep *endpoint)
 	if err == nil {
 		body, release, err = reqbody.ReadLimited(src, hint, limit)
 	}
-	if bounded != nil {
-		_ = bounded.SetReadDeadline(time.Time{})
+	if bounded {
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
 		switch {

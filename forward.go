@@ -152,23 +152,19 @@ func (h *Handler) poolIn(set *discoveredSet, name string) *pool {
 	return p
 }
 
-// boundBodyRead sets a read deadline for the request body, unless the server's own read
-// timeout is as short, and returns the controller that set it, for the caller to lift it again
-// once the body is read (nil when none was set). The deadline is wall-clock time, for the
-// kernel: never the handler's clock.
-func boundBodyRead(w http.ResponseWriter, r *http.Request, d time.Duration) *http.ResponseController {
+// boundBodyRead sets a read deadline for the request body through rc, unless the server's own
+// read timeout is as short, and reports whether it did: the caller lifts it again once the body
+// is read. The deadline is wall-clock time, for the kernel: never the handler's clock.
+func boundBodyRead(rc *http.ResponseController, r *http.Request, d time.Duration) bool {
 	if d <= 0 || r.ContentLength == 0 {
-		return nil
+		return false
 	}
 	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok &&
 		srv.ReadTimeout > 0 && time.Duration(srv.ReadTimeout) <= d {
-		return nil
+		return false
 	}
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
-		return nil // not supported here (a test recorder, HTTP/3): Caddy's read_body is the bound
-	}
-	return rc
+	// An error: not supported here (a test recorder, HTTP/3): Caddy's read_body is the bound.
+	return rc.SetReadDeadline(time.Now().Add(d)) == nil
 }
 
 // call is one client request on its way through the attempt loop.
