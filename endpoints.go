@@ -265,9 +265,11 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ep *endpoint)
 			src, hint = dec, -1
 		}
 	}
-	release := func() {}
 	if err == nil {
-		body, release, err = reqbody.ReadLimited(src, hint, limit)
+		// The buffer goes back to its pool only when the handler and every upstream request
+		// body reader are done with it: a transport may still read a body after RoundTrip
+		// returned.
+		body, lease, err = reqbody.ReadLeased(src, hint, limit)
 	}
 	if bounded {
 		_ = rc.SetReadDeadline(time.Time{})
@@ -296,9 +298,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ep *endpoint)
 		}
 		return nil, nil, false
 	}
-	// The buffer goes back to its pool only when the handler and every upstream request body
-	// reader are done with it: a transport may still read a body after RoundTrip returned.
-	return body, reqbody.NewLease(release), true
+	return body, lease, true
 }
 
 // forwardCall runs the attempt loop, then cuts the client's connection when a reply broke

@@ -216,6 +216,10 @@ func (r *BodyReader) Close() error {
 type Lease struct {
 	refs    atomic.Int32
 	release func()
+	// pooled, for a lease made by ReadLeased, is the buffer to give back, as
+	// of its generation gen (see ReadLimited's release).
+	pooled *pooled
+	gen    uint32
 }
 
 // NewLease returns a lease held once by the caller, who must call Done when
@@ -241,7 +245,13 @@ func (l *Lease) acquire() bool {
 
 // Done drops one hold; the caller of NewLease calls it exactly once.
 func (l *Lease) Done() {
-	if l.refs.Add(-1) == 0 && l.release != nil {
+	if l.refs.Add(-1) != 0 {
+		return
+	}
+	switch {
+	case l.release != nil:
 		l.release()
+	case l.pooled != nil && l.pooled.gen.CompareAndSwap(l.gen, l.gen+1):
+		putBuf(l.pooled)
 	}
 }

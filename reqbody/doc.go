@@ -6,8 +6,9 @@
 // a relay. Scan finds them in one pass that also checks the document is well
 // formed, and Rewrite splices the upstream model id into the original bytes,
 // so key order, whitespace, number precision and unknown fields reach the
-// upstream exactly as the client sent them. ReadLimited reads the body once
-// under a size cap into a pooled buffer that every retry shares. Scan also
+// upstream exactly as the client sent them. ReadLimited (or ReadLeased, with
+// the buffer under a Lease) reads the body once under a size cap into a pooled
+// buffer that every retry shares. Scan also
 // notes the output limits and the parameters some models refuse, so that
 // FitTo copies and fits a body to a target only when that target needs it.
 //

@@ -235,3 +235,50 @@ func TestReadLimitedDoesNotTrustAnnouncedLength(t *testing.T) {
 	}
 	release2()
 }
+
+// TestReadLeased: the lease's buffer goes back to the pool after its last holder, a reader
+// included, and never twice: a late Done does not give away a buffer another request owns.
+func TestReadLeased(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops buffers at random under -race")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one P: Put then Get is deterministic
+	read := func() ([]byte, *Lease) {
+		b, l, err := ReadLeased(strings.NewReader(`{"model":"m"}`), 13, 100)
+		if err != nil || string(b) != `{"model":"m"}` {
+			t.Fatalf("ReadLeased = %q, %v", b, err)
+		}
+		return b, l
+	}
+	b1, l1 := read()
+	r := Whole(b1).WithLease(l1).Reader()
+	l1.Done() // the handler is done; the transport still holds r
+	b2, l2 := read()
+	if &b2[0] == &b1[0] {
+		t.Fatal("the buffer was given back while a reader held it")
+	}
+	r.Close()
+	b3, l3 := read()
+	if &b3[0] != &b1[0] {
+		t.Fatal("the buffer was not given back after the last holder")
+	}
+	l1.Done() // stale: b3 owns the buffer now
+	b4, l4 := read()
+	if &b4[0] == &b3[0] {
+		t.Fatal("a stale Done gave away a buffer in use")
+	}
+	l2.Done()
+	l3.Done()
+	l4.Done()
+
+	if _, l, err := ReadLeased(strings.NewReader("toolong"), -1, 3); !errors.Is(err, ErrTooLarge) || l != nil {
+		t.Errorf("too large: lease %v, %v; want nil, ErrTooLarge", l, err)
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		_, l := read()
+		l.Done()
+	})
+	if allocs > 2 { // the lease, and the test's strings.Reader
+		t.Errorf("ReadLeased allocates %v times per call in steady state, want 2", allocs)
+	}
+}
