@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 	"github.com/llmrouter/caddy-llm-router/internal/redact"
 	"github.com/llmrouter/caddy-llm-router/selector"
 )
@@ -94,6 +95,9 @@ type target struct {
 	reqs map[string]*http.Request
 	// auth is the value of up's key header, prepared once so no request builds it.
 	auth []string
+	// upstreamJSON is Upstream as a JSON string, quoted once for the bodies it is spliced
+	// into (see quoteUpstream); nil when the target was made without it.
+	upstreamJSON []byte
 	// info is the public model's metadata (prices for cost), or nil.
 	info *catalog.ModelInfo
 	// secret removes the target's key and its fragments from upstream text; nil when keyless.
@@ -193,8 +197,10 @@ func (h *Handler) preparePools() error {
 	}
 	reqsByNode := make(map[nodeKey]map[string]*http.Request)
 	byState := make(map[string]*healthEntry, len(h.cat.Targets))
+	quoted := make(map[string][]byte)
 	for _, ct := range h.cat.Targets {
 		t := &target{Target: ct, conn: ups[ct.Provider], info: infos[ct.Model]}
+		t.quoteUpstream(quoted)
 		t.transport = t.conn.transportFor(ct.Node)
 		if t.reqs = reqsByNode[nodeKey{ct.Provider, ct.Node}]; t.reqs == nil {
 			t.reqs = make(map[string]*http.Request)
@@ -298,6 +304,25 @@ func prepareRequests(reqs map[string]*http.Request, t *catalog.Target) {
 // deployments API), so that a template serves only that model's targets.
 func modelInURL(p *catalog.Provider) bool {
 	return p.API == catalog.APIGemini || p.API == catalog.APIAzure && p.APIVersion != catalog.AzureV1
+}
+
+// quoteUpstream sets t.upstreamJSON, one copy for every target of the same upstream id in
+// seen.
+func (t *target) quoteUpstream(seen map[string][]byte) {
+	q, ok := seen[t.Upstream]
+	if !ok {
+		q = jsonstr.Append(nil, t.Upstream)
+		seen[t.Upstream] = q
+	}
+	t.upstreamJSON = q
+}
+
+// upstreamQuoted is t.Upstream as a JSON string, for reqbody.RewriteQuoted.
+func (t *target) upstreamQuoted() []byte {
+	if t.upstreamJSON == nil {
+		return jsonstr.Append(nil, t.Upstream)
+	}
+	return t.upstreamJSON
 }
 
 // newRequest returns the request for one attempt at url: a copy of the prepared template with

@@ -85,7 +85,7 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 			}
 			return reqbody.Whole(c.body).WithLease(c.lease), nil
 		}
-		return c.fitBody(t, reqbody.Rewrite(c.body, c.f, t.Upstream, includeUsage).WithLease(c.lease), c.f), nil
+		return c.fitBody(t, reqbody.RewriteQuoted(c.body, c.f, t.upstreamQuoted(), includeUsage).WithLease(c.lease), c.f), nil
 	}
 	tb, err := c.translation(t)
 	if err != nil {
@@ -94,7 +94,7 @@ func (c *call) bodyFor(t *target, includeUsage bool) (reqbody.Body, error) {
 	if isGemini {
 		return reqbody.Whole(tb.body), nil
 	}
-	return c.fitBody(t, reqbody.Rewrite(tb.body, tb.f, t.Upstream, false), tb.f), nil
+	return c.fitBody(t, reqbody.RewriteQuoted(tb.body, tb.f, t.upstreamQuoted(), false), tb.f), nil
 }
 
 // translation is the request translated into t's wire (t does not speak the client's

@@ -246,8 +246,10 @@ func (wp *wildPool) makeTargets(cts []*catalog.Target, refs *heldEntries) ([]*ta
 	targets := make([]*target, len(cts))
 	members := make([]selector.Member, len(cts))
 	byState := make(map[string]*healthEntry, len(cts))
+	quoted := make(map[string][]byte, 1)
 	for i, ct := range cts {
 		t := &target{Target: ct, conn: wp.conn, transport: wp.conn.transportFor(ct.Node), reqs: wp.reqs[ct.Node]}
+		t.quoteUpstream(quoted)
 		if t.healthEntry = byState[ct.StateID]; t.healthEntry == nil {
 			if refs != nil {
 				t.healthEntry = refs.health("llm_router/target/" + ct.StateID)

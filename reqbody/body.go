@@ -35,18 +35,25 @@ type Body struct {
 // A body without a model (f.ModelEnd 0: Scan's ErrNoModel, for a request whose URL names the
 // model) gets one as its first member.
 func Rewrite(b []byte, f Fields, upstreamModel string, includeUsage bool) Body {
+	return RewriteQuoted(b, f, jsonstr.Append(make([]byte, 0, len(upstreamModel)+2), upstreamModel), includeUsage)
+}
+
+// RewriteQuoted is Rewrite with the upstream model given as a JSON string, quotes included
+// (`"gpt-4o"`), which the Body shares like b: a caller that sends many bodies to one model
+// quotes it once, not per request. quoted must stay unchanged while the Body is in use.
+func RewriteQuoted(b []byte, f Fields, quoted []byte, includeUsage bool) Body {
 	var out Body
 	if f.ModelEnd == 0 {
 		open := bytes.IndexByte(b, '{') + 1
-		m := make([]byte, 0, len(upstreamModel)+11)
-		m = jsonstr.Append(append(m, `"model":`...), upstreamModel)
+		m := make([]byte, 0, len(quoted)+9)
+		m = append(append(m, `"model":`...), quoted...)
 		if len(bytes.TrimSpace(b[open:f.End])) > 0 {
 			m = append(m, ',')
 		}
 		out.parts[0], out.parts[1], out.parts[2] = b[:open], m, b[open:f.End]
 	} else {
 		out.parts[0] = b[:f.ModelStart]
-		out.parts[1] = jsonstr.Append(make([]byte, 0, len(upstreamModel)+2), upstreamModel)
+		out.parts[1] = quoted
 		out.parts[2] = b[f.ModelEnd:f.End]
 	}
 	if includeUsage && f.Stream && !f.HasStreamOptions {

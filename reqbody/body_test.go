@@ -242,6 +242,24 @@ func TestLeaseCloseDuringRead(t *testing.T) {
 
 // TestRewriteInsertsModel covers bodies whose URL names the model (Azure's deployment paths):
 // Scan reports ErrNoModel, and Rewrite makes the model the first member.
+// TestRewriteQuotedShares: RewriteQuoted splices the caller's quoted id itself, with no
+// allocation, and says what Rewrite says.
+func TestRewriteQuotedShares(t *testing.T) {
+	b := []byte(`{"model":"a","x":1,"stream":true}`)
+	f, _ := Scan(b)
+	quoted := []byte(`"some-upstream-id"`)
+	body := RewriteQuoted(b, f, quoted, true)
+	if &body.parts[1][0] != &quoted[0] {
+		t.Fatal("RewriteQuoted copied the quoted id")
+	}
+	if got, want := string(body.Bytes()), string(Rewrite(b, f, "some-upstream-id", true).Bytes()); got != want {
+		t.Errorf("RewriteQuoted = %s, Rewrite = %s", got, want)
+	}
+	if n := testing.AllocsPerRun(50, func() { body = RewriteQuoted(b, f, quoted, true) }); n != 0 {
+		t.Errorf("RewriteQuoted allocates %v times, want 0", n)
+	}
+}
+
 func TestRewriteInsertsModel(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
 		{`{"messages":[]}`, `{"model":"dep","messages":[]}`},
