@@ -61,7 +61,7 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 	w := c.w
 	buf := getBuffer()
 	defer putBuffer(buf)
-	_, err := buf.ReadFrom(io.LimitReader(body, h.runtime.maxResponse+1))
+	err := readAtMost(buf, body, h.runtime.maxResponse+1)
 	switch {
 	case c.r.Context().Err() != nil:
 		return outcome{done: true, class: selector.ClientGone}
@@ -148,6 +148,26 @@ func (h *Handler) streamWhole(c *call, t *target, n int, resp *http.Response, re
 }
 
 var wholeReplyValue = []string{"true"}
+
+// readAtMost reads r into buf until EOF or until buf holds limit bytes, and returns r's error
+// other than EOF: buf.ReadFrom(io.LimitReader(r, limit)), without the limited reader, which
+// ReadFrom would move to the heap.
+func readAtMost(buf *bytes.Buffer, r io.Reader, limit int64) error {
+	for int64(buf.Len()) < limit {
+		buf.Grow(bytes.MinRead)
+		free := buf.AvailableBuffer()
+		free = free[:min(int64(cap(free)), limit-int64(buf.Len()))]
+		n, err := r.Read(free)
+		buf.Write(free[:n])
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // asksBase64 reports whether an embeddings request asked for base64-encoded vectors.
 func asksBase64(body []byte) bool {
