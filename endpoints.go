@@ -138,11 +138,11 @@ type callExt struct {
 	// pin restricts the call to targets of one provider key: where a file, batch or stored
 	// response lives.
 	pin *stickyOwner
+	// sticky is the id the call is about (a file's, a batch's, a response's), for forgets.
+	sticky string
 	// abort says the reply broke after it was committed without a length: the connection
 	// must be cut so the client cannot take it for a whole reply.
 	abort bool
-	// sticky is the id the call is about (a file's, a batch's, a response's), for forgets.
-	sticky string
 	// unsignedTurn caches anthropic.UnsignedToolTurn of the client's body: 0 not yet asked,
 	// 1 no, 2 yes (see fitFor).
 	unsignedTurn uint8

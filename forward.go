@@ -190,6 +190,8 @@ type call struct {
 	// untranslated is the first translation error of a target passed over for it (see
 	// translates): the client's answer when no target takes the request.
 	untranslated error
+	// routeVals back the route headers and placeholders (see setRouteHeaders).
+	routeVals [5]string
 	callExt
 }
 

@@ -87,9 +87,9 @@ func writeReplyHeader(dst, src http.Header) {
 // setRouteHeaders tells the client, and Caddy's logs through placeholders, where its request went.
 func (h *Handler) setRouteHeaders(c *call, t *target, n int) {
 	hdr := c.w.Header()
-	// One backing array for the five values: one allocation instead of five.
-	v := [...]string{c.p.route.Name, t.Provider.Name, t.Upstream, t.Label, strconv.Itoa(n)}
-	vals := v[:]
+	// The five values share one backing array, the call's own: no allocation for them.
+	c.routeVals = [...]string{c.p.route.Name, t.Provider.Name, t.Upstream, t.Label, strconv.Itoa(n)}
+	vals := c.routeVals[:]
 	hdr["X-Llm-Router-Model"] = vals[0:1:1]
 	hdr["X-Llm-Router-Provider"] = vals[1:2:2]
 	hdr["X-Llm-Router-Upstream-Model"] = vals[2:3:3]
