@@ -123,6 +123,18 @@ func BenchmarkStreamEvent(b *testing.B) {
 	}
 }
 
+// BenchmarkStreamRequest measures a whole streamed request of three events through ServeHTTP:
+// what opening and ending a stream costs, for comparison with BenchmarkServeHTTP.
+func BenchmarkStreamRequest(b *testing.B) {
+	serve := streamEventServer(b, "openai", "/v1/chat/completions",
+		`{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, hfOpenAIStream)
+	serve(3)
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(3)
+	}
+}
+
 // streamEventServer returns a function that serves one streamed request at path, whose
 // upstream of API api answers with stream up of n events, and checks that the client got
 // every one.
