@@ -564,7 +564,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 		if len(w) > 0 {
 			if !res.committed {
 				res.committed = true
-				wd.beforeRead = client.flush
+				wd.beforeRead = client
 			}
 			if _, err := client.Write(w); err != nil {
 				res.gone = true

@@ -20,9 +20,10 @@ type watchdog struct {
 	// it is in progress, so the time the relay spends writing to a client that reads slowly
 	// is not counted as the upstream's silence. It is only touched by the goroutine that reads.
 	idle time.Duration
-	// beforeRead, when set, runs before each read of the upstream: the stream relay flushes
-	// what it wrote there, just before it may wait.
-	beforeRead func() error
+	// beforeRead, when set, is flushed before each read of the upstream: the stream relay
+	// sends what it wrote there, just before it may wait. (A pointer, not a method value: no
+	// closure per stream.)
+	beforeRead *lazyFlusher
 	// ending says the stream's terminator was relayed: the timer bounds the upstream's close.
 	ending bool
 }
@@ -49,7 +50,7 @@ func startBodyWatchdog(t timeout, cancel context.CancelFunc, body io.Closer) *wa
 
 func (wd *watchdog) Read(p []byte) (int, error) {
 	if wd.beforeRead != nil {
-		if err := wd.beforeRead(); err != nil {
+		if err := wd.beforeRead.flush(); err != nil {
 			return 0, err
 		}
 	}
