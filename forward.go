@@ -343,7 +343,7 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 		writeError(c.w, c.ep.dialect, http.StatusBadRequest, errInvalidRequest, "invalid_request", err.Error())
 		return outcome{done: true, class: selector.ClientError, status: http.StatusBadRequest}
 	}
-	req, err := t.newRequest(ctx, c.urlFor(t), len(r.Header)+2)
+	req, err := c.newRequest(ctx, t, len(r.Header)+2)
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, reason: "bad upstream url"}
 	}

@@ -420,7 +420,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 	}
 	ctx, cancel := context.WithCancel(c.r.Context())
 	defer cancel()
-	req, err := t.newRequest(ctx, c.urlFor(t), len(c.r.Header)+2)
+	req, err := c.newRequest(ctx, t, len(c.r.Header)+2)
 	if err != nil {
 		res.out = outcome{class: selector.UpstreamDown, reason: "bad upstream url"}
 		return res

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
@@ -90,9 +89,10 @@ type target struct {
 	conn                  *providerConn
 	// transport is up's client for the target's node.
 	transport http.RoundTripper
-	// reqs are the node's upstream requests by URL, one per endpoint, made at load time so
-	// that no attempt parses a URL (see newRequest). Targets on the same node share them.
-	reqs map[string]*http.Request
+	// reqs are the node's upstream requests, one per endpoint (see reqKey), made at load time
+	// so that no attempt parses, or even builds, a URL (see newRequest). Targets on the same
+	// node share them.
+	reqs map[reqKey]*http.Request
 	// auth is the value of up's key header, prepared once so no request builds it.
 	auth []string
 	// upstreamJSON is Upstream as a JSON string, quoted once for the bodies it is spliced
@@ -195,7 +195,7 @@ func (h *Handler) preparePools() error {
 		p    *catalog.Provider
 		node string
 	}
-	reqsByNode := make(map[nodeKey]map[string]*http.Request)
+	reqsByNode := make(map[nodeKey]map[reqKey]*http.Request)
 	byState := make(map[string]*healthEntry, len(h.cat.Targets))
 	quoted := make(map[string][]byte)
 	for _, ct := range h.cat.Targets {
@@ -203,7 +203,7 @@ func (h *Handler) preparePools() error {
 		t.quoteUpstream(quoted)
 		t.transport = t.conn.transportFor(ct.Node)
 		if t.reqs = reqsByNode[nodeKey{ct.Provider, ct.Node}]; t.reqs == nil {
-			t.reqs = make(map[string]*http.Request)
+			t.reqs = make(map[reqKey]*http.Request)
 			reqsByNode[nodeKey{ct.Provider, ct.Node}] = t.reqs
 		}
 		prepareRequests(t.reqs, ct)
@@ -268,34 +268,42 @@ var preparedEndpoints = []*endpoint{chatEndpoint, completionEndpoint, embeddingE
 	imageGenerationEndpoint, imageEditEndpoint, imageVariationEndpoint, speechEndpoint,
 	transcriptionEndpoint, translationEndpoint, moderationEndpoint, rerankEndpoint}
 
-// preparedURLs are the URLs of every prepared endpoint that target t can serve, whole and
-// streamed (they differ for Gemini), each once.
-func preparedURLs(t *catalog.Target) []string {
-	var urls []string
+// reqKey names a request template in its node's map (provider and node are the map's): the
+// endpoint, whether the URL is a stream's (Gemini's generateContent only), and the upstream
+// id where the provider's URLs name the model (modelInURL). It is what endpointURL depends
+// on, so an attempt finds its template without making the URL.
+type reqKey struct {
+	ep     *endpoint
+	stream bool
+	model  string
+}
+
+// templateKey is the key of endpoint ep's template at target t, streamed or not.
+func templateKey(ep *endpoint, t *catalog.Target, stream bool) reqKey {
+	k := reqKey{ep: ep, stream: stream && t.Provider.API == catalog.APIGemini && ep.geminiMethod == "generateContent"}
+	if modelInURL(t.Provider) {
+		k.model = t.Upstream
+	}
+	return k
+}
+
+// prepareRequests adds to reqs, a node's request templates, one for each prepared endpoint
+// that target t can serve, whole and streamed: POST with no header, body or context. Targets of
+// a node share its map; the set is fixed when the config loads, so a URL no endpoint names (a
+// stateful call's, one with a client's query) is made and parsed per attempt.
+func prepareRequests(reqs map[reqKey]*http.Request, t *catalog.Target) {
 	for _, ep := range preparedEndpoints {
 		if !ep.servedBy(t.Provider.API) || !t.Provider.Serves.Has(ep.capability()) {
 			continue // never asked for at this provider
 		}
 		for _, stream := range [...]bool{false, true} {
-			if u := endpointURL(ep, t, stream); !slices.Contains(urls, u) {
-				urls = append(urls, u)
+			k := templateKey(ep, t, stream)
+			if reqs[k] != nil {
+				continue
 			}
-		}
-	}
-	return urls
-}
-
-// prepareRequests adds to reqs, a node's request templates keyed by URL, one for each of
-// target t's preparedURLs: POST with no header, body or context. Targets of a node share its
-// map; the set is fixed when the config loads, so a URL no endpoint names (one with a
-// client's query, say) is parsed per attempt and never kept.
-func prepareRequests(reqs map[string]*http.Request, t *catalog.Target) {
-	for _, url := range preparedURLs(t) {
-		if reqs[url] != nil {
-			continue
-		}
-		if req, err := http.NewRequest(http.MethodPost, url, nil); err == nil {
-			reqs[url] = req
+			if req, err := http.NewRequest(http.MethodPost, endpointURL(ep, t, stream), nil); err == nil {
+				reqs[k] = req
+			}
 		}
 	}
 }
@@ -325,14 +333,17 @@ func (t *target) upstreamQuoted() []byte {
 	return t.upstreamJSON
 }
 
-// newRequest returns the request for one attempt at url: a copy of the prepared template with
-// ctx and an empty header map sized for n headers, or a new request when url has no template.
-// The template's *url.URL is shared by every copy; nothing on the way (net/http, h1) writes to
-// it.
-func (t *target) newRequest(ctx context.Context, url string, n int) (*http.Request, error) {
-	tmpl := t.reqs[url]
+// newRequest returns the request for one attempt of c at t: a copy of the prepared template
+// with ctx and an empty header map sized for n headers, or a new request when the call's URL
+// has no template. The template's *url.URL is shared by every copy; nothing on the way
+// (net/http, h1) writes to it.
+func (c *call) newRequest(ctx context.Context, t *target, n int) (*http.Request, error) {
+	var tmpl *http.Request
+	if c.path == "" && !c.sendsQuery(t) {
+		tmpl = t.reqs[templateKey(c.ep, t.Target, c.f.Stream)]
+	}
 	if tmpl == nil {
-		return http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+		return http.NewRequestWithContext(ctx, http.MethodPost, c.urlFor(t), nil)
 	}
 	req := tmpl.WithContext(ctx)
 	req.Header = make(http.Header, n)

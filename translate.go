@@ -330,10 +330,15 @@ func setDialectHeaders(h http.Header, t *target) {
 // `?beta=true`).
 func (c *call) upstreamURL(t *target) string {
 	u := endpointURL(c.ep, t.Target, c.f.Stream)
-	if q := c.r.URL.RawQuery; q != "" && c.ep.dialect == sse.Anthropic && c.ep.native(t.Provider) {
-		return appendQuery(u, q)
+	if c.sendsQuery(t) {
+		return appendQuery(u, c.r.URL.RawQuery)
 	}
 	return u
+}
+
+// sendsQuery reports whether the attempt at t carries the client's query (see upstreamURL).
+func (c *call) sendsQuery(t *target) bool {
+	return c.r.URL.RawQuery != "" && c.ep.dialect == sse.Anthropic && c.ep.native(t.Provider)
 }
 
 // endpointURL is the URL of endpoint ep at target t, with the provider's extra query: for

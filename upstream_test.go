@@ -11,6 +11,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/h1"
+	"github.com/llmrouter/caddy-llm-router/reqbody"
 	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
@@ -107,9 +108,9 @@ func TestUpstreamConnectionReused(t *testing.T) {
 	}
 }
 
-// Each attempt's request is a copy of a template made at load time: it must reach the same
-// URL as parsing the node's base URL joined with the endpoint's path would, base path and
-// escapes included, with its own header map and context.
+// Each attempt's request is a copy of a template made at load time, found without making its
+// URL: it must reach the same URL as parsing the node's base URL joined with the endpoint's
+// path would, base path and escapes included, with its own header map and context.
 func TestPreparedRequests(t *testing.T) {
 	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Raw-Path", r.URL.EscapedPath())
@@ -121,61 +122,88 @@ func TestPreparedRequests(t *testing.T) {
 		okChat(w, r)
 	})
 	base := up.URL + "/deploy/a%2Fb/v1"
+	gem := provider("g", up.URL+"/gem", []string{"sk-g"}, "gm", "gm-up")
+	gem.API = "gemini"
 	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
-		provider("p", base, []string{"sk-1", "sk-2"}, "m", "m-up"),
+		provider("p", base, []string{"sk-1", "sk-2"}, "m", "m-up"), gem,
 	}})
-	urls := preparedURLs(tr.targets[0].Target)
-	if len(tr.targets) != 2 || len(urls) == 0 || len(tr.targets[0].reqs) != len(urls) {
-		t.Fatalf("targets %d, prepared requests %v", len(tr.targets), tr.targets[0].reqs)
+	if len(tr.targets) != 3 || tr.targets[0].Node != base {
+		t.Fatalf("targets %d, node %q, want %q", len(tr.targets), tr.targets[0].Node, base)
 	}
-	if tr.targets[0].Node != base {
-		t.Fatalf("node %q, want %q", tr.targets[0].Node, base)
-	}
-	for _, url := range urls {
-		if !strings.HasPrefix(url, base+"/") {
-			t.Fatalf("%s is not under the node %s", url, base)
-		}
-		want, err := http.NewRequest(http.MethodPost, url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := tr.targets[0].reqs[url]
-		if tmpl == nil {
-			t.Fatalf("%s: no template", url)
-		}
-		for _, tg := range tr.targets {
-			if tg.reqs[url] != tmpl {
-				t.Errorf("%s: targets on one node do not share its templates", url)
+	templates := 0
+	for _, tg := range tr.targets {
+		for _, ep := range preparedEndpoints {
+			if !ep.servedBy(tg.Provider.API) || !tg.Provider.Serves.Has(ep.capability()) {
+				continue
+			}
+			for _, stream := range []bool{false, true} {
+				url := endpointURL(ep, tg.Target, stream)
+				want, err := http.NewRequest(http.MethodPost, url, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tmpl := tg.reqs[templateKey(ep, tg.Target, stream)]
+				if tmpl == nil {
+					t.Fatalf("%s: no template", url)
+				}
+				templates++
+				for _, other := range tr.targets {
+					if other.Node == tg.Node && other.reqs[templateKey(ep, other.Target, stream)] != tmpl {
+						t.Errorf("%s: targets on one node do not share its templates", url)
+					}
+				}
+				c := &call{r: httptest.NewRequest(http.MethodPost, "/", nil), ep: ep, f: reqbody.Fields{Stream: stream}}
+				ctx := context.WithValue(context.Background(), testCtxKey{}, url)
+				a, err := c.newRequest(ctx, tg, 4)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := c.newRequest(context.Background(), tg, 4)
+				if a.URL.String() != want.URL.String() || a.Host != want.Host || a.Method != http.MethodPost {
+					t.Errorf("%s: request %s %s (host %s), want POST %s (host %s)", url, a.Method, a.URL, a.Host, want.URL, want.Host)
+				}
+				if a.URL != tmpl.URL {
+					t.Errorf("%s: the URL was parsed again", url)
+				}
+				if a.Context().Value(testCtxKey{}) != url {
+					t.Errorf("%s: the attempt's context is not the request's", url)
+				}
+				a.Header.Set("X-Only-A", "1")
+				if b.Header.Get("X-Only-A") != "" || tmpl.Header.Get("X-Only-A") != "" {
+					t.Errorf("%s: attempts share a header map", url)
+				}
 			}
 		}
-		ctx := context.WithValue(context.Background(), testCtxKey{}, url)
-		a, err := tr.targets[0].newRequest(ctx, url, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := tr.targets[0].newRequest(context.Background(), url, 4)
-		if a.URL.String() != want.URL.String() || a.Host != want.Host || a.Method != http.MethodPost {
-			t.Errorf("%s: request %s %s (host %s), want POST %s (host %s)", url, a.Method, a.URL, a.Host, want.URL, want.Host)
-		}
-		if a.URL != tmpl.URL {
-			t.Errorf("%s: the URL was parsed again", url)
-		}
-		if a.Context().Value(testCtxKey{}) != url {
-			t.Errorf("%s: the attempt's context is not the request's", url)
-		}
-		a.Header.Set("X-Only-A", "1")
-		if b.Header.Get("X-Only-A") != "" || tmpl.Header.Get("X-Only-A") != "" {
-			t.Errorf("%s: attempts share a header map", url)
-		}
 	}
-	// A URL without a template (another path, a query) is parsed per attempt and not kept.
-	for _, url := range []string{base + "/other", base + "/chat/completions?beta=true"} {
-		req, err := tr.targets[0].newRequest(context.Background(), url, 0)
-		if err != nil || req.URL.String() != url {
-			t.Errorf("%s: %v, %v", url, req, err)
+	if templates == 0 {
+		t.Fatal("no endpoint has a template")
+	}
+	// A call whose URL has no template (a stateful call's path, the client's query) makes and
+	// parses it.
+	pt := tr.targets[0]
+	stateful := &call{r: httptest.NewRequest(http.MethodPost, "/", nil), ep: chatEndpoint}
+	stateful.path = "/other"
+	anthropic := provider("a", base, nil, "am", "am-up")
+	anthropic.API = "anthropic"
+	atr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{anthropic}})
+	withQuery := &call{r: httptest.NewRequest(http.MethodPost, "/v1/messages?beta=true", nil), ep: messagesEndpoint}
+	for _, tc := range []struct {
+		c    *call
+		t    *target
+		want string
+	}{
+		{stateful, pt, base + "/other"},
+		{withQuery, atr.targets[0], base + "/messages?beta=true"},
+	} {
+		req, err := tc.c.newRequest(context.Background(), tc.t, 0)
+		if err != nil || req.URL.String() != tc.want {
+			t.Errorf("%s: %v, %v", tc.want, req, err)
+			continue
 		}
-		if tr.targets[0].reqs[url] != nil {
-			t.Errorf("%s: kept a template", url)
+		for _, tmpl := range tc.t.reqs {
+			if req.URL == tmpl.URL {
+				t.Errorf("%s: went to a template's URL", tc.want)
+			}
 		}
 	}
 

@@ -28,8 +28,8 @@ type wildPool struct {
 	// keys holds each key's health, redactor and header value, by KeyStateID: loaded once per
 	// config, like a listed model's.
 	keys map[string]*wildKey
-	// reqs are each node's request templates (see target.newRequest), shared by its targets.
-	reqs map[string]map[string]*http.Request
+	// reqs are each node's request templates (see call.newRequest), shared by its targets.
+	reqs map[string]map[reqKey]*http.Request
 
 	mu     sync.RWMutex
 	ids    map[string]*wildEntry
@@ -67,11 +67,11 @@ func (h *Handler) prepareWildcards(ups map[*catalog.Provider]*providerConn, stra
 			continue
 		}
 		wp := &wildPool{prov: p, conn: ups[p], strategy: strategy, keys: make(map[string]*wildKey),
-			ids: make(map[string]*wildEntry), reqs: make(map[string]map[string]*http.Request)}
+			ids: make(map[string]*wildEntry), reqs: make(map[string]map[reqKey]*http.Request)}
 		for _, node := range p.Nodes {
 			// Targets are made on demand and share the map, which must not change after the
 			// load: where the URL names the model, attempts parse their own.
-			wp.reqs[node] = make(map[string]*http.Request)
+			wp.reqs[node] = make(map[reqKey]*http.Request)
 			if !modelInURL(p) {
 				prepareRequests(wp.reqs[node], &catalog.Target{Provider: p, Node: node})
 			}
