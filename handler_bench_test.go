@@ -55,8 +55,8 @@ func hfBenchBody(model string) []byte {
 }
 
 // hfBenchServe measures one non-streamed request through ServeHTTP, as Caddy's server would
-// prepare it.
-func hfBenchServe(b *testing.B, tr *testRouter, model string) {
+// prepare it, with the client's headers extra.
+func hfBenchServe(b *testing.B, tr *testRouter, model string, extra ...[2]string) {
 	body := hfBenchBody(model)
 	if len(body) != 1024 {
 		b.Fatalf("body is %d bytes", len(body))
@@ -66,6 +66,9 @@ func hfBenchServe(b *testing.B, tr *testRouter, model string) {
 		rd.Reset(body)
 		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", rd)
 		req.Header.Set("Content-Type", "application/json")
+		for _, h := range extra {
+			req.Header.Set(h[0], h[1])
+		}
 		rec := httptest.NewRecorder()
 		req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), rec, &caddyhttp.Server{})
 		if err := tr.ServeHTTP(rec, req, nextHandler); err != nil {
@@ -103,6 +106,22 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 		hfUseMemTransport(tr.Handler)
 		hfBenchServe(b, tr, "bench-model")
+	})
+	b.Run("auth", func(b *testing.B) {
+		// targets=10 behind a gateway key with a rate limit.
+		var keys []string
+		for i := range 5 {
+			keys = append(keys, "sk-bench-"+strconv.Itoa(i))
+		}
+		tr := newTestRouter(b, &Handler{
+			Providers: []catalog.ProviderConfig{
+				provider("bench-a", "http://bench-a.invalid/v1", keys, "bench-model", "bench-model-a"),
+				provider("bench-b", "https://bench-b.invalid/v1", keys, "bench-model", "bench-model-b"),
+			},
+			Auth: &AuthConfig{Keys: []GatewayKey{{Name: "team", Key: "gw-bench-team-key", RPM: 1000000}}},
+		})
+		hfUseMemTransport(tr.Handler)
+		hfBenchServe(b, tr, "bench-model", [2]string{"Authorization", "Bearer gw-bench-team-key"})
 	})
 	b.Run("loopback", func(b *testing.B) {
 		// A real upstream over loopback: the router's own HTTP/1.1 transport, syscalls included.
