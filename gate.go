@@ -54,6 +54,9 @@ type guard struct {
 	public   gate.PublicPaths
 	allow    gate.Allowlist
 	limiters map[string]*gate.Limiter // by client name
+	// names are the clients' names boxed once, for the {http.llm_router.client} placeholder: a
+	// string stored in an interface per request would be a heap object per request.
+	names map[*gate.Client]any
 	// keyLogWarned is set once the access-log warning (see warnKeyHeaderLogged) was given.
 	// A pointer: Handler is copied by value (CaddyModule, tests) and an atomic must not be.
 	keyLogWarned *atomic.Bool
@@ -91,7 +94,9 @@ func (h *Handler) provisionGuard(resolve catalog.Resolver) error {
 	}
 	h.guard.public = gate.NewPublicPaths(public)
 	h.guard.limiters = make(map[string]*gate.Limiter)
+	h.guard.names = make(map[*gate.Client]any)
 	for _, c := range h.guard.keys.Clients() {
+		h.guard.names[c] = c.Name
 		if c.RPM == 0 {
 			continue
 		}
@@ -135,7 +140,11 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d sse.Dialect) (
 		return nil, false
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.llm_router.client", c.Name)
+		name, ok := g.names[c]
+		if !ok {
+			name = c.Name
+		}
+		repl.Set("http.llm_router.client", name)
 	}
 	return c, true
 }
