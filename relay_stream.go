@@ -197,22 +197,26 @@ func firstEvent(ev []byte) (real bool, reason string) {
 func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, wd *watchdog) *lazyFlusher {
 	w := c.w
 	wd.waitEach(t.conn.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout")
+	client := &lazyFlusher{w: w, rc: *http.NewResponseController(w), dialect: c.ep.dialect, target: t,
+		explain: c.streamExplainer(t), tap: h.newStreamTap(c)}
 	hdr := w.Header()
 	writeReplyHeader(hdr, resp.Header)
 	hdr.Del("Content-Length")
-	hdr["Content-Type"] = eventStreamContentType
+	// The head's values are this reply's own, in its flusher: Caddy's header directive rewrites
+	// values in place, and a slice shared by every stream would carry one reply's rewrite into
+	// all the others.
+	client.head = [...]string{"text/event-stream", "no-cache", "no"}
 	if c.route.array {
-		hdr["Content-Type"] = jsonContentType // Gemini's stream as one JSON array
+		client.head[0] = "application/json" // Gemini's stream as one JSON array
 	}
-	hdr["Cache-Control"] = noCache
+	hdr["Content-Type"] = client.head[0:1:1]
+	hdr["Cache-Control"] = client.head[1:2:2]
 	// Tell buffering proxies in front of Caddy (nginx) to pass each event at once.
-	hdr["X-Accel-Buffering"] = accelNo
+	hdr["X-Accel-Buffering"] = client.head[2:3:3]
 	h.setRouteHeaders(c, t, n)
 	c.rec.ttfb = h.now().Sub(c.rec.start)
 	t.conn.ttft.Observe(c.rec.ttfb.Seconds())
 	w.WriteHeader(resp.StatusCode)
-	client := &lazyFlusher{w: w, rc: *http.NewResponseController(w), dialect: c.ep.dialect, target: t,
-		explain: c.streamExplainer(t), tap: h.newStreamTap(c)}
 	c.rec.stream = true
 	wd.beforeRead = client
 	return client
@@ -385,6 +389,8 @@ type lazyFlusher struct {
 	// Anthropic's error event, the Responses API's error or response.failed), scrubbed: why a
 	// stream that then ends without its terminator failed.
 	failure string
+	// head backs the stream's Content-Type, Cache-Control and X-Accel-Buffering values.
+	head [3]string
 }
 
 // errorKey is looked for first: the rare event that has it is then parsed.
@@ -479,12 +485,6 @@ var heldPool = sync.Pool{New: func() any {
 	b := make([]byte, 0, heldSize)
 	return &b
 }}
-
-var (
-	eventStreamContentType = []string{"text/event-stream"}
-	noCache                = []string{"no-cache"}
-	accelNo                = []string{"no"}
-)
 
 func isEventStream(h http.Header) bool {
 	ct := h.Get("Content-Type")
