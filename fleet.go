@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -228,10 +229,10 @@ func (a *StateApp) Stop() error {
 }
 
 // Cleanup closes the backend of a config that was provisioned but never started (a load that
-// failed half way); after Stop it does nothing.
+// failed half way; after Stop that is done) and releases the usage buffer.
 func (a *StateApp) Cleanup() error {
 	if a.fleet != nil {
-		return a.fleet.r.Close()
+		return a.fleet.close()
 	}
 	return nil
 }
@@ -246,11 +247,26 @@ type fleet struct {
 	// through Redis.
 	ns  string
 	now func() time.Time
+	// releaseUsage drops this instance's reference to the shared usage buffer, once.
+	releaseUsage sync.Once
 }
+
+// usageStoreID names the usage buffer in reloadStore: one a process, shared by the backend of
+// the config being replaced and that of its successor, so that usage handed to the old one
+// after it closed (a request in flight across a reload) is flushed by the new one.
+const usageStoreID = "llm_router/usage"
+
+type usageEntry struct{ *state.UsageBuffer }
+
+func (usageEntry) Destruct() error { return nil }
 
 func newFleet(cfg state.Config, ns string, now func() time.Time, logger *zap.Logger) (*fleet, error) {
 	f := &fleet{ns: ns, now: now}
+	v, _, _ := reloadStore.LoadOrNew(ns+usageStoreID, func() (caddy.Destructor, error) {
+		return usageEntry{state.NewUsageBuffer()}, nil
+	})
 	r, err := state.New(cfg, state.Options{
+		Usage:          v.(usageEntry).UsageBuffer,
 		Logger:         logger,
 		Now:            now,
 		OnCooldown:     f.applyPeer,
@@ -264,11 +280,23 @@ func newFleet(cfg state.Config, ns string, now func() time.Time, logger *zap.Log
 		},
 	})
 	if err != nil {
+		f.release()
 		return nil, err
 	}
 	f.r = r
 	f.sticky = r.Sticky()
 	return f, nil
+}
+
+// close stops the backend and releases the usage buffer.
+func (f *fleet) close() error {
+	err := f.r.Close()
+	f.release()
+	return err
+}
+
+func (f *fleet) release() {
+	f.releaseUsage.Do(func() { _, _ = reloadStore.Delete(f.ns + usageStoreID) })
 }
 
 const (

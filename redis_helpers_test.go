@@ -135,7 +135,7 @@ func newUnstartedFleet(t testing.TB, cfg state.Config, ns string, clock *fakeClo
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = f.r.Close() })
+	t.Cleanup(func() { _ = f.close() })
 	return f
 }
 

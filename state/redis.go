@@ -156,6 +156,8 @@ type Options struct {
 	LocalCooldowns func(now int64) []Cooldown
 	// OnUp is told every change of the connection state (for a gauge).
 	OnUp func(up bool)
+	// Usage is the buffer AddUsage sums into and the flusher empties. Default: one of its own.
+	Usage *UsageBuffer
 }
 
 // Redis is the Redis backend of one router instance. Create it with New, start its background
@@ -175,7 +177,7 @@ type Redis struct {
 	resync chan struct{}
 	// probe wakes the monitor early, when a command failed.
 	probe chan struct{}
-	usage usageBuffer
+	usage *UsageBuffer
 	// ps is the subscriber's connection, made by Start.
 	ps *redis.PubSub
 
@@ -213,8 +215,11 @@ func New(cfg Config, opt Options) (*Redis, error) {
 		queue:  make(chan Cooldown, queueSize),
 		resync: make(chan struct{}, 1),
 		probe:  make(chan struct{}, 1),
+		usage:  opt.Usage,
 	}
-	r.usage.init()
+	if r.usage == nil {
+		r.usage = NewUsageBuffer()
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }

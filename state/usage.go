@@ -26,13 +26,18 @@ type usageDelta struct {
 	nanoUSD           float64
 }
 
-// usageBuffer sums usage between flushes, so a request costs a map update, not a round trip.
-type usageBuffer struct {
+// UsageBuffer sums usage between flushes, so a request costs a map update, not a round trip.
+// Backends that replace one another across a config reload share one (Options.Usage): a
+// request that finishes on the old config after its backend closed is flushed by the new one.
+// Make it with NewUsageBuffer; it is safe for concurrent use.
+type UsageBuffer struct {
 	mu sync.Mutex
 	m  map[UsageKey]*usageDelta
 
 	// flushMu serialises flushes: Redis applies a batch only when its sequence number is
-	// above the last one it applied from this instance, so batches must arrive in order.
+	// above the last one it applied from its backend, so batches must arrive in order. A
+	// pending batch keeps the marker of the backend that took it, so the successor that
+	// shares the buffer after a reload can write it again.
 	flushMu sync.Mutex
 	// pending is the batch whose write failed: it is written again, as the same batch,
 	// before anything newer, so Redis can tell a retry from new counts.
@@ -50,11 +55,14 @@ type usageBatch struct {
 	args []any
 }
 
-func (b *usageBuffer) init() { b.m = make(map[UsageKey]*usageDelta) }
+// NewUsageBuffer returns an empty buffer.
+func NewUsageBuffer() *UsageBuffer {
+	return &UsageBuffer{m: make(map[UsageKey]*usageDelta)}
+}
 
 // AddUsage counts one finished request of a series: its tokens and cost in USD.
 func (r *Redis) AddUsage(k UsageKey, in, out int64, costUSD float64) {
-	b := &r.usage
+	b := r.usage
 	b.mu.Lock()
 	d := b.m[k]
 	if d == nil {
@@ -118,7 +126,7 @@ return 1`)
 // without counting twice. A batch that fails stays pending, and the counts go on summing in
 // the buffer until it is written.
 func (r *Redis) flushUsage(parent context.Context) {
-	b := &r.usage
+	b := r.usage
 	b.flushMu.Lock()
 	defer b.flushMu.Unlock()
 	if b.pending != nil {
@@ -141,7 +149,7 @@ func (r *Redis) flushUsage(parent context.Context) {
 // takeUsage empties the buffer into a new batch for today's hash, nil when nothing was
 // counted. The cost below one nano-USD stays in the buffer for a later batch.
 func (r *Redis) takeUsage() *usageBatch {
-	b := &r.usage
+	b := r.usage
 	b.mu.Lock()
 	if len(b.m) == 0 {
 		b.mu.Unlock()

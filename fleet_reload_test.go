@@ -1,0 +1,104 @@
+package llmrouter
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A reload with whole requests and streams in flight: they finish on the old config after its
+// shared state was stopped, and the fleet's usage counts them all the same (the new config's
+// backend writes what the old one was handed too late to flush).
+func TestIntegrationReloadKeepsInFlightUsage(t *testing.T) {
+	rs := startRedis(t)
+	t.Setenv("LLMR_IT_RELOAD_REDIS", rs.addr)
+	release := make(chan struct{})
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(readBody(r), `"stream":true`) {
+			<-release
+			okChat(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, roleChunkEv("Hel"))
+		_ = http.NewResponseController(w).Flush()
+		<-release
+		_, _ = io.WriteString(w, chunkEv("lo")+stopEv+usageEv+doneEv)
+	})
+	it := newIntegration(t)
+	port := freePort(t)
+	config := func(flush string) string {
+		return it.globals(port, `	llm_router_state {
+		redis {
+			address {env.LLMR_IT_RELOAD_REDIS}
+			prefix itr:
+			flush_interval `+flush+`
+		}
+	}
+`) + fmt.Sprintf(`http://localhost:%d {
+	llm_router {
+		provider p {
+			base_url %s/v1
+			keys sk-reload-usage
+			model reload-usage-m
+		}
+	}
+}
+`, port, up.URL)
+	}
+	it.load(config("50ms"))
+	url := fmt.Sprintf("http://localhost:%d/v1/chat/completions", port)
+	const inFlight = 4
+	errs := make(chan error, inFlight)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	for i := range inFlight {
+		body := `{"model":"reload-usage-m","messages":[{"role":"user","content":"hi"}]}`
+		if i%2 == 0 {
+			body = `{"model":"reload-usage-m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+		}
+		go func() {
+			resp, err := client.Post(url, "application/json", strings.NewReader(body))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
+			}
+			errs <- err
+		}()
+	}
+	pollUntil(t, "every request to reach the upstream", func() bool { return up.calls.Load() == inFlight })
+
+	it.load(config("60ms")) // the old app is stopped: its backend flushed and closed
+	close(release)
+	for range inFlight {
+		if err := <-errs; err != nil {
+			t.Fatalf("an in-flight request failed across the reload: %v", err)
+		}
+	}
+	counted := func() int64 {
+		code, body := it.adminDo(http.MethodGet, "/llm_router/usage?days=1", "", "")
+		var got fleetUsage
+		if err := json.Unmarshal([]byte(body), &got); err != nil || code != http.StatusOK || len(got.Days) != 1 {
+			t.Fatalf("usage: %d %s", code, body)
+		}
+		if c := got.Days[0].Models["reload-usage-m"]; c != nil {
+			return c.Requests
+		}
+		return 0
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n := counted(); n != inFlight; n = counted() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fleet counted %d of the %d requests in flight at the reload", n, inFlight)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
