@@ -8,6 +8,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/llmrouter/caddy-llm-router/state"
 )
 
 func init() {
@@ -47,6 +49,24 @@ func serveAdminCooldowns(w http.ResponseWriter, r *http.Request) error {
 	}
 	provider, label := r.URL.Query().Get("provider"), r.URL.Query().Get("target")
 	cleared := 0
+	// The fleet's record of each ended cooldown goes too: left in Redis, it would hold back
+	// the next failure's cooldown from the peers (SET NX) until the ended deadline.
+	type ends struct {
+		logger *zap.Logger
+		cs     []state.Cooldown
+	}
+	ended := make(map[*fleet]*ends)
+	end := func(h *Handler, c state.Cooldown) {
+		if h.shared == nil {
+			return
+		}
+		e := ended[h.shared]
+		if e == nil {
+			e = &ends{logger: h.logger}
+			ended[h.shared] = e
+		}
+		e.cs = append(e.cs, c)
+	}
 	eachLiveTarget(func(h *Handler, t *target) {
 		if provider != "" && t.Provider.Name != provider || label != "" && t.Label != label {
 			return
@@ -54,11 +74,19 @@ func serveAdminCooldowns(w http.ResponseWriter, r *http.Request) error {
 		now := h.now().UnixNano()
 		if t.health.EndCooldown(now) {
 			cleared++
+			end(h, state.Cooldown{ID: t.StateID})
 		}
 		if t.key != nil && t.key.EndCooldown(now) {
 			cleared++
+			end(h, state.Cooldown{Key: true, ID: t.KeyStateID})
 		}
 	})
+	for f, e := range ended {
+		if err := f.r.EndCooldowns(e.cs); err != nil {
+			e.logger.Warn("the shared state did not answer: the ended cooldowns stay in Redis until their deadlines, and a new failure of those targets reaches the other instances only then",
+				zap.Int("cooldowns", len(e.cs)))
+		}
+	}
 	if cleared > 0 {
 		// Every config's pools, as a reload's two share their targets' state.
 		for i, h := range liveHandlers() {

@@ -3,6 +3,7 @@ package llmrouter
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -419,4 +420,59 @@ func TestFleetFileUploadedOnAFetchedOnB(t *testing.T) {
 			t.Errorf("a provider key in a Redis key: %q", k)
 		}
 	}
+}
+
+// Cooldowns ended through the admin API on every instance are ended in Redis too: when the
+// target fails again, the new cooldown reaches the peer at once, instead of being swallowed by
+// the ended one's key (SET NX) until its old deadline.
+func TestFleetCooldownEndedByAdminCoolsAgain(t *testing.T) {
+	rs := startRedis(t)
+	var sw switchable
+	first := newFakeUpstream(t, sw.serve)
+	second := newFakeUpstream(t, okChat)
+	clock := newFakeClock()
+	fl := newFleetRouters(t, 2, fleetConfig(rs.addr), clock, twoProviders(first.URL, second.URL))
+	a, b := fl[0], fl[1]
+	ta, tb := targetOf(a.Handler, "first"), targetOf(b.Handler, "first")
+
+	sw.set(status(http.StatusTooManyRequests, "Retry-After", "600"))
+	if rec := a.chat(`{"model":"m","messages":[]}`); rec.Header().Get("X-LLM-Router-Provider") != "second" {
+		t.Fatalf("A used %q", rec.Header().Get("X-LLM-Router-Provider"))
+	}
+	within(t, time.Second, "B learns A's cooldown", func() bool { return tb.cooling(clock.Now().UnixNano()) })
+
+	// The operator fixed the cause and ends the cooldowns (both instances live in this process:
+	// one call reaches both, as one call per instance would).
+	if rec, err := adminDelete("/llm_router/cooldowns?provider=first"); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("DELETE: %v %d %s", err, rec.Code, rec.Body)
+	}
+	now := clock.Now().UnixNano()
+	if ta.cooling(now) || tb.cooling(now) {
+		t.Fatal("a cooldown survived the DELETE")
+	}
+	within(t, time.Second, "the ended cooldown leaves Redis", func() bool {
+		for _, k := range allKeys(t, rs.client("")) {
+			if strings.HasPrefix(k, "t:cd:") {
+				return false
+			}
+		}
+		return true
+	})
+
+	// The cause comes back a minute later: A cools the target again, and B must learn it.
+	clock.Advance(time.Minute)
+	sw.set(status(http.StatusTooManyRequests, "Retry-After", "30"))
+	if rec := a.chat(`{"model":"m","messages":[]}`); rec.Header().Get("X-LLM-Router-Provider") != "second" {
+		t.Fatalf("A used %q", rec.Header().Get("X-LLM-Router-Provider"))
+	}
+	within(t, time.Second, "B learns A's new cooldown", func() bool { return tb.cooling(clock.Now().UnixNano()) })
+	if got, want := tb.health.CoolUntil(), clock.Now().Add(30*time.Second).UnixNano(); got != want {
+		t.Errorf("B's deadline %d, want the new one %d", got, want)
+	}
+}
+
+// adminDelete calls the admin API's cooldown handler directly.
+func adminDelete(target string) (*httptest.ResponseRecorder, error) {
+	rec := httptest.NewRecorder()
+	return rec, serveAdminCooldowns(rec, httptest.NewRequest(http.MethodDelete, target, nil))
 }

@@ -162,6 +162,34 @@ func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
+// EndCooldowns deletes the shared record of cooldowns ended early (the admin API), so that the
+// next failure of those targets or keys is written and published again instead of being held
+// back by the ended deadline's key until it expires. It waits at most the timeouts.
+func (r *Redis) EndCooldowns(cs []Cooldown) error {
+	if !r.up.Load() {
+		return errAway
+	}
+	keys := make([]string, 0, len(cs))
+	for _, c := range cs {
+		if validID(c.ID) {
+			keys = append(keys, r.key(cooldownKeys, c.kind(), ":", c.ID))
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.opTimeout()+r.cfg.WriteTimeout*time.Duration(len(keys)/64))
+	defer cancel()
+	pipe := r.client.Pipeline()
+	// One DEL per key: a multi-key DEL is refused on a cluster when the keys' slots differ.
+	for _, k := range keys {
+		pipe.Del(ctx, k)
+	}
+	_, err := pipe.Exec(ctx)
+	r.failed(err)
+	return err
+}
+
 // parseCooldown reads "<until> <class>".
 func parseCooldown(key bool, id, val string) (Cooldown, bool) {
 	until, class, ok := strings.Cut(val, " ")
