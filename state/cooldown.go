@@ -222,24 +222,34 @@ func (r *Redis) apply(c Cooldown) {
 }
 
 // subscriber applies peers' cooldowns as they are published. go-redis reconnects and
-// resubscribes by itself; every (re)subscription asks for a resynchronisation, since messages
-// published while the connection was away are lost.
+// resubscribes by itself when the connection fails; every (re)subscription asks for a
+// resynchronisation, since messages published while the connection was away are lost. A
+// connection that goes silent without failing (a middlebox that dropped the flow: our writes
+// still succeed, nothing comes back) is noticed by its unanswered ping, and replaced.
 func (r *Redis) subscriber() {
 	defer r.wg.Done()
-	ps := r.ps
 	backoff := minBackoff
+	pinged := false // a ping was sent and nothing came back since
 	for r.ctx.Err() == nil {
+		ps := r.pubsub()
 		msg, err := ps.ReceiveTimeout(r.ctx, healthEvery)
 		if err != nil {
 			if r.ctx.Err() != nil {
 				return
 			}
 			if isTimeout(err) {
+				if pinged {
+					pinged = false
+					r.opt.Logger.Debug("shared state subscription silent: subscribing again on a new connection")
+					r.resubscribe(ps)
+					continue
+				}
 				// A quiet channel: make sure the connection is alive. A dead one fails the ping
-				// and go-redis reconnects on the next receive.
-				_ = ps.Ping(r.ctx)
+				// and go-redis reconnects on the next receive; a silent one leaves it unanswered.
+				pinged = ps.Ping(r.ctx) == nil
 				continue
 			}
+			pinged = false
 			select {
 			case <-r.ctx.Done():
 				return
@@ -248,7 +258,7 @@ func (r *Redis) subscriber() {
 			backoff = min(backoff*2, maxBackoff)
 			continue
 		}
-		backoff = minBackoff
+		backoff, pinged = minBackoff, false
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
@@ -259,6 +269,23 @@ func (r *Redis) subscriber() {
 				r.apply(c)
 			}
 		}
+	}
+}
+
+// pubsub is the subscriber's current subscription.
+func (r *Redis) pubsub() *redis.PubSub {
+	r.psMu.Lock()
+	defer r.psMu.Unlock()
+	return r.ps
+}
+
+// resubscribe closes old and subscribes on a new connection, unless Close has begun.
+func (r *Redis) resubscribe(old *redis.PubSub) {
+	_ = old.Close()
+	r.psMu.Lock()
+	defer r.psMu.Unlock()
+	if r.ctx.Err() == nil {
+		r.ps = r.client.Subscribe(r.ctx, r.key(channelName))
 	}
 }
 

@@ -178,8 +178,10 @@ type Redis struct {
 	// probe wakes the monitor early, when a command failed.
 	probe chan struct{}
 	usage *UsageBuffer
-	// ps is the subscriber's connection, made by Start.
-	ps *redis.PubSub
+	// ps is the subscriber's connection, made by Start and replaced by the subscriber when it
+	// goes silent; psMu guards the field.
+	psMu sync.Mutex
+	ps   *redis.PubSub
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -237,7 +239,9 @@ func (r *Redis) Start() {
 	} else {
 		r.markUp()
 	}
+	r.psMu.Lock()
 	r.ps = r.client.Subscribe(r.ctx, r.key(channelName))
+	r.psMu.Unlock()
 	r.wg.Add(5)
 	go r.monitor()
 	go r.publisher()
@@ -253,8 +257,8 @@ func (r *Redis) Close() error {
 		return nil
 	}
 	r.cancel()
-	if r.ps != nil {
-		_ = r.ps.Close() // unblocks the subscriber's receive
+	if ps := r.pubsub(); ps != nil {
+		_ = ps.Close() // unblocks the subscriber's receive
 	}
 	r.wg.Wait()
 	if r.started.Load() && r.up.Load() {
