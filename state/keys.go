@@ -13,12 +13,14 @@ import (
 //	st:<kind>:<hash of id>  a sticky id's owner; TTL: the one Put was given
 //	usage:<YYYY-MM-DD>      a day's usage counters (hash; and per instance, the number of the
 //	                        last flush applied, so a retried one counts once); TTL: usage_retention
+//	probe                   the health check's write while Redis refuses commands; TTL: 1 s
 //	cooldowns               the pub/sub channel of cooldown starts (a channel, not a key)
 const (
 	cooldownKeys = "cd:"
 	limitKeys    = "rl:"
 	stickyKeys   = "st:"
 	usageKeys    = "usage:"
+	probeKey     = "probe"
 	channelName  = "cooldowns"
 )
 

@@ -190,6 +190,9 @@ type Redis struct {
 	started, closed atomic.Bool
 	// warned is set once the warning for the current outage was logged.
 	warned atomic.Bool
+	// refused is set when Redis answered a command with a refusal (see isConnError) and
+	// cleared once the health check's probe write succeeds.
+	refused atomic.Bool
 
 	// resyncs counts finished resynchronisations (tests).
 	resyncs atomic.Uint64
@@ -293,8 +296,23 @@ func (r *Redis) opContext() (context.Context, context.CancelFunc) {
 func (r *Redis) ping() error {
 	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.DialTimeout+r.opTimeout())
 	defer cancel()
-	return r.client.Ping(ctx).Err()
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return err
+	}
+	if !r.refused.Load() {
+		return nil
+	}
+	// Redis refused a command (a replica's READONLY, an ACL without scripts or writes): a
+	// PING proves nothing of that, so the probe is a script that writes, as the router's are.
+	if err := probeScript.Run(ctx, r.client, []string{r.key(probeKey)}).Err(); err != nil {
+		return err
+	}
+	r.refused.Store(false)
+	return nil
 }
+
+// probeScript is the health check's write after a refusal: one short-lived key.
+var probeScript = redis.NewScript(`return redis.call('SET', KEYS[1], '1', 'PX', 1000)`)
 
 // failed notes the error of a command. Redis's own replies to a command (a script error, a
 // wrong type) say nothing of the connection; anything else marks the backend down.
@@ -303,8 +321,11 @@ func (r *Redis) failed(err error) {
 		return
 	}
 	var re redis.Error
-	if errors.As(err, &re) && !isConnError(re.Error()) {
-		return
+	if errors.As(err, &re) {
+		if !isConnError(re.Error()) {
+			return
+		}
+		r.refused.Store(true)
 	}
 	r.markDown(err)
 }
