@@ -2,11 +2,15 @@ package llmrouter
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
 )
 
 // seriesWith returns, by metric name, the values of the router's series that carry the label
@@ -87,5 +91,63 @@ func TestMetricsReloadDropsRemovedProviders(t *testing.T) {
 	}
 	if rec := cur.chat(`{"model":"mr-shared"}`); rec.Code != http.StatusOK {
 		t.Fatalf("after the reload: %d", rec.Code)
+	}
+}
+
+// TestMetricsReloadMidStreamKeepsRemovedProviderGone: a stream in flight on a provider that a
+// reload removes ends after the old config was cleaned up; its end is not counted into series
+// of the removed provider and model, which would stay on /metrics, frozen, until a restart.
+func TestMetricsReloadMidStreamKeepsRemovedProviderGone(t *testing.T) {
+	release := make(chan struct{})
+	goes := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, roleChunkEv("Hel"))
+		_ = http.NewResponseController(w).Flush()
+		<-release
+		_, _ = io.WriteString(w, chunkEv("lo")+stopEv+usageEv+doneEv)
+	})
+	stays := newFakeUpstream(t, okChat)
+	old := &Handler{Providers: []catalog.ProviderConfig{
+		provider("mrs-goes", goes.URL+"/v1", []string{"k-mrs-goes"}, "mrs-only-goes", "mrs-only-goes"),
+		provider("mrs-stays", stays.URL+"/v1", []string{"k-mrs-stays"}, "mrs-stays", "mrs-stays"),
+	}}
+	tr := &testRouter{Handler: old, clock: newFakeClock(), logs: new(logBuffer)}
+	old.now, old.logger = tr.clock.Now, tr.logs.logger()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	if err := old.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = old.Cleanup() })
+	rs := serveRouter(t, tr)
+	done := make(chan string, 1)
+	go func() {
+		resp, err := http.Post(rs.URL+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"mrs-only-goes","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- string(b)
+	}()
+	pollUntil(t, "the stream to reach its upstream", func() bool { return goes.calls.Load() == 1 })
+
+	_ = newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{
+		provider("mrs-stays", stays.URL+"/v1", []string{"k-mrs-stays"}, "mrs-stays", "mrs-stays"),
+	}})
+	if err := old.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if body := <-done; !strings.HasSuffix(body, doneEv) {
+		t.Fatalf("the stream in flight was cut: %q", body)
+	}
+	if s := seriesWith(t, "provider", "mrs-goes"); len(s) != 0 {
+		t.Errorf("series of the removed provider came back: %v", s)
+	}
+	if s := seriesWith(t, "model", "mrs-only-goes"); len(s) != 0 {
+		t.Errorf("series of the removed model came back: %v", s)
 	}
 }

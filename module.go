@@ -234,6 +234,9 @@ type Handler struct {
 	// fleetLimits names the fleet-wide rpm window of each limited gateway key (see fleet.go).
 	shared      *fleet
 	fleetLimits map[string]string
+	// retired is set by Cleanup: the config was replaced, though requests it took may still
+	// be finishing (see finish). Made by Provision (a pointer: a Handler is copied as a value).
+	retired *atomic.Bool
 	// disc holds the discovered models and their refresh loop; nil without discovery.
 	disc *discovery
 	// discoverTick, when set, wakes the discovery loop instead of its timer, and
@@ -272,6 +275,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 
 // Provision loads the catalogs, resolves keys, and prepares pools, cooldown state and transports.
 func (h *Handler) Provision(ctx caddy.Context) error {
+	h.retired = new(atomic.Bool)
 	if h.logger == nil { // tests may give their own
 		h.logger = ctx.Logger()
 	}
@@ -393,6 +397,9 @@ func (h *Handler) Validate() error { return nil }
 // Cleanup releases this config's share of the state that survives reloads, and idle upstream
 // connections. Caddy also calls it right after a Provision that failed half way.
 func (h *Handler) Cleanup() error {
+	if h.retired != nil {
+		h.retired.Store(true)
+	}
 	removeLive(h)
 	forgetSeries(h)
 	h.stopProbes()

@@ -65,6 +65,11 @@ func (h *Handler) finish(rec *record) {
 		routeSelected.WithLabelValues(d.Router.Name, selected).Inc()
 		defer sc.health.s.put(sc)
 	}
+	if h.retired != nil && h.retired.Load() {
+		// A request that outlived its config's Cleanup (in flight across a reload) may have
+		// made series again of a provider or model the reload removed: delete them again.
+		forgetSeries(h)
+	}
 
 	level := zapcore.InfoLevel
 	if rec.outcome == "failed" || rec.outcome == "exhausted" {
