@@ -476,3 +476,39 @@ func adminDelete(target string) (*httptest.ResponseRecorder, error) {
 	rec := httptest.NewRecorder()
 	return rec, serveAdminCooldowns(rec, httptest.NewRequest(http.MethodDelete, target, nil))
 }
+
+// A file uploaded through A while Redis is away is found through B once Redis is back: A
+// writes the ids it made during the outage after the reconnect, as it does its cooldowns.
+func TestFleetFileUploadedDuringOutageFoundAfter(t *testing.T) {
+	rs := startRedis(t)
+	fa := newFakeAccounts()
+	up := newFakeUpstream(t, fa.ServeHTTP)
+	cfg := fleetConfig(rs.addr)
+	cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
+	fl := newFleetRouters(t, 2, cfg, newFakeClock(), func() *Handler {
+		p := provider("oa", up.URL+"/v1", []string{"sk-acct-A-000001", "sk-acct-B-000002"}, "m", "m-up")
+		p.Serves = []string{"chat", "files", "batches"}
+		return &Handler{Providers: []catalog.ProviderConfig{p}, sticky: newMemorySticky(stickyLimit, time.Now)}
+	})
+	a, b := fl[0], fl[1]
+	rs.kill()
+	content := "{\"custom_id\":\"1\"}\n"
+	var ids []string
+	for range 2 { // round robin: one file at each key
+		body, ct := form(t, "purpose", "batch", "file", "@"+content)
+		rec := a.send(http.MethodPost, "/v1/files", ct, body)
+		if rec.Code != 200 {
+			t.Fatalf("upload through A while Redis is away: %d %s", rec.Code, rec.Body)
+		}
+		ids = append(ids, decodeID(t, rec.Body.Bytes()))
+	}
+	resyncs := a.fleet.r.Resyncs()
+	rs.start()
+	within(t, 10*time.Second, "A reconnects and resynchronises", func() bool { return a.fleet.r.Resyncs() > resyncs })
+	within(t, 10*time.Second, "B reconnects", b.fleet.r.Up)
+	for _, id := range ids {
+		if rec := b.send(http.MethodGet, "/v1/files/"+id+"/content", "", nil); rec.Code != 200 || rec.Body.String() != content {
+			t.Errorf("content of %s through B: %d %s", id, rec.Code, rec.Body)
+		}
+	}
+}

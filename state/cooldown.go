@@ -319,7 +319,7 @@ func (r *Redis) syncer() {
 }
 
 // resynchronise writes every local cooldown in force (a restarted Redis learns them again;
-// SET NX keeps any deadline a peer wrote first), then reads every shared cooldown, at most
+// SET NX keeps any deadline a peer wrote first) and the sticky ids Redis missed, then reads every shared cooldown, at most
 // ResyncLimit of them, and applies those of peers.
 func (r *Redis) resynchronise() error {
 	timeout := 10 * time.Second
@@ -334,6 +334,9 @@ func (r *Redis) resynchronise() error {
 			}
 			local = local[n:]
 		}
+	}
+	if err := r.sticky.writeMissed(ctx); err != nil {
+		return err
 	}
 	// ForEachMaster scans the masters of a cluster concurrently: the count is shared.
 	var read atomic.Int64

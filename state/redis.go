@@ -178,6 +178,9 @@ type Redis struct {
 	// probe wakes the monitor early, when a command failed.
 	probe chan struct{}
 	usage *UsageBuffer
+	// sticky is the backend's Sticky store; its writes missed during an outage are sent by
+	// the resynchronisation.
+	sticky *RedisSticky
 	// ps is the subscriber's connection, made by Start and replaced by the subscriber when it
 	// goes silent; psMu guards the field.
 	psMu sync.Mutex
@@ -225,6 +228,7 @@ func New(cfg Config, opt Options) (*Redis, error) {
 	if r.usage == nil {
 		r.usage = NewUsageBuffer()
 	}
+	r.sticky = newRedisSticky(r)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }
