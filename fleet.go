@@ -229,7 +229,7 @@ func (a *StateApp) Stop() error {
 }
 
 // Cleanup closes the backend of a config that was provisioned but never started (a load that
-// failed half way; after Stop that is done) and releases the usage buffer.
+// failed half way; after Stop that is done) and releases what it shares with its successor.
 func (a *StateApp) Cleanup() error {
 	if a.fleet != nil {
 		return a.fleet.close()
@@ -247,26 +247,32 @@ type fleet struct {
 	// through Redis.
 	ns  string
 	now func() time.Time
-	// releaseUsage drops this instance's reference to the shared usage buffer, once.
-	releaseUsage sync.Once
+	// releaseShared drops this instance's reference to the sharedEntry, once.
+	releaseShared sync.Once
 }
 
-// usageStoreID names the usage buffer in reloadStore: one a process, shared by the backend of
-// the config being replaced and that of its successor, so that usage handed to the old one
-// after it closed (a request in flight across a reload) is flushed by the new one.
-const usageStoreID = "llm_router/usage"
+// sharedStoreID names, in reloadStore, what the backend of the config being replaced and
+// that of its successor share: the usage buffer and the sticky store, one a process. A
+// request in flight across a reload adds its usage and records its ids after the old backend
+// closed; the new one writes them.
+const sharedStoreID = "llm_router/shared"
 
-type usageEntry struct{ *state.UsageBuffer }
+type sharedEntry struct {
+	usage  *state.UsageBuffer
+	sticky *state.RedisSticky
+}
 
-func (usageEntry) Destruct() error { return nil }
+func (*sharedEntry) Destruct() error { return nil }
 
 func newFleet(cfg state.Config, ns string, now func() time.Time, logger *zap.Logger) (*fleet, error) {
 	f := &fleet{ns: ns, now: now}
-	v, _, _ := reloadStore.LoadOrNew(ns+usageStoreID, func() (caddy.Destructor, error) {
-		return usageEntry{state.NewUsageBuffer()}, nil
+	v, _, _ := reloadStore.LoadOrNew(ns+sharedStoreID, func() (caddy.Destructor, error) {
+		return &sharedEntry{usage: state.NewUsageBuffer(), sticky: state.NewSticky(now)}, nil
 	})
+	shared := v.(*sharedEntry)
 	r, err := state.New(cfg, state.Options{
-		Usage:          v.(usageEntry).UsageBuffer,
+		Usage:          shared.usage,
+		Sticky:         shared.sticky,
 		Logger:         logger,
 		Now:            now,
 		OnCooldown:     f.applyPeer,
@@ -288,7 +294,7 @@ func newFleet(cfg state.Config, ns string, now func() time.Time, logger *zap.Log
 	return f, nil
 }
 
-// close stops the backend and releases the usage buffer.
+// close stops the backend and releases the sharedEntry.
 func (f *fleet) close() error {
 	err := f.r.Close()
 	f.release()
@@ -296,7 +302,7 @@ func (f *fleet) close() error {
 }
 
 func (f *fleet) release() {
-	f.releaseUsage.Do(func() { _, _ = reloadStore.Delete(f.ns + usageStoreID) })
+	f.releaseShared.Do(func() { _, _ = reloadStore.Delete(f.ns + sharedStoreID) })
 }
 
 const (

@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
 )
 
 // A reload with whole requests and streams in flight: they finish on the old config after its
@@ -100,5 +104,66 @@ func TestIntegrationReloadKeepsInFlightUsage(t *testing.T) {
 			t.Fatalf("the fleet counted %d of the %d requests in flight at the reload", n, inFlight)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A file upload in flight across a reload: the old config's shared state is stopped before
+// the upload's reply comes; the id it records is still in Redis, so the new config (and any
+// other instance) finds it.
+func TestFleetUploadAcrossReloadIsFound(t *testing.T) {
+	rs := startRedis(t)
+	fa := newFakeAccounts()
+	release := make(chan struct{})
+	var held atomic.Bool
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/files" && held.CompareAndSwap(false, true) {
+			<-release
+		}
+		fa.ServeHTTP(w, r)
+	})
+	clock := newFakeClock()
+	mk := func() *Handler {
+		p := provider("oa", up.URL+"/v1", []string{"sk-acct-A-000001"}, "m", "m-up")
+		p.Serves = []string{"chat", "files"}
+		return &Handler{Providers: []catalog.ProviderConfig{p}, sticky: newMemorySticky(stickyLimit, time.Now)}
+	}
+	const ns = "upload-reload/"
+	cfg := fleetConfig(rs.addr)
+	oldFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
+	oldH := mk()
+	oldH.shared = oldFleet
+	old := newTestRouterClock(t, oldH, clock, new(logBuffer))
+	oldFleet.r.Start()
+
+	uploaded := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		body, ct := form(t, "purpose", "batch", "file", "@{\"custom_id\":\"1\"}\n")
+		uploaded <- old.send(http.MethodPost, "/v1/files", ct, body)
+	}()
+	within(t, 5*time.Second, "the upload to reach the upstream", held.Load)
+
+	// The reload, in Caddy's order: the new config is provisioned and started, then the old
+	// one stopped and cleaned up.
+	newFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
+	newH := mk()
+	newH.shared = newFleet
+	cur := newTestRouterClock(t, newH, clock, new(logBuffer))
+	newFleet.r.Start()
+	within(t, 5*time.Second, "the new backend up", newFleet.r.Up)
+	if err := oldFleet.close(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	rec := <-uploaded
+	if rec.Code != http.StatusOK {
+		t.Fatalf("upload across the reload: %d %s", rec.Code, rec.Body)
+	}
+	id := decodeID(t, rec.Body.Bytes())
+	if got := cur.send(http.MethodGet, "/v1/files/"+id, "", nil); got.Code != http.StatusOK {
+		t.Errorf("the file uploaded across the reload, through the new config: %d %s", got.Code, got.Body)
+	}
+	other := newFleetRouters(t, 1, cfg, clock, mk)[0]
+	if got := other.send(http.MethodGet, "/v1/files/"+id, "", nil); got.Code != http.StatusOK {
+		t.Errorf("the file uploaded across the reload, through another instance: %d %s", got.Code, got.Body)
 	}
 }

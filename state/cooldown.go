@@ -319,8 +319,8 @@ func (r *Redis) syncer() {
 }
 
 // resynchronise writes every local cooldown in force (a restarted Redis learns them again;
-// SET NX keeps any deadline a peer wrote first) and the sticky ids Redis missed, then reads every shared cooldown, at most
-// ResyncLimit of them, and applies those of peers.
+// SET NX keeps any deadline a peer wrote first) and the sticky ids Redis missed, then reads
+// every shared cooldown, at most ResyncLimit of them, and applies those of peers.
 func (r *Redis) resynchronise() error {
 	timeout := 10 * time.Second
 	ctx, cancel := context.WithTimeout(r.ctx, timeout)
@@ -335,7 +335,7 @@ func (r *Redis) resynchronise() error {
 			local = local[n:]
 		}
 	}
-	if err := r.sticky.writeMissed(ctx); err != nil {
+	if err := r.sticky.writeMissed(ctx, r); err != nil {
 		return err
 	}
 	// ForEachMaster scans the masters of a cluster concurrently: the count is shared.

@@ -158,6 +158,9 @@ type Options struct {
 	OnUp func(up bool)
 	// Usage is the buffer AddUsage sums into and the flusher empties. Default: one of its own.
 	Usage *UsageBuffer
+	// Sticky is the sticky store the backend serves from Start on (see RedisSticky). Default:
+	// one of its own.
+	Sticky *RedisSticky
 }
 
 // Redis is the Redis backend of one router instance. Create it with New, start its background
@@ -178,8 +181,8 @@ type Redis struct {
 	// probe wakes the monitor early, when a command failed.
 	probe chan struct{}
 	usage *UsageBuffer
-	// sticky is the backend's Sticky store; its writes missed during an outage are sent by
-	// the resynchronisation.
+	// sticky is the Sticky store this backend serves once started; its writes missed during
+	// an outage are sent by the resynchronisation.
 	sticky *RedisSticky
 	// ps is the subscriber's connection, made by Start and replaced by the subscriber when it
 	// goes silent; psMu guards the field.
@@ -228,7 +231,9 @@ func New(cfg Config, opt Options) (*Redis, error) {
 	if r.usage == nil {
 		r.usage = NewUsageBuffer()
 	}
-	r.sticky = newRedisSticky(r)
+	if r.sticky = opt.Sticky; r.sticky == nil {
+		r.sticky = NewSticky(opt.Now)
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }
@@ -241,6 +246,7 @@ func (r *Redis) Start() {
 	if !r.started.CompareAndSwap(false, true) {
 		return
 	}
+	r.sticky.attach(r)
 	if err := r.ping(); err != nil {
 		r.markDown(err)
 	} else {
@@ -262,6 +268,9 @@ func (r *Redis) Start() {
 func (r *Redis) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	if r.started.Load() {
+		r.sticky.detach(r)
 	}
 	r.cancel()
 	if ps := r.pubsub(); ps != nil {

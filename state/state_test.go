@@ -242,3 +242,38 @@ func TestClosedGoesLocalQuietly(t *testing.T) {
 		t.Errorf("warnings after Close: %v", logs.All())
 	}
 }
+
+// Backends that share a sticky store (a reload's old and new config) send its writes through
+// the one started last; when that one closes (a new config that failed to start and is rolled
+// back), through the one before it again.
+func TestSharedStickyFollowsTheStartedBackend(t *testing.T) {
+	addr := testRedis(t)
+	s := NewSticky(nil)
+	mk := func() *Redis {
+		r, err := New(Config{Addrs: []string{addr}, Prefix: "s:", ReadTimeout: time.Second, WriteTimeout: time.Second}, Options{Sticky: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Start()
+		t.Cleanup(func() { _ = r.Close() })
+		return r
+	}
+	older, newer := mk(), mk()
+	if older.Sticky() != s || newer.Sticky() != s || s.cur.Load() != newer {
+		t.Fatal("the store is not the one given, or not on the backend started last")
+	}
+	_ = newer.Close()
+	if s.cur.Load() != older {
+		t.Fatal("after the newer backend closed, the store is not back on the older one")
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+	defer c.Close()
+	s.Put("file", "file-x", "0123", time.Minute)
+	if n := c.Exists(context.Background(), "s:"+stickyKeys+Hash("file")+":"+Hash("file", "file-x")).Val(); n != 1 {
+		t.Error("the write did not reach Redis through the older backend")
+	}
+	_ = older.Close()
+	if s.cur.Load() != nil {
+		t.Error("a closed backend is still the store's")
+	}
+}

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -101,11 +102,18 @@ func (m *Memory) Delete(kind, id string) {
 // working through an outage; those writes reach Redis after the reconnect. Each call waits at
 // most the backend's write and read timeouts.
 //
+// It talks to the backend started last (Options.Sticky): the backends that replace one
+// another across config reloads share one, so an id recorded by a request that outlived its
+// config reaches Redis through the new backend, and the local copy outlives the reload.
+//
 // The Redis key holds a hash of kind and id; the value is the owner, which callers must make a
 // hash too (a key's StateID), never a key.
 type RedisSticky struct {
-	r     *Redis
-	local Memory
+	// cur is the backend started last of those not closed (started, under mu), nil when none
+	// is: a new config's start and a failed one's rollback both leave the right one.
+	cur     atomic.Pointer[Redis]
+	started []*Redis
+	local   Memory
 	// missed are the writes Redis did not get (away, or failed), by id: true a Put, false a
 	// Delete. The resynchronisation after a reconnect sends them, so that the other instances
 	// find the ids this one made during an outage. Bounded by MaxMemoryEntries.
@@ -113,13 +121,50 @@ type RedisSticky struct {
 	missed map[stickyKey]bool
 }
 
+// NewSticky returns a fleet Sticky store with no backend yet; now is its clock (nil:
+// time.Now).
+func NewSticky(now func() time.Time) *RedisSticky {
+	s := new(RedisSticky)
+	s.local.Now = now
+	return s
+}
+
 // Sticky returns the backend's Sticky store.
 func (r *Redis) Sticky() *RedisSticky { return r.sticky }
 
-func newRedisSticky(r *Redis) *RedisSticky {
-	s := &RedisSticky{r: r}
-	s.local.Now = r.opt.Now
-	return s
+// attach makes r, just started, the backend.
+func (s *RedisSticky) attach(r *Redis) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started = append(s.started, r)
+	s.cur.Store(r)
+}
+
+// detach drops r, closing, and goes back to the backend started before it if r was current.
+func (s *RedisSticky) detach(r *Redis) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, b := range s.started {
+		if b == r {
+			s.started = append(s.started[:i], s.started[i+1:]...)
+			break
+		}
+	}
+	if s.cur.Load() == r {
+		var last *Redis
+		if n := len(s.started); n > 0 {
+			last = s.started[n-1]
+		}
+		s.cur.Store(last)
+	}
+}
+
+// backend is the backend to send to, nil while none is up.
+func (s *RedisSticky) backend() *Redis {
+	if r := s.cur.Load(); r != nil && r.up.Load() {
+		return r
+	}
+	return nil
 }
 
 // miss records a write that Redis did not get.
@@ -134,9 +179,9 @@ func (s *RedisSticky) miss(k stickyKey, put bool) {
 	}
 }
 
-// writeMissed sends the writes Redis missed: each id's owner, for what is left of its ttl, or
-// its deletion. What is not written (an error) is kept for the next time.
-func (s *RedisSticky) writeMissed(ctx context.Context) error {
+// writeMissed sends the writes Redis missed through r: each id's owner, for what is left of
+// its ttl, or its deletion. What is not written (an error) is kept for the next time.
+func (s *RedisSticky) writeMissed(ctx context.Context, r *Redis) error {
 	s.mu.Lock()
 	missed := s.missed
 	s.missed = nil
@@ -144,14 +189,14 @@ func (s *RedisSticky) writeMissed(ctx context.Context) error {
 	if len(missed) == 0 {
 		return nil
 	}
-	pipe := s.r.client.Pipeline()
+	pipe := r.client.Pipeline()
 	for k, put := range missed {
 		if !put {
-			pipe.Del(ctx, s.key(k.kind, k.id))
+			pipe.Del(ctx, stickyRedisKey(r, k))
 			continue
 		}
 		if owner, ttl, ok := s.local.entry(k); ok {
-			pipe.Set(ctx, s.key(k.kind, k.id), owner, ttl)
+			pipe.Set(ctx, stickyRedisKey(r, k), owner, ttl)
 		}
 	}
 	_, err := pipe.Exec(ctx)
@@ -171,8 +216,8 @@ func (s *RedisSticky) writeMissed(ctx context.Context) error {
 	return err
 }
 
-func (s *RedisSticky) key(kind, id string) string {
-	return s.r.key(stickyKeys, Hash(kind), ":", Hash(kind, id))
+func stickyRedisKey(r *Redis, k stickyKey) string {
+	return r.key(stickyKeys, Hash(k.kind), ":", Hash(k.kind, k.id))
 }
 
 // Put records owner for (kind, id) for ttl, in Redis and locally.
@@ -180,45 +225,49 @@ func (s *RedisSticky) Put(kind, id, owner string, ttl time.Duration) {
 	if ttl <= 0 {
 		return
 	}
+	k := stickyKey{kind, id}
 	s.local.Put(kind, id, owner, ttl)
-	if !s.r.up.Load() {
-		s.miss(stickyKey{kind, id}, true)
+	r := s.backend()
+	if r == nil {
+		s.miss(k, true)
 		return
 	}
-	ctx, cancel := s.r.opContext()
+	ctx, cancel := r.opContext()
 	defer cancel()
-	if err := s.r.client.Set(ctx, s.key(kind, id), owner, ttl).Err(); err != nil {
-		s.miss(stickyKey{kind, id}, true)
-		s.r.failed(err)
+	if err := r.client.Set(ctx, stickyRedisKey(r, k), owner, ttl).Err(); err != nil {
+		s.miss(k, true)
+		r.failed(err)
 	}
 }
 
 // Get returns the owner of (kind, id).
 func (s *RedisSticky) Get(kind, id string) (string, bool) {
-	if s.r.up.Load() {
-		ctx, cancel := s.r.opContext()
-		owner, err := s.r.client.Get(ctx, s.key(kind, id)).Result()
+	if r := s.backend(); r != nil {
+		ctx, cancel := r.opContext()
+		owner, err := r.client.Get(ctx, stickyRedisKey(r, stickyKey{kind, id})).Result()
 		cancel()
 		if err == nil {
 			return owner, true
 		}
-		s.r.failed(err)
+		r.failed(err)
 	}
 	return s.local.Get(kind, id)
 }
 
 // Delete forgets (kind, id), in Redis and locally.
 func (s *RedisSticky) Delete(kind, id string) {
+	k := stickyKey{kind, id}
 	s.local.Delete(kind, id)
-	if !s.r.up.Load() {
-		s.miss(stickyKey{kind, id}, false)
+	r := s.backend()
+	if r == nil {
+		s.miss(k, false)
 		return
 	}
-	ctx, cancel := s.r.opContext()
+	ctx, cancel := r.opContext()
 	defer cancel()
-	if err := s.r.client.Del(ctx, s.key(kind, id)).Err(); err != nil {
-		s.miss(stickyKey{kind, id}, false)
-		s.r.failed(err)
+	if err := r.client.Del(ctx, stickyRedisKey(r, k)).Err(); err != nil {
+		s.miss(k, false)
+		r.failed(err)
 	}
 }
 
