@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ func TestIntegrationReloadKeepsInFlightUsage(t *testing.T) {
 		<-release
 		_, _ = io.WriteString(w, chunkEv("lo")+stopEv+usageEv+doneEv)
 	})
+	free := releaseOnce(t, release)
 	it := newIntegration(t)
 	port := freePort(t)
 	config := func(flush string) string {
@@ -81,7 +83,7 @@ func TestIntegrationReloadKeepsInFlightUsage(t *testing.T) {
 	pollUntil(t, "every request to reach the upstream", func() bool { return up.calls.Load() == inFlight })
 
 	it.load(config("60ms")) // the old app is stopped: its backend flushed and closed
-	close(release)
+	free()
 	for range inFlight {
 		if err := <-errs; err != nil {
 			t.Fatalf("an in-flight request failed across the reload: %v", err)
@@ -121,6 +123,7 @@ func TestFleetUploadAcrossReloadIsFound(t *testing.T) {
 		}
 		fa.ServeHTTP(w, r)
 	})
+	free := releaseOnce(t, release)
 	clock := newFakeClock()
 	mk := func() *Handler {
 		p := provider("oa", up.URL+"/v1", []string{"sk-acct-A-000001"}, "m", "m-up")
@@ -153,7 +156,7 @@ func TestFleetUploadAcrossReloadIsFound(t *testing.T) {
 	if err := oldFleet.close(); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
+	free()
 	rec := <-uploaded
 	if rec.Code != http.StatusOK {
 		t.Fatalf("upload across the reload: %d %s", rec.Code, rec.Body)
@@ -166,4 +169,14 @@ func TestFleetUploadAcrossReloadIsFound(t *testing.T) {
 	if got := other.send(http.MethodGet, "/v1/files/"+id, "", nil); got.Code != http.StatusOK {
 		t.Errorf("the file uploaded across the reload, through another instance: %d %s", got.Code, got.Body)
 	}
+}
+
+// releaseOnce returns a function that closes release once; the test's cleanup calls it too, so
+// that a test that fails early does not leave an upstream handler waiting, and its server's
+// Close with it.
+func releaseOnce(t *testing.T, release chan struct{}) func() {
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	return free
 }
