@@ -22,18 +22,7 @@ func TestIntegrationReloadKeepsInFlightUsage(t *testing.T) {
 	rs := startRedis(t)
 	t.Setenv("LLMR_IT_RELOAD_REDIS", rs.addr)
 	release := make(chan struct{})
-	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if !strings.Contains(readBody(r), `"stream":true`) {
-			<-release
-			okChat(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		_, _ = io.WriteString(w, roleChunkEv("Hel"))
-		_ = http.NewResponseController(w).Flush()
-		<-release
-		_, _ = io.WriteString(w, chunkEv("lo")+stopEv+usageEv+doneEv)
-	})
+	up := newFakeUpstream(t, heldUntil(release))
 	free := releaseOnce(t, release)
 	it := newIntegration(t)
 	port := freePort(t)

@@ -701,13 +701,10 @@ func metricValue(text, series string) float64 {
 	return 0
 }
 
-// TestIntegrationReloadMidRequest: a config reload (POST /load with another upstream) while
-// whole requests and streams are in flight cuts none of them: each ends whole, a stream with
-// its [DONE], though the old handler is cleaned up meanwhile; the request sent after the
-// reload goes to the new config's upstream.
-func TestIntegrationReloadMidRequest(t *testing.T) {
-	release := make(chan struct{})
-	old := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+// heldUntil answers a whole chat request once release is closed, and a stream with its first
+// chunk at once and the rest once release is closed: requests held in flight across a reload.
+func heldUntil(release <-chan struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if !strings.Contains(readBody(r), `"stream":true`) {
 			<-release
 			okChat(w, r)
@@ -718,7 +715,16 @@ func TestIntegrationReloadMidRequest(t *testing.T) {
 		_ = http.NewResponseController(w).Flush()
 		<-release
 		_, _ = io.WriteString(w, chunkEv("lo")+stopEv+usageEv+doneEv)
-	})
+	}
+}
+
+// TestIntegrationReloadMidRequest: a config reload (POST /load with another upstream) while
+// whole requests and streams are in flight cuts none of them: each ends whole, a stream with
+// its [DONE], though the old handler is cleaned up meanwhile; the request sent after the
+// reload goes to the new config's upstream.
+func TestIntegrationReloadMidRequest(t *testing.T) {
+	release := make(chan struct{})
+	old := newFakeUpstream(t, heldUntil(release))
 	next := newFakeUpstream(t, okChat)
 	it := newIntegration(t)
 	port := freePort(t)

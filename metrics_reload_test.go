@@ -99,13 +99,7 @@ func TestMetricsReloadDropsRemovedProviders(t *testing.T) {
 // of the removed provider and model, which would stay on /metrics, frozen, until a restart.
 func TestMetricsReloadMidStreamKeepsRemovedProviderGone(t *testing.T) {
 	release := make(chan struct{})
-	goes := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		_, _ = io.WriteString(w, roleChunkEv("Hel"))
-		_ = http.NewResponseController(w).Flush()
-		<-release
-		_, _ = io.WriteString(w, chunkEv("lo")+stopEv+usageEv+doneEv)
-	})
+	goes := newFakeUpstream(t, heldUntil(release))
 	stays := newFakeUpstream(t, okChat)
 	old := &Handler{Providers: []catalog.ProviderConfig{
 		provider("mrs-goes", goes.URL+"/v1", []string{"k-mrs-goes"}, "mrs-only-goes", "mrs-only-goes"),
