@@ -494,16 +494,9 @@ func TestUpstreamErrorEventEndsThePassedStream(t *testing.T) {
 			p.API = tc.api
 			tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
 			rs := serveRouter(t, tr)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			resp := rs.postTo(t, ctx, tc.path, tc.body)
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d, %v: %q", resp.StatusCode, err, b)
-			}
-			checkStreamHygiene(t, string(b))
-			rest, ok := strings.CutPrefix(string(b), strings.Join(tc.events, ""))
+			_, b := rs.postOK(t, tc.path, tc.body)
+			checkStreamHygiene(t, b)
+			rest, ok := strings.CutPrefix(b, strings.Join(tc.events, ""))
 			if !ok {
 				t.Fatalf("the events before the error are not relayed as they came: %q", b)
 			}
@@ -573,16 +566,9 @@ func TestStreamMalformedEventMidStreamEnds(t *testing.T) {
 			}
 			tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}})
 			rs := serveRouter(t, tr)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			resp := rs.postTo(t, ctx, tc.path, tc.body)
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d, %v: %q", resp.StatusCode, err, b)
-			}
-			checkStreamHygiene(t, string(b))
-			rest, ok := strings.CutPrefix(string(b), strings.Join(tc.before, ""))
+			_, b := rs.postOK(t, tc.path, tc.body)
+			checkStreamHygiene(t, b)
+			rest, ok := strings.CutPrefix(b, strings.Join(tc.before, ""))
 			if !ok {
 				t.Fatalf("the events before the malformed one are not relayed as they came: %q", b)
 			}

@@ -92,6 +92,20 @@ func (rs *routerServer) stream(t testing.TB, header ...string) (*http.Response, 
 	return resp, string(b)
 }
 
+// postOK posts body to path and reads the whole reply (bounded to 10 s), which must be a 200.
+func (rs *routerServer) postOK(t testing.TB, path, body string) (*http.Response, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp := rs.postTo(t, ctx, path, body)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, %v: %q", resp.StatusCode, err, b)
+	}
+	return resp, string(b)
+}
+
 const streamReq = `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 
 // newStreamRouter provisions a router whose public model "m" is served by one provider per

@@ -2,14 +2,12 @@ package llmrouter
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // ignoresStream is reply behind an upstream that ignores "stream", as some OpenAI-compatible
@@ -123,24 +121,16 @@ func TestWholeReplyToStreamFraming(t *testing.T) {
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = io.WriteString(w, reply)
 			})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			resp := rs.postTo(t, ctx, tc.path, tc.body)
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d, %v: %s", resp.StatusCode, err, b)
-			}
+			resp, body := rs.postOK(t, tc.path, tc.body)
 			if got := resp.Header.Get("X-LLM-Router-Whole-Reply"); got != "true" {
 				t.Errorf("X-LLM-Router-Whole-Reply %q, want true", got)
 			}
 			if ct := resp.Header.Get("Content-Type"); ct != tc.contentType {
 				t.Errorf("Content-Type %q, want %q", ct, tc.contentType)
 			}
-			body := string(b)
 			if tc.contentType == "application/json" {
-				if !json.Valid(b) {
-					t.Errorf("the array is not JSON: %s", b)
+				if !json.Valid([]byte(body)) {
+					t.Errorf("the array is not JSON: %s", body)
 				}
 			} else if tc.name != "responses" { // whose response objects have "error": null, as OpenAI's
 				checkStreamHygiene(t, body)
