@@ -393,15 +393,7 @@ func TestFleetFileUploadedOnAFetchedOnB(t *testing.T) {
 	})
 	a, b := fl[0], fl[1]
 	content := "{\"custom_id\":\"1\"}\n"
-	var ids []string
-	for range 2 { // round robin: one file at each key
-		body, ct := form(t, "purpose", "batch", "file", "@"+content)
-		rec := a.send(http.MethodPost, "/v1/files", ct, body)
-		if rec.Code != 200 {
-			t.Fatalf("upload through A: %d %s", rec.Code, rec.Body)
-		}
-		ids = append(ids, decodeID(t, rec.Body.Bytes()))
-	}
+	ids := uploadTwo(t, a, content, "")
 	for _, id := range ids {
 		if rec := b.send(http.MethodGet, "/v1/files/"+id+"/content", "", nil); rec.Code != 200 || rec.Body.String() != content {
 			t.Errorf("content of %s through B: %d %s", id, rec.Code, rec.Body)
@@ -493,15 +485,7 @@ func TestFleetFileUploadedDuringOutageFoundAfter(t *testing.T) {
 	a, b := fl[0], fl[1]
 	rs.kill()
 	content := "{\"custom_id\":\"1\"}\n"
-	var ids []string
-	for range 2 { // round robin: one file at each key
-		body, ct := form(t, "purpose", "batch", "file", "@"+content)
-		rec := a.send(http.MethodPost, "/v1/files", ct, body)
-		if rec.Code != 200 {
-			t.Fatalf("upload through A while Redis is away: %d %s", rec.Code, rec.Body)
-		}
-		ids = append(ids, decodeID(t, rec.Body.Bytes()))
-	}
+	ids := uploadTwo(t, a, content, " while Redis is away")
 	resyncs := a.fleet.r.Resyncs()
 	rs.start()
 	within(t, 10*time.Second, "A reconnects and resynchronises", func() bool { return a.fleet.r.Resyncs() > resyncs })
@@ -511,4 +495,20 @@ func TestFleetFileUploadedDuringOutageFoundAfter(t *testing.T) {
 			t.Errorf("content of %s through B: %d %s", id, rec.Code, rec.Body)
 		}
 	}
+}
+
+// uploadTwo uploads content as a batch file twice through instance a (round robin: one file at
+// each of two keys) and returns the files' ids; when says when, for the failure message.
+func uploadTwo(t *testing.T, a *fleetRouter, content, when string) []string {
+	t.Helper()
+	var ids []string
+	for range 2 {
+		body, ct := form(t, "purpose", "batch", "file", "@"+content)
+		rec := a.send(http.MethodPost, "/v1/files", ct, body)
+		if rec.Code != 200 {
+			t.Fatalf("upload through A%s: %d %s", when, rec.Code, rec.Body)
+		}
+		ids = append(ids, decodeID(t, rec.Body.Bytes()))
+	}
+	return ids
 }
