@@ -169,3 +169,59 @@ func releaseOnce(t *testing.T, release chan struct{}) func() {
 	t.Cleanup(free)
 	return free
 }
+
+// A request in flight across a reload that is refused with a 429: the cooldown it starts on
+// the old config, whose shared state is already stopped, reaches the fleet's other instances
+// through the new config's backend.
+func TestFleetCooldownAcrossReloadReachesPeers(t *testing.T) {
+	rs := startRedis(t)
+	release := make(chan struct{})
+	var held atomic.Bool
+	first := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if held.CompareAndSwap(false, true) {
+			<-release
+		}
+		status(http.StatusTooManyRequests, "Retry-After", "30")(w, r)
+	})
+	second := newFakeUpstream(t, okChat)
+	free := releaseOnce(t, release)
+	clock := newFakeClock()
+	mk := twoProviders(first.URL, second.URL)
+	const ns = "cooldown-reload/"
+	cfg := fleetConfig(rs.addr)
+	oldFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
+	oldH := mk()
+	oldH.shared = oldFleet
+	old := newTestRouterClock(t, oldH, clock, new(logBuffer))
+	oldFleet.r.Start()
+	peer := newFleetRouters(t, 1, cfg, clock, mk)[0]
+
+	answered := make(chan *httptest.ResponseRecorder, 1)
+	go func() { answered <- old.chat(`{"model":"m","messages":[]}`) }()
+	within(t, 5*time.Second, "the request to reach the upstream", held.Load)
+
+	// The reload, in Caddy's order: the new config is started, then the old one stopped.
+	newFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
+	newH := mk()
+	newH.shared = newFleet
+	newTestRouterClock(t, newH, clock, new(logBuffer))
+	newFleet.r.Start()
+	within(t, 5*time.Second, "the new backend up", newFleet.r.Up)
+	if err := oldFleet.close(); err != nil {
+		t.Fatal(err)
+	}
+	free()
+	if rec := <-answered; rec.Code != http.StatusOK || rec.Header().Get("X-LLM-Router-Provider") != "second" {
+		t.Fatalf("the request across the reload: %d via %q", rec.Code, rec.Header().Get("X-LLM-Router-Provider"))
+	}
+	if !targetOf(newH, "first").cooling(clock.Now().UnixNano()) {
+		t.Fatal("the 429 did not cool the target locally")
+	}
+	tp := targetOf(peer.Handler, "first")
+	within(t, 3*time.Second, "the peer learns the cooldown started across the reload", func() bool {
+		return tp.cooling(clock.Now().UnixNano())
+	})
+	if got, want := tp.health.CoolUntil(), clock.Now().Add(30*time.Second).UnixNano(); got != want {
+		t.Errorf("the peer's deadline %d, want the 429's %d", got, want)
+	}
+}

@@ -58,8 +58,21 @@ return 0`)
 
 // Cooled shares a cooldown that just started locally. It never blocks: the publish is queued
 // for the publisher, and dropped when the queue is full or Redis is away (the resynchronisation
-// after a reconnect writes every local cooldown still in force).
+// after a reconnect writes every local cooldown still in force). A closed backend hands it to
+// the backend that shares its sticky store and was started last (its successor across a
+// reload): the request that failed outlived its config.
 func (r *Redis) Cooled(c Cooldown) {
+	if r.closed.Load() {
+		if next := r.sticky.current(); next != nil && next != r {
+			next.enqueue(c)
+			return
+		}
+	}
+	r.enqueue(c)
+}
+
+// enqueue queues c for the publisher.
+func (r *Redis) enqueue(c Cooldown) {
 	if !validID(c.ID) || !r.up.Load() {
 		r.dropped.Add(1)
 		return

@@ -159,6 +159,10 @@ func (s *RedisSticky) detach(r *Redis) {
 	}
 }
 
+// current is the backend started last of those not closed, nil when none is. Cooled hands a
+// closed backend's cooldowns to it.
+func (s *RedisSticky) current() *Redis { return s.cur.Load() }
+
 // backend is the backend to send to, nil while none is up.
 func (s *RedisSticky) backend() *Redis {
 	if r := s.cur.Load(); r != nil && r.up.Load() {
