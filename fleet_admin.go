@@ -13,16 +13,23 @@ import (
 // maxUsageDays bounds the days /llm_router/usage reads; usage_retention's default keeps 35.
 const maxUsageDays = 35
 
-// liveFleet returns the shared state of a live handler, or nil when none has one.
+// liveFleet returns the shared state of a live handler, or nil when none has one. It prefers
+// an open backend: during a reload the old config's handlers stay live for a moment after its
+// backend closed.
 func liveFleet() *fleet {
 	live.Lock()
 	defer live.Unlock()
+	var closed *fleet
 	for h := range live.handlers {
-		if h.shared != nil {
+		switch {
+		case h.shared == nil:
+		case !h.shared.r.Closed():
 			return h.shared
+		default:
+			closed = h.shared
 		}
 	}
-	return nil
+	return closed
 }
 
 // fleetUsage is the reply of GET /llm_router/usage.

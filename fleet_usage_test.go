@@ -153,3 +153,41 @@ func TestRedisConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// During a reload, between the old config's Stop (its backend closed) and its handlers'
+// Cleanup, both configs' handlers are live: the admin API reads the usage through the open
+// backend, not the closed one.
+func TestFleetUsageDuringReloadReadsTheOpenBackend(t *testing.T) {
+	rs := startRedis(t)
+	up := newFakeUpstream(t, okChat)
+	clock := newFakeClock()
+	mk := func() *Handler {
+		return &Handler{Providers: []catalog.ProviderConfig{provider("p", up.URL, []string{"sk-p-key-000000001"}, "m", "up-m")}}
+	}
+	const ns = "usage-reload/"
+	cfg := fleetConfig(rs.addr)
+	oldFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
+	oldH := mk()
+	oldH.shared = oldFleet
+	newTestRouterClock(t, oldH, clock, new(logBuffer))
+	oldFleet.r.Start()
+	newFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
+	newH := mk()
+	newH.shared = newFleet
+	newTestRouterClock(t, newH, clock, new(logBuffer))
+	newFleet.r.Start()
+	within(t, 5*time.Second, "the new backend up", newFleet.r.Up)
+	if err := oldFleet.r.Close(); err != nil { // the old app's Stop; its handlers are still live
+		t.Fatal(err)
+	}
+	// The handler is picked from a map: ask often enough that a closed pick cannot hide.
+	for i := range 32 {
+		rec := httptest.NewRecorder()
+		if err := serveAdminUsage(rec, httptest.NewRequest(http.MethodGet, "/llm_router/usage?days=1", nil)); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"up":true`) {
+			t.Fatalf("ask %d during the reload: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+}

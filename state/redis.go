@@ -291,6 +291,9 @@ func (r *Redis) Close() error {
 // Up reports whether Redis answered the last command or health check.
 func (r *Redis) Up() bool { return r.up.Load() }
 
+// Closed reports whether Close has begun.
+func (r *Redis) Closed() bool { return r.closed.Load() }
+
 // Prefix is the prefix of every key this backend writes.
 func (r *Redis) Prefix() string { return r.cfg.Prefix }
 
