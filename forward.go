@@ -206,6 +206,9 @@ type outcome struct {
 	// clientGone says the client went away; class may still blame the target.
 	clientGone bool
 	status     int
+	// keyInvalid says a key refusal is of the key itself, not of its quota (see
+	// selector.KeyInvalid), whatever its status: Gemini refuses a bad key with a 400.
+	keyInvalid bool
 	// reason explains a failure without a status (connection error, timeout, truncation).
 	reason string
 	// retryAfter is the cooldown the upstream asked for.
@@ -491,7 +494,7 @@ func (h *Handler) cool(t *target, out outcome, now time.Time) {
 	if out.class == selector.KeyRefused && t.key != nil {
 		state, scope = t.key, "key"
 	}
-	if state.CoolForStatus(now.UnixNano(), until.UnixNano(), out.class, out.status) {
+	if state.CoolForStatus(now.UnixNano(), until.UnixNano(), out.class, refusalStatus(out.status, out.keyInvalid)) {
 		h.shareCooldown(t, scope == "key", until, out.class)
 		h.logger.Info("cooldown started",
 			zap.String("scope", scope),

@@ -18,8 +18,9 @@ import (
 // timeout. A failed probe cools what its class says: a key refusal the key (every target of
 // it, wildcard and discovered ones too), a rate limit or an outage the node x key's targets.
 // A 200 ends a cooldown early only where it proves the cause gone: a key refused with 401 or
-// 403 is accepted again. A key out of quota (402, a quota 429) and a model's rate limit or
-// 5xx are left to run out: a model list answering says nothing of them.
+// 403, or refused as invalid under another status (Gemini's 400 API_KEY_INVALID), is accepted
+// again. A key out of quota (402, a quota 429 or 400) and a model's rate limit or 5xx are left
+// to run out: a model list answering says nothing of them.
 
 // prober is one provider's health check.
 type prober struct {
@@ -158,7 +159,7 @@ func (h *Handler) probeOne(ctx context.Context, pr *prober, pb *probe, timeout t
 			return false
 		}
 		until := now.Add(h.runtime.cooldown)
-		if pb.key.CoolForStatus(now.UnixNano(), until.UnixNano(), class, status) {
+		if pb.key.CoolForStatus(now.UnixNano(), until.UnixNano(), class, refusalStatus(status, selector.KeyInvalid(status, body))) {
 			h.logger.Info("cooldown started", zap.String("scope", "key"), zap.String("provider", prov),
 				zap.String("target", pb.ct.Label), zap.String("class", class.String()), zap.Int("status", status),
 				zap.String("reason", reason), zap.Time("until", until))
@@ -182,6 +183,16 @@ func (h *Handler) probeOne(ctx context.Context, pr *prober, pb *probe, timeout t
 		}
 	}
 	return false
+}
+
+// refusalStatus is the status a key's cooldown records: that of the reply, or 401 for a
+// refusal of the key itself under another status (Gemini's 400 API_KEY_INVALID), so that a
+// good probe ends it as it ends a 401's.
+func refusalStatus(status int, keyInvalid bool) int {
+	if keyInvalid && status != http.StatusUnauthorized && status != http.StatusForbidden {
+		return http.StatusUnauthorized
+	}
+	return status
 }
 
 // forgetPoolCaches tells every pool that a cooldown ended early (see State.EndCooldown).

@@ -243,3 +243,73 @@ func TestHealthCheckOpenRouterProbesTheKey(t *testing.T) {
 		t.Errorf("a path without / and with a query: %v", err)
 	}
 }
+
+// Gemini refuses a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID: a refusal of
+// the key itself, as a 401 is elsewhere. Once the key is fixed, a good probe ends its
+// cooldown, whether a request or a probe met the refusal. A 400 that refuses the key for its
+// quota is left to run out.
+func TestHealthCheckEndsGeminiInvalidKeyCooldown(t *testing.T) {
+	const badKey = `{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}`
+	var broken atomic.Pointer[http.HandlerFunc]
+	refuse := func(h http.HandlerFunc) { broken.Store(&h) }
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if h := broken.Load(); h != nil {
+			(*h)(w, r)
+			return
+		}
+		if r.Method == http.MethodGet {
+			_, _ = w.Write([]byte(`{"models":[{"name":"models/gemini-up"}]}`))
+			return
+		}
+		geminiAgentUpstream(w, r)
+	})
+	p := provider("gem", up.URL+"/v1beta", []string{"sk-gem-hc-key-000001"}, "m", "gemini-up")
+	p.API = "gemini"
+	p.HealthCheck = &catalog.HealthCheckConfig{}
+	h := &Handler{Providers: []catalog.ProviderConfig{p}}
+	h.probeTick = make(chan time.Time) // no ticker: the test runs the probes
+	tr := newTestRouter(t, h)
+	key := tr.pools["m"].targets[0].key
+	now := func() int64 { return tr.clock.Now().UnixNano() }
+	fixed := func() { broken.Store(nil) }
+
+	// A request meets the refusal.
+	refuse(geminiErrorReply(http.StatusBadRequest, "INVALID_ARGUMENT", badKey))
+	tr.do(jsonRequest(http.MethodPost, "/v1beta/models/m:generateContent", geminiHi))
+	if !key.Cooling(now()) {
+		t.Fatal("API_KEY_INVALID did not cool the key")
+	}
+	fixed()
+	tr.runProbes(context.Background(), tr.probers[0])
+	if key.Cooling(now()) {
+		t.Error("a good probe did not end the cooldown of a key a request found invalid")
+	}
+
+	// A probe meets the refusal.
+	refuse(geminiErrorReply(http.StatusBadRequest, "INVALID_ARGUMENT", badKey))
+	tr.runProbes(context.Background(), tr.probers[0])
+	if !key.Cooling(now()) {
+		t.Fatal("the probe's API_KEY_INVALID did not cool the key")
+	}
+	fixed()
+	tr.runProbes(context.Background(), tr.probers[0])
+	if key.Cooling(now()) {
+		t.Error("a good probe did not end the cooldown of a key a probe found invalid")
+	}
+
+	// A quota refusal under a 400 stays.
+	refuse(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`))
+	})
+	tr.do(jsonRequest(http.MethodPost, "/v1beta/models/m:generateContent", geminiHi))
+	if !key.Cooling(now()) {
+		t.Fatal("a 400 insufficient_quota did not cool the key")
+	}
+	fixed()
+	tr.runProbes(context.Background(), tr.probers[0])
+	if !key.Cooling(now()) {
+		t.Error("a good probe ended a quota refusal it proves nothing about")
+	}
+}

@@ -50,6 +50,7 @@ func (h *Handler) upstreamError(c *call, t *target, n int, resp *http.Response, 
 	return outcome{
 		class:      class,
 		status:     resp.StatusCode,
+		keyInvalid: class == selector.KeyRefused && selector.KeyInvalid(resp.StatusCode, errBody),
 		retryAfter: selector.RetryAfter(ra, errBody, h.now()),
 		reply:      &upstreamReply{status: resp.StatusCode, body: errBody, api: t.Provider.API},
 	}

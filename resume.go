@@ -457,7 +457,9 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 		errBody, _ := io.ReadAll(io.LimitReader(src, maxErrorBody))
 		errBody = t.scrub(errBody)
 		ra := resp.Header.Get("Retry-After")
-		res.out = outcome{class: selector.Classify(resp.StatusCode, errBody, ra != ""), status: resp.StatusCode,
+		class := selector.Classify(resp.StatusCode, errBody, ra != "")
+		res.out = outcome{class: class, status: resp.StatusCode,
+			keyInvalid: class == selector.KeyRefused && selector.KeyInvalid(resp.StatusCode, errBody),
 			retryAfter: selector.RetryAfter(ra, errBody, h.now()), reason: fmt.Sprintf("continuation refused with %d", resp.StatusCode)}
 		return res
 	}

@@ -92,7 +92,12 @@ var (
 		"unauthenticated",            // Google status with 401
 		"permission_denied",          // Google status with 403
 	}
-	// refusalReasons are Google ErrorInfo reasons (error.details[].reason) that refuse the key.
+	// credentialValues are the refusalValues that refuse the key itself, not its quota or
+	// billing (see KeyInvalid).
+	credentialValues = []string{"invalid_api_key", "account_deactivated", "authentication_error",
+		"permission_error", "unauthenticated", "permission_denied"}
+	// refusalReasons are Google ErrorInfo reasons (error.details[].reason) that refuse the key;
+	// each refuses the key itself.
 	refusalReasons = []string{"api_key_invalid"}
 
 	// rateMarkers say a 429 is a plain rate limit even when its text also mentions quota or
@@ -125,7 +130,7 @@ func Classify(status int, body []byte, retryAfter bool) Class {
 	case status == 429:
 		return classify429(body, retryAfter)
 	case status >= 400 && status < 500:
-		if refusesKey(body) {
+		if refusesKey(body, refusalValues) {
 			return KeyRefused
 		}
 		return ClientError
@@ -160,10 +165,25 @@ type errorObject struct {
 	Details []json.RawMessage `json:"details"`
 }
 
+// KeyInvalid reports whether a reply refuses the key itself rather than its quota or billing:
+// a 401 or 403, or another 4xx but 402 and 429 whose error object says so in a structured
+// field, as Gemini's 400 INVALID_ARGUMENT with reason API_KEY_INVALID does. An authenticated
+// call that succeeds later proves such a refusal gone; it proves nothing of quota.
+func KeyInvalid(status int, body []byte) bool {
+	switch {
+	case status == 401 || status == 403:
+		return true
+	case status == 402 || status == 429 || status < 400 || status > 499:
+		return false
+	}
+	return refusesKey(body, credentialValues)
+}
+
 // refusesKey reports whether a 4xx body's error object says, in a structured field, that the
-// key is refused. A body longer than maxScan, or not JSON, says nothing: provider refusals are
-// short, and a long body is most likely an echo of the request.
-func refusesKey(body []byte) bool {
+// key is refused: error.code, error.type or error.status is one of values, or a detail's
+// reason one of refusalReasons. A body longer than maxScan, or not JSON, says nothing:
+// provider refusals are short, and a long body is most likely an echo of the request.
+func refusesKey(body []byte, values []string) bool {
 	if len(body) > maxScan {
 		return false
 	}
@@ -189,7 +209,7 @@ func refusesKey(body []byte) bool {
 		return false
 	}
 	for _, v := range [...]json.RawMessage{e.Code, e.Type, e.Status} {
-		if oneOf(v, refusalValues) {
+		if oneOf(v, values) {
 			return true
 		}
 	}

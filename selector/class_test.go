@@ -148,3 +148,27 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// KeyInvalid tells a refusal of the key itself from one of its quota, whatever the status.
+func TestKeyInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		want   bool
+	}{
+		{401, "", true},
+		{403, "", true},
+		{400, geminiBadKey, true},
+		{400, `{"error":{"code":"invalid_api_key"}}`, true},
+		{400, openAIQuota, false},
+		{400, `{"error":{"code":"billing_not_active"}}`, false},
+		{402, `{"error":{"code":"invalid_api_key"}}`, false},
+		{429, geminiBadKey, false},
+		{400, `{"error":{"message":"API_KEY_INVALID"}}`, false}, // prose, not a structured field
+		{500, geminiBadKey, false},
+	} {
+		if got := KeyInvalid(tc.status, []byte(tc.body)); got != tc.want {
+			t.Errorf("KeyInvalid(%d, %.60s) = %v, want %v", tc.status, tc.body, got, tc.want)
+		}
+	}
+}
