@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -423,26 +422,26 @@ func (h *Handler) buildDiscovered() *discoveredSet {
 		d.entry.mu.Unlock()
 		p, dc := d.wp.prov, d.wp.prov.Discover
 		kept := 0
+		// seen are the ids kept from this list: one it names twice counts once against the limit.
+		seen := make(map[string]bool)
 		for _, m := range models {
 			if kept == dc.Limit {
 				break
 			}
-			if !dc.Accept(m.ID) {
+			if seen[m.ID] || !dc.Accept(m.ID) {
 				continue
 			}
 			name := dc.PublicName(m.ID)
 			if catalog.CheckUpstreamID(name) != nil || taken(p.Name+"/"+m.ID) {
 				continue // a configured model of this provider maps the id already: it wins
 			}
+			seen[m.ID] = true
 			kept++
 			pub := publics[name]
 			if pub == nil && !taken(name) {
 				pub = &public{info: h.discoveredInfo(name, p, m)}
 				publics[name] = pub
 				order = append(order, name)
-			}
-			if pub != nil && slices.Contains(pub.providers, p.Name) {
-				continue // the list named it twice
 			}
 			info := h.discoveredInfo(name, p, m)
 			if pub != nil {

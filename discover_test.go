@@ -530,3 +530,25 @@ func TestVirtualModelOverADiscoveredAlias(t *testing.T) {
 		t.Errorf("4 requests: %d to the discovered member, %d to the configured one; want 2 each", n, local.calls.Load())
 	}
 }
+
+// TestDiscoverDuplicateIDsDoNotCountAgainstTheLimit: a list that names an id twice serves
+// `limit` distinct models, not fewer.
+func TestDiscoverDuplicateIDsDoNotCountAgainstTheLimit(t *testing.T) {
+	up := newModelsUpstream(t, `{"data":[{"id":"a"},{"id":"a"},{"id":"b"},{"id":"b"},{"id":"c"},{"id":"d"}]}`)
+	tr := discoverRouter(t, up, &catalog.DiscoverConfig{Limit: 3}, nil)
+	ids := listedModels(t, tr)
+	for _, id := range []string{"a", "b", "c"} {
+		if _, ok := ids[id]; !ok {
+			t.Errorf("%s not listed: %v", id, ids)
+		}
+		if rec := tr.chat(`{"model":"` + id + `","messages":[]}`); rec.Code != http.StatusOK {
+			t.Errorf("%s: %d %s", id, rec.Code, rec.Body)
+		}
+	}
+	if _, ok := ids["d"]; ok || len(ids) != 3 {
+		t.Errorf("models listed beyond the limit of 3: %v", ids)
+	}
+	if rec := tr.chat(`{"model":"or/d","messages":[]}`); rec.Code != http.StatusNotFound {
+		t.Errorf("or/d, beyond the limit: %d", rec.Code)
+	}
+}
