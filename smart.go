@@ -62,6 +62,18 @@ func (h *Handler) provisionSmart(resolve func(string) string) error {
 	if len(cfgs) == 0 {
 		return nil
 	}
+	// An exclude the config cannot know is a typo: left alone it would silently keep the
+	// model it meant to remove.
+	for _, c := range h.Routers {
+		if n := h.unknownName(c.Exclude); n != "" {
+			return fmt.Errorf("router %q: exclude: unknown model %q", c.Name, n)
+		}
+	}
+	if h.Smart != nil {
+		if n := h.unknownName(h.Smart.Exclude); n != "" {
+			return fmt.Errorf("smart: exclude: unknown model %q", n)
+		}
+	}
 	cards := make(map[string]*vroute.ScorecardModel)
 	for _, path := range h.Scorecards {
 		sc, err := vroute.LoadScorecard(resolve(path))
@@ -208,6 +220,16 @@ func fillModel(m *vroute.Model, info *catalog.ModelInfo) error {
 		m.Tier, m.TierKnown = t, true
 	}
 	return nil
+}
+
+// unknownName is the first of names that the config does not know (see catalog.Knows), or "".
+func (h *Handler) unknownName(names []string) string {
+	for _, n := range names {
+		if h.pools[n] == nil && !h.cat.Knows(n) {
+			return n
+		}
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

@@ -691,3 +691,42 @@ func TestSmartStoredStateNative(t *testing.T) {
 		t.Fatalf("big got %+v", reqs)
 	}
 }
+
+// TestSmartExcludeNamesKnownModels: a virtual model's exclude that names no model the config
+// knows is a typo, and the config fails naming it, as an alias's unknown member does. Names
+// the config knows pass: a model, a provider/model name, a model of a provider skipped for
+// lack of keys, a wildcard provider's model, and any name while a provider discovers.
+func TestSmartExcludeNamesKnownModels(t *testing.T) {
+	t.Setenv("LLMR_SMART_EXCLUDE_UNSET", "")
+	load := func(routing string, extra ...string) error {
+		t.Helper()
+		cf := "llm_router {\n provider p {\n base_url http://127.0.0.1:1/v1\n keys sk-smart-exclude-key\n model tiny\n model mini\n }\n" +
+			"provider gone {\n base_url http://127.0.0.1:1/v1\n keys {env.LLMR_SMART_EXCLUDE_UNSET}\n model lost\n }\n" +
+			strings.Join(extra, "\n") + "\n" + routing + "\n}"
+		var h Handler
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(cf)); err != nil {
+			t.Fatalf("adapt: %v", err)
+		}
+		return provisionErr(&h)
+	}
+	for routing, typo := range map[string]string{
+		"router auto {\n exclude tiny tnyi\n }": "tnyi",
+		"router auto {\n exclude nope/tiny\n }": "nope/tiny",
+		"smart {\n exclude mnii\n }":            "mnii",
+	} {
+		err := load(routing)
+		if err == nil || !strings.Contains(err.Error(), `"`+typo+`"`) || !strings.Contains(err.Error(), "exclude") {
+			t.Errorf("%q: error %v, want one that names the exclude %q", routing, err, typo)
+		}
+	}
+	for routing, extra := range map[string]string{
+		"router auto {\n exclude tiny p/mini lost gone/lost\n }": "",
+		"smart {\n exclude mini\n }":                             "",
+		"router auto {\n exclude w/anything\n }":                 "provider w {\n base_url http://127.0.0.1:1/v1\n keys sk-smart-wild-key\n model *\n }",
+		"router auto {\n exclude vendor/some-model\n }":          "provider d {\n base_url http://127.0.0.1:1/v1\n keys sk-smart-disc-key\n discover\n }",
+	} {
+		if err := load(routing, extra); err != nil {
+			t.Errorf("%q: %v", routing, err)
+		}
+	}
+}

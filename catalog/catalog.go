@@ -33,6 +33,10 @@ type Catalog struct {
 	Aliases []*Route
 
 	routes map[string]*Route
+	// skipped are the providers skipped for lack of keys, declared every public model name a
+	// provider declared (skipped or not), lost the aliases skipped with them: names the config
+	// knows, though nothing serves them (Knows).
+	skipped, declared, lost map[string]bool
 }
 
 // API is a provider's wire format.
@@ -223,10 +227,11 @@ func CheckKeyReference(ref, resolved string) error {
 func Build(resolve Resolver, configs ...Config) (*Catalog, []string, error) {
 	b := builder{
 		resolve:  resolve,
-		cat:      &Catalog{routes: make(map[string]*Route)},
+		cat:      &Catalog{routes: make(map[string]*Route), lost: make(map[string]bool)},
 		skipped:  make(map[string]bool),
 		declared: make(map[string]bool),
 	}
+	b.cat.skipped, b.cat.declared = b.skipped, b.declared
 	if b.resolve == nil {
 		b.resolve = func(s string) string { return s }
 	}
@@ -701,7 +706,7 @@ func (b *builder) addAliases(aliases []AliasConfig) error {
 			case b.lostWithSkippedProvider(member):
 				b.warnings = append(b.warnings, fmt.Sprintf("alias %q: member %q has no usable provider", a.Name, member))
 				continue
-			case b.mayBeDiscovered(member):
+			case b.cat.mayBeDiscovered(member):
 				if !slices.Contains(out.deferred, member) {
 					out.deferred = append(out.deferred, member)
 				}
@@ -727,6 +732,7 @@ func (b *builder) addAliases(aliases []AliasConfig) error {
 		}
 		if len(ex.targets) == 0 && len(ex.deferred) == 0 {
 			b.warnings = append(b.warnings, fmt.Sprintf("alias %q skipped: none of its members has a usable provider", a.Name))
+			b.cat.lost[a.Name] = true
 			continue
 		}
 		r := &Route{Name: a.Name, Kind: KindAlias, Targets: ex.targets, Strategy: a.Strategy, Deferred: ex.deferred}
@@ -762,10 +768,10 @@ func (b *builder) wildcardTargets(name string) []*Target {
 // mayBeDiscovered reports whether name, which no configured model has, may name a discovered
 // one: `<provider>/<id>` of a provider that discovers, or another name (ids have slashes of
 // their own) while any provider does.
-func (b *builder) mayBeDiscovered(name string) bool {
+func (c *Catalog) mayBeDiscovered(name string) bool {
 	prefix, _, _ := strings.Cut(name, "/")
 	discovers := false
-	for _, p := range b.cat.Providers {
+	for _, p := range c.Providers {
 		if p.Name == prefix {
 			return p.Discover != nil
 		}
@@ -783,6 +789,27 @@ func (b *builder) lostWithSkippedProvider(name string) bool {
 		return true
 	}
 	return false
+}
+
+// Knows reports whether the config knows name, though nothing may serve it now: a routable
+// name; a model, alias or `<provider>/<id>` that lost its targets with a provider skipped for
+// lack of keys; `<provider>/<id>` of a `model *` provider; or a name a discovered list may
+// have. A name it does not know is a typo.
+func (c *Catalog) Knows(name string) bool {
+	if c.routes[name] != nil || c.declared[name] || c.lost[name] {
+		return true
+	}
+	if prefix, id, ok := strings.Cut(name, "/"); ok {
+		if c.skipped[prefix] {
+			return true
+		}
+		for _, p := range c.Providers {
+			if p.Name == prefix && p.Wildcard && CheckUpstreamID(id) == nil {
+				return true
+			}
+		}
+	}
+	return c.mayBeDiscovered(name)
 }
 
 // Names returns every routable name, sorted; for tests and diagnostics.

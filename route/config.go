@@ -34,8 +34,9 @@ type Config struct {
 	// a provider's discovered list has it. Default: every configured public model.
 	Models []string `json:"models,omitempty"`
 
-	// Exclude removes models from the candidates (useful with the default of every model).
-	// Default: none.
+	// Exclude removes models from the candidates (useful with the default of every model). A
+	// name the config does not know (a typo) fails the load; one a discovered list may have
+	// does not. Default: none.
 	Exclude []string `json:"exclude,omitempty"`
 
 	// Optimize is the goal candidates are ranked by: `cost` (the cheapest for this request's
@@ -66,7 +67,7 @@ type SmartConfig struct {
 	// Models are the built-ins' candidates, as in Config.Models. Default: every public model.
 	Models []string `json:"models,omitempty"`
 
-	// Exclude removes models from the candidates. Default: none.
+	// Exclude removes models from the candidates, as in Config.Exclude. Default: none.
 	Exclude []string `json:"exclude,omitempty"`
 
 	// Tier is the built-ins' tier, as in Config.Tier. Default `auto`.
