@@ -22,6 +22,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
+	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
 // Faults an independent chaos upstream produced, each of which once reached the client as a
@@ -134,6 +135,139 @@ func TestEmptyTranslatedStreamFailsOver(t *testing.T) {
 				t.Errorf("no log line gives the reason:\n%s", logs)
 			}
 		})
+	}
+}
+
+// TestEmptyPassedStreamFailsOver: a stream that passes through (the client's dialect is the
+// upstream's) and reaches its terminator after nothing but its prelude (an OpenAI role chunk
+// with empty content, Anthropic's message_start, pings and an empty text block) was committed
+// at its first event: the SDKs returned an empty answer with no error, the request was logged
+// a success and nothing failed over. It is no answer, as it is when translated: the attempt
+// fails over, and the next target answers.
+func TestEmptyPassedStreamFailsOver(t *testing.T) {
+	ah := anthropicHelloStream
+	const ping = "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+	anthropicText := func(t *testing.T, rs *routerServer) string {
+		c := anthropicClient(rs)
+		st := c.Messages.NewStreaming(context.Background(), anthropicsdk.MessageNewParams{Model: "m", MaxTokens: 50,
+			Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
+		defer st.Close()
+		var msg anthropicsdk.Message
+		for st.Next() {
+			if err := msg.Accumulate(st.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Err(); err != nil || len(msg.Content) == 0 {
+			t.Fatalf("anthropic-sdk-go: %+v, %v", msg.Content, err)
+		}
+		return msg.Content[0].Text
+	}
+	openaiText := func(t *testing.T, rs *routerServer) string {
+		acc := streamChat(t, sdkClient(rs), sdkParams)
+		if len(acc.Choices) == 0 {
+			t.Fatalf("openai-go: no choices")
+		}
+		return acc.Choices[0].Message.Content
+	}
+	for _, tc := range []struct {
+		name, api string
+		empty     http.HandlerFunc
+		good      []string
+		read      func(*testing.T, *routerServer) string
+	}{
+		{"role chunk and [DONE]", "openai", sseReply(roleChunkEv(""), doneEv), []string{cleanStream}, openaiText},
+		{"role chunk, keepalive, usage and [DONE]", "openai", sseReply(roleChunkEv(""), ": keepalive\n\n", usageEv, doneEv), []string{cleanStream}, openaiText},
+		{"message_start, ping, message_stop", "anthropic", sseReply(ah[0], ping, ah[5]), ah, anthropicText},
+		{"message_start, empty block, message_stop", "anthropic", sseReply(ah[0], ah[1], ping, ah[3], ah[5]), ah, anthropicText},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := priorityRouter(t, tc.api, "/v1", "sk-Qx7Lm2Vn9Rt4Wz8", tc.empty, sseReply(tc.good...))
+			if got := tc.read(t, serveRouter(t, tr)); got != "Hello world" {
+				t.Errorf("text %q, want the second target's answer", got)
+			}
+			if !tr.targetCooling(0) || tr.targetCooling(1) {
+				t.Errorf("cooling: empty %v good %v; want only the empty one", tr.targetCooling(0), tr.targetCooling(1))
+			}
+			if logs := tr.logs.String(); !strings.Contains(logs, "neither content nor a stop reason") {
+				t.Errorf("no log line gives the reason:\n%s", logs)
+			}
+		})
+	}
+}
+
+// TestPassedStreamPreludeRelayedAsItCame: the events of a passed-through stream that carry no
+// answer yet (a role chunk with empty content, message_start, pings, an empty text block) are
+// held until the answer's first delta comes, and then reach the client as they came, in
+// order; an answer that is only a stop reason (an empty reply the model meant) is an answer.
+func TestPassedStreamPreludeRelayedAsItCame(t *testing.T) {
+	ah := anthropicHelloStream
+	const ping = "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+	for _, tc := range []struct {
+		name, api, path, body string
+		parts                 []string
+		want                  string
+	}{
+		{"openai role chunk first", "openai", "/v1/chat/completions", streamReq,
+			[]string{roleChunkEv(""), ": keepalive\n\n", chunkEv("Hello"), chunkEv(" world"), stopEv, usageEv, doneEv},
+			roleChunkEv("") + chunkEv("Hello") + chunkEv(" world") + stopEv + usageEv + doneEv},
+		{"openai stop reason alone", "openai", "/v1/chat/completions", streamReq,
+			[]string{roleChunkEv(""), stopEv, doneEv}, roleChunkEv("") + stopEv + doneEv},
+		{"anthropic prelude", "anthropic", "/v1/messages", `{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			[]string{ah[0], ping, ah[1], ping, ah[2], ah[3], ah[4], ah[5]},
+			ah[0] + ping + ah[1] + ping + ah[2] + ah[3] + ah[4] + ah[5]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := priorityRouter(t, tc.api, "/v1", "sk-Qx7Lm2Vn9Rt4Wz8", sseReply(tc.parts...))
+			rs := serveRouter(t, tr)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp := rs.postTo(t, ctx, tc.path, tc.body)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || string(b) != tc.want {
+				t.Errorf("status %d, stream\n got %q\nwant %q", resp.StatusCode, b, tc.want)
+			}
+			checkStreamHygiene(t, string(b))
+			if tr.targetCooling(0) {
+				t.Error("the target that answered is cooling")
+			}
+		})
+	}
+}
+
+// TestInPrelude: what a passed-through stream's events say of its answer. Only events that
+// certainly carry none are kept back; an empty answer that says why (a finish or stop reason)
+// and any event the relay does not know are answers.
+func TestInPrelude(t *testing.T) {
+	for _, tc := range []struct {
+		d       sse.Dialect
+		data    string
+		prelude bool
+	}{
+		{sse.OpenAI, `{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}`, true},
+		{sse.OpenAI, `{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"reasoning_content":"","tool_calls":[]}}]}`, true},
+		{sse.OpenAI, `{"choices":[],"usage":{"prompt_tokens":5}}`, true},
+		{sse.OpenAI, `{"id":"","choices":[],"prompt_filter_results":[{"prompt_index":0}]}`, true},
+		{sse.OpenAI, `{"choices":[{"delta":{"content":"Hi"}}]}`, false},
+		{sse.OpenAI, `{"choices":[{"delta":{"reasoning_content":"Hm"}}]}`, false},
+		{sse.OpenAI, `{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","function":{"name":"f","arguments":""}}]}}]}`, false},
+		{sse.OpenAI, `{"choices":[{"delta":{},"finish_reason":"stop"}]}`, false},
+		{sse.OpenAI, `{"choices":[{"delta":{"role":"assistant"}},{"index":1,"delta":{"content":"x"}}]}`, false},
+		{sse.Anthropic, `{"type":"message_start","message":{"usage":{"input_tokens":5}}}`, true},
+		{sse.Anthropic, `{"type": "ping"}`, true},
+		{sse.Anthropic, `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`, true},
+		{sse.Anthropic, `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`, true},
+		{sse.Anthropic, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}`, true},
+		{sse.Anthropic, `{"type":"content_block_stop","index":0}`, true},
+		{sse.Anthropic, `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}}`, false},
+		{sse.Anthropic, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}`, false},
+		{sse.Anthropic, `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}`, false},
+		{sse.Anthropic, `{"type":"something_new"}`, false},
+	} {
+		if got := inPrelude(tc.d, []byte(tc.data)); got != tc.prelude {
+			t.Errorf("inPrelude(%s) = %v, want %v", tc.data, got, tc.prelude)
+		}
 	}
 }
 
@@ -544,8 +678,8 @@ func TestStreamMalformedEventMidStreamEnds(t *testing.T) {
 			[]string{roleChunkEv("Hel")}, "data:\n\n",
 			[]string{chunkEv("lo"), doneEv}, `data: {"error":{"message":"upstream sent an event that is not JSON`},
 		{"anthropic", "anthropic", "/v1", "/v1/messages", `{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
-			anthropicHelloStream[:2], "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\n\n",
-			anthropicHelloStream[2:], "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream sent an event that is not JSON"},
+			anthropicHelloStream[:3], "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\n\n",
+			anthropicHelloStream[3:], "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream sent an event that is not JSON"},
 		{"gemini", "gemini", "/v1beta", "/v1beta/models/m:streamGenerateContent?alt=sse", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`,
 			[]string{geminiChunk("Hel", "")}, `data: {"candidates":[{"content":{"parts":[{"text":NaN}]}}]}` + "\n\n",
 			[]string{geminiChunk("lo", `,"finishReason":"STOP"`)}, `data: {"error":{"code":500,"message":"upstream stream failed: gemini: malformed stream event`},

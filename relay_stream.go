@@ -40,6 +40,12 @@ func (h *Handler) relayEvents(c *call, t *target, n int, resp *http.Response, rd
 	}
 	ep := c.ep
 	filter := ep.streamFilter(t.Provider)
+	// A chat or Messages stream's first events may be its prelude (a role chunk, message_start,
+	// pings): they are kept, unsent, until its answer begins, so that a stream that ends after
+	// them alone fails over as a translated one does (dialect.ErrEmpty), instead of reaching
+	// the client as a complete empty answer.
+	holds := ep == chatEndpoint || ep == messagesEndpoint
+	holding := false
 	var first []byte
 	var scratch [512]byte
 	for first == nil {
@@ -53,9 +59,20 @@ func (h *Handler) relayEvents(c *call, t *target, n int, resp *http.Response, rd
 		if len(ep.filter.Append(scratch[:0], ev)) == 0 {
 			continue
 		}
-		if real, reason := firstEvent(ev); reason != "" {
+		data, reason := firstEvent(ev)
+		if holds && (holding && sse.IsDone(ev) || reason == "" && data != nil && endsPrelude(ep.dialect, data)) {
+			reason = dialect.ErrEmpty.Error()
+		}
+		switch {
+		case reason != "":
 			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
-		} else if real {
+		case data == nil:
+		case holds && inPrelude(ep.dialect, data):
+			rd.Keep()
+			holding = true
+		case holding:
+			first = rd.Kept()
+		default:
 			first = ev
 			h.rememberFirst(c, t, ev)
 		}
@@ -88,11 +105,11 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 			return h.readFailed(c, wd, resp.StatusCode, beforeFirstEvent(err))
 		}
 		if !answered {
-			real, reason := firstEvent(ev)
+			data, reason := firstEvent(ev)
 			if reason != "" {
 				return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
 			}
-			answered = real
+			answered = data != nil
 		}
 		if out, err = tr.Event(out[:0], ev); err != nil {
 			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "stream failed before its first event: " + err.Error()}
@@ -167,29 +184,87 @@ func beforeFirstEvent(err error) string {
 	return "stream failed before its first event: " + transportReason(err)
 }
 
-// firstEvent judges an upstream event that comes before the stream's first real one: real when
-// it is an answer (a data line of JSON), a reason when it proves the stream is no answer.
+// firstEvent judges an upstream event that comes before the stream's first real one: its data
+// when it is an answer (a data line of JSON), a reason when it proves the stream is no answer.
 // Events with no data (a lone id: or retry:) are neither. Nothing has reached the client yet,
 // so another target can still answer: a stream that is only its terminator would read as an
 // empty success, one that opens with garbage or an error event (some providers answer 200 and
 // put the failure in the stream) as a broken one.
-func firstEvent(ev []byte) (real bool, reason string) {
+func firstEvent(ev []byte) (data []byte, reason string) {
 	data, ok := sse.Data(ev)
 	switch {
 	case !ok:
-		return false, ""
+		return nil, ""
 	case sse.IsDone(ev):
-		return false, "stream ended before its first chunk"
+		return nil, "stream ended before its first chunk"
 	case !json.Valid(data):
-		return false, "stream's first event is not JSON"
+		return nil, "stream's first event is not JSON"
 	case bytes.Contains(data, errorKey):
 		// An error chunk or event of any dialect, the Responses API's error and
 		// response.failed included.
 		if msg, failed := failureMessage(data); failed {
-			return false, "stream began with an error event: " + msg
+			return nil, "stream began with an error event: " + msg
 		}
 	}
-	return true, ""
+	return data, ""
+}
+
+// inPrelude reports whether a passed-through chat or Messages event (its data, valid JSON)
+// brings no answer yet: a chat chunk none of whose choices has a delta with more than its
+// role, or a finish reason (a role chunk, a usage chunk, Azure's prompt filter results);
+// Anthropic's message_start and ping, and a content block's start, delta or stop that carries
+// nothing (an empty text or thinking block). Anything else is an answer, an empty one that
+// says why it is empty (a finish or stop reason) included: when in doubt, the stream goes out.
+func inPrelude(d sse.Dialect, data []byte) bool {
+	if d != sse.Anthropic {
+		choices := jsonscan.ObjectKey(data, "choices")
+		for ch, p := jsonscan.Elem(choices, 0); ch != nil; ch, p = jsonscan.Elem(choices, p) {
+			for k, v, q, ok := jsonscan.Field(ch, 0); ok; k, v, q, ok = jsonscan.Field(ch, q) {
+				if string(k) == "finish_reason" && string(v) != "null" || string(k) == "delta" && !blankObject(v, "role") {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	typ := jsonscan.ObjectKey(data, "type")
+	switch string(typ) {
+	case `"message_start"`, `"ping"`:
+		return true
+	case `"content_block_start"`:
+		return blankObject(jsonscan.ObjectKey(data, "content_block"), "type")
+	case `"content_block_delta"`:
+		return blankObject(jsonscan.ObjectKey(data, "delta"), "type")
+	case `"content_block_stop"`:
+		return true
+	}
+	return false
+}
+
+// endsPrelude reports whether a passed-through Messages event is the stream's end
+// (message_stop), which, before any answer, leaves the stream with none. A chat stream's end
+// is [DONE], which firstEvent knows.
+func endsPrelude(d sse.Dialect, data []byte) bool {
+	return d == sse.Anthropic && string(jsonscan.ObjectKey(data, "type")) == `"message_stop"`
+}
+
+// blankObject reports whether every member of the JSON object obj but its key except has an
+// empty value: null, "", [] or {}. A value that is not an object is not blank.
+func blankObject(obj []byte, except string) bool {
+	if len(obj) == 0 || obj[0] != '{' {
+		return false
+	}
+	for k, v, p, ok := jsonscan.Field(obj, 0); ok; k, v, p, ok = jsonscan.Field(obj, p) {
+		if string(k) == except {
+			continue
+		}
+		switch string(v) {
+		case "null", `""`, "[]", "{}":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // commitStream sends the stream's head: from here on the client owns the stream, and the

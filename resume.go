@@ -543,11 +543,11 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 			return fail("upstream stream failed: " + transportReason(err))
 		}
 		if !answered {
-			real, reason := firstEvent(ev)
+			data, reason := firstEvent(ev)
 			if reason != "" {
 				return fail(reason)
 			}
-			if !real {
+			if data == nil {
 				continue
 			}
 			answered = true

@@ -25,7 +25,11 @@ const (
 type hfStream struct{ first, event, end string }
 
 var (
-	hfOpenAIStream    = hfStream{hfChunk, hfChunk, "data: [DONE]\n\n"}
+	hfOpenAIStream = hfStream{hfChunk, hfChunk, "data: [DONE]\n\n"}
+	// hfOpenAIRoleFirst opens as OpenAI's streams do, with a chunk of the role and no content,
+	// which the relay keeps until the content's first chunk.
+	hfOpenAIRoleFirst = hfStream{`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1694268190,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}` + "\n\n",
+		hfChunk, "data: [DONE]\n\n"}
 	hfAnthropicStream = hfStream{
 		"event: message_start\n" + `data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"usage":{"input_tokens":3,"output_tokens":1}}}` + "\n\n" +
 			"event: content_block_start\n" + `data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}` + "\n\n",
@@ -124,14 +128,22 @@ func BenchmarkStreamEvent(b *testing.B) {
 }
 
 // BenchmarkStreamRequest measures a whole streamed request of three events through ServeHTTP:
-// what opening and ending a stream costs, for comparison with BenchmarkServeHTTP.
+// what opening and ending a stream costs, for comparison with BenchmarkServeHTTP; a stream
+// whose first chunk has only the role costs what one whose first chunk has content does.
 func BenchmarkStreamRequest(b *testing.B) {
-	serve := streamEventServer(b, "openai", "/v1/chat/completions",
-		`{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, hfOpenAIStream)
-	serve(3)
-	b.ReportAllocs()
-	for b.Loop() {
-		serve(3)
+	for _, bc := range []struct {
+		name string
+		up   hfStream
+	}{{"content first", hfOpenAIStream}, {"role chunk first", hfOpenAIRoleFirst}} {
+		b.Run(bc.name, func(b *testing.B) {
+			serve := streamEventServer(b, "openai", "/v1/chat/completions",
+				`{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, bc.up)
+			serve(3)
+			b.ReportAllocs()
+			for b.Loop() {
+				serve(3)
+			}
+		})
 	}
 }
 
@@ -193,5 +205,22 @@ func TestStreamEventAllocs(t *testing.T) {
 		if extra := int64(long) - int64(short); extra > events/100 {
 			t.Errorf("%s: %d events cost %d allocations more than one did", tc.name, events, extra)
 		}
+	}
+}
+
+// TestStreamPreludeAllocs: a stream whose first chunk has only the role, which the relay keeps
+// until the content's first chunk comes, costs no allocation more than one whose first chunk
+// has content: the kept chunk stays in the reader's buffer.
+func TestStreamPreludeAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	const body = `{"model":"m","stream":true,"messages":[]}`
+	content := streamEventServer(t, "openai", "/v1/chat/completions", body, hfOpenAIStream)
+	role := streamEventServer(t, "openai", "/v1/chat/completions", body, hfOpenAIRoleFirst)
+	content(1)
+	role(1)
+	if c, r := testing.AllocsPerRun(50, func() { content(1) }), testing.AllocsPerRun(50, func() { role(1) }); r > c {
+		t.Errorf("a stream that opens with a role chunk costs %v allocations, one that opens with content %v", r, c)
 	}
 }

@@ -71,6 +71,11 @@ type Reader struct {
 	lfScanned int // no '\n' in buf[r:lfScanned]
 	crScanned int // no '\r' in buf[r:crScanned]
 
+	// keeping says the events from kept on stay in buf, one after another, while Next frames
+	// the next one behind them (Keep).
+	keeping bool
+	kept    int
+
 	started bool  // BOM check done
 	skipLF  bool  // last line ended in '\r': a following '\n' belongs to it
 	srcErr  error // error from src, acted on once the buffered bytes are framed
@@ -86,6 +91,27 @@ func NewReader(src io.Reader, maxEvent int) *Reader {
 	}
 	bp := bufPool.Get().(*[]byte)
 	return &Reader{src: src, bufp: bp, buf: (*bp)[:cap(*bp)], max: maxEvent, lfAt: -1}
+}
+
+// Keep holds the event Next returned last, and every event Next returns after it, in the
+// Reader's buffer until Kept: a caller that cannot tell what to do with an event before it saw
+// the next ones reads on without copying. The kept events count against the Reader's bound,
+// as if they were one event.
+func (r *Reader) Keep() {
+	if !r.keeping {
+		r.keeping, r.kept = true, r.evStart
+	}
+}
+
+// Kept ends Keep and returns the events it held, the last one Next returned included, one
+// after another in normal form; nil when nothing is kept. It is valid until the next call of
+// Next.
+func (r *Reader) Kept() []byte {
+	if !r.keeping {
+		return nil
+	}
+	r.keeping = false
+	return r.buf[r.kept:r.w]
 }
 
 // Release returns the buffer to the pool; the Reader must not be used after.
@@ -115,8 +141,12 @@ func (r *Reader) Next() ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	r.shrink()
-	r.evStart, r.w = r.r, r.r
+	if r.keeping {
+		r.evStart = r.w // framed right behind the kept events: normalising writes never pass r
+	} else {
+		r.shrink()
+		r.evStart, r.w = r.r, r.r
+	}
 	empty := 0
 	for {
 		if ev, ok := r.frame(); ok {
@@ -191,7 +221,9 @@ func (r *Reader) frame() ([]byte, bool) {
 			r.r = end + 1
 			r.skipLF = cr
 			if r.w == r.evStart {
-				r.evStart, r.w = r.r, r.r
+				if !r.keeping {
+					r.evStart, r.w = r.r, r.r
+				}
 				continue
 			}
 			r.buf[r.w] = '\n' // w < r here: at least the line end was consumed
@@ -250,15 +282,21 @@ func (r *Reader) fill() (int, error) {
 	return n, nil
 }
 
-// compact moves the event in progress to the front and the raw bytes right
-// behind it.
+// compact moves the event in progress (after the kept events, if any) to the front and the
+// raw bytes right behind it.
 func (r *Reader) compact() {
-	if r.evStart == 0 && r.w == r.r {
+	from := r.evStart
+	if r.keeping {
+		from = r.kept
+	}
+	if from == 0 && r.w == r.r {
 		return
 	}
-	n := copy(r.buf, r.buf[r.evStart:r.w])
+	n := copy(r.buf, r.buf[from:r.w])
 	m := copy(r.buf[n:], r.buf[r.r:r.e])
-	r.evStart, r.w, r.r, r.e = 0, n, n, n+m
+	r.kept -= from
+	r.evStart -= from
+	r.w, r.r, r.e = n, n, n+m
 	// Nothing in the raw bytes was a line end, or fill would not run.
 	r.lfAt, r.lfScanned, r.crScanned = -1, r.e, r.e
 }
@@ -309,8 +347,8 @@ func (r *Reader) finish() ([]byte, error) {
 	}
 	if r.evStart+size > len(r.buf) {
 		r.compact()
-		if size > len(r.buf) {
-			r.grow(size)
+		if r.evStart+size > len(r.buf) {
+			r.grow(r.evStart + size)
 		}
 	}
 	if partial > 0 {

@@ -227,6 +227,22 @@ func readAll(t testing.TB, src io.Reader, maxEvent int) ([]string, error) {
 	}
 }
 
+// readKept frames every event of src as readAll does, keeping them from the first one on
+// (Keep), and returns what Kept held at the end of the stream.
+func readKept(t testing.TB, src io.Reader) (evs []string, kept string, err error) {
+	t.Helper()
+	r := NewReader(src, 0)
+	defer r.Release()
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			return evs, string(r.Kept()), err
+		}
+		evs = append(evs, string(ev))
+		r.Keep()
+	}
+}
+
 // splits returns where to cut in: every position for small inputs. For the
 // big inputs every position would take hours, so there it is every position
 // near a non-filler byte (line ends, field names, the ends of the input),
@@ -314,6 +330,12 @@ func TestReaderAndFilterEverySplit(t *testing.T) {
 				r.Release()
 				if i != len(tc.events) {
 					t.Fatalf("%s: %d events, want %d", how, i, len(tc.events))
+				}
+				// Kept, the same events stay in the buffer, one after another, across its
+				// compactions and growth.
+				evs, kept, err := readKept(t, src())
+				if err != io.EOF || !slices.Equal(evs, tc.events) || kept != strings.Join(tc.events, "") {
+					t.Fatalf("%s, kept: events %s, kept %s, %v; want %s", how, short(fmt.Sprint(evs)), short(kept), err, short(fmt.Sprint(tc.events)))
 				}
 			}
 			// The filter is a pure function of the events, which every way of
@@ -619,6 +641,12 @@ func FuzzReader(f *testing.F) {
 			}
 			if !slices.Equal(got, want) {
 				t.Fatalf("%s: events %q, want %q", how, got, want)
+			}
+		}
+		if bound == 0 {
+			src := io.MultiReader(bytes.NewReader(in[:k]), bytes.NewReader(in[k:]))
+			if got, kept, err := readKept(t, iotest.HalfReader(src)); err != io.EOF || !slices.Equal(got, want) || kept != strings.Join(want, "") {
+				t.Fatalf("kept: events %q, kept %q, %v; want %q", got, kept, err, want)
 			}
 		}
 	})

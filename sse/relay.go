@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"bytes"
 	"errors"
 	"io"
 )
@@ -31,8 +32,8 @@ type Stats struct {
 	ClientGone bool
 }
 
-// Relay writes first (an already-read event in normal form, may be nil) and
-// then every further event of r, each filtered, written whole with ONE Write
+// Relay writes first (already-read events in normal form, one after another, as
+// Reader.Kept returns them; may be nil) and then every further event of r, each filtered, written whole with ONE Write
 // call, and followed by flush() (nil means no flush). An event the filter
 // empties is neither written nor flushed. An event whose data a client cannot
 // parse (ErrMalformedEvent) ends the relay before it is written: the data is
@@ -63,7 +64,7 @@ func Relay(w io.Writer, flush func() error, r *Reader, f Filter, first []byte) (
 			bufPool.Put(outp)
 		}
 	}()
-	ev := first
+	ev, first := cutEvent(first)
 	for {
 		if len(ev) > 0 {
 			terminal, valid := inspect(ev, &joined)
@@ -113,6 +114,10 @@ func Relay(w io.Writer, flush func() error, r *Reader, f Filter, first []byte) (
 				return st, nil
 			}
 		}
+		if len(first) > 0 {
+			ev, first = cutEvent(first)
+			continue
+		}
 		var err error
 		ev, err = r.Next()
 		if err == io.EOF {
@@ -122,4 +127,14 @@ func Relay(w io.Writer, flush func() error, r *Reader, f Filter, first []byte) (
 			return st, err
 		}
 	}
+}
+
+var blankLine = []byte("\n\n")
+
+// cutEvent cuts the first event off events in normal form: it ends at the first blank line.
+func cutEvent(events []byte) (ev, rest []byte) {
+	if i := bytes.Index(events, blankLine); i >= 0 {
+		return events[:i+2], events[i+2:]
+	}
+	return events, nil
 }

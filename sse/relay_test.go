@@ -404,3 +404,38 @@ func FuzzToolCallsFinish(f *testing.F) {
 		}
 	})
 }
+
+// TestRelayKeptEvents: events a caller kept before it began the relay (Reader.Keep) each go
+// out as the events after them do, filtered, one write and one flush each, in order, and the
+// usage of the first of them (Anthropic's message_start) is the stream's first usage.
+func TestRelayKeptEvents(t *testing.T) {
+	r := NewReader(strings.NewReader(anthropicStream), 0)
+	defer r.Release()
+	var evs []string
+	for range 3 { // message_start, the first delta, the ping
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, string(ev))
+		r.Keep()
+	}
+	rec := &recorder{}
+	st, err := Relay(rec, rec.flush, r, Filter{}, r.Kept())
+	if err != nil || !st.Done || st.Events != 5 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	want := []string{
+		"data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n", "FLUSH",
+		"data: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"Hi\"}}\n\n", "FLUSH",
+		"data: {\"type\": \"ping\"}\n\n", "FLUSH",
+		"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n", "FLUSH",
+		"data: {\"type\":\"message_stop\"}\n\n", "FLUSH",
+	}
+	if !slices.Equal(rec.log, want) {
+		t.Errorf("writes\n got %q\nwant %q", rec.log, want)
+	}
+	if string(st.FirstUsage) != `{"input_tokens":25,"output_tokens":1}` {
+		t.Errorf("first usage %s, want message_start's", st.FirstUsage)
+	}
+}
