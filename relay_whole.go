@@ -128,11 +128,7 @@ func (h *Handler) streamWhole(c *call, t *target, n int, resp *http.Response, re
 	// Chained, the pivot stream carries usage for the translator; to an OpenAI client it goes
 	// when a stream from the upstream would have had it.
 	includeUsage := second != nil || h.IncludeUsage && c.ep.includeUsage || asksUsage(c.body)
-	pivot, err := c.pivotReply(t, reply)
-	var chunks []byte
-	if err == nil {
-		chunks, err = openai.ReplyChunks(nil, pivot, includeUsage)
-	}
+	chunks, err := c.replyStream(t, reply, includeUsage)
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply not translatable: " + err.Error()}
 	}
@@ -149,6 +145,16 @@ func (h *Handler) streamWhole(c *call, t *target, n int, resp *http.Response, re
 }
 
 var wholeReplyValue = []string{"true"}
+
+// replyStream is t's whole reply (valid JSON) as the pivot stream it would have come as
+// (openai.ReplyChunks), in a buffer of its own.
+func (c *call) replyStream(t *target, reply []byte, includeUsage bool) ([]byte, error) {
+	pivot, err := c.pivotReply(t, reply)
+	if err != nil {
+		return nil, err
+	}
+	return openai.ReplyChunks(nil, pivot, includeUsage)
+}
 
 // readAtMost reads r into buf until EOF or until buf holds limit bytes, and returns r's error
 // other than EOF: buf.ReadFrom(io.LimitReader(r, limit)), without the limited reader, which

@@ -1,6 +1,8 @@
 package llmrouter
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -463,12 +465,26 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 			retryAfter: selector.RetryAfter(ra, errBody, h.now()), reason: fmt.Sprintf("continuation refused with %d", resp.StatusCode)}
 		return res
 	}
-	if !isEventStream(resp.Header) {
-		res.out = outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "continuation is not a stream"}
-		return res
-	}
 	includeUsage := h.IncludeUsage && c.f.Stream
 	tr := c.streamTranslator(t, includeUsage)
+	if !isEventStream(resp.Header) {
+		// A stream labelled otherwise is told by its first bytes, as on a first attempt; a
+		// whole reply from a target that ignored "stream" is the rest of the answer, streamed
+		// as a whole reply to a first attempt is (streamWhole).
+		br := bufio.NewReaderSize(src, 256)
+		src = br
+		if !beginsSSE(br) {
+			chunks, reason := h.wholeContinuation(c, t, br)
+			if reason != "" {
+				res.out = outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
+				if wd.fired.Load() {
+					res.out.reason = wd.why
+				}
+				return res
+			}
+			src, tr = bytes.NewReader(chunks), c.streamFromPivot()
+		}
+	}
 	st := newStitcher(tp, have, sent)
 	st.wantUsage = c.ep.dialect == sse.Anthropic || asksUsage(c.body) ||
 		h.IncludeUsage && jsonscan.ObjectKey(c.body, "stream_options") == nil
@@ -587,6 +603,29 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 	res.out = outcome{done: true, class: selector.Success, status: resp.StatusCode}
 	res.usage = st.usage
 	return res
+}
+
+// wholeContinuation reads a continuation that came as a whole reply and returns it as the
+// pivot stream it would have come as, with its usage (the stitcher adds it to the client's),
+// or why it is no answer.
+func (h *Handler) wholeContinuation(c *call, t *target, body io.Reader) (chunks []byte, reason string) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	err := readAtMost(buf, body, h.runtime.maxResponse+1)
+	switch reply := buf.Bytes(); {
+	case err != nil:
+		return nil, "continuation truncated: " + transportReason(err)
+	case int64(len(reply)) > h.runtime.maxResponse:
+		return nil, "continuation larger than max_response"
+	case !jsonscan.Valid(reply):
+		return nil, "continuation is neither a stream nor one whole JSON value"
+	case replyUsage(t.Provider.API, reply) == (tokenUsage{}) && hasErrorObject(reply):
+		return nil, "continuation is an error: " + snippet(reply)
+	}
+	if chunks, err = c.replyStream(t, buf.Bytes(), true); err != nil {
+		return nil, "continuation not translatable: " + err.Error()
+	}
+	return chunks, ""
 }
 
 // continuationBody is the call's request for t with the answer so far (have) as a partial

@@ -577,3 +577,117 @@ func TestResumeInTheExplanation(t *testing.T) {
 		t.Fatalf("explanation %+v in\n%s", e, b)
 	}
 }
+
+// TestResumeWholeContinuation: a continuing target that ignored "stream" and answered its
+// continuation whole (as some OpenAI-compatible servers and buffering proxies do) was refused,
+// "continuation is not a stream", and the client's stream ended with an error though the rest
+// of the answer had come. The whole reply is now streamed into the client's stream as a
+// whole reply to a first attempt is: openai-go and anthropic-sdk-go read the whole answer,
+// from a continuation of the client's dialect and of the other one.
+func TestResumeWholeContinuation(t *testing.T) {
+	const (
+		wholeChat = `{"id":"c2","object":"chat.completion","created":2,"model":"other-up","choices":[{"index":0,` +
+			`"message":{"role":"assistant","content":" brown fox jumps over the lazy dog."},"finish_reason":"stop"}],` +
+			`"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}`
+		wholeMessage = `{"id":"msg_2","type":"message","role":"assistant","model":"other-up",` +
+			`"content":[{"type":"text","text":" fox jumps over the lazy dog."}],"stop_reason":"end_turn","stop_sequence":null,` +
+			`"usage":{"input_tokens":9,"output_tokens":7}}`
+	)
+	openaiRead := func(t *testing.T, rs *routerServer) {
+		client := sdkClient(rs)
+		st := client.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
+			Model:         "m",
+			Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("a pangram")},
+			StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
+		})
+		defer st.Close()
+		var acc openai.ChatCompletionAccumulator
+		ids := map[string]bool{}
+		for st.Next() {
+			acc.AddChunk(st.Current())
+			ids[st.Current().ID] = true
+		}
+		if err := st.Err(); err != nil {
+			t.Fatalf("openai-go: %v", err)
+		}
+		if len(acc.Choices) != 1 || acc.Choices[0].Message.Content != resumeWant || acc.Choices[0].FinishReason != "stop" {
+			t.Fatalf("assembled %+v, want %q", acc.Choices, resumeWant)
+		}
+		if len(ids) != 1 || !ids["c1"] || acc.Usage.CompletionTokens != 7 {
+			t.Errorf("chunk ids %v, usage %+v: want the stream's own id and the continuation's usage", ids, acc.Usage)
+		}
+	}
+	anthropicRead := func(t *testing.T, rs *routerServer) {
+		client := anthropicClient(rs)
+		st := client.Messages.NewStreaming(context.Background(), anthropicsdk.MessageNewParams{
+			Model: "m", MaxTokens: 100,
+			Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("a pangram"))},
+		})
+		defer st.Close()
+		var msg anthropicsdk.Message
+		for st.Next() {
+			if err := msg.Accumulate(st.Current()); err != nil {
+				t.Fatalf("accumulate: %v", err)
+			}
+		}
+		if err := st.Err(); err != nil {
+			t.Fatalf("anthropic-sdk-go: %v", err)
+		}
+		if len(msg.Content) != 1 || msg.Content[0].Text != resumeWant || msg.StopReason != "end_turn" {
+			t.Fatalf("content %+v stop %q, want one block %q", msg.Content, msg.StopReason, resumeWant)
+		}
+		if msg.ID != "msg_1" || msg.Usage.OutputTokens != 8 {
+			t.Errorf("id %q usage %+v: want msg_1 and 1+7 output tokens", msg.ID, msg.Usage)
+		}
+	}
+	for _, tc := range []struct {
+		name, api1, api2, cont string
+		broken                 http.HandlerFunc
+		whole                  string
+		read                   func(*testing.T, *routerServer)
+	}{
+		{"openai-go, openai continuation", "", "", catalog.ContinuePrefix, brokenChat(cutChat), wholeChat, openaiRead},
+		{"openai-go, anthropic continuation", "", "anthropic", "", brokenChat(cutChat), wholeMessage, openaiRead},
+		{"anthropic-sdk-go, anthropic continuation", "anthropic", "anthropic", "", brokenMessages, wholeMessage, anthropicRead},
+		{"anthropic-sdk-go, openai continuation", "anthropic", "", catalog.ContinuePrefix, brokenMessages, wholeChat, anthropicRead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p1 := newFakeUpstream(t, tc.broken)
+			p2 := newFakeUpstream(t, jsonReply(tc.whole))
+			tr, rs := resumeRouter(t, tc.api1, tc.api2, tc.cont, p1, p2)
+			tc.read(t, rs)
+			if p2.calls.Load() != 1 {
+				t.Errorf("continuation asked %d times", p2.calls.Load())
+			}
+			pollUntil(t, "the log line", func() bool { return strings.Contains(tr.logs.String(), `"msg":"llm request"`) })
+			if logs := tr.logs.String(); !strings.Contains(logs, `"outcome":"success"`) || !strings.Contains(logs, `"resumed":[{"target":"p2#0/`) {
+				t.Errorf("the request is not logged as resumed:\n%s", logs)
+			}
+			if tr.targetCooling(1) {
+				t.Error("the target that continued the answer is charged")
+			}
+		})
+	}
+}
+
+// TestResumeGarbledContinuationFailsOver: a continuation that is neither a stream nor one
+// whole JSON value, or a whole error, is no answer: the next continuing target is asked.
+func TestResumeGarbledContinuationFailsOver(t *testing.T) {
+	for _, bad := range []string{"<html>502 Bad Gateway</html>", `{"error":{"message":"overloaded","type":"server_error"}}`} {
+		p1 := newFakeUpstream(t, brokenChat(cutChat))
+		p2 := newFakeUpstream(t, jsonReply(bad))
+		p3 := newFakeUpstream(t, continuingChat)
+		_, rs := newStreamRouter(t, func(h *Handler) {
+			h.Resume = 1
+			h.Providers[1].Continuation = catalog.ContinuePrefix
+			h.Providers[2].Continuation = catalog.ContinuePrefix
+		}, p1, p2, p3)
+		_, body := rs.stream(t)
+		if s := readChatStream(t, body); s.text != resumeWant || len(s.errors) > 0 || s.done != 1 {
+			t.Fatalf("after %q: stream %+v:\n%s", bad, s, body)
+		}
+		if p2.calls.Load() != 1 || p3.calls.Load() != 1 {
+			t.Errorf("after %q: calls p2 %d p3 %d", bad, p2.calls.Load(), p3.calls.Load())
+		}
+	}
+}
