@@ -118,17 +118,24 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 // for, so it goes to the client as the stream it asked for instead of failing over. The reply
 // becomes pivot chunks (openai.ReplyChunks), which the client's dialect gets through its
 // stream translator, as any pivot stream; X-LLM-Router-Whole-Reply says so. The stream's
-// usage is the reply's. A text completion and a Responses object from a provider that serves
-// that API have no pivot to go through: they fail over.
+// usage is the reply's. A text completion is its own stream's one chunk
+// (openai.CompletionChunks). A Responses object from a provider that serves that API has no
+// pivot to go through: it fails over.
 func (h *Handler) streamWhole(c *call, t *target, n int, resp *http.Response, reply []byte, wd *watchdog, usage tokenUsage) outcome {
-	if c.ep == completionEndpoint || c.ep.dialect == sse.Responses && c.ep.native(t.Provider) {
+	if c.ep.dialect == sse.Responses && c.ep.native(t.Provider) {
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "a whole reply to a streamed request"}
 	}
 	second := c.streamFromPivot()
 	// Chained, the pivot stream carries usage for the translator; to an OpenAI client it goes
 	// when a stream from the upstream would have had it.
 	includeUsage := second != nil || h.IncludeUsage && c.ep.includeUsage || asksUsage(c.body)
-	chunks, err := c.replyStream(t, reply, includeUsage)
+	var chunks []byte
+	var err error
+	if c.ep == completionEndpoint {
+		chunks, err = openai.CompletionChunks(nil, reply, includeUsage)
+	} else {
+		chunks, err = c.replyStream(t, reply, includeUsage)
+	}
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply not translatable: " + err.Error()}
 	}

@@ -2,12 +2,16 @@ package llmrouter
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 )
 
 // ignoresStream is reply behind an upstream that ignores "stream", as some OpenAI-compatible
@@ -163,9 +167,9 @@ func TestWholeReplyToStreamFraming(t *testing.T) {
 }
 
 // TestWholeReplyToStreamStillFailsOver: what is no answer still fails over to the next
-// target, which streams: an error object with a 200, and the whole replies that have no
-// pivot to be streamed through (a text completion, a Responses API object). The first target
-// cools, and the client never sees X-LLM-Router-Whole-Reply.
+// target, which streams: an error object with a 200, a text completion without a choice (as a
+// stream, only [DONE]), and a whole Responses API object, which has no pivot to be streamed
+// through. The first target cools, and the client never sees X-LLM-Router-Whole-Reply.
 func TestWholeReplyToStreamStillFailsOver(t *testing.T) {
 	const (
 		chatBody = `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
@@ -177,9 +181,8 @@ func TestWholeReplyToStreamStillFailsOver(t *testing.T) {
 		responses                       bool
 	}{
 		{"error object", "/v1/chat/completions", chatBody, errorObj, "a 2xx reply that is an error", false},
-		{"text completion", "/v1/completions", `{"model":"m","stream":true,"prompt":"hi"}`,
-			`{"id":"t1","object":"text_completion","model":"m-up","choices":[{"index":0,"text":"hi","finish_reason":"stop"}]}`,
-			"a whole reply to a streamed request", false},
+		{"text completion without choices", "/v1/completions", `{"model":"m","stream":true,"prompt":"hi"}`,
+			`{"id":"t1","object":"text_completion","model":"m-up","choices":[]}`, "reply without choices", false},
 		{"responses object", "/v1/responses", `{"model":"m","stream":true,"input":"hi","store":false}`,
 			`{"id":"resp_1","object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}`,
 			"a whole reply to a streamed request", true},
@@ -211,6 +214,74 @@ func TestWholeReplyToStreamStillFailsOver(t *testing.T) {
 			}
 			if logs := tr.logs.String(); !strings.Contains(logs, tc.reason) {
 				t.Errorf("no log line says %q:\n%s", tc.reason, logs)
+			}
+		})
+	}
+}
+
+// TestWholeTextCompletionIsStreamed: a whole text completion (/v1/completions) to a streamed
+// request failed over, and when every target answered so the client got an error, though the
+// answer had come. A completions stream's chunk has the reply's own shape (choices with text,
+// index, logprobs and finish_reason), so the reply is now streamed as one chunk, then the
+// usage chunk when a stream would have had it, then [DONE]: openai-go reads the text, the
+// finish reason and the usage, and the target is credited.
+func TestWholeTextCompletionIsStreamed(t *testing.T) {
+	const whole = "{\n  \"id\": \"cmpl-1\", \"object\": \"text_completion\", \"created\": 7, \"model\": \"m-up\",\n" +
+		`  "choices": [{"text": "Hello\nworld", "index": 0, "logprobs": null, "finish_reason": "length"}],` + "\n" +
+		`  "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}}`
+	for _, asks := range []bool{true, false} {
+		t.Run(fmt.Sprintf("usage asked %v", asks), func(t *testing.T) {
+			tr := priorityRouter(t, "openai", "/v1", "sk-whole-0001", ignoresStream(jsonReply(whole)))
+			rs := serveRouter(t, tr)
+			params := openai.CompletionNewParams{Model: "m", Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("Say")}}
+			if asks {
+				params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+			}
+			var header http.Header
+			client := sdkClient(rs)
+			st := client.Completions.NewStreaming(context.Background(), params,
+				option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+					resp, err := next(r)
+					if resp != nil {
+						header = resp.Header
+					}
+					return resp, err
+				}))
+			defer st.Close()
+			var text, finish string
+			var usage openai.CompletionUsage
+			chunks := 0
+			for st.Next() {
+				ch := st.Current()
+				chunks++
+				for _, c := range ch.Choices {
+					text += c.Text
+					if c.FinishReason != "" {
+						finish = string(c.FinishReason)
+					}
+				}
+				if ch.Usage.TotalTokens > 0 {
+					usage = ch.Usage
+				}
+			}
+			if err := st.Err(); err != nil {
+				t.Fatalf("openai-go: %v", err)
+			}
+			if text != "Hello\nworld" || finish != "length" {
+				t.Errorf("text %q finish %q, want the reply's", text, finish)
+			}
+			if asks && (usage.CompletionTokens != 3 || chunks != 2) || !asks && (usage.TotalTokens != 0 || chunks != 1) {
+				t.Errorf("usage %+v in %d chunks; usage asked: %v", usage, chunks, asks)
+			}
+			if header.Get("X-LLM-Router-Whole-Reply") != "true" || header.Get("X-LLM-Router-Provider") != "p1" {
+				t.Errorf("whole reply %q from %q", header.Get("X-LLM-Router-Whole-Reply"), header.Get("X-LLM-Router-Provider"))
+			}
+			if tr.targetCooling(0) {
+				t.Error("the target that answered is cooling")
+			}
+			pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
+			if logs := tr.logs.String(); !strings.Contains(logs, `"outcome":"success"`) || !strings.Contains(logs, `"tokens_in":2,"tokens_out":3`) {
+				t.Errorf("the reply is not logged a success with its tokens:\n%s", logs)
 			}
 		})
 	}

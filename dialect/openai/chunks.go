@@ -247,3 +247,59 @@ func ReplyChunks(dst, reply []byte, includeUsage bool) ([]byte, error) {
 	}
 	return append(dst, "data: [DONE]\n\n"...), nil
 }
+
+// CompletionChunks appends the stream that a whole text_completion reply (valid JSON) would
+// have come as. A completions stream's chunk has the reply's own shape (choices with text,
+// index, logprobs and finish_reason; the SDKs read both as one type), so the reply, less its
+// usage, is the stream's one chunk; then the usage chunk (the reply's id, object, created and
+// model, no choices) when includeUsage and the reply has usage, and [DONE]. Values are copied
+// as they came; a reply written over several lines is compacted first.
+func CompletionChunks(dst, reply []byte, includeUsage bool) ([]byte, error) {
+	if bytes.ContainsAny(reply, "\r\n") {
+		var b bytes.Buffer
+		if err := json.Compact(&b, reply); err != nil {
+			return dst, fmt.Errorf("openai: reply: %w", err)
+		}
+		reply = b.Bytes()
+	}
+	if c, _ := wire.Elem(wire.Key(reply, "choices"), 0); c == nil {
+		return dst, ErrNoChoices
+	}
+	var usage []byte
+	dst = append(dst, "data: {"...)
+	n := 0
+	for k, v, p, ok := wire.Field(reply, 0); ok; k, v, p, ok = wire.Field(reply, p) {
+		if string(k) == "usage" {
+			usage = v
+			continue
+		}
+		dst = appendMember(dst, n, k, v)
+		n++
+	}
+	dst = append(dst, "}\n\n"...)
+	if includeUsage && len(usage) > 0 && usage[0] == '{' {
+		dst = append(dst, "data: {"...)
+		n = 0
+		for k, v, p, ok := wire.Field(reply, 0); ok; k, v, p, ok = wire.Field(reply, p) {
+			switch string(k) {
+			case "id", "object", "created", "model", "system_fingerprint":
+				dst = appendMember(dst, n, k, v)
+				n++
+			}
+		}
+		dst = appendMember(dst, n, []byte("choices"), []byte("[]"))
+		dst = appendMember(dst, 1, []byte("usage"), usage)
+		dst = append(dst, "}\n\n"...)
+	}
+	return append(dst, "data: [DONE]\n\n"...), nil
+}
+
+// appendMember appends the object member key (as written, without its quotes) and value, after
+// a comma unless it is the object's first (n == 0).
+func appendMember(dst []byte, n int, key, val []byte) []byte {
+	if n > 0 {
+		dst = append(dst, ',')
+	}
+	dst = append(append(append(dst, '"'), key...), `":`...)
+	return append(dst, val...)
+}

@@ -163,3 +163,30 @@ func jsonField(chunk, key string) string {
 	s, _ := c.Choices[0].Delta[key].(string)
 	return s
 }
+
+// TestCompletionChunks: a whole text completion is its stream's one chunk, less its usage,
+// which follows in a chunk of its own when asked for; a reply over several lines becomes one
+// data line, and one without a choice is no stream.
+func TestCompletionChunks(t *testing.T) {
+	const reply = "{\"id\":\"cmpl-1\",\n \"object\":\"text_completion\",\"created\":7,\"model\":\"m\",\"system_fingerprint\":\"fp\"," +
+		"\"choices\":[{\"text\":\"a\\nb\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}]," +
+		"\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3},\"x\\\"y\":1}"
+	const chunk = `data: {"id":"cmpl-1","object":"text_completion","created":7,"model":"m","system_fingerprint":"fp",` +
+		`"choices":[{"text":"a\nb","index":0,"logprobs":null,"finish_reason":"stop"}],"x\"y":1}` + "\n\n"
+	const usage = `data: {"id":"cmpl-1","object":"text_completion","created":7,"model":"m","system_fingerprint":"fp",` +
+		`"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}` + "\n\n"
+	for _, tc := range []struct {
+		includeUsage bool
+		want         string
+	}{{false, chunk + "data: [DONE]\n\n"}, {true, chunk + usage + "data: [DONE]\n\n"}} {
+		got, err := CompletionChunks(nil, []byte(reply), tc.includeUsage)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("includeUsage %v: %v\n got %s\nwant %s", tc.includeUsage, err, got, tc.want)
+		}
+	}
+	for _, r := range []string{`{"id":"c","choices":[]}`, `{"id":"c"}`} {
+		if _, err := CompletionChunks(nil, []byte(r), true); !errors.Is(err, ErrNoChoices) {
+			t.Errorf("%s: %v, want ErrNoChoices", r, err)
+		}
+	}
+}
