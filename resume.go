@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/dialect"
 	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
 	"github.com/llmrouter/caddy-llm-router/internal/decompress"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
@@ -492,7 +493,9 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 	c.rec.notes.resumes, res.noted = append(c.rec.notes.resumes, res.note), true
 	rd := sse.NewReader(src, 0)
 	defer rd.Release()
-	answered := false
+	// answered: the continuation's first real event came; spoke: its answer began (a
+	// translator says by ErrEmpty when it never did).
+	answered, spoke := false, tr != nil
 	var out, w []byte
 	fail := func(reason string) continuation {
 		res.out = outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
@@ -568,6 +571,17 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 			}
 			answered = true
 			wd.waitEach(t.conn.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout")
+		}
+		if !spoke {
+			// A continuation that ends after its prelude alone would end the client's answer
+			// where it broke, as if it were whole.
+			data, _ := sse.Data(ev)
+			switch {
+			case sse.IsDone(ev) || endsPrelude(c.ep.dialect, data):
+				return fail(dialect.ErrEmpty.Error())
+			case data != nil && !inPrelude(c.ep.dialect, data):
+				spoke = true
+			}
 		}
 		in := ev
 		if tr != nil {

@@ -691,3 +691,80 @@ func TestResumeGarbledContinuationFailsOver(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeEmptyContinuationFailsOver: a continuation of the client's dialect that brought
+// nothing but its prelude before its terminator (a role chunk and [DONE]; message_start, a
+// ping and message_stop) was stitched in as the answer's end: the client's stream ended
+// cleanly, with no finish reason, after the broken stream's partial text, and the request
+// was logged a success. It is no continuation: the next continuing target is asked.
+func TestResumeEmptyContinuationFailsOver(t *testing.T) {
+	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+	emptyMessages := sseReply(
+		ev("message_start", `{"type":"message_start","message":{"id":"msg_2","type":"message","role":"assistant","model":"other-up","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}}`),
+		ev("ping", `{"type":"ping"}`),
+		ev("message_stop", `{"type":"message_stop"}`))
+	for _, tc := range []struct {
+		name, api   string
+		broken      http.HandlerFunc
+		empty, good http.HandlerFunc
+		path, body  string
+		text        func(*testing.T, string) string
+	}{
+		{"chat", "", brokenChat(cutChat), sseReply(roleChunkEv(""), doneEv), continuingChat, "/v1/chat/completions", streamReq,
+			func(t *testing.T, b string) string { return streamedText(t, b) }},
+		{"messages", "anthropic", brokenMessages, emptyMessages, continuingMessages, "/v1/messages",
+			`{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, messagesText},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p1, p2, p3 := newFakeUpstream(t, tc.broken), newFakeUpstream(t, tc.empty), newFakeUpstream(t, tc.good)
+			_, rs := newStreamRouter(t, func(h *Handler) {
+				h.Resume = 1
+				for i := range h.Providers {
+					h.Providers[i].API = tc.api
+					if i > 0 && tc.api == "" {
+						h.Providers[i].Continuation = catalog.ContinuePrefix
+					}
+				}
+			}, p1, p2, p3)
+			b := readWhole(t, context.Background(), rs, tc.path, tc.body)
+			if got := tc.text(t, b); got != resumeWant {
+				t.Errorf("text %q, want %q:\n%s", got, resumeWant, b)
+			}
+			if p2.calls.Load() != 1 || p3.calls.Load() != 1 {
+				t.Errorf("calls p2 %d p3 %d", p2.calls.Load(), p3.calls.Load())
+			}
+		})
+	}
+}
+
+// messagesText is the text of an Anthropic Messages stream that must have ended well: its
+// text deltas, one message_stop and no error event.
+func messagesText(t *testing.T, body string) string {
+	t.Helper()
+	var text string
+	stops := 0
+	for _, ev := range strings.Split(body, "\n\n") {
+		_, data, _ := strings.Cut(ev, "data: ")
+		var e struct {
+			Type  string `json:"type"`
+			Delta struct {
+				Text string `json:"text"`
+			} `json:"delta"`
+		}
+		if data == "" || json.Unmarshal([]byte(data), &e) != nil {
+			continue
+		}
+		switch e.Type {
+		case "content_block_delta":
+			text += e.Delta.Text
+		case "message_stop":
+			stops++
+		case "error":
+			t.Errorf("error event: %s", data)
+		}
+	}
+	if stops != 1 {
+		t.Errorf("%d message_stop:\n%s", stops, body)
+	}
+	return text
+}
