@@ -2,7 +2,9 @@ package llmrouter
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +98,41 @@ func TestProviderFirstEventTimeoutFires(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("failed over after %s: the router's 30s bound, not the provider's", took)
+	}
+}
+
+// TestPreludeMeetsFirstEventTimeout: a stream whose prelude comes at once (a role chunk,
+// message_start) and whose answer begins only later (a long prompt, a model that reasons
+// unseen) has met first_event_timeout, as it did before preludes were held: its answer is
+// waited for under stream_idle_timeout, not failed over when first_event_timeout runs out.
+func TestPreludeMeetsFirstEventTimeout(t *testing.T) {
+	for _, tc := range []struct{ name, api, path, body, prelude, answer string }{
+		{"chat", "openai", "/v1/chat/completions", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			roleChunkEv(""), chunkEv("Hello") + stopEv + doneEv},
+		{"messages", "anthropic", "/v1/messages", `{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			anthropicHelloStream[0], strings.Join(anthropicHelloStream[1:], "")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const firstEvent = 100 * time.Millisecond
+			up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, tc.prelude)
+				w.(http.Flusher).Flush()
+				select { // the answer begins after first_event_timeout
+				case <-time.After(3 * firstEvent):
+				case <-r.Context().Done():
+					return
+				}
+				_, _ = io.WriteString(w, tc.answer)
+			})
+			p := provider("p1", up.URL+"/v1", nil, "m", "m-up")
+			p.API = tc.api
+			p.FirstEventTimeout = transport.Duration(firstEvent)
+			rs := serveRouter(t, newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{p}}))
+			_, body := rs.postOK(t, tc.path, tc.body)
+			if !strings.HasPrefix(body, tc.prelude) || !strings.Contains(body, "Hel") {
+				t.Fatalf("the stream is not the upstream's, prelude first:\n%s", body)
+			}
+		})
 	}
 }

@@ -68,6 +68,13 @@ func (h *Handler) relayEvents(c *call, t *target, n int, resp *http.Response, rd
 			return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
 		case data == nil:
 		case holds && inPrelude(ep.dialect, data):
+			if !holding {
+				// The upstream answered: first_event_timeout is met, as it is by a translated
+				// stream's first event. The answer itself may take long to begin (a long
+				// prompt, a model that reasons unseen): each wait is bounded as a committed
+				// stream's is, not by what is left of first_event_timeout.
+				wd.waitEach(t.conn.streamIdleTimeout, reasonStalled)
+			}
 			rd.Keep()
 			holding = true
 		case holding:
@@ -271,7 +278,7 @@ func blankObject(obj []byte, except string) bool {
 // watchdog bounds the upstream's silence instead of its first event.
 func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, wd *watchdog) *lazyFlusher {
 	w := c.w
-	wd.waitEach(t.conn.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout")
+	wd.waitEach(t.conn.streamIdleTimeout, reasonStalled)
 	client := &lazyFlusher{w: w, rc: *http.NewResponseController(w), dialect: c.ep.dialect, target: t,
 		explain: c.streamExplainer(t), tap: h.newStreamTap(c)}
 	hdr := w.Header()
@@ -425,6 +432,10 @@ func failureMessage(data []byte) (msg string, failed bool) {
 	_ = json.Unmarshal(jsonscan.ObjectKey(e, "message"), &msg)
 	return msg, true
 }
+
+// reasonStalled is the failure reason of a stream whose upstream went silent for longer than
+// stream_idle_timeout.
+const reasonStalled = "upstream stream stalled beyond stream_idle_timeout"
 
 // errNoTerminator is a stream that ended cleanly at the transport but without its dialect's
 // end ([DONE], message_stop, response.completed): to a client, a cut.

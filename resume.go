@@ -570,7 +570,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 				continue
 			}
 			answered = true
-			wd.waitEach(t.conn.streamIdleTimeout, "upstream stream stalled beyond stream_idle_timeout")
+			wd.waitEach(t.conn.streamIdleTimeout, reasonStalled)
 		}
 		if !spoke {
 			// A continuation that ends after its prelude alone would end the client's answer
