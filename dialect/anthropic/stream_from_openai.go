@@ -11,8 +11,9 @@ import (
 )
 
 // ErrInterleaved is returned by StreamFromOpenAI when an upstream sends argument deltas for a
-// tool call after a later block began: Anthropic's stream has no way to reopen a finished
-// block, and dropping the arguments would be a silent loss.
+// tool call whose block was already closed (text came between): Anthropic's stream has no way
+// to reopen a finished block, and dropping the arguments would be a silent loss. Parallel
+// calls whose deltas alternate are not this: the later ones are held (see StreamFromOpenAI).
 var ErrInterleaved = errors.New("anthropic: tool call arguments interleaved with a later block")
 
 // maxTools bounds the tool call index an upstream may use.
@@ -36,7 +37,14 @@ type StreamFromOpenAIOptions struct {
 }
 
 type toolState struct {
-	args bool // an arguments delta was written
+	args bool // an arguments delta was written (held: received)
+	// held: the call began while another call's block was open. OpenAI streams parallel calls
+	// by index and may alternate their argument deltas; an Anthropic block cannot be reopened,
+	// so a held call is written whole when the open one closes.
+	held     bool
+	id, name []byte // held: the raw JSON id (nil when the upstream sent none) and name
+	parts    []byte // held: the argument fragments' raw JSON strings, back to back
+	ends     []int  // held: where each fragment in parts ends
 }
 
 // StreamFromOpenAI translates an OpenAI upstream's chunk stream into Anthropic Messages events
@@ -51,7 +59,9 @@ type toolState struct {
 // consecutive indexes: a block is started when the kind of content changes or a new tool call
 // appears (a new index, or an index reused under another id, as Ollama sends), and stopped
 // before the next one starts, so every delta matches its open block's type (text_delta,
-// thinking_delta, input_json_delta). finish_reason closes the open block; usage (also a
+// thinking_delta, input_json_delta). A call that begins while another call's block is open
+// is held and written whole when that block closes, so parallel calls whose argument deltas
+// alternate keep every fragment in its own block. finish_reason closes the open block; usage (also a
 // usage-only chunk with choices: []) is kept; [DONE] writes message_delta (stop_reason,
 // usage) and message_stop. A turn that called tools has stop_reason tool_use even
 // when the upstream said "stop", and one that only refused (OpenAI's refusal deltas) refusal.
@@ -292,6 +302,30 @@ func (t *StreamFromOpenAI) closeOpen(dst []byte) []byte {
 	if t.open < 0 {
 		return dst
 	}
+	wasTool := t.openKind == kindTool
+	dst = t.stopBlock(dst)
+	if wasTool {
+		// The calls held while this one was open, each whole, in the order they began.
+		for i := range t.tools {
+			st := &t.tools[i]
+			if !st.held {
+				continue
+			}
+			dst = t.startTool(dst, i, st.id, st.name)
+			for p, end := 0, 0; p < len(st.ends); p++ {
+				start := end
+				end = st.ends[p]
+				dst = t.delta(dst, `"input_json_delta","partial_json":`, st.parts[start:end])
+			}
+			*st = toolState{args: st.args}
+			dst = t.stopBlock(dst)
+		}
+	}
+	return dst
+}
+
+// stopBlock writes the open block's content_block_stop.
+func (t *StreamFromOpenAI) stopBlock(dst []byte) []byte {
 	if t.openKind == kindTool && !t.tools[t.openTool].args {
 		// A call without arguments still gets an input: clients that saw no input_json_delta
 		// have been seen to run the tool with empty input.
@@ -304,6 +338,27 @@ func (t *StreamFromOpenAI) closeOpen(dst []byte) []byte {
 	return dst
 }
 
+// startTool opens a tool_use block for call; id and name are raw JSON strings or nil.
+func (t *StreamFromOpenAI) startTool(dst []byte, call int, id, name []byte) []byte {
+	dst = t.startBlock(dst)
+	t.openKind, t.openTool = kindTool, call
+	dst = append(dst, `"tool_use","id":`...)
+	if id != nil {
+		dst = appendToolID(dst, id)
+	} else {
+		dst = append(dst, `"toolu_`...)
+		dst = strconv.AppendInt(dst, int64(t.open), 10)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"name":`...)
+	if name != nil {
+		dst = append(dst, name...)
+	} else {
+		dst = append(dst, `""`...)
+	}
+	return append(dst, `,"input":{}}}`+"\n\n"...)
+}
+
 func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	call, begun, ok := t.calls.Call(tc, maxTools)
 	if !ok {
@@ -312,27 +367,31 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	if begun {
 		t.tools = append(t.tools, toolState{})
 		t.calledTool = true
-		dst = t.closeOpen(dst)
-		dst = t.startBlock(dst)
-		t.openKind, t.openTool = kindTool, call
-		dst = append(dst, `"tool_use","id":`...)
-		if id := wire.Key(tc, "id"); wire.IsString(id) && !wire.EmptyString(id) {
-			dst = appendToolID(dst, id)
-		} else {
-			dst = append(dst, `"toolu_`...)
-			dst = strconv.AppendInt(dst, int64(t.open), 10)
-			dst = append(dst, '"')
+		id := wire.Key(tc, "id")
+		if !wire.IsString(id) || wire.EmptyString(id) {
+			id = nil
 		}
-		dst = append(dst, `,"name":`...)
-		if name := wire.Path(tc, "function", "name"); wire.IsString(name) {
-			dst = append(dst, name...)
-		} else {
-			dst = append(dst, `""`...)
+		name := wire.Path(tc, "function", "name")
+		if !wire.IsString(name) {
+			name = nil
 		}
-		dst = append(dst, `,"input":{}}}`+"\n\n"...)
+		if t.open >= 0 && t.openKind == kindTool {
+			st := &t.tools[call]
+			st.held = true
+			st.id, st.name = append([]byte(nil), id...), append([]byte(nil), name...)
+		} else {
+			dst = t.closeOpen(dst)
+			dst = t.startTool(dst, call, id, name)
+		}
 	}
 	args := wire.Path(tc, "function", "arguments")
 	if !wire.IsString(args) || wire.EmptyString(args) {
+		return dst, nil
+	}
+	if st := &t.tools[call]; st.held {
+		st.args = true
+		st.parts = append(st.parts, args...)
+		st.ends = append(st.ends, len(st.parts))
 		return dst, nil
 	}
 	if t.open < 0 || t.openKind != kindTool || t.openTool != call {

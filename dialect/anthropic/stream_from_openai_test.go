@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -314,14 +315,40 @@ func TestStreamFromOpenAICut(t *testing.T) {
 	}
 }
 
+// Parallel calls whose headers come first and whose argument deltas alternate (OpenAI's
+// chunks say which call by index): the later call is held and written whole after the first,
+// each delta inside its own block. A call whose block was closed by text cannot be reopened.
 func TestStreamFromOpenAIInterleaved(t *testing.T) {
-	_, err := runFromOpenAI(t, StreamFromOpenAIOptions{}, [][]byte{
+	out, err := runFromOpenAI(t, StreamFromOpenAIOptions{}, [][]byte{
+		oaDelta(`{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":""}},{"index":1,"id":"b","function":{"name":"g","arguments":""}}]}`),
+		oaDelta(`{"tool_calls":[{"index":0,"function":{"arguments":"{\"x\":"}}]}`),
+		oaDelta(`{"tool_calls":[{"index":1,"function":{"arguments":"{\"y\":"}}]}`),
+		oaDelta(`{"tool_calls":[{"index":2,"id":"c","function":{"name":"h","arguments":""}}]}`),
+		oaDelta(`{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}`),
+		oaDelta(`{"tool_calls":[{"index":1,"function":{"arguments":"2}"}}]}`),
+		oaFinish("tool_calls"),
+		oaDone,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAnthropicShape(t, out)
+	msg := sdkAccumulate(t, out)
+	var got []string
+	for _, b := range msg.Content {
+		got = append(got, b.ID+" "+b.Name+" "+string(b.Input))
+	}
+	if want := []string{`a f {"x":1}`, `b g {"y":2}`, `c h {}`}; !slices.Equal(got, want) || msg.StopReason != "tool_use" {
+		t.Fatalf("calls %q, stop %q, want %q\n%s", got, msg.StopReason, want, out)
+	}
+
+	_, err = runFromOpenAI(t, StreamFromOpenAIOptions{}, [][]byte{
 		oaDelta(`{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{"}}]}`),
-		oaDelta(`{"tool_calls":[{"index":1,"id":"b","function":{"name":"g","arguments":"{"}}]}`),
+		oaDelta(`{"content":"and now"}`),
 		oaDelta(`{"tool_calls":[{"index":0,"function":{"arguments":"}"}}]}`),
 	})
 	if !errors.Is(err, ErrInterleaved) {
-		t.Fatalf("err = %v", err)
+		t.Fatalf("arguments after the call's block closed: err = %v", err)
 	}
 }
 

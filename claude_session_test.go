@@ -1,0 +1,285 @@
+package llmrouter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+)
+
+// agentCall is one tool call a scripted upstream makes.
+type agentCall struct {
+	id, name string
+	args     map[string]string
+}
+
+// TestClaudeCodeSession drives Claude Code through a session of several tool rounds against
+// each upstream dialect, thinking on as Claude Code always asks: two Read calls at once (one
+// of a long file), an Edit, a Read of a picture (an image in a tool result), a Bash command,
+// then the answer. The upstream is scripted by how many tool results the request carries, so
+// a lost, merged or misnumbered call shows as a wrong file or a stalled session.
+func TestClaudeCodeSession(t *testing.T) {
+	claude := claudeReady(t)
+	for _, api := range []string{"anthropic", "openai", "gemini"} {
+		t.Run(api, func(t *testing.T) { runClaudeSession(t, claude, api) })
+	}
+}
+
+// claudeReady returns Claude Code's native binary; it skips (fails in CI) without it.
+func claudeReady(t *testing.T) string {
+	t.Helper()
+	nodeReady(t)
+	matches, _ := filepath.Glob(filepath.Join(nodeDir, "node_modules", "@anthropic-ai", "claude-code-"+runtime.GOOS+"-*", "claude"))
+	if len(matches) == 0 {
+		skipOrFail(t, "no Claude Code binary for %s in %s", runtime.GOOS, nodeDir)
+	}
+	claude, _ := filepath.Abs(matches[0])
+	return claude
+}
+
+func runClaudeSession(t *testing.T, claude, api string) {
+	work := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(work, "a.txt"), []byte("alpha\n"), 0o600))
+	var long strings.Builder
+	for i := 1; i <= 800; i++ {
+		fmt.Fprintf(&long, "line %04d of the long file, padded to make it long enough\n", i)
+	}
+	long.WriteString("the-last-line-of-b\n")
+	must(os.WriteFile(filepath.Join(work, "b.txt"), []byte(long.String()), 0o600))
+	img := image.NewRGBA(image.Rect(0, 0, 2, 2))
+	img.Set(0, 0, color.RGBA{R: 255, A: 255})
+	var pic bytes.Buffer
+	must(png.Encode(&pic, img))
+	must(os.WriteFile(filepath.Join(work, "dot.png"), pic.Bytes(), 0o600))
+
+	// Each round's calls, picked by how many tool results the request carries.
+	rounds := [][]agentCall{
+		{{"call_ra", "Read", map[string]string{"file_path": filepath.Join(work, "a.txt")}},
+			{"call_rb", "Read", map[string]string{"file_path": filepath.Join(work, "b.txt")}}},
+		{{"call_ed", "Edit", map[string]string{"file_path": filepath.Join(work, "a.txt"), "old_string": "alpha", "new_string": "ALPHA"}}},
+		{{"call_im", "Read", map[string]string{"file_path": filepath.Join(work, "dot.png")}}},
+		{{"call_sh", "Bash", map[string]string{"command": "cat a.txt > c.txt", "description": "Copy a.txt"}}},
+	}
+	var rec requestLog
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		stream := bytes.Contains(body, []byte(`"stream":true`)) || strings.Contains(r.URL.Path, ":streamGenerateContent")
+		results := countToolResults(api, body)
+		var facts []string
+		if results >= 2 {
+			facts = append(facts, "long="+fmt.Sprint(bytes.Contains(body, []byte("the-last-line-of-b"))))
+		}
+		if results >= 4 {
+			img := map[string]string{"openai": `data:image/png;base64,`, "gemini": `"inlineData":{"mimeType":"image/png"`, "anthropic": `"type":"image"`}[api]
+			facts = append(facts, "image="+fmt.Sprint(bytes.Contains(body, []byte(img))))
+		}
+		if api == "gemini" && results > 0 {
+			facts = append(facts, "sig="+fmt.Sprint(bytes.Contains(body, []byte(`"thoughtSignature":"c2lnLTA="`))))
+		}
+		rec.add(fmt.Sprintf("%s %s results=%d %s", r.URL.Path, streamFlag(stream), results, strings.Join(facts, " ")))
+		if !stream {
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		var calls []agentCall
+		if i := roundOf(results); i >= 0 && i < len(rounds) {
+			calls = rounds[i]
+		}
+		// A request without Claude Code's tools (a title or a summary) gets text.
+		if !bytes.Contains(body, []byte(`"Bash"`)) {
+			calls = nil
+		}
+		sseReply(agentStream(api, "Let me work on it.", calls, "All done: c.txt holds ALPHA.")...)(w, r)
+	})
+	base := up.URL + "/v1"
+	if api == "gemini" {
+		base = up.URL + "/v1beta"
+	}
+	pc := provider("up", base, []string{"sk-upstream-cc-0001"}, "m", "m-up")
+	pc.API = api
+	res, tr := runClaudePrompt(t, claude, work, &Handler{Providers: []catalog.ProviderConfig{pc}},
+		"Read a.txt and b.txt, change alpha to ALPHA in a.txt, look at dot.png, copy a.txt to c.txt.",
+		"Read,Edit,Bash")
+	requests := rec.list()
+	if res.IsError || res.Subtype != "success" || !strings.Contains(res.Result, "All done") {
+		t.Errorf("claude reported %+v\nupstream requests: %q\nrouter log:\n%s", res, requests, lastBytes(tr.logs.String()))
+	}
+	if b, err := os.ReadFile(filepath.Join(work, "c.txt")); err != nil || string(b) != "ALPHA\n" {
+		t.Errorf("the session's tool rounds did not all run: c.txt %q, %v\nupstream requests: %q", b, err, requests)
+	}
+	var last string
+	for _, s := range requests {
+		if !strings.Contains(s, " stream=1 ") && !strings.Contains(s, "count_tokens") {
+			t.Errorf("Claude Code fell back to a whole request (a stream broke): %q", requests)
+		}
+		if strings.Contains(s, "=false") {
+			t.Errorf("a request lost part of the session: %q", s)
+		}
+		if strings.Contains(s, "results=5") {
+			last = s
+		}
+	}
+	if last == "" {
+		t.Errorf("no request carried all five tool results: %q", requests)
+	}
+}
+
+// roundOf maps a request's tool result count to the round to play: 0 results the first, 2
+// (both parallel reads) the second, and one more result per later round.
+func roundOf(results int) int {
+	switch {
+	case results == 0:
+		return 0
+	case results == 1:
+		return -1 // one of two parallel results went missing: answer text, the test sees it
+	default:
+		return results - 1
+	}
+}
+
+// countToolResults counts the tool results in an upstream request of api's dialect.
+func countToolResults(api string, body []byte) int {
+	switch api {
+	case "openai":
+		return bytes.Count(body, []byte(`"role":"tool"`))
+	case "gemini":
+		return bytes.Count(body, []byte(`"functionResponse"`))
+	}
+	return bytes.Count(body, []byte(`"type":"tool_result"`))
+}
+
+// agentStream is a streamed upstream reply in api's dialect: reasoning, then calls (several at
+// once, their argument deltas interleaved), or, with no calls, text.
+func agentStream(api, thought string, calls []agentCall, text string) []string {
+	argsOf := func(c agentCall) string { b, _ := json.Marshal(c.args); return string(b) }
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	switch api {
+	case "anthropic":
+		ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+		evs := []string{ev("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":900,"output_tokens":1}}}`),
+			ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`),
+			ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":`+q(thought)+`}}`),
+			ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"c2ln"}}`),
+			ev("content_block_stop", `{"type":"content_block_stop","index":0}`)}
+		stop := "end_turn"
+		if len(calls) == 0 {
+			evs = append(evs, ev("content_block_start", `{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}`),
+				ev("content_block_delta", `{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":`+q(text)+`}}`),
+				ev("content_block_stop", `{"type":"content_block_stop","index":1}`))
+		}
+		for i, c := range calls {
+			stop = "tool_use"
+			evs = append(evs, ev("content_block_start", fmt.Sprintf(`{"type":"content_block_start","index":%d,"content_block":{"type":"tool_use","id":%q,"name":%q,"input":{}}}`, i+1, "toolu_"+c.id, c.name)),
+				ev("content_block_delta", fmt.Sprintf(`{"type":"content_block_delta","index":%d,"delta":{"type":"input_json_delta","partial_json":%s}}`, i+1, q(argsOf(c)))),
+				ev("content_block_stop", fmt.Sprintf(`{"type":"content_block_stop","index":%d}`, i+1)))
+		}
+		return append(evs, ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"`+stop+`","stop_sequence":null},"usage":{"output_tokens":20}}`),
+			ev("message_stop", `{"type":"message_stop"}`))
+	case "gemini":
+		chunk := func(parts, finish string) string {
+			return "data: " + `{"candidates":[{"content":{"role":"model","parts":[` + parts + `]},` + finish + `"index":0}],` +
+				`"usageMetadata":{"promptTokenCount":900,"candidatesTokenCount":20,"totalTokenCount":920},"modelVersion":"m-up"}` + "\r\n\r\n"
+		}
+		evs := []string{chunk(`{"text":`+q(thought)+`,"thought":true}`, "")}
+		if len(calls) == 0 {
+			return append(evs, chunk(`{"text":`+q(text)+`}`, `"finishReason":"STOP",`))
+		}
+		// Parallel calls in one chunk, the signature on the first only, as Gemini 3 sends them.
+		var parts []string
+		for i, c := range calls {
+			sig := ""
+			if i == 0 {
+				sig = `,"thoughtSignature":"c2lnLTA="`
+			}
+			parts = append(parts, `{"functionCall":{"name":`+q(c.name)+`,"args":`+argsOf(c)+`}`+sig+`}`)
+		}
+		return append(evs, chunk(strings.Join(parts, ","), ""), chunk(`{"text":""}`, `"finishReason":"STOP",`))
+	}
+	const head = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[`
+	d := func(delta, finish string) string {
+		return head + `{"index":0,"delta":` + delta + `,"finish_reason":` + finish + `}]}` + "\n\n"
+	}
+	evs := []string{d(`{"role":"assistant","content":null,"reasoning_content":`+q(thought)+`}`, "null")}
+	if len(calls) == 0 {
+		evs = append(evs, d(`{"content":`+q(text)+`}`, "null"), d(`{}`, `"stop"`))
+	}
+	for i, c := range calls {
+		evs = append(evs, d(fmt.Sprintf(`{"tool_calls":[{"index":%d,"id":%q,"type":"function","function":{"name":%q,"arguments":""}}]}`, i, c.id, c.name), "null"))
+	}
+	// The arguments in two halves each, interleaved across the calls.
+	for half := 0; half < 2; half++ {
+		for i, c := range calls {
+			a := argsOf(c)
+			part := a[:len(a)/2]
+			if half == 1 {
+				part = a[len(a)/2:]
+			}
+			evs = append(evs, d(fmt.Sprintf(`{"tool_calls":[{"index":%d,"function":{"arguments":%s}}]}`, i, q(part)), "null"))
+		}
+	}
+	if len(calls) > 0 {
+		evs = append(evs, d(`{}`, `"tool_calls"`))
+	}
+	return append(evs, head+`],"usage":{"prompt_tokens":900,"completion_tokens":20,"total_tokens":920}}`+"\n\n", doneEv)
+}
+
+// claudeResult is Claude Code's --output-format json result.
+type claudeResult struct {
+	Result  string `json:"result"`
+	IsError bool   `json:"is_error"`
+	Subtype string `json:"subtype"`
+}
+
+// runClaudePrompt runs Claude Code with prompt in work through a router built from h, allowing
+// the given tools, and returns its JSON result.
+func runClaudePrompt(t *testing.T, claude, work string, h *Handler, prompt, tools string) (claudeResult, *testRouter) {
+	t.Helper()
+	h.Auth = &AuthConfig{Keys: []GatewayKey{{Name: "cc", Key: "gw-claude-code-key-1"}}}
+	tr := newTestRouter(t, h)
+	rs := serveRouter(t, tr)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, claude, "-p", prompt, "--output-format", "json", "--max-turns", "8", "--allowedTools", tools)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(),
+		"HOME="+t.TempDir(),
+		"ANTHROPIC_BASE_URL="+rs.URL,
+		"ANTHROPIC_AUTH_TOKEN=gw-claude-code-key-1",
+		"ANTHROPIC_API_KEY=",
+		"ANTHROPIC_MODEL=m",
+		"ANTHROPIC_SMALL_FAST_MODEL=m",
+		"ANTHROPIC_DEFAULT_HAIKU_MODEL=m",
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		"DISABLE_TELEMETRY=1",
+		"DISABLE_AUTOUPDATER=1",
+	)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var res claudeResult
+	if jerr := json.Unmarshal(out, &res); jerr != nil {
+		t.Fatalf("claude: %v; its output is not its JSON result: %v\n%s\n%s\nrouter log:\n%s", err, jerr, lastBytes(string(out)),
+			lastBytes(stderr.String()), lastBytes(tr.logs.String()))
+	}
+	return res, tr
+}
