@@ -292,3 +292,31 @@ func codexUpstream(api, target string, rec *requestLog) http.HandlerFunc {
 		sseReply(evs...)(w, r)
 	}
 }
+
+// TestCodexCLIContextFull: an upstream refuses a prompt over the model's context, each in its
+// own words. Codex says the context window is full (and how to go on) only for the code
+// context_length_exceeded, so the translated error carries it; without it Codex printed the
+// raw error body.
+func TestCodexCLIContextFull(t *testing.T) {
+	node, launcher := codexReady(t)
+	refusals := map[string]string{
+		"openai":    `{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}`,
+		"anthropic": `{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}`,
+		"gemini":    `{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}`,
+	}
+	for _, api := range []string{"openai", "anthropic", "gemini"} {
+		t.Run(api, func(t *testing.T) {
+			up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, refusals[api])
+			})
+			out, stderr, tr, err := runCodex(t, node, launcher, t.TempDir(), api, up.URL+"/v1", "Summarize the repository.")
+			if err == nil || !strings.Contains(stderr, "ran out of room in the model's context window") {
+				t.Errorf("codex after a context-length refusal: %v\nstdout: %s\nstderr: %s\nrouter log:\n%s", err, out,
+					lastBytes(stderr), lastBytes(tr.logs.String()))
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/dialect"
 	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
+	"github.com/llmrouter/caddy-llm-router/dialect/openai"
 	"github.com/llmrouter/caddy-llm-router/dialect/responses"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/selector"
@@ -397,8 +398,8 @@ func upstreamErrorCode(err error) string {
 			return "rate_limit_exceeded"
 		case ae.Type == anthropic.ErrOverloaded:
 			return "server_is_overloaded"
-		case ae.Type == anthropic.ErrInvalidRequest && strings.Contains(ae.Message, "prompt is too long"):
-			return "context_length_exceeded"
+		case ae.ContextFull():
+			return openai.CodeContextLength
 		}
 		return ""
 	}

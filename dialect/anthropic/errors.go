@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/llmrouter/caddy-llm-router/dialect"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
@@ -212,5 +213,18 @@ func ErrorBodyToOpenAI(status int, body []byte) []byte {
 	if e.Message == "" {
 		e.Message = http.StatusText(status)
 	}
-	return openai.AppendError(nil, OpenAIErrorType(e.Type), "", e.Message)
+	code := ""
+	if e.ContextFull() {
+		code = openai.CodeContextLength
+	}
+	return openai.AppendError(nil, OpenAIErrorType(e.Type), code, e.Message)
+}
+
+// ContextFull reports whether the error says the prompt does not fit the model's context
+// ("prompt is too long: 210000 tokens > 200000 maximum", or the input and max_tokens together
+// exceeding the limit): OpenAI clients act on that under the code context_length_exceeded
+// (Codex CLI says the context is full instead of printing the error).
+func (e *Error) ContextFull() bool {
+	return e.Type == ErrInvalidRequest && (strings.Contains(e.Message, "prompt is too long") ||
+		strings.Contains(e.Message, "exceed context limit"))
 }

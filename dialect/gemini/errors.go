@@ -301,6 +301,10 @@ func ErrorBodyToOpenAI(status int, body []byte) []byte {
 		code = "invalid_api_key"
 	case e.Status == StatusResourceExhausted:
 		code = "rate_limit_exceeded"
+	case e.Status == StatusInvalidArgument && strings.Contains(e.Message, "exceeds the maximum number of tokens"):
+		// "The input token count (N) exceeds the maximum number of tokens allowed (M)": OpenAI
+		// clients act on the code (Codex CLI says the context is full).
+		code = openai.CodeContextLength
 	}
 	typ := OpenAIErrorType(e.Status)
 	if code == "invalid_api_key" {

@@ -13,6 +13,10 @@ type Error struct {
 	Code    string `json:"code,omitempty"`
 }
 
+// CodeContextLength is the error code OpenAI gives a request whose prompt does not fit the
+// model's context; clients (Codex CLI, the SDKs' users) act on it.
+const CodeContextLength = "context_length_exceeded"
+
 // Error returns the message.
 func (e *Error) Error() string { return "openai: " + e.Type + ": " + e.Message }
 
