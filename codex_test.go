@@ -155,10 +155,14 @@ func runCodex(t *testing.T, node, launcher, work, api, baseURL, prompt string) (
 	t.Helper()
 	pc := provider("up", baseURL, []string{"sk-cdx-9f3a7c41d2"}, "m", "m-up")
 	pc.API = api
-	tr := newTestRouter(t, &Handler{
-		Providers: []catalog.ProviderConfig{pc},
-		Auth:      &AuthConfig{Keys: []GatewayKey{{Name: "codex", Key: "gw-codex-key-1"}}},
-	})
+	return runCodexWith(t, node, launcher, work, &Handler{Providers: []catalog.ProviderConfig{pc}}, prompt)
+}
+
+// runCodexWith runs `codex exec` with prompt in work through a router built from h.
+func runCodexWith(t *testing.T, node, launcher, work string, h *Handler, prompt string) ([]byte, string, *testRouter, error) {
+	t.Helper()
+	h.Auth = &AuthConfig{Keys: []GatewayKey{{Name: "codex", Key: "gw-codex-key-1"}}}
+	tr := newTestRouter(t, h)
 	rs := serveRouter(t, tr)
 
 	home := t.TempDir()
@@ -318,5 +322,76 @@ func TestCodexCLIContextFull(t *testing.T) {
 					lastBytes(stderr), lastBytes(tr.logs.String()))
 			}
 		})
+	}
+}
+
+// TestCodexCLIFailoverMidSession: the first target of a priority pool (chat completions) makes
+// the session's shell call with its reasoning, then answers 429 for the turn with the
+// command's output; the router fails over to the second target, an Anthropic one, which gets
+// the whole history (the call under the id Codex was given, its output paired to it) and
+// answers. Codex sees one successful session; the router's log names the target that
+// answered and the attempts it took.
+func TestCodexCLIFailoverMidSession(t *testing.T) {
+	node, launcher := codexReady(t)
+	work := t.TempDir()
+	target := filepath.Join(work, "hello.txt")
+	var rec requestLog
+	first := codexUpstream("openai", target, &rec)
+	oa := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req agentRequest
+		_ = json.Unmarshal(body, &req)
+		if req.answered() {
+			rec.add("oa 429")
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}`)
+			return
+		}
+		if slices.Contains(req.toolNames(), "exec_command") {
+			// The call with its reasoning, as DeepSeek-style chat upstreams send it: Codex keeps
+			// a reasoning item and replays it on the next turn.
+			rec.add("oa call")
+			call := agentCall{"call_c1", "exec_command", map[string]string{"cmd": "printf 'hello from the router\\n' > " + target}}
+			sseReply(agentStream("openai", "I should write the file.", []agentCall{call}, "")...)(w, r)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		first(w, r)
+	})
+	anth := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"type":"thinking"`)) {
+			rec.add("anth got an unsigned thinking block") // Anthropic refuses one
+		}
+		rec.add(fmt.Sprintf("anth paired=%d", boolInt(bytes.Contains(body, []byte(`"type":"tool_use","id":"call_c1"`)) &&
+			bytes.Contains(body, []byte(`"tool_use_id":"call_c1"`)))))
+		sseReply(agentStream("anthropic", "The file is there.", nil, "Done: the file is written.")...)(w, r)
+	})
+	pa := provider("anth", anth.URL+"/v1", []string{"sk-cdx-anth-77c2"}, "m", "m-up")
+	pa.API = "anthropic"
+	h := &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
+		provider("oa", oa.URL+"/v1", []string{"sk-cdx-9f3a7c41d2"}, "m", "m-up"), pa}}
+	out, stderr, tr, err := runCodexWith(t, node, launcher, work, h, "Write hello.txt, then say you are done.")
+	requests := rec.list()
+	if err != nil || !strings.Contains(string(out), "Done: the file is written.") {
+		t.Fatalf("codex: %v\nstdout: %s\nstderr: %s\nupstream requests: %q\nrouter log:\n%s", err, lastBytes(string(out)),
+			lastBytes(stderr), requests, lastBytes(tr.logs.String()))
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "hello from the router\n" {
+		t.Errorf("the tool call did not run: %q, %v", b, err)
+	}
+	if !slices.Equal(requests, []string{"oa call", "oa 429", "anth paired=1"}) {
+		t.Errorf("upstream requests %q: want the call, the 429, then the Anthropic target with the call and its output", requests)
+	}
+	var answered bool
+	for _, line := range strings.Split(tr.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"llm request"`) && strings.Contains(line, `"provider":"anth"`) &&
+			strings.Contains(line, `"attempts":2`) && strings.Contains(line, `"outcome":"success"`) {
+			answered = true
+		}
+	}
+	if !answered {
+		t.Errorf("no log line says the Anthropic target answered on the second attempt:\n%s", tr.logs.String())
 	}
 }
