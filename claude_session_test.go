@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -282,4 +283,55 @@ func runClaudePrompt(t *testing.T, claude, work string, h *Handler, prompt, tool
 			lastBytes(stderr.String()), lastBytes(tr.logs.String()))
 	}
 	return res, tr
+}
+
+// TestClaudeCodeResumedOnAnthropic: with resume on, an OpenAI target's answer is cut mid-text
+// and an Anthropic target continues it. Claude Code asks thinking on and sends
+// context_management with a clear_thinking edit; the continuation is a prefill, which cannot
+// have thinking, and Anthropic refuses a clear_thinking edit without thinking on ("strategy
+// requires thinking to be enabled"), as the fake upstream does. Claude Code must see one
+// whole answer.
+func TestClaudeCodeResumedOnAnthropic(t *testing.T) {
+	claude := claudeReady(t)
+	const head = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[`
+	oa := newFakeUpstream(t, sseReply(head+`{"index":0,"delta":{"role":"assistant","content":"Done: the file "},"finish_reason":null}]}`+"\n\n"))
+	var rec requestLog
+	anth := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Stream            bool            `json:"stream"`
+			Thinking          json.RawMessage `json:"thinking"`
+			ContextManagement struct {
+				Edits []struct {
+					Type string `json:"type"`
+				} `json:"edits"`
+			} `json:"context_management"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		if !req.Stream {
+			rec.add("whole") // Claude Code's retry after a broken stream
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		for _, e := range req.ContextManagement.Edits {
+			if strings.HasPrefix(e.Type, "clear_thinking") && req.Thinking == nil {
+				rec.add("refused")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"`+"`clear_thinking_20251015` strategy requires `thinking` to be enabled"+`"}}`)
+				return
+			}
+		}
+		rec.add("continued")
+		sseReply(agentStream("anthropic", "", nil, "is written.")[5:]...)(w, r)
+	})
+	pa := provider("anth", anth.URL+"/v1", []string{"sk-upstream-cc-0002"}, "m", "m-up")
+	pa.API = "anthropic"
+	h := &Handler{Strategy: "priority", Resume: 1, Providers: []catalog.ProviderConfig{
+		provider("oa", oa.URL+"/v1", []string{"sk-upstream-cc-0001"}, "m", "m-up"), pa}}
+	res, tr := runClaudePrompt(t, claude, t.TempDir(), h, "Say you are done.", "Read")
+	if res.IsError || !strings.Contains(res.Result, "Done: the file is written.") {
+		t.Errorf("claude reported %+v\nupstream requests: %q\nrouter log:\n%s", res, rec.list(), lastBytes(tr.logs.String()))
+	}
+	if got := rec.list(); !slices.Equal(got, []string{"continued"}) {
+		t.Errorf("the Anthropic target's requests: %q", got)
+	}
 }
