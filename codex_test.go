@@ -395,3 +395,40 @@ func TestCodexCLIFailoverMidSession(t *testing.T) {
 		t.Errorf("no log line says the Anthropic target answered on the second attempt:\n%s", tr.logs.String())
 	}
 }
+
+// TestCodexCLIGeminiSignature: a Gemini 3 upstream thinks, then calls the shell with a thought
+// signature on the call, and refuses (as Gemini 3 does) a replayed call without its signature.
+// The signature must make the round trip through Codex's Responses items.
+func TestCodexCLIGeminiSignature(t *testing.T) {
+	node, launcher := codexReady(t)
+	work := t.TempDir()
+	target := filepath.Join(work, "hello.txt")
+	var rec requestLog
+	up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req agentRequest
+		_ = json.Unmarshal(body, &req)
+		if req.answered() {
+			if !bytes.Contains(body, []byte(`"thoughtSignature":"c2lnLTA="`)) {
+				rec.add("unsigned")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"error":{"code":400,"message":"Function call is missing a thought_signature in functionCall parts.","status":"INVALID_ARGUMENT"}}`)
+				return
+			}
+			rec.add("signed")
+			sseReply(agentStream("gemini", "The file is there.", nil, "Done: the file is written.")...)(w, r)
+			return
+		}
+		rec.add("call")
+		call := agentCall{"", "exec_command", map[string]string{"cmd": "printf 'hello from the router\\n' > " + target}}
+		sseReply(agentStream("gemini", "I should write the file.", []agentCall{call}, "")...)(w, r)
+	})
+	out, stderr, tr, err := runCodex(t, node, launcher, work, "gemini", up.URL+"/v1beta", "Write hello.txt, then say you are done.")
+	if err != nil || !strings.Contains(string(out), "Done: the file is written.") {
+		t.Fatalf("codex: %v\nstdout: %s\nstderr: %s\nupstream requests: %q\nrouter log:\n%s", err, lastBytes(string(out)),
+			lastBytes(stderr), rec.list(), lastBytes(tr.logs.String()))
+	}
+	if got := rec.list(); !slices.Equal(got, []string{"call", "signed"}) {
+		t.Errorf("upstream requests %q", got)
+	}
+}
