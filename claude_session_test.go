@@ -335,3 +335,70 @@ func TestClaudeCodeResumedOnAnthropic(t *testing.T) {
 		t.Errorf("the Anthropic target's requests: %q", got)
 	}
 }
+
+// TestClaudeCodeFailoverToGemini: the first target of a priority pool (chat completions) makes
+// Claude Code's Write call, then answers 429 for the turn with the tool's result; the router
+// fails over to a Gemini 3 target, which refuses a replayed call without a thought signature
+// (the chat target gave none, so the router must mark it as Gemini allows). Claude Code sees
+// one successful session, and the router's log names the target that answered.
+func TestClaudeCodeFailoverToGemini(t *testing.T) {
+	claude := claudeReady(t)
+	work := t.TempDir()
+	target := filepath.Join(work, "hello.txt")
+	var rec requestLog
+	oa := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if countToolResults("openai", body) > 0 {
+			rec.add("oa 429")
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}`)
+			return
+		}
+		var calls []agentCall
+		if bytes.Contains(body, []byte(`"Write"`)) {
+			rec.add("oa call")
+			calls = []agentCall{{"call_w1", "Write", map[string]string{"file_path": target, "content": "hello from the router\n"}}}
+		}
+		sseReply(agentStream("openai", "I should write it.", calls, "Nothing to do.")...)(w, r)
+	})
+	gem := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if countToolResults("gemini", body) > 0 && !bytes.Contains(body, []byte(`"functionCall":{"name":"Write"`)) {
+			rec.add("gemini lost the call")
+		}
+		if bytes.Contains(body, []byte(`"functionCall"`)) && !bytes.Contains(body, []byte(`"thoughtSignature"`)) {
+			rec.add("gemini 400")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":{"code":400,"message":"Function call is missing a thought_signature in functionCall parts.","status":"INVALID_ARGUMENT"}}`)
+			return
+		}
+		rec.add("gemini answered")
+		sseReply(agentStream("gemini", "It is written.", nil, "All done: the file is written.")...)(w, r)
+	})
+	pg := provider("gem", gem.URL+"/v1beta", []string{"sk-upstream-cc-0002"}, "m", "m-up")
+	pg.API = "gemini"
+	h := &Handler{Strategy: "priority", Providers: []catalog.ProviderConfig{
+		provider("oa", oa.URL+"/v1", []string{"sk-upstream-cc-0001"}, "m", "m-up"), pg}}
+	res, tr := runClaudePrompt(t, claude, work, h, "Write hello.txt, then say you are done.", "Write")
+	requests := rec.list()
+	if res.IsError || !strings.Contains(res.Result, "All done") {
+		t.Errorf("claude reported %+v\nupstream requests: %q\nrouter log:\n%s", res, requests, lastBytes(tr.logs.String()))
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "hello from the router\n" {
+		t.Errorf("the tool call did not run: %q, %v", b, err)
+	}
+	if !slices.Equal(requests, []string{"oa call", "oa 429", "gemini answered"}) {
+		t.Errorf("upstream requests %q: want the call, the 429, then Gemini's answer", requests)
+	}
+	var answered bool
+	for _, line := range strings.Split(tr.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"llm request"`) && strings.Contains(line, `"provider":"gem"`) &&
+			strings.Contains(line, `"attempts":2`) && strings.Contains(line, `"outcome":"success"`) {
+			answered = true
+		}
+	}
+	if !answered {
+		t.Errorf("no log line says the Gemini target answered on the second attempt:\n%s", tr.logs.String())
+	}
+}
