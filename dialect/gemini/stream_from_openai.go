@@ -37,8 +37,8 @@ type pendingTool struct {
 // reasoning_content (or reasoning) a thought part ({"text":…,"thought":true}), content and
 // refusal a text part. Tool calls are accumulated per index and written whole, as Gemini
 // sends them: a functionCall part (id and thoughtSignature decoded from the pivot id, see
-// SplitToolID; args the parsed arguments, {} when empty) when the next index starts or at
-// the finish. The last chunk, written at [DONE] (or at the upstream's end after a
+// SplitToolID; args the parsed arguments, {} when empty) at the finish, since the argument
+// deltas of parallel calls may alternate. The last chunk, written at [DONE] (or at the upstream's end after a
 // finish_reason, for servers that omit [DONE]), carries the finishReason, usageMetadata and
 // an empty text part, as Gemini's last chunk does. Nothing is written before the first
 // content. SSE events end in "\n\n", which every Gemini SDK reads (Google itself sends
@@ -270,11 +270,8 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 		return dst, ErrMalformed
 	}
 	if begun {
-		// The calls begun before this one are whole: Gemini sends each call in one part.
-		var err error
-		if dst, err = t.flushTools(dst); err != nil {
-			return dst, err
-		}
+		// Earlier calls are not written yet: OpenAI streams parallel calls by index and may
+		// alternate their argument deltas, and a Gemini part is written whole, once.
 		t.tools = append(t.tools, pendingTool{})
 	}
 	pt := &t.tools[call]

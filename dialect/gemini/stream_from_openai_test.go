@@ -77,10 +77,33 @@ func TestStreamFromOpenAIToolsAndUsage(t *testing.T) {
 	if !tr.Done() || tr.Usage().TotalTokens != 80 {
 		t.Fatal("done / usage")
 	}
-	// The first call is written whole when the second index starts, not before.
+	// The calls are written whole, at the finish.
 	evs := parseSSE(t, out)
-	if len(evs) != 5 || !strings.Contains(evs[2], "get_weather") || strings.Contains(evs[2], "get_time") || !strings.Contains(evs[3], "get_time") {
+	if len(evs) != 4 || !strings.Contains(evs[2], "get_weather") || !strings.Contains(evs[2], "get_time") {
 		t.Fatalf("chunks:\n%s", out)
+	}
+}
+
+// Parallel calls whose headers come first and whose argument deltas alternate by index: each
+// call gets its own arguments, none is written before its last delta.
+func TestStreamFromOpenAIInterleavedCalls(t *testing.T) {
+	out, err := run(NewStreamFromOpenAI(StreamFromOpenAIOptions{Model: "gemini-x"}), [][]byte{
+		oaDelta(`{"role":"assistant","tool_calls":[{"index":0,"id":"call_A","type":"function","function":{"name":"read","arguments":""}},{"index":1,"id":"call_B","type":"function","function":{"name":"read","arguments":""}}]}`),
+		oaDelta(`{"tool_calls":[{"index":0,"function":{"arguments":"{\"path\":"}}]}`),
+		oaDelta(`{"tool_calls":[{"index":1,"function":{"arguments":"{\"path\":"}}]}`),
+		oaDelta(`{"tool_calls":[{"index":0,"function":{"arguments":"\"a.txt\"}"}}]}`),
+		oaDelta(`{"tool_calls":[{"index":1,"function":{"arguments":"\"b.txt\"}"}}]}`),
+		oaFinish("tool_calls"), oaDone,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, last := assemble(t, out)
+	b, _ := json.Marshal(parts)
+	jsonEq(t, string(b), `[{"functionCall":{"id":"call_A","name":"read","args":{"path":"a.txt"}}},
+		{"functionCall":{"id":"call_B","name":"read","args":{"path":"b.txt"}}}]`)
+	if last.Candidates[0].FinishReason != "STOP" {
+		t.Fatalf("last %+v", last)
 	}
 }
 
@@ -142,7 +165,7 @@ func TestStreamFromOpenAIArray(t *testing.T) {
 		t.Fatalf("framing: %q", s)
 	}
 	var arr []Response
-	if err := json.Unmarshal(out, &arr); err != nil || len(arr) != 5 || arr[4].Candidates[0].FinishReason != "STOP" {
+	if err := json.Unmarshal(out, &arr); err != nil || len(arr) != 4 || arr[3].Candidates[0].FinishReason != "STOP" {
 		t.Fatalf("array: %v %d\n%s", err, len(arr), s)
 	}
 	// Broken after the first chunk: the error is the array's next element.
@@ -204,7 +227,7 @@ func TestStreamFromOpenAIEnds(t *testing.T) {
 	for _, evs := range [][][]byte{
 		{data(`{"choices":`)},
 		{oaDelta(`{"content":"x"}`), oaDelta(`{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{bad"}}]}`), oaFinish("tool_calls")},
-		{oaDelta(`{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]}`), oaDelta(`{"tool_calls":[{"index":1,"id":"d","function":{"name":"g"}}]}`), oaDelta(`{"tool_calls":[{"index":0,"function":{"arguments":"more"}}]}`)},
+		{oaDelta(`{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]}`), oaDelta(`{"tool_calls":[{"index":1,"id":"d","function":{"name":"g"}}]}`), oaDelta(`{"tool_calls":[{"index":0,"function":{"arguments":"more"}}]}`), oaFinish("tool_calls")},
 		{oaDelta(`{"tool_calls":[{"index":99999,"id":"c"}]}`)},
 	} {
 		out, err := run(NewStreamFromOpenAI(StreamFromOpenAIOptions{}), evs)
