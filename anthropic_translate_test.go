@@ -239,15 +239,19 @@ func TestAnthropicClientStopReasons(t *testing.T) {
 	}
 }
 
-// anthropicThinkingRule is a fake Anthropic upstream's check of Anthropic's rule for thinking:
+// anthropicThinkingRule is a fake Anthropic upstream's check of Anthropic's rules for thinking:
 // with thinking on, the last assistant message, when it called tools, must begin with a
-// (signed) thinking block. A
-// request that breaks it gets the 400 Anthropic gives, and ok false. continued says the
+// (signed) thinking block; with thinking off, context_management may not ask to clear
+// thinking (a clear_thinking edit, which Claude Code sends). A request that breaks one gets
+// the 400 Anthropic gives, and ok false. continued says the
 // request has an assistant message. It sets the reply's Content-Type.
 func anthropicThinkingRule(t *testing.T, w http.ResponseWriter, r *http.Request) (ok, continued bool) {
 	t.Helper()
 	var req struct {
-		Thinking *struct{ Type string }
+		Thinking          *struct{ Type string }
+		ContextManagement *struct {
+			Edits []struct{ Type string }
+		} `json:"context_management"`
 		Messages []struct {
 			Role    string
 			Content json.RawMessage // a string, or blocks
@@ -257,6 +261,16 @@ func anthropicThinkingRule(t *testing.T, w http.ResponseWriter, r *http.Request)
 		t.Errorf("upstream body: %v", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if req.ContextManagement != nil && (req.Thinking == nil || req.Thinking.Type == "disabled") {
+		for _, e := range req.ContextManagement.Edits {
+			if strings.HasPrefix(e.Type, "clear_thinking") {
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"context_management: `+
+					"`"+e.Type+"` strategy requires `thinking` to be enabled"+`"}}`)
+				return false, len(req.Messages) > 1
+			}
+		}
+	}
 	for i := len(req.Messages) - 1; i >= 0; i-- {
 		m := req.Messages[i]
 		if m.Role != "assistant" {

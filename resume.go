@@ -706,7 +706,7 @@ func (c *call) continuationBody(t *target, have string) ([]byte, string, error) 
 		// resumed, so the answer being continued had none.
 		delete(top, "thinking")
 		if cm, ok := top["context_management"]; ok {
-			if cm = withoutThinkingEdits(cm); cm == nil {
+			if cm = reqbody.WithoutThinkingEdits(cm); cm == nil {
 				delete(top, "context_management")
 			} else {
 				top["context_management"] = cm
@@ -719,40 +719,6 @@ func (c *call) continuationBody(t *target, have string) ([]byte, string, error) 
 		}
 	}
 	return out, sent, nil
-}
-
-// withoutThinkingEdits is a context_management object without its clear_thinking edits, which
-// Anthropic refuses with thinking off (Claude Code sends one on every request); nil when no
-// edit is left. Other edits and fields are kept as they came.
-func withoutThinkingEdits(cm json.RawMessage) json.RawMessage {
-	var obj map[string]json.RawMessage
-	var edits []json.RawMessage
-	if json.Unmarshal(cm, &obj) != nil || json.Unmarshal(obj["edits"], &edits) != nil {
-		return cm
-	}
-	kept := edits[:0]
-	for _, e := range edits {
-		var edit struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(e, &edit) == nil && strings.HasPrefix(edit.Type, "clear_thinking") {
-			continue
-		}
-		kept = append(kept, e)
-	}
-	if len(kept) == len(edits) {
-		return cm
-	}
-	if len(kept) == 0 {
-		delete(obj, "edits")
-	} else {
-		obj["edits"], _ = json.Marshal(kept)
-	}
-	if len(obj) == 0 {
-		return nil
-	}
-	out, _ := json.Marshal(obj)
-	return out
 }
 
 // noStreamOptions says an OpenAI continuation asks for the usage chunk: always, unless the

@@ -1,6 +1,7 @@
 package reqbody
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,8 @@ type Fit struct {
 	// there too), which OpenAI's reasoning models require.
 	CompletionTokens bool
 	// NoReasoning drops reasoning_effort and thinking, which a model that does not reason
-	// refuses.
+	// refuses. Where thinking is dropped (here or by Limit), so are context_management's
+	// clear_thinking edits, which Anthropic refuses without it.
 	NoReasoning bool
 	// NoSampling drops temperature, top_p, the penalties, logprobs, top_logprobs and
 	// logit_bias, which OpenAI's reasoning models refuse.
@@ -59,10 +61,22 @@ func FitTo(b []byte, f Fit) []byte {
 	if f.CompletionTokens {
 		both = jsonscan.ObjectKey(b, "max_completion_tokens") != nil
 	}
+	dropsThinking := false
+	if thinking := jsonscan.ObjectKey(b, "thinking"); thinking != nil {
+		n, isCount := parseCount(jsonscan.ObjectKey(thinking, "budget_tokens"))
+		dropsThinking = f.NoReasoning || f.Limit > 0 && f.Limit <= minThinkingBudget && isCount && n >= f.Limit
+	}
 	out := append(make([]byte, 0, len(b)+16), '{')
 	for k, v, next, ok := jsonscan.Field(b, 0); ok; k, v, next, ok = jsonscan.Field(b, next) {
 		key := k
 		switch string(k) {
+		case "context_management":
+			// Anthropic refuses a clear_thinking edit without thinking (Claude Code sends one).
+			if dropsThinking {
+				if v = WithoutThinkingEdits(v); v == nil {
+					continue
+				}
+			}
 		case "reasoning_effort", "thinking":
 			if f.NoReasoning {
 				continue
@@ -107,3 +121,37 @@ var maxCompletionTokens = []byte("max_completion_tokens")
 
 // minThinkingBudget is the least thinking budget Anthropic takes.
 const minThinkingBudget = 1024
+
+// WithoutThinkingEdits is a context_management object without its clear_thinking edits, which
+// Anthropic refuses with thinking off (Claude Code sends one on every request); nil when no
+// edit is left. Other edits and fields are kept as they came.
+func WithoutThinkingEdits(cm json.RawMessage) json.RawMessage {
+	var obj map[string]json.RawMessage
+	var edits []json.RawMessage
+	if json.Unmarshal(cm, &obj) != nil || json.Unmarshal(obj["edits"], &edits) != nil {
+		return cm
+	}
+	kept := edits[:0]
+	for _, e := range edits {
+		var edit struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(e, &edit) == nil && strings.HasPrefix(edit.Type, "clear_thinking") {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	if len(kept) == len(edits) {
+		return cm
+	}
+	if len(kept) == 0 {
+		delete(obj, "edits")
+	} else {
+		obj["edits"], _ = json.Marshal(kept)
+	}
+	if len(obj) == 0 {
+		return nil
+	}
+	out, _ := json.Marshal(obj)
+	return out
+}

@@ -87,3 +87,33 @@ func TestFitThinkingBudgetUnderTheLimit(t *testing.T) {
 		}
 	}
 }
+
+// Anthropic refuses a clear_thinking edit of context_management without thinking (Claude Code
+// sends one on every request): where the fit drops thinking it drops those edits, and keeps
+// any other edit and the rest of the request; where thinking stays, so do they.
+func TestFitThinkingEditsGoWithThinking(t *testing.T) {
+	const (
+		clear = `{"type":"clear_thinking_20251015","keep":{"type":"thinking_turns","value":1}}`
+		tools = `{"type":"clear_tool_uses_20250919"}`
+	)
+	body := func(thinking, edits string) string {
+		return `{"model":"c","max_tokens":32000,` + thinking + `"context_management":{"edits":[` + edits + `]},"messages":[]}`
+	}
+	on := `"thinking":{"type":"enabled","budget_tokens":31999},`
+	for _, c := range []struct {
+		name, in string
+		fit      Fit
+		want     string
+	}{
+		{"no reasoning, one edit", body(on, clear), Fit{NoReasoning: true}, `{"model":"c","max_tokens":32000,"messages":[]}`},
+		{"no reasoning, another edit kept", body(on, clear+","+tools), Fit{NoReasoning: true},
+			`{"model":"c","max_tokens":32000,"context_management":{"edits":[` + tools + `]},"messages":[]}`},
+		{"a limit under the least budget", body(on, clear), Fit{Limit: 1000}, `{"model":"c","max_tokens":1000,"messages":[]}`},
+		{"thinking kept under a limit", body(on, clear), Fit{Limit: 16000},
+			`{"model":"c","max_tokens":16000,"thinking":{"type":"enabled","budget_tokens":15999},"context_management":{"edits":[` + clear + `]},"messages":[]}`},
+	} {
+		if got := FitTo([]byte(c.in), c.fit); string(got) != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+	}
+}
