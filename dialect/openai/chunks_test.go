@@ -62,8 +62,8 @@ func TestReplyChunks(t *testing.T) {
 		t.Fatalf("no [DONE] at the end:\n%s", out)
 	}
 	type acc struct {
-		role, reasoning, content, refusal, finish string
-		calls                                     []ToolCall
+		reasoning, content, refusal, finish string
+		calls                               []ToolCall
 	}
 	got := map[int]*acc{}
 	var usage *Usage
