@@ -391,14 +391,7 @@ func TestClaudeCodeFailoverToGemini(t *testing.T) {
 	if !slices.Equal(requests, []string{"oa call", "oa 429", "gemini answered"}) {
 		t.Errorf("upstream requests %q: want the call, the 429, then Gemini's answer", requests)
 	}
-	var answered bool
-	for _, line := range strings.Split(tr.logs.String(), "\n") {
-		if strings.Contains(line, `"msg":"llm request"`) && strings.Contains(line, `"provider":"gem"`) &&
-			strings.Contains(line, `"attempts":2`) && strings.Contains(line, `"outcome":"success"`) {
-			answered = true
-		}
-	}
-	if !answered {
+	if !answeredOnSecondAttempt(tr, "gem") {
 		t.Errorf("no log line says the Gemini target answered on the second attempt:\n%s", tr.logs.String())
 	}
 }

@@ -384,14 +384,7 @@ func TestCodexCLIFailoverMidSession(t *testing.T) {
 	if !slices.Equal(requests, []string{"oa call", "oa 429", "anth paired=1"}) {
 		t.Errorf("upstream requests %q: want the call, the 429, then the Anthropic target with the call and its output", requests)
 	}
-	var answered bool
-	for _, line := range strings.Split(tr.logs.String(), "\n") {
-		if strings.Contains(line, `"msg":"llm request"`) && strings.Contains(line, `"provider":"anth"`) &&
-			strings.Contains(line, `"attempts":2`) && strings.Contains(line, `"outcome":"success"`) {
-			answered = true
-		}
-	}
-	if !answered {
+	if !answeredOnSecondAttempt(tr, "anth") {
 		t.Errorf("no log line says the Anthropic target answered on the second attempt:\n%s", tr.logs.String())
 	}
 }
@@ -431,4 +424,16 @@ func TestCodexCLIGeminiSignature(t *testing.T) {
 	if got := rec.list(); !slices.Equal(got, []string{"call", "signed"}) {
 		t.Errorf("upstream requests %q", got)
 	}
+}
+
+// answeredOnSecondAttempt reports whether a request's log line says provider answered it, on its
+// second attempt: the first target failed, and the router failed over.
+func answeredOnSecondAttempt(tr *testRouter, provider string) bool {
+	for _, line := range strings.Split(tr.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"llm request"`) && strings.Contains(line, `"provider":"`+provider+`"`) &&
+			strings.Contains(line, `"attempts":2`) && strings.Contains(line, `"outcome":"success"`) {
+			return true
+		}
+	}
+	return false
 }
