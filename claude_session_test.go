@@ -262,18 +262,7 @@ func runClaudePrompt(t *testing.T, claude, work string, h *Handler, prompt, tool
 	defer cancel()
 	cmd := exec.CommandContext(ctx, claude, "-p", prompt, "--output-format", "json", "--max-turns", "8", "--allowedTools", tools)
 	cmd.Dir = work
-	cmd.Env = append(os.Environ(),
-		"HOME="+t.TempDir(),
-		"ANTHROPIC_BASE_URL="+rs.URL,
-		"ANTHROPIC_AUTH_TOKEN=gw-claude-code-key-1",
-		"ANTHROPIC_API_KEY=",
-		"ANTHROPIC_MODEL=m",
-		"ANTHROPIC_SMALL_FAST_MODEL=m",
-		"ANTHROPIC_DEFAULT_HAIKU_MODEL=m",
-		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
-		"DISABLE_TELEMETRY=1",
-		"DISABLE_AUTOUPDATER=1",
-	)
+	cmd.Env = claudeEnv(t.TempDir(), rs.URL)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

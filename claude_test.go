@@ -190,18 +190,7 @@ func runClaudeCode(t *testing.T, claude, work, target, api string, h *Handler, r
 	cmd := exec.CommandContext(ctx, claude, "-p", "Write hello.txt, then say you are done.",
 		"--output-format", "json", "--max-turns", "4", "--allowedTools", "Write")
 	cmd.Dir = work
-	cmd.Env = append(os.Environ(),
-		"HOME="+t.TempDir(),
-		"ANTHROPIC_BASE_URL="+rs.URL,
-		"ANTHROPIC_AUTH_TOKEN=gw-claude-code-key-1",
-		"ANTHROPIC_API_KEY=",
-		"ANTHROPIC_MODEL=m",
-		"ANTHROPIC_SMALL_FAST_MODEL=m",
-		"ANTHROPIC_DEFAULT_HAIKU_MODEL=m",
-		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
-		"DISABLE_TELEMETRY=1",
-		"DISABLE_AUTOUPDATER=1",
-	)
+	cmd.Env = claudeEnv(t.TempDir(), rs.URL)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -232,4 +221,21 @@ func runClaudeCode(t *testing.T, claude, work, target, api string, h *Handler, r
 	if len(requests) < 2 {
 		t.Errorf("upstream requests %q: want the tool round and the answer", requests)
 	}
+}
+
+// claudeEnv is Claude Code's environment for a test: its own HOME, the router at url with the
+// test's gateway key, model m for every role, and no traffic but the test's.
+func claudeEnv(home, url string) []string {
+	return append(os.Environ(),
+		"HOME="+home,
+		"ANTHROPIC_BASE_URL="+url,
+		"ANTHROPIC_AUTH_TOKEN=gw-claude-code-key-1",
+		"ANTHROPIC_API_KEY=",
+		"ANTHROPIC_MODEL=m",
+		"ANTHROPIC_SMALL_FAST_MODEL=m",
+		"ANTHROPIC_DEFAULT_HAIKU_MODEL=m",
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		"DISABLE_TELEMETRY=1",
+		"DISABLE_AUTOUPDATER=1",
+	)
 }
