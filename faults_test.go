@@ -123,18 +123,24 @@ func TestEmptyTranslatedStreamFailsOver(t *testing.T) {
 		{"openai upstream, responses client", "openai", sseReply(roleChunkEv(""), doneEv), sseReply(cleanStream),
 			rawText("/v1/responses", `{"model":"m","stream":true,"input":"hi"}`)},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tr := priorityRouter(t, tc.api, "/v1", "sk-Qx7Lm2Vn9Rt4Wz8", tc.empty, tc.good)
-			if got := tc.read(t, serveRouter(t, tr)); got != "Hello world" {
-				t.Errorf("text %q, want the second target's answer", got)
-			}
-			if !tr.targetCooling(0) || tr.targetCooling(1) {
-				t.Errorf("cooling: empty %v good %v; want only the empty one", tr.targetCooling(0), tr.targetCooling(1))
-			}
-			if logs := tr.logs.String(); !strings.Contains(logs, "neither content nor a stop reason") {
-				t.Errorf("no log line gives the reason:\n%s", logs)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { emptyFailsOver(t, tc.api, tc.empty, tc.good, tc.read) })
+	}
+}
+
+// emptyFailsOver checks that a stream of no answer from the first of two targets of api fails
+// over: read, the client, gets the second's "Hello world", only the first cools, and the log
+// says why.
+func emptyFailsOver(t *testing.T, api string, empty, good http.HandlerFunc, read func(*testing.T, *routerServer) string) {
+	t.Helper()
+	tr := priorityRouter(t, api, "/v1", "sk-Qx7Lm2Vn9Rt4Wz8", empty, good)
+	if got := read(t, serveRouter(t, tr)); got != "Hello world" {
+		t.Errorf("text %q, want the second target's answer", got)
+	}
+	if !tr.targetCooling(0) || tr.targetCooling(1) {
+		t.Errorf("cooling: empty %v good %v; want only the empty one", tr.targetCooling(0), tr.targetCooling(1))
+	}
+	if logs := tr.logs.String(); !strings.Contains(logs, "neither content nor a stop reason") {
+		t.Errorf("no log line gives the reason:\n%s", logs)
 	}
 }
 
@@ -181,18 +187,7 @@ func TestEmptyPassedStreamFailsOver(t *testing.T) {
 		{"message_start, ping, message_stop", "anthropic", sseReply(ah[0], ping, ah[5]), ah, anthropicText},
 		{"message_start, empty block, message_stop", "anthropic", sseReply(ah[0], ah[1], ping, ah[3], ah[5]), ah, anthropicText},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tr := priorityRouter(t, tc.api, "/v1", "sk-Qx7Lm2Vn9Rt4Wz8", tc.empty, sseReply(tc.good...))
-			if got := tc.read(t, serveRouter(t, tr)); got != "Hello world" {
-				t.Errorf("text %q, want the second target's answer", got)
-			}
-			if !tr.targetCooling(0) || tr.targetCooling(1) {
-				t.Errorf("cooling: empty %v good %v; want only the empty one", tr.targetCooling(0), tr.targetCooling(1))
-			}
-			if logs := tr.logs.String(); !strings.Contains(logs, "neither content nor a stop reason") {
-				t.Errorf("no log line gives the reason:\n%s", logs)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { emptyFailsOver(t, tc.api, tc.empty, sseReply(tc.good...), tc.read) })
 	}
 }
 
