@@ -225,3 +225,56 @@ func TestFleetCooldownAcrossReloadReachesPeers(t *testing.T) {
 		t.Errorf("the peer's deadline %d, want the 429's %d", got, want)
 	}
 }
+
+// Cooldowns ended through the admin API during a reload, while the old config's handlers
+// are still live after its shared state stopped, are ended in Redis too, whichever config's
+// handler the admin API finds the target through: else the ended cooldown's key would hold
+// back the target's next cooldown from the peers until its old deadline.
+func TestFleetCooldownEndedDuringReloadLeavesRedis(t *testing.T) {
+	rs := startRedis(t)
+	first := newFakeUpstream(t, status(http.StatusTooManyRequests, "Retry-After", "600"))
+	second := newFakeUpstream(t, okChat)
+	clock := newFakeClock()
+	mk := twoProviders(first.URL, second.URL)
+	const ns = "end-reload/"
+	cfg := fleetConfig(rs.addr)
+	oldFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
+	oldH := mk()
+	oldH.shared = oldFleet
+	newTestRouterClock(t, oldH, clock, new(logBuffer))
+	oldFleet.r.Start()
+	newFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
+	newH := mk()
+	newH.shared = newFleet
+	cur := newTestRouterClock(t, newH, clock, new(logBuffer))
+	newFleet.r.Start()
+	within(t, 5*time.Second, "the new backend up", newFleet.r.Up)
+	// Its first resynchronisation writes the local cooldowns it read: one that lands after a
+	// round's DELETE would bring back the cooldown the round just ended.
+	within(t, 5*time.Second, "the new backend's first resynchronisation", func() bool { return newFleet.r.Resyncs() > 0 })
+	if err := oldFleet.r.Close(); err != nil { // the old app's Stop; its handlers are still live
+		t.Fatal(err)
+	}
+	inRedis := func() bool {
+		for _, k := range allKeys(t, rs.client("")) {
+			if strings.HasPrefix(k, "t:cd:") {
+				return true
+			}
+		}
+		return false
+	}
+	// The admin API finds the shared target through either config's handler, as a map
+	// gives them: enough rounds that the old one's turn cannot be missed.
+	for i := range 16 {
+		if rec := cur.chat(`{"model":"m","messages":[]}`); rec.Header().Get("X-LLM-Router-Provider") != "second" {
+			t.Fatalf("round %d: served by %q", i, rec.Header().Get("X-LLM-Router-Provider"))
+		}
+		within(t, 5*time.Second, "the cooldown reaches Redis", inRedis)
+		if rec, err := adminDelete("/llm_router/cooldowns?provider=first"); err != nil || rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"cleared":1`) {
+			t.Fatalf("round %d: DELETE: %v %d %s", i, err, rec.Code, rec.Body)
+		}
+		if inRedis() {
+			t.Fatalf("round %d: the cooldown ended through the admin API is still in Redis", i)
+		}
+	}
+}

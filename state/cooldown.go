@@ -177,8 +177,18 @@ func isNoScript(err error) bool {
 
 // EndCooldowns deletes the shared record of cooldowns ended early (the admin API), so that the
 // next failure of those targets or keys is written and published again instead of being held
-// back by the ended deadline's key until it expires. It waits at most the timeouts.
+// back by the ended deadline's key until it expires. It waits at most the timeouts. A closed
+// backend sends it through its successor, as Cooled does.
 func (r *Redis) EndCooldowns(cs []Cooldown) error {
+	if r.closed.Load() {
+		if next := r.sticky.current(); next != nil && next != r {
+			return next.endCooldowns(cs)
+		}
+	}
+	return r.endCooldowns(cs)
+}
+
+func (r *Redis) endCooldowns(cs []Cooldown) error {
 	if !r.up.Load() {
 		return errAway
 	}

@@ -159,7 +159,8 @@ type Options struct {
 	// Usage is the buffer AddUsage sums into and the flusher empties. Default: one of its own.
 	Usage *UsageBuffer
 	// Sticky is the sticky store the backend serves from Start on (see RedisSticky). Backends
-	// that share one also hand the cooldowns shared after their Close to the one started last.
+	// that share one also hand the cooldowns started or ended after their Close to the one
+	// started last.
 	// Default: one of its own.
 	Sticky *RedisSticky
 }

@@ -159,8 +159,8 @@ func (s *RedisSticky) detach(r *Redis) {
 	}
 }
 
-// current is the backend started last of those not closed, nil when none is. Cooled hands a
-// closed backend's cooldowns to it.
+// current is the backend started last of those not closed, nil when none is. A closed
+// backend hands it the cooldowns it is told of (Cooled, EndCooldowns).
 func (s *RedisSticky) current() *Redis { return s.cur.Load() }
 
 // backend is the backend to send to, nil while none is up.
