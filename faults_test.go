@@ -76,25 +76,6 @@ func TestStreamFaultsBeforeCommitFailOver(t *testing.T) {
 // stream of [DONE] alone: the attempt fails over, and the next target answers.
 func TestEmptyTranslatedStreamFailsOver(t *testing.T) {
 	ah := anthropicHelloStream
-	openaiText := func(t *testing.T, rs *routerServer) string {
-		return streamChat(t, sdkClient(rs), sdkParams).Choices[0].Message.Content
-	}
-	anthropicText := func(t *testing.T, rs *routerServer) string {
-		c := anthropicClient(rs)
-		st := c.Messages.NewStreaming(context.Background(), anthropicsdk.MessageNewParams{Model: "m", MaxTokens: 50,
-			Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
-		defer st.Close()
-		var msg anthropicsdk.Message
-		for st.Next() {
-			if err := msg.Accumulate(st.Current()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := st.Err(); err != nil || len(msg.Content) == 0 {
-			t.Fatalf("anthropic-sdk-go: %+v, %v", msg.Content, err)
-		}
-		return msg.Content[0].Text
-	}
 	rawText := func(path, body string) func(*testing.T, *routerServer) string {
 		return func(t *testing.T, rs *routerServer) string {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -116,15 +97,43 @@ func TestEmptyTranslatedStreamFailsOver(t *testing.T) {
 		empty, good http.HandlerFunc
 		read        func(*testing.T, *routerServer) string
 	}{
-		{"anthropic upstream, openai-go", "anthropic", sseReply(ah[0], "event: ping\ndata: {\"type\": \"ping\"}\n\n", ah[5]), sseReply(ah...), openaiText},
+		{"anthropic upstream, openai-go", "anthropic", sseReply(ah[0], "event: ping\ndata: {\"type\": \"ping\"}\n\n", ah[5]), sseReply(ah...), openaiStreamText},
 		{"anthropic upstream, gemini client", "anthropic", sseReply(ah[0], ah[5]), sseReply(ah...),
 			rawText("/v1beta/models/m:streamGenerateContent?alt=sse", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`)},
-		{"openai upstream, anthropic-sdk-go", "openai", sseReply(roleChunkEv(""), usageEv, doneEv), sseReply(cleanStream), anthropicText},
+		{"openai upstream, anthropic-sdk-go", "openai", sseReply(roleChunkEv(""), usageEv, doneEv), sseReply(cleanStream), anthropicStreamText},
 		{"openai upstream, responses client", "openai", sseReply(roleChunkEv(""), doneEv), sseReply(cleanStream),
 			rawText("/v1/responses", `{"model":"m","stream":true,"input":"hi"}`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) { emptyFailsOver(t, tc.api, tc.empty, tc.good, tc.read) })
 	}
+}
+
+// openaiStreamText is the text of model m's streamed answer to "hi", read with openai-go.
+func openaiStreamText(t *testing.T, rs *routerServer) string {
+	acc := streamChat(t, sdkClient(rs), sdkParams)
+	if len(acc.Choices) == 0 {
+		t.Fatalf("openai-go: no choices")
+	}
+	return acc.Choices[0].Message.Content
+}
+
+// anthropicStreamText is the text of model m's streamed answer to "hi", read with
+// anthropic-sdk-go.
+func anthropicStreamText(t *testing.T, rs *routerServer) string {
+	c := anthropicClient(rs)
+	st := c.Messages.NewStreaming(context.Background(), anthropicsdk.MessageNewParams{Model: "m", MaxTokens: 50,
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
+	defer st.Close()
+	var msg anthropicsdk.Message
+	for st.Next() {
+		if err := msg.Accumulate(st.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Err(); err != nil || len(msg.Content) == 0 {
+		t.Fatalf("anthropic-sdk-go: %+v, %v", msg.Content, err)
+	}
+	return msg.Content[0].Text
 }
 
 // emptyFailsOver checks that a stream of no answer from the first of two targets of api fails
@@ -153,39 +162,16 @@ func emptyFailsOver(t *testing.T, api string, empty, good http.HandlerFunc, read
 func TestEmptyPassedStreamFailsOver(t *testing.T) {
 	ah := anthropicHelloStream
 	const ping = "event: ping\ndata: {\"type\": \"ping\"}\n\n"
-	anthropicText := func(t *testing.T, rs *routerServer) string {
-		c := anthropicClient(rs)
-		st := c.Messages.NewStreaming(context.Background(), anthropicsdk.MessageNewParams{Model: "m", MaxTokens: 50,
-			Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("hi"))}})
-		defer st.Close()
-		var msg anthropicsdk.Message
-		for st.Next() {
-			if err := msg.Accumulate(st.Current()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := st.Err(); err != nil || len(msg.Content) == 0 {
-			t.Fatalf("anthropic-sdk-go: %+v, %v", msg.Content, err)
-		}
-		return msg.Content[0].Text
-	}
-	openaiText := func(t *testing.T, rs *routerServer) string {
-		acc := streamChat(t, sdkClient(rs), sdkParams)
-		if len(acc.Choices) == 0 {
-			t.Fatalf("openai-go: no choices")
-		}
-		return acc.Choices[0].Message.Content
-	}
 	for _, tc := range []struct {
 		name, api string
 		empty     http.HandlerFunc
 		good      []string
 		read      func(*testing.T, *routerServer) string
 	}{
-		{"role chunk and [DONE]", "openai", sseReply(roleChunkEv(""), doneEv), []string{cleanStream}, openaiText},
-		{"role chunk, keepalive, usage and [DONE]", "openai", sseReply(roleChunkEv(""), ": keepalive\n\n", usageEv, doneEv), []string{cleanStream}, openaiText},
-		{"message_start, ping, message_stop", "anthropic", sseReply(ah[0], ping, ah[5]), ah, anthropicText},
-		{"message_start, empty block, message_stop", "anthropic", sseReply(ah[0], ah[1], ping, ah[3], ah[5]), ah, anthropicText},
+		{"role chunk and [DONE]", "openai", sseReply(roleChunkEv(""), doneEv), []string{cleanStream}, openaiStreamText},
+		{"role chunk, keepalive, usage and [DONE]", "openai", sseReply(roleChunkEv(""), ": keepalive\n\n", usageEv, doneEv), []string{cleanStream}, openaiStreamText},
+		{"message_start, ping, message_stop", "anthropic", sseReply(ah[0], ping, ah[5]), ah, anthropicStreamText},
+		{"message_start, empty block, message_stop", "anthropic", sseReply(ah[0], ah[1], ping, ah[3], ah[5]), ah, anthropicStreamText},
 	} {
 		t.Run(tc.name, func(t *testing.T) { emptyFailsOver(t, tc.api, tc.empty, sseReply(tc.good...), tc.read) })
 	}
