@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/state"
 )
 
 // A reload with whole requests and streams in flight: they finish on the old config after its
@@ -121,11 +122,7 @@ func TestFleetUploadAcrossReloadIsFound(t *testing.T) {
 	}
 	const ns = "upload-reload/"
 	cfg := fleetConfig(rs.addr)
-	oldFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
-	oldH := mk()
-	oldH.shared = oldFleet
-	old := newTestRouterClock(t, oldH, clock, new(logBuffer))
-	oldFleet.r.Start()
+	oldFleet, old := startGeneration(t, cfg, ns, clock, mk)
 
 	uploaded := make(chan *httptest.ResponseRecorder, 1)
 	go func() {
@@ -136,11 +133,7 @@ func TestFleetUploadAcrossReloadIsFound(t *testing.T) {
 
 	// The reload, in Caddy's order: the new config is provisioned and started, then the old
 	// one stopped and cleaned up.
-	newFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
-	newH := mk()
-	newH.shared = newFleet
-	cur := newTestRouterClock(t, newH, clock, new(logBuffer))
-	newFleet.r.Start()
+	newFleet, cur := startGeneration(t, cfg, ns, clock, mk)
 	within(t, 5*time.Second, "the new backend up", newFleet.r.Up)
 	if err := oldFleet.close(); err != nil {
 		t.Fatal(err)
@@ -189,11 +182,7 @@ func TestFleetCooldownAcrossReloadReachesPeers(t *testing.T) {
 	mk := twoProviders(first.URL, second.URL)
 	const ns = "cooldown-reload/"
 	cfg := fleetConfig(rs.addr)
-	oldFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
-	oldH := mk()
-	oldH.shared = oldFleet
-	old := newTestRouterClock(t, oldH, clock, new(logBuffer))
-	oldFleet.r.Start()
+	oldFleet, old := startGeneration(t, cfg, ns, clock, mk)
 	peer := newFleetRouters(t, 1, cfg, clock, mk)[0]
 
 	answered := make(chan *httptest.ResponseRecorder, 1)
@@ -201,11 +190,7 @@ func TestFleetCooldownAcrossReloadReachesPeers(t *testing.T) {
 	within(t, 5*time.Second, "the request to reach the upstream", held.Load)
 
 	// The reload, in Caddy's order: the new config is started, then the old one stopped.
-	newFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
-	newH := mk()
-	newH.shared = newFleet
-	newTestRouterClock(t, newH, clock, new(logBuffer))
-	newFleet.r.Start()
+	newFleet, cur := startGeneration(t, cfg, ns, clock, mk)
 	within(t, 5*time.Second, "the new backend up", newFleet.r.Up)
 	if err := oldFleet.close(); err != nil {
 		t.Fatal(err)
@@ -214,7 +199,7 @@ func TestFleetCooldownAcrossReloadReachesPeers(t *testing.T) {
 	if rec := <-answered; rec.Code != http.StatusOK || rec.Header().Get("X-LLM-Router-Provider") != "second" {
 		t.Fatalf("the request across the reload: %d via %q", rec.Code, rec.Header().Get("X-LLM-Router-Provider"))
 	}
-	if !targetOf(newH, "first").cooling(clock.Now().UnixNano()) {
+	if !targetOf(cur.Handler, "first").cooling(clock.Now().UnixNano()) {
 		t.Fatal("the 429 did not cool the target locally")
 	}
 	tp := targetOf(peer.Handler, "first")
@@ -238,16 +223,8 @@ func TestFleetCooldownEndedDuringReloadLeavesRedis(t *testing.T) {
 	mk := twoProviders(first.URL, second.URL)
 	const ns = "end-reload/"
 	cfg := fleetConfig(rs.addr)
-	oldFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
-	oldH := mk()
-	oldH.shared = oldFleet
-	newTestRouterClock(t, oldH, clock, new(logBuffer))
-	oldFleet.r.Start()
-	newFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
-	newH := mk()
-	newH.shared = newFleet
-	cur := newTestRouterClock(t, newH, clock, new(logBuffer))
-	newFleet.r.Start()
+	oldFleet, _ := startGeneration(t, cfg, ns, clock, mk)
+	newFleet, cur := startGeneration(t, cfg, ns, clock, mk)
 	within(t, 5*time.Second, "the new backend up", newFleet.r.Up)
 	// Its first resynchronisation writes the local cooldowns it read: one that lands after a
 	// round's DELETE would bring back the cooldown the round just ended.
@@ -277,4 +254,17 @@ func TestFleetCooldownEndedDuringReloadLeavesRedis(t *testing.T) {
 			t.Fatalf("round %d: the cooldown ended through the admin API is still in Redis", i)
 		}
 	}
+}
+
+// startGeneration is one config's generation of a router in a fleet: a handler made by mk,
+// on its own backend in namespace ns of the reload store (which it shares with the other
+// generations of ns, as the configs of a reload do), provisioned and started.
+func startGeneration(t *testing.T, cfg state.Config, ns string, clock *fakeClock, mk func() *Handler) (*fleet, *testRouter) {
+	t.Helper()
+	f := newUnstartedFleet(t, cfg, ns, clock, nil)
+	h := mk()
+	h.shared = f
+	tr := newTestRouterClock(t, h, clock, new(logBuffer))
+	f.r.Start()
+	return f, tr
 }

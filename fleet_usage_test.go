@@ -166,16 +166,8 @@ func TestFleetUsageDuringReloadReadsTheOpenBackend(t *testing.T) {
 	}
 	const ns = "usage-reload/"
 	cfg := fleetConfig(rs.addr)
-	oldFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
-	oldH := mk()
-	oldH.shared = oldFleet
-	newTestRouterClock(t, oldH, clock, new(logBuffer))
-	oldFleet.r.Start()
-	newFleet := newUnstartedFleet(t, cfg, ns, clock, nil)
-	newH := mk()
-	newH.shared = newFleet
-	newTestRouterClock(t, newH, clock, new(logBuffer))
-	newFleet.r.Start()
+	oldFleet, _ := startGeneration(t, cfg, ns, clock, mk)
+	newFleet, _ := startGeneration(t, cfg, ns, clock, mk)
 	within(t, 5*time.Second, "the new backend up", newFleet.r.Up)
 	if err := oldFleet.r.Close(); err != nil { // the old app's Stop; its handlers are still live
 		t.Fatal(err)
