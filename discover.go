@@ -327,8 +327,11 @@ func (h *Handler) fetchModels(ctx context.Context, wp *wildPool) ([]catalog.Disc
 	return nil, errs[0]
 }
 
+// fetchFrom reads one node's list with one key, page by page. An id a list names twice is
+// kept once (its first entry), and reading stops at catalog.MaxDiscoveredIDs distinct ids.
 func (h *Handler) fetchFrom(ctx context.Context, wp *wildPool, ct *catalog.Target) ([]catalog.DiscoveredModel, error) {
 	var all []catalog.DiscoveredModel
+	seen := make(map[string]struct{})
 	page := ""
 	for range maxModelListPages {
 		status, _, body, err := h.getList(ctx, wp, ct, wp.prov.ModelsURL(ct.Node, page))
@@ -342,7 +345,18 @@ func (h *Handler) fetchFrom(ctx context.Context, wp *wildPool, ct *catalog.Targe
 		if err != nil {
 			return nil, &discoverError{cause: err.Error()}
 		}
-		all = append(all, models...)
+		for _, m := range models {
+			if _, dup := seen[m.ID]; dup {
+				continue
+			}
+			if len(all) == catalog.MaxDiscoveredIDs {
+				h.logger.Warn("model discovery: the list names more models than are read; the rest were left",
+					zap.String("provider", wp.prov.Name), zap.Int("read", len(all)))
+				return all, nil
+			}
+			seen[m.ID] = struct{}{}
+			all = append(all, m)
+		}
 		if next == "" || next == page {
 			return all, nil
 		}

@@ -2,6 +2,7 @@ package llmrouter
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -550,5 +551,48 @@ func TestDiscoverDuplicateIDsDoNotCountAgainstTheLimit(t *testing.T) {
 	}
 	if rec := tr.chat(`{"model":"or/d","messages":[]}`); rec.Code != http.StatusNotFound {
 		t.Errorf("or/d, beyond the limit: %d", rec.Code)
+	}
+}
+
+// TestDiscoverEndlessListIsReadOnlyUpToTheBound: an upstream whose list pages on and on, each
+// page thousands of new ids, is read until it has named catalog.MaxDiscoveredIDs distinct ids,
+// not for its every page, and the warning says so (the ids beyond were never held).
+func TestDiscoverEndlessListIsReadOnlyUpToTheBound(t *testing.T) {
+	const perPage = 30000
+	var pages atomic.Int64
+	ant := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		n := int(pages.Add(1))
+		var b strings.Builder
+		b.WriteString(`{"data":[`)
+		for i := range perPage {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"id":"m-%d-%d"}`, n, i)
+		}
+		fmt.Fprintf(&b, `],"has_more":true,"last_id":"m-%d-%d"}`, n, perPage-1)
+		_, _ = io.WriteString(w, b.String())
+	})
+	a := provider("a", ant.URL+"/v1", []string{"a-key-123456789"})
+	a.API, a.Discover = "anthropic", &catalog.DiscoverConfig{Limit: 5}
+	tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{a}})
+	want := (catalog.MaxDiscoveredIDs + perPage - 1) / perPage
+	if n := pages.Load(); n != int64(want) {
+		t.Fatalf("%d pages fetched, want %d: the reading must stop at %d ids", n, want, catalog.MaxDiscoveredIDs)
+	}
+	if ids := listedModels(t, tr); len(ids) != 5 {
+		t.Errorf("%d models listed, want the limit of 5", len(ids))
+	}
+	if !strings.Contains(tr.logs.String(), "the rest were left") {
+		t.Errorf("no warning that the list was cut:\n%s", tr.logs.String())
+	}
+}
+
+func TestDiscoverLimitAboveTheBoundIsAConfigError(t *testing.T) {
+	p := provider("a", "http://127.0.0.1:9/v1", []string{"a-key-123456789"})
+	p.Discover = &catalog.DiscoverConfig{Limit: catalog.MaxDiscoveredIDs + 1}
+	err := provisionErr(&Handler{Providers: []catalog.ProviderConfig{p}})
+	if err == nil || !strings.Contains(err.Error(), "discover limit") {
+		t.Fatalf("limit above the bound: %v", err)
 	}
 }

@@ -248,7 +248,8 @@ type DiscoverConfig struct {
 	// it at once and fetches only when the interval has passed. Default 5s.
 	Timeout transport.Duration `json:"timeout,omitempty"`
 
-	// Limit is the most ids kept from one list. Default 10000.
+	// Limit is the most ids kept from one list. Default 10000, at most 100000: a list is read
+	// until it has named 100000 distinct ids, and the rest of its pages are not fetched.
 	Limit int `json:"limit,omitempty"`
 }
 

@@ -25,6 +25,10 @@ const (
 	minDiscoverOrProbeInterval = time.Second
 )
 
+// MaxDiscoveredIDs bounds the distinct ids a fetch keeps from one list, whatever its pages
+// say: an upstream that lists millions of tiny entries must not fill the memory.
+const MaxDiscoveredIDs = 100000
+
 // discoverAndProbe checks and copies a provider's discovery, health check and timeout
 // overrides, with defaults applied.
 func (b *builder) discoverAndProbe(pc *ProviderConfig, p *Provider) error {
@@ -66,6 +70,9 @@ func (b *builder) discoverAndProbe(pc *ProviderConfig, p *Provider) error {
 		}
 		if time.Duration(d.Interval) < minDiscoverOrProbeInterval || d.Timeout < 0 || d.Limit < 0 {
 			return fmt.Errorf("provider %q: discover interval must be at least 1s, timeout and limit not negative", pc.Name)
+		}
+		if d.Limit > MaxDiscoveredIDs {
+			return fmt.Errorf("provider %q: discover limit %d is above the most a list is read for, %d", pc.Name, d.Limit, MaxDiscoveredIDs)
 		}
 		p.Discover = &d
 	}
