@@ -308,7 +308,8 @@ func (h *Handler) commitStream(c *call, t *target, n int, resp *http.Response, w
 // endStream is the outcome of a committed stream that ended with err (nil: its terminator
 // came), after the explicit error event when the upstream failed it. tr is the stream's
 // translator, nil when it passed through. partial says usage is not the upstream's final
-// count: a client that left then is charged estimates for what is missing (goneUsage).
+// count: a stream that ends early, its client gone or its upstream broken, is charged
+// estimates for what is missing (partialUsage).
 func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdog, client *lazyFlusher,
 	tr dialect.StreamTranslator, events int, clientGone bool, usage tokenUsage, partial bool, err error) outcome {
 	wd.beforeRead = nil
@@ -318,15 +319,17 @@ func (h *Handler) endStream(c *call, t *target, resp *http.Response, wd *watchdo
 	if err == nil {
 		return outcome{done: true, class: selector.Success, status: resp.StatusCode, usage: usage}
 	}
+	if partial {
+		// The upstream billed what it generated, and the client has it, whichever side ended
+		// the stream.
+		usage = c.partialUsage(usage, client.text.estimate())
+	}
 	if errors.Is(err, errStreamErrorEvent) {
 		// The upstream's error event ended the stream (the tap kept it from the client, or it
 		// was relayed): the write that stopped the relay did not fail.
 		clientGone = false
 	}
 	if clientGone || client.err != nil || c.r.Context().Err() != nil {
-		if partial {
-			usage = goneUsage(c, usage, client.text.estimate())
-		}
 		return outcome{done: true, class: selector.ClientGone, usage: usage}
 	}
 	var reason string

@@ -108,23 +108,29 @@ func pivotUsage(u openai.Usage) tokenUsage {
 	return t
 }
 
-// goneUsage is the usage of a stream whose client left before the upstream's final usage,
-// which comes at the end: the provider bills what it generated all the same. What the
-// upstream reported stays (an Anthropic stream's input tokens, from message_start); a missing
-// input is estimated from the request, and the output from the text relayed at four bytes a
-// token, where that is more than the upstream reported so far.
-func goneUsage(c *call, u tokenUsage, textBytes int) tokenUsage {
+// partialUsage is the usage of a stream that ended before the upstream's final usage, which
+// comes at the end (its client left, or its upstream broke it): the provider bills what it
+// generated all the same. What the upstream reported stays (an Anthropic stream's input
+// tokens, from message_start); a missing input is estimated from the request, and the output
+// from the text relayed at four bytes a token, where that is more than the upstream reported
+// so far.
+func (c *call) partialUsage(u tokenUsage, textBytes int) tokenUsage {
 	if u.input() == 0 {
-		if d, ok := smartEndpoint(c.ep); ok {
-			u.PromptTokens = int64(vroute.Scan(d, c.body, true).PromptTokens)
-		} else {
-			u.PromptTokens = int64(len(c.body)+3) / 4
-		}
+		u.PromptTokens = c.promptEstimate()
 	}
 	if out := int64(textBytes+3) / 4; out > u.output() {
 		u.CompletionTokens, u.OutputTokens = out, 0
 	}
 	return u
+}
+
+// promptEstimate is the input tokens of the call's request as smart routing estimates them
+// (text bytes over four, images and messages counted apart), or its bytes over four.
+func (c *call) promptEstimate() int64 {
+	if d, ok := smartEndpoint(c.ep); ok {
+		return int64(vroute.Scan(d, c.body, true).PromptTokens)
+	}
+	return int64(len(c.body)+3) / 4
 }
 
 // count reads a raw JSON value as a non-negative integer, or 0.

@@ -14,12 +14,22 @@ import (
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
 
-// A client that leaves mid-stream leaves before the usage, which comes at the end, yet the
-// provider bills what it generated: the request is charged what the upstream reported so far
-// (an Anthropic stream's input tokens), and estimates of the rest, the input from the request
-// and the output from the text relayed; a whole stream is charged the upstream's own counts.
-func TestStreamClientGoneIsCharged(t *testing.T) {
-	prompt := strings.Repeat("tell me a story ", 25) // 400 bytes: about 100 tokens
+// chargeCase is one dialect pair of the charge tests: a stream of ten pieces of text (head)
+// that an upstream may end well (tail) or not.
+type chargeCase struct {
+	name, api, path, body string
+	head, tail            []string
+	// goneIn is the exact input a stream cut before its end is charged (the upstream
+	// reported it first), 0 for an estimate.
+	goneIn int64
+	// wholeIn and wholeOut are the upstream's counts of the whole stream.
+	wholeIn, wholeOut int64
+}
+
+// chargeCases are the charge tests' streams, passed through and translated, with the prompt
+// and the text their head relays.
+func chargeCases() (cases []chargeCase, prompt, text string) {
+	prompt = strings.Repeat("tell me a story ", 25) // 400 bytes: about 100 tokens
 	chatBody := `{"model":"m","stream":true,"messages":[{"role":"user","content":"` + prompt + `"}]}`
 	messagesBody := `{"model":"m","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"` + prompt + `"}]}`
 	// Ten pieces of 20 bytes: 200 bytes of text, about 50 tokens; the last one marks the cut.
@@ -28,7 +38,7 @@ func TestStreamClientGoneIsCharged(t *testing.T) {
 		pieces = append(pieces, "once upon a time, a ")
 	}
 	pieces = append(pieces, "the end of part one.")
-	text := strings.Join(pieces, "")
+	text = strings.Join(pieces, "")
 
 	openaiHead := []string{roleChunkEv("")}
 	for _, p := range pieces {
@@ -50,19 +60,22 @@ func TestStreamClientGoneIsCharged(t *testing.T) {
 		ev("message_stop", `{"type":"message_stop"}`),
 	}
 
-	for _, tc := range []struct {
-		name, api, path, body string
-		head, tail            []string
-		// goneIn is the exact input a client that left is charged, 0 for an estimate.
-		goneIn int64
-		// wholeIn and wholeOut are the upstream's counts of the whole stream.
-		wholeIn, wholeOut int64
-	}{
+	return []chargeCase{
 		{"openai passed through", "openai", "/v1/chat/completions", chatBody, openaiHead, openaiTail, 0, 97, 51},
 		{"anthropic passed through", "anthropic", "/v1/messages", messagesBody, anthropicHead, anthropicTail, 321, 321, 55},
 		{"anthropic to openai", "anthropic", "/v1/chat/completions", chatBody, anthropicHead, anthropicTail, 321, 321, 55},
 		{"openai to anthropic", "openai", "/v1/messages", messagesBody, openaiHead, openaiTail, 0, 97, 51},
-	} {
+	}, prompt, text
+}
+
+// A client that leaves mid-stream leaves before the usage, which comes at the end, yet the
+// provider bills what it generated: the request is charged what the upstream reported so far
+// (an Anthropic stream's input tokens), and estimates of the rest, the input from the request
+// and the output from the text relayed; a whole stream is charged the upstream's own counts.
+func TestStreamClientGoneIsCharged(t *testing.T) {
+	cases, prompt, text := chargeCases()
+	last := text[len(text)-20:] // the last piece of the head
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			whole := make(chan bool, 1)
 			up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +100,7 @@ func TestStreamClientGoneIsCharged(t *testing.T) {
 			resp := rs.postTo(t, ctx, tc.path, tc.body)
 			br := bufio.NewReader(resp.Body)
 			var got strings.Builder
-			for !strings.Contains(got.String(), pieces[len(pieces)-1]) {
+			for !strings.Contains(got.String(), last) {
 				ev, err := readEvent(br)
 				got.WriteString(ev)
 				if err != nil {
@@ -185,5 +198,55 @@ func TestTextEstimateOfALongStream(t *testing.T) {
 	}
 	if e.sampled > total/8 {
 		t.Errorf("%d of the stream's %d bytes scanned: not a sample", e.sampled, total)
+	}
+}
+
+// An upstream that breaks its stream after the client has most of the answer (a cut, or an
+// error event mid-stream) has generated, and bills, what the client got: the request is
+// charged as one whose client left, not only the usage reported before the break (none, or an
+// Anthropic stream's input tokens), which would give such answers away for free.
+func TestStreamBrokenUpstreamIsCharged(t *testing.T) {
+	cases, prompt, text := chargeCases()
+	for _, tc := range cases {
+		errorEvent := `data: {"error":{"message":"upstream overloaded","type":"server_error"}}` + "\n\n"
+		if tc.api == "anthropic" {
+			errorEvent = "event: error\n" + `data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}` + "\n\n"
+		}
+		for _, mode := range []struct {
+			name  string
+			reply http.HandlerFunc
+		}{
+			{"cut", cutAfter(strings.Join(tc.head, ""), `data: {"`)},
+			{"error event", sseReply(append(tc.head[:len(tc.head):len(tc.head)], errorEvent)...)},
+		} {
+			t.Run(tc.name+"/"+mode.name, func(t *testing.T) {
+				up := newFakeUpstream(t, mode.reply)
+				name := "broken-" + strings.ReplaceAll(tc.name+"-"+mode.name, " ", "-")
+				pc := provider(name, up.URL+"/v1", []string{"sk-upstream-key-0001"}, "m", "m-up")
+				pc.API = tc.api
+				tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
+				rs := serveRouter(t, tr)
+
+				before := tokenCounters(t, name)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				resp := rs.postTo(t, ctx, tc.path, tc.body)
+				got, err := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if err != nil || !strings.Contains(string(got), text[len(text)-20:]) || !strings.Contains(string(got), `"error"`) {
+					t.Fatalf("want the whole head and an error event (%v): %q", err, got)
+				}
+				in, out := requestTokens(t, tr, 1, name, before, "failed")
+				if wantOut := int64(len(text)) / 4; out < wantOut*4/5 || out > wantOut*6/5 {
+					t.Errorf("tokens_out %d, want about %d (the text relayed at 4 bytes a token)", out, wantOut)
+				}
+				if tc.goneIn != 0 && in != tc.goneIn {
+					t.Errorf("tokens_in %d, want %d, as the upstream reported them", in, tc.goneIn)
+				}
+				if wantIn := int64(len(prompt)) / 4; tc.goneIn == 0 && (in < wantIn*4/5 || in > wantIn*6/5) {
+					t.Errorf("tokens_in %d, want about %d (the request at 4 bytes a token)", in, wantIn)
+				}
+			})
+		}
 	}
 }
