@@ -497,16 +497,33 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 	// translator says by ErrEmpty when it never did).
 	answered, spoke := false, tr != nil
 	var out, w []byte
+	// charged is the continuation's usage: what it reported (its translator's count when the
+	// stitched stream carried none: a chat client that asked for no usage chunk), with
+	// estimates for what is missing when it ended before its final usage, as a broken first
+	// part has (partialUsage): its prompt is the request and the answer replayed, its output
+	// the text it relayed.
+	textBefore := client.text.estimate()
+	charged := func() tokenUsage {
+		u := st.usage
+		if !u.known() && tr != nil {
+			u = pivotUsage(tr.Usage())
+		}
+		if st.done || st.final || tr != nil && tr.Done() {
+			return u
+		}
+		replayed := u.input() == 0
+		u = c.partialUsage(u, max(client.text.estimate()-textBefore, 0))
+		if replayed {
+			u.PromptTokens += int64(len(sent)+3) / 4
+		}
+		return u
+	}
 	fail := func(reason string) continuation {
 		res.out = outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: reason}
 		if wd.fired.Load() {
 			res.out.reason = wd.why
 		}
-		if u := st.usage; u.known() {
-			res.usage = u
-		} else if tr != nil {
-			res.usage = pivotUsage(tr.Usage())
-		}
+		res.usage = charged()
 		return res
 	}
 	for {
@@ -601,6 +618,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 			if _, err := client.Write(w); err != nil {
 				res.gone = true
 				res.out = outcome{done: true, class: selector.ClientGone}
+				res.usage = charged()
 				return res
 			}
 		}
@@ -609,13 +627,14 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 	if err := client.flush(); err != nil {
 		res.gone = true
 		res.out = outcome{done: true, class: selector.ClientGone}
+		res.usage = charged()
 		return res
 	}
 	res.committed = true
 	res.note.dropped = st.seam.dropped
 	c.rec.notes.resumes[len(c.rec.notes.resumes)-1].dropped = res.note.dropped
 	res.out = outcome{done: true, class: selector.Success, status: resp.StatusCode}
-	res.usage = st.usage
+	res.usage = charged()
 	return res
 }
 

@@ -64,8 +64,10 @@ type stitcher struct {
 	tp   *streamTap
 	seam seam
 	done bool
-	// usage is the continuation's own usage, as it reported it.
+	// usage is the continuation's own usage, as it reported it; final says its final count
+	// came (a chat usage chunk, Anthropic's message_delta).
 	usage tokenUsage
+	final bool
 	// base is the usage the client had been told before the seam: the continuation's is
 	// added to it.
 	base tokenUsage
@@ -192,7 +194,7 @@ func (st *stitcher) feedChat(dst, data []byte) ([]byte, error) {
 	}
 	if raw := top["usage"]; !isNull(raw) {
 		u := parseUsage(raw)
-		st.usage = u
+		st.usage, st.final = u, true
 		if !st.wantUsage {
 			delete(top, "usage")
 		} else {
@@ -326,6 +328,7 @@ func (st *stitcher) feedMessages(dst []byte, name string, data []byte) ([]byte, 
 		dst = st.flushSeam(dst)
 		dst = st.closeOpen(dst)
 		if u := parseUsage(ev.Usage); u.known() {
+			st.final = true
 			st.usage.OutputTokens = u.OutputTokens
 			if u.InputTokens > 0 {
 				st.usage.InputTokens = u.InputTokens

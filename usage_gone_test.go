@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/sse"
 )
@@ -248,5 +250,83 @@ func TestStreamBrokenUpstreamIsCharged(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A stream resumed on another target is charged both parts: the broken one as a stream its
+// upstream broke (the estimate of what it relayed), and the continuation what it reported,
+// or, when it too ends before its usage (its client leaves, its upstream breaks), the
+// estimate of its prompt (the request and the answer replayed) and of the text it relayed.
+func TestResumedStreamIsCharged(t *testing.T) {
+	cases, prompt, text := chargeCases()
+	chat := cases[0]
+	var more []string // the continuation's text: ten other pieces of 20 bytes
+	for range 10 {
+		more = append(more, chunkEv("and then the dragon"))
+	}
+	contText := strings.Repeat("and then the dragon", 10)
+	// The broken stream's prompt, and the continuation's: the request and the text replayed.
+	firstIn, contIn := int64(len(prompt))/4, int64(len(prompt)+len(text))/4
+	broken := func(w http.ResponseWriter, r *http.Request) { cutAfter(strings.Join(chat.head, ""), `data: {"`)(w, r) }
+	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+
+	for _, tc := range []struct {
+		name, api2, outcome string
+		cont                http.HandlerFunc
+		// leaves: the client leaves once it has the continuation's last piece.
+		leaves bool
+		// reported is what the continuation reported; zero: the estimate is wanted.
+		reportedIn, reportedOut int64
+	}{
+		{name: "client leaves in the continuation", outcome: "client_gone", leaves: true,
+			cont: stallAfter(append([]string{roleChunkEv("")}, more...)...)},
+		{name: "continuation cut", outcome: "failed",
+			cont: cutAfter(roleChunkEv("")+strings.Join(more, ""), `data: {"`)},
+		{name: "continuation translated, no usage chunk asked", api2: "anthropic", outcome: "success", reportedIn: 400, reportedOut: 60,
+			cont: sseReply(
+				ev("message_start", `{"type":"message_start","message":{"id":"msg_2","type":"message","role":"assistant","model":"m-up","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":400,"output_tokens":1}}}`),
+				ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`),
+				ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"`+contText+`"}}`),
+				ev("content_block_stop", `{"type":"content_block_stop","index":0}`),
+				ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":60}}`),
+				ev("message_stop", `{"type":"message_stop"}`))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p1, p2 := newFakeUpstream(t, broken), newFakeUpstream(t, tc.cont)
+			cont := catalog.ContinuePrefix
+			if tc.api2 == "anthropic" {
+				cont = ""
+			}
+			tr, rs := resumeRouter(t, "", tc.api2, cont, p1, p2, func(h *Handler) {
+				h.StreamIdleTimeout = caddy.Duration(time.Minute) // a cut is no stall
+			})
+			before := tokenCounters(t, "p1")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp := rs.postTo(t, ctx, chat.path, chat.body)
+			br := bufio.NewReader(resp.Body)
+			var got strings.Builder
+			for {
+				ev, err := readEvent(br)
+				got.WriteString(ev)
+				if err != nil || tc.leaves && strings.Count(got.String(), "and then the dragon") == 10 {
+					break
+				}
+			}
+			cancel()
+			_ = resp.Body.Close()
+			if !strings.Contains(got.String(), text[len(text)-20:]) || strings.Count(got.String(), "dragon") != 10 {
+				t.Fatalf("the client did not get both parts: %q", got.String())
+			}
+			// Tokens are recorded under the provider that began the stream.
+			in, out := requestTokens(t, tr, 1, "p1", before, tc.outcome)
+			wantIn, wantOut := firstIn+contIn, int64(len(text)+len(contText))/4
+			if tc.reportedIn != 0 {
+				wantIn, wantOut = firstIn+tc.reportedIn, int64(len(text))/4+tc.reportedOut
+			}
+			if in < wantIn*9/10 || in > wantIn*11/10 || out < wantOut*9/10 || out > wantOut*11/10 {
+				t.Errorf("tokens %d in, %d out; want about %d, %d (both parts)", in, out, wantIn, wantOut)
+			}
+		})
 	}
 }
