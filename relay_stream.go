@@ -161,7 +161,7 @@ func (h *Handler) relayTranslated(c *call, t *target, n int, resp *http.Response
 			break
 		}
 	}
-	return h.endStream(c, t, resp, wd, client, tr, events, gone, pivotUsage(tr.Usage()), !tr.Done(), err)
+	return h.endStream(c, t, resp, wd, client, tr, events, gone, pivotUsage(tr.Usage()), !tr.Done() && !dialect.UsageFinal(tr), err)
 }
 
 // awaitUpstreamEnd reads the rest of a stream whose terminator was relayed: from a

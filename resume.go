@@ -508,7 +508,7 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 		if !u.known() && tr != nil {
 			u = pivotUsage(tr.Usage())
 		}
-		if st.done || st.final || tr != nil && tr.Done() {
+		if st.done || st.final || tr != nil && (tr.Done() || dialect.UsageFinal(tr)) {
 			return u
 		}
 		replayed := u.input() == 0

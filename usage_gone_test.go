@@ -330,3 +330,59 @@ func TestResumedStreamIsCharged(t *testing.T) {
 		})
 	}
 }
+
+// A stream that ends after the upstream's final usage but before its terminator (the usage
+// chunk then a cut before [DONE]; Anthropic's message_delta, then no message_stop), or whose
+// client leaves there, is charged the upstream's counts, which are whole, not the estimate
+// (here more than the count), and once.
+func TestStreamEndedAfterItsUsageIsChargedIt(t *testing.T) {
+	cases, _, _ := chargeCases()
+	const out = 30 // fewer than the 50 the text estimate gives
+	for _, tc := range cases {
+		tail := []string{stopEv, `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-up","choices":[],"usage":{"prompt_tokens":97,"completion_tokens":30,"total_tokens":127}}` + "\n\n"}
+		if tc.api == "anthropic" {
+			tail = []string{tc.tail[0], "event: message_delta\n" + `data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":30}}` + "\n\n"}
+		}
+		stream := append(tc.head[:len(tc.head):len(tc.head)], tail...)
+		modes := []string{"cut"}
+		if tc.name == "openai passed through" || tc.name == "anthropic passed through" {
+			// The client sees the usage itself, so it leaves after the router read it.
+			modes = append(modes, "client leaves")
+		}
+		for _, mode := range modes {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				reply := cutAfter(strings.Join(stream, ""), `data: {"`)
+				if mode == "client leaves" {
+					reply = stallAfter(stream...)
+				}
+				up := newFakeUpstream(t, reply)
+				name := "usage-then-" + strings.ReplaceAll(tc.name+"-"+mode, " ", "-")
+				pc := provider(name, up.URL+"/v1", []string{"sk-upstream-key-0001"}, "m", "m-up")
+				pc.API = tc.api
+				tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
+				rs := serveRouter(t, tr)
+
+				before := tokenCounters(t, name)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				resp := rs.postTo(t, ctx, tc.path, tc.body)
+				br := bufio.NewReader(resp.Body)
+				for {
+					ev, err := readEvent(br)
+					if err != nil || mode == "client leaves" && strings.Contains(ev, `"usage"`) && !strings.Contains(ev, "message_start") {
+						break
+					}
+				}
+				cancel()
+				_ = resp.Body.Close()
+				outcome := "failed"
+				if mode == "client leaves" {
+					outcome = "client_gone"
+				}
+				if in, got := requestTokens(t, tr, 1, name, before, outcome); in != tc.wholeIn || got != out {
+					t.Errorf("tokens %d in, %d out; want the upstream's %d, %d", in, got, tc.wholeIn, out)
+				}
+			})
+		}
+	}
+}

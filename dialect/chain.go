@@ -42,6 +42,9 @@ func (c *Chain) Done() bool { return c.Second.Done() }
 // Usage is First's: the upstream's own counts.
 func (c *Chain) Usage() openai.Usage { return c.First.Usage() }
 
+// UsageFinal is First's: it reads the upstream's usage.
+func (c *Chain) UsageFinal() bool { return UsageFinal(c.First) }
+
 // feed splits First's output (whole events, each ending in a blank line) and hands each to
 // Second.
 func (c *Chain) feed(dst, out []byte) ([]byte, error) {

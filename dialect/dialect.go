@@ -37,6 +37,20 @@ type StreamTranslator interface {
 	Usage() openai.Usage
 }
 
+// UsageFinaler is a StreamTranslator that knows when it has read the upstream's final usage
+// (an OpenAI usage chunk, Anthropic's message_delta), which comes before the terminator: a
+// stream that ends between them is charged that usage, not an estimate of it.
+type UsageFinaler interface {
+	UsageFinal() bool
+}
+
+// UsageFinal reports whether tr has read the upstream's final usage; false for a translator
+// that cannot tell.
+func UsageFinal(tr StreamTranslator) bool {
+	f, ok := tr.(UsageFinaler)
+	return ok && f.UsageFinal()
+}
+
 // ErrorEnder is a StreamTranslator whose framing ends a broken stream its own way (Gemini's
 // JSON array must still be closed): after commit, the relay ends the client's stream with
 // what AppendError appends instead of the dialect's usual error event; status is the HTTP

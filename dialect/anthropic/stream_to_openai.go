@@ -63,6 +63,8 @@ type StreamToOpenAI struct {
 	done   bool
 	stop   string
 	usage  rawUsage
+	// final says message_delta's output count was read.
+	final bool
 }
 
 // rawUsage holds Anthropic's counts; input excludes cached input.
@@ -112,6 +114,10 @@ func (t *StreamToOpenAI) Done() bool { return t.done }
 
 // Usage returns the usage read so far, in the pivot's terms.
 func (t *StreamToOpenAI) Usage() openai.Usage { return t.usage.pivot() }
+
+// UsageFinal reports whether message_delta's usage was read: message_start's counts the output
+// only so far.
+func (t *StreamToOpenAI) UsageFinal() bool { return t.final }
 
 // Event translates one upstream event in normal form ("event: x\ndata: {...}\n\n") and appends
 // the resulting chunks ("data: {...}\n\n", and "data: [DONE]\n\n" at message_stop) to dst,
@@ -198,7 +204,9 @@ func (t *StreamToOpenAI) Event(dst, ev []byte) ([]byte, error) {
 		if sr := wire.Path(data, "delta", "stop_reason"); wire.IsString(sr) {
 			t.stop = string(sr[1 : len(sr)-1])
 		}
-		t.usage.read(wire.Key(data, "usage"))
+		u := wire.Key(data, "usage")
+		t.usage.read(u)
+		t.final = t.final || wire.Key(u, "output_tokens") != nil
 	case "message_stop":
 		if !t.w.Role && t.stop == "" {
 			// message_start and message_stop alone (pings, empty blocks between them): Anthropic

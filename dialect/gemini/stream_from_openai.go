@@ -69,6 +69,13 @@ func (t *StreamFromOpenAI) Done() bool { return t.done }
 // Usage returns the usage read so far, in the pivot's terms.
 func (t *StreamFromOpenAI) Usage() openai.Usage { return t.usage }
 
+// UsageFinal reports whether the usage chunk was read: an OpenAI stream reports its usage
+// once, whole.
+func (t *StreamFromOpenAI) UsageFinal() bool {
+	u := t.Usage()
+	return u.PromptTokens+u.CompletionTokens > 0
+}
+
 // Event translates one upstream event in normal form ("data: {...}\n\n" or "data: [DONE]\n\n")
 // and appends the resulting Gemini chunks to dst, which it returns. An error chunk
 // ({"error":{...}}) returns dst unchanged and an *Error (code from the OpenAI error type);

@@ -55,6 +55,13 @@ func (t *StreamFromOpenAI) Done() bool { return t.done }
 // Usage returns the usage read so far, in the pivot's terms.
 func (t *StreamFromOpenAI) Usage() openai.Usage { return t.usagePiv }
 
+// UsageFinal reports whether the usage chunk was read: an OpenAI stream reports its usage
+// once, whole.
+func (t *StreamFromOpenAI) UsageFinal() bool {
+	u := t.Usage()
+	return u.PromptTokens+u.CompletionTokens > 0
+}
+
 // Event translates one upstream event in normal form and appends the resulting Responses
 // events to dst, which it returns. An error chunk ({"error":{...}}) returns dst unchanged and
 // a *StreamError; data that is not JSON returns ErrMalformed; a [DONE] after neither output
