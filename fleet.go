@@ -284,6 +284,13 @@ func newFleet(cfg state.Config, ns string, now func() time.Time, logger *zap.Log
 				sharedStateUp.Set(0)
 			}
 		},
+		OnUsageRefused: func(dropped bool) {
+			if dropped {
+				sharedUsageRefused.WithLabelValues("dropped").Inc()
+			} else {
+				sharedUsageRefused.WithLabelValues("retried").Inc()
+			}
+		},
 	})
 	if err != nil {
 		f.release()
@@ -446,13 +453,17 @@ var (
 		Namespace: "caddy", Subsystem: "llm_router", Name: "shared_state_fallbacks_total",
 		Help: "Rate-limited requests counted locally because the shared state did not answer.",
 	})
+	sharedUsageRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "llm_router", Name: "shared_usage_refused_total",
+		Help: "Usage flushes the shared state refused with an error reply (OOM, WRONGTYPE, a script error), by what became of the batch: retried, or dropped after its last try.",
+	}, []string{"batch"})
 )
 
 func registerFleetMetrics(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{sharedStateUp, sharedFallbacks} {
+	for _, c := range []prometheus.Collector{sharedStateUp, sharedFallbacks, sharedUsageRefused} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

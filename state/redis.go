@@ -156,6 +156,9 @@ type Options struct {
 	LocalCooldowns func(now int64) []Cooldown
 	// OnUp is told every change of the connection state (for a gauge).
 	OnUp func(up bool)
+	// OnUsageRefused is told each usage flush Redis refused with an error reply (OOM,
+	// WRONGTYPE, a script error), and whether its batch was then dropped (for a counter).
+	OnUsageRefused func(dropped bool)
 	// Usage is the buffer AddUsage sums into and the flusher empties. Default: one of its own.
 	Usage *UsageBuffer
 	// Sticky is the sticky store the backend serves from Start on (see RedisSticky). Backends

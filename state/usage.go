@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sort"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // maxUsageSeries bounds the distinct (model, provider, client) series summed between two
@@ -53,7 +55,16 @@ type usageBatch struct {
 	// args are usageScript's arguments: the marker field, seq, the TTL, then field,
 	// increment pairs.
 	args []any
+	// requests is how many requests the batch counts (for the line that says it was dropped).
+	requests int64
+	// refusals counts the error replies Redis gave the batch (see usageRefused).
+	refusals int
 }
+
+// maxUsageTries bounds the writes of a batch that Redis refuses with an error reply: one it
+// can never apply (WRONGTYPE: the day's key holds another kind of value) would otherwise hold
+// back every later batch for good. At the default flush_interval it is ten seconds.
+const maxUsageTries = 10
 
 // NewUsageBuffer returns an empty buffer.
 func NewUsageBuffer() *UsageBuffer {
@@ -131,7 +142,7 @@ func (r *Redis) flushUsage(parent context.Context) {
 	defer b.flushMu.Unlock()
 	if b.pending != nil {
 		if err := r.writeUsage(parent, b.pending); err != nil {
-			r.failed(err)
+			r.usageFailed(err)
 			return
 		}
 		b.pending = nil
@@ -142,7 +153,38 @@ func (r *Redis) flushUsage(parent context.Context) {
 	}
 	if err := r.writeUsage(parent, batch); err != nil {
 		b.pending = batch
+		r.usageFailed(err)
+	}
+}
+
+// usageFailed handles the failed write of the pending batch. A connection failure (or a
+// reply that means Redis cannot serve now: LOADING, READONLY, ...) marks Redis down, and the
+// batch waits for the reconnect however long it takes. Any other error reply (OOM, WRONGTYPE,
+// a script error) is the batch's own: it is tried again at the next flushes, and after
+// maxUsageTries refusals dropped with an error line, so that the usage counted after it
+// still flows. (NOSCRIPT, after a SCRIPT FLUSH, never gets here: the script is sent again.)
+func (r *Redis) usageFailed(err error) {
+	var re redis.Error
+	if !errors.As(err, &re) || isConnError(re.Error()) {
 		r.failed(err)
+		return
+	}
+	b := r.usage
+	p := b.pending
+	p.refusals++
+	drop := p.refusals >= maxUsageTries
+	if r.opt.OnUsageRefused != nil {
+		r.opt.OnUsageRefused(drop)
+	}
+	msg := r.scrub(err.Error())
+	switch {
+	case drop:
+		b.pending = nil
+		r.opt.Logger.Error("shared state (redis) refused a usage flush every time: its counts are dropped, later ones are written",
+			zap.String("error", msg), zap.Int("tries", p.refusals), zap.String("key", p.key), zap.Int64("requests", p.requests))
+	case p.refusals == 1:
+		r.opt.Logger.Warn("shared state (redis) refused a usage flush: it is tried again at the next flushes",
+			zap.String("error", msg), zap.Int("tries_left", maxUsageTries-1), zap.String("key", p.key))
 	}
 }
 
@@ -161,7 +203,9 @@ func (r *Redis) takeUsage() *usageBatch {
 
 	sums := make(map[string]int64)
 	kept := make(map[UsageKey]float64)
+	var requests int64
 	for k, d := range taken {
+		requests += d.requests
 		nano := math.Floor(d.nanoUSD)
 		if d.nanoUSD > nano {
 			kept[k] = d.nanoUSD - nano
@@ -194,7 +238,7 @@ func (r *Redis) takeUsage() *usageBatch {
 	}
 	b.seq++
 	batch := &usageBatch{key: r.key(usageKeys, r.opt.Now().UTC().Format(time.DateOnly)), seq: b.seq,
-		args: make([]any, 0, 3+2*len(sums))}
+		args: make([]any, 0, 3+2*len(sums)), requests: requests}
 	batch.args = append(batch.args, "flush:"+r.origin, batch.seq, r.cfg.UsageRetention.Milliseconds())
 	for f, v := range sums {
 		batch.args = append(batch.args, f, v)
