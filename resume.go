@@ -499,16 +499,17 @@ func (h *Handler) continueOn(c *call, t *target, client *lazyFlusher) (res conti
 	var out, w []byte
 	// charged is the continuation's usage: what it reported (its translator's count when the
 	// stitched stream carried none: a chat client that asked for no usage chunk), with
-	// estimates for what is missing when it ended before its final usage, as a broken first
-	// part has (partialUsage): its prompt is the request and the answer replayed, its output
-	// the text it relayed.
+	// estimates for what is missing when it reached the client and ended before its final
+	// usage, as a broken first part has (partialUsage): its prompt is the request and the
+	// answer replayed, its output the text it relayed. One that failed before it reached the
+	// client is charged what it reported, as a failed first attempt is.
 	textBefore := client.text.estimate()
 	charged := func() tokenUsage {
 		u := st.usage
 		if !u.known() && tr != nil {
 			u = pivotUsage(tr.Usage())
 		}
-		if st.done || st.final || tr != nil && (tr.Done() || dialect.UsageFinal(tr)) {
+		if !res.committed || st.done || st.final || tr != nil && (tr.Done() || dialect.UsageFinal(tr)) {
 			return u
 		}
 		replayed := u.input() == 0

@@ -277,11 +277,14 @@ func TestResumedStreamIsCharged(t *testing.T) {
 		leaves bool
 		// reported is what the continuation reported; zero: the estimate is wanted.
 		reportedIn, reportedOut int64
+		// unsent: the continuation failed before the client got any of it.
+		unsent bool
 	}{
 		{name: "client leaves in the continuation", outcome: "client_gone", leaves: true,
 			cont: stallAfter(append([]string{roleChunkEv("")}, more...)...)},
 		{name: "continuation cut", outcome: "failed",
 			cont: cutAfter(roleChunkEv("")+strings.Join(more, ""), `data: {"`)},
+		{name: "continuation fails before its first event", outcome: "failed", unsent: true, cont: sseReply()},
 		{name: "continuation translated, no usage chunk asked", api2: "anthropic", outcome: "success", reportedIn: 400, reportedOut: 60,
 			cont: sseReply(
 				ev("message_start", `{"type":"message_start","message":{"id":"msg_2","type":"message","role":"assistant","model":"m-up","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":400,"output_tokens":1}}}`),
@@ -315,14 +318,21 @@ func TestResumedStreamIsCharged(t *testing.T) {
 			}
 			cancel()
 			_ = resp.Body.Close()
-			if !strings.Contains(got.String(), text[len(text)-20:]) || strings.Count(got.String(), "dragon") != 10 {
+			dragons := 10
+			if tc.unsent {
+				dragons = 0
+			}
+			if !strings.Contains(got.String(), text[len(text)-20:]) || strings.Count(got.String(), "dragon") != dragons {
 				t.Fatalf("the client did not get both parts: %q", got.String())
 			}
 			// Tokens are recorded under the provider that began the stream.
 			in, out := requestTokens(t, tr, 1, "p1", before, tc.outcome)
 			wantIn, wantOut := firstIn+contIn, int64(len(text)+len(contText))/4
-			if tc.reportedIn != 0 {
+			switch {
+			case tc.reportedIn != 0:
 				wantIn, wantOut = firstIn+tc.reportedIn, int64(len(text))/4+tc.reportedOut
+			case tc.unsent: // as a failed first attempt, it is charged what it reported: nothing
+				wantIn, wantOut = firstIn, int64(len(text))/4
 			}
 			if in < wantIn*9/10 || in > wantIn*11/10 || out < wantOut*9/10 || out > wantOut*11/10 {
 				t.Errorf("tokens %d in, %d out; want about %d, %d (both parts)", in, out, wantIn, wantOut)
