@@ -80,6 +80,65 @@ func TestCodexCLI(t *testing.T) {
 	}
 }
 
+// TestCodexCLIApplyPatch: Codex sends apply_patch as a custom (freeform) tool, as it does for
+// OpenAI's coding models, here through a chat-only, an Anthropic and a Gemini provider. The
+// upstream must see it as a function whose string parameter input carries the patch, with the
+// grammar in its description; its call of it comes back to Codex as a custom_tool_call, which
+// Codex applies to the workspace's file; Codex's custom_tool_call_output goes out again as the
+// call's tool result, paired to the replayed call, and the final text is what Codex reports.
+// Before, the tool was dropped: the model never saw it, and a replayed call was a 400.
+func TestCodexCLIApplyPatch(t *testing.T) {
+	node, launcher := codexReady(t)
+	for _, api := range []string{"openai", "anthropic", "gemini"} {
+		t.Run(api, func(t *testing.T) {
+			work := t.TempDir()
+			notes := filepath.Join(work, "notes.txt")
+			if err := os.WriteFile(notes, []byte("hello\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			const patch = "*** Begin Patch\n*** Update File: notes.txt\n@@\n-hello\n+hello from \"the\" patch\n*** End Patch\n"
+			var rec requestLog
+			up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				var req agentRequest
+				_ = json.Unmarshal(body, &req)
+				if !req.answered() {
+					// The tool as a function of one string, its grammar described.
+					rec.add(fmt.Sprintf("call tool=%d input=%d grammar=%d", boolInt(slices.Contains(req.toolNames(), "apply_patch")),
+						boolInt(bytes.Contains(body, []byte(`"input":{"type":"string"`))),
+						boolInt(bytes.Contains(body, []byte(`start: begin_patch hunk+ end_patch`)))))
+					call := agentCall{"p1", "apply_patch", map[string]string{"input": patch}}
+					sseReply(agentStream(api, "I should patch the file.", []agentCall{call}, "")...)(w, r)
+					return
+				}
+				// The call replayed with its input as the argument, and Codex's output paired to it.
+				pair := map[string][2]string{"openai": {`"id":"p1"`, `"tool_call_id":"p1"`},
+					"anthropic": {`"id":"toolu_p1"`, `"tool_use_id":"toolu_p1"`},
+					"gemini":    {`"functionCall":{"name":"apply_patch"`, `"functionResponse":{"name":"apply_patch"`}}[api]
+				rec.add(fmt.Sprintf("answer paired=%d replayed=%d output=%d", boolInt(bytes.Contains(body, []byte(pair[0])) && bytes.Contains(body, []byte(pair[1]))),
+					boolInt(bytes.Contains(body, []byte(`*** Update File: notes.txt`))),
+					boolInt(bytes.Contains(body, []byte(`M notes.txt`)))))
+				sseReply(agentStream(api, "The file is patched.", nil, "Done: the file is patched.")...)(w, r)
+			})
+			pc := provider("up", up.URL+"/v1", []string{"sk-cdx-9f3a7c41d2"}, "m", "m-up")
+			pc.API = api
+			out, stderr, tr, err := runCodexCatalog(t, node, launcher, work, &Handler{Providers: []catalog.ProviderConfig{pc}},
+				"Patch notes.txt, then say you are done.", codexFreeformCatalog)
+			requests := rec.list()
+			if err != nil || !strings.Contains(string(out), "Done: the file is patched.") {
+				t.Fatalf("codex: %v\nstdout: %s\nstderr: %s\nupstream requests: %q\nrouter log:\n%s", err, lastBytes(string(out)),
+					lastBytes(stderr), requests, lastBytes(tr.logs.String()))
+			}
+			if b, err := os.ReadFile(notes); err != nil || string(b) != "hello from \"the\" patch\n" {
+				t.Errorf("the patch was not applied: %q, %v\nstderr: %s", b, err, lastBytes(stderr))
+			}
+			if want := []string{"call tool=1 input=1 grammar=1", "answer paired=1 replayed=1 output=1"}; !slices.Equal(requests, want) {
+				t.Errorf("upstream requests %q, want %q", requests, want)
+			}
+		})
+	}
+}
+
 // codexReady returns node's path and Codex CLI's launcher; it skips (fails in CI) without them.
 func codexReady(t *testing.T) (node, launcher string) {
 	t.Helper()
@@ -161,6 +220,21 @@ func runCodex(t *testing.T, node, launcher, work, api, baseURL, prompt string) (
 // runCodexWith runs `codex exec` with prompt in work through a router built from h.
 func runCodexWith(t *testing.T, node, launcher, work string, h *Handler, prompt string) ([]byte, string, *testRouter, error) {
 	t.Helper()
+	return runCodexCatalog(t, node, launcher, work, h, prompt, "")
+}
+
+// codexFreeformCatalog is a model catalog (Codex's model_catalog_json) that describes model
+// "m" as Codex's bundled catalog describes OpenAI's coding models: apply_patch as a freeform
+// custom tool with its Lark grammar, the shell as exec_command. Without it Codex knows nothing
+// of "m" and sends neither, and it never asks the provider for a catalog of its own.
+const codexFreeformCatalog = `{"models":[{"slug":"m","display_name":"m","base_instructions":"You are a coding agent.",
+"apply_patch_tool_type":"freeform","shell_type":"shell_command","visibility":"list","supported_in_api":true,"priority":1,
+"supported_reasoning_levels":[],"support_verbosity":false,"truncation_policy":{"mode":"tokens","limit":10000},
+"experimental_supported_tools":[]}]}`
+
+// runCodexCatalog is runCodexWith with catalog, when not empty, as Codex's model catalog.
+func runCodexCatalog(t *testing.T, node, launcher, work string, h *Handler, prompt, catalog string) ([]byte, string, *testRouter, error) {
+	t.Helper()
 	h.Auth = &AuthConfig{Keys: []GatewayKey{{Name: "codex", Key: "gw-codex-key-1"}}}
 	tr := newTestRouter(t, h)
 	rs := serveRouter(t, tr)
@@ -168,7 +242,16 @@ func runCodexWith(t *testing.T, node, launcher, work string, h *Handler, prompt 
 	home := t.TempDir()
 	config := `model = "m"
 model_provider = "gw"
-
+`
+	if catalog != "" {
+		path := filepath.Join(home, "models.json")
+		if err := os.WriteFile(path, []byte(catalog), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		q, _ := json.Marshal(path)
+		config = "model_catalog_json = " + string(q) + "\n" + config
+	}
+	config += `
 [model_providers.gw]
 name = "gw"
 base_url = "` + rs.URL + `/v1"

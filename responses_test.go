@@ -116,7 +116,9 @@ func sendResponses(t *testing.T, rs *routerServer, params responses.ResponseNewP
 	defer st.Close()
 	var done *responses.Response
 	var text strings.Builder
-	args := map[string]string{} // item id -> its argument deltas
+	args := map[string]string{}   // item id -> its argument deltas
+	inputs := map[string]string{} // item id -> a custom tool call's input deltas
+	inputDone := map[string]string{}
 	seen := map[string]int{}
 	for st.Next() {
 		ev := st.Current()
@@ -126,6 +128,10 @@ func sendResponses(t *testing.T, rs *routerServer, params responses.ResponseNewP
 			text.WriteString(ev.Delta)
 		case "response.function_call_arguments.delta":
 			args[ev.ItemID] += ev.Delta
+		case "response.custom_tool_call_input.delta":
+			inputs[ev.ItemID] += ev.Delta
+		case "response.custom_tool_call_input.done":
+			inputDone[ev.ItemID] = ev.Input
 		case "response.completed":
 			r := ev.Response
 			done = &r
@@ -143,6 +149,9 @@ func sendResponses(t *testing.T, rs *routerServer, params responses.ResponseNewP
 	for _, it := range done.Output {
 		if it.Type == "function_call" && it.Arguments.OfString != args[it.ID] {
 			t.Errorf("argument deltas of %s %q, response.completed %q", it.ID, args[it.ID], it.Arguments.OfString)
+		}
+		if it.Type == "custom_tool_call" && (it.Input != inputs[it.ID] || it.Input != inputDone[it.ID]) {
+			t.Errorf("input deltas of %s %q (done %q), response.completed %q", it.ID, inputs[it.ID], inputDone[it.ID], it.Input)
 		}
 	}
 	return done
@@ -498,9 +507,9 @@ func TestResponsesReasoningToolRoundThroughAnthropic(t *testing.T) {
 
 // TestResponsesUntranslatableGoesNative: in a pool that mixes a chat-only provider with one
 // that serves the Responses API, a request only the latter can take (Codex's history with a
-// custom tool call, as its apply_patch is with OpenAI's models) goes to it, whichever target
-// comes first, instead of a 400 for having been picked the chat one. Requests the pivot can
-// express still go to the chat provider first.
+// compaction item, the provider's own encrypted summary of the turns before) goes to it,
+// whichever target comes first, instead of a 400 for having been picked the chat one. Requests
+// the pivot can express still go to the chat provider first.
 func TestResponsesUntranslatableGoesNative(t *testing.T) {
 	chat := newFakeUpstream(t, openAIAgentUpstream)
 	native := newFakeUpstream(t, nativeResponsesUpstream)
@@ -511,9 +520,8 @@ func TestResponsesUntranslatableGoesNative(t *testing.T) {
 		provider("chat", chat.URL+"/v1", []string{"sk-chat-0001"}, "m", "m-up"), pn}})
 	rs := serveRouter(t, tr)
 	patch := responses.ResponseInputParam{
+		responses.ResponseInputItemParamOfCompaction("gAAAAB-opaque-summary"),
 		responses.ResponseInputItemParamOfMessage("Fix the typo.", responses.EasyInputMessageRoleUser),
-		responses.ResponseInputItemParamOfCustomToolCall("call_p1", "*** Begin Patch\n*** End Patch", "apply_patch"),
-		responses.ResponseInputItemParamOfCustomToolCallOutput("call_p1", "Done!"),
 	}
 	for _, stream := range []bool{false, true} {
 		res := sendResponses(t, rs, responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
@@ -523,7 +531,7 @@ func TestResponsesUntranslatableGoesNative(t *testing.T) {
 		}
 	}
 	if len(chat.received()) != 0 || len(native.received()) != 2 {
-		t.Fatalf("chat got %d, native %d requests: the custom tool call must go to the native provider only",
+		t.Fatalf("chat got %d, native %d requests: the compaction item must go to the native provider only",
 			len(chat.received()), len(native.received()))
 	}
 	sendResponses(t, rs, responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
@@ -538,7 +546,7 @@ func TestResponsesUntranslatableGoesNative(t *testing.T) {
 	_, err := c.Responses.New(context.Background(), responses.ResponseNewParams{Model: "m",
 		Input: responses.ResponseNewParamsInputUnion{OfInputItemList: patch}})
 	var apiErr *openai.Error
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || !strings.Contains(apiErr.Message, "custom_tool_call") {
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || !strings.Contains(apiErr.Message, `"compaction"`) {
 		t.Fatalf("err %v, want the translation's 400", err)
 	}
 }

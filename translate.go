@@ -305,6 +305,15 @@ func storedStateMessage(model string) string {
 		"conversation in input instead", clipEcho(model))
 }
 
+// responsesReplyOptions are the options of a reply's translation for a Responses client: the
+// public model, and the request's namespace and custom tools, whose calls are written back as
+// such.
+func (c *call) responsesReplyOptions() responses.ReplyOptions {
+	o := responses.ReplyOptions{Model: c.p.route.Name}
+	o.Namespaces, o.Custom = responses.ToolNames(c.body)
+	return o
+}
+
 // setDialectHeaders gives an Anthropic upstream the anthropic-version it needs (the client's,
 // when an Anthropic client sent one) and keeps Anthropic's headers (anthropic-beta above all,
 // whose unknown values OpenAI-compatible upstreams refuse with 400) from every other upstream.
@@ -403,7 +412,7 @@ func (c *call) replyFor(t *target, reply []byte) ([]byte, error) {
 	case sse.Anthropic:
 		return anthropic.ResponseFromOpenAI(pivot, anthropic.ReplyOptions{Model: c.p.route.Name, DropReasoning: dropReasoning})
 	case sse.Responses:
-		return responses.ResponseFromOpenAI(pivot, responses.ReplyOptions{Model: c.p.route.Name, Namespaces: responses.Namespaces(c.body)})
+		return responses.ResponseFromOpenAI(pivot, c.responsesReplyOptions())
 	case sse.Gemini:
 		if c.ep.cap == catalog.CapEmbeddings {
 			return gemini.EmbedResponseFromOpenAI(pivot, c.ep == geminiBatchEmbedEndpoint)
@@ -470,7 +479,7 @@ func (c *call) streamFromPivot() dialect.StreamTranslator {
 		return anthropic.NewStreamFromOpenAI(anthropic.StreamFromOpenAIOptions{Model: c.p.route.Name, InputTokens: n,
 			DropReasoning: c.p.hasAPI(catalog.APIAnthropic)})
 	case sse.Responses:
-		return responses.NewStreamFromOpenAI(responses.ReplyOptions{Model: c.p.route.Name, Namespaces: responses.Namespaces(c.body)})
+		return responses.NewStreamFromOpenAI(c.responsesReplyOptions())
 	case sse.Gemini:
 		return gemini.NewStreamFromOpenAI(gemini.StreamFromOpenAIOptions{Model: c.p.route.Name, Array: c.route.array})
 	}

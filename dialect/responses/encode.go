@@ -11,6 +11,7 @@ const (
 	kindMessage = iota
 	kindFunctionCall
 	kindReasoning
+	kindCustomCall
 )
 
 // outItem is one output item being built. Text values are held JSON-escaped, without their
@@ -18,7 +19,8 @@ const (
 type outItem struct {
 	kind int
 	id   []byte // escaped, no quotes
-	// text is the message's text, the reasoning summary, or the call's arguments.
+	// text is the message's text, the reasoning summary, the call's arguments, or a custom
+	// tool call's input (in a stream: its chat arguments until the call is done).
 	text []byte
 	// callID, name and namespace are a function call's, escaped, no quotes; namespace is nil
 	// for a function of no namespace.
@@ -84,6 +86,26 @@ func appendItem(dst []byte, it *outItem, done bool) []byte {
 		dst = append(dst, `,"arguments":`...)
 		if done {
 			dst = appendQuoted(dst, it.arguments())
+		} else {
+			dst = append(dst, `""`...)
+		}
+		dst = append(dst, '}')
+	case kindCustomCall:
+		dst = append(dst, `{"id":`...)
+		dst = appendQuoted(dst, it.id)
+		dst = append(dst, `,"type":"custom_tool_call","status":`...)
+		dst = append(dst, status...)
+		dst = append(dst, `,"call_id":`...)
+		dst = appendQuoted(dst, it.callID)
+		dst = append(dst, `,"name":`...)
+		dst = appendQuoted(dst, it.name)
+		if it.namespace != nil {
+			dst = append(dst, `,"namespace":`...)
+			dst = appendQuoted(dst, it.namespace)
+		}
+		dst = append(dst, `,"input":`...)
+		if done {
+			dst = appendQuoted(dst, it.text)
 		} else {
 			dst = append(dst, `""`...)
 		}

@@ -16,8 +16,10 @@ func FuzzStreamFromOpenAI(f *testing.F) {
 	f.Add(`{"id":"a","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{\"a\""}}]}}]}`, `{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]},"finish_reason":"tool_calls"}]}`, `[DONE]`)
 	f.Add(`{"choices":[{"delta":{"reasoning_content":"r\u00e9"}}]}`, `{"error":{"message":"x"}}`, `[DONE]`)
 	f.Add(`{"choices":[{"delta":{"role":"assistant"}}]}`, `{"choices":[],"usage":{"prompt_tokens":1}}`, `x`)
+	f.Add(`{"id":"a","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"p","arguments":"{\"input\":\"a\\"}}]}}]}`, `{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"nb\"}"}}]},"finish_reason":"tool_calls"}]}`, `[DONE]`)
 	f.Fuzz(func(t *testing.T, a, b, c string) {
-		tr := NewStreamFromOpenAI(ReplyOptions{Model: "m", Created: 1})
+		// p is a custom tool: its calls are custom_tool_call items.
+		tr := NewStreamFromOpenAI(ReplyOptions{Model: "m", Created: 1, Custom: []string{"p"}})
 		var out []byte
 		var err error
 		for _, d := range []string{a, b, c} {
@@ -48,6 +50,7 @@ func FuzzRequests(f *testing.F) {
 	f.Add(`{"model":"m","input":"hi","instructions":"x","stream":true}`)
 	f.Add(`{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":"a"},{"type":"input_image","image_url":"http://x"}]},{"type":"function_call","call_id":"c","name":"n","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"o"}],"tools":[{"type":"function","name":"n","parameters":{}}],"tool_choice":"required"}`)
 	f.Add(`{"model":"m","input":[],"text":{"format":{"type":"json_object"}},"reasoning":{"effort":"low"}}`)
+	f.Add(`{"model":"m","input":[{"type":"custom_tool_call","call_id":"c","name":"p","input":"*** Begin Patch\n"},{"type":"custom_tool_call_output","call_id":"c","output":"ok"}],"tools":[{"type":"custom","name":"p","format":{"type":"grammar","syntax":"lark","definition":"start: x"}}],"tool_choice":{"type":"custom","name":"p"}}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		out, err := RequestToOpenAI([]byte(body), ToOpenAIOptions{Model: "x"})
 		if err != nil {
@@ -65,8 +68,9 @@ func FuzzRequests(f *testing.F) {
 // FuzzReply: any whole reply either fails or becomes a valid response object.
 func FuzzReply(f *testing.F) {
 	f.Add(`{"id":"a","choices":[{"index":0,"message":{"role":"assistant","content":"x","tool_calls":[{"id":"c","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}`)
+	f.Add(`{"id":"a","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"p","arguments":"{\"input\":\"x\\ny\"}"}}]},"finish_reason":"tool_calls"}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		out, err := ResponseFromOpenAI([]byte(body), ReplyOptions{Model: "m"})
+		out, err := ResponseFromOpenAI([]byte(body), ReplyOptions{Model: "m", Custom: []string{"p"}})
 		if err == nil && !json.Valid(out) {
 			t.Fatalf("invalid JSON %s", out)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/llmrouter/caddy-llm-router/dialect/internal/wire"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 )
@@ -17,9 +18,22 @@ type ReplyOptions struct {
 	Model string
 	// Created is the response's created_at (unix seconds); 0 means now.
 	Created int64
-	// Namespaces are the request's namespace tools (see Namespaces): a call of a function named
+	// Namespaces are the request's namespace tools (see ToolNames): a call of a function named
 	// <namespace>__<name> is written as name in namespace.
 	Namespaces []string
+	// Custom are the chat names of the request's custom tools (see ToolNames): a call of one is
+	// written as a custom_tool_call item whose input is the call's input argument.
+	Custom []string
+}
+
+// custom reports whether the chat function name (escaped, as called) is a custom tool's.
+func (o *ReplyOptions) custom(name []byte) bool {
+	for _, c := range o.Custom {
+		if c == string(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // namespaceSep joins a namespace and a function name into one chat function name (chat allows
@@ -40,33 +54,47 @@ func (o *ReplyOptions) split(name []byte) (ns, fn []byte) {
 	return nil, name
 }
 
-// Namespaces are the names of the namespace tools of a Responses request body, for
-// ReplyOptions; nil (and no scan) for a body that names none.
-func Namespaces(body []byte) []string {
-	if !bytes.Contains(body, []byte(`"namespace"`)) {
-		return nil
+// ToolNames are the names of the namespace tools of a Responses request body and the chat
+// names of its custom tools, for ReplyOptions; nil for a body that names neither. Only the
+// tools are decoded, and only when they hold either type (the input, the bulk of an agent's
+// body, is skipped unread).
+func ToolNames(body []byte) (namespaces, custom []string) {
+	raw := wire.Key(body, "tools")
+	if !bytes.Contains(raw, []byte(`"namespace"`)) && !bytes.Contains(raw, []byte(`"custom"`)) {
+		return nil, nil
 	}
-	var r struct {
-		Tools []struct{ Type, Name string } `json:"tools"`
+	type tool struct{ Type, Name string }
+	var tools []struct {
+		Type, Name string
+		Tools      []tool `json:"tools"`
 	}
-	if json.Unmarshal(body, &r) != nil {
-		return nil
+	if json.Unmarshal(raw, &tools) != nil {
+		return nil, nil
 	}
-	var out []string
-	for _, t := range r.Tools {
-		if t.Type == "namespace" && t.Name != "" {
-			out = append(out, t.Name)
+	for _, t := range tools {
+		switch {
+		case t.Name == "":
+		case t.Type == "custom":
+			custom = append(custom, t.Name)
+		case t.Type == "namespace":
+			namespaces = append(namespaces, t.Name)
+			for _, f := range t.Tools {
+				if f.Type == "custom" && f.Name != "" {
+					custom = append(custom, NamespacedName(t.Name, f.Name))
+				}
+			}
 		}
 	}
-	return out
+	return namespaces, custom
 }
 
 // ResponseFromOpenAI translates a chat-only upstream's whole 2xx chat completion into a
 // Responses API response object: reasoning_content becomes a reasoning item (its text as the
 // summary), the text (and a refusal) a message item with one output_text part, each tool call
-// a function_call item (call_id, name, arguments); finish_reason length or content_filter make
-// the status incomplete; usage becomes input_tokens, output_tokens and total_tokens with their
-// details. Only choice 0 is translated. A body that is not a chat completion is an error:
+// a function_call item (call_id, name, arguments), or a custom_tool_call item (call_id, name,
+// input) for a call of a custom tool (ReplyOptions.Custom); finish_reason length or
+// content_filter make the status incomplete; usage becomes input_tokens, output_tokens and
+// total_tokens with their details. Only choice 0 is translated. A body that is not a chat completion is an error:
 // classify it as an upstream failure.
 func ResponseFromOpenAI(body []byte, opts ReplyOptions) ([]byte, error) {
 	var r openai.Response
@@ -115,7 +143,11 @@ func AppendResponse(dst []byte, r *openai.Response, opts ReplyOptions) []byte {
 	for i, tc := range c.Message.ToolCalls {
 		it := outItem{kind: kindFunctionCall, id: itemID("fc_", core, len(items)),
 			callID: escape(tc.ID), text: escape(tc.Function.Arguments)}
-		it.namespace, it.name = opts.split(escape(tc.Function.Name))
+		name := escape(tc.Function.Name)
+		if opts.custom(name) {
+			it.kind, it.id, it.text = kindCustomCall, itemID("ctc_", core, len(items)), escape(customInput(tc.Function.Arguments))
+		}
+		it.namespace, it.name = opts.split(name)
 		if tc.ID == "" {
 			it.callID = itemID("call_", core, i)
 		}
@@ -131,6 +163,19 @@ func AppendResponse(dst []byte, r *openai.Response, opts ReplyOptions) []byte {
 		status = "incomplete"
 	}
 	return appendResponse(dst, &h, items, status, reason, &u)
+}
+
+// customInput is the freeform input of a custom tool's call whose chat arguments are args: its
+// input argument; arguments that are not the object the function asks for are taken as the
+// input itself (a model may answer a one-string function with the bare text).
+func customInput(args string) string {
+	var v struct {
+		Input *string `json:"input"`
+	}
+	if json.Unmarshal([]byte(args), &v) != nil || v.Input == nil {
+		return args
+	}
+	return *v.Input
 }
 
 func pivotUsage(p *openai.Usage) usage {

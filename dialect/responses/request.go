@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
+	"github.com/llmrouter/caddy-llm-router/internal/jsonstr"
 )
 
 // ToOpenAIOptions configure a request translation.
@@ -53,9 +54,13 @@ func (r *Request) NeedsNative() bool {
 //     becomes a tool message (array output: its text parts joined, its images in a user
 //     message after the run of tool messages, as chat tool messages hold text only);
 //     reasoning items are dropped (their content is the provider's, opaque to another one);
-//   - function tools become chat function tools; other tool types are dropped (see the
-//     package doc); tool_choice auto/none/required and {"type":"function","name"} are kept,
-//     allowed_tools keeps its mode (not its list); a choice that forces a dropped tool, or
+//     custom_tool_call and custom_tool_call_output items are a tool call and a tool message as
+//     well, the call's input as the arguments {"input": <the input>};
+//   - function tools become chat function tools; custom tools chat functions whose one string
+//     parameter input is the freeform input (customFunction); other tool types are dropped (see
+//     the package doc); tool_choice auto/none/required, {"type":"function","name"} and
+//     {"type":"custom","name"} are kept, allowed_tools keeps its mode (not its list); a
+//     choice that forces a dropped tool, or
 //     requires a call when only dropped tools were given, returns ErrBadRequest;
 //   - text.format becomes response_format; reasoning.effort reasoning_effort;
 //     max_output_tokens max_tokens; temperature, top_p, parallel_tool_calls, user and stream
@@ -95,6 +100,11 @@ func ToOpenAIRequest(r *Request, opts ToOpenAIOptions) (*openai.Request, error) 
 			}
 			out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: &openai.FunctionDef{
 				Name: t.Name, Description: t.Description, Parameters: rawOrNil(t.Parameters), Strict: t.Strict}})
+		case "custom":
+			if t.Name == "" {
+				return nil, badRequest("a custom tool without a name")
+			}
+			out.Tools = append(out.Tools, customFunction(t.Name, &t))
 		case "namespace":
 			// Chat has no namespaces: each function of one is a function named
 			// <namespace>__<name>, and the replies split the name again (ReplyOptions).
@@ -102,11 +112,15 @@ func ToOpenAIRequest(r *Request, opts ToOpenAIOptions) (*openai.Request, error) 
 				return nil, badRequest("a namespace tool without a name")
 			}
 			for _, f := range t.Tools {
-				if f.Type != "function" {
+				if f.Type != "function" && f.Type != "custom" {
 					continue
 				}
 				if f.Name == "" {
-					return nil, badRequest("a function tool of namespace %q without a name", t.Name)
+					return nil, badRequest("a %s tool of namespace %q without a name", f.Type, t.Name)
+				}
+				if f.Type == "custom" {
+					out.Tools = append(out.Tools, customFunction(NamespacedName(t.Name, f.Name), &f))
+					continue
 				}
 				out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: &openai.FunctionDef{
 					Name: NamespacedName(t.Name, f.Name), Description: f.Description, Parameters: rawOrNil(f.Parameters), Strict: f.Strict}})
@@ -141,6 +155,42 @@ func ToOpenAIRequest(r *Request, opts ToOpenAIOptions) (*openai.Request, error) 
 		out.ReasoningEffort = *r.Reasoning.Effort
 	}
 	return out, nil
+}
+
+// customInputParam is the one parameter of the chat function that stands for a custom tool:
+// the freeform input as a string.
+const customInputParam = "input"
+
+// customParameters is the JSON schema of a custom tool's chat function.
+var customParameters = json.RawMessage(`{"type":"object","properties":{"` + customInputParam + `":{"type":"string",` +
+	`"description":"The tool's whole freeform input as plain text, exactly as the tool's description asks for it (not JSON)."}},` +
+	`"required":["` + customInputParam + `"],"additionalProperties":false}`)
+
+// customFunction is the chat function named name for custom tool t: a chat model can only
+// call functions with JSON arguments, so the freeform input is the string parameter input, and
+// the description says what the input must be (the grammar the Responses API would enforce,
+// which a chat model is only told).
+func customFunction(name string, t *Tool) openai.Tool {
+	desc := t.Description
+	if f := t.Format; f != nil && f.Type == "grammar" && f.Definition != "" {
+		syntax := f.Syntax
+		if syntax == "" {
+			syntax = "lark"
+		}
+		if desc != "" {
+			desc += "\n\n"
+		}
+		desc += "The input parameter is freeform text that must match this " + syntax + " grammar:\n" + f.Definition
+	}
+	return openai.Tool{Type: "function", Function: &openai.FunctionDef{Name: name, Description: desc, Parameters: customParameters}}
+}
+
+// customArguments are the chat arguments of a custom tool call whose input is input.
+func customArguments(input string) string {
+	b := make([]byte, 0, len(input)+16)
+	b = append(b, `{"`+customInputParam+`":`...)
+	b = jsonstr.Append(b, input)
+	return string(append(b, '}'))
 }
 
 func withNeedsNative(why string) error {
@@ -187,9 +237,9 @@ func toolChoice(raw json.RawMessage) (*openai.ToolChoice, error) {
 		return nil, badRequest("tool_choice: %v", err)
 	}
 	switch v.Type {
-	case "function":
+	case "function", "custom": // a custom tool is a function of the pivot
 		if v.Name == "" {
-			return nil, badRequest("tool_choice of type function without a name")
+			return nil, badRequest("tool_choice of type %s without a name", v.Type)
 		}
 		if v.Namespace != "" {
 			return &openai.ToolChoice{Function: NamespacedName(v.Namespace, v.Name)}, nil
@@ -202,8 +252,8 @@ func toolChoice(raw json.RawMessage) (*openai.ToolChoice, error) {
 		}
 		return &openai.ToolChoice{Mode: "auto"}, nil
 	}
-	// A hosted tool (web_search, file_search...), a custom or an MCP one: dropped from the
-	// tools, it cannot be forced, and answering without it would answer another question.
+	// A hosted tool (web_search, file_search...) or an MCP one: dropped from the tools, it
+	// cannot be forced, and answering without it would answer another question.
 	return nil, badRequest("tool_choice forces a tool of type %q, which a chat-only provider cannot run", v.Type)
 }
 
@@ -231,7 +281,7 @@ func appendInput(msgs []openai.Message, raw json.RawMessage) ([]openai.Message, 
 	var images []openai.ContentPart
 	for i := range items {
 		it := &items[i]
-		if it.Type != "function_call_output" && it.Type != "reasoning" {
+		if it.Type != "function_call_output" && it.Type != "custom_tool_call_output" && it.Type != "reasoning" {
 			msgs, images = appendImages(msgs, images)
 		}
 		typ := it.Type
@@ -245,12 +295,14 @@ func appendInput(msgs []openai.Message, raw json.RawMessage) ([]openai.Message, 
 				return nil, err
 			}
 			msgs = append(msgs, m)
-		case "function_call":
+		case "function_call", "custom_tool_call":
 			if it.CallID == "" || it.Name == "" {
-				return nil, badRequest("input[%d]: function_call needs call_id and name", i)
+				return nil, badRequest("input[%d]: %s needs call_id and name", i, typ)
 			}
 			args := it.Arguments
-			if args == "" {
+			if typ == "custom_tool_call" {
+				args = customArguments(it.Input)
+			} else if args == "" {
 				args = "{}"
 			}
 			name := it.Name
@@ -263,9 +315,9 @@ func appendInput(msgs []openai.Message, raw json.RawMessage) ([]openai.Message, 
 			} else {
 				msgs = append(msgs, openai.Message{Role: "assistant", ToolCalls: []openai.ToolCall{tc}})
 			}
-		case "function_call_output":
+		case "function_call_output", "custom_tool_call_output":
 			if it.CallID == "" {
-				return nil, badRequest("input[%d]: function_call_output needs call_id", i)
+				return nil, badRequest("input[%d]: %s needs call_id", i, typ)
 			}
 			text, more, err := appendOutput(images, it.Output)
 			if err != nil {

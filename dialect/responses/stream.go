@@ -23,11 +23,13 @@ const maxTools = 1 << 10
 // can still retry an error that follows it. Reasoning deltas open a reasoning item (summary
 // part and summary text events), text deltas a message item (content_part.added, then
 // output_text.delta), each new tool call index a function_call item (its arguments as
-// function_call_arguments.delta). A message or reasoning item is closed (its .done events and
-// output_item.done) when another item opens; function calls stay open, each delta going to
-// its own item by output_index, until finish_reason closes every open item. [DONE] writes
-// response.completed (response.incomplete for finish_reason length or content_filter) with the
-// whole output and the usage.
+// function_call_arguments.delta), or a custom_tool_call item for a custom tool's function
+// (ReplyOptions.Custom: its input, read out of the arguments when the call is done, as one
+// custom_tool_call_input.delta and .done). A message or reasoning item is closed (its .done
+// events and output_item.done) when another item opens; function calls stay open, each delta
+// going to its own item by output_index, until finish_reason closes every open item. [DONE]
+// writes response.completed (response.incomplete for finish_reason length or content_filter)
+// with the whole output and the usage.
 type StreamFromOpenAI struct {
 	opts     ReplyOptions
 	h        head
@@ -205,6 +207,8 @@ func (t *StreamFromOpenAI) addItem(dst []byte, it outItem) []byte {
 	switch it.kind {
 	case kindFunctionCall:
 		prefix = "fc_"
+	case kindCustomCall:
+		prefix = "ctc_"
 	case kindReasoning:
 		prefix = "rs_"
 	}
@@ -282,7 +286,11 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 			it.callID = itemID("call_", t.coreID(), call)
 		}
 		if name := wire.Path(tc, "function", "name"); wire.IsString(name) {
-			it.namespace, it.name = t.opts.split(append([]byte(nil), name[1:len(name)-1]...))
+			name = name[1 : len(name)-1]
+			if t.opts.custom(name) {
+				it.kind = kindCustomCall
+			}
+			it.namespace, it.name = t.opts.split(append([]byte(nil), name...))
 		}
 		dst = t.addItem(dst, it)
 		t.tools = append(t.tools, len(t.items)-1)
@@ -302,6 +310,9 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 		return dst, nil
 	}
 	it.text = append(it.text, args[1:len(args)-1]...)
+	if it.kind == kindCustomCall {
+		return dst, nil // its input is inside the JSON arguments: written whole when the call is done
+	}
 	dst = t.event(dst, "response.function_call_arguments.delta")
 	dst = t.ref(dst, out)
 	dst = append(dst, `,"delta":`...)
@@ -354,6 +365,25 @@ func (t *StreamFromOpenAI) closeItem(dst []byte, i int) []byte {
 		dst = t.ref(dst, i)
 		dst = append(dst, `,"summary_index":0,"part":`...)
 		dst = appendSummaryPart(dst, it.text)
+		dst = append(dst, "}\n\n"...)
+	case kindCustomCall:
+		// The chat arguments, {"input": "..."}, escaped, become the input they carry. The
+		// input is written as one delta: cut out of the arguments' deltas, a piece could
+		// split an escape.
+		if args, ok := jsonstr.AppendUnquoted(nil, it.text); ok {
+			it.text = escape(customInput(string(args)))
+		}
+		if len(it.text) > 0 {
+			dst = t.event(dst, "response.custom_tool_call_input.delta")
+			dst = t.ref(dst, i)
+			dst = append(dst, `,"delta":`...)
+			dst = appendQuoted(dst, it.text)
+			dst = append(dst, "}\n\n"...)
+		}
+		dst = t.event(dst, "response.custom_tool_call_input.done")
+		dst = t.ref(dst, i)
+		dst = append(dst, `,"input":`...)
+		dst = appendQuoted(dst, it.text)
 		dst = append(dst, "}\n\n"...)
 	case kindFunctionCall:
 		dst = t.event(dst, "response.function_call_arguments.done")

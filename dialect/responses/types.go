@@ -46,9 +46,19 @@ type Tool struct {
 	Description string          `json:"description"`
 	Parameters  json.RawMessage `json:"parameters"`
 	Strict      *bool           `json:"strict"`
+	// Format is a custom tool's input format: {"type":"text"}, or {"type":"grammar",
+	// "syntax":"lark"|"regex","definition"} (Codex CLI's apply_patch comes with a Lark grammar).
+	Format *CustomFormat `json:"format"`
 	// Tools are a namespace tool's own (function and custom tools), called by their name and
 	// the namespace's (Codex CLI's sub-agent tools come so).
 	Tools []Tool `json:"tools"`
+}
+
+// CustomFormat is the format of a custom tool's freeform input.
+type CustomFormat struct {
+	Type       string `json:"type"`
+	Syntax     string `json:"syntax"`
+	Definition string `json:"definition"`
 }
 
 // TextConfig is the request's text: its format is chat's response_format.
@@ -72,7 +82,8 @@ type Reasoning struct {
 }
 
 // item is one input item: a message (with or without "type"), a function_call, a
-// function_call_output, a reasoning item, or another type.
+// function_call_output, a custom_tool_call, a custom_tool_call_output, a reasoning item, or
+// another type.
 type item struct {
 	Type      string          `json:"type"`
 	ID        string          `json:"id"`
@@ -82,7 +93,9 @@ type item struct {
 	Name      string          `json:"name"`
 	Namespace string          `json:"namespace"`
 	Arguments string          `json:"arguments"`
-	Output    json.RawMessage `json:"output"`
+	// Input is a custom_tool_call's freeform input.
+	Input  string          `json:"input"`
+	Output json.RawMessage `json:"output"`
 }
 
 // part is one content part of an input message or a function_call_output.
