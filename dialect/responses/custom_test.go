@@ -90,8 +90,8 @@ func TestReplyCustomToolCall(t *testing.T) {
 }
 
 // Streamed, a custom tool's call is a custom_tool_call item: added empty, its input read out
-// of the arguments (cut anywhere, inside an escape too) when the call is done, written as
-// custom_tool_call_input.delta and .done, never as function call arguments.
+// of the arguments as they come (cut anywhere, inside an escape too) and written as
+// custom_tool_call_input.delta events, then .done, never as function call arguments.
 func TestStreamCustomToolCall(t *testing.T) {
 	args := `{"input":` + js(patch) + `}`
 	cut := strings.Index(args, `\n`) + 1 // between the backslash and the n of an escape
@@ -109,7 +109,7 @@ func TestStreamCustomToolCall(t *testing.T) {
 	}
 	want := "created in_progress output_item.added content_part.added output_text.delta output_text.done content_part.done output_item.done " +
 		"output_item.added output_item.added function_call_arguments.delta " +
-		"custom_tool_call_input.delta custom_tool_call_input.done output_item.done function_call_arguments.done output_item.done completed"
+		"custom_tool_call_input.delta custom_tool_call_input.delta custom_tool_call_input.done output_item.done function_call_arguments.done output_item.done completed"
 	if got := names(evs); got != want {
 		t.Fatalf("events:\n got %s\nwant %s", got, want)
 	}
@@ -117,17 +117,56 @@ func TestStreamCustomToolCall(t *testing.T) {
 	if js(added) != `{"call_id":"call_p","id":"ctc_c3_1","input":"","name":"apply_patch","status":"in_progress","type":"custom_tool_call"}` {
 		t.Errorf("output_item.added %s", js(added))
 	}
-	if d := evs[11].data; d["delta"] != patch || d["item_id"] != "ctc_c3_1" || d["output_index"] != float64(1) {
-		t.Errorf("custom_tool_call_input.delta %s", js(d))
+	// The first piece's input up to the cut escape, then the rest.
+	if d := evs[11].data; d["delta"] != "*** Begin Patch" || d["item_id"] != "ctc_c3_1" || d["output_index"] != float64(1) {
+		t.Errorf("first custom_tool_call_input.delta %s", js(d))
 	}
-	if d := evs[12].data; d["input"] != patch || d["item_id"] != "ctc_c3_1" {
+	if d := evs[12].data; d["delta"] != strings.TrimPrefix(patch, "*** Begin Patch") {
+		t.Errorf("second custom_tool_call_input.delta %s", js(d))
+	}
+	if d := evs[13].data; d["input"] != patch || d["item_id"] != "ctc_c3_1" {
 		t.Errorf("custom_tool_call_input.done %s", js(d))
 	}
-	if item := evs[13].data["item"].(map[string]any); item["input"] != patch || item["status"] != "completed" || item["call_id"] != "call_p" {
+	if item := evs[14].data["item"].(map[string]any); item["input"] != patch || item["status"] != "completed" || item["call_id"] != "call_p" {
 		t.Errorf("output_item.done %s", js(item))
 	}
 	out := evs[len(evs)-1].data["response"].(map[string]any)["output"].([]any)
 	if len(out) != 3 || out[1].(map[string]any)["input"] != patch || out[2].(map[string]any)["type"] != "function_call" {
 		t.Errorf("completed output %s", js(out))
+	}
+}
+
+// The input is streamed out of arguments cut at any rune, its escapes (a surrogate pair
+// among them) decoded whole; written and left over, it is the whole input. Arguments of
+// another shape write nothing until the end, which then writes it all.
+func TestCustomStreamPieces(t *testing.T) {
+	input := patch + "\U0001F600 end"
+	for name, tc := range map[string]struct {
+		args     string
+		streamed bool
+	}{
+		"compact": {`{"input":` + js(input) + `}`, true},
+		"spaced":  {"{ \"input\" :\n " + js(input) + " }", true},
+		"ascii":   {`{"input":"` + strings.ReplaceAll(strings.ReplaceAll(js(input)[1:len(js(input))-1], "\U0001F600", ""), "end", `\ud83d\ude00end`) + `"}`, true},
+		"other":   {`{"why":"x","input":` + js(input) + `}`, false},
+		"bare":    {input, false},
+	} {
+		want := customInput(tc.args)
+		if name == "bare" {
+			want = input
+		}
+		runes := []rune(tc.args)
+		var c customStream
+		var got []byte
+		for i := range runes {
+			piece := js(string(runes[i : i+1]))
+			got = append(got, c.next([]byte(piece[1:len(piece)-1]))...)
+		}
+		if streamed := len(got) > 0; streamed != tc.streamed {
+			t.Errorf("%s: streamed %q, want streamed %v", name, got, tc.streamed)
+		}
+		if got = append(got, c.rest(want)...); string(got) != want {
+			t.Errorf("%s: streamed and rest %q, want %q", name, got, want)
+		}
 	}
 }

@@ -26,6 +26,8 @@ type outItem struct {
 	// for a function of no namespace.
 	callID, name, namespace []byte
 	done                    bool
+	// input reads a streamed custom tool call's input out of its arguments.
+	input *customStream
 }
 
 // usage is a reply's token counts in the Responses API's terms.

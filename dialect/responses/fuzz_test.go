@@ -76,3 +76,25 @@ func FuzzReply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCustomStream: a custom tool's input, in arguments cut into pieces anywhere between
+// runes, comes out whole: what was streamed, then the rest at the end.
+func FuzzCustomStream(f *testing.F) {
+	f.Add("*** Begin Patch\n+\"x\"\n*** End Patch\n", uint8(3))
+	f.Add("\U0001F600\\u", uint8(1))
+	f.Fuzz(func(t *testing.T, input string, every uint8) {
+		args := `{"input":` + js(input) + `}`
+		want := customInput(args)
+		runes := []rune(args)
+		step := int(every%7) + 1
+		var c customStream
+		var got []byte
+		for i := 0; i < len(runes); i += step {
+			piece := js(string(runes[i:min(i+step, len(runes))]))
+			got = append(got, c.next([]byte(piece[1:len(piece)-1]))...)
+		}
+		if got = append(got, c.rest(want)...); string(got) != want {
+			t.Fatalf("streamed and rest %q, want %q", got, want)
+		}
+	})
+}

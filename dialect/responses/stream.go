@@ -24,8 +24,8 @@ const maxTools = 1 << 10
 // part and summary text events), text deltas a message item (content_part.added, then
 // output_text.delta), each new tool call index a function_call item (its arguments as
 // function_call_arguments.delta), or a custom_tool_call item for a custom tool's function
-// (ReplyOptions.Custom: its input, read out of the arguments when the call is done, as one
-// custom_tool_call_input.delta and .done). A message or reasoning item is closed (its .done
+// (ReplyOptions.Custom: its input, read out of the arguments {"input":"..."} as they come, as
+// custom_tool_call_input.delta, then .done). A message or reasoning item is closed (its .done
 // events and output_item.done) when another item opens; function calls stay open, each delta
 // going to its own item by output_index, until finish_reason closes every open item. [DONE]
 // writes response.completed (response.incomplete for finish_reason length or content_filter)
@@ -311,13 +311,29 @@ func (t *StreamFromOpenAI) toolCall(dst, tc []byte) ([]byte, error) {
 	}
 	it.text = append(it.text, args[1:len(args)-1]...)
 	if it.kind == kindCustomCall {
-		return dst, nil // its input is inside the JSON arguments: written whole when the call is done
+		if it.input == nil {
+			it.input = new(customStream)
+		}
+		return t.inputDelta(dst, out, it.input.next(args[1:len(args)-1])), nil
 	}
 	dst = t.event(dst, "response.function_call_arguments.delta")
 	dst = t.ref(dst, out)
 	dst = append(dst, `,"delta":`...)
 	dst = append(dst, args...)
 	return append(dst, "}\n\n"...), nil
+}
+
+// inputDelta writes a custom_tool_call_input.delta of the call at output index i, unless
+// text (its next piece of input, not escaped) is empty.
+func (t *StreamFromOpenAI) inputDelta(dst []byte, i int, text []byte) []byte {
+	if len(text) == 0 {
+		return dst
+	}
+	dst = t.event(dst, "response.custom_tool_call_input.delta")
+	dst = t.ref(dst, i)
+	dst = append(dst, `,"delta":`...)
+	dst = jsonstr.Append(dst, string(text))
+	return append(dst, "}\n\n"...)
 }
 
 func (t *StreamFromOpenAI) coreID() []byte {
@@ -367,19 +383,19 @@ func (t *StreamFromOpenAI) closeItem(dst []byte, i int) []byte {
 		dst = appendSummaryPart(dst, it.text)
 		dst = append(dst, "}\n\n"...)
 	case kindCustomCall:
-		// The chat arguments, {"input": "..."}, escaped, become the input they carry. The
-		// input is written as one delta: cut out of the arguments' deltas, a piece could
-		// split an escape.
+		// The chat arguments, {"input": "..."}, escaped, become the input they carry; what
+		// was not yet written of it (all of it, for arguments of another shape) is the last
+		// delta.
+		var input string
 		if args, ok := jsonstr.AppendUnquoted(nil, it.text); ok {
-			it.text = escape(customInput(string(args)))
+			input = customInput(string(args))
 		}
-		if len(it.text) > 0 {
-			dst = t.event(dst, "response.custom_tool_call_input.delta")
-			dst = t.ref(dst, i)
-			dst = append(dst, `,"delta":`...)
-			dst = appendQuoted(dst, it.text)
-			dst = append(dst, "}\n\n"...)
+		rest := []byte(input)
+		if it.input != nil {
+			rest = it.input.rest(input)
 		}
+		dst = t.inputDelta(dst, i, rest)
+		it.text = escape(input)
 		dst = t.event(dst, "response.custom_tool_call_input.done")
 		dst = t.ref(dst, i)
 		dst = append(dst, `,"input":`...)
