@@ -2,6 +2,7 @@ package llmrouter
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 	"time"
@@ -72,19 +73,20 @@ func serveAdminCooldowns(w http.ResponseWriter, r *http.Request) error {
 			return
 		}
 		now := h.now().UnixNano()
-		if t.health.EndCooldown(now) {
+		if until := t.health.EndCooldownUntil(now); until != 0 {
 			cleared++
-			end(h, state.Cooldown{ID: t.StateID})
+			end(h, state.Cooldown{ID: t.StateID, Until: until})
 		}
-		if t.key != nil && t.key.EndCooldown(now) {
-			cleared++
-			end(h, state.Cooldown{Key: true, ID: t.KeyStateID})
+		if t.key != nil {
+			if until := t.key.EndCooldownUntil(now); until != 0 {
+				cleared++
+				end(h, state.Cooldown{Key: true, ID: t.KeyStateID, Until: until})
+			}
 		}
 	})
 	for f, e := range ended {
 		if err := f.r.EndCooldowns(e.cs); err != nil {
-			e.logger.Warn("the shared state did not answer: the ended cooldowns stay in Redis until their deadlines, and a new failure of those targets reaches the other instances only then",
-				zap.Int("cooldowns", len(e.cs)))
+			logSharedEnd(e.logger, err, len(e.cs))
 		}
 	}
 	if cleared > 0 {
@@ -98,6 +100,17 @@ func serveAdminCooldowns(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return writeAdminJSON(w, map[string]int{"cleared": cleared})
+}
+
+// logSharedEnd says what became of ended cooldowns the shared state did not take at once.
+func logSharedEnd(logger *zap.Logger, err error, n int) {
+	if errors.Is(err, state.ErrEndsFull) {
+		logger.Warn("too many ended cooldowns wait for the shared state: some stay in Redis until their deadlines, and a new failure of those targets reaches the other instances only then",
+			zap.Int("cooldowns", n))
+		return
+	}
+	logger.Warn("the shared state did not answer: the ended cooldowns are ended in Redis once it does",
+		zap.Int("cooldowns", n))
 }
 
 // targetStatus is one target's public state: never its key, only the key's fingerprint.

@@ -276,6 +276,7 @@ func newFleet(cfg state.Config, ns string, now func() time.Time, logger *zap.Log
 		Logger:         logger,
 		Now:            now,
 		OnCooldown:     f.applyPeer,
+		OnEnd:          f.applyEnd,
 		LocalCooldowns: f.local,
 		OnUp: func(up bool) {
 			if up {
@@ -332,6 +333,25 @@ func (f *fleet) applyPeer(c state.Cooldown) {
 		return
 	}
 	e.CoolFor(f.now().UnixNano(), c.Until, selector.Class(c.Class))
+}
+
+// applyEnd ends the local cooldown of the target or key that c names, if its deadline is the
+// one ended: a cooldown with another deadline started apart from it (a later failure), and
+// stays. Pools that skip the member are told, since its deadline went down.
+func (f *fleet) applyEnd(c state.Cooldown) {
+	id := f.ns + targetStorePrefix + c.ID
+	if c.Key {
+		id = f.ns + keyStorePrefix + c.ID
+	}
+	v, _, _ := reloadStore.LoadOrNew(id, func() (caddy.Destructor, error) { return new(healthEntry), nil })
+	defer func() { _, _ = reloadStore.Delete(id) }()
+	e, ok := v.(*healthEntry)
+	if !ok || e.CoolUntil() != c.Until || !e.EndCooldown(f.now().UnixNano()) {
+		return
+	}
+	for _, h := range liveHandlers() {
+		h.forgetPoolCaches()
+	}
 }
 
 // local lists the cooldowns in force in this instance's state.

@@ -3,6 +3,7 @@ package llmrouter
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
@@ -202,3 +203,74 @@ func within(t testing.TB, d time.Duration, what string, cond func() bool) time.D
 }
 
 func (s *redisServer) String() string { return fmt.Sprintf("redis-server %s", s.addr) }
+
+// redisProxy forwards TCP connections to a Redis. cut closes every connection through it and
+// refuses new ones until restore: Redis is unreachable for the router, as in a network
+// partition, while it keeps its data (a restarted redis-server in these tests would not).
+type redisProxy struct {
+	l     net.Listener
+	to    string
+	mu    sync.Mutex
+	off   bool
+	conns []net.Conn
+}
+
+func startRedisProxy(t testing.TB, to string) *redisProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &redisProxy{l: l, to: to}
+	t.Cleanup(func() {
+		_ = l.Close()
+		p.cut()
+	})
+	go p.accept()
+	return p
+}
+
+func (p *redisProxy) addr() string { return p.l.Addr().String() }
+
+func (p *redisProxy) accept() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.off {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.to)
+		if err != nil {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+		go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
+	}
+}
+
+// cut closes every connection and refuses new ones.
+func (p *redisProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.off = true
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+// restore lets connections through again.
+func (p *redisProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.off = false
+}

@@ -139,14 +139,18 @@ func (s *State) Snapshot() Snapshot {
 // grow": pools that cached the old deadline must be told with Pool.ForgetCaches, or they keep
 // skipping the member until the old deadline (which is no worse than not ending it). A
 // failure that races with it may start a new cooldown at once, as after any recovery.
-func (s *State) EndCooldown(now int64) bool {
+func (s *State) EndCooldown(now int64) bool { return s.EndCooldownUntil(now) != 0 }
+
+// EndCooldownUntil is EndCooldown that returns the deadline it ended, 0 when no cooldown was
+// in force: the deadline names that cooldown to the other instances of a fleet.
+func (s *State) EndCooldownUntil(now int64) (until int64) {
 	for {
 		old := s.coolUntil.Load()
 		if old <= now {
-			return false
+			return 0
 		}
 		if s.coolUntil.CompareAndSwap(old, now) {
-			return true
+			return old
 		}
 	}
 }

@@ -138,6 +138,16 @@ func (r *Redis) flushCooldowns() {
 	}
 }
 
+// flushEnds sends the ends waiting, once the syncer has stopped (Close); what Redis does not
+// answer stays for the successor.
+func (r *Redis) flushEnds() {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), r.opTimeout()+r.cfg.WriteTimeout*time.Duration(r.PendingEnds()/64))
+	defer cancel()
+	_ = r.sendEnds(ctx)
+}
+
 // writeCooldowns runs coolScript for each cooldown still in force, in one pipeline.
 func (r *Redis) writeCooldowns(ctx context.Context, cs []Cooldown) error {
 	now := r.opt.Now().UnixNano()
@@ -156,10 +166,15 @@ func (r *Redis) writeCooldowns(ctx context.Context, cs []Cooldown) error {
 	if n == 0 {
 		return nil
 	}
+	return r.execScripts(ctx, pipe, coolScript)
+}
+
+// execScripts runs a pipeline of script's calls.
+func (r *Redis) execScripts(ctx context.Context, pipe redis.Pipeliner, script *redis.Script) error {
 	cmds, err := pipe.Exec(ctx)
 	if err != nil && isNoScript(err) {
 		// Redis restarted and lost its script cache: load the script once and send again.
-		if err := coolScript.Load(ctx, r.client).Err(); err != nil {
+		if err := script.Load(ctx, r.client).Err(); err != nil {
 			return err
 		}
 		pipe = r.client.Pipeline()
@@ -175,10 +190,37 @@ func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
-// EndCooldowns deletes the shared record of cooldowns ended early (the admin API), so that the
-// next failure of those targets or keys is written and published again instead of being held
-// back by the ended deadline's key until it expires. It waits at most the timeouts. A closed
-// backend sends it through its successor, as Cooled does.
+// MaxPendingEnds bounds the ended cooldowns a backend keeps while Redis has not had them
+// (away, or not yet connected); an end beyond it is refused (ErrEndsFull) and its record in
+// Redis lasts until its deadline.
+const MaxPendingEnds = 16_384
+
+// endScript deletes a cooldown's record if it still holds the deadline that was ended: a
+// record with another deadline is a cooldown that started apart from the one ended (a failure
+// after the end), and stays.
+var endScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v or string.match(v, '^%d+') ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+return 1`)
+
+// ErrEndsFull is EndCooldowns's error when Redis is away and MaxPendingEnds ends already wait
+// for it.
+var ErrEndsFull = errors.New("too many ended cooldowns wait for the shared state")
+
+// EndCooldowns shares cooldowns ended early (the admin API, a health check), each named by the
+// deadline it ended (Until): their record in Redis is deleted, so that the next failure of
+// those targets or keys is written and published again instead of being held back by the
+// ended deadline's key. A record with another deadline is left alone: that cooldown started
+// apart from the one ended.
+//
+// While Redis is away (or before the first connect) the ends are kept, at most MaxPendingEnds,
+// and sent once it answers, before the resynchronisation writes or reads any cooldown, so that
+// it cannot bring them back; the error says they wait (errAway) or that some were refused
+// (ErrEndsFull). It waits at most the timeouts, and for a resynchronisation under way. A
+// closed backend sends them through its successor, as Cooled does.
 func (r *Redis) EndCooldowns(cs []Cooldown) error {
 	if r.closed.Load() {
 		if next := r.sticky.current(); next != nil && next != r {
@@ -189,28 +231,111 @@ func (r *Redis) EndCooldowns(cs []Cooldown) error {
 }
 
 func (r *Redis) endCooldowns(cs []Cooldown) error {
+	full := !r.holdEnds(cs)
 	if !r.up.Load() {
+		if full {
+			return ErrEndsFull
+		}
 		return errAway
 	}
-	keys := make([]string, 0, len(cs))
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	ctx, cancel := context.WithTimeout(r.ctx, r.opTimeout()+r.cfg.WriteTimeout*time.Duration(len(cs)/64))
+	defer cancel()
+	if err := r.sendEnds(ctx); err != nil {
+		return err
+	}
+	if full {
+		return ErrEndsFull
+	}
+	return nil
+}
+
+// holdEnds adds cs to the ends to send, and reports false if the bound refused one.
+func (r *Redis) holdEnds(cs []Cooldown) bool {
+	now := r.opt.Now().UnixNano()
+	r.endsMu.Lock()
+	defer r.endsMu.Unlock()
+	if r.ends == nil {
+		r.ends = make(map[Cooldown]struct{})
+	}
+	ok, pruned := true, false
 	for _, c := range cs {
-		if validID(c.ID) {
-			keys = append(keys, r.key(cooldownKeys, c.kind(), ":", c.ID))
+		c.Class = 0
+		if !validID(c.ID) || c.Until <= now {
+			continue // a record whose deadline passed has expired in Redis too
+		}
+		if _, held := r.ends[c]; !held && len(r.ends) >= MaxPendingEnds && !pruned {
+			pruned = true
+			for e := range r.ends {
+				if e.Until <= now {
+					delete(r.ends, e)
+				}
+			}
+		}
+		if len(r.ends) >= MaxPendingEnds {
+			if _, held := r.ends[c]; !held {
+				ok = false
+				continue
+			}
+		}
+		r.ends[c] = struct{}{}
+	}
+	return ok
+}
+
+// takeEnds empties the ends to send and returns those still in force.
+func (r *Redis) takeEnds() []Cooldown {
+	now := r.opt.Now().UnixNano()
+	r.endsMu.Lock()
+	defer r.endsMu.Unlock()
+	cs := make([]Cooldown, 0, len(r.ends))
+	for c := range r.ends {
+		if c.Until > now {
+			cs = append(cs, c)
 		}
 	}
-	if len(keys) == 0 {
-		return nil
+	r.ends = nil
+	return cs
+}
+
+// PendingEnds counts the ended cooldowns waiting for Redis.
+func (r *Redis) PendingEnds() int {
+	r.endsMu.Lock()
+	defer r.endsMu.Unlock()
+	return len(r.ends)
+}
+
+// sendEnds runs endScript for each end waiting, in pipelines, and drops those Redis answered.
+// What Redis did not answer waits for the next time. Each end is applied locally again
+// (OnEnd): a resynchronisation that ran between the end and now may have read it back. The
+// caller holds syncMu.
+func (r *Redis) sendEnds(ctx context.Context) error {
+	cs := r.takeEnds()
+	for len(cs) > 0 {
+		n := min(len(cs), 512)
+		if err := r.writeEnds(ctx, cs[:n]); err != nil {
+			r.holdEnds(cs)
+			r.failed(err)
+			return err
+		}
+		for _, c := range cs[:n] {
+			if r.opt.OnEnd != nil {
+				r.opt.OnEnd(c)
+			}
+		}
+		cs = cs[n:]
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.opTimeout()+r.cfg.WriteTimeout*time.Duration(len(keys)/64))
-	defer cancel()
+	return nil
+}
+
+// writeEnds runs endScript for each of cs, in one pipeline.
+func (r *Redis) writeEnds(ctx context.Context, cs []Cooldown) error {
 	pipe := r.client.Pipeline()
-	// One DEL per key: a multi-key DEL is refused on a cluster when the keys' slots differ.
-	for _, k := range keys {
-		pipe.Del(ctx, k)
+	for _, c := range cs {
+		endScript.Run(ctx, pipe, []string{r.key(cooldownKeys, c.kind(), ":", c.ID)}, strconv.FormatInt(c.Until, 10))
 	}
-	_, err := pipe.Exec(ctx)
-	r.failed(err)
-	return err
+	return r.execScripts(ctx, pipe, endScript)
 }
 
 // parseCooldown reads "<until> <class>".
@@ -341,13 +466,19 @@ func (r *Redis) syncer() {
 	}
 }
 
-// resynchronise writes every local cooldown in force (a restarted Redis learns them again;
-// SET NX keeps any deadline a peer wrote first) and the sticky ids Redis missed, then reads
-// every shared cooldown, at most ResyncLimit of them, and applies those of peers.
+// resynchronise sends the ends of cooldowns Redis missed (so that what follows cannot bring
+// them back), writes every local cooldown in force (a restarted Redis learns them again; SET
+// NX keeps any deadline a peer wrote first) and the sticky ids Redis missed, then reads every
+// shared cooldown, at most ResyncLimit of them, and applies those of peers.
 func (r *Redis) resynchronise() error {
 	timeout := 10 * time.Second
 	ctx, cancel := context.WithTimeout(r.ctx, timeout)
 	defer cancel()
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	if err := r.sendEnds(ctx); err != nil {
+		return err
+	}
 	if r.opt.LocalCooldowns != nil {
 		local := r.opt.LocalCooldowns(r.opt.Now().UnixNano())
 		for len(local) > 0 {

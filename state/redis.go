@@ -151,6 +151,10 @@ type Options struct {
 	// subscriber and the resynchronisation (on a cluster, once per master at the same time), so
 	// it must be safe for concurrent use.
 	OnCooldown func(Cooldown)
+	// OnEnd ends the local cooldown that c names by its deadline (c.Until), if it is the one
+	// in force: this backend has just sent its end to Redis, and a resynchronisation may have
+	// read it back in between. Called like OnCooldown.
+	OnEnd func(Cooldown)
 	// LocalCooldowns lists the local cooldowns in force at now (unix ns), written back to Redis
 	// after a reconnect, so a restarted Redis learns them again.
 	LocalCooldowns func(now int64) []Cooldown
@@ -183,6 +187,13 @@ type Redis struct {
 	dropped atomic.Uint64
 	// resync asks the syncer for a resynchronisation (buffered: one pending request is enough).
 	resync chan struct{}
+	// syncMu lets one resynchronisation or one sending of ends run at a time: an end sent
+	// while a resynchronisation runs would be undone by its writes and reads.
+	syncMu sync.Mutex
+	// ends are the cooldowns ended early that Redis has not been told of (EndCooldowns), by
+	// kind, id and the deadline ended (Class is 0); at most MaxPendingEnds. endsMu guards it.
+	endsMu sync.Mutex
+	ends   map[Cooldown]struct{}
 	// probe wakes the monitor early, when a command failed.
 	probe chan struct{}
 	usage *UsageBuffer
@@ -284,7 +295,14 @@ func (r *Redis) Close() error {
 	r.wg.Wait()
 	if r.started.Load() && r.up.Load() {
 		r.flushCooldowns()
+		r.flushEnds()
 		r.flushUsage(context.Background())
+	}
+	// Ends Redis has not had go to the successor, if there is one.
+	if cs := r.takeEnds(); len(cs) > 0 {
+		if next := r.sticky.current(); next != nil && next != r {
+			_ = next.endCooldowns(cs)
+		}
 	}
 	// Handlers of the config being replaced may still call in: they go local, quietly.
 	r.warned.Store(true)

@@ -2,12 +2,14 @@ package state
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -275,5 +277,36 @@ func TestSharedStickyFollowsTheStartedBackend(t *testing.T) {
 	_ = older.Close()
 	if s.cur.Load() != nil {
 		t.Error("a closed backend is still the store's")
+	}
+}
+
+// Ends kept while Redis is away are bounded: one beyond MaxPendingEnds is refused, and ends
+// whose deadline has passed (their record has expired in Redis) make room.
+func TestPendingEndsAreBounded(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Unix(1000, 0).UnixNano())
+	r, err := New(Config{Addrs: []string{"127.0.0.1:1"}}, Options{Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	until := now.Load() + int64(time.Minute)
+	ends := make([]Cooldown, MaxPendingEnds+1)
+	for i := range ends {
+		ends[i] = Cooldown{ID: Hash(strconv.Itoa(i)), Until: until}
+	}
+	if err := r.EndCooldowns(ends[:MaxPendingEnds]); !errors.Is(err, errAway) {
+		t.Fatalf("ends while away: %v, want errAway", err)
+	}
+	if err := r.EndCooldowns(ends[:1]); !errors.Is(err, errAway) || r.PendingEnds() != MaxPendingEnds {
+		t.Fatalf("an end held already: %v, %d pending", err, r.PendingEnds())
+	}
+	if err := r.EndCooldowns(ends[MaxPendingEnds:]); !errors.Is(err, ErrEndsFull) || r.PendingEnds() != MaxPendingEnds {
+		t.Fatalf("an end beyond the bound: %v, %d pending", err, r.PendingEnds())
+	}
+	now.Add(int64(2 * time.Minute))
+	fresh := Cooldown{ID: Hash("fresh"), Until: now.Load() + int64(time.Minute)}
+	if err := r.EndCooldowns([]Cooldown{fresh}); !errors.Is(err, errAway) || r.PendingEnds() != 1 {
+		t.Fatalf("after the deadlines passed: %v, %d pending, want 1", err, r.PendingEnds())
 	}
 }
