@@ -43,7 +43,8 @@ func (adminAPI) Routes() []caddy.AdminRoute {
 // serveAdminCooldowns ends cooldowns early: DELETE /llm_router/cooldowns, optionally
 // ?provider=NAME and ?target=LABEL (as /llm_router/targets lists them). An operator who has
 // fixed a key or an upstream need not wait out a 10-minute cooldown. Each target's and each
-// key's cooldown in this instance ends; the reply counts them.
+// key's cooldown in this instance ends; the reply counts them. With a shared state the ends
+// are shared too (state.Redis.EndCooldowns).
 func serveAdminCooldowns(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodDelete {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Message: "use DELETE to end cooldowns"}
@@ -109,7 +110,7 @@ func logSharedEnd(logger *zap.Logger, err error, n int) {
 			zap.Int("cooldowns", n))
 		return
 	}
-	logger.Warn("the shared state did not answer: the ended cooldowns are ended in Redis once it does",
+	logger.Warn("the shared state did not answer: the ended cooldowns are ended in Redis, and on the other instances, once it does",
 		zap.Int("cooldowns", n))
 }
 

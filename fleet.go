@@ -454,6 +454,18 @@ func (h *Handler) shareCooldown(t *target, key bool, until time.Time, class sele
 	h.shared.r.Cooled(state.Cooldown{Key: key, ID: id, Until: until.UnixNano(), Class: uint8(class)})
 }
 
+// shareEnd tells the fleet of a cooldown ended here early (a health check found its cause
+// gone): Redis forgets it and the other instances end it too, at once or, while Redis is away,
+// once it answers. It waits at most the timeouts.
+func (h *Handler) shareEnd(c state.Cooldown) {
+	if h.shared == nil {
+		return
+	}
+	if err := h.shared.r.EndCooldowns([]state.Cooldown{c}); err != nil {
+		logSharedEnd(h.logger, err, 1)
+	}
+}
+
 // shareUsage adds a finished request to the fleet's usage counters (summed here, flushed on an
 // interval).
 func (h *Handler) shareUsage(rec *record, provider string) {

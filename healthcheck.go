@@ -10,6 +10,7 @@ import (
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/selector"
+	"github.com/llmrouter/caddy-llm-router/state"
 )
 
 // Active health checks: each `health_check` provider's node x key pairs (never its models:
@@ -149,10 +150,13 @@ func (h *Handler) probeOne(ctx context.Context, pr *prober, pb *probe, timeout t
 			return false
 		}
 		if c, st, ok := pb.key.CoolingStatus(now.UnixNano()); ok && c == selector.KeyRefused &&
-			(st == http.StatusUnauthorized || st == http.StatusForbidden) && pb.key.EndCooldown(now.UnixNano()) {
-			h.logger.Info("cooldown ended early: the health check's authenticated call succeeded",
-				zap.String("scope", "key"), zap.String("provider", prov), zap.String("target", pb.ct.Label))
-			return true
+			(st == http.StatusUnauthorized || st == http.StatusForbidden) {
+			if until := pb.key.EndCooldownUntil(now.UnixNano()); until != 0 {
+				h.logger.Info("cooldown ended early: the health check's authenticated call succeeded",
+					zap.String("scope", "key"), zap.String("provider", prov), zap.String("target", pb.ct.Label))
+				h.shareEnd(state.Cooldown{Key: true, ID: pb.ct.KeyStateID, Until: until})
+				return true
+			}
 		}
 	case selector.KeyRefused:
 		if pb.key == nil {

@@ -195,15 +195,16 @@ func isNoScript(err error) bool {
 // Redis lasts until its deadline.
 const MaxPendingEnds = 16_384
 
-// endScript deletes a cooldown's record if it still holds the deadline that was ended: a
-// record with another deadline is a cooldown that started apart from the one ended (a failure
-// after the end), and stays.
+// endScript deletes a cooldown's record if it still holds the deadline that was ended, and
+// publishes the end only then: a record with another deadline is a cooldown that started
+// apart from the one ended (a failure after the end), and stays.
 var endScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v or string.match(v, '^%d+') ~= ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3] .. ' ' .. v .. ' ' .. ARGV[4])
 return 1`)
 
 // ErrEndsFull is EndCooldowns's error when Redis is away and MaxPendingEnds ends already wait
@@ -213,8 +214,9 @@ var ErrEndsFull = errors.New("too many ended cooldowns wait for the shared state
 // EndCooldowns shares cooldowns ended early (the admin API, a health check), each named by the
 // deadline it ended (Until): their record in Redis is deleted, so that the next failure of
 // those targets or keys is written and published again instead of being held back by the
-// ended deadline's key. A record with another deadline is left alone: that cooldown started
-// apart from the one ended.
+// ended deadline's key, and the end is published, so that the other instances end them too
+// (those that hold the same deadline). A record with another deadline is left alone: that
+// cooldown started apart from the one ended.
 //
 // While Redis is away (or before the first connect) the ends are kept, at most MaxPendingEnds,
 // and sent once it answers, before the resynchronisation writes or reads any cooldown, so that
@@ -333,7 +335,8 @@ func (r *Redis) sendEnds(ctx context.Context) error {
 func (r *Redis) writeEnds(ctx context.Context, cs []Cooldown) error {
 	pipe := r.client.Pipeline()
 	for _, c := range cs {
-		endScript.Run(ctx, pipe, []string{r.key(cooldownKeys, c.kind(), ":", c.ID)}, strconv.FormatInt(c.Until, 10))
+		endScript.Run(ctx, pipe, []string{r.key(cooldownKeys, c.kind(), ":", c.ID)},
+			strconv.FormatInt(c.Until, 10), r.key(channelName), c.kind()+" "+c.ID, r.origin+" end")
 	}
 	return r.execScripts(ctx, pipe, endScript)
 }
@@ -352,20 +355,33 @@ func parseCooldown(key bool, id, val string) (Cooldown, bool) {
 	return Cooldown{Key: key, ID: id, Until: u, Class: uint8(k)}, true
 }
 
-// parseMessage reads "<t|k> <id> <until> <class> <origin>".
-func parseMessage(s string) (c Cooldown, origin string, ok bool) {
+// parseMessage reads "<t|k> <id> <until> <class> <origin>", a cooldown's start, or the same
+// and "end", its early end. (An instance of a version without ends skips an end: it has six
+// fields.)
+func parseMessage(s string) (c Cooldown, origin string, end, ok bool) {
 	f := strings.Fields(s)
+	if len(f) == 6 && f[5] == "end" {
+		end, f = true, f[:5]
+	}
 	if len(f) != 5 || (f[0] != "t" && f[0] != "k") {
-		return Cooldown{}, "", false
+		return Cooldown{}, "", false, false
 	}
 	c, ok = parseCooldown(f[0] == "k", f[1], f[2]+" "+f[3])
-	return c, f[4], ok
+	return c, f[4], end, ok
 }
 
 // apply hands a peer's cooldown to the router, if it is still in force.
 func (r *Redis) apply(c Cooldown) {
 	if r.opt.OnCooldown != nil && c.Until > r.opt.Now().UnixNano() {
 		r.opt.OnCooldown(c)
+	}
+}
+
+// applyEnd hands a peer's early end of a cooldown to the router, if the cooldown would still
+// be in force.
+func (r *Redis) applyEnd(c Cooldown) {
+	if r.opt.OnEnd != nil && c.Until > r.opt.Now().UnixNano() {
+		r.opt.OnEnd(c)
 	}
 }
 
@@ -413,7 +429,11 @@ func (r *Redis) subscriber() {
 				r.askResync()
 			}
 		case *redis.Message:
-			if c, origin, ok := parseMessage(m.Payload); ok && origin != r.origin {
+			switch c, origin, end, ok := parseMessage(m.Payload); {
+			case !ok || origin == r.origin:
+			case end:
+				r.applyEnd(c)
+			default:
 				r.apply(c)
 			}
 		}

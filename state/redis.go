@@ -152,8 +152,8 @@ type Options struct {
 	// it must be safe for concurrent use.
 	OnCooldown func(Cooldown)
 	// OnEnd ends the local cooldown that c names by its deadline (c.Until), if it is the one
-	// in force: this backend has just sent its end to Redis, and a resynchronisation may have
-	// read it back in between. Called like OnCooldown.
+	// in force: a peer ended it early, or this backend has just sent its own end to Redis
+	// (a resynchronisation may have read it back in between). Called like OnCooldown.
 	OnEnd func(Cooldown)
 	// LocalCooldowns lists the local cooldowns in force at now (unix ns), written back to Redis
 	// after a reconnect, so a restarted Redis learns them again.

@@ -19,12 +19,17 @@ import (
 )
 
 func TestParseMessage(t *testing.T) {
-	c, origin, ok := parseMessage("k 0123abcd 1700000000000000000 2 origin1")
-	if !ok || !c.Key || c.ID != "0123abcd" || c.Until != 1700000000000000000 || c.Class != 2 || origin != "origin1" {
-		t.Fatalf("%+v %q %v", c, origin, ok)
+	c, origin, end, ok := parseMessage("k 0123abcd 1700000000000000000 2 origin1")
+	if !ok || end || !c.Key || c.ID != "0123abcd" || c.Until != 1700000000000000000 || c.Class != 2 || origin != "origin1" {
+		t.Fatalf("%+v %q %v %v", c, origin, end, ok)
 	}
-	for _, bad := range []string{"", "x 0123 1 2 o", "t ZZZ 1 2 o", "t 0123 -1 2 o", "t 0123 1 300 o", "t 0123 1 2", "t ../x 1 2 o"} {
-		if _, _, ok := parseMessage(bad); ok {
+	c, origin, end, ok = parseMessage("t 0123abcd 1700000000000000000 2 origin1 end")
+	if !ok || !end || c.Key || c.ID != "0123abcd" || c.Until != 1700000000000000000 || origin != "origin1" {
+		t.Fatalf("an end: %+v %q %v %v", c, origin, end, ok)
+	}
+	for _, bad := range []string{"", "x 0123 1 2 o", "t ZZZ 1 2 o", "t 0123 -1 2 o", "t 0123 1 300 o", "t 0123 1 2", "t ../x 1 2 o",
+		"t 0123 1 2 o stop", "t 0123 1 2 o end end"} {
+		if _, _, _, ok := parseMessage(bad); ok {
 			t.Errorf("%q parsed", bad)
 		}
 	}
