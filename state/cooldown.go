@@ -186,6 +186,13 @@ func (r *Redis) execScripts(ctx context.Context, pipe redis.Pipeliner, script *r
 	return err
 }
 
+// isReplyError reports whether err is Redis's reply to a command that says nothing of the
+// connection (see failed).
+func isReplyError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !isConnError(re.Error())
+}
+
 func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
@@ -242,9 +249,10 @@ func (r *Redis) endCooldowns(cs []Cooldown) error {
 	}
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
-	ctx, cancel := context.WithTimeout(r.ctx, r.opTimeout()+r.cfg.WriteTimeout*time.Duration(len(cs)/64))
+	ctx, cancel := context.WithTimeout(r.ctx, r.opTimeout()+r.cfg.WriteTimeout*time.Duration(r.PendingEnds()/64))
 	defer cancel()
 	if err := r.sendEnds(ctx); err != nil {
+		r.failed(err)
 		return err
 	}
 	if full {
@@ -308,17 +316,17 @@ func (r *Redis) PendingEnds() int {
 	return len(r.ends)
 }
 
-// sendEnds runs endScript for each end waiting, in pipelines, and drops those Redis answered.
-// What Redis did not answer waits for the next time. Each end is applied locally again
-// (OnEnd): a resynchronisation that ran between the end and now may have read it back. The
-// caller holds syncMu.
+// sendEnds runs endScript for each end waiting, in pipelines, and drops those Redis answered
+// (an error reply to one command is an answer too: sending it again would not help, and the
+// record expires at its deadline). What Redis did not answer waits for the next time. Each
+// end is applied locally again (OnEnd): a resynchronisation that ran between the end and now
+// may have read it back. The caller holds syncMu.
 func (r *Redis) sendEnds(ctx context.Context) error {
 	cs := r.takeEnds()
 	for len(cs) > 0 {
 		n := min(len(cs), 512)
-		if err := r.writeEnds(ctx, cs[:n]); err != nil {
+		if err := r.writeEnds(ctx, cs[:n]); err != nil && !isReplyError(err) {
 			r.holdEnds(cs)
-			r.failed(err)
 			return err
 		}
 		for _, c := range cs[:n] {

@@ -315,3 +315,37 @@ func TestPendingEndsAreBounded(t *testing.T) {
 		t.Fatalf("after the deadlines passed: %v, %d pending, want 1", err, r.PendingEnds())
 	}
 }
+
+// An end that Redis answers with an error (here a record of the wrong type, which no retry
+// would fix) is done with: it does not wait for ever, failing every resynchronisation, and the
+// other ends sent with it are applied.
+func TestEndAnsweredWithAnErrorIsDone(t *testing.T) {
+	addr := testRedis(t)
+	now := time.Unix(1_800_000_000, 0)
+	r := newTest(t, addr, func() time.Time { return now }, nil)
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+	defer c.Close()
+	ctx := context.Background()
+	until := now.Add(time.Minute).UnixNano()
+	if err := c.HSet(ctx, "s:cd:t:00ab", "x", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "s:cd:t:00cd", strconv.FormatInt(until, 10)+" 2", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Up() {
+		t.Fatal("not connected")
+	}
+	if err := r.EndCooldowns([]Cooldown{{ID: "00ab", Until: until}, {ID: "00cd", Until: until}}); err != nil {
+		t.Fatalf("EndCooldowns: %v", err)
+	}
+	if n := r.PendingEnds(); n != 0 {
+		t.Errorf("%d ends still wait", n)
+	}
+	if n := c.Exists(ctx, "s:cd:t:00cd").Val(); n != 0 {
+		t.Error("the end sent with the refused one was not applied")
+	}
+	if !r.Up() {
+		t.Error("an error reply marked Redis away")
+	}
+}
