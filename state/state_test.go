@@ -349,3 +349,59 @@ func TestEndAnsweredWithAnErrorIsDone(t *testing.T) {
 		t.Error("an error reply marked Redis away")
 	}
 }
+
+// An end sent while a resynchronisation reads the shared cooldowns waits for it to finish,
+// then deletes the record and is applied locally again (OnEnd): the resynchronisation may
+// have read the ended cooldown back into the local state.
+func TestEndDuringResyncIsAppliedAgain(t *testing.T) {
+	addr := testRedis(t)
+	now := time.Unix(1_800_000_000, 0)
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+	defer c.Close()
+	ctx := context.Background()
+	until := now.Add(time.Minute).UnixNano()
+	if err := c.Set(ctx, "s:cd:t:00ab", strconv.FormatInt(until, 10)+" 2", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	inScan, release := make(chan struct{}), make(chan struct{})
+	var once, freed sync.Once
+	var mu sync.Mutex
+	var ended []Cooldown
+	r, err := New(Config{Addrs: []string{addr}, Prefix: "s:", ReadTimeout: time.Second, WriteTimeout: time.Second}, Options{
+		Now: func() time.Time { return now },
+		// The first cooldown the resynchronisation reads holds it there.
+		OnCooldown: func(Cooldown) { once.Do(func() { close(inScan); <-release }) },
+		OnEnd:      func(c Cooldown) { mu.Lock(); ended = append(ended, c); mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	free := func() { freed.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	r.Start()
+	select {
+	case <-inScan:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no resynchronisation read the cooldown")
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.EndCooldowns([]Cooldown{{ID: "00ab", Until: until}}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the end did not wait for the resynchronisation under way: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	free()
+	if err := <-done; err != nil {
+		t.Fatalf("EndCooldowns: %v", err)
+	}
+	if n := c.Exists(ctx, "s:cd:t:00ab").Val(); n != 0 {
+		t.Error("the ended cooldown is still in Redis")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ended) != 1 || ended[0] != (Cooldown{ID: "00ab", Until: until}) {
+		t.Errorf("applied locally again: %+v", ended)
+	}
+}
