@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/llmrouter/caddy-llm-router/dialect"
+	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
+	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
 	"github.com/llmrouter/caddy-llm-router/embeddings"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
@@ -115,27 +118,15 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 
 // streamWhole answers a streamed request whose upstream answered whole, as some
 // OpenAI-compatible servers and the proxies in front of them do: the answer is there and paid
-// for, so it goes to the client as the stream it asked for instead of failing over. The reply
-// becomes pivot chunks (openai.ReplyChunks), which the client's dialect gets through its
-// stream translator, as any pivot stream; X-LLM-Router-Whole-Reply says so. The stream's
-// usage is the reply's. A text completion is its own stream's one chunk
-// (openai.CompletionChunks). A Responses object from a provider that serves that API has no
-// pivot to go through: it fails over.
+// for, so it goes to the client as the stream it asked for instead of failing over; see
+// wholeStream. X-LLM-Router-Whole-Reply says so. The stream's usage is the reply's. A
+// Responses object from a provider that serves that API has no pivot to go through: it fails
+// over.
 func (h *Handler) streamWhole(c *call, t *target, n int, resp *http.Response, reply []byte, wd *watchdog, usage tokenUsage) outcome {
 	if c.ep.dialect == sse.Responses && c.ep.native(t.Provider) {
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "a whole reply to a streamed request"}
 	}
-	second := c.streamFromPivot()
-	// Chained, the pivot stream carries usage for the translator; to an OpenAI client it goes
-	// when a stream from the upstream would have had it.
-	includeUsage := second != nil || h.IncludeUsage && c.ep.includeUsage || asksUsage(c.body)
-	var chunks []byte
-	var err error
-	if c.ep == completionEndpoint {
-		chunks, err = openai.CompletionChunks(nil, reply, includeUsage)
-	} else {
-		chunks, err = c.replyStream(t, reply, includeUsage)
-	}
+	chunks, tr, err := c.wholeStream(t, reply, h.IncludeUsage && c.ep.includeUsage || asksUsage(c.body))
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply not translatable: " + err.Error()}
 	}
@@ -143,7 +134,7 @@ func (h *Handler) streamWhole(c *call, t *target, n int, resp *http.Response, re
 	hdr["X-Llm-Router-Whole-Reply"] = wholeReplyValue
 	rd := sse.NewReader(bytes.NewReader(chunks), 0)
 	defer rd.Release()
-	out := h.relayEvents(c, t, n, resp, rd, wd, second)
+	out := h.relayEvents(c, t, n, resp, rd, wd, tr)
 	if !out.done {
 		delete(hdr, "X-Llm-Router-Whole-Reply") // the next attempt's reply is its own
 	}
@@ -151,7 +142,36 @@ func (h *Handler) streamWhole(c *call, t *target, n int, resp *http.Response, re
 	return out
 }
 
-var wholeReplyValue = []string{"true"}
+// wholeStream is t's whole reply (valid JSON) as a stream, in a buffer of its own, and the
+// translator it goes through to the client (nil: as it is). From a provider of the client's
+// own dialect, Anthropic's or Gemini's, it is the stream that provider would have sent
+// (anthropic.ReplyEvents, gemini.ReplyChunk), relayed as such a stream is: every block and
+// part reaches the client as it is, the thinking signatures that the pivot has no room for
+// included. Any other reply becomes pivot chunks (openai.ReplyChunks; a text completion is its
+// own stream's one chunk, openai.CompletionChunks), which the client's dialect gets through
+// its stream translator, as any pivot stream; the usage chunk is in it when the translator
+// needs it or includeUsage says the client's stream would have had it.
+func (c *call) wholeStream(t *target, reply []byte, includeUsage bool) ([]byte, dialect.StreamTranslator, error) {
+	if c.ep.native(t.Provider) {
+		switch c.ep.dialect {
+		case sse.Anthropic:
+			chunks, err := anthropic.ReplyEvents(nil, reply)
+			return chunks, nil, err
+		case sse.Gemini:
+			if chunks, ok := gemini.ReplyChunk(nil, reply); ok {
+				return chunks, gemini.NewPassthrough(c.route.array), nil
+			}
+		}
+	}
+	tr := c.streamFromPivot()
+	includeUsage = includeUsage || tr != nil
+	if c.ep == completionEndpoint {
+		chunks, err := openai.CompletionChunks(nil, reply, includeUsage)
+		return chunks, tr, err
+	}
+	chunks, err := c.replyStream(t, reply, includeUsage)
+	return chunks, tr, err
+}
 
 // replyStream is t's whole reply (valid JSON) as the pivot stream it would have come as
 // (openai.ReplyChunks), in a buffer of its own.
@@ -162,6 +182,8 @@ func (c *call) replyStream(t *target, reply []byte, includeUsage bool) ([]byte, 
 	}
 	return openai.ReplyChunks(nil, pivot, includeUsage)
 }
+
+var wholeReplyValue = []string{"true"}
 
 // readAtMost reads r into buf until EOF or until buf holds limit bytes, and returns r's error
 // other than EOF: buf.ReadFrom(io.LimitReader(r, limit)), without the limited reader, which

@@ -10,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
+	anthropicopt "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"google.golang.org/genai"
 )
 
 // ignoresStream is reply behind an upstream that ignores "stream", as some OpenAI-compatible
@@ -47,7 +50,11 @@ func TestWholeReplyToStreamIsStreamed(t *testing.T) {
 			round func(*testing.T, *routerServer)
 		}{
 			{"openai-go chat", func(t *testing.T, rs *routerServer) { openAIToolRound(t, rs, true) }},
-			{"anthropic-sdk-go", func(t *testing.T, rs *routerServer) { anthropicToolRound(t, rs, true, "m") }},
+			{"anthropic-sdk-go", func(t *testing.T, rs *routerServer) {
+				// From an Anthropic upstream, the reply is streamed as it is: its own model id.
+				model := map[bool]string{true: "m-up", false: "m"}[up.api == "anthropic"]
+				anthropicToolRound(t, rs, true, model)
+			}},
 			{"openai-go responses", func(t *testing.T, rs *routerServer) { responsesToolRound(t, rs, true, "m", up.callID) }},
 			{"genai", func(t *testing.T, rs *routerServer) { geminiToolRound(t, geminiClient(t, rs), true, 30) }},
 		} {
@@ -282,6 +289,248 @@ func TestWholeTextCompletionIsStreamed(t *testing.T) {
 			pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
 			if logs := tr.logs.String(); !strings.Contains(logs, `"outcome":"success"`) || !strings.Contains(logs, `"tokens_in":2,"tokens_out":3`) {
 				t.Errorf("the reply is not logged a success with its tokens:\n%s", logs)
+			}
+		})
+	}
+}
+
+// thinkingWholeReply is an Anthropic model's whole tool-calling turn with extended thinking:
+// a signed thinking block, a redacted one, text, and the call, pretty-printed as servers send
+// it. The next turn must replay both thinking blocks as they came.
+const thinkingWholeReply = `{
+  "id": "msg_t1", "type": "message", "role": "assistant", "model": "m-up",
+  "content": [
+    {"type": "thinking", "thinking": "The user wants \"Paris\".\nCall the tool.", "signature": "c2lnLXRoaW5r"},
+    {"type": "redacted_thinking", "data": "ZW5jcnlwdGVk"},
+    {"type": "text", "text": "Checking."},
+    {"type": "tool_use", "id": "toolu_t1", "name": "get_weather", "input": {"city": "Paris", "units": ["C"]}}
+  ],
+  "stop_reason": "tool_use", "stop_sequence": null,
+  "usage": {"input_tokens": 20, "cache_read_input_tokens": 5, "cache_creation_input_tokens": 0, "output_tokens": 7}
+}`
+
+// thinkingAnthropicUpstream answers every request whole, streamed or not: the turn above, then,
+// for the tool's result, text; as the real API does, it refuses (400) a tool result whose
+// assistant turn lost its thinking blocks or their signature.
+func thinkingAnthropicUpstream(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Messages []struct {
+			Role    string            `json:"role"`
+			Content []json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	w.Header().Set("Content-Type", "application/json")
+	if len(req.Messages) < 3 {
+		_, _ = io.WriteString(w, thinkingWholeReply)
+		return
+	}
+	want := []string{`{"type":"thinking","thinking":"The user wants \"Paris\".\nCall the tool.","signature":"c2lnLXRoaW5r"}`,
+		`{"type":"redacted_thinking","data":"ZW5jcnlwdGVk"}`}
+	turn := req.Messages[1].Content
+	for i, b := range want {
+		var got, exp any
+		_ = json.Unmarshal([]byte(b), &exp)
+		if i < len(turn) {
+			_ = json.Unmarshal(turn[i], &got)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(exp) {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = fmt.Fprintf(w, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.%d: thinking blocks must be replayed unmodified"}}`, i)
+			return
+		}
+	}
+	_, _ = io.WriteString(w, `{"id":"msg_t2","type":"message","role":"assistant","model":"m-up","content":[{"type":"text","text":"It is 18C in Paris."}],`+
+		`"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":40,"output_tokens":6}}`)
+}
+
+// TestWholeReplyToStreamKeepsThinking: a whole reply from an Anthropic provider to an Anthropic
+// client's stream went through the pivot, which has no room for signed or redacted thinking:
+// the client's next turn replayed the call without its thinking, and the real API refuses
+// that. Now the reply becomes the Messages events it would have come as, every block as it is
+// (thinking with its signature, redacted thinking, text, the call's input); anthropic-sdk-go
+// accumulates the reply's own content, stop reason and usage, and the replay is accepted.
+func TestWholeReplyToStreamKeepsThinking(t *testing.T) {
+	_, tr, rs := newDialectRouter(t, "anthropic", thinkingAnthropicUpstream)
+	c := anthropicClient(rs)
+	params := anthropicsdk.MessageNewParams{
+		Model: "m", MaxTokens: 4096,
+		Thinking: anthropicsdk.ThinkingConfigParamOfEnabled(2048),
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("Weather in Paris?"))},
+		Tools:    []anthropicsdk.ToolUnionParam{weatherTool},
+	}
+	var header http.Header
+	send := func() anthropicsdk.Message {
+		t.Helper()
+		st := c.Messages.NewStreaming(context.Background(), params, anthropicopt.WithMiddleware(
+			func(r *http.Request, next anthropicopt.MiddlewareNext) (*http.Response, error) {
+				resp, err := next(r)
+				if resp != nil {
+					header = resp.Header
+				}
+				return resp, err
+			}))
+		defer st.Close()
+		var msg anthropicsdk.Message
+		for st.Next() {
+			if err := msg.Accumulate(st.Current()); err != nil {
+				t.Fatalf("accumulate: %v", err)
+			}
+		}
+		if err := st.Err(); err != nil {
+			t.Fatalf("anthropic-sdk-go: %v", err)
+		}
+		return msg
+	}
+	msg := send()
+	if header.Get("X-LLM-Router-Whole-Reply") != "true" {
+		t.Errorf("X-LLM-Router-Whole-Reply %q", header.Get("X-LLM-Router-Whole-Reply"))
+	}
+	var whole anthropicsdk.Message
+	if err := json.Unmarshal([]byte(thinkingWholeReply), &whole); err != nil {
+		t.Fatal(err)
+	}
+	if len(msg.Content) != len(whole.Content) {
+		t.Fatalf("%d blocks, want the reply's %d: %s", len(msg.Content), len(whole.Content), msg.RawJSON())
+	}
+	for i, b := range whole.Content {
+		got := msg.Content[i]
+		if got.Type != b.Type || got.Thinking != b.Thinking || got.Signature != b.Signature || got.Data != b.Data ||
+			got.Text != b.Text || got.ID != b.ID || got.Name != b.Name || !jsonEqual(got.Input, b.Input) {
+			t.Errorf("block %d: %s, want %s", i, got.RawJSON(), b.RawJSON())
+		}
+	}
+	if msg.StopReason != anthropicsdk.StopReasonToolUse || msg.ID != "msg_t1" || msg.Usage.OutputTokens != 7 ||
+		msg.Usage.InputTokens != 20 || msg.Usage.CacheReadInputTokens != 5 {
+		t.Errorf("stop %q id %q usage %+v, want the reply's", msg.StopReason, msg.ID, msg.Usage)
+	}
+	params.Messages = append(params.Messages, msg.ToParam(),
+		anthropicsdk.NewUserMessage(anthropicsdk.NewToolResultBlock("toolu_t1", "18C", false)))
+	if msg = send(); len(msg.Content) != 1 || msg.Content[0].Text != "It is 18C in Paris." {
+		t.Fatalf("second turn: %s", msg.RawJSON())
+	}
+	pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
+	if logs := tr.logs.String(); strings.Count(logs, `"outcome":"success"`) != 2 {
+		t.Errorf("want two successes:\n%s", logs)
+	}
+}
+
+// jsonEqual reports whether two JSON documents hold the same value (both empty counts).
+func jsonEqual(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && fmt.Sprint(x) == fmt.Sprint(y)
+}
+
+// thoughtGeminiReply is a Gemini 3 model's whole function-calling turn: a thought summary, text
+// and the call, each part with its thought signature, which the next turn must bring back.
+const thoughtGeminiReply = `{
+  "candidates": [{"content": {"role": "model", "parts": [
+      {"text": "The user wants Paris.", "thought": true, "thoughtSignature": "c2lnLXRob3VnaHQ="},
+      {"text": "Checking.", "thoughtSignature": "c2lnLXRleHQ="},
+      {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLWNhbGw="}]},
+    "finishReason": "STOP", "index": 0}],
+  "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 7, "thoughtsTokenCount": 4, "totalTokenCount": 31},
+  "modelVersion": "gem-up", "responseId": "r1"
+}`
+
+// thoughtGeminiUpstream answers every request whole, streamed or not: the turn above, then, for
+// the function's response, text; it refuses (400) a replay whose model turn is not the parts it
+// sent, signatures and thought flags included.
+func thoughtGeminiUpstream(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Contents []struct {
+			Parts []map[string]any `json:"parts"`
+		} `json:"contents"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	w.Header().Set("Content-Type", "application/json")
+	if len(req.Contents) < 3 {
+		_, _ = io.WriteString(w, thoughtGeminiReply)
+		return
+	}
+	var sent struct {
+		Candidates []struct {
+			Content struct {
+				Parts []map[string]any `json:"parts"`
+			} `json:"content"`
+		} `json:"candidates"`
+	}
+	_ = json.Unmarshal([]byte(thoughtGeminiReply), &sent)
+	if got, want := fmt.Sprint(req.Contents[1].Parts), fmt.Sprint(sent.Candidates[0].Content.Parts); got != want {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = fmt.Fprintf(w, `{"error":{"code":400,"message":"the model turn was not replayed as it came: %q","status":"INVALID_ARGUMENT"}}`, got)
+		return
+	}
+	_, _ = io.WriteString(w, `{"candidates":[{"content":{"role":"model","parts":[{"text":"It is 18C in Paris."}]},"finishReason":"STOP","index":0}],`+
+		`"usageMetadata":{"promptTokenCount":30,"candidatesTokenCount":6,"totalTokenCount":36},"modelVersion":"gem-up","responseId":"r2"}`)
+}
+
+// TestWholeReplyToStreamKeepsThoughts: a whole reply from a Gemini provider to a Gemini client's
+// stream went through the pivot, which keeps a thought signature only on a function call: the
+// thought and text parts lost theirs. Now the reply is its stream's one chunk, as it came; the
+// genai SDK reads every part with its signature, and the replay is the turn Gemini sent.
+func TestWholeReplyToStreamKeepsThoughts(t *testing.T) {
+	for _, path := range []string{"sse", "array"} {
+		t.Run(path, func(t *testing.T) {
+			_, tr, rs := newGeminiRouter(t, "gemini", thoughtGeminiUpstream)
+			c := geminiClient(t, rs)
+			cfg := &genai.GenerateContentConfig{Tools: []*genai.Tool{geminiWeatherTool}}
+			contents := []*genai.Content{genai.NewContentFromText("Weather in Paris?", genai.RoleUser)}
+			send := func() *genai.Content {
+				t.Helper()
+				turn := &genai.Content{Role: genai.RoleModel}
+				if path == "array" {
+					// The JSON array of :streamGenerateContent without alt=sse, which genai
+					// never asks for: read raw.
+					body, _ := json.Marshal(map[string]any{"contents": contents, "tools": cfg.Tools})
+					resp, raw := rs.postOK(t, "/v1beta/models/m:streamGenerateContent", string(body))
+					if resp.Header.Get("X-LLM-Router-Whole-Reply") != "true" {
+						t.Errorf("X-LLM-Router-Whole-Reply %q", resp.Header.Get("X-LLM-Router-Whole-Reply"))
+					}
+					var chunks []genai.GenerateContentResponse
+					if err := json.Unmarshal([]byte(raw), &chunks); err != nil {
+						t.Fatalf("the stream is not a JSON array: %v\n%s", err, raw)
+					}
+					for _, ch := range chunks {
+						turn.Parts = append(turn.Parts, ch.Candidates[0].Content.Parts...)
+					}
+					return turn
+				}
+				for res, err := range c.Models.GenerateContentStream(context.Background(), "m", contents, cfg) {
+					if err != nil {
+						t.Fatalf("genai: %v", err)
+					}
+					turn.Parts = append(turn.Parts, res.Candidates[0].Content.Parts...)
+				}
+				return turn
+			}
+			turn := send()
+			want := []struct {
+				text, sig string
+				thought   bool
+			}{{"The user wants Paris.", "sig-thought", true}, {"Checking.", "sig-text", false}, {"", "sig-call", false}}
+			if len(turn.Parts) != len(want) {
+				t.Fatalf("%d parts, want 3: %+v", len(turn.Parts), turn.Parts)
+			}
+			for i, w := range want {
+				p := turn.Parts[i]
+				if p.Text != w.text || string(p.ThoughtSignature) != w.sig || p.Thought != w.thought {
+					t.Errorf("part %d: %+v, want %+v", i, p, w)
+				}
+			}
+			if call := turn.Parts[2].FunctionCall; call == nil || call.Name != "get_weather" || call.Args["city"] != "Paris" {
+				t.Errorf("the call: %+v", turn.Parts[2])
+			}
+			contents = append(contents, turn, genai.NewContentFromFunctionResponse("get_weather", map[string]any{"result": "18C"}, genai.RoleUser))
+			if turn = send(); len(turn.Parts) == 0 || turn.Parts[0].Text != "It is 18C in Paris." {
+				t.Fatalf("second turn: %+v", turn.Parts)
+			}
+			pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
+			if logs := tr.logs.String(); strings.Count(logs, `"outcome":"success"`) != 2 || !strings.Contains(logs, `"tokens_in":20,"tokens_out":11`) {
+				t.Errorf("want two successes, the first with its tokens (thoughts are output):\n%s", logs)
 			}
 		})
 	}

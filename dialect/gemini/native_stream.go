@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"bytes"
+	"encoding/json"
 
 	"github.com/llmrouter/caddy-llm-router/dialect/internal/wire"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
@@ -52,13 +53,7 @@ func (p *Passthrough) Event(dst, ev []byte) ([]byte, error) {
 	if u := wire.Key(data, "usageMetadata"); u != nil {
 		p.usage.read(u)
 	}
-	cand := wire.FirstChoice(wire.Key(data, "candidates"))
-	if fr := wire.Key(cand, "finishReason"); wire.IsString(fr) && !wire.EmptyString(fr) {
-		p.done = true
-	} else if cand == nil && !wire.EmptyString(wire.Path(data, "promptFeedback", "blockReason")) &&
-		wire.IsString(wire.Path(data, "promptFeedback", "blockReason")) {
-		p.done = true // a blocked prompt: no candidates, no finish reason, the end all the same
-	}
+	p.done = finishes(data)
 	if !p.array {
 		return append(dst, ev...), nil
 	}
@@ -99,3 +94,31 @@ func (p *Passthrough) Done() bool { return p.done }
 
 // Usage is the last usageMetadata in the pivot's terms.
 func (p *Passthrough) Usage() openai.Usage { return p.usage.pivot() }
+
+// finishes reports whether a response chunk (valid JSON) is its stream's last: its first
+// candidate has a finishReason, or the prompt was blocked (no candidates, no finish reason,
+// the end all the same).
+func finishes(data []byte) bool {
+	cand := wire.FirstChoice(wire.Key(data, "candidates"))
+	if fr := wire.Key(cand, "finishReason"); wire.IsString(fr) && !wire.EmptyString(fr) {
+		return true
+	}
+	br := wire.Path(data, "promptFeedback", "blockReason")
+	return cand == nil && wire.IsString(br) && !wire.EmptyString(br)
+}
+
+// ReplyChunk appends to dst a whole generateContent reply as the alt=sse stream it would
+// have come as, for a streamed request that an upstream answered whole: its one event, the
+// reply as it is (compacted to fit a data: line), every part with its thought flag and
+// signature, which the pivot would not all keep. ok is false, and dst unchanged, when the
+// reply is not a JSON object, or is no stream's end (no finishReason, no blocked prompt): a
+// Passthrough would end such a stream as broken.
+func ReplyChunk(dst, reply []byte) (out []byte, ok bool) {
+	var buf bytes.Buffer
+	if json.Compact(&buf, reply) != nil || buf.Bytes()[0] != '{' || !finishes(buf.Bytes()) {
+		return dst, false
+	}
+	dst = append(dst, "data: "...)
+	dst = append(dst, buf.Bytes()...)
+	return append(dst, "\n\n"...), true
+}

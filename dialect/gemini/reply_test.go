@@ -156,3 +156,44 @@ func TestDropSignatures(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyChunk: a whole reply is its stream's one event, compacted onto one data line and
+// otherwise as it came (thought parts and every signature kept), which a Passthrough relays or
+// frames as the JSON array; a reply that is no stream's end, or no object, is refused.
+func TestReplyChunk(t *testing.T) {
+	const reply = `{
+  "candidates": [{"content": {"role": "model", "parts": [
+    {"text": "Think.", "thought": true, "thoughtSignature": "c2ln"},
+    {"text": "Hi\n", "thoughtSignature": "c2lnMg=="}]}, "finishReason": "STOP", "index": 0}],
+  "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}
+}`
+	const compacted = `{"candidates":[{"content":{"role":"model","parts":[{"text":"Think.","thought":true,"thoughtSignature":"c2ln"},` +
+		`{"text":"Hi\n","thoughtSignature":"c2lnMg=="}]},"finishReason":"STOP","index":0}],` +
+		`"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"totalTokenCount":5}}`
+	out, ok := ReplyChunk([]byte("x"), []byte(reply))
+	if !ok || string(out) != "x"+"data: "+compacted+"\n\n" {
+		t.Fatalf("ok %v: %q", ok, out)
+	}
+	for _, array := range []bool{false, true} {
+		p := NewPassthrough(array)
+		got, err := p.Event(nil, out[1:])
+		if err == nil {
+			got, err = p.Finish(got)
+		}
+		want := "data: " + compacted + "\n\n"
+		if array {
+			want = "[" + compacted + "]"
+		}
+		if err != nil || string(got) != want || p.Usage().TotalTokens != 5 {
+			t.Errorf("array %v: %q, %v, usage %+v", array, got, err, p.Usage())
+		}
+	}
+	if _, ok := ReplyChunk(nil, []byte(`{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":3}}`)); !ok {
+		t.Error("a blocked prompt is refused")
+	}
+	for _, bad := range []string{``, `[{"candidates":[]}]`, `{"candidates":[{"content":{"parts":[{"text":"cut"}]}}]}`, `{"candidates":`} {
+		if out, ok := ReplyChunk([]byte("x"), []byte(bad)); ok || string(out) != "x" {
+			t.Errorf("%s: ok %v, %q", bad, ok, out)
+		}
+	}
+}
