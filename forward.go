@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -381,7 +382,7 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 	t.conn.latency.Observe(h.now().Sub(sent).Seconds())
 	if wd == nil {
 		// Whole replies (and error bodies) must keep arriving.
-		wd = startBodyWatchdog(timeout{t.conn.streamIdleTimeout, "reply stalled beyond stream_idle_timeout"}, cancel, resp.Body)
+		wd = startBodyWatchdog(timeout{t.conn.streamIdleTimeout, reasonWholeStalled}, cancel, resp.Body)
 		wd.idle = t.conn.streamIdleTimeout
 		defer wd.stop()
 	}
@@ -410,6 +411,13 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 		return h.relayStream(c, t, n, resp, body, wd, includeUsage)
 	}
 	if c.f.Stream && c.ep.streamsText() {
+		if strings.Contains(resp.Header.Get("Content-Type"), "json") {
+			// The head says the reply is whole, from an upstream that ignored "stream": it
+			// answered, and, as for a non-streamed request, its body comes when the generation
+			// is done, which first_event_timeout (a stream's quick failover) does not allow for.
+			// Each wait is bounded as a whole reply's is.
+			wd.waitEach(t.conn.streamIdleTimeout, reasonWholeStalled)
+		}
 		// Some servers label their stream application/json, or nothing: a body that begins as
 		// server-sent events is one. (A whole reply is made a stream: see streamWhole.)
 		br := bufio.NewReaderSize(body, 256)
@@ -440,6 +448,10 @@ func beginsSSE(br *bufio.Reader) bool {
 	}
 	return false
 }
+
+// reasonWholeStalled is the failure reason of a whole reply (or error body) whose upstream went
+// silent for longer than stream_idle_timeout.
+const reasonWholeStalled = "reply stalled beyond stream_idle_timeout"
 
 // timeout is a watchdog's bound and what to say when it fires.
 type timeout struct {

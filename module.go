@@ -142,7 +142,9 @@ type Handler struct {
 
 	// FirstEventTimeout bounds the wait for a stream's headers and first event, counted from
 	// the send; a stream that brings none in time is a failed attempt and is retried elsewhere.
-	// A client that gives up on a non-streamed request after waiting this long without a reply
+	// A whole JSON reply to a streamed request (an upstream that ignored "stream") must bring
+	// its headers in this time; its body is then bounded as a whole reply's is, by
+	// stream_idle_timeout. A client that gives up on a non-streamed request after waiting this long without a reply
 	// charges the silent target, which cools. Default 30s.
 	FirstEventTimeout caddy.Duration `json:"first_event_timeout,omitempty"`
 

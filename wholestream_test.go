@@ -9,12 +9,17 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
 	anthropicopt "github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/caddyserver/caddy/v2"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"google.golang.org/genai"
+
+	"github.com/llmrouter/caddy-llm-router/catalog"
+	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
 // ignoresStream is reply behind an upstream that ignores "stream", as some OpenAI-compatible
@@ -531,6 +536,97 @@ func TestWholeReplyToStreamKeepsThoughts(t *testing.T) {
 			pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
 			if logs := tr.logs.String(); strings.Count(logs, `"outcome":"success"`) != 2 || !strings.Contains(logs, `"tokens_in":20,"tokens_out":11`) {
 				t.Errorf("want two successes, the first with its tokens (thoughts are output):\n%s", logs)
+			}
+		})
+	}
+}
+
+// TestWholeReplyToStreamHasAWholeReplysTime: a streamed request's head and first event are
+// bounded by first_event_timeout, and a whole reply was held to it to its last byte: an
+// upstream that ignores "stream" and sends its head at once but its body when the generation
+// is done was failed over once first_event_timeout (short, for a quick failover) had passed,
+// though it was answering. Once the head says the reply is whole JSON, its body is bounded as
+// a non-streamed request's is, by stream_idle_timeout for each wait: a body that comes after
+// first_event_timeout reaches openai-go; one that does not come within stream_idle_timeout
+// either fails over to the next target, as a stalled whole reply does, and its target cools.
+func TestWholeReplyToStreamHasAWholeReplysTime(t *testing.T) {
+	// Long enough for a loaded machine to bring the head within it.
+	const (
+		firstEvent = 250 * time.Millisecond
+		whole      = `{"id":"c1","object":"chat.completion","created":1,"model":"m-up","choices":[{"index":0,` +
+			`"message":{"role":"assistant","content":"Done at last."},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`
+	)
+	for _, tc := range []struct {
+		name            string
+		idle, bodyAfter time.Duration
+		protocol        string
+		from, text      string
+	}{
+		{"body after first_event_timeout", 10 * time.Second, 3 * firstEvent, "", "slow", "Done at last."},
+		{"body after first_event_timeout, h1", 10 * time.Second, 3 * firstEvent, "h1", "slow", "Done at last."},
+		{"no body within stream_idle_timeout", 2 * firstEvent, time.Minute, "", "fast", "Hello world"},
+		{"no body within stream_idle_timeout, h1", 2 * firstEvent, time.Minute, "h1", "fast", "Hello world"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			slow := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusOK)
+				http.NewResponseController(w).Flush()
+				select {
+				case <-time.After(tc.bodyAfter):
+					_, _ = io.WriteString(w, whole)
+				case <-r.Context().Done():
+				}
+			})
+			ps := provider("slow", slow.URL+"/v1", []string{"sk-whole-0001"}, "m", "m-up")
+			ps.Transport = &transport.Config{Protocol: tc.protocol}
+			fast := newFakeUpstream(t, sseReply(cleanStream))
+			tr := newTestRouter(t, &Handler{Strategy: "priority",
+				FirstEventTimeout: caddy.Duration(firstEvent), StreamIdleTimeout: caddy.Duration(tc.idle),
+				Providers: []catalog.ProviderConfig{ps, provider("fast", fast.URL+"/v1", []string{"sk-fast-0001"}, "m", "m-up")}})
+			rs := serveRouter(t, tr)
+			var header http.Header
+			began := time.Now()
+			client := sdkClient(rs)
+			st := client.Chat.Completions.NewStreaming(context.Background(), sdkParams,
+				option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+					resp, err := next(r)
+					if resp != nil {
+						header = resp.Header
+					}
+					return resp, err
+				}))
+			defer st.Close()
+			var acc openai.ChatCompletionAccumulator
+			for st.Next() {
+				acc.AddChunk(st.Current())
+			}
+			took := time.Since(began)
+			if err := st.Err(); err != nil {
+				t.Fatalf("openai-go: %v", err)
+			}
+			if len(acc.Choices) != 1 || acc.Choices[0].Message.Content != tc.text || header.Get("X-LLM-Router-Provider") != tc.from {
+				t.Fatalf("%+v from %q, want %q from %s", acc.Choices, header.Get("X-LLM-Router-Provider"), tc.text, tc.from)
+			}
+			pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
+			logs := tr.logs.String()
+			if tc.from == "slow" {
+				if took < tc.bodyAfter || header.Get("X-LLM-Router-Whole-Reply") != "true" || tr.targetCooling(0) {
+					t.Errorf("took %s (body after %s), whole reply %q, cooling %v", took, tc.bodyAfter,
+						header.Get("X-LLM-Router-Whole-Reply"), tr.targetCooling(0))
+				}
+				if strings.Contains(logs, "first_event_timeout") {
+					t.Errorf("first_event_timeout fired:\n%s", logs)
+				}
+				return
+			}
+			if took < tc.idle || !tr.targetCooling(0) || !strings.HasPrefix(header.Get("X-LLM-Router-Failures"), "slow#0") ||
+				!strings.Contains(header.Get("X-LLM-Router-Failures"), " 200 upstream_down") {
+				t.Errorf("took %s (stream_idle_timeout %s), first target cooling %v, failures %q", took, tc.idle,
+					tr.targetCooling(0), header.Get("X-LLM-Router-Failures"))
+			}
+			if !strings.Contains(logs, "reply stalled beyond stream_idle_timeout") || strings.Contains(logs, "first_event_timeout") {
+				t.Errorf("want the stall, not first_event_timeout, as the reason:\n%s", logs)
 			}
 		})
 	}
