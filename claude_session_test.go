@@ -33,10 +33,16 @@ type agentCall struct {
 // of a long file), an Edit, a Read of a picture (an image in a tool result), a Bash command,
 // then the answer. The upstream is scripted by how many tool results the request carries, so
 // a lost, merged or misnumbered call shows as a wrong file or a stalled session.
+//
+// Each dialect is played twice: streamed, and whole, by an upstream that ignores "stream" and
+// answers each streamed request with its whole reply, which the router streams to Claude Code.
+// An Anthropic upstream refuses a tool result whose turn lost its signed thinking block, as
+// the real API does.
 func TestClaudeCodeSession(t *testing.T) {
 	claude := claudeReady(t)
 	for _, api := range []string{"anthropic", "openai", "gemini"} {
-		t.Run(api, func(t *testing.T) { runClaudeSession(t, claude, api) })
+		t.Run(api, func(t *testing.T) { runClaudeSession(t, claude, api, false) })
+		t.Run(api+" whole", func(t *testing.T) { runClaudeSession(t, claude, api, true) })
 	}
 }
 
@@ -52,7 +58,7 @@ func claudeReady(t *testing.T) string {
 	return claude
 }
 
-func runClaudeSession(t *testing.T, claude, api string) {
+func runClaudeSession(t *testing.T, claude, api string, whole bool) {
 	work := t.TempDir()
 	must := func(err error) {
 		t.Helper()
@@ -97,6 +103,13 @@ func runClaudeSession(t *testing.T, claude, api string) {
 		if api == "gemini" && results > 0 {
 			facts = append(facts, "sig="+fmt.Sprint(bytes.Contains(body, []byte(`"thoughtSignature":"c2lnLTA="`))))
 		}
+		if api == "anthropic" && results > 0 && !bytes.Contains(body, []byte(`"signature":"c2ln"`)) {
+			rec.add(fmt.Sprintf("%s %s results=%d signed=false: refused", r.URL.Path, streamFlag(stream), results))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.0.type: Expected `+"`thinking`"+` or `+"`redacted_thinking`"+`, but found `+"`tool_use`"+`."}}`)
+			return
+		}
 		rec.add(fmt.Sprintf("%s %s results=%d %s", r.URL.Path, streamFlag(stream), results, strings.Join(facts, " ")))
 		if !stream {
 			w.WriteHeader(http.StatusTeapot)
@@ -109,6 +122,11 @@ func runClaudeSession(t *testing.T, claude, api string) {
 		// A request without Claude Code's tools (a title or a summary) gets text.
 		if !bytes.Contains(body, []byte(`"Bash"`)) {
 			calls = nil
+		}
+		if whole {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, agentWhole(api, "Let me work on it.", calls, "All done: c.txt holds ALPHA."))
+			return
 		}
 		sseReply(agentStream(api, "Let me work on it.", calls, "All done: c.txt holds ALPHA.")...)(w, r)
 	})
@@ -242,6 +260,61 @@ func agentStream(api, thought string, calls []agentCall, text string) []string {
 		evs = append(evs, d(`{}`, `"tool_calls"`))
 	}
 	return append(evs, head+`],"usage":{"prompt_tokens":900,"completion_tokens":20,"total_tokens":920}}`+"\n\n", doneEv)
+}
+
+// agentWhole is agentStream's reply as a whole one, pretty-printed, as an upstream that
+// ignores "stream" sends it.
+func agentWhole(api, thought string, calls []agentCall, text string) string {
+	argsOf := func(c agentCall) json.RawMessage { b, _ := json.Marshal(c.args); return b }
+	var reply any
+	switch api {
+	case "anthropic":
+		content := []any{map[string]any{"type": "thinking", "thinking": thought, "signature": "c2ln"}}
+		stop := "end_turn"
+		if len(calls) == 0 {
+			content = append(content, map[string]any{"type": "text", "text": text})
+		}
+		for _, c := range calls {
+			stop = "tool_use"
+			content = append(content, map[string]any{"type": "tool_use", "id": "toolu_" + c.id, "name": c.name, "input": argsOf(c)})
+		}
+		reply = map[string]any{"id": "msg_1", "type": "message", "role": "assistant", "model": "m-up", "content": content,
+			"stop_reason": stop, "stop_sequence": nil, "usage": map[string]any{"input_tokens": 900, "output_tokens": 20}}
+	case "gemini":
+		parts := []any{map[string]any{"text": thought, "thought": true}}
+		if len(calls) == 0 {
+			parts = append(parts, map[string]any{"text": text})
+		}
+		for i, c := range calls {
+			p := map[string]any{"functionCall": map[string]any{"name": c.name, "args": argsOf(c)}}
+			if i == 0 {
+				p["thoughtSignature"] = "c2lnLTA="
+			}
+			parts = append(parts, p)
+		}
+		reply = map[string]any{"candidates": []any{map[string]any{"content": map[string]any{"role": "model", "parts": parts},
+			"finishReason": "STOP", "index": 0}},
+			"usageMetadata": map[string]any{"promptTokenCount": 900, "candidatesTokenCount": 20, "totalTokenCount": 920}, "modelVersion": "m-up"}
+	default:
+		msg := map[string]any{"role": "assistant", "content": nil, "reasoning_content": thought}
+		finish := "stop"
+		if len(calls) == 0 {
+			msg["content"] = text
+		}
+		var tcs []any
+		for _, c := range calls {
+			finish = "tool_calls"
+			tcs = append(tcs, map[string]any{"id": c.id, "type": "function", "function": map[string]any{"name": c.name, "arguments": string(argsOf(c))}})
+		}
+		if tcs != nil {
+			msg["tool_calls"] = tcs
+		}
+		reply = map[string]any{"id": "c1", "object": "chat.completion", "created": 1, "model": "m-up",
+			"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finish}},
+			"usage":   map[string]any{"prompt_tokens": 900, "completion_tokens": 20, "total_tokens": 920}}
+	}
+	b, _ := json.MarshalIndent(reply, "", "  ")
+	return string(b)
 }
 
 // claudeResult is Claude Code's --output-format json result.
