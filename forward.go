@@ -193,6 +193,9 @@ type call struct {
 	untranslated error
 	// routeVals back the route headers and placeholders (see setRouteHeaders).
 	routeVals [5]string
+	// wholeHead, when set, is closed by the attempt whose upstream's head says its reply to
+	// the stream is whole: a hedged turn does not race it (see hedged).
+	wholeHead chan struct{}
 	callExt
 }
 
@@ -417,6 +420,10 @@ func (h *Handler) attempt(c *call, t *target, n int) outcome {
 			// is done, which first_event_timeout (a stream's quick failover) does not allow for.
 			// Each wait is bounded as a whole reply's is.
 			wd.waitEach(t.conn.streamIdleTimeout, reasonWholeStalled)
+			if c.wholeHead != nil {
+				close(c.wholeHead)
+				c.wholeHead = nil
+			}
 		}
 		// Some servers label their stream application/json, or nothing: a body that begins as
 		// server-sent events is one. (A whole reply is made a stream: see streamWhole.)

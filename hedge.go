@@ -19,7 +19,8 @@ import (
 // that moment, which closes its upstream connection. The loser reads the cancellation as a
 // client that left: it is not charged. One hedge per request, only before commit; a
 // non-streamed request is never hedged (a whole reply takes as long as the answer is long, so
-// any threshold would double the cost of every long answer).
+// any threshold would double the cost of every long answer), and neither is a streamed attempt
+// whose upstream's head said it answers whole.
 
 // tryTarget is one turn of the attempt loop: the attempt on t, hedged when hedge_after is set.
 // It returns the outcome to account and the target it belongs to (the hedge's, when it won).
@@ -41,7 +42,7 @@ type racer struct {
 func (h *Handler) hedged(c *call, t *target, n int, tried *selector.Tried) (outcome, *target) {
 	g := &hedgeGate{w: c.w}
 	done := make(chan *racer, 2)
-	start := func(t *target) *racer {
+	start := func(t *target, wholeHead chan struct{}) *racer {
 		// The replacer is hidden from the racers: its Map is not safe for two at once. The
 		// winner's placeholders are set below, once the race is over.
 		ctx, cancel := context.WithCancel(context.WithValue(c.r.Context(), caddy.ReplacerCtxKey, nil))
@@ -52,6 +53,7 @@ func (h *Handler) hedged(c *call, t *target, n int, tried *selector.Tried) (outc
 			cc.translated = &own
 		}
 		cc.r = c.r.WithContext(ctx)
+		cc.wholeHead = wholeHead
 		rc := &racer{c: &cc, t: t, cancel: cancel}
 		cc.w = g.writer(rc)
 		go func() {
@@ -61,19 +63,24 @@ func (h *Handler) hedged(c *call, t *target, n int, tried *selector.Tried) (outc
 		}()
 		return rc
 	}
-	start(t)
+	wholeHead := make(chan struct{})
+	start(t, wholeHead)
 	timer := time.NewTimer(h.runtime.hedgeAfter)
 	var second *racer
 	select {
 	case rc := <-done:
 		timer.Stop()
 		return h.raceOver(c, n, g, rc, nil)
+	case <-wholeHead:
+		// The upstream answers whole: its first event comes when the whole answer is done.
+		timer.Stop()
+		return h.raceOver(c, n, g, <-done, nil)
 	case <-timer.C:
 	}
 	if t2 := h.nextAdmitted(c, tried, nil); t2 != nil && g.winner() == nil {
 		c.rec.notes.hedge.target = t2.Label
 		hedgesTotal.WithLabelValues(c.rec.model, "started").Inc()
-		second = start(t2)
+		second = start(t2, nil)
 	}
 	a := <-done
 	if second == nil {
@@ -102,7 +109,7 @@ func (h *Handler) raceOver(c *call, n int, g *hedgeGate, a, b *racer) (outcome, 
 	}
 	w, r, hedge := c.w, c.r, c.rec.notes.hedge
 	*c = *win.c
-	c.w, c.r, c.rec.notes.hedge = w, r, hedge
+	c.w, c.r, c.rec.notes.hedge, c.wholeHead = w, r, hedge, nil
 	if lose != nil {
 		hn := &c.rec.notes.hedge
 		hn.won = g.winner() != nil && win.t.Label == hn.target

@@ -631,3 +631,45 @@ func TestWholeReplyToStreamHasAWholeReplysTime(t *testing.T) {
 		})
 	}
 }
+
+// TestWholeReplyToStreamIsNotHedged: with hedge_after, a streamed attempt that has brought no
+// first event by then gets a twin; an upstream that ignores "stream" has sent its head, but
+// brings its first event only when the whole answer is done, so every long answer of it was
+// raced by a second target, which, streaming, won, and the first generation was paid for
+// and thrown away. A head that says the reply is whole JSON is an answer coming, as a
+// non-streamed request's is, and those are never hedged: the whole reply reaches openai-go,
+// and the next target is never asked.
+func TestWholeReplyToStreamIsNotHedged(t *testing.T) {
+	// Long enough for a loaded machine to bring the head within it.
+	const (
+		hedgeAfter = 250 * time.Millisecond
+		whole      = `{"id":"c1","object":"chat.completion","created":1,"model":"m-up","choices":[{"index":0,` +
+			`"message":{"role":"assistant","content":"Done at last."},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`
+	)
+	slow := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-time.After(3 * hedgeAfter):
+			_, _ = io.WriteString(w, whole)
+		case <-r.Context().Done():
+		}
+	})
+	fast := newFakeUpstream(t, sseReply(cleanStream))
+	tr := newTestRouter(t, &Handler{Strategy: "priority", HedgeAfter: caddy.Duration(hedgeAfter),
+		Providers: []catalog.ProviderConfig{provider("slow", slow.URL+"/v1", []string{"sk-whole-0001"}, "m", "m-up"),
+			provider("fast", fast.URL+"/v1", []string{"sk-fast-0001"}, "m", "m-up")}})
+	rs := serveRouter(t, tr)
+	acc := streamChat(t, sdkClient(rs), sdkParams)
+	if len(acc.Choices) != 1 || acc.Choices[0].Message.Content != "Done at last." {
+		t.Fatalf("choices %+v, want the whole reply's text", acc.Choices)
+	}
+	pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
+	if n := len(fast.received()); n != 0 {
+		t.Errorf("the next target got %d requests: a hedge raced the whole reply", n)
+	}
+	if logs := tr.logs.String(); strings.Contains(logs, `"hedge"`) || !strings.Contains(logs, `"provider":"slow"`) {
+		t.Errorf("want the slow target's answer, unhedged:\n%s", logs)
+	}
+}
