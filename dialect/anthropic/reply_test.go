@@ -84,7 +84,7 @@ func TestResponseFromOpenAI(t *testing.T) {
 				"finish_reason":"stop"}],"usage":{"prompt_tokens":130,"completion_tokens":7,"total_tokens":137,"prompt_tokens_details":{"cached_tokens":100}}}`,
 			opts: ReplyOptions{Model: "claude-sonnet"},
 			want: `{"id":"msg_chatcmpl-1","type":"message","role":"assistant","model":"claude-sonnet","content":[
-				{"type":"thinking","thinking":"Think."},{"type":"text","text":"Sure."},
+				{"type":"thinking","thinking":"Think.","signature":""},{"type":"text","text":"Sure."},
 				{"type":"tool_use","id":"call_1","name":"f","input":{"a":1}},{"type":"tool_use","id":"call_2","name":"g","input":{}}],
 				"stop_reason":"tool_use","stop_sequence":null,
 				"usage":{"input_tokens":30,"output_tokens":7,"cache_creation_input_tokens":0,"cache_read_input_tokens":100}}`,

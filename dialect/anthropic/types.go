@@ -114,6 +114,20 @@ type Block struct {
 	CacheControl json.RawMessage `json:"cache_control,omitempty"`
 }
 
+// MarshalJSON writes a thinking block's signature even when it is empty: Anthropic always
+// sends the key, and clients that validate replies (the AI SDK's zod schema) refuse a thinking
+// block without it. The router never forges a signature, so a translated one is "".
+func (b Block) MarshalJSON() ([]byte, error) {
+	type plain Block
+	if b.Type != "thinking" {
+		return json.Marshal(plain(b))
+	}
+	return json.Marshal(struct {
+		plain
+		Signature string `json:"signature"`
+	}{plain(b), b.Signature})
+}
+
 // Source is an image's source: base64 (MediaType, Data) or url (URL).
 type Source struct {
 	Type      string `json:"type"`
