@@ -46,8 +46,9 @@ type ToOpenAIOptions struct {
 //     is encoded into the id (ToolID) unless DropSignatures;
 //   - functionResponse parts become tool messages before the rest of their turn, the content
 //     the response object as a JSON string (or, for an object whose one member is "result",
-//     "output" or "content" with a string value, that string: the inverse of the
-//     {"result": text} that RequestFromOpenAI makes of a tool message), the id the part's own id (mapped back to the call's
+//     "output" or "content" with a string value, or whose "content" string comes with a "name"
+//     that repeats the function's, that string: the inverse of the {"result": text} that
+//     RequestFromOpenAI makes of a tool message), the id the part's own id (mapped back to the call's
 //     full id), else the id of the first unanswered call of the previous model turn with that
 //     name (Gemini pairs calls and responses by name and order when ids are absent);
 //   - tools' functionDeclarations become function tools: parametersJsonSchema as it is, or
@@ -269,7 +270,7 @@ func toOpenAIRequest(r *geminiRequest, opts ToOpenAIOptions) (*openai.Request, o
 				case p.FunctionResponse != nil:
 					fr := p.FunctionResponse
 					out.Messages = append(out.Messages, openai.Message{Role: "tool", ToolCallID: matchCall(pending, fr, turn),
-						Content: openai.TextContent(toolResultText(fr.Response))})
+						Content: openai.TextContent(toolResultText(fr.Name, fr.Response))})
 				case p.InlineData != nil:
 					parts = append(parts, inlinePart(p.InlineData))
 				case p.FileData != nil:
@@ -549,15 +550,21 @@ func schemaType(dst, val []byte, nullable bool) []byte {
 
 // toolResultText is a functionResponse's response as a tool message's text: the string of a
 // lone "result", "output" or "content" member (what apps and RequestFromOpenAI wrap a text
-// result in), else the object's compact JSON.
-func toolResultText(response json.RawMessage) string {
-	var one map[string]json.RawMessage
-	if json.Unmarshal(response, &one) == nil && len(one) == 1 {
-		for k, v := range one {
-			var s string
-			if (k == "result" || k == "output" || k == "content") && json.Unmarshal(v, &s) == nil {
-				return s
+// result in), or of "content" beside a "name" that repeats the function's (the Vercel AI
+// SDK's wrapping), else the object's compact JSON.
+func toolResultText(name string, response json.RawMessage) string {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(response, &obj) == nil {
+		var s, n string
+		switch {
+		case len(obj) == 1:
+			for k, v := range obj {
+				if (k == "result" || k == "output" || k == "content") && json.Unmarshal(v, &s) == nil {
+					return s
+				}
 			}
+		case len(obj) == 2 && json.Unmarshal(obj["name"], &n) == nil && n == name && json.Unmarshal(obj["content"], &s) == nil:
+			return s
 		}
 	}
 	return string(compactArgs(response))
