@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 )
 
 // aimockAnswer is what testdata/node/aimock.mjs answers to the upstream model id "good".
@@ -116,6 +118,7 @@ func readAimockReply(t *testing.T, cl aimockClient, body string) aimockReply {
 		return r
 	}
 	checkStreamHygiene(t, body)
+	body = strings.TrimSuffix(body, gemini.StreamFailedComment) // what follows a Gemini error event
 	for _, ev := range strings.Split(strings.TrimSuffix(body, "\n\n"), "\n\n") {
 		if r.errMsg != "" {
 			t.Errorf("an event after the error event: %q", ev)

@@ -202,7 +202,8 @@ func appendError(dst []byte, code int, status, message string) []byte {
 }
 
 // AppendErrorEvent appends what ends a broken stream for a Gemini client after commit: with
-// SSE framing one event "data: {error body}\n\n"; with the array framing (array true)
+// SSE framing one event "data: {error body}\n\n" and then StreamFailedComment; with the
+// array framing (array true)
 // ",\r\n" + the error body + "]", which closes the array the stream opened. The relay writes it only
 // after something was written, and in the array framing the first write always opens the
 // array; a translator that may not have written yet has an AppendError method that knows.
@@ -214,8 +215,14 @@ func AppendErrorEvent(dst []byte, array bool, status int, message string) []byte
 	}
 	dst = append(dst, "data: "...)
 	dst = AppendErrorBody(dst, status, message)
-	return append(dst, "\n\n"...)
+	return append(dst, "\n\n"+StreamFailedComment...)
 }
+
+// StreamFailedComment follows the error event of a broken server-sent stream. The
+// @google/generative-ai SDK (what LangChain's ChatGoogleGenerativeAI runs on) takes an error
+// object for one more chunk and would return the text before it as a whole answer, but it
+// raises on stream bytes that are not a data event; every other client ignores a comment.
+const StreamFailedComment = ": stream failed\n\n"
 
 // Fault says whose fault a Gemini error is, for the selector's failure classes.
 type Fault uint8

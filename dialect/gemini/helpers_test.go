@@ -30,7 +30,11 @@ func checkSSE(out []byte) ([]string, string) {
 		return nil, "output does not end with a blank line"
 	}
 	var evs []string
-	for _, block := range strings.Split(strings.TrimSuffix(s, "\n\n"), "\n\n") {
+	blocks := strings.Split(strings.TrimSuffix(s, "\n\n"), "\n\n")
+	for i, block := range blocks {
+		if i > 0 && i == len(blocks)-1 && block+"\n\n" == StreamFailedComment && strings.HasPrefix(blocks[i-1], `data: {"error":`) {
+			break // what follows an error event
+		}
 		if strings.Contains(block, "\n") || !strings.HasPrefix(block, "data: ") {
 			return nil, "bad event " + quote(block)
 		}

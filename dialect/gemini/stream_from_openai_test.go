@@ -183,7 +183,7 @@ func TestStreamFromOpenAIArray(t *testing.T) {
 	if out := tr.AppendError(nil, 429, "x"); string(out) != `[{"error":{"code":429,"message":"x","status":"RESOURCE_EXHAUSTED"}}]` {
 		t.Fatalf("%s", out)
 	}
-	if out := NewStreamFromOpenAI(StreamFromOpenAIOptions{}).AppendError(nil, 500, "x"); string(out) != "data: {\"error\":{\"code\":500,\"message\":\"x\",\"status\":\"INTERNAL\"}}\n\n" {
+	if out := NewStreamFromOpenAI(StreamFromOpenAIOptions{}).AppendError(nil, 500, "x"); string(out) != "data: {\"error\":{\"code\":500,\"message\":\"x\",\"status\":\"INTERNAL\"}}\n\n: stream failed\n\n" {
 		t.Fatalf("%q", out)
 	}
 }
@@ -287,7 +287,7 @@ func bytesJoin(evs [][]byte) []byte {
 
 // The router's own stream error event, SSE and array.
 func TestAppendErrorEvent(t *testing.T) {
-	if s := string(AppendErrorEvent(nil, false, 503, "gone")); s != "data: {\"error\":{\"code\":503,\"message\":\"gone\",\"status\":\"UNAVAILABLE\"}}\n\n" {
+	if s := string(AppendErrorEvent(nil, false, 503, "gone")); s != "data: {\"error\":{\"code\":503,\"message\":\"gone\",\"status\":\"UNAVAILABLE\"}}\n\n: stream failed\n\n" {
 		t.Fatalf("%q", s)
 	}
 	if s := string(AppendErrorEvent([]byte(`[{"a":1}`), true, 500, "x\n")); s != "[{\"a\":1},\r\n{\"error\":{\"code\":500,\"message\":\"x\\n\",\"status\":\"INTERNAL\"}}]" || !json.Valid([]byte(s)) {
