@@ -388,3 +388,26 @@ func TestAnthropicClientToolTurnFromAnotherWire(t *testing.T) {
 		t.Errorf("X-LLM-Router-Fitted %q, want it to say the reasoning was dropped", got)
 	}
 }
+
+// TestAnthropicClientThinkingBlockHasSignature: a translated whole reply's thinking block
+// carries "signature" (empty: the router forges none), as Anthropic's replies and the
+// router's own streams do. The AI SDK's Anthropic provider validates the reply and refused
+// one without it ("Invalid JSON response").
+func TestAnthropicClientThinkingBlockHasSignature(t *testing.T) {
+	for _, api := range []string{"openai", "gemini"} {
+		_, tr, _ := newGeminiRouter(t, api, func(w http.ResponseWriter, r *http.Request) {
+			thinkingUpstream(api, w, r, []byte(readBody(r)))
+		})
+		rec := tr.do(jsonRequest(http.MethodPost, "/v1/messages",
+			`{"model":"m","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"hi"}]}`))
+		var reply struct {
+			Content []map[string]json.RawMessage
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &reply); err != nil || rec.Code != http.StatusOK || len(reply.Content) != 2 {
+			t.Fatalf("%s: %d %s", api, rec.Code, rec.Body)
+		}
+		if b := reply.Content[0]; string(b["type"]) != `"thinking"` || string(b["thinking"]) != `"Let me think."` || string(b["signature"]) != `""` {
+			t.Errorf("%s: thinking block %s, want its text and an empty signature", api, rec.Body)
+		}
+	}
+}

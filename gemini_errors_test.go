@@ -209,3 +209,21 @@ func TestGeminiArrayStream(t *testing.T) {
 		checkGeminiError(t, api+": the cut stream's last element", elems[1], 500, "INTERNAL")
 	}
 }
+
+// TestGeminiCutSSEStreamEndsInAComment: a server-sent Gemini stream its upstream cut ends
+// with the error event and then a comment. The @google/generative-ai SDK (under LangChain's
+// ChatGoogleGenerativeAI) takes the error object for one more chunk and returned the text
+// before it as a whole answer; it raises on the comment, which other clients ignore.
+func TestGeminiCutSSEStreamEndsInAComment(t *testing.T) {
+	tr := newLibRouter(t).tr
+	for _, api := range libDialects {
+		rec := tr.do(jsonRequest(http.MethodPost, "/v1beta/models/broken-"+api+":streamGenerateContent?alt=sse", geminiHi))
+		body := rec.Body.String()
+		checkStreamHygiene(t, body)
+		evs := strings.Split(strings.TrimSuffix(body, "\n\n"), "\n\n")
+		if len(evs) != 3 || !strings.Contains(evs[0], `"text":"Hel"`) || evs[2] != ": stream failed" {
+			t.Fatalf("%s: stream %q, want the chunk, the error event and the comment", api, body)
+		}
+		checkGeminiError(t, api+": the error event", []byte(strings.TrimPrefix(evs[1], "data: ")), 500, "INTERNAL")
+	}
+}

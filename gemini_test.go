@@ -1,6 +1,7 @@
 package llmrouter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,8 +63,10 @@ func geminiAgentUpstream(w http.ResponseWriter, r *http.Request) {
 				signed = true
 			}
 			if p.FunctionResponse != nil {
-				for _, v := range p.FunctionResponse.Response {
-					result, _ = v.(string)
+				for k, v := range p.FunctionResponse.Response {
+					if k != "name" { // the AI SDK repeats the function's name beside its content
+						result, _ = v.(string)
+					}
 				}
 			}
 		}
@@ -825,5 +828,28 @@ func TestGeminiSDKListsWhatEachModelServes(t *testing.T) {
 	m, err := c.Models.Get(context.Background(), "vec", nil)
 	if err != nil || !slices.Equal(m.SupportedActions, want["models/vec"]) {
 		t.Errorf("Models.Get(vec): %+v, %v", m, err)
+	}
+}
+
+// TestGeminiClientToolResultAsTheAISDKWrapsIt: the Vercel AI SDK's Google provider sends a
+// tool's text result as {"name": <function>, "content": <text>}. An OpenAI or Anthropic
+// upstream gets the text itself, as from {"result": text}, not that wrapper as JSON.
+func TestGeminiClientToolResultAsTheAISDKWrapsIt(t *testing.T) {
+	for _, c := range []struct {
+		api   string
+		reply http.HandlerFunc
+	}{{"openai", openAIAgentUpstream}, {"anthropic", anthropicAgentUpstream}} {
+		up, tr, _ := newGeminiRouter(t, c.api, c.reply)
+		rec := tr.do(jsonRequest(http.MethodPost, "/v1beta/models/m:generateContent", `{"contents":[
+			{"role":"user","parts":[{"text":"Weather in Paris?"}]},
+			{"role":"model","parts":[{"functionCall":{"id":"call_1","name":"get_weather","args":{"city":"Paris"}}}]},
+			{"role":"user","parts":[{"functionResponse":{"id":"call_1","name":"get_weather","response":{"name":"get_weather","content":"18C"}}}]}],
+			"tools":[{"functionDeclarations":[{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}]}]}`))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"text":"It is 18C in Paris."`) {
+			t.Errorf("%s: %d %s", c.api, rec.Code, rec.Body)
+		}
+		if got := up.received(); len(got) != 1 || !bytes.Contains(got[0].Body, []byte(`"18C"`)) || bytes.Contains(got[0].Body, []byte(`content\":\"18C`)) {
+			t.Errorf("%s: the upstream got %s", c.api, got[0].Body)
+		}
 	}
 }
