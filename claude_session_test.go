@@ -263,13 +263,16 @@ func agentStream(api, thought string, calls []agentCall, text string) []string {
 }
 
 // agentWhole is agentStream's reply as a whole one, pretty-printed, as an upstream that
-// ignores "stream" sends it.
+// ignores "stream" sends it, or as one to an unstreamed request; thought "" is no thinking.
 func agentWhole(api, thought string, calls []agentCall, text string) string {
 	argsOf := func(c agentCall) json.RawMessage { b, _ := json.Marshal(c.args); return b }
 	var reply any
 	switch api {
 	case "anthropic":
-		content := []any{map[string]any{"type": "thinking", "thinking": thought, "signature": "c2ln"}}
+		content := []any{}
+		if thought != "" {
+			content = append(content, map[string]any{"type": "thinking", "thinking": thought, "signature": "c2ln"})
+		}
 		stop := "end_turn"
 		if len(calls) == 0 {
 			content = append(content, map[string]any{"type": "text", "text": text})
@@ -281,7 +284,10 @@ func agentWhole(api, thought string, calls []agentCall, text string) string {
 		reply = map[string]any{"id": "msg_1", "type": "message", "role": "assistant", "model": "m-up", "content": content,
 			"stop_reason": stop, "stop_sequence": nil, "usage": map[string]any{"input_tokens": 900, "output_tokens": 20}}
 	case "gemini":
-		parts := []any{map[string]any{"text": thought, "thought": true}}
+		parts := []any{}
+		if thought != "" {
+			parts = append(parts, map[string]any{"text": thought, "thought": true})
+		}
 		if len(calls) == 0 {
 			parts = append(parts, map[string]any{"text": text})
 		}
@@ -296,7 +302,10 @@ func agentWhole(api, thought string, calls []agentCall, text string) string {
 			"finishReason": "STOP", "index": 0}},
 			"usageMetadata": map[string]any{"promptTokenCount": 900, "candidatesTokenCount": 20, "totalTokenCount": 920}, "modelVersion": "m-up"}
 	default:
-		msg := map[string]any{"role": "assistant", "content": nil, "reasoning_content": thought}
+		msg := map[string]any{"role": "assistant", "content": nil}
+		if thought != "" {
+			msg["reasoning_content"] = thought
+		}
 		finish := "stop"
 		if len(calls) == 0 {
 			msg["content"] = text

@@ -14,46 +14,6 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 )
 
-// agentWhole is agentStream's reply unstreamed, in api's dialect: the calls, or with none the
-// text.
-func agentWhole(api string, calls []agentCall, text string) string {
-	q := func(v any) string { b, _ := json.Marshal(v); return string(b) }
-	switch api {
-	case "anthropic":
-		blocks := []string{`{"type":"text","text":` + q(text) + `}`}
-		stop := "end_turn"
-		if len(calls) > 0 {
-			blocks, stop = nil, "tool_use"
-		}
-		for _, c := range calls {
-			blocks = append(blocks, `{"type":"tool_use","id":`+q("toolu_"+c.id)+`,"name":`+q(c.name)+`,"input":`+q(c.args)+`}`)
-		}
-		return `{"id":"msg_1","type":"message","role":"assistant","model":"m-up","content":[` + strings.Join(blocks, ",") +
-			`],"stop_reason":"` + stop + `","stop_sequence":null,"usage":{"input_tokens":900,"output_tokens":20}}`
-	case "gemini":
-		parts := []string{`{"text":` + q(text) + `}`}
-		if len(calls) > 0 {
-			parts = nil
-		}
-		for _, c := range calls {
-			parts = append(parts, `{"functionCall":{"name":`+q(c.name)+`,"args":`+q(c.args)+`}}`)
-		}
-		return `{"candidates":[{"content":{"role":"model","parts":[` + strings.Join(parts, ",") + `]},"finishReason":"STOP","index":0}],` +
-			`"usageMetadata":{"promptTokenCount":900,"candidatesTokenCount":20,"totalTokenCount":920},"modelVersion":"m-up"}`
-	}
-	msg := `{"role":"assistant","content":` + q(text) + `}`
-	finish := "stop"
-	if len(calls) > 0 {
-		var tcs []string
-		for _, c := range calls {
-			tcs = append(tcs, `{"id":`+q(c.id)+`,"type":"function","function":{"name":`+q(c.name)+`,"arguments":`+q(q(c.args))+`}}`)
-		}
-		msg, finish = `{"role":"assistant","content":null,"tool_calls":[`+strings.Join(tcs, ",")+`]}`, "tool_calls"
-	}
-	return `{"id":"c1","object":"chat.completion","created":1,"model":"m-up","choices":[{"index":0,"message":` + msg +
-		`,"finish_reason":"` + finish + `"}],"usage":{"prompt_tokens":900,"completion_tokens":20,"total_tokens":920}}`
-}
-
 // TestResponsesCustomTool: a custom (freeform) tool with a grammar, as Codex CLI sends its
 // apply_patch, reaches a chat-only, an Anthropic and a Gemini upstream as a function whose one
 // string parameter input carries the freeform text, the grammar in its description, and a
@@ -95,7 +55,7 @@ func TestResponsesCustomTool(t *testing.T) {
 						return
 					}
 					w.Header().Set("Content-Type", "application/json")
-					_, _ = io.WriteString(w, agentWhole(api, calls, text))
+					_, _ = io.WriteString(w, agentWhole(api, "", calls, text))
 				})
 				tool := responses.ToolUnionParam{OfCustom: &responses.CustomToolParam{Name: "apply_patch",
 					Description: openai.String("Edit files with a patch."),
