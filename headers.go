@@ -35,9 +35,11 @@ func connectionNamed(conn []string, k string) bool {
 }
 
 // copyRequestHeader copies the client's headers that an upstream may see: never its
-// credentials, cookies, hop-by-hop headers (those named by its Connection header too) or its
-// address, nor the framing of its body (Content-Length, Content-Encoding): the router sends
-// a body of its own, decoded, spliced or translated.
+// credentials, cookies, hop-by-hop headers (those named by its Connection header too), its
+// address or a browser's Origin (the router, not the page, is the upstream's client: Anthropic
+// refuses a request with an Origin as a browser call), nor the framing of its body
+// (Content-Length, Content-Encoding): the router sends a body of its own, decoded, spliced or
+// translated.
 func copyRequestHeader(dst, src http.Header) {
 	conn := src["Connection"]
 	for k, v := range src {
@@ -47,7 +49,7 @@ func copyRequestHeader(dst, src http.Header) {
 		switch k {
 		case "Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Cookie",
 			"Content-Length", "Content-Encoding", "Accept-Encoding", "Host", "Expect",
-			"Openai-Organization", "Openai-Project",
+			"Openai-Organization", "Openai-Project", "Origin",
 			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":
 			continue
 		}
