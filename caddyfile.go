@@ -152,6 +152,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    allow <cidr>...                    # client IP allowlist
 //	    status_page <path>                 # HTML health of providers and targets; off by default
 //	    models_page <path>                 # HTML model catalog; off by default
+//	    cors <origin>...|* [{              # browser pages of these origins may call the router;
+//	                                         # off by default; repeatable
+//	        allow_headers <name>...        # request headers beyond the SDKs' (always allowed)
+//	        max_age <duration>             # how long a browser keeps a preflight; default 2h
+//	    }]
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -217,6 +222,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.StatusPage, err = oneArg(d)
 		case "models_page":
 			h.ModelsPage, err = oneArg(d)
+		case "cors":
+			err = h.unmarshalCORS(d)
 		default:
 			return d.Errf("unrecognized llm_router option '%s'", d.Val())
 		}
@@ -519,6 +526,39 @@ func (h *Handler) unmarshalAuth(d *caddyfile.Dispenser) error {
 			h.Auth.Public, err = appendArgs(d, h.Auth.Public)
 		default:
 			return d.Errf("unrecognized auth option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmarshalCORS reads `cors <origin>... [{ ... }]`; a second cors line adds origins.
+func (h *Handler) unmarshalCORS(d *caddyfile.Dispenser) error {
+	if h.CORS == nil {
+		h.CORS = new(CORSConfig)
+	}
+	var err error
+	if h.CORS.Origins, err = appendArgs(d, h.CORS.Origins); err != nil {
+		return d.Err("cors takes the origins whose pages may call the router (https://chat.example.com), or *")
+	}
+	for _, o := range h.CORS.Origins {
+		if o == "*" || strings.Contains(o, "{") {
+			continue // a placeholder is checked once resolved, when the config loads
+		}
+		if _, err := parseOrigin(o); err != nil {
+			return d.Errf("cors: origin '%s': %v", o, err)
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "allow_headers":
+			h.CORS.AllowHeaders, err = appendArgs(d, h.CORS.AllowHeaders)
+		case "max_age":
+			h.CORS.MaxAge, err = parseDuration(d)
+		default:
+			return d.Errf("unrecognized cors option '%s'", d.Val())
 		}
 		if err != nil {
 			return err

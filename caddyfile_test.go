@@ -274,6 +274,24 @@ func TestCaddyfileOptions(t *testing.T) {
 			want: Handler{StatusPage: "/llm/status", ModelsPage: "/llm/models"},
 		},
 		{
+			name: "cors one line, repeatable",
+			input: `llm_router {
+				cors https://chat.example.com http://localhost:5173
+				cors {env.APP_ORIGIN}
+			}`,
+			want: Handler{CORS: &CORSConfig{Origins: []string{"https://chat.example.com", "http://localhost:5173", "{env.APP_ORIGIN}"}}},
+		},
+		{
+			name: "cors block",
+			input: `llm_router {
+				cors * {
+					allow_headers X-Session-Id X-Trace
+					max_age 10m
+				}
+			}`,
+			want: Handler{CORS: &CORSConfig{Origins: []string{"*"}, AllowHeaders: []string{"X-Session-Id", "X-Trace"}, MaxAge: dur(10 * time.Minute)}},
+		},
+		{
 			name: "allow repeatable",
 			input: `llm_router {
 				allow 10.0.0.0/8 192.168.1.0/24
@@ -445,6 +463,10 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"key with too many args", "llm_router {\n auth {\n key alice {env.A} extra\n }\n}", []string{"key", "reference", "3 arguments"}},
 		{"models without names", "llm_router {\n auth {\n key a {env.A} {\n models\n }\n }\n}", []string{"models"}},
 		{"public without paths", "llm_router {\n auth {\n public\n }\n}", []string{"public"}},
+		{"cors without origins", "llm_router {\n cors\n}", []string{"cors", "origins"}},
+		{"cors origin with a path", "llm_router {\n cors https://app.example/chat\n}", []string{"https://app.example/chat", "write https://app.example", ":2"}},
+		{"cors unknown option", "llm_router {\n cors * {\n credentials\n }\n}", []string{"credentials"}},
+		{"cors max_age without a duration", "llm_router {\n cors * {\n max_age\n }\n}", []string{"max_age"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

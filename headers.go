@@ -64,7 +64,8 @@ func copyRequestHeader(dst, src http.Header) {
 var jsonContentType = []string{"application/json"}
 
 // writeReplyHeader copies an upstream reply's end-to-end headers, except those that describe
-// the router's own provider account (rate-limit counters) or that the router sets itself. An
+// the router's own provider account (rate-limit counters) or that the router sets itself (its
+// own CORS policy decides what a browser may read, whatever the upstream's is). An
 // upstream that is itself a router sends X-LLM-Router-* headers about its own hop (its
 // failures, route, cost): passed on, they would describe this hop falsely, or stand in for
 // headers this hop did not set.
@@ -79,7 +80,11 @@ func writeReplyHeader(dst, src http.Header) {
 			continue
 		}
 		if strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Anthropic-Ratelimit-") ||
-			strings.HasPrefix(k, "X-Llm-Router-") {
+			strings.HasPrefix(k, "X-Llm-Router-") || strings.HasPrefix(k, "Access-Control-") {
+			continue
+		}
+		if k == "Vary" {
+			mergeVary(dst, v)
 			continue
 		}
 		dst[k] = v

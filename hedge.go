@@ -181,6 +181,10 @@ func (g *hedgeGate) take(rc *racer, hdr http.Header, code int) bool {
 		g.won = rc
 		dst := g.w.Header()
 		for k, v := range hdr {
+			if k == "Vary" {
+				mergeVary(dst, v) // the router's Vary: Origin stays
+				continue
+			}
 			dst[k] = v
 		}
 		g.w.WriteHeader(code)

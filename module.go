@@ -193,6 +193,12 @@ type Handler struct {
 	// aliases clients can call, with providers, context length and prices. Off when empty.
 	ModelsPage string `json:"models_page,omitempty"`
 
+	// CORS lets pages of other origins call the router from the browser: their preflights are
+	// answered before auth, and replies to them (errors and streams included) carry
+	// Access-Control-Allow-Origin and Access-Control-Expose-Headers. Default: off, no CORS
+	// header on any reply and an OPTIONS request treated as any other.
+	CORS *CORSConfig `json:"cors,omitempty"`
+
 	logger *zap.Logger
 	now    func() time.Time
 	// configInfo is the configured metadata by model name; prices the loaded price files.
@@ -214,6 +220,8 @@ type Handler struct {
 	modelsReply  []byte
 	runtime      runtimeSettings
 	guard        guard
+	// cors is the prepared CORS setting; nil when off.
+	cors *corsPolicy
 	// accounts are the targets of the stateful endpoints (files.go): one per provider x key x
 	// node.
 	accounts []*target
@@ -343,6 +351,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionGuard(resolve); err != nil {
 		return err
 	}
+	if err := h.provisionCORS(resolve); err != nil {
+		return err
+	}
 	h.prepareFleetLimits()
 	if err := h.preparePools(); err != nil {
 		return err
@@ -420,6 +431,9 @@ func (h *Handler) Cleanup() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
 	d := dialectOf(path)
+	if h.cors != nil && h.cors.serve(w, r, d) {
+		return nil // a preflight: it carries no key, and is answered before the gate
+	}
 	client, ok := h.admit(w, r, d)
 	if !ok {
 		return nil
