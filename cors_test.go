@@ -2,6 +2,7 @@ package llmrouter
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -371,4 +372,50 @@ func TestCORSConfigErrors(t *testing.T) {
 	if rec := tr.do(preflight(t, "/v1/chat/completions", appOrigin, "POST", "")); rec.Code != http.StatusNoContent {
 		t.Fatalf("case-insensitive config: %d", rec.Code)
 	}
+}
+
+// TestIntegrationCORS: the Caddyfile's cors, in a whole Caddy: a preflight is answered before
+// the gate, and the 401 and the reply that follow are readable by the page.
+func TestIntegrationCORS(t *testing.T) {
+	up := newFakeUpstream(t, okChat)
+	it := newIntegration(t)
+	port := freePort(t)
+	t.Setenv("LLMR_IT_CORS_KEY", "sk-gw-it-cors-0123456789")
+	it.load(it.globals(port, "") + fmt.Sprintf(`http://localhost:%d {
+	llm_router {
+		provider p {
+			base_url %s/v1
+			model m
+		}
+		auth {
+			key web {env.LLMR_IT_CORS_KEY}
+		}
+		cors %s
+	}
+}
+`, port, up.URL, appOrigin))
+	url := fmt.Sprintf("http://localhost:%d/v1/chat/completions", port)
+	req, err := http.NewRequest(http.MethodOptions, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", appOrigin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", openaiAsks)
+	r := it.do(req)
+	if r.status != http.StatusNoContent || r.header.Get("Access-Control-Allow-Origin") != appOrigin ||
+		!strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "x-stainless-os") {
+		t.Fatalf("preflight through Caddy: %d %v %s", r.status, r.header, r.body)
+	}
+	body := `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
+	r = it.post(url, body, "Origin", appOrigin)
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("no key: %d %s", r.status, r.body)
+	}
+	checkCORSReply(t, "401 through Caddy", r.header, appOrigin)
+	r = it.post(url, body, "Origin", appOrigin, "Authorization", "Bearer sk-gw-it-cors-0123456789")
+	if r.status != http.StatusOK {
+		t.Fatalf("with the key: %d %s", r.status, r.body)
+	}
+	checkCORSReply(t, "200 through Caddy", r.header, appOrigin)
 }
