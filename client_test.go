@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+
+	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
 // The official Go SDK as a real client of the router, with fake upstreams behind it. A stream
@@ -134,7 +136,12 @@ func TestClientSDKStream(t *testing.T) {
 			}
 			ups = append(ups, newFakeUpstream(t, tc.reply))
 			_, rs := newStreamRouter(t, func(h *Handler) {
-				h.FirstEventTimeout = caddy.Duration(200 * time.Millisecond)
+				// A first target that fails gets a short first_event_timeout (the silent one
+				// needs it); the target that answers keeps the default, so a loaded machine
+				// cannot fail over the only stream that would succeed.
+				if tc.first != nil {
+					h.Providers[0].FirstEventTimeout = transport.Duration(200 * time.Millisecond)
+				}
 			}, ups...)
 			r := runSDKStream(t, rs)
 			if r.err != nil {

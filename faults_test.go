@@ -23,6 +23,7 @@ import (
 	"github.com/llmrouter/caddy-llm-router/catalog"
 	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 	"github.com/llmrouter/caddy-llm-router/sse"
+	"github.com/llmrouter/caddy-llm-router/transport"
 )
 
 // Faults an independent chaos upstream produced, each of which once reached the client as a
@@ -299,7 +300,8 @@ func TestStreamSilentUpstreamFailsOverWithinFirstEventTimeout(t *testing.T) {
 	silent := silentUpstream(t, nil)
 	good := newFakeUpstream(t, sseReply(cleanStream))
 	tr, rs := newStreamRouter(t, func(h *Handler) {
-		h.FirstEventTimeout = caddy.Duration(150 * time.Millisecond)
+		// The silent target's bound only: the good one must not be failed over by a loaded machine.
+		h.Providers[0].FirstEventTimeout = transport.Duration(150 * time.Millisecond)
 	}, silent, good)
 	resp, got := rs.stream(t)
 	if resp.StatusCode != http.StatusOK || got != cleanStream || resp.Header.Get("X-LLM-Router-Provider") != "p2" {

@@ -663,21 +663,27 @@ func TestStreamRetriedBeforeFirstEvent(t *testing.T) {
 		first http.HandlerFunc
 		// retryAfter is the cooldown the first target asked for, if any.
 		retryAfter time.Duration
+		// silent: the first target never sends an event, and first_event_timeout ends it.
+		silent bool
 	}{
 		// Opens, sends only a keepalive, then nothing past first_event_timeout.
-		{"silent past first_event_timeout", stallAfter(": keepalive\n\n"), 0},
-		{"in-band error as first event", sseReply(`data: {"error":{"message":"overloaded","type":"server_error","code":502}}` + "\n\n"), 0},
-		{"in-band error after keepalive", sseReply(": OPENROUTER PROCESSING\n\n", `data: {"error": {"message":"provider returned error","code":429}}`+"\n\n"), 0},
-		{"429 before the stream opens", status(http.StatusTooManyRequests, "Retry-After", "7"), 7 * time.Second},
-		{"500 before the stream opens", status(http.StatusInternalServerError), 0},
-		{"opens and ends without an event", sseReply(": keepalive\n\n"), 0},
-		{"cut before the first event", cutAfter(": keepalive\n\n", "data: {\"cho"), 0},
+		{"silent past first_event_timeout", stallAfter(": keepalive\n\n"), 0, true},
+		{"in-band error as first event", sseReply(`data: {"error":{"message":"overloaded","type":"server_error","code":502}}` + "\n\n"), 0, false},
+		{"in-band error after keepalive", sseReply(": OPENROUTER PROCESSING\n\n", `data: {"error": {"message":"provider returned error","code":429}}`+"\n\n"), 0, false},
+		{"429 before the stream opens", status(http.StatusTooManyRequests, "Retry-After", "7"), 7 * time.Second, false},
+		{"500 before the stream opens", status(http.StatusInternalServerError), 0, false},
+		{"opens and ends without an event", sseReply(": keepalive\n\n"), 0, false},
+		{"cut before the first event", cutAfter(": keepalive\n\n", "data: {\"cho"), 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up1 := newFakeUpstream(t, tc.first)
 			up2 := newFakeUpstream(t, sseReply(cleanStream))
 			tr, rs := newStreamRouter(t, func(h *Handler) {
-				h.FirstEventTimeout = caddy.Duration(50 * time.Millisecond)
+				// Short for the first target only: the second, and every case whose first
+				// target fails by itself, must not be failed over by a loaded machine.
+				if tc.silent {
+					h.Providers[0].FirstEventTimeout = transport.Duration(50 * time.Millisecond)
+				}
 			}, up1, up2)
 			resp, got := rs.stream(t)
 			if resp.StatusCode != http.StatusOK {
@@ -690,8 +696,10 @@ func TestStreamRetriedBeforeFirstEvent(t *testing.T) {
 			if p, a := resp.Header.Get("X-LLM-Router-Provider"), resp.Header.Get("X-LLM-Router-Attempts"); p != "p2" || a != "2" {
 				t.Errorf("provider %q attempts %q, want p2 after 2", p, a)
 			}
-			if up1.calls.Load() != 1 || up2.calls.Load() != 1 {
-				t.Errorf("calls: first %d, second %d", up1.calls.Load(), up2.calls.Load())
+			// A silent target's bound may run out before a starved machine runs its handler:
+			// then it was tried and never reached, which is still one try.
+			if n := up1.calls.Load(); n > 1 || (n == 0 && !tc.silent) || up2.calls.Load() != 1 {
+				t.Errorf("calls: first %d, second %d", n, up2.calls.Load())
 			}
 			if !tr.targetCooling(0) {
 				t.Error("the failed first target is not cooling")
@@ -959,10 +967,10 @@ func TestStreamKeptKeepaliveDoesNotCommit(t *testing.T) {
 	})
 	keeper := provider("keeper", stalled.URL, nil, "m", "m")
 	keeper.SSEKeepComments = true
+	keeper.FirstEventTimeout = transport.Duration(50 * time.Millisecond) // the good target keeps the default
 	tr := newTestRouter(t, &Handler{
-		Strategy:          "priority",
-		FirstEventTimeout: caddy.Duration(50 * time.Millisecond),
-		Providers:         []catalog.ProviderConfig{keeper, provider("good", good.URL, nil, "m", "m")},
+		Strategy:  "priority",
+		Providers: []catalog.ProviderConfig{keeper, provider("good", good.URL, nil, "m", "m")},
 	})
 	rec := tr.chat(`{"model":"m","stream":true}`)
 	if rec.Code != http.StatusOK || rec.Header().Get("X-LLM-Router-Provider") != "good" {
