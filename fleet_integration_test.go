@@ -26,6 +26,7 @@ func TestIntegrationSharedStateRedis(t *testing.T) {
 			password {env.LLMR_IT_REDIS_PW}
 			prefix it:
 			flush_interval 50ms
+			`+roomyRedisTimeouts+`
 		}
 	}
 `) + fmt.Sprintf(`http://localhost:%d {

@@ -33,6 +33,7 @@ func TestIntegrationReloadKeepsInFlightUsage(t *testing.T) {
 			address {env.LLMR_IT_RELOAD_REDIS}
 			prefix itr:
 			flush_interval `+flush+`
+			`+roomyRedisTimeouts+`
 		}
 	}
 `) + fmt.Sprintf(`http://localhost:%d {

@@ -133,7 +133,12 @@ func TestFleetRPMIsExactAcrossInstances(t *testing.T) {
 	up := newFakeUpstream(t, okChat)
 	clock := newFakeClock()
 	t.Setenv("FLEET_GATEWAY_KEY", "gw-fleet-secret-key-123456")
-	fl := newFleetRouters(t, 3, fleetConfig(rs.addr), clock, func() *Handler {
+	// 1,000 requests queue for a pool of a few connections, and the pool wait is bounded by
+	// the read timeout: under -race on a loaded machine the last ones wait seconds. This test
+	// is about exact counting, not timeouts: a request that gave up on Redis would count locally.
+	cfg := fleetConfig(rs.addr)
+	cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout = 20*time.Second, 20*time.Second, 20*time.Second
+	fl := newFleetRouters(t, 3, cfg, clock, func() *Handler {
 		return &Handler{
 			Providers: []catalog.ProviderConfig{provider("p", up.URL, []string{"sk-p-key-000000001"}, "m", "up-m")},
 			Auth:      &AuthConfig{Keys: []GatewayKey{{Name: "alice", Key: "{env.FLEET_GATEWAY_KEY}", RPM: 100}}},
@@ -183,8 +188,11 @@ func TestFleetRedisKilledUnderLoad(t *testing.T) {
 	first := newFakeUpstream(t, sw.serve)
 	second := newFakeUpstream(t, okChat)
 	clock := newFakeClock()
+	// A killed Redis refuses and resets at once, so the timeouts do not bound the outage here;
+	// short ones would only let a late reply under -race on a loaded machine count as a
+	// second outage (a second warning) after the reconnect.
 	cfg := fleetConfig(rs.addr)
-	cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
+	cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
 	t.Setenv("FLEET_GATEWAY_KEY", "gw-fleet-secret-key-123456")
 	mk := func() *Handler {
 		h := twoProviders(first.URL, second.URL)()

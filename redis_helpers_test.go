@@ -113,6 +113,11 @@ func allKeys(t testing.TB, c *redis.Client) []string {
 
 // fleetConfig is a Redis config for tests: generous timeouts, so a loaded machine running
 // -race does not make a request fall back to local counting where a test counts exactly.
+// roomyRedisTimeouts, in a Caddyfile redis block, replaces the 50ms defaults with bounds a
+// loaded machine running -race meets: a whole-Caddy test that is not about Redis timeouts
+// must not see Redis as away (a 503 from the usage API, a lost count) because a reply was late.
+const roomyRedisTimeouts = "dial_timeout 5s\n\t\t\tread_timeout 5s\n\t\t\twrite_timeout 5s"
+
 func fleetConfig(addr string) state.Config {
 	return state.Config{Addrs: []string{addr}, Prefix: "t:", DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, FlushInterval: 50 * time.Millisecond}
