@@ -322,31 +322,34 @@ const (
 // process holds it. Taking and releasing a reference keeps the entry's lifetime to the configs
 // that use it.
 func (f *fleet) applyPeer(c state.Cooldown) {
+	f.withEntry(c, func(e *healthEntry) {
+		e.CoolFor(f.now().UnixNano(), c.Until, selector.Class(c.Class))
+	})
+}
+
+// withEntry calls fn with the local state of the target or key that c names, holding a
+// reference to it meanwhile.
+func (f *fleet) withEntry(c state.Cooldown, fn func(e *healthEntry)) {
 	id := f.ns + targetStorePrefix + c.ID
 	if c.Key {
 		id = f.ns + keyStorePrefix + c.ID
 	}
 	v, _, _ := reloadStore.LoadOrNew(id, func() (caddy.Destructor, error) { return new(healthEntry), nil })
 	defer func() { _, _ = reloadStore.Delete(id) }()
-	e, ok := v.(*healthEntry)
-	if !ok {
-		return
+	if e, ok := v.(*healthEntry); ok {
+		fn(e)
 	}
-	e.CoolFor(f.now().UnixNano(), c.Until, selector.Class(c.Class))
 }
 
 // applyEnd ends the local cooldown of the target or key that c names, if its deadline is the
 // one ended: a cooldown with another deadline started apart from it (a later failure), and
 // stays. Pools that skip the member are told, since its deadline went down.
 func (f *fleet) applyEnd(c state.Cooldown) {
-	id := f.ns + targetStorePrefix + c.ID
-	if c.Key {
-		id = f.ns + keyStorePrefix + c.ID
-	}
-	v, _, _ := reloadStore.LoadOrNew(id, func() (caddy.Destructor, error) { return new(healthEntry), nil })
-	defer func() { _, _ = reloadStore.Delete(id) }()
-	e, ok := v.(*healthEntry)
-	if !ok || e.CoolUntil() != c.Until || !e.EndCooldown(f.now().UnixNano()) {
+	ended := false
+	f.withEntry(c, func(e *healthEntry) {
+		ended = e.CoolUntil() == c.Until && e.EndCooldown(f.now().UnixNano())
+	})
+	if !ended {
 		return
 	}
 	for _, h := range liveHandlers() {

@@ -72,10 +72,25 @@ func appendItem(dst []byte, it *outItem, done bool) []byte {
 			dst = appendTextPart(dst, it.text)
 		}
 		dst = append(dst, "]}"...)
-	case kindFunctionCall:
+	case kindFunctionCall, kindCustomCall:
+		// A custom (freeform) tool's call carries its input as a string where a function's
+		// carries its JSON arguments.
+		typ, field, value := "function_call", "arguments", []byte(nil)
+		if it.kind == kindCustomCall {
+			typ, field = "custom_tool_call", "input"
+		}
+		if done {
+			if it.kind == kindCustomCall {
+				value = it.text
+			} else {
+				value = it.arguments()
+			}
+		}
 		dst = append(dst, `{"id":`...)
 		dst = appendQuoted(dst, it.id)
-		dst = append(dst, `,"type":"function_call","status":`...)
+		dst = append(dst, `,"type":"`...)
+		dst = append(dst, typ...)
+		dst = append(dst, `","status":`...)
 		dst = append(dst, status...)
 		dst = append(dst, `,"call_id":`...)
 		dst = appendQuoted(dst, it.callID)
@@ -85,32 +100,10 @@ func appendItem(dst []byte, it *outItem, done bool) []byte {
 			dst = append(dst, `,"namespace":`...)
 			dst = appendQuoted(dst, it.namespace)
 		}
-		dst = append(dst, `,"arguments":`...)
-		if done {
-			dst = appendQuoted(dst, it.arguments())
-		} else {
-			dst = append(dst, `""`...)
-		}
-		dst = append(dst, '}')
-	case kindCustomCall:
-		dst = append(dst, `{"id":`...)
-		dst = appendQuoted(dst, it.id)
-		dst = append(dst, `,"type":"custom_tool_call","status":`...)
-		dst = append(dst, status...)
-		dst = append(dst, `,"call_id":`...)
-		dst = appendQuoted(dst, it.callID)
-		dst = append(dst, `,"name":`...)
-		dst = appendQuoted(dst, it.name)
-		if it.namespace != nil {
-			dst = append(dst, `,"namespace":`...)
-			dst = appendQuoted(dst, it.namespace)
-		}
-		dst = append(dst, `,"input":`...)
-		if done {
-			dst = appendQuoted(dst, it.text)
-		} else {
-			dst = append(dst, `""`...)
-		}
+		dst = append(dst, `,"`...)
+		dst = append(dst, field...)
+		dst = append(dst, `":`...)
+		dst = appendQuoted(dst, value)
 		dst = append(dst, '}')
 	case kindReasoning:
 		dst = append(dst, `{"id":`...)
