@@ -122,7 +122,10 @@ func nodeReady(t *testing.T) string {
 // ROUTER_BASE_URL) and returns what it printed.
 func runNodeScript(t *testing.T, node, script, baseURL string) (stdout, stderr []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// The bound only ends a script that hangs: each SDK call has its own 10s timeout. Node's
+	// start and imports alone can take seconds on a loaded machine, and a longest script
+	// (resume.mjs) once ran out of 20s with its output complete.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Dir = nodeDir
