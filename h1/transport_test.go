@@ -695,7 +695,15 @@ func TestSwitchingProtocolsIsNotPooled(t *testing.T) {
 // context.DeadlineExceeded), so failover can start; and the request is not resent, even on a
 // reused connection, since a slow model server did receive it.
 func TestResponseHeaderTimeout(t *testing.T) {
+	// The first reply only makes the connection a reused one: it is written as the connection
+	// opens, and the dial returns once it is, so a loaded machine that runs this server late
+	// cannot make the first head miss the bound that is the second one's subject.
+	answered := make(chan struct{})
 	s := newRawServer(t, func(s *rawServer, id int, c net.Conn, br *bufio.Reader) {
+		if id == 1 {
+			io.WriteString(c, reply(200, "ok"))
+			close(answered)
+		}
 		for {
 			_, n, err := s.readRequest(id, br)
 			if err != nil {
@@ -705,10 +713,17 @@ func TestResponseHeaderTimeout(t *testing.T) {
 				<-s.done // read, never answered
 				return
 			}
-			io.WriteString(c, reply(200, "ok"))
 		}
 	})
-	tr := newTransport(t, &h1.Transport{ResponseHeaderTimeout: 50 * time.Millisecond})
+	var d net.Dialer
+	tr := newTransport(t, &h1.Transport{ResponseHeaderTimeout: 50 * time.Millisecond,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err == nil {
+				<-answered
+			}
+			return c, err
+		}})
 	if _, got := send(t, tr, "POST", s.url+"/", []byte("one")); got != "ok" {
 		t.Fatalf("first body %q", got)
 	}
