@@ -115,6 +115,34 @@ func (it *integration) load(caddyfileText string) {
 	it.tester.Client.CloseIdleConnections()
 }
 
+// serve makes a test's first load: the config mk makes for an HTTP port, on a port that was
+// free a moment ago. Another process can bind that port before Caddy does (an outgoing
+// connection's ephemeral port is one); the load then fails with "address already in use" and
+// is made again on another port. It returns the port Caddy serves on.
+func (it *integration) serve(mk func(port int) string) int {
+	it.t.Helper()
+	if r, err := http.Get(fmt.Sprintf("http://localhost:%d/config/", it.admin)); err == nil {
+		r.Body.Close()
+	} else { // the in-process Caddy is not started yet: the tester starts it
+		it.tester.InitServer(fmt.Sprintf(`{"admin":{"listen":"localhost:%d","config":{"persist":false}}}`, it.admin), "json")
+	}
+	for range 5 {
+		port := freePort(it.t)
+		cfg := mk(port)
+		code, body := it.adminDo(http.MethodPost, "/load", "text/caddyfile", cfg)
+		if code == http.StatusOK {
+			it.load(cfg) // the same config again, a no-op: the tester checks it is the one running
+			return port
+		}
+		if !strings.Contains(body, "address already in use") {
+			it.t.Fatalf("loading the config: %d %s", code, body)
+		}
+		it.t.Logf("port %d was taken before Caddy bound it; trying another", port)
+	}
+	it.t.Fatal("no free port for Caddy in 5 tries")
+	return 0
+}
+
 func (it *integration) adminDo(method, path, contentType, body string) (int, string) {
 	req, err := http.NewRequest(method, fmt.Sprintf("http://localhost:%d%s", it.admin, path), strings.NewReader(body))
 	if err != nil {
@@ -373,8 +401,8 @@ func TestIntegrationReloadKeepsCooldowns(t *testing.T) {
 	healthy := newFakeUpstream(t, okChat)
 	it := newIntegration(t)
 	before := storeRefCounts()
-	port := freePort(t)
-	url := fmt.Sprintf("http://localhost:%d/v1/chat/completions", port)
+	var port int // set by the first load
+	url := func() string { return fmt.Sprintf("http://localhost:%d/v1/chat/completions", port) }
 
 	providerA := catalog.ProviderConfig{Name: "a", BaseURLs: []string{limited.URL + "/v1"},
 		Keys: []string{"sk-reload-a"}, Models: []catalog.ModelRoute{{Name: "m"}}}
@@ -405,7 +433,7 @@ func TestIntegrationReloadKeepsCooldowns(t *testing.T) {
 	}
 	chat := func(model string) reply {
 		t.Helper()
-		r := it.post(url, `{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`)
+		r := it.post(url(), `{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`)
 		if r.status != http.StatusOK {
 			t.Fatalf("%s: %d %s", model, r.status, r.body)
 		}
@@ -426,7 +454,7 @@ func TestIntegrationReloadKeepsCooldowns(t *testing.T) {
 	}
 
 	// Priority: a first. It answers 429 with Retry-After 300, cools, and b answers.
-	it.load(config(3, true, ""))
+	it.serve(func(p int) string { port = p; return config(3, true, "") })
 	r := chat("m")
 	if r.header.Get("X-LLM-Router-Provider") != "b" || r.header.Get("X-LLM-Router-Attempts") != "2" {
 		t.Errorf("first request went to %q in %q attempts", r.header.Get("X-LLM-Router-Provider"), r.header.Get("X-LLM-Router-Attempts"))
