@@ -12,6 +12,7 @@ import (
 	"github.com/llmrouter/caddy-llm-router/dialect/anthropic"
 	"github.com/llmrouter/caddy-llm-router/dialect/gemini"
 	"github.com/llmrouter/caddy-llm-router/dialect/openai"
+	"github.com/llmrouter/caddy-llm-router/dialect/responses"
 	"github.com/llmrouter/caddy-llm-router/embeddings"
 	"github.com/llmrouter/caddy-llm-router/internal/jsonscan"
 	"github.com/llmrouter/caddy-llm-router/selector"
@@ -119,13 +120,8 @@ func (h *Handler) relayWhole(c *call, t *target, n int, resp *http.Response, bod
 // streamWhole answers a streamed request whose upstream answered whole, as some
 // OpenAI-compatible servers and the proxies in front of them do: the answer is there and paid
 // for, so it goes to the client as the stream it asked for instead of failing over; see
-// wholeStream. X-LLM-Router-Whole-Reply says so. The stream's usage is the reply's. A
-// Responses object from a provider that serves that API has no pivot to go through: it fails
-// over.
+// wholeStream. X-LLM-Router-Whole-Reply says so. The stream's usage is the reply's.
 func (h *Handler) streamWhole(c *call, t *target, n int, resp *http.Response, reply []byte, wd *watchdog, usage tokenUsage) outcome {
-	if c.ep.dialect == sse.Responses && c.ep.native(t.Provider) {
-		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "a whole reply to a streamed request"}
-	}
 	chunks, tr, err := c.wholeStream(t, reply, h.IncludeUsage && c.ep.includeUsage || asksUsage(c.body))
 	if err != nil {
 		return outcome{class: selector.UpstreamDown, status: resp.StatusCode, reason: "reply not translatable: " + err.Error()}
@@ -144,13 +140,15 @@ func (h *Handler) streamWhole(c *call, t *target, n int, resp *http.Response, re
 
 // wholeStream is t's whole reply (valid JSON) as a stream, in a buffer of its own, and the
 // translator it goes through to the client (nil: as it is). From a provider of the client's
-// own dialect, Anthropic's or Gemini's, it is the stream that provider would have sent
-// (anthropic.ReplyEvents, gemini.ReplyChunk), relayed as such a stream is: every block and
-// part reaches the client as it is, the thinking signatures that the pivot has no room for
-// included. Any other reply becomes pivot chunks (openai.ReplyChunks; a text completion is its
-// own stream's one chunk, openai.CompletionChunks), which the client's dialect gets through
-// its stream translator, as any pivot stream; the usage chunk is in it when the translator
-// needs it or includeUsage says the client's stream would have had it.
+// own dialect, Anthropic's, Gemini's or the Responses API's, it is the stream that provider
+// would have sent (anthropic.ReplyEvents, gemini.ReplyChunk, responses.ReplyEvents), relayed
+// as such a stream is: every block, part and item reaches the client as it is, the thinking
+// signatures and encrypted reasoning that the pivot has no room for included; a Responses
+// object that failed is an error, and fails over. Any other reply becomes pivot chunks
+// (openai.ReplyChunks; a text completion is its own stream's one chunk,
+// openai.CompletionChunks), which the client's dialect gets through its stream translator, as
+// any pivot stream; the usage chunk is in it when the translator needs it or includeUsage says
+// the client's stream would have had it.
 func (c *call) wholeStream(t *target, reply []byte, includeUsage bool) ([]byte, dialect.StreamTranslator, error) {
 	if c.ep.native(t.Provider) {
 		switch c.ep.dialect {
@@ -161,6 +159,9 @@ func (c *call) wholeStream(t *target, reply []byte, includeUsage bool) ([]byte, 
 			if chunks, ok := gemini.ReplyChunk(nil, reply); ok {
 				return chunks, gemini.NewPassthrough(c.route.array), nil
 			}
+		case sse.Responses:
+			chunks, err := responses.ReplyEvents(nil, reply)
+			return chunks, nil, err
 		}
 	}
 	tr := c.streamFromPivot()

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 	"google.golang.org/genai"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
@@ -195,9 +196,11 @@ func TestWholeReplyToStreamStillFailsOver(t *testing.T) {
 		{"error object", "/v1/chat/completions", chatBody, errorObj, "a 2xx reply that is an error", false},
 		{"text completion without choices", "/v1/completions", `{"model":"m","stream":true,"prompt":"hi"}`,
 			`{"id":"t1","object":"text_completion","model":"m-up","choices":[]}`, "reply without choices", false},
-		{"responses object", "/v1/responses", `{"model":"m","stream":true,"input":"hi","store":false}`,
-			`{"id":"resp_1","object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}`,
-			"a whole reply to a streamed request", true},
+		{"failed responses object", "/v1/responses", `{"model":"m","stream":true,"input":"hi","store":false}`,
+			`{"id":"resp_1","object":"response","status":"failed","error":{"code":"server_error","message":"boom"},"output":[],"usage":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}`,
+			"reply not translatable: responses: the response is an error", true},
+		{"error object from a responses provider", "/v1/responses", `{"model":"m","stream":true,"input":"hi","store":false}`,
+			errorObj, "reply not translatable: responses: reply is not a response object", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &Handler{Strategy: "priority"}
@@ -671,5 +674,72 @@ func TestWholeReplyToStreamIsNotHedged(t *testing.T) {
 	}
 	if logs := tr.logs.String(); strings.Contains(logs, `"hedge"`) || !strings.Contains(logs, `"provider":"slow"`) {
 		t.Errorf("want the slow target's answer, unhedged:\n%s", logs)
+	}
+}
+
+// TestWholeResponsesObjectToStreamIsStreamed: a provider that serves the Responses API and
+// answered a streamed request (Codex CLI's) with its whole response object was failed over,
+// and when every target did so the client got an error, though the answer had come and was
+// paid for. Now the object reaches openai-go as the stream the provider would have sent: its
+// text and argument deltas are the object's, and its response.completed is the object itself
+// (ids, encrypted reasoning, text, call, usage); the reply says it came whole, the target is
+// credited and the tokens counted.
+func TestWholeResponsesObjectToStreamIsStreamed(t *testing.T) {
+	const usage = `"usage":{"input_tokens":20,"input_tokens_details":{"cached_tokens":4},"output_tokens":7,"output_tokens_details":{"reasoning_tokens":3},"total_tokens":27}`
+	for _, tc := range []struct{ name, output string }{
+		{"text", `{"id":"rs_up1","type":"reasoning","summary":[{"type":"summary_text","text":"Quote the \"tool\"."}],"encrypted_content":"gAAAA-opaque"},` +
+			`{"id":"msg_up1","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","text":"It is \"18C\"\nin Paris.","annotations":[],"logprobs":[]}]}`},
+		{"function call", `{"id":"fc_up1","type":"function_call","status":"completed","call_id":"call_up1","name":"get_weather","arguments":"{\"city\":\"Paris\"}"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			whole := `{"id":"resp_up1","object":"response","created_at":1,"status":"completed","error":null,"incomplete_details":null,"model":"m-up","output":[` +
+				tc.output + `],"parallel_tool_calls":true,"tool_choice":"auto","tools":[],` + usage + `}`
+			up := newFakeUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, whole)
+			})
+			pc := provider("p1", up.URL+"/v1", []string{"sk-upstream-key-0001"}, "m", "m-up")
+			on := true
+			pc.Responses = &on
+			tr := newTestRouter(t, &Handler{Providers: []catalog.ProviderConfig{pc}})
+			rs := serveRouter(t, tr)
+
+			res := sendResponses(t, rs, responses.ResponseNewParams{Model: "m", Store: openai.Bool(false),
+				Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Weather in Paris?")},
+				Tools: []responses.ToolUnionParam{responsesWeatherTool}}, true)
+			if !jsonEqual([]byte(res.RawJSON()), []byte(whole)) {
+				t.Errorf("response.completed:\n%s\nwant the whole object:\n%s", res.RawJSON(), whole)
+			}
+			var want struct{ Output []json.RawMessage }
+			_ = json.Unmarshal([]byte(whole), &want)
+			if len(res.Output) != len(want.Output) {
+				t.Fatalf("output %+v", res.Output)
+			}
+			for i := range want.Output {
+				if !jsonEqual([]byte(res.Output[i].RawJSON()), want.Output[i]) {
+					t.Errorf("item %d: %s, want %s", i, res.Output[i].RawJSON(), want.Output[i])
+				}
+			}
+			if u := res.Usage; u.InputTokens != 20 || u.OutputTokens != 7 || u.TotalTokens != 27 || u.InputTokensDetails.CachedTokens != 4 {
+				t.Errorf("usage %+v", u)
+			}
+			if got := up.received(); len(got) != 1 || !bytes.Contains(got[0].Body, []byte(`"stream":true`)) {
+				t.Fatalf("the upstream was not asked for one stream: %d requests", len(got))
+			}
+			resp := rs.postTo(t, context.Background(), "/v1/responses", `{"model":"m","input":"hi","stream":true,"store":false}`)
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.Header.Get("X-LLM-Router-Whole-Reply") != "true" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") ||
+				!strings.HasPrefix(string(raw), "event: response.created\n") {
+				t.Errorf("headers %v, body:\n%s", resp.Header, raw)
+			}
+			pollUntil(t, "the handler to return", func() bool { return rs.active.Load() == 0 })
+			if tr.pools["m"].targets[0].health.Cooling(tr.clock.Now().UnixNano()) {
+				t.Error("the target that answered is cooling")
+			}
+			if logs := tr.logs.String(); strings.Count(logs, `"outcome":"success"`) != 2 || !strings.Contains(logs, `"tokens_in":20,"tokens_out":7`) {
+				t.Errorf("want two successes with the reply's tokens counted:\n%s", logs)
+			}
+		})
 	}
 }

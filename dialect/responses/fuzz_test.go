@@ -77,6 +77,26 @@ func FuzzReply(f *testing.F) {
 	})
 }
 
+// FuzzReplyEvents: any whole reply (valid JSON, as the relay has checked) either fails, leaving
+// dst as it was, or becomes events of valid JSON data with consecutive sequence numbers.
+func FuzzReplyEvents(f *testing.F) {
+	f.Add(wholeResponse("completed", `{"id":"m","type":"message","content":[{"type":"output_text","text":"x"},{"type":"refusal"}]},{"type":"reasoning","summary":[{}],"content":[{"type":"reasoning_text"}]}`))
+	f.Add(`{"object":"response","output":[{"type":"function_call","arguments":1},{"type":"custom_tool_call","input":null}]}` + "\n")
+	f.Fuzz(func(t *testing.T, body string) {
+		if !json.Valid([]byte(body)) {
+			return
+		}
+		out, err := ReplyEvents([]byte("x"), []byte(body))
+		if err != nil {
+			if string(out) != "x" {
+				t.Fatalf("dst %q after %v", out, err)
+			}
+			return
+		}
+		parse(t, out[1:])
+	})
+}
+
 // FuzzCustomStream: a custom tool's input, in arguments cut into pieces anywhere between
 // runes, comes out whole: what was streamed, then the rest at the end.
 func FuzzCustomStream(f *testing.F) {

@@ -166,14 +166,20 @@ func (t *StreamFromOpenAI) readUsage(u []byte) {
 
 // event starts an event: its event line, then its data up to and with the sequence number.
 func (t *StreamFromOpenAI) event(dst []byte, name string) []byte {
+	dst = appendEventStart(dst, name, t.seq)
+	t.seq++
+	return dst
+}
+
+// appendEventStart starts event number seq: its event line, then its data up to and with the
+// sequence number.
+func appendEventStart(dst []byte, name string, seq int64) []byte {
 	dst = append(dst, "event: "...)
 	dst = append(dst, name...)
 	dst = append(dst, "\ndata: {\"type\":\""...)
 	dst = append(dst, name...)
 	dst = append(dst, `","sequence_number":`...)
-	dst = strconv.AppendInt(dst, t.seq, 10)
-	t.seq++
-	return dst
+	return strconv.AppendInt(dst, seq, 10)
 }
 
 func (t *StreamFromOpenAI) start(dst []byte) []byte {
