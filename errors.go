@@ -49,6 +49,15 @@ type geminiError struct {
 	// Reason is the router's error code (model_not_found, pool_exhausted, ...).
 	Reason   string        `json:"reason,omitempty"`
 	Attempts []attemptInfo `json:"attempts,omitempty"`
+	// Details holds Google's RetryInfo when the answer has a Retry-After: Google's SDKs
+	// expose no headers, so their clients read the wait from the body only.
+	Details []geminiRetryInfo `json:"details,omitempty"`
+}
+
+// geminiRetryInfo is google.rpc.RetryInfo as Gemini writes it: {"@type":...,"retryDelay":"7s"}.
+type geminiRetryInfo struct {
+	Type       string `json:"@type"`
+	RetryDelay string `json:"retryDelay"`
 }
 
 // writeError answers with the router's own error, in the shape of the client's dialect.
@@ -61,13 +70,19 @@ func writeError(w http.ResponseWriter, d sse.Dialect, status int, typ, code, mes
 // and the attempts stay as extensions: Anthropic clients ignore fields they do not know).
 func writeAPIError(w http.ResponseWriter, d sse.Dialect, status int, e apiError) {
 	var body []byte
+	hdr := w.Header()
 	switch d {
 	case sse.Gemini:
 		// Google's shape: the HTTP status as code and its status name; the OpenAI type and
 		// code and the attempts stay as extensions.
+		ge := geminiError{Code: status, Message: e.Message, Status: gemini.StatusName(status), Reason: e.Code, Attempts: e.Attempts}
+		if ra := hdr.Get("Retry-After"); ra != "" {
+			// The router writes Retry-After as whole seconds, Google's retryDelay as seconds with "s".
+			ge.Details = []geminiRetryInfo{{Type: gemini.TypeRetryInfo, RetryDelay: ra + "s"}}
+		}
 		body, _ = json.Marshal(struct {
 			Error geminiError `json:"error"`
-		}{geminiError{Code: status, Message: e.Message, Status: gemini.StatusName(status), Reason: e.Code, Attempts: e.Attempts}})
+		}{ge})
 	case sse.Anthropic:
 		e.Type = anthropic.ErrorType(status)
 		body, _ = json.Marshal(struct {
@@ -79,7 +94,6 @@ func writeAPIError(w http.ResponseWriter, d sse.Dialect, status int, e apiError)
 			Error apiError `json:"error"`
 		}{e})
 	}
-	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)

@@ -1,7 +1,9 @@
 package llmrouter
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/llmrouter/caddy-llm-router/catalog"
+	"google.golang.org/genai"
 )
 
 // geminiErrorReply answers code with a Gemini error body, details as given.
@@ -225,5 +228,57 @@ func TestGeminiCutSSEStreamEndsInAComment(t *testing.T) {
 			t.Fatalf("%s: stream %q, want the chunk, the error event and the comment", api, body)
 		}
 		checkGeminiError(t, api+": the error event", []byte(strings.TrimPrefix(evs[1], "data: ")), 500, "INTERNAL")
+	}
+}
+
+// geminiRetryDelays lists the retryDelay of every RetryInfo detail of a Gemini error.
+func geminiRetryDelays(details []map[string]any) []string {
+	var delays []string
+	for _, d := range details {
+		if d["@type"] == "type.googleapis.com/google.rpc.RetryInfo" {
+			s, _ := d["retryDelay"].(string)
+			delays = append(delays, s)
+		}
+	}
+	return delays
+}
+
+// TestGeminiRetryInfoWhenPoolIsRateLimited: Google's SDKs expose no headers, so a Gemini client
+// learns how long to wait only from the body's RetryInfo. The upstream's own 429 reaches the
+// Go SDK as it is (its retryDelay 37s); once every target cools for its rate limit, the
+// router's own 429 carries a RetryInfo whose retryDelay equals its Retry-After.
+func TestGeminiRetryInfoWhenPoolIsRateLimited(t *testing.T) {
+	_, tr, rs := newGeminiRouter(t, "gemini", geminiErrorReply(http.StatusTooManyRequests, "RESOURCE_EXHAUSTED",
+		`{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"37s"}`))
+	c := geminiClient(t, rs)
+	generate := func() genai.APIError {
+		t.Helper()
+		_, err := c.Models.GenerateContent(context.Background(), "m", genai.Text("hi"), nil)
+		var ae genai.APIError
+		if !errors.As(err, &ae) || ae.Code != http.StatusTooManyRequests || ae.Status != "RESOURCE_EXHAUSTED" {
+			t.Fatalf("err %v, want the SDK's APIError 429 RESOURCE_EXHAUSTED", err)
+		}
+		return ae
+	}
+	if got := geminiRetryDelays(generate().Details); len(got) != 1 || got[0] != "37s" {
+		t.Errorf("the upstream's 429: retryDelays %q, want its own [37s]", got)
+	}
+	tr.clock.Advance(5 * time.Second)
+	ae := generate()
+	if !strings.Contains(ae.Message, "cooling down") {
+		t.Fatalf("message %q, want the router's pool_exhausted", ae.Message)
+	}
+	if got := geminiRetryDelays(ae.Details); len(got) != 1 || got[0] != "32s" {
+		t.Errorf("the router's 429: retryDelays %q, want [32s]", got)
+	}
+	rec := tr.do(jsonRequest(http.MethodPost, "/v1beta/models/m:generateContent", geminiHi))
+	var e struct {
+		Error struct{ Details []map[string]any }
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if ra, got := rec.Header().Get("Retry-After"), geminiRetryDelays(e.Error.Details); ra != "32" || len(got) != 1 || got[0] != ra+"s" {
+		t.Errorf("Retry-After %q, retryDelays %q: want 32 and [32s]", ra, got)
 	}
 }

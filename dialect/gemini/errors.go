@@ -56,6 +56,10 @@ const (
 	StatusUnknown            = "UNKNOWN"
 )
 
+// TypeRetryInfo is the @type of the error detail that says how long to wait (its retryDelay,
+// e.g. "7s").
+const TypeRetryInfo = "type.googleapis.com/google.rpc.RetryInfo"
+
 // ReasonAPIKeyInvalid is the ErrorInfo reason Gemini gives a bad key (with 400
 // INVALID_ARGUMENT, not 401).
 const ReasonAPIKeyInvalid = "API_KEY_INVALID"
