@@ -38,7 +38,13 @@ var (
 			"event: message_delta\n" + `data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}` + "\n\n" +
 			"event: message_stop\n" + `data: {"type":"message_stop"}` + "\n\n",
 	}
+	// hfGeminiStream is Gemini's alt=sse stream: every chunk has usageMetadata, the last the
+	// finishReason.
+	hfGeminiStream = hfStream{hfGeminiChunk, hfGeminiChunk,
+		`data: {"candidates":[{"content":{"role":"model","parts":[{"text":"."}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":9,"totalTokenCount":12},"modelVersion":"m-up","responseId":"r1"}` + "\n\n"}
 )
+
+const hfGeminiChunk = `data: {"candidates":[{"content":{"role":"model","parts":[{"text":" world"}]},"index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4},"modelVersion":"m-up","responseId":"r1"}` + "\n\n"
 
 // hfEvents is an upstream stream body: the stream's first event, n events and its end, at most
 // one event a Read, as events arrive from a network.
@@ -113,6 +119,7 @@ func BenchmarkStreamEvent(b *testing.B) {
 		{"openai", "openai", "/v1/chat/completions", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, hfOpenAIStream},
 		{"anthropic", "anthropic", "/v1/messages", `{"model":"m","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`, hfAnthropicStream},
 		{"anthropic<-openai", "openai", "/v1/messages", `{"model":"m","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`, hfOpenAIStream},
+		{"anthropic<-gemini", "gemini", "/v1/messages", `{"model":"m","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`, hfGeminiStream},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			serve := streamEventServer(b, bc.api, bc.path, bc.body, bc.up)
