@@ -411,3 +411,43 @@ func TestAnthropicClientThinkingBlockHasSignature(t *testing.T) {
 		}
 	}
 }
+
+// TestAnthropicStreamFromGeminiTellsTheTruePromptCount: a Gemini stream's first chunk has the
+// prompt's token count, so message_start carries it rather than the router's estimate:
+// clients such as LangChain's ChatAnthropic read input tokens from message_start only.
+func TestAnthropicStreamFromGeminiTellsTheTruePromptCount(t *testing.T) {
+	_, tr, _ := newGeminiRouter(t, "gemini", sseReply(
+		`data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Sun"}]}}],"usageMetadata":{"promptTokenCount":1234,"candidatesTokenCount":1,"totalTokenCount":1235},"modelVersion":"m-up","responseId":"r1"}`+"\n\n",
+		`data: {"candidates":[{"content":{"role":"model","parts":[{"text":"ny."}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1234,"candidatesTokenCount":3,"totalTokenCount":1237},"modelVersion":"m-up","responseId":"r1"}`+"\n\n"))
+	rec := tr.do(jsonRequest(http.MethodPost, "/v1/messages", `{"model":"m","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	var start, delta struct {
+		Message struct {
+			Usage struct {
+				InputTokens int `json:"input_tokens"`
+			}
+		}
+		Usage struct {
+			InputTokens  int `json:"input_tokens"`
+			OutputTokens int `json:"output_tokens"`
+		}
+	}
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		switch {
+		case !ok:
+		case strings.Contains(data, `"type":"message_start"`):
+			_ = json.Unmarshal([]byte(data), &start)
+		case strings.Contains(data, `"type":"message_delta"`):
+			_ = json.Unmarshal([]byte(data), &delta)
+		}
+	}
+	if start.Message.Usage.InputTokens != 1234 {
+		t.Errorf("message_start input_tokens %d, want Gemini's promptTokenCount 1234 in:\n%s", start.Message.Usage.InputTokens, rec.Body)
+	}
+	if delta.Usage.InputTokens != 1234 || delta.Usage.OutputTokens != 3 {
+		t.Errorf("message_delta usage %+v, want 1234 in, 3 out", delta.Usage)
+	}
+}

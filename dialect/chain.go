@@ -13,6 +13,7 @@ import (
 type Chain struct {
 	First, Second StreamTranslator
 	buf           []byte
+	prompted      bool // Second, a PromptTaker, has First's prompt count, or is none
 }
 
 // Event translates one upstream event through both translators.
@@ -21,7 +22,23 @@ func (c *Chain) Event(dst, ev []byte) ([]byte, error) {
 	if c.buf, err = c.First.Event(c.buf[:0], ev); err != nil {
 		return dst, err
 	}
+	if !c.prompted {
+		c.handPrompt()
+	}
 	return c.feed(dst, c.buf)
+}
+
+// handPrompt gives a PromptTaker Second First's counts once First has a prompt count.
+func (c *Chain) handPrompt() {
+	pt, ok := c.Second.(PromptTaker)
+	if !ok {
+		c.prompted = true
+		return
+	}
+	if u := c.First.Usage(); u.PromptTokens > 0 {
+		pt.TakePrompt(u)
+		c.prompted = true
+	}
 }
 
 // Finish ends First, feeds what it wrote to Second, then ends Second.

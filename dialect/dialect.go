@@ -51,6 +51,14 @@ func UsageFinal(tr StreamTranslator) bool {
 	return ok && f.UsageFinal()
 }
 
+// PromptTaker is a second translator of a Chain whose opening event states the prompt's token
+// count (Anthropic's message_start) while its pivot stream reports usage only at its end. The
+// Chain hands it the counts First read (Gemini's first chunk has promptTokenCount), once, as
+// soon as First has a prompt count and before Second sees that event's chunks.
+type PromptTaker interface {
+	TakePrompt(u openai.Usage)
+}
+
 // ErrorEnder is a StreamTranslator whose framing ends a broken stream its own way (Gemini's
 // JSON array must still be closed): after commit, the relay ends the client's stream with
 // what AppendError appends instead of the dialect's usual error event; status is the HTTP

@@ -81,6 +81,8 @@ type StreamFromOpenAI struct {
 	finish     string
 	usage      rawUsage
 	haveUsage  bool
+	prompt     rawUsage // the upstream's prompt counts before its usage chunk (TakePrompt)
+	havePrompt bool
 	id, model  []byte // raw JSON values from the first chunk
 }
 
@@ -255,14 +257,29 @@ func (t *StreamFromOpenAI) start(dst []byte) []byte {
 	return dst
 }
 
-// reported is the usage the client is told: the upstream's, or the estimate of the input when
-// the upstream reported none (a server that ignores stream_options), as message_delta's counts
-// replace message_start's in the client.
+// reported is the usage the client is told: the upstream's, else its prompt counts from
+// TakePrompt, else the estimate of the input when the upstream reported none (a server that
+// ignores stream_options), as message_delta's counts replace message_start's in the client.
 func (t *StreamFromOpenAI) reported() rawUsage {
-	if !t.haveUsage {
-		return rawUsage{input: int64(t.opts.InputTokens)}
+	switch {
+	case t.haveUsage:
+		return t.usage
+	case t.havePrompt:
+		return t.prompt
 	}
-	return t.usage
+	return rawUsage{input: int64(t.opts.InputTokens)}
+}
+
+// TakePrompt replaces the estimate of InputTokens with the upstream's own prompt counts, known
+// before the pivot's usage chunk (a Gemini stream's first chunk has them): clients such as
+// LangChain's ChatAnthropic read input tokens from message_start only.
+func (t *StreamFromOpenAI) TakePrompt(u openai.Usage) {
+	var cached, write int64
+	if d := u.PromptTokensDetails; d != nil {
+		cached, write = int64(d.CachedTokens), int64(d.CacheWriteTokens)
+	}
+	t.prompt = rawUsage{input: max(int64(u.PromptTokens)-cached-write, 0), cacheRead: cached, cacheWrite: write}
+	t.havePrompt = true
 }
 
 // ensure makes an open block of kind k (text or thinking), closing another one first.
